@@ -1,0 +1,157 @@
+import { Command, CommanderError } from "commander";
+import { COMMANDS } from "./commands/index.js";
+import type { Context, GlobalOptions } from "./context.js";
+import { AutomnaError, CancelledError, ExitCode, isAbortError } from "./lib/errors.js";
+import { COMMAND_GROUPS } from "./lib/command.js";
+import { redact } from "./lib/redact.js";
+
+/** Builds the program: global flags, grouped commands, root help with one example per command. */
+export function buildProgram(ctx: Context): Command {
+  const captured: string[] = [];
+  const program = new Command("automna")
+    .description("Operate a fleet of always-on per-user AI agents on Hetzner Cloud, Fly.io and DigitalOcean.")
+    .version(ctx.version, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .optionsGroup("Global flags:")
+    .option("--json", "print one JSON document on stdout")
+    .option("--profile <name>", "configuration profile (env AUTOMNA_PROFILE)")
+    .option("--config <file>", "configuration file (env AUTOMNA_CONFIG)")
+    .option("--state <path|url>", "state database or server (env AUTOMNA_STATE)")
+    .option("-y, --yes", "answer yes to confirmations")
+    .option("-q, --quiet", "print only results and errors")
+    .option("-v, --verbose", "print more about what happens")
+    .option("--debug", "print debugging detail, including HTTP traffic (tokens redacted)")
+    .option("--no-color", "no colours (also NO_COLOR)")
+    .option("--no-input", "never prompt; fail naming the flag instead")
+    .showSuggestionAfterError(true)
+    .helpCommand(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.write(s),
+      writeErr: (s) => captured.push(s),
+      outputError: () => undefined,
+    });
+  (program as CommandWithCapture).captured = captured;
+
+  program.hook("preAction", () => applyGlobals(ctx, program.opts() as GlobalOptions));
+
+  for (const group of COMMAND_GROUPS) {
+    const members = COMMANDS.filter((c) => c.group === group);
+    if (members.length === 0) continue;
+    program.commandsGroup(`${group}:`);
+    for (const command of members) command.register(program, ctx);
+  }
+  program.addHelpText("after", () => {
+    const width = Math.max(...COMMANDS.map((c) => c.name.length));
+    const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  $ ${c.example}`);
+    return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled.\nRun "automna <command> --help" for a command's flags and examples.\n`;
+  });
+  // Every subcommand reports errors through the same capture and override.
+  const configure = (cmd: Command): void => {
+    for (const sub of cmd.commands) {
+      sub.exitOverride().showSuggestionAfterError(true).helpCommand(false).configureOutput({
+        writeOut: (s) => ctx.io.write(s),
+        writeErr: (s) => captured.push(s),
+        outputError: () => undefined,
+      });
+      configure(sub);
+    }
+  };
+  configure(program);
+  return program;
+}
+
+type CommandWithCapture = Command & { captured: string[] };
+
+export function applyGlobals(ctx: Context, opts: Partial<GlobalOptions>): void {
+  const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  ctx.globals = { ...ctx.globals, ...defined };
+  const g = ctx.globals;
+  ctx.io.configure({ json: g.json, quiet: g.quiet, verbose: g.verbose || g.debug, debug: g.debug, color: g.color, input: g.input });
+}
+
+/**
+ * Global output flags are read before commander parses, so even a parse error (unknown flag)
+ * honours --json and --no-color.
+ */
+function prescanGlobals(argv: string[]): Partial<GlobalOptions> {
+  const end = argv.indexOf("--");
+  const head = end === -1 ? argv : argv.slice(0, end);
+  const found: Partial<GlobalOptions> = {};
+  if (head.includes("--json")) found.json = true;
+  if (head.includes("--no-color")) found.color = false;
+  if (head.includes("--debug")) found.debug = true;
+  if (head.includes("--quiet") || head.includes("-q")) found.quiet = true;
+  if (head.includes("--no-input")) found.input = false;
+  const o = head.indexOf("-o");
+  if (o !== -1 && head[o + 1] === "json") found.json = true;
+  return found;
+}
+
+/** Turns commander's two-line messages into our one-line form. */
+function commanderMessage(error: CommanderError): string {
+  return error.message
+    .replace(/^error:\s*/i, "")
+    .replace(/\s*\n\s*\(Did you mean (.*)\?\)/, " (did you mean $1?)")
+    .split("\n")[0]!
+    .trim();
+}
+
+/** The one error printer: one line plus a hint, JSON document in --json mode, stack only with --debug. */
+export function printError(ctx: Context, error: unknown): number {
+  const io = ctx.io;
+  let err: AutomnaError;
+  if (error instanceof AutomnaError) err = error;
+  else if (isAbortError(error)) err = new CancelledError();
+  else {
+    const message = error instanceof Error ? error.message : String(error);
+    err = new AutomnaError(`internal error: ${message}`, {
+      code: "internal",
+      hint: "this is a bug in automna; run again with --debug and report the output",
+      cause: error,
+    });
+  }
+  if (ctx.globals.json) io.json({ error: err.toJSON() });
+  const c = io.colorErr;
+  io.errorLine(`${c.red("Error:")} ${err.message}`);
+  if (err.hint) io.errorLine(`${c.dim("Hint:")} ${err.hint}`);
+  if (ctx.globals.debug) {
+    const stack = (err.cause instanceof Error ? err.cause : err).stack;
+    if (stack) io.errorLine(c.dim(redact(stack)));
+  }
+  return err.exitCode;
+}
+
+/** Runs automna with the given arguments and returns the exit code. Only bin/ exits the process. */
+export async function main(argv: string[], ctx: Context): Promise<number> {
+  applyGlobals(ctx, prescanGlobals(argv));
+  const program = buildProgram(ctx) as CommandWithCapture;
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    if (ctx.signal.aborted) throw new CancelledError();
+    return ctx.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return handleCommanderError(ctx, program, error);
+    if (ctx.signal.aborted && !(error instanceof AutomnaError && error.exitCode === ExitCode.LOCKED)) return printError(ctx, new CancelledError());
+    return printError(ctx, error);
+  } finally {
+    await ctx.dispose();
+  }
+}
+
+function handleCommanderError(ctx: Context, program: CommandWithCapture, error: CommanderError): number {
+  switch (error.code) {
+    case "commander.helpDisplayed":
+    case "commander.version":
+      return ExitCode.OK;
+    case "commander.help":
+    case "commander.executeSubCommandAsync":
+      // A command group run without a subcommand: its help, as a usage error.
+      ctx.io.errorLine(program.captured.join("").trimEnd());
+      return ExitCode.USAGE;
+    default: {
+      const hint = error.code === "commander.unknownCommand" ? 'run "automna --help" for the list of commands' : 'run the command with --help for its flags';
+      return printError(ctx, new AutomnaError(commanderMessage(error), { code: "usage", exitCode: ExitCode.USAGE, hint }));
+    }
+  }
+}

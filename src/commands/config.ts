@@ -1,0 +1,117 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import type { ConfigEntry, ConfigValue } from "../lib/config.js";
+import { requireKey } from "../lib/config.js";
+import { UsageError } from "../lib/errors.js";
+import { renderList, resolveFormat, type Column } from "../lib/output.js";
+
+const COLUMNS: Column<ConfigEntry>[] = [
+  { name: "key", value: (e) => e.key },
+  { name: "value", value: (e) => (Array.isArray(e.value) ? e.value.join(",") : e.value) },
+  { name: "source", value: (e) => e.source },
+  { name: "env", value: (e) => e.env, optional: true },
+  { name: "description", value: (e) => e.description, optional: true },
+];
+
+export async function runConfigGet(ctx: Context, key: string): Promise<{ key: string; value: ConfigValue | null; source: string }> {
+  const config = await ctx.config();
+  const spec = requireKey(key);
+  const source = config.source(key);
+  if (spec.secret) return { key, value: source === "unset" ? null : "***", source };
+  return { key, value: config.get(key) ?? null, source };
+}
+
+export async function runConfigSet(ctx: Context, key: string, value: string): Promise<{ key: string; value: ConfigValue; profile: string; path: string }> {
+  const config = await ctx.config();
+  const spec = requireKey(key);
+  if (value === "-") {
+    value = ctx.io.streams.stdin.isTTY === true
+      ? await ctx.prompt.password({ message: `${key}:`, flag: `the value on stdin (printf %s "$VALUE" | automna config set ${key} -)` })
+      : (await readAll(ctx.io.streams.stdin)).trim();
+    if (value === "") throw new UsageError(`no value for ${key} on stdin`);
+  }
+  const stored = config.set(key, value);
+  if (spec.env && config.source(key) === "env") ctx.io.warn(`${spec.env} is set in the environment and overrides this value`);
+  return { key, value: spec.secret ? "***" : stored, profile: config.profile, path: config.path };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export const configCommand: CommandModule = {
+  name: "config",
+  group: "Setup",
+  example: "automna config set region fsn1",
+  register(program: Command, ctx: Context) {
+    const config = program.command("config").description("read and change settings (get, set, unset, list, path)");
+    config.addHelpText("after", examples("automna config list", "automna --profile ci config set provider hetzner", "printf %s \"$TOKEN\" | automna config set hetzner.token -"));
+
+    config
+      .command("get")
+      .description("print one setting's effective value")
+      .argument("<key>", "setting name, e.g. region or ssh.user")
+      .action(action(ctx, async (key: string) => {
+        const result = await runConfigGet(ctx, key);
+        if (ctx.globals.json) ctx.io.json(result);
+        else if (result.value === null) ctx.io.info(`${key} is not set`);
+        else ctx.io.out(Array.isArray(result.value) ? result.value.join(",") : String(result.value));
+        return result.value === null ? 1 : 0;
+      }));
+
+    config
+      .command("set")
+      .description("store a setting in the active profile (secrets: pass - and the value on stdin)")
+      .argument("<key>", "setting name")
+      .argument("<value>", "the value, or - to read it from stdin")
+      .action(action(ctx, async (key: string, value: string) => {
+        const spec = requireKey(key);
+        if (spec.secret && value !== "-") {
+          throw new UsageError(`${key} is a secret and is never taken from the command line`, {
+            hint: `pipe it in: printf %s "$VALUE" | automna config set ${key} -   (or set ${spec.env})`,
+          });
+        }
+        const result = await runConfigSet(ctx, key, value);
+        if (ctx.globals.json) ctx.io.json(result);
+        else ctx.io.success(`${key} set in profile ${result.profile}`);
+      }));
+
+    config
+      .command("unset")
+      .description("remove a setting from the active profile")
+      .argument("<key>", "setting name")
+      .action(action(ctx, async (key: string) => {
+        const cfg = await ctx.config();
+        const removed = cfg.unset(key);
+        if (ctx.globals.json) ctx.io.json({ key, removed, profile: cfg.profile });
+        else ctx.io.success(removed ? `${key} removed from profile ${cfg.profile}` : `${key} was not set in profile ${cfg.profile}`);
+      }));
+
+    config
+      .command("list")
+      .description("every setting with its value and where it comes from (secrets shown as ***)")
+      .option("--all", "include settings that are not set")
+      .option("-o, --output <format>", "table, json, ndjson or csv")
+      .option("--columns <list>", `columns: ${COLUMNS.map((c) => c.name).join(",")}`)
+      .option("--no-header", "omit the header row")
+      .action(action(ctx, async (opts: { all?: boolean; output?: string; columns?: string; header: boolean }) => {
+        const cfg = await ctx.config();
+        const format = resolveFormat(opts.output, ctx.globals.json);
+        renderList(ctx.io, cfg.list(opts.all === true), COLUMNS, {
+          format, columns: opts.columns?.split(","), noHeader: !opts.header,
+        });
+      }));
+
+    config
+      .command("path")
+      .description("print the configuration file's path")
+      .action(action(ctx, async () => {
+        const cfg = await ctx.config();
+        if (ctx.globals.json) ctx.io.json({ path: cfg.path, profile: cfg.profile, profiles: cfg.profiles() });
+        else ctx.io.out(cfg.path);
+      }));
+  },
+};

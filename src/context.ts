@@ -1,0 +1,107 @@
+import { hostname } from "node:os";
+import type { Config } from "./lib/config.js";
+import { IO, type Streams } from "./lib/io.js";
+import { InquirerPrompter, type Prompter } from "./lib/prompt.js";
+import type { StateStore } from "./state/types.js";
+import { VERSION } from "./version.js";
+
+/** The global flags, parsed once. */
+export interface GlobalOptions {
+  json: boolean;
+  profile?: string | undefined;
+  config?: string | undefined;
+  state?: string | undefined;
+  yes: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  debug: boolean;
+  color: boolean;
+  input: boolean;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+/**
+ * Everything a command needs, built once in main() and passed down explicitly. Tests build their
+ * own (test/helpers/context.ts) with in-memory streams, a temp config and state, and a clock.
+ * Config and state open lazily so `--help` and `--version` touch neither.
+ */
+export interface Context {
+  readonly io: IO;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly clock: Clock;
+  /** Aborted on Ctrl-C; long work checks it and stops cleanly. */
+  readonly signal: AbortSignal;
+  readonly prompt: Prompter;
+  readonly version: string;
+  globals: GlobalOptions;
+  /** Set by a command that finishes without throwing but not fully (3 for partial). */
+  exitCode: number;
+  /** The resolved configuration (profile and file from the global flags). */
+  config(): Promise<Config>;
+  /** The state store (embedded SQLite unless state.url is set). */
+  state(): Promise<StateStore>;
+  /** Who is acting: config `operator`, else $USER@host. */
+  operator(): Promise<string>;
+  /** Closes what was opened (state store). */
+  dispose(): Promise<void>;
+}
+
+export interface ContextInit {
+  streams: Streams;
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  clock?: Clock;
+  signal?: AbortSignal;
+  prompt?: Prompter;
+}
+
+export const DEFAULT_GLOBALS: GlobalOptions = {
+  json: false, yes: false, quiet: false, verbose: false, debug: false, color: true, input: true,
+};
+
+export function createContext(init: ContextInit): Context {
+  const io = new IO(init.streams, init.env);
+  const signal = init.signal ?? new AbortController().signal;
+  const clock = init.clock ?? { now: () => new Date() };
+  let config: Promise<Config> | undefined;
+  let state: Promise<StateStore> | undefined;
+  const ctx: Context = {
+    io,
+    env: init.env,
+    cwd: init.cwd ?? process.cwd(),
+    clock,
+    signal,
+    prompt: init.prompt ?? new InquirerPrompter(io, signal),
+    version: VERSION,
+    globals: { ...DEFAULT_GLOBALS },
+    exitCode: 0,
+    config() {
+      config ??= import("./lib/config.js").then(({ Config }) => Config.open({ path: ctx.globals.config, profile: ctx.globals.profile, env: init.env }));
+      return config;
+    },
+    state() {
+      state ??= (async () => {
+        const cfg = await ctx.config();
+        const { openStateStore } = await import("./state/open.js");
+        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now());
+      })();
+      return state;
+    },
+    async operator() {
+      const cfg = await ctx.config();
+      return cfg.getString("operator") ?? `${init.env.USER || init.env.LOGNAME || "unknown"}@${hostname()}`;
+    },
+    async dispose() {
+      if (state) {
+        const s = await state.catch(() => undefined);
+        state = undefined;
+        await s?.close();
+      }
+    },
+  };
+  return ctx;
+}

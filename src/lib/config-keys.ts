@@ -1,0 +1,94 @@
+/**
+ * Every configuration key automna knows: its type, whether it is a secret, the environment
+ * variable that overrides it and what it is for. `config set` accepts only these keys, `config
+ * list` shows them, and `init` writes a subset. Secrets are shown as `***` and come from the
+ * environment or the 0600 file, never from a flag.
+ */
+export type ConfigValueType = "string" | "number" | "boolean" | "list";
+
+export interface ConfigKey {
+  key: string;
+  type: ConfigValueType;
+  description: string;
+  /** Environment variable that overrides the file. */
+  env?: string;
+  secret?: boolean;
+  default?: string | number | boolean | string[];
+  /** Allowed values, when the set is closed. */
+  choices?: readonly string[];
+}
+
+export const PROVIDER_IDS = ["hetzner", "fly", "digitalocean"] as const;
+
+export const CONFIG_KEYS: readonly ConfigKey[] = [
+  { key: "provider", type: "string", description: "default provider for provision", env: "AUTOMNA_PROVIDER", choices: [...PROVIDER_IDS, "do"] },
+  { key: "region", type: "string", description: "default region (provider-specific name)", env: "AUTOMNA_REGION" },
+  { key: "size", type: "string", description: "default size (provider-specific name)", env: "AUTOMNA_SIZE" },
+  { key: "image", type: "string", description: "agent container image", env: "AUTOMNA_IMAGE", default: "ghcr.io/automna/agent:latest" },
+  { key: "operator", type: "string", description: "your name in locks and the audit log (default: $USER@host)", env: "AUTOMNA_OPERATOR" },
+
+  { key: "state.path", type: "string", description: "embedded state database file", env: "AUTOMNA_STATE" },
+  { key: "state.url", type: "string", description: "shared state server URL (automna state serve)", env: "AUTOMNA_STATE_URL" },
+  { key: "state.token", type: "string", description: "bearer token for the state server", env: "AUTOMNA_STATE_TOKEN", secret: true },
+  { key: "state.busyTimeoutMs", type: "number", description: "how long to wait for a state database locked by another process", env: "AUTOMNA_STATE_BUSY_TIMEOUT_MS", default: 5000 },
+
+  { key: "hetzner.token", type: "string", description: "Hetzner Cloud API token", env: "HCLOUD_TOKEN", secret: true },
+  { key: "hetzner.url", type: "string", description: "Hetzner Cloud API base URL", env: "AUTOMNA_HETZNER_URL", default: "https://api.hetzner.cloud/v1" },
+  { key: "fly.token", type: "string", description: "Fly.io API token", env: "FLY_API_TOKEN", secret: true },
+  { key: "fly.url", type: "string", description: "Fly Machines API base URL", env: "AUTOMNA_FLY_URL", default: "https://api.machines.dev" },
+  { key: "fly.logsUrl", type: "string", description: "Fly logs API base URL", env: "AUTOMNA_FLY_LOGS_URL", default: "https://api.fly.io" },
+  { key: "fly.org", type: "string", description: "Fly organization slug for new apps", env: "AUTOMNA_FLY_ORG", default: "personal" },
+  { key: "digitalocean.token", type: "string", description: "DigitalOcean API token", env: "DIGITALOCEAN_ACCESS_TOKEN", secret: true },
+  { key: "digitalocean.url", type: "string", description: "DigitalOcean API base URL", env: "AUTOMNA_DIGITALOCEAN_URL", default: "https://api.digitalocean.com" },
+  { key: "cloudflare.token", type: "string", description: "Cloudflare API token (DNS)", env: "CLOUDFLARE_API_TOKEN", secret: true },
+  { key: "cloudflare.url", type: "string", description: "Cloudflare API base URL", env: "AUTOMNA_CLOUDFLARE_URL", default: "https://api.cloudflare.com/client/v4" },
+  { key: "cloudflare.zoneId", type: "string", description: "Cloudflare zone id for agent DNS records", env: "AUTOMNA_CLOUDFLARE_ZONE_ID" },
+  { key: "dns.template", type: "string", description: "DNS name per user, e.g. {user}.agents.example.com", env: "AUTOMNA_DNS_TEMPLATE" },
+
+  { key: "ssh.publicKey", type: "string", description: "public key file installed on new VMs", env: "AUTOMNA_SSH_PUBLIC_KEY" },
+  { key: "ssh.identityFile", type: "string", description: "private key used by ssh, exec and logs", env: "AUTOMNA_SSH_IDENTITY_FILE" },
+  { key: "ssh.user", type: "string", description: "remote user for ssh", env: "AUTOMNA_SSH_USER", default: "root" },
+  { key: "ssh.port", type: "number", description: "remote port for ssh", env: "AUTOMNA_SSH_PORT", default: 22 },
+  { key: "ssh.options", type: "list", description: "extra ssh -o options, comma-separated", env: "AUTOMNA_SSH_OPTIONS" },
+
+  { key: "storage.endpoint", type: "string", description: "S3-compatible endpoint for migration data and backups", env: "AUTOMNA_STORAGE_ENDPOINT" },
+  { key: "storage.bucket", type: "string", description: "bucket for migration data and backups", env: "AUTOMNA_STORAGE_BUCKET" },
+  { key: "storage.region", type: "string", description: "bucket region", env: "AUTOMNA_STORAGE_REGION", default: "auto" },
+  { key: "storage.accessKeyId", type: "string", description: "access key id", env: "AUTOMNA_STORAGE_ACCESS_KEY_ID", secret: true },
+  { key: "storage.secretAccessKey", type: "string", description: "secret access key", env: "AUTOMNA_STORAGE_SECRET_ACCESS_KEY", secret: true },
+
+  { key: "health.port", type: "number", description: "agent health-check port", env: "AUTOMNA_HEALTH_PORT", default: 8080 },
+  { key: "health.path", type: "string", description: "agent health-check path", env: "AUTOMNA_HEALTH_PATH", default: "/healthz" },
+  { key: "pricing.eurUsd", type: "number", description: "EUR to USD rate for cost reports", env: "AUTOMNA_EUR_USD", default: 1.08 },
+];
+
+const BY_KEY = new Map(CONFIG_KEYS.map((k) => [k.key, k]));
+
+export function findConfigKey(key: string): ConfigKey | undefined {
+  return BY_KEY.get(key);
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** The closest candidates to a mistyped value, best first. */
+export function closest(value: string, candidates: readonly string[], max = 3): string[] {
+  return candidates
+    .map((c) => ({ c, d: editDistance(value.toLowerCase(), c.toLowerCase()) }))
+    .filter(({ c, d }) => d <= Math.max(2, Math.floor(c.length / 3)) || c.startsWith(value))
+    .sort((a, b) => a.d - b.d)
+    .slice(0, max)
+    .map(({ c }) => c);
+}

@@ -1,0 +1,238 @@
+import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, extname, resolve } from "node:path";
+import { CONFIG_KEYS, closest, findConfigKey, type ConfigKey } from "./config-keys.js";
+import { ConfigError, UsageError } from "./errors.js";
+import { defaultConfigPath } from "./paths.js";
+import { Secret } from "./redact.js";
+
+export type ConfigValue = string | number | boolean | string[];
+export type ValueSource = "env" | "file" | "default" | "unset";
+
+export interface ConfigEntry {
+  key: string;
+  /** Secrets are `***`. */
+  value: ConfigValue | null;
+  source: ValueSource;
+  secret: boolean;
+  env: string | null;
+  description: string;
+}
+
+const PROFILE_RE = /^[a-z0-9][a-z0-9_-]{0,40}$/;
+
+interface ConfStore {
+  get(key: string): unknown;
+  set(key: string, value: unknown): void;
+  delete(key: string): void;
+  readonly store: Record<string, unknown>;
+  readonly path: string;
+}
+
+/**
+ * The configuration file (JSON, mode 0600, in a 0700 directory) with named profiles, read
+ * through `conf`. Settings resolve env > file > default (flags are applied by the commands on
+ * top); tokens resolve env > file and are returned as Secret so they never print.
+ */
+export class Config {
+  readonly path: string;
+  readonly profile: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly #store: ConfStore;
+
+  private constructor(path: string, profile: string, env: NodeJS.ProcessEnv, store: ConfStore) {
+    this.path = path;
+    this.profile = profile;
+    this.env = env;
+    this.#store = store;
+  }
+
+  /** Opens (never rewrites) the config file; a corrupt or unreadable file is a ConfigError. */
+  static async open(options: { path?: string | undefined; profile?: string | undefined; env: NodeJS.ProcessEnv }): Promise<Config> {
+    const env = options.env;
+    const path = resolve(options.path || env.AUTOMNA_CONFIG || defaultConfigPath(env));
+    const profile = options.profile || env.AUTOMNA_PROFILE || "default";
+    if (!PROFILE_RE.test(profile)) {
+      throw new UsageError(`invalid profile name "${profile}"`, { hint: "profile names match ^[a-z0-9][a-z0-9_-]{0,40}$" });
+    }
+    const isDefault = !options.path && !env.AUTOMNA_CONFIG;
+    prepareLocation(path, isDefault);
+    const { default: Conf } = await import("conf");
+    let store: ConfStore;
+    try {
+      store = new Conf({
+        cwd: dirname(path),
+        configName: basename(path, extname(path)),
+        fileExtension: extname(path).slice(1) || "json",
+        configFileMode: 0o600,
+        clearInvalidConfig: false,
+        watch: false,
+      }) as unknown as ConfStore;
+    } catch (error) {
+      throw describeUnreadable(path, error);
+    }
+    const profiles = store.get("profiles");
+    if (profiles !== undefined && (typeof profiles !== "object" || profiles === null || Array.isArray(profiles))) {
+      throw new ConfigError(`config file ${path} has an invalid "profiles" entry`, { hint: "fix or move the file; automna will not overwrite it" });
+    }
+    return new Config(path, profile, env, store);
+  }
+
+  #profileKey(key: string): string {
+    return `profiles.${this.profile}.${key}`;
+  }
+
+  /** The raw value stored in this profile of the file. */
+  fileValue(key: string): ConfigValue | undefined {
+    return this.#store.get(this.#profileKey(key)) as ConfigValue | undefined;
+  }
+
+  #envValue(spec: ConfigKey): string | undefined {
+    if (!spec.env) return undefined;
+    const value = this.env[spec.env];
+    return value === undefined || value === "" ? undefined : value;
+  }
+
+  /** Where the effective value of a key comes from. */
+  source(key: string): ValueSource {
+    const spec = requireKey(key);
+    if (this.#envValue(spec) !== undefined) return "env";
+    if (this.fileValue(key) !== undefined) return "file";
+    if (spec.default !== undefined) return "default";
+    return "unset";
+  }
+
+  /** The effective value of a setting: env > file > default. Secrets: use secret(). */
+  get(key: string): ConfigValue | undefined {
+    const spec = requireKey(key);
+    const fromEnv = this.#envValue(spec);
+    if (fromEnv !== undefined) return parseValue(spec, fromEnv, spec.env!);
+    return this.fileValue(key) ?? spec.default;
+  }
+
+  getString(key: string): string | undefined {
+    const value = this.get(key);
+    return value === undefined ? undefined : Array.isArray(value) ? value.join(",") : String(value);
+  }
+
+  getNumber(key: string): number | undefined {
+    const value = this.get(key);
+    return value === undefined ? undefined : Number(value);
+  }
+
+  getList(key: string): string[] {
+    const value = this.get(key);
+    if (value === undefined) return [];
+    return Array.isArray(value) ? value : String(value).split(",").map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** A token or other secret: env > file. Never from a flag. */
+  secret(key: string): Secret | undefined {
+    const spec = requireKey(key);
+    const value = this.#envValue(spec) ?? this.fileValue(key);
+    return value === undefined || value === "" ? undefined : new Secret(String(value));
+  }
+
+  /** Validates and writes one key of this profile. */
+  set(key: string, raw: string): ConfigValue {
+    const spec = requireKey(key);
+    const value = parseValue(spec, raw, `value for ${key}`);
+    this.#store.set(this.#profileKey(key), value);
+    return value;
+  }
+
+  /** Writes several already-typed values at once (init, sandbox up). */
+  setMany(values: Record<string, ConfigValue>): void {
+    for (const [key, value] of Object.entries(values)) {
+      const spec = requireKey(key);
+      this.#store.set(this.#profileKey(key), parseValue(spec, Array.isArray(value) ? value.join(",") : String(value), `value for ${key}`));
+    }
+  }
+
+  unset(key: string): boolean {
+    requireKey(key);
+    const had = this.fileValue(key) !== undefined;
+    if (had) this.#store.delete(this.#profileKey(key));
+    return had;
+  }
+
+  /** Profiles present in the file. */
+  profiles(): string[] {
+    const profiles = this.#store.get("profiles");
+    return profiles && typeof profiles === "object" ? Object.keys(profiles) : [];
+  }
+
+  /** Every key with its effective value and source; secrets masked. */
+  list(includeUnset = false): ConfigEntry[] {
+    return CONFIG_KEYS.map((spec) => {
+      const source = this.source(spec.key);
+      const value = spec.secret ? (source === "unset" ? null : "***") : (this.get(spec.key) ?? null);
+      return { key: spec.key, value, source, secret: spec.secret === true, env: spec.env ?? null, description: spec.description };
+    }).filter((e) => includeUnset || e.source !== "unset");
+  }
+}
+
+export function requireKey(key: string): ConfigKey {
+  const spec = findConfigKey(key);
+  if (!spec) {
+    const near = closest(key, CONFIG_KEYS.map((k) => k.key));
+    throw new UsageError(`unknown config key "${key}"`, {
+      hint: near.length ? `did you mean ${near.join(" or ")}? (automna config list --all shows every key)` : "automna config list --all shows every key",
+    });
+  }
+  return spec;
+}
+
+function parseValue(spec: ConfigKey, raw: string, origin: string): ConfigValue {
+  switch (spec.type) {
+    case "number": {
+      const n = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${origin}: "${raw}" is not a number`);
+      return n;
+    }
+    case "boolean":
+      if (!/^(true|false|1|0|yes|no)$/i.test(raw)) throw new UsageError(`${origin}: "${raw}" is not true or false`);
+      return /^(true|1|yes)$/i.test(raw);
+    case "list":
+      return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "string":
+      if (spec.choices && !spec.choices.includes(raw)) {
+        throw new UsageError(`${origin}: "${raw}" is not one of ${spec.choices.join(", ")}`);
+      }
+      return raw;
+  }
+}
+
+/** Creates the directory 0700 and tightens an existing file that is readable by others. */
+function prepareLocation(path: string, ownDirectory: boolean): void {
+  const dir = dirname(path);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (ownDirectory) chmodSync(dir, 0o700);
+  } catch (error) {
+    throw new ConfigError(`cannot create config directory ${dir}: ${(error as Error).message}`);
+  }
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    return; // not there yet: conf creates it 0600
+  }
+  // Read once ourselves so an unreadable file is reported by name before conf touches it.
+  try {
+    readFileSync(path);
+  } catch (error) {
+    throw describeUnreadable(path, error);
+  }
+  if ((mode & 0o077) !== 0) chmodSync(path, 0o600);
+}
+
+function describeUnreadable(path: string, error: unknown): ConfigError {
+  const err = error as NodeJS.ErrnoException;
+  if (err.code === "EACCES" || err.code === "EPERM") {
+    return new ConfigError(`cannot read config file ${path}: permission denied`, { hint: "check its owner and mode (automna wants 0600 owned by you)" });
+  }
+  if (err.code === "EISDIR") return new ConfigError(`config path ${path} is a directory`, { hint: "pass a file path to --config" });
+  return new ConfigError(`config file ${path} is not valid JSON: ${err.message.split("\n")[0]}`, {
+    hint: "fix or move the file; automna will not overwrite it",
+  });
+}

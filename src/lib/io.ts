@@ -1,0 +1,288 @@
+import { Chalk, type ChalkInstance } from "chalk";
+import { redact } from "./redact.js";
+
+/** The streams a command talks to; tests pass their own. */
+export interface Streams {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+/** What the global flags say about output. */
+export interface OutputFlags {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  debug: boolean;
+  /** false for `--no-color`. */
+  color: boolean;
+  /** false for `--no-input`. */
+  input: boolean;
+}
+
+/** A single line of progress that is a spinner on a terminal and a plain line elsewhere. */
+export interface Task {
+  update(text: string): void;
+  succeed(text?: string): void;
+  fail(text?: string): void;
+  /** Stops without a final line (the caller prints its own result). */
+  stop(): void;
+}
+
+const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/**
+ * All terminal policy lives here: whether colour is on (NO_COLOR, --no-color, not a TTY),
+ * whether spinners run (stderr is a TTY and not --json, --quiet or CI), whether anyone can
+ * answer a prompt. Results go to stdout; progress, warnings and messages go to stderr, so
+ * `--json` output is always exactly one document a script can parse.
+ */
+export class IO {
+  readonly streams: Streams;
+  readonly env: NodeJS.ProcessEnv;
+  flags: OutputFlags = { json: false, quiet: false, verbose: false, debug: false, color: true, input: true };
+  #chalkOut: ChalkInstance | undefined;
+  #chalkErr: ChalkInstance | undefined;
+  #liveLines = 0;
+
+  constructor(streams: Streams, env: NodeJS.ProcessEnv) {
+    this.streams = streams;
+    this.env = env;
+  }
+
+  configure(flags: Partial<OutputFlags>): void {
+    this.flags = { ...this.flags, ...flags };
+    this.#chalkOut = undefined;
+    this.#chalkErr = undefined;
+  }
+
+  get isCI(): boolean {
+    const ci = this.env.CI;
+    return ci !== undefined && ci !== "" && ci !== "0" && ci.toLowerCase() !== "false";
+  }
+
+  #colorFor(stream: { isTTY?: boolean }): boolean {
+    if (!this.flags.color) return false;
+    if (this.env.NO_COLOR !== undefined && this.env.NO_COLOR !== "") return false;
+    if (this.env.FORCE_COLOR !== undefined && this.env.FORCE_COLOR !== "0") return true;
+    if (this.env.TERM === "dumb") return false;
+    return stream.isTTY === true;
+  }
+
+  /** Colours for text written to stdout. */
+  get color(): ChalkInstance {
+    this.#chalkOut ??= new Chalk({ level: this.#colorFor(this.streams.stdout) ? 1 : 0 });
+    return this.#chalkOut;
+  }
+
+  /** Colours for text written to stderr. */
+  get colorErr(): ChalkInstance {
+    this.#chalkErr ??= new Chalk({ level: this.#colorFor(this.streams.stderr) ? 1 : 0 });
+    return this.#chalkErr;
+  }
+
+  /** Someone is at a terminal who can answer a prompt. */
+  get canPrompt(): boolean {
+    return this.flags.input && this.streams.stdin.isTTY === true && this.streams.stderr.isTTY === true && !this.isCI;
+  }
+
+  /** Spinners and live redraws are allowed. */
+  get isLive(): boolean {
+    return this.streams.stderr.isTTY === true && !this.flags.json && !this.flags.quiet && !this.isCI;
+  }
+
+  get width(): number {
+    return this.streams.stdout.columns ?? 100;
+  }
+
+  /** Writes a result line to stdout. */
+  out(line = ""): void {
+    this.streams.stdout.write(`${line}\n`);
+  }
+
+  /** Writes raw result bytes to stdout. */
+  write(text: string | Uint8Array): void {
+    this.streams.stdout.write(text);
+  }
+
+  /** The one JSON document of a `--json` run. */
+  json(value: unknown): void {
+    this.streams.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** One NDJSON event line. */
+  ndjson(value: unknown): void {
+    this.streams.stdout.write(`${JSON.stringify(value)}\n`);
+  }
+
+  /** A human message about what happened (created, deleted...): stderr, hidden by --quiet. */
+  info(message: string): void {
+    if (!this.flags.quiet) this.#err(message);
+  }
+
+  /** A success message, hidden by --quiet and --json. */
+  success(message: string): void {
+    if (!this.flags.quiet && !this.flags.json) this.#err(`${this.colorErr.green("✓")} ${message}`);
+  }
+
+  warn(message: string): void {
+    this.#err(`${this.colorErr.yellow("Warning:")} ${message}`);
+  }
+
+  /** Shown with --verbose or --debug. */
+  verbose(message: string): void {
+    if (this.flags.verbose || this.flags.debug) this.#err(this.colorErr.dim(message));
+  }
+
+  /** Shown with --debug only; always redacted. */
+  debug(message: string): void {
+    if (this.flags.debug) this.#err(this.colorErr.dim(`debug: ${message}`));
+  }
+
+  /** Writes an error block to stderr (used by the one error printer). */
+  errorLine(message: string): void {
+    this.#err(message);
+  }
+
+  #err(message: string): void {
+    this.#clearLive();
+    this.streams.stderr.write(`${redact(message)}\n`);
+  }
+
+  #clearLive(): void {
+    if (this.#liveLines > 0) {
+      this.streams.stderr.write(`\x1b[${this.#liveLines}A\x1b[0J`);
+      this.#liveLines = 0;
+    }
+  }
+
+  /**
+   * A progress line: an animated spinner when live, otherwise one line per update (so CI logs
+   * show each step) unless --quiet or --json.
+   */
+  task(text: string): Task {
+    if (this.isLive) return this.#spinnerTask(text);
+    const plain = !this.flags.quiet && !this.flags.json;
+    if (plain) this.#err(text);
+    return {
+      update: (next) => plain && this.#err(next),
+      succeed: (next) => plain && next !== undefined && this.#err(`${this.colorErr.green("✓")} ${next}`),
+      fail: (next) => next !== undefined && this.#err(`${this.colorErr.red("✗")} ${next}`),
+      stop: () => undefined,
+    };
+  }
+
+  #spinnerTask(initial: string): Task {
+    let text = initial;
+    let frame = 0;
+    const stderr = this.streams.stderr;
+    const draw = (): void => {
+      stderr.write(`\r\x1b[2K${this.colorErr.cyan(FRAMES[frame % FRAMES.length])} ${text}`);
+      frame++;
+    };
+    draw();
+    const timer = setInterval(draw, 80);
+    timer.unref();
+    const end = (line?: string): void => {
+      clearInterval(timer);
+      stderr.write("\r\x1b[2K");
+      if (line !== undefined) stderr.write(`${redact(line)}\n`);
+    };
+    return {
+      update: (next) => {
+        text = next;
+      },
+      succeed: (next) => end(next === undefined ? undefined : `${this.colorErr.green("✓")} ${next}`),
+      fail: (next) => end(next === undefined ? undefined : `${this.colorErr.red("✗")} ${next}`),
+      stop: () => end(),
+    };
+  }
+
+  /**
+   * Progress for many items at once (users in a bulk run). Live: one redrawn line per item.
+   * Otherwise: one line per change, prefixed by the item, unless --quiet or --json.
+   */
+  board(): ProgressBoard {
+    return new ProgressBoard(this);
+  }
+
+  /** Redraws the live board lines (used by ProgressBoard). */
+  drawLive(lines: string[]): void {
+    const stderr = this.streams.stderr;
+    let text = this.#liveLines > 0 ? `\x1b[${this.#liveLines}A\x1b[0J` : "";
+    text += lines.map((l) => `${l}\n`).join("");
+    stderr.write(text);
+    this.#liveLines = lines.length;
+  }
+
+  /** Leaves the live board's last frame on screen. */
+  releaseLive(): void {
+    this.#liveLines = 0;
+  }
+}
+
+type ItemState = "running" | "done" | "failed";
+
+/** Per-item progress lines; see IO.board(). */
+export class ProgressBoard {
+  readonly #io: IO;
+  readonly #items = new Map<string, { text: string; state: ItemState }>();
+  #timer: NodeJS.Timeout | undefined;
+  #frame = 0;
+  readonly #maxLive = 20;
+
+  constructor(io: IO) {
+    this.#io = io;
+    if (io.isLive) {
+      this.#timer = setInterval(() => this.#draw(), 100);
+      this.#timer.unref();
+    }
+  }
+
+  update(item: string, text: string): void {
+    this.#set(item, text, "running");
+  }
+
+  done(item: string, text: string): void {
+    this.#set(item, text, "done");
+  }
+
+  fail(item: string, text: string): void {
+    this.#set(item, text, "failed");
+  }
+
+  #set(item: string, text: string, state: ItemState): void {
+    this.#items.set(item, { text, state });
+    const io = this.#io;
+    if (io.isLive) return;
+    if (io.flags.quiet || io.flags.json) {
+      if (state === "failed") io.errorLine(`${item}: ${text}`);
+      return;
+    }
+    const mark = state === "done" ? `${io.colorErr.green("✓")} ` : state === "failed" ? `${io.colorErr.red("✗")} ` : "";
+    io.errorLine(`${mark}${item}: ${text}`);
+  }
+
+  #draw(): void {
+    const io = this.#io;
+    const c = io.colorErr;
+    this.#frame++;
+    const running = [...this.#items].filter(([, v]) => v.state === "running");
+    const finished = [...this.#items].filter(([, v]) => v.state !== "running");
+    const shown = running.slice(0, this.#maxLive).map(([k, v]) => `${c.cyan(FRAMES[this.#frame % FRAMES.length])} ${k}: ${v.text}`);
+    if (running.length > this.#maxLive) shown.push(c.dim(`  … and ${running.length - this.#maxLive} more running`));
+    const done = finished.filter(([, v]) => v.state === "done").length;
+    const failed = finished.length - done;
+    shown.push(c.dim(`  ${done} done, ${failed} failed, ${running.length} running`));
+    io.drawLive(shown);
+  }
+
+  /** Final frame: every failed item stays visible. */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    const io = this.#io;
+    if (!io.isLive) return;
+    io.drawLive([]);
+    io.releaseLive();
+  }
+}

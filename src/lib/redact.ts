@@ -1,0 +1,54 @@
+import { inspect } from "node:util";
+
+/**
+ * A secret value (API token, state token, storage secret). It prints as `***` everywhere:
+ * String(), JSON.stringify, util.inspect and template strings. Call reveal() only at the point
+ * of use (an Authorization header, a signature).
+ */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+    Redactor.global.add(value);
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return "***";
+  }
+  toJSON(): string {
+    return "***";
+  }
+  [inspect.custom](): string {
+    return "Secret(***)";
+  }
+}
+
+/**
+ * Knows every secret value this process has loaded and scrubs them from text before it is
+ * printed or logged. The error printer and the debug log pass everything through it, so a token
+ * echoed back by a server or embedded in a URL never reaches a terminal or a file.
+ */
+export class Redactor {
+  static readonly global = new Redactor();
+  readonly #values = new Set<string>();
+
+  add(value: string): void {
+    // Very short values would redact ordinary words; real tokens are long.
+    if (value.length >= 6) this.#values.add(value);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const value of this.#values) {
+      if (out.includes(value)) out = out.split(value).join("***");
+    }
+    // Authorization headers of any kind, even for tokens we never loaded ourselves.
+    return out.replace(/(authorization["']?\s*[:=]\s*["']?(?:bearer|token|flyv1)?\s*)[^\s"',}]+/gi, "$1***");
+  }
+}
+
+export function redact(text: string): string {
+  return Redactor.global.redact(text);
+}

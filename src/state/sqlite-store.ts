@@ -1,0 +1,518 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { AutomnaError, ConflictError, LockedError, NotFoundError } from "../lib/errors.js";
+import { newId } from "../lib/ids.js";
+import { findDatabaseHolders } from "./db-holder.js";
+import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
+import type {
+  AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
+  NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
+  StateStore, UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
+} from "./types.js";
+
+type Row = Record<string, SQLInputValue>;
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for another process's transaction, in ms. */
+  busyTimeoutMs?: number;
+  /** Injected clock (tests move time to expire leases). */
+  now?: () => Date;
+}
+
+/** A state database written by a newer automna: refused, never touched. */
+export class SchemaTooNewError extends AutomnaError {
+  constructor(path: string, found: number) {
+    super(`state database ${path} has schema version ${found}, newer than this automna understands (${SCHEMA_VERSION})`, {
+      code: "schema_too_new",
+      hint: "upgrade automna; the database was left untouched",
+    });
+  }
+}
+
+const json = (value: unknown): string => JSON.stringify(value ?? {});
+type Cell = SQLInputValue | undefined;
+const parse = <T>(text: Cell): T => JSON.parse(String(text)) as T;
+const str = (v: Cell): string => String(v);
+const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
+
+export function rowToInstance(r: Row): Instance {
+  return {
+    id: str(r.id), user: str(r.user), role: str(r.role) as InstanceRole, provider: str(r.provider), region: str(r.region),
+    size: str(r.size), image: str(r.image), resources: parse(r.resources), addresses: parse(r.addresses),
+    status: str(r.status) as Instance["status"], opId: strOrNull(r.op_id), meta: parse(r.meta),
+    createdAt: str(r.created_at), updatedAt: str(r.updated_at), version: Number(r.version),
+  };
+}
+
+function rowToUsage(r: Row): UsageInterval {
+  return {
+    id: str(r.id), user: str(r.user), instanceId: strOrNull(r.instance_id), provider: str(r.provider), size: str(r.size),
+    region: str(r.region), kind: str(r.kind) as UsageInterval["kind"], quantity: Number(r.quantity),
+    hourlyPrice: Number(r.hourly_price), monthlyPrice: r.monthly_price === null ? null : Number(r.monthly_price),
+    currency: str(r.currency), start: str(r.start), end: strOrNull(r.end),
+  };
+}
+
+function rowToOperation(r: Row): Operation {
+  return {
+    id: str(r.id), kind: str(r.kind), user: str(r.user), status: str(r.status) as Operation["status"], step: strOrNull(r.step),
+    params: parse(r.params), data: parse(r.data), error: strOrNull(r.error), createdAt: str(r.created_at),
+    updatedAt: str(r.updated_at), version: Number(r.version),
+  };
+}
+
+function rowToLease(r: Row): Lease {
+  return {
+    user: str(r.user), leaseId: str(r.lease_id), holder: parse<LeaseHolder>(r.holder), acquiredAt: str(r.acquired_at),
+    heartbeatAt: str(r.heartbeat_at), expiresAt: str(r.expires_at), fence: Number(r.fence),
+  };
+}
+
+function rowToAudit(r: Row): AuditEntry {
+  return {
+    id: Number(r.id), at: str(r.at), who: str(r.who), action: str(r.action), target: str(r.target),
+    requestId: strOrNull(r.request_id), details: parse(r.details),
+  };
+}
+
+/** Builds a WHERE clause from the filters that are set. */
+class Where {
+  readonly clauses: string[] = [];
+  readonly params: SQLInputValue[] = [];
+  add(clause: string, value: SQLInputValue | undefined): this {
+    if (value !== undefined) {
+      this.clauses.push(clause);
+      this.params.push(value);
+    }
+    return this;
+  }
+  raw(clause: string, when: boolean | undefined): this {
+    if (when) this.clauses.push(clause);
+    return this;
+  }
+  toString(): string {
+    return this.clauses.length ? ` WHERE ${this.clauses.join(" AND ")}` : "";
+  }
+}
+
+function limitClause(limit: number | undefined): string {
+  return limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
+}
+
+function isBusy(error: unknown): boolean {
+  const e = error as { errcode?: number; message?: string };
+  return (e.errcode !== undefined && (e.errcode & 0xff) === 5) || /database is locked/i.test(e.message ?? "");
+}
+
+/**
+ * The embedded store on node:sqlite: WAL (readers never wait for a writer), BEGIN IMMEDIATE for
+ * every write (no deadlocked upgrades), a busy timeout, and leases/versions checked inside the
+ * same transaction as the write they guard.
+ */
+export class SqliteStore implements StateStore {
+  readonly location: string;
+  readonly #db: DatabaseSync;
+  readonly #now: () => Date;
+
+  private constructor(location: string, db: DatabaseSync, now: () => Date) {
+    this.location = location;
+    this.#db = db;
+    this.#now = now;
+  }
+
+  static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    const { DatabaseSync } = await import("node:sqlite");
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const timeout = options.busyTimeoutMs ?? 5000;
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { timeout });
+    } catch (error) {
+      throw new AutomnaError(`cannot open state database ${path}: ${(error as Error).message}`, { code: "state_open" });
+    }
+    const store = new SqliteStore(path, db, options.now ?? (() => new Date()));
+    try {
+      store.#migrate();
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return store;
+  }
+
+  #migrate(): void {
+    const found = Number((this.#db.prepare("PRAGMA user_version").get() as Row).user_version);
+    // Checked before anything is written, WAL mode included.
+    if (found > SCHEMA_VERSION) throw new SchemaTooNewError(this.location, found);
+    if (this.location !== ":memory:") this.#db.exec("PRAGMA journal_mode = WAL");
+    this.#db.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL");
+    if (found === SCHEMA_VERSION) return;
+    this.#write(() => {
+      const current = Number((this.#db.prepare("PRAGMA user_version").get() as Row).user_version);
+      if (current > SCHEMA_VERSION) throw new SchemaTooNewError(this.location, current);
+      for (let v = current; v < SCHEMA_VERSION; v++) this.#db.exec(MIGRATIONS[v]!);
+      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
+  }
+
+  #iso(): string {
+    return this.#now().toISOString();
+  }
+
+  /** Runs fn in BEGIN IMMEDIATE ... COMMIT; a busy database becomes a LockedError naming who has it open. */
+  #write<T>(fn: () => T): T {
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      if (isBusy(error)) throw this.#busyError();
+      throw error;
+    }
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        /* already rolled back by SQLite */
+      }
+      if (isBusy(error)) throw this.#busyError();
+      throw error;
+    }
+  }
+
+  #busyError(): LockedError {
+    const holders = findDatabaseHolders(this.location);
+    const who = holders.length
+      ? holders.map((h) => `pid ${h.pid}${h.command ? ` (${h.command.slice(0, 120)})` : ""}`).join(", ")
+      : "another process";
+    return new LockedError(`state database ${this.location} is locked by ${who}`, undefined, {
+      code: "state_busy",
+      hint: "wait for it to finish, or raise state.busyTimeoutMs",
+    });
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#db.prepare(sql).all(...params) as Row[];
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#db.prepare(sql).run(...params).changes);
+  }
+
+  /**
+   * Fencing: while a user's lease is live, only its holder may write that user's records; a
+   * presented lease must be the live one.
+   */
+  #checkLease(user: string, lease: LeaseRef | undefined): void {
+    const row = this.#get("SELECT * FROM leases WHERE user = ? AND lease_id IS NOT NULL", user);
+    const live = row && str(row.expires_at) > this.#iso() ? rowToLease(row) : undefined;
+    if (lease) {
+      if (lease.user !== user) throw new LockedError(`lease ${lease.leaseId} belongs to ${lease.user}, not ${user}`);
+      if (!live || live.leaseId !== lease.leaseId) {
+        throw new LockedError(`lease ${lease.leaseId} on ${user} is no longer held (it expired or was broken); the write was rejected`, live ? leaseHolder(live) : undefined, {
+          hint: "another operation may have taken over; check `automna lock list`",
+        });
+      }
+      return;
+    }
+    if (live) {
+      throw new LockedError(`${user} is locked by ${live.holder.who} (${live.holder.operation})`, leaseHolder(live), {
+        hint: `wait for it, or break it with: automna lock break ${user} --lease ${live.leaseId}`,
+      });
+    }
+  }
+
+  // ---- instances
+
+  async getInstance(user: string, role: InstanceRole = "live"): Promise<Instance | undefined> {
+    const row = this.#get("SELECT * FROM instances WHERE user = ? AND role = ? ORDER BY created_at DESC LIMIT 1", user, role);
+    return row && rowToInstance(row);
+  }
+
+  async getInstanceById(id: string): Promise<Instance | undefined> {
+    const row = this.#get("SELECT * FROM instances WHERE id = ?", id);
+    return row && rowToInstance(row);
+  }
+
+  async listInstances(filter: InstanceFilter = {}): Promise<Instance[]> {
+    const where = new Where()
+      .add("user = ?", filter.user)
+      .add("provider = ?", filter.provider)
+      .add("region = ?", filter.region)
+      .add("status = ?", filter.status)
+      .add("role = ?", filter.role)
+      .add("user IN (SELECT value FROM json_each(?))", filter.users && JSON.stringify(filter.users));
+    return this.#all(`SELECT * FROM instances${where} ORDER BY user, created_at`, ...where.params).map(rowToInstance);
+  }
+
+  async createInstance(input: NewInstance, options: WriteOptions = {}): Promise<Instance> {
+    const now = this.#iso();
+    const instance: Instance = {
+      ...input,
+      id: input.id ?? newId("ins", this.#now()),
+      createdAt: input.createdAt ?? now,
+      updatedAt: now,
+      version: 1,
+    };
+    return this.#write(() => {
+      this.#checkLease(instance.user, options.lease);
+      if (instance.role !== "retired") {
+        const clash = this.#get("SELECT id, provider FROM instances WHERE user = ? AND role = ?", instance.user, instance.role);
+        if (clash) throw new ConflictError(`${instance.user} already has a ${instance.role} instance on ${str(clash.provider)}`);
+      }
+      this.#run(
+        `INSERT INTO instances (id, user, role, provider, region, size, image, resources, addresses, status, op_id, meta, created_at, updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        instance.id, instance.user, instance.role, instance.provider, instance.region, instance.size, instance.image,
+        json(instance.resources), json(instance.addresses), instance.status, instance.opId, json(instance.meta),
+        instance.createdAt, instance.updatedAt, instance.version,
+      );
+      return instance;
+    });
+  }
+
+  async updateInstance(id: string, patch: InstancePatch, options: UpdateOptions = {}): Promise<Instance> {
+    return this.#write(() => {
+      const row = this.#get("SELECT * FROM instances WHERE id = ?", id);
+      if (!row) throw new NotFoundError(`instance ${id} not found`);
+      const current = rowToInstance(row);
+      this.#checkLease(current.user, options.lease);
+      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
+        throw new ConflictError(`instance of ${current.user} changed since it was read (version ${current.version}, expected ${options.expectedVersion})`);
+      }
+      const next: Instance = { ...current, ...patch, updatedAt: this.#iso(), version: current.version + 1 };
+      if (patch.role && patch.role !== current.role && patch.role !== "retired") {
+        const clash = this.#get("SELECT id FROM instances WHERE user = ? AND role = ? AND id <> ?", next.user, patch.role, id);
+        if (clash) throw new ConflictError(`${next.user} already has a ${patch.role} instance`);
+      }
+      this.#run(
+        `UPDATE instances SET role = ?, region = ?, size = ?, image = ?, resources = ?, addresses = ?, status = ?, op_id = ?, meta = ?,
+         updated_at = ?, version = ? WHERE id = ? AND version = ?`,
+        next.role, next.region, next.size, next.image, json(next.resources), json(next.addresses), next.status, next.opId,
+        json(next.meta), next.updatedAt, next.version, id, current.version,
+      );
+      return next;
+    });
+  }
+
+  async deleteInstance(id: string, options: UpdateOptions = {}): Promise<void> {
+    this.#write(() => {
+      const row = this.#get("SELECT * FROM instances WHERE id = ?", id);
+      if (!row) return;
+      const current = rowToInstance(row);
+      this.#checkLease(current.user, options.lease);
+      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
+        throw new ConflictError(`instance of ${current.user} changed since it was read (version ${current.version}, expected ${options.expectedVersion})`);
+      }
+      this.#run("DELETE FROM instances WHERE id = ?", id);
+    });
+  }
+
+  // ---- usage
+
+  async openUsage(input: NewUsageInterval, options: WriteOptions = {}): Promise<UsageInterval> {
+    const interval: UsageInterval = { ...input, id: newId("use", this.#now()), end: input.end ?? null };
+    return this.#write(() => {
+      this.#checkLease(interval.user, options.lease);
+      this.#run(
+        `INSERT INTO usage (id, user, instance_id, provider, size, region, kind, quantity, hourly_price, monthly_price, currency, start, end)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        interval.id, interval.user, interval.instanceId, interval.provider, interval.size, interval.region, interval.kind,
+        interval.quantity, interval.hourlyPrice, interval.monthlyPrice, interval.currency, interval.start, interval.end,
+      );
+      return interval;
+    });
+  }
+
+  async closeUsage(instanceId: string, end: string, options: WriteOptions = {}): Promise<UsageInterval[]> {
+    return this.#write(() => {
+      const open = this.#all("SELECT * FROM usage WHERE instance_id = ? AND end IS NULL", instanceId).map(rowToUsage);
+      if (open.length === 0) return [];
+      this.#checkLease(open[0]!.user, options.lease);
+      // An interval never ends before it starts, even if a clock went backwards.
+      this.#run("UPDATE usage SET end = CASE WHEN start > ? THEN start ELSE ? END WHERE instance_id = ? AND end IS NULL", end, end, instanceId);
+      return open.map((u) => ({ ...u, end: u.start > end ? u.start : end }));
+    });
+  }
+
+  async listUsage(filter: UsageFilter = {}): Promise<UsageInterval[]> {
+    const where = new Where()
+      .add("user = ?", filter.user)
+      .add("provider = ?", filter.provider)
+      .add("instance_id = ?", filter.instanceId)
+      .add("start < ?", filter.to)
+      .add("(end IS NULL OR end > ?)", filter.from)
+      .raw("end IS NULL", filter.openOnly);
+    return this.#all(`SELECT * FROM usage${where} ORDER BY user, start`, ...where.params).map(rowToUsage);
+  }
+
+  // ---- operations
+
+  async createOperation(input: NewOperation, options: WriteOptions = {}): Promise<Operation> {
+    const now = this.#iso();
+    const op: Operation = {
+      id: input.id ?? newId("op", this.#now()), kind: input.kind, user: input.user, status: input.status ?? "running",
+      step: input.step ?? null, params: input.params ?? {}, data: input.data ?? {}, error: null, createdAt: now, updatedAt: now, version: 1,
+    };
+    return this.#write(() => {
+      this.#checkLease(op.user, options.lease);
+      if (this.#get("SELECT id FROM operations WHERE id = ?", op.id)) throw new ConflictError(`operation ${op.id} already exists`);
+      this.#run(
+        `INSERT INTO operations (id, kind, user, status, step, params, data, error, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        op.id, op.kind, op.user, op.status, op.step, json(op.params), json(op.data), op.error, op.createdAt, op.updatedAt, op.version,
+      );
+      return op;
+    });
+  }
+
+  async getOperation(id: string): Promise<Operation | undefined> {
+    const row = this.#get("SELECT * FROM operations WHERE id = ?", id);
+    return row && rowToOperation(row);
+  }
+
+  async listOperations(filter: OperationFilter = {}): Promise<Operation[]> {
+    const where = new Where()
+      .add("user = ?", filter.user)
+      .add("kind = ?", filter.kind)
+      .add("status = ?", filter.status)
+      .raw("status IN ('running', 'rolling_back')", filter.active);
+    return this.#all(`SELECT * FROM operations${where} ORDER BY id DESC${limitClause(filter.limit)}`, ...where.params).map(rowToOperation);
+  }
+
+  async updateOperation(id: string, patch: OperationPatch, options: UpdateOptions = {}): Promise<Operation> {
+    return this.#write(() => {
+      const row = this.#get("SELECT * FROM operations WHERE id = ?", id);
+      if (!row) throw new NotFoundError(`operation ${id} not found`);
+      const current = rowToOperation(row);
+      this.#checkLease(current.user, options.lease);
+      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
+        throw new ConflictError(`operation ${id} changed since it was read (version ${current.version}, expected ${options.expectedVersion})`);
+      }
+      const next: Operation = { ...current, ...patch, updatedAt: this.#iso(), version: current.version + 1 };
+      this.#run(
+        "UPDATE operations SET status = ?, step = ?, params = ?, data = ?, error = ?, updated_at = ?, version = ? WHERE id = ?",
+        next.status, next.step, json(next.params), json(next.data), next.error, next.updatedAt, next.version, id,
+      );
+      return next;
+    });
+  }
+
+  async appendJournal(opId: string, entry: NewJournalEntry, options: WriteOptions = {}): Promise<JournalEntry> {
+    return this.#write(() => {
+      const op = this.#get("SELECT user FROM operations WHERE id = ?", opId);
+      if (!op) throw new NotFoundError(`operation ${opId} not found`);
+      this.#checkLease(str(op.user), options.lease);
+      const last = this.#get("SELECT MAX(seq) AS seq FROM journal WHERE op_id = ?", opId);
+      const written: JournalEntry = {
+        opId, seq: Number(last?.seq ?? 0) + 1, step: entry.step, phase: entry.phase, data: entry.data ?? {}, at: this.#iso(),
+      };
+      this.#run("INSERT INTO journal (op_id, seq, step, phase, data, at) VALUES (?, ?, ?, ?, ?, ?)",
+        opId, written.seq, written.step, written.phase, json(written.data), written.at);
+      return written;
+    });
+  }
+
+  async listJournal(opId: string): Promise<JournalEntry[]> {
+    return this.#all("SELECT * FROM journal WHERE op_id = ? ORDER BY seq", opId).map((r) => ({
+      opId: str(r.op_id), seq: Number(r.seq), step: str(r.step), phase: str(r.phase) as JournalEntry["phase"], data: parse(r.data), at: str(r.at),
+    }));
+  }
+
+  // ---- leases
+
+  async acquireLease(user: string, holder: LeaseHolder, ttlMs: number): Promise<Lease> {
+    return this.#write(() => {
+      const now = this.#now();
+      const row = this.#get("SELECT * FROM leases WHERE user = ?", user);
+      if (row && row.lease_id !== null && str(row.expires_at) > now.toISOString()) {
+        const live = rowToLease(row);
+        throw new LockedError(`${user} is locked by ${live.holder.who} (${live.holder.operation}) until ${live.expiresAt}`, leaseHolder(live), {
+          hint: `wait for it to finish, or break it with: automna lock break ${user} --lease ${live.leaseId}`,
+        });
+      }
+      const lease: Lease = {
+        user, leaseId: newId("lease", now), holder, acquiredAt: now.toISOString(), heartbeatAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + ttlMs).toISOString(), fence: Number(row?.fence ?? 0) + 1,
+      };
+      this.#run(
+        `INSERT INTO leases (user, lease_id, holder, acquired_at, heartbeat_at, expires_at, fence) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(user) DO UPDATE SET lease_id = excluded.lease_id, holder = excluded.holder, acquired_at = excluded.acquired_at,
+         heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at, fence = excluded.fence`,
+        user, lease.leaseId, json(holder), lease.acquiredAt, lease.heartbeatAt, lease.expiresAt, lease.fence,
+      );
+      return lease;
+    });
+  }
+
+  async renewLease(ref: LeaseRef, ttlMs: number): Promise<Lease> {
+    return this.#write(() => {
+      this.#checkLease(ref.user, ref);
+      const now = this.#now();
+      const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+      this.#run("UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE user = ? AND lease_id = ?", now.toISOString(), expiresAt, ref.user, ref.leaseId);
+      return rowToLease(this.#get("SELECT * FROM leases WHERE user = ?", ref.user)!);
+    });
+  }
+
+  async releaseLease(ref: LeaseRef): Promise<void> {
+    this.#write(() => {
+      // Releasing a lease that was already lost is not an error: there is nothing left to free.
+      this.#run("UPDATE leases SET lease_id = NULL, holder = NULL, expires_at = NULL WHERE user = ? AND lease_id = ?", ref.user, ref.leaseId);
+    });
+  }
+
+  async getLease(user: string): Promise<Lease | undefined> {
+    const row = this.#get("SELECT * FROM leases WHERE user = ? AND lease_id IS NOT NULL AND expires_at > ?", user, this.#iso());
+    return row && rowToLease(row);
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    return this.#all("SELECT * FROM leases WHERE lease_id IS NOT NULL AND expires_at > ? ORDER BY user", this.#iso()).map(rowToLease);
+  }
+
+  async breakLease(user: string, leaseId: string): Promise<Lease> {
+    return this.#write(() => {
+      const row = this.#get("SELECT * FROM leases WHERE user = ? AND lease_id = ?", user, leaseId);
+      if (!row) throw new NotFoundError(`no lease ${leaseId} on ${user}`, { hint: "automna lock list shows live leases" });
+      const lease = rowToLease(row);
+      this.#run("UPDATE leases SET lease_id = NULL, holder = NULL, expires_at = NULL WHERE user = ?", user);
+      return lease;
+    });
+  }
+
+  // ---- audit
+
+  async appendAudit(entry: NewAuditEntry): Promise<AuditEntry> {
+    return this.#write(() => {
+      const at = this.#iso();
+      const result = this.#db.prepare("INSERT INTO audit (at, who, action, target, request_id, details) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(at, entry.who, entry.action, entry.target, entry.requestId ?? null, json(entry.details));
+      return { id: Number(result.lastInsertRowid), at, who: entry.who, action: entry.action, target: entry.target, requestId: entry.requestId ?? null, details: entry.details ?? {} };
+    });
+  }
+
+  async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    const where = new Where()
+      .add("who = ?", filter.who)
+      .add("action = ?", filter.action)
+      .add("target = ?", filter.target)
+      .add("at >= ?", filter.since)
+      .add("at < ?", filter.until);
+    return this.#all(`SELECT * FROM audit${where} ORDER BY id${limitClause(filter.limit)}`, ...where.params).map(rowToAudit);
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+export function leaseHolder(lease: Lease): { who: string; operation: string; since: string; leaseId: string; expiresAt: string } {
+  return { who: lease.holder.who, operation: lease.holder.operation, since: lease.acquiredAt, leaseId: lease.leaseId, expiresAt: lease.expiresAt };
+}
