@@ -55,3 +55,15 @@ describe("the automna binary", () => {
     expect(r.stderr).toBe("automna needs Node.js 22.22+ or 24.15+; this is v20.19.0");
   });
 });
+
+describe("the pre-rendered help page", () => {
+  it("is exactly what the live program prints", async () => {
+    home = makeHome();
+    const { runCli } = await import("../helpers/cli.js");
+    const live = await runCli(["--help"], { env: {} });
+    const cached = await execa(process.execPath, [BIN, "--help"], { env: home.env, extendEnv: false, stripFinalNewline: false });
+    expect(cached.stdout).toBe(live.stdout);
+    const short = await execa(process.execPath, [BIN, "-h"], { env: home.env, extendEnv: false, stripFinalNewline: false });
+    expect(short.stdout).toBe(live.stdout);
+  });
+});
