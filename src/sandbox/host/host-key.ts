@@ -1,0 +1,53 @@
+import { createHash } from "node:crypto";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import ssh2 from "ssh2";
+
+/** A host key ready for the SSH server, with what a cloud-init would publish about it. */
+export interface HostKey {
+  /** The private key as given or generated (OpenSSH or PEM format). */
+  privateKey: string;
+  /** The OpenSSH public key line without comment: `ssh-ed25519 AAAA...`. */
+  publicLine: string;
+  /** `SHA256:...`, as `ssh-keygen -lf` and the ssh client print it. */
+  fingerprint: string;
+}
+
+/** Parses a private key and derives its public line and fingerprint. Throws on a bad key. */
+export function describeHostKey(privateKey: string): HostKey {
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw new Error(`host key: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? (parsed[0] as ssh2.ParsedKey | undefined) : parsed;
+  if (!key || !key.isPrivateKey()) throw new Error("host key: not a private key");
+  const blob = key.getPublicSSH();
+  return { privateKey, publicLine: `${key.type} ${blob.toString("base64")}`, fingerprint: fingerprintOf(blob) };
+}
+
+/** OpenSSH's SHA256 fingerprint of a public key blob: unpadded base64 of its digest. */
+export function fingerprintOf(blob: Buffer): string {
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
+/**
+ * The host's key: the given one, else the one persisted at `path`, else a fresh ed25519 key
+ * written there (0600, with a `.pub` beside it like /etc/ssh/ssh_host_ed25519_key), so a host
+ * keeps its identity across sandbox restarts just as a real machine does across reboots.
+ */
+export async function loadOrCreateHostKey(path: string, given?: string): Promise<HostKey> {
+  if (given) return describeHostKey(given);
+  try {
+    return describeHostKey(await readFile(path, "utf8"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "" });
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, pair.private, { mode: 0o600, flag: "wx" }).catch(async (error: NodeJS.ErrnoException) => {
+    // Another start of the same host won the race: use its key, never overwrite it.
+    if (error.code !== "EEXIST") throw error;
+  });
+  const key = describeHostKey(await readFile(path, "utf8"));
+  await chmod(path, 0o600);
+  await writeFile(`${path}.pub`, `${key.publicLine}\n`);
+  return key;
+}
