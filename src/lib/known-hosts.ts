@@ -82,15 +82,18 @@ const patternOf = (line: string) => line.split(/[ \t]+/)[0] ?? "";
  * Pins `keys` for `address:port`, replacing whatever was pinned for it before (a machine
  * re-created at the same address has new keys). Returns whether the file changed.
  */
-export function pinHostKeys(file: string, target: { address: string; port?: number; keys: string[] }): Promise<{ changed: boolean }> {
+export async function pinHostKeys(file: string, target: { address: string; port?: number; keys: string[] }): Promise<{ changed: boolean }> {
   validateAddress(target.address);
   const pattern = hostPattern(target.address, target.port);
   const keys = [...new Set(target.keys.map(normalizeHostKey))];
   if (keys.length === 0) throw new Error(`no host key to pin for ${pattern}`);
   return serialized(file, async () => {
     const lines = await readLines(file);
+    const at = lines.findIndex((l) => patternOf(l) === pattern);
     const kept = lines.filter((l) => patternOf(l) !== pattern);
-    const next = [...kept, ...keys.map((k) => `${pattern} ${k}`)];
+    // A re-pin takes the old entry's place, so pinning what is already there changes nothing.
+    const next = [...kept];
+    next.splice(at < 0 ? kept.length : at, 0, ...keys.map((k) => `${pattern} ${k}`));
     const changed = next.join("\n") !== lines.join("\n");
     if (changed) await writeLines(file, next);
     return { changed };
@@ -98,7 +101,7 @@ export function pinHostKeys(file: string, target: { address: string; port?: numb
 }
 
 /** Removes what was pinned for `address:port` (the machine was destroyed). */
-export function unpinHost(file: string, address: string, port?: number): Promise<{ changed: boolean }> {
+export async function unpinHost(file: string, address: string, port?: number): Promise<{ changed: boolean }> {
   const pattern = hostPattern(address, port);
   return serialized(file, async () => {
     const lines = await readLines(file);

@@ -57,7 +57,11 @@ export function sshArgv(ws: Workspace, host: HostHandle, command?: string | stri
 export function ssh(ws: Workspace, host: HostHandle, command?: string | string[], opts: { input?: Buffer | string; extra?: Partial<SshArgsOptions> } = {}): Promise<SshResult> {
   const child = spawn("ssh", sshArgv(ws, host, command, opts.extra), { stdio: ["pipe", "pipe", "pipe"] });
   child.stdin.end(opts.input ?? "");
-  return collect(child);
+  const t0 = Date.now();
+  return collect(child).then((r) => {
+    if (process.env.SSH_TIMING) process.stderr.write(`${Date.now() - t0}ms ${String(command)}\n`);
+    return r;
+  });
 }
 
 export function collect(child: ChildProcess): Promise<SshResult> {

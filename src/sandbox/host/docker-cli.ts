@@ -1,10 +1,10 @@
-// The `docker` command on sandbox hosts. It runs as its own process (node, with this file as the
-// program) under the SSH session's shell, and talks to the host's control API, which the sandbox
-// process serves beside the simulated agent. Self-contained on purpose: node runs it straight
-// from TypeScript source in development (type stripping, which cannot follow `.js` imports to
-// `.ts` files) and from the build in dist.
-import { spawn } from "node:child_process";
-import { request } from "node:http";
+// The `docker` command on sandbox hosts. It runs as its own process (node) under the SSH
+// session's shell and talks to the host's control API, which the sandbox process serves beside
+// the simulated agent. The host copies this program (types stripped when it runs from source) to
+// its own bin directory, so it must be self-contained. Built-ins come from getBuiltinModule, not
+// `import`: that halves node's start-up here, and every `docker` call pays it.
+const { spawn } = process.getBuiltinModule("node:child_process");
+const { request } = process.getBuiltinModule("node:http");
 
 interface Reply {
   status: number;
@@ -231,7 +231,8 @@ async function exec(args: string[]): Promise<number> {
   const info = JSON.parse(reply.body) as { Id: string; State: { Running: boolean } };
   if (!info.State.Running) throw new CliError(`Error response from daemon: container ${info.Id} is not running`, 1);
   return new Promise((resolve) => {
-    const child = spawn(rest[1] ?? "true", rest.slice(2), { stdio: "inherit", cwd: process.env.AUTOMNA_DATA });
+    const cwd = process.env.AUTOMNA_ISOLATION === "mount-namespace" ? "/data" : process.env.AUTOMNA_DATA;
+    const child = spawn(rest[1] ?? "true", rest.slice(2), { stdio: "inherit", cwd });
     child.on("error", (e) => {
       process.stderr.write(`OCI runtime exec failed: exec failed: ${e.message}: unknown\n`);
       resolve(126);
@@ -272,3 +273,6 @@ main(process.argv.slice(2)).then(
     process.exitCode = error instanceof CliError ? error.exitCode : 1;
   },
 );
+
+// A module, not a script, for the type checker; nothing is exported.
+export {};

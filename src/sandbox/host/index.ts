@@ -2,14 +2,14 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
-import { extname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { SimAgent, type AgentOptions } from "./agent.js";
 import type { LogEntry, LogQuery } from "./agent-log.js";
 import { startControlServer, type ControlServer } from "./control-server.js";
 import { loadOrCreateHostKey } from "./host-key.js";
 import { DATA_MOUNT_POINTS, detectIsolation, type Isolation } from "./isolation.js";
 import { spawnCommand, terminate } from "./process.js";
+import { shimSource } from "./shim-source.js";
 import { parseAuthorizedKeys, SshServer, type SessionRequest } from "./ssh-server.js";
 
 export type { AgentOptions } from "./agent.js";
@@ -90,8 +90,6 @@ export interface HostHandle {
   close(): Promise<void>;
 }
 
-/** The docker shim program next to this module: .ts from source (node strips types), .js from the build. */
-const SHIM_PROGRAM = fileURLToPath(new URL(`./docker-cli${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** Starts a simulated host: SSH on `address:sshPort`, the agent (unless it was `docker stop`ped) and its health endpoint. */
 export async function startHost(options: HostOptions): Promise<HostHandle> {
@@ -106,7 +104,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   await mkdir(dataDir, { recursive: true });
   const hostKey = await loadOrCreateHostKey(join(machineDir, "ssh_host_ed25519_key"), options.hostKey);
   const isolation: Isolation = options.isolation === "env" ? "env" : await detectIsolation();
-  await writeShim(join(binDir, "docker"));
+  await writeShim(binDir);
 
   const healthPortOption = options.healthPort === undefined ? 8080 : options.healthPort;
   const agent = new SimAgent({
@@ -135,6 +133,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     SSH_CONNECTION: request.connection,
     SSH_CLIENT: request.connection.split(" ").filter((_, i) => i !== 2).join(" "),
     AUTOMNA_DATA: dataDir,
+    AUTOMNA_ISOLATION: isolation,
     AUTOMNA_HOST_ID: options.id,
     AUTOMNA_HOST_NAME: hostname,
     AUTOMNA_HOST_CONTROL: control?.url ?? "",
@@ -201,12 +200,13 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
 }
 
 /** The `docker` on the host's PATH: a two-line script running the shim program with this node. */
-async function writeShim(path: string): Promise<void> {
+async function writeShim(binDir: string): Promise<void> {
+  const program = join(binDir, "docker-cli.mjs");
+  await writeFile(program, await shimSource());
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  await writeFile(path, `#!/bin/sh\nexec ${q(process.execPath)} ${q(SHIM_PROGRAM)} "$@"\n`);
-  await chmod(path, 0o755);
+  await writeFile(join(binDir, "docker"), `#!/bin/sh\nexec ${q(process.execPath)} ${q(program)} "$@"\n`, { mode: 0o755 });
+  await chmod(join(binDir, "docker"), 0o755);
 }
-
 function execLocal(child: ChildProcess, opts: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
