@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
@@ -7,7 +8,7 @@ import { SimAgent, type AgentOptions } from "./agent.js";
 import type { LogEntry, LogQuery } from "./agent-log.js";
 import { startControlServer, type ControlServer } from "./control-server.js";
 import { loadOrCreateHostKey } from "./host-key.js";
-import { DATA_MOUNT_POINTS, detectIsolation, type Isolation } from "./isolation.js";
+import { DATA_MOUNT_POINTS, detectIsolation, fstabFor, type Isolation } from "./isolation.js";
 import { spawnCommand, terminate } from "./process.js";
 import { shimSource } from "./shim-source.js";
 import { parseAuthorizedKeys, SshServer, type SessionRequest } from "./ssh-server.js";
@@ -105,6 +106,8 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const hostKey = await loadOrCreateHostKey(join(machineDir, "ssh_host_ed25519_key"), options.hostKey);
   const isolation: Isolation = options.isolation === "env" ? "env" : await detectIsolation();
   await writeShim(binDir);
+  const fstab = join(machineDir, "fstab");
+  await writeFile(fstab, fstabFor(dataDir));
 
   const healthPortOption = options.healthPort === undefined ? 8080 : options.healthPort;
   const agent = new SimAgent({
@@ -140,7 +143,9 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     AUTOMNA_HOST_TOKEN: token,
   });
   const run = (request: SessionRequest): ChildProcess => {
-    return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation });
+    // Someone may have removed the data directory (a restore); a bind mount needs it to exist.
+    mkdirSync(dataDir, { recursive: true });
+    return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation, fstab });
   };
   const ssh = new SshServer({ hostKey: hostKey.privateKey, address: options.address, port: options.sshPort ?? 22, ident: "OpenSSH_9.2p1 automna-sandbox", run, onError });
   const setAuthorizedKeys = (lines: string[]) => {

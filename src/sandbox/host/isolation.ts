@@ -32,9 +32,11 @@ async function probe(): Promise<Isolation> {
   try {
     // The mount points must exist on the real filesystem; they stay empty outside namespaces.
     for (const p of DATA_MOUNT_POINTS) await mkdir(p, { recursive: true });
-    await writeFile(join(dir, "probe"), "ok");
+    await mkdir(join(dir, "data"));
+    await writeFile(join(dir, "data", "probe"), "ok");
+    await writeFile(join(dir, "fstab"), fstabFor(join(dir, "data")));
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(unshare, [...namespaceArgs(), "test", "-f", "/data/probe"], { stdio: "ignore", env: { AUTOMNA_DATA: dir, AUTOMNA_HOST_NAME: "probe", PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+      const child = spawn(unshare, [...namespaceArgs(join(dir, "fstab")), "test", "-f", "/var/lib/automna/data/probe"], { stdio: "ignore", env: { AUTOMNA_HOST_NAME: "probe", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
       child.on("error", () => resolve(null));
       child.on("close", (c) => resolve(c));
     });
@@ -46,13 +48,23 @@ async function probe(): Promise<Isolation> {
   }
 }
 
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
 /**
- * unshare's arguments up to the command: a private mount and UTS namespace in which a shell binds
- * `$AUTOMNA_DATA` over the data mount points, sets the hostname, then execs the command.
+ * unshare's arguments up to the command: a private mount and UTS namespace in which a shell
+ * mounts the host's fstab (its data directory bound at each mount point), sets the hostname,
+ * then execs the command. One `mount -a` and a shell builtin for the hostname keep the set-up to
+ * one extra process: it runs before every command, so its cost is every command's cost.
  */
-export function namespaceArgs(): string[] {
-  const binds = DATA_MOUNT_POINTS.map((p) => `mount --bind "$AUTOMNA_DATA" ${p}`).join(" && ");
-  return ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", `${binds} && { hostname "$AUTOMNA_HOST_NAME" 2>/dev/null || true; } && exec "$@"`, "automna-host"];
+export function namespaceArgs(fstab: string): string[] {
+  const script = `mount -a -T ${quote(fstab)} && { echo "$AUTOMNA_HOST_NAME" > /proc/sys/kernel/hostname; } 2>/dev/null; exec "$@"`;
+  return ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", script, "automna-host"];
+}
+
+/** fstab lines binding `dataDir` at each data mount point (fstab escapes blanks octally). */
+export function fstabFor(dataDir: string): string {
+  const esc = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  return DATA_MOUNT_POINTS.map((p) => `${esc(dataDir)} ${p} none bind 0 0\n`).join("");
 }
 
 /** The absolute path of a program on PATH, or undefined. */

@@ -17,6 +17,8 @@ export interface CommandSpec {
   env: Record<string, string>;
   cwd: string;
   isolation: Isolation;
+  /** The host's fstab, mounted in the command's namespace under `mount-namespace`. */
+  fstab: string;
 }
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -38,7 +40,7 @@ export function spawnCommand(spec: CommandSpec): ChildProcess {
     const inner = spec.command === undefined ? `${size} exec /bin/sh -i` : `${size} exec /bin/sh -c ${quote(spec.command)}`;
     argv = ["script", "-q", "-f", "-e", "-c", inner, "/dev/null"];
   }
-  if (spec.isolation === "mount-namespace") argv = ["unshare", ...namespaceArgs(), ...argv];
+  if (spec.isolation === "mount-namespace") argv = ["unshare", ...namespaceArgs(spec.fstab), ...argv];
   const [file = "/bin/sh", ...args] = argv;
   const child = spawn(file, args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
   // A command that exits without reading its input makes writes to its stdin fail: not an error.
