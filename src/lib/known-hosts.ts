@@ -100,6 +100,29 @@ export async function pinHostKeys(file: string, target: { address: string; port?
   });
 }
 
+/**
+ * The host keys in a machine's console output, between cloud-init's `BEGIN/END SSH HOST KEY
+ * KEYS` markers (syslog prefixes such as `<14>Nov 29 12:00:00 cloud-init: ` allowed). Lines that
+ * are not valid public keys are skipped; an empty result means nothing trustworthy was published.
+ */
+export function hostKeysFromConsole(text: string): string[] {
+  const keys: string[] = [];
+  let inside = false;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.replace(/^.*?(?=-----(?:BEGIN|END) SSH HOST KEY KEYS-----)/, "").replace(/^<\d+>.*?cloud-init: /, "");
+    if (line.startsWith("-----BEGIN SSH HOST KEY KEYS-----")) inside = true;
+    else if (line.startsWith("-----END SSH HOST KEY KEYS-----")) inside = false;
+    else if (inside) {
+      try {
+        keys.push(normalizeHostKey(line));
+      } catch {
+        // not a key line
+      }
+    }
+  }
+  return [...new Set(keys)];
+}
+
 /** Removes what was pinned for `address:port` (the machine was destroyed). */
 export async function unpinHost(file: string, address: string, port?: number): Promise<{ changed: boolean }> {
   const pattern = hostPattern(address, port);

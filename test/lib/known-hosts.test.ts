@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { defaultKnownHostsPath, hostKeyFailure, hostPattern, normalizeHostKey, pinHostKeys, pinnedKeys, shellJoin, shellQuote, sshArgs, unpinHost } from "../../src/lib/known-hosts.js";
+import { defaultKnownHostsPath, hostKeyFailure, hostKeysFromConsole, hostPattern, normalizeHostKey, pinHostKeys, pinnedKeys, shellJoin, shellQuote, sshArgs, unpinHost } from "../../src/lib/known-hosts.js";
 
 const dir = mkdtempSync(join(tmpdir(), "automna-kh-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,5 +84,22 @@ describe("ssh argv", () => {
     expect(hostKeyFailure("@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n")).toBe("changed");
     expect(hostKeyFailure("No ED25519 host key is known for [127.77.0.5]:2222 and you have requested strict checking.\nHost key verification failed.\n")).toBe("unpinned");
     expect(hostKeyFailure("ssh: connect to host 127.77.0.5 port 22: Connection refused\n")).toBeUndefined();
+  });
+});
+
+describe("host keys published on a console", () => {
+  test("keys between cloud-init's markers are read; anything else is not", () => {
+    const key = realKey("console");
+    const [type, data] = key.split(" ");
+    const text = [
+      "ci-info: no authorized SSH keys fingerprints found for user root.",
+      `${type} ${data} outside-the-markers`,
+      "<14>Nov 29 12:00:00 cloud-init: -----BEGIN SSH HOST KEY KEYS-----",
+      `<14>Nov 29 12:00:00 cloud-init: ${type} ${data} root@web-1`,
+      "<14>Nov 29 12:00:00 cloud-init: ssh-rsa not-base64!! root@web-1",
+      "<14>Nov 29 12:00:00 cloud-init: -----END SSH HOST KEY KEYS-----",
+    ].join("\r\n");
+    expect(hostKeysFromConsole(text)).toEqual([`${type} ${data}`]);
+    expect(hostKeysFromConsole("no markers here")).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { hostKeyFailure, pinHostKeys } from "../../src/lib/known-hosts.js";
+import { hostKeyFailure, hostKeysFromConsole, pinHostKeys } from "../../src/lib/known-hosts.js";
 import type { HostHandle } from "../../src/sandbox/host/index.js";
 import { collect, hostProcesses, makeWorkspace, ssh, sshArgv, testHost, until, type Workspace } from "./host-helpers.js";
 
@@ -101,12 +101,19 @@ describe("commands through the real ssh client", () => {
     expect(r.stdout.toString()).toMatch(/^\/dev\/pts\/\d+\r\n\S+\r\n$/);
   });
 
-  test("killing the ssh client hangs up the remote command", async () => {
-    const child = spawn("ssh", sshArgv(ws, host, "echo started; sleep 30"), { stdio: ["pipe", "pipe", "pipe"] });
+  test.each([["without", false], ["with", "force"]] as const)("killing the ssh client hangs up the remote command (%s a pty)", async (_, tty) => {
+    const child = spawn("ssh", sshArgv(ws, host, "echo started; sleep 30", { tty }), { stdio: ["pipe", "pipe", "pipe"] });
+    const done = collect(child);
     await until(() => new Promise<boolean>((resolve) => child.stdout.once("data", () => resolve(true))));
     expect(hostProcesses("ssh-one").length).toBeGreaterThan(0);
     child.kill("SIGKILL");
-    await until(() => hostProcesses("ssh-one").length === 0);
+    await done;
+    await until(() => hostProcesses("ssh-one").length === 0 || undefined);
+  });
+
+  test("LANG and LC_* sent by the client reach the command; other variables do not", async () => {
+    const r = await ssh(ws, host, 'printf "%s|%s|%s" "$LANG" "$LC_TIME" "${EVIL-unset}"', { extra: { extraOptions: ["SetEnv=LANG=C.UTF-8 LC_TIME=en_GB.UTF-8 EVIL=1"] } });
+    expect(r.stdout.toString()).toBe("C.UTF-8|en_GB.UTF-8|unset");
   });
 });
 
@@ -145,6 +152,20 @@ describe("who may log in", () => {
 });
 
 describe("host keys", () => {
+  test("the key is published as cloud-init prints it, and automna reads it back", async () => {
+    expect(host.hostKeyConsole).toBe([
+      "-----BEGIN SSH HOST KEY FINGERPRINTS-----",
+      `256 ${host.hostKeyFingerprint} root@ssh-one (ED25519)`,
+      "-----END SSH HOST KEY FINGERPRINTS-----",
+      "-----BEGIN SSH HOST KEY KEYS-----",
+      `${host.hostKeyPublic} root@ssh-one`,
+      "-----END SSH HOST KEY KEYS-----",
+      "",
+    ].join("\n"));
+    const console = `Booting...\n${host.hostKeyConsole.split("\n").map((l) => (l ? `<14>Nov 29 12:00:00 cloud-init: ${l}` : l)).join("\n")}login:`;
+    expect(hostKeysFromConsole(console)).toEqual([host.hostKeyPublic]);
+  });
+
   test("the key persists in the host's directory and matches ssh-keygen's fingerprint", async () => {
     const keyFile = join(host.rootDir, ".host", "ssh_host_ed25519_key");
     expect(readFileSync(`${keyFile}.pub`, "utf8")).toBe(`${host.hostKeyPublic}\n`);

@@ -67,3 +67,21 @@ export function generateHostKey(): string {
   }
   throw new Error("could not generate a valid ed25519 host key");
 }
+
+/**
+ * The block cloud-init writes to the machine's console at first boot (its `keys_to_console`
+ * module), with the key fingerprints and the public keys between fixed markers. A provider
+ * stand-in can publish this as the server's console output; automna reads the keys back with
+ * `hostKeysFromConsole` (src/lib/known-hosts.ts).
+ */
+export function consoleHostKeyBlock(key: Pick<HostKey, "publicLine" | "fingerprint">, hostname: string): string {
+  return [
+    "-----BEGIN SSH HOST KEY FINGERPRINTS-----",
+    `256 ${key.fingerprint} root@${hostname} (ED25519)`,
+    "-----END SSH HOST KEY FINGERPRINTS-----",
+    "-----BEGIN SSH HOST KEY KEYS-----",
+    `${key.publicLine} root@${hostname}`,
+    "-----END SSH HOST KEY KEYS-----",
+    "",
+  ].join("\n");
+}

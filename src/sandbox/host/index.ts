@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { SimAgent, type AgentOptions } from "./agent.js";
 import type { LogEntry, LogQuery } from "./agent-log.js";
 import { startControlServer, type ControlServer } from "./control-server.js";
-import { loadOrCreateHostKey } from "./host-key.js";
+import { consoleHostKeyBlock, loadOrCreateHostKey } from "./host-key.js";
 import { DATA_MOUNT_POINTS, detectIsolation, fstabFor, type Isolation } from "./isolation.js";
 import { spawnCommand, terminate } from "./process.js";
 import { shimSource } from "./shim-source.js";
@@ -62,6 +62,8 @@ export interface HostHandle {
   readonly hostKeyPublic: string;
   /** `SHA256:...`, as ssh-keygen -l prints it. */
   readonly hostKeyFingerprint: string;
+  /** cloud-init's console block with the fingerprint and key, for a console-output endpoint. */
+  readonly hostKeyConsole: string;
   readonly rootDir: string;
   /** `<rootDir>/data`: what the host calls /data. */
   readonly dataDir: string;
@@ -186,6 +188,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     },
     hostKeyPublic: hostKey.publicLine,
     hostKeyFingerprint: hostKey.fingerprint,
+    hostKeyConsole: consoleHostKeyBlock(hostKey, hostname),
     rootDir,
     dataDir,
     isolation,

@@ -45,10 +45,16 @@ export function spawnCommand(spec: CommandSpec): ChildProcess {
   const child = spawn(file, args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
   // A command that exits without reading its input makes writes to its stdin fail: not an error.
   child.stdin?.on("error", () => {});
+  if (spec.pty) ptyChildren.add(child);
   return child;
 }
 
-/** Signals the command's whole process group, then kills what is left after a grace period. */
+/**
+ * Hangs up on a command: SIGHUP to its process group, SIGKILL to what is left after a grace
+ * period. A pty session gets SIGKILL at once: util-linux `script` ignores SIGHUP while its child
+ * runs, and killing it closes the pty master, so the kernel hangs up the session inside, exactly
+ * as sshd's closing of the pty does.
+ */
 export function terminate(child: ChildProcess, graceMs = 2000): void {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const pid = child.pid;
@@ -59,9 +65,12 @@ export function terminate(child: ChildProcess, graceMs = 2000): void {
       // already gone
     }
   };
+  if (ptyChildren.has(child)) return signalGroup("SIGKILL");
   signalGroup("SIGHUP");
   setTimeout(() => signalGroup("SIGKILL"), graceMs).unref();
 }
+
+const ptyChildren = new WeakSet<ChildProcess>();
 
 /** Resolves once everything written so far has been handed on (ssh2 holds data while the peer's window is full). */
 export function flushed(stream: Writable): Promise<void> {

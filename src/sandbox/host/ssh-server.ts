@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
-import { createServer, type Server as NetServer } from "node:net";
+import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
 import { flushed, ptySupported, terminate, type PtySize } from "./process.js";
 
@@ -66,8 +66,8 @@ export class SshServer {
   readonly #init: SshServerInit;
   #keys: AllowedKey[] = [];
   #server: NetServer | undefined;
-  readonly #clients = new Set<ssh2.Connection>();
   readonly #children = new Set<ChildProcess>();
+  readonly #sockets = new Set<Socket>();
   #port: number;
 
   constructor(init: SshServerInit) {
@@ -88,7 +88,11 @@ export class SshServer {
     const ssh = new ssh2.Server({ hostKeys: [this.#init.hostKey], ident: this.#init.ident }, (client, info) => this.#onClient(client, info));
     // Our own listener so sockets get TCP_NODELAY from the start: without it every handshake
     // round trip waits out the peer's delayed ACK (about 40 ms each, 300 ms per `ssh host true`).
-    const server = createServer({ noDelay: true }, (socket) => ssh.injectSocket(socket));
+    const server = createServer({ noDelay: true }, (socket) => {
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+      ssh.injectSocket(socket);
+    });
     server.on("error", (error: Error) => this.#init.onError(error));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -103,12 +107,13 @@ export class SshServer {
     this.#server = server;
   }
 
-  /** Stops listening, drops every connection and ends what their sessions started. */
+  /** Stops listening, drops every connection (as a machine losing power does) and ends what their sessions started. */
   async close(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
     for (const child of this.#children) terminate(child, 500);
-    for (const client of this.#clients) client.end();
+    // Sockets, not just authenticated clients: one still in its handshake would hold close() open.
+    for (const socket of this.#sockets) socket.destroy();
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -123,9 +128,7 @@ export class SshServer {
   }
 
   #onClient(client: ssh2.Connection, info: ssh2.ClientInfo): void {
-    this.#clients.add(client);
     client.on("error", () => {});
-    client.on("close", () => this.#clients.delete(client));
     let username = "root";
     client.on("authentication", (ctx) => {
       username = ctx.username;
