@@ -189,10 +189,14 @@ export function sshArgs(o: SshArgsOptions): string[] {
   const port = o.port ?? 22;
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`not a port: ${port}`);
   const opt = (v: string) => ["-o", v];
+  // ssh splits this option's value on blanks (it takes a list of files) unless it is quoted, and
+  // a data directory may well contain a space (macOS: "Application Support").
+  if (/["\r\n]/.test(o.knownHostsFile)) throw new Error(`unusable known_hosts path: ${JSON.stringify(o.knownHostsFile)}`);
+  const knownHosts = /\s/.test(o.knownHostsFile) ? `"${o.knownHostsFile}"` : o.knownHostsFile;
   const args = [
     ...(o.configFile ? ["-F", o.configFile] : []),
     ...opt("StrictHostKeyChecking=yes"),
-    ...opt(`UserKnownHostsFile=${o.knownHostsFile}`),
+    ...opt(`UserKnownHostsFile=${knownHosts}`),
     ...opt("GlobalKnownHostsFile=/dev/null"),
     // automna owns the file: ssh must not add keys the server offers after login.
     ...opt("UpdateHostKeys=no"),

@@ -68,6 +68,8 @@ describe("ssh argv", () => {
       "-i", "/k/id", "-o", "IdentitiesOnly=yes", "-p", "2222", "root@127.77.0.5", "--", "uptime",
     ]);
     expect(sshArgs({ address: "10.0.0.1", knownHostsFile: "/kh", tty: "force" }).slice(-2)).toEqual(["-tt", "root@10.0.0.1"]);
+    expect(sshArgs({ address: "10.0.0.1", knownHostsFile: "/Library/Application Support/automna/known_hosts" })[3]).toBe('UserKnownHostsFile="/Library/Application Support/automna/known_hosts"');
+    expect(sshArgs({ address: "10.0.0.1", knownHostsFile: "/kh", command: ["ls", "-l", "my dir"] }).slice(-2)).toEqual(["--", "ls -l 'my dir'"]);
     expect(() => sshArgs({ address: "10.0.0.1", knownHostsFile: "/kh", extraOptions: ["-oProxyCommand=evil"] })).toThrow(/Key=Value/);
     expect(() => sshArgs({ address: "10.0.0.1", knownHostsFile: "/kh", user: "-oops" })).toThrow(/not a user name/);
   });

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startHost, type HostHandle } from "../../src/sandbox/host/index.js";
@@ -69,6 +70,19 @@ describe("power and restarts", () => {
       expect(second.agentRunning()).toBe(true);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe("without a mount namespace", () => {
+  test("commands and docker exec find the data through $AUTOMNA_DATA", async () => {
+    const host = await testHost(ws, "envonly", "127.77.200.23", { isolation: "env", healthPort: null });
+    try {
+      expect([host.isolation, host.dataPaths]).toEqual(["env", []]);
+      const r = await ssh(ws, host, 'ls "$AUTOMNA_DATA/memory" | grep -c "^conversations-[0-3].json$"; docker exec automna-agent pwd; hostname');
+      expect(r.stdout.toString()).toBe(`4\n${host.dataDir}\n${hostname()}\n`);
+    } finally {
+      await host.close();
     }
   });
 });
