@@ -34,6 +34,8 @@ describe("commands through the real ssh client", () => {
     expect((await ssh(ws, host, "exit 7")).code).toBe(7);
     expect((await ssh(ws, host, "false")).code).toBe(1);
     expect((await ssh(ws, host, "definitely-not-a-command")).code).toBe(127);
+    // Killed by a signal: sent as exit-signal, which OpenSSH reports as 255 (as with a real sshd).
+    expect((await ssh(ws, host, "kill -TERM $$")).code).toBe(255);
   });
 
   test("argv words arrive unchanged through ssh's space-joining", async () => {
