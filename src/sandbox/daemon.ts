@@ -42,9 +42,16 @@ export function removeRunInfo(dir: string, pid: number): void {
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  // A detached sandbox that has exited stays a zombie until init reaps it; on Linux that
+  // shows in /proc as state Z, and such a process is gone for our purposes.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
   }
 }
 

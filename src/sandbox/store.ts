@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { processAlive } from "./daemon.js";
 import { randomAlnum } from "./util.js";
 
 /** The files of a sandbox directory besides the world. */
@@ -41,22 +42,13 @@ export function readToken(dir: string): string | null {
 
 const held = new Set<string>();
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** One sandbox per directory: a lock file naming the process; a stale one is taken over. */
 export function acquireLock(dir: string): () => void {
   const file = join(dir, LOCK_FILE);
   if (held.has(dir)) throw new Error(`a sandbox is already running on ${dir} in this process`);
   if (existsSync(file)) {
     const pid = Number(readFileSync(file, "utf8").trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
       throw new Error(`a sandbox is already running on ${dir} (pid ${pid}); stop it with "automna sandbox down"`);
     }
   }

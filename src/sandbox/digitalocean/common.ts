@@ -77,8 +77,9 @@ export function paginate<T>(items: T[], query: URLSearchParams, url: string): Do
   };
 }
 
+/** Replies have a numeric status; resources (droplets, actions) have string ones. */
 export function isReply(value: unknown): value is Reply {
-  return typeof value === "object" && value !== null && "status" in value;
+  return typeof value === "object" && value !== null && typeof (value as { status?: unknown }).status === "number";
 }
 
 /** Tag names: letters, digits, `:`, `-` and `_`, at most 255 characters. */

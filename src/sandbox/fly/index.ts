@@ -44,7 +44,9 @@ export function flyApi(env: SandboxEnv): FlyApi {
         if (!bucket) appDeletes.set(key, (bucket = new TokenBucket(100, (100 / 60) * s, now)));
         return bucket.take(now) ? { headers: {} } : { headers: {}, blocked: tooMany() };
       }
-      const target = route.params.id ?? route.params.app ?? token ?? "anonymous";
+      // The documented limits are per machine or per app; org-level calls (create/list apps) have none.
+      const target = route.params.id ?? route.params.app;
+      if (target === undefined) return { headers: {} };
       const ok = name === "machines.get" ? gets.take(`${target}`, now).ok : actions.take(`${name}:${target}`, now).ok;
       return ok ? { headers: {} } : { headers: {}, blocked: tooMany() };
     },
