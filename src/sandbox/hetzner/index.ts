@@ -99,13 +99,13 @@ function sshKeyRoutes(env: SandboxEnv): Route[] {
 }
 
 /** A read-only catalogue list with `name` filter and pagination. */
-function catalogList<T>(key: string, path: string, all: readonly T[], name: (t: T) => string, render: (t: T) => unknown): Route {
+function catalogList<T>(key: string, path: string, all: readonly T[], name: (t: T) => string, render: (t: T) => unknown, extra: Record<string, unknown> = {}): Route {
   return { method: "GET", pattern: `/v1/${path}`, name: `${path}.list`, handler: (req) => {
     const wanted = req.query.get("name");
     const items = wanted === null ? [...all] : all.filter((t) => name(t) === wanted);
     const page = paginate(items, req.query, `${req.origin}/v1/${path}`);
     if (isReply(page)) return page;
-    return { status: 200, headers: { link: page.link }, body: { [key]: page.items.map(render), meta: page.meta } };
+    return { status: 200, headers: { link: page.link }, body: { [key]: page.items.map(render), ...extra, meta: page.meta } };
   } };
 }
 
@@ -123,7 +123,7 @@ function catalogRoutes(): Route[] {
     catalogGet("server_type", "server_types", "server_type", SERVER_TYPES, renderServerType),
     catalogList("locations", "locations", LOCATIONS, (l) => l.name, renderLocation),
     catalogGet("location", "locations", "location", LOCATIONS, renderLocation),
-    catalogList("datacenters", "datacenters", datacenters, (d) => d.datacenter.name, renderDatacenter),
+    catalogList("datacenters", "datacenters", datacenters, (d) => d.datacenter.name, renderDatacenter, { recommendation: datacenters[0]!.id }),
     catalogGet("datacenter", "datacenters", "datacenter", datacenters, renderDatacenter),
     { method: "GET", pattern: "/v1/images", name: "images.list", handler: (req) => {
       let items = [...IMAGES];
