@@ -70,3 +70,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, { once: true });
   });
 }
+
+/** Catalogue objects never change, so each is rendered once (lists of 50 servers reuse them). */
+export function memo<T extends object>(render: (t: T) => Record<string, unknown>): (t: T) => Record<string, unknown> {
+  const cache = new WeakMap<T, Record<string, unknown>>();
+  return (t) => {
+    let out = cache.get(t);
+    if (!out) cache.set(t, (out = render(t)));
+    return out;
+  };
+}

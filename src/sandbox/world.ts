@@ -37,6 +37,8 @@ export class World {
     servers: new Map<number, HetznerServer>(),
     sshKeys: new Map<number, HetznerSshKey>(),
     actions: new Map<number, HetznerAction>(),
+    /** Index name -> id (names are unique per project). */
+    serverNames: new Map<string, number>(),
   };
   readonly digitalocean = {
     droplets: new Map<number, DoDroplet>(),
@@ -57,12 +59,16 @@ export class World {
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
   #dirty = false;
+  #lastWriteMs = 0;
 
   private constructor(file: string, data: WorldData) {
     this.file = file;
     this.counters = { ...data.counters };
     this.addressCursor = data.addressCursor;
-    for (const s of data.hetzner.servers) this.hetzner.servers.set(s.id, s);
+    for (const s of data.hetzner.servers) {
+      this.hetzner.servers.set(s.id, s);
+      this.hetzner.serverNames.set(s.name, s.id);
+    }
     for (const k of data.hetzner.sshKeys) this.hetzner.sshKeys.set(k.id, k);
     for (const a of data.hetzner.actions) this.hetzner.actions.set(a.id, a);
     for (const d of data.digitalocean.droplets) this.digitalocean.droplets.set(d.id, d);
@@ -105,10 +111,11 @@ export class World {
   changed(): void {
     this.#dirty = true;
     if (this.#timer) return;
+    // A big world takes a while to serialise: save at most every ten write-times.
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.save();
-    }, 200);
+    }, Math.max(200, this.#lastWriteMs * 10));
     this.#timer.unref();
   }
 
@@ -122,12 +129,14 @@ export class World {
       if (!this.#dirty) return;
       this.#dirty = false;
       this.beforeSave();
+      const started = performance.now();
       const text = JSON.stringify(this.toData());
       const tmp = `${this.file}.${process.pid}.tmp`;
       await mkdir(join(this.file, ".."), { recursive: true });
       await writeFile(tmp, text, { mode: 0o600 });
       await chmod(tmp, 0o600);
       await rename(tmp, this.file);
+      this.#lastWriteMs = performance.now() - started;
     });
     return this.#writing;
   }

@@ -1,3 +1,5 @@
+import { memo } from "../util.js";
+
 /**
  * DigitalOcean's catalogue as the sandbox serves it: regions, Droplet sizes with USD list
  * prices (price_hourly = monthly / 672, DigitalOcean's monthly cap), and images by slug.
@@ -56,18 +58,18 @@ export const SIZES: readonly DoSize[] = [
   size("m-2vcpu-16gb", 16384, 2, 50, 4, 84, "Memory-Optimized"),
 ];
 
-export function renderSize(s: DoSize): Record<string, unknown> {
+export const renderSize = memo((s: DoSize): Record<string, unknown> => {
   return {
     slug: s.slug, memory: s.memory, vcpus: s.vcpus, disk: s.disk, transfer: s.transfer,
     price_monthly: s.priceMonthly, price_hourly: Math.round((s.priceMonthly / 672) * 1e8) / 1e8,
     regions: s.regions, available: true, description: s.description,
     disk_info: [{ type: "local", size: { amount: s.disk, unit: "gib" } }],
   };
-}
+});
 
-export function renderRegion(r: DoRegion): Record<string, unknown> {
+export const renderRegion = memo((r: DoRegion): Record<string, unknown> => {
   return { name: r.name, slug: r.slug, features: FEATURES, available: true, sizes: SIZES.filter((s) => s.regions.includes(r.slug)).map((s) => s.slug) };
-}
+});
 
 export interface DoImage {
   id: number;
@@ -91,12 +93,12 @@ export const IMAGES: readonly DoImage[] = [
 /** Image regions use the spec's enum of slugs, which predates atl1. */
 const IMAGE_REGIONS = ALL.filter((r) => r !== "atl1");
 
-export function renderImage(i: DoImage): Record<string, unknown> {
+export const renderImage = memo((i: DoImage): Record<string, unknown> => {
   return {
     id: i.id, name: i.name, distribution: i.distribution, slug: i.slug, public: true, regions: IMAGE_REGIONS,
     created_at: i.created, type: i.type, min_disk_size: i.minDisk, size_gigabytes: 2.36, description: "", tags: [], status: "available", error_message: "",
   };
-}
+});
 
 export function findSize(slug: string): DoSize | undefined {
   return SIZES.find((s) => s.slug === slug);

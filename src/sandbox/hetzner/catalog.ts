@@ -1,3 +1,5 @@
+import { memo } from "../util.js";
+
 /**
  * Hetzner Cloud's catalogue as the sandbox serves it: locations, datacenters, server types with
  * per-location list prices (EUR, ex VAT, the public prices automna's cost comparison uses:
@@ -106,7 +108,7 @@ export function includedTraffic(location: string): number {
   return region(location).traffic;
 }
 
-export function renderServerType(type: HetznerServerType): Record<string, unknown> {
+export const renderServerType = memo((type: HetznerServerType): Record<string, unknown> => {
   return {
     id: type.id,
     name: type.name,
@@ -123,19 +125,19 @@ export function renderServerType(type: HetznerServerType): Record<string, unknow
     architecture: type.architecture,
     locations: type.locations.map((name) => ({ id: LOCATIONS.find((l) => l.name === name)!.id, name, deprecation: null })),
   };
-}
+});
 
-export function renderLocation(l: HetznerLocation): Record<string, unknown> {
+export const renderLocation = memo((l: HetznerLocation): Record<string, unknown> => {
   return { id: l.id, name: l.name, description: l.description, country: l.country, city: l.city, latitude: l.latitude, longitude: l.longitude, network_zone: l.network_zone };
-}
+});
 
-export function renderDatacenter(l: HetznerLocation): Record<string, unknown> {
+export const renderDatacenter = memo((l: HetznerLocation): Record<string, unknown> => {
   const here = SERVER_TYPES.filter((st) => st.locations.includes(l.name)).map((st) => st.id);
   return {
     id: l.datacenter.id, name: l.datacenter.name, description: l.datacenter.description, location: renderLocation(l),
     server_types: { supported: here, available: here, available_for_migration: here },
   };
-}
+});
 
 export interface HetznerImage {
   id: number;
@@ -165,13 +167,13 @@ export const IMAGES: readonly HetznerImage[] = [
   img(174013347, "docker-ce", "Docker CE", "app", "ubuntu", "24.04", "arm", "2024-07-02T10:00:00+00:00"),
 ];
 
-export function renderImage(i: HetznerImage): Record<string, unknown> {
+export const renderImage = memo((i: HetznerImage): Record<string, unknown> => {
   return {
     id: i.id, type: i.type, status: "available", name: i.name, description: i.description, image_size: null, disk_size: 5,
     created: i.created, created_from: null, bound_to: null, os_flavor: i.os_flavor, os_version: i.os_version,
     rapid_deploy: true, protection: { delete: false }, deprecated: null, deleted: null, labels: {}, architecture: i.architecture,
   };
-}
+});
 
 /** The body of `GET /pricing`. */
 export function renderPricing(): Record<string, unknown> {

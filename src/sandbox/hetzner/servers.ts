@@ -76,9 +76,10 @@ function resolveSshKeys(env: SandboxEnv, refs: unknown): number[] | Reply {
 export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] {
   const servers = env.world.hetzner.servers;
   const hostOf = (s: HetznerServer) => env.hosts.host("hetzner", s.id, s.name, s.ipv4);
+  const names = env.world.hetzner.serverNames;
   const byName = (name: string): HetznerServer | undefined => {
-    for (const s of servers.values()) if (s.name === name) return s;
-    return undefined;
+    const id = names.get(name);
+    return id === undefined ? undefined : servers.get(id);
   };
   const find = (req: ApiRequest): HetznerServer | Reply => {
     const id = req.params.id!;
@@ -113,6 +114,7 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
     const s = servers.get(a.resources[0]!.id);
     if (!s) return;
     servers.delete(s.id);
+    names.delete(s.name);
     actions.forget(s.id);
     void env.hosts.destroy(hostOf(s));
   });
@@ -180,6 +182,7 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
       agentUp: false,
     };
     servers.set(server.id, server);
+    names.set(server.name, server.id);
     const createAction = actions.start("create_server", server.id, env.delayMs);
     const next = b.start_after_create === false ? [] : [actions.start("start_server", server.id, env.delayMs * 2)];
     env.world.changed();
@@ -195,9 +198,8 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
   };
 
   const list = (req: ApiRequest): Reply => {
-    let items = [...servers.values()];
     const name = req.query.get("name");
-    if (name !== null) items = items.filter((s) => s.name === name);
+    let items = name === null ? [...servers.values()] : [byName(name)].filter((s) => s !== undefined);
     const selector = req.query.get("label_selector");
     if (selector !== null) {
       const match = parseLabelSelector(selector);
@@ -230,7 +232,11 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
       if (problem) return invalidInput([{ name: "labels", messages: [problem] }]);
       s.labels = { ...b.labels };
     }
-    if (typeof b.name === "string") s.name = b.name;
+    if (typeof b.name === "string") {
+      names.delete(s.name);
+      s.name = b.name;
+      names.set(s.name, s.id);
+    }
     env.world.changed();
     return { status: 200, body: { server: renderServer(s, actions) } };
   };
@@ -305,6 +311,7 @@ export function forceDeleteServer(env: SandboxEnv, actions: HetznerActions, id: 
   const s = env.world.hetzner.servers.get(id);
   if (!s) return false;
   env.world.hetzner.servers.delete(id);
+  env.world.hetzner.serverNames.delete(s.name);
   actions.forget(id);
   void env.hosts.destroy(env.hosts.host("hetzner", s.id, s.name, s.ipv4));
   env.world.changed();
