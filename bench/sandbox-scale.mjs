@@ -1,3 +1,4 @@
+/* global performance, fetch, setTimeout */
 // Sandbox at fleet scale: N Hetzner servers (default 10,000), then the latency of the list
 // calls automna makes (first and last page, label_selector for one user, get by id), the world
 // save, and a restart that reloads the world and brings every host's health endpoint back.
