@@ -5,6 +5,7 @@ import { digitaloceanApi } from "./digitalocean/index.js";
 import { createEvents, type SandboxEnv } from "./env.js";
 import { Faults, validateFaultSpec, type FaultSpec } from "./faults.js";
 import { flyApi } from "./fly/index.js";
+import { flyLog } from "./fly/logs.js";
 import { hetznerApi } from "./hetzner/index.js";
 import { HealthAgent, Hosts } from "./hosts.js";
 import { ApiServer, type RequestRecord } from "./http.js";
@@ -58,7 +59,7 @@ export interface RunningSandbox {
   /** hetzner ends with /v1; the others have no path. */
   urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
   token: string;
-  /** AUTOMNA_HETZNER_URL, HCLOUD_TOKEN, AUTOMNA_DIGITALOCEAN_URL, DIGITALOCEAN_ACCESS_TOKEN, AUTOMNA_FLY_URL, FLY_API_TOKEN. */
+  /** AUTOMNA_HETZNER_URL, HCLOUD_TOKEN, AUTOMNA_DIGITALOCEAN_URL, DIGITALOCEAN_ACCESS_TOKEN, AUTOMNA_FLY_URL, FLY_API_TOKEN (+ AUTOMNA_FLY_LOGS_URL: the logs API is on the Fly port). */
   env(): Record<string, string>;
   /** Every request received, oldest first. */
   requests(): SandboxRequest[];
@@ -67,6 +68,8 @@ export interface RunningSandbox {
   settled(): Promise<void>;
   /** Per-host services (the health agent is built in; SSH plugs in here). */
   readonly hosts: Hosts;
+  /** Adds a line to a Fly machine's logs (what its agent printed), served by the logs API. */
+  appendFlyLog(app: string, machineId: string, message: string): void;
   close(): Promise<void>;
 }
 
@@ -160,7 +163,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       env: () => ({
         AUTOMNA_HETZNER_URL: urls.hetzner, HCLOUD_TOKEN: token,
         AUTOMNA_DIGITALOCEAN_URL: urls.digitalocean, DIGITALOCEAN_ACCESS_TOKEN: token,
-        AUTOMNA_FLY_URL: urls.fly, FLY_API_TOKEN: token,
+        AUTOMNA_FLY_URL: urls.fly, FLY_API_TOKEN: token, AUTOMNA_FLY_LOGS_URL: urls.fly,
       }),
       requests: () => log.map((r) => ({ ...r })),
       setFaults: (spec) => {
@@ -169,6 +172,10 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         faults.set(spec);
       },
       settled: () => theHosts.settle(),
+      appendFlyLog: (app, machineId, message) => {
+        const m = world.fly.machines.get(machineId);
+        flyLog(env, app, machineId, m?.region ?? "", message);
+      },
       close: () => {
         closed ??= (async () => {
           await Promise.all(servers.map((s) => s.close()));

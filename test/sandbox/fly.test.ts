@@ -200,6 +200,25 @@ describe("Fly machines", () => {
     expectError(await api("POST", "/v1/apps/automna-sec/secrets/bad-name", { value: "x" }), 400);
   });
 
+  it("serves the logs API with machine events and appended lines, paged by next_token", async () => {
+    await app("automna-logs");
+    const m = await api<Body>("POST", "/v1/apps/automna-logs/machines", { config: config() });
+    await api("GET", `/v1/apps/automna-logs/machines/${m.body.id}/wait?state=started`);
+    sb.appendFlyLog("automna-logs", m.body.id, "agent listening on :8080");
+    const first = await api<Body>("GET", "/api/v1/apps/automna-logs/logs");
+    expect(first.status).toBe(200);
+    expectShape(first.body.data[0], { id: "string", attributes: "object" }, "log");
+    expectShape(first.body.data[0].attributes, { timestamp: "string", message: "string", level: "string", instance: "string", region: "string", meta: "object" }, "log.attributes");
+    const messages = first.body.data.map((d: Body) => d.attributes.message as string);
+    expect(messages.at(-1)).toBe("agent listening on :8080");
+    expect(messages.some((line: string) => line.includes("start"))).toBe(true);
+    const token = first.body.meta.next_token as string;
+    expect((await api<Body>("GET", `/api/v1/apps/automna-logs/logs?next_token=${token}`)).body.data).toEqual([]);
+    sb.appendFlyLog("automna-logs", m.body.id, "second line");
+    const next = await api<Body>("GET", `/api/v1/apps/automna-logs/logs?next_token=${token}&instance=${m.body.id}`);
+    expect(next.body.data.map((d: Body) => d.attributes.message)).toEqual(["second line"]);
+  });
+
   it("answers 401 {error} for a wrong token", async () => {
     expectError(await client(sb.urls.fly, "nope-nope-nope")("GET", "/v1/apps?org_slug=personal"), 401);
   });

@@ -41,7 +41,7 @@ export function sandboxDir(ctx: Context, dir?: string): string {
   return resolve(ctx.cwd, dir ?? join(automnaDataDir(ctx.env), "sandbox"));
 }
 
-const OVERRIDES = ["HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
+const OVERRIDES = ["HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
 
 /** Writes the `sandbox` profile so `automna --profile sandbox ...` talks to the sandbox. */
 async function writeProfile(ctx: Context, urls: UpResult["urls"], token: string): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
@@ -49,7 +49,7 @@ async function writeProfile(ctx: Context, urls: UpResult["urls"], token: string)
   const config = await Config.open({ path: ctx.globals.config, profile: PROFILE, env: ctx.env });
   const settings: Record<string, ConfigValue> = {
     provider: "hetzner", region: "fsn1", size: "cx22",
-    "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.org": "personal",
+    "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
   };
   config.setMany(settings);
   for (const key of ["hetzner.token", "digitalocean.token", "fly.token"]) config.set(key, token);

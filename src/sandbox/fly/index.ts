@@ -4,6 +4,7 @@ import { BucketMap, TokenBucket } from "../rate-limit.js";
 import type { FlyApp } from "../world-types.js";
 import { appRoutes, secretRoutes, volumeRoutes } from "./apps.js";
 import { flyError } from "./common.js";
+import { forgetLogs, logRoutes } from "./logs.js";
 import { machineRoutes } from "./machines.js";
 
 export interface FlyApi extends ProviderApi {
@@ -15,7 +16,8 @@ export interface FlyApi extends ProviderApi {
 /**
  * The Fly Machines API stand-in (paths `/v1/...`). Rate limits per the docs: 1 request/s per
  * action per machine (or app), bursts of 3; Get Machine 5/s with bursts of 10; app deletions
- * 100 per minute. The docs name no rate-limit headers, so none are sent.
+ * 100 per minute. The docs name no rate-limit headers, so none are sent. The logs API
+ * (`/api/v1/apps/{app}/logs`, normally on another host) is served here too.
  */
 export function flyApi(env: SandboxEnv): FlyApi {
   const machines = machineRoutes(env);
@@ -25,6 +27,7 @@ export function flyApi(env: SandboxEnv): FlyApi {
     for (const v of [...env.world.fly.volumes.values()]) if (v.app === app.name) env.world.fly.volumes.delete(v.id);
     for (const [key, s] of [...env.world.fly.secrets]) if (s.app === app.name) env.world.fly.secrets.delete(key);
     env.world.fly.apps.delete(app.name);
+    forgetLogs(env, app.name);
     env.world.changed();
   };
   const s = env.rateScale;
@@ -34,7 +37,7 @@ export function flyApi(env: SandboxEnv): FlyApi {
   const tooMany = (): Reply => flyError(429, "rate limit exceeded");
   return {
     provider: "fly",
-    routes: [...appRoutes(env, destroyApp), ...machines.routes, ...volumeRoutes(env), ...secretRoutes(env)],
+    routes: [...appRoutes(env, destroyApp), ...machines.routes, ...volumeRoutes(env), ...secretRoutes(env), ...logRoutes(env)],
     limit(token, route: MatchedRoute | null, now): Limit {
       if (!env.rateLimits || !route) return { headers: {} };
       const name = route.route.name;

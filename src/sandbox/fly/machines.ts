@@ -4,6 +4,7 @@ import type { ApiRequest, Reply, Route } from "../http.js";
 import { isPlainObject, isStringMap, isoSeconds, randomAlnum, randomHex, ulid } from "../util.js";
 import type { FlyApp, FlyMachine } from "../world-types.js";
 import { findApp } from "./apps.js";
+import { flyLog } from "./logs.js";
 import { DEFAULT_REGION, REGIONS, badRequest, cursorPage, flyError, guestProblem, isReply } from "./common.js";
 
 const WAIT_STATES = ["started", "stopped", "suspended", "destroyed", "failed", "settled"];
@@ -46,6 +47,7 @@ export function machineRoutes(env: SandboxEnv): MachineHelpers {
   const event = (m: FlyMachine, type: string, status: string, source = "flyd"): void => {
     m.events.push({ id: ulid(), type, status, source, timestamp: Date.now() });
     if (m.events.length > 10) m.events.splice(0, m.events.length - 10);
+    flyLog(env, m.app, m.id, m.region, `machine ${m.id} ${type}: ${status}`);
   };
   const setState = (m: FlyMachine, state: string): void => {
     m.state = state;
