@@ -149,6 +149,13 @@ export class Hosts {
     return fallback;
   }
 
+  /** Adds a per-host service; hosts already running get `up` at once. */
+  async register(module: HostModule): Promise<void> {
+    this.modules.push(module);
+    await this.settle();
+    for (const host of this.running()) await module.up(host);
+  }
+
   release(address: string): void {
     this.#inUse.delete(address);
   }
@@ -162,6 +169,7 @@ export class Hosts {
   set(host: SimHost, running: boolean): Promise<void> {
     const previous = this.#pending.get(host.key) ?? Promise.resolve();
     const next = previous.then(async () => {
+      if (this.#running.has(host.key) === running) return;
       if (running) {
         this.#running.set(host.key, host);
         for (const m of this.modules) await m.up(host);

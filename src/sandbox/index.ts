@@ -7,7 +7,7 @@ import { Faults, validateFaultSpec, type FaultSpec } from "./faults.js";
 import { flyApi } from "./fly/index.js";
 import { flyLog } from "./fly/logs.js";
 import { hetznerApi } from "./hetzner/index.js";
-import { HealthAgent, Hosts } from "./hosts.js";
+import { HealthAgent, Hosts, type HostModule } from "./hosts.js";
 import { ApiServer, type RequestRecord } from "./http.js";
 import { acquireLock, prepareDir, resolveToken } from "./store.js";
 import { Timeline } from "./timeline.js";
@@ -17,6 +17,7 @@ import { World } from "./world.js";
 
 export type { FaultKind, FaultRule, FaultSpec } from "./faults.js";
 export type { HostModule, SimHost } from "./hosts.js";
+export type { Hosts } from "./hosts.js";
 export type { SandboxProvider } from "./util.js";
 
 export interface SandboxOptions {
@@ -40,6 +41,8 @@ export interface SandboxOptions {
   healthPort?: number;
   /** Faults in force from the start. */
   faults?: FaultSpec;
+  /** Per-host services besides the built-in health agent (e.g. SSH), up for every running host. */
+  hostModules?: HostModule[];
 }
 
 /** One received request, for tests ("no second POST was sent"). */
@@ -105,7 +108,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       warnings.push(message);
       if (warnings.length > 200) warnings.shift();
     };
-    theHosts.modules.push(new HealthAgent(healthPort, warn));
+    theHosts.modules.push(new HealthAgent(healthPort, warn), ...(options.hostModules ?? []));
     world.beforeSave = () => {
       world.addressCursor = theHosts.cursor;
     };

@@ -1,7 +1,7 @@
 import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { startSandbox } from "../../src/sandbox/index.js";
+import { startSandbox, type HostModule } from "../../src/sandbox/index.js";
 import { client, eventually, health, sandbox, type Body } from "./helpers.js";
 
 const server = (name: string): Body => ({ name, server_type: "cx22", image: "ubuntu-24.04", labels: { "automna.op": `op-${name}` } });
@@ -132,6 +132,33 @@ describe("world", () => {
     } finally {
       await again.close();
       rmSync(sb.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("drives per-host modules: up when a host runs, down when it stops, destroy when it is deleted", async () => {
+    const calls: string[] = [];
+    const recorder = (name: string): HostModule => ({
+      name,
+      up: async (h) => void calls.push(`${name} up ${h.key} ${h.address}`),
+      down: async (h) => void calls.push(`${name} down ${h.key}`),
+      destroy: async (h) => void calls.push(`${name} destroy ${h.key}`),
+      close: async () => undefined,
+    });
+    const sb = await sandbox({ hostModules: [recorder("early")] });
+    try {
+      const h = client(sb.urls.hetzner, sb.token);
+      const created = await h<Body>("POST", "/servers", server("walter"));
+      const key = `hetzner:${created.body.server.id}`;
+      const ip = created.body.server.public_net.ipv4.ip as string;
+      await eventually(async () => (await h<Body>("GET", `/servers/${created.body.server.id}`)).body.server.status === "running");
+      await sb.settled();
+      await sb.hosts.register(recorder("late"));
+      await h("DELETE", `/servers/${created.body.server.id}`);
+      await eventually(async () => (await h("GET", `/servers/${created.body.server.id}`)).status === 404);
+      await sb.settled();
+      expect(calls).toEqual([`early up ${key} ${ip}`, `late up ${key} ${ip}`, `early down ${key}`, `late down ${key}`, `early destroy ${key}`, `late destroy ${key}`]);
+    } finally {
+      await sb.cleanup();
     }
   });
 
