@@ -2,9 +2,10 @@ import type { CommandModule } from "../lib/command.js";
 import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
 import { initCommand } from "./init.js";
+import { sandboxCommand } from "./sandbox/index.js";
 
 /**
  * Every top-level command, in help order within its group. A command appears here only once it
  * works end to end; its run function's heavy modules load when it runs, not at start-up.
  */
-export const COMMANDS: CommandModule[] = [initCommand, configCommand, completionCommand];
+export const COMMANDS: CommandModule[] = [initCommand, configCommand, sandboxCommand, completionCommand];
