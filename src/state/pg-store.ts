@@ -417,6 +417,10 @@ export class PgStore implements ServerBackend {
     return (await this.#read(`SELECT * FROM audit${where} ORDER BY id${pgLimit(filter.limit)}`, where.params)).map(pgAudit);
   }
 
+  async ping(): Promise<void> {
+    await this.#read("SELECT 1 AS ok");
+  }
+
   // ---- tokens (server administration)
 
   async insertToken(r: TokenRecord): Promise<void> {

@@ -465,6 +465,10 @@ export class SqliteStore implements ServerBackend {
     return this.#all(`SELECT * FROM audit${where} ORDER BY id${limitClause(filter.limit)}`, ...where.params).map(rowToAudit);
   }
 
+  async ping(): Promise<void> {
+    this.#get("SELECT 1 AS ok");
+  }
+
   // ---- tokens (server administration)
 
   async insertToken(record: TokenRecord): Promise<void> {

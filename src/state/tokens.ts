@@ -46,6 +46,8 @@ export interface TokenStore {
 /** What `automna state serve` runs on: the state store, tokens, and audited views for requests. */
 export interface ServerBackend extends StateStore, TokenStore {
   readonly kind: "sqlite" | "postgres";
+  /** Throws when the database cannot answer (the health check). */
+  ping(): Promise<void>;
   /** A view whose every mutation appends an audit row stamped with who and the request id, atomically. */
   audited(stamp: AuditStamp): StateStore & TokenStore;
 }

@@ -211,6 +211,11 @@ export interface AuditFilter {
 export interface StateStore {
   /** Where it lives, for messages (a file path or a URL). */
   readonly location: string;
+  /**
+   * True when every mutation is recorded in the audit log by the store itself (the HTTP store:
+   * the server does it, attributed to the token). Commands then need not append their own rows.
+   */
+  readonly auditsWrites?: boolean;
 
   // Instances
   getInstance(user: string, role?: InstanceRole): Promise<Instance | undefined>;
