@@ -414,7 +414,7 @@ export class PgStore implements ServerBackend {
   async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
     const where = new PgWhere().add("who = ?", filter.who).add("action = ?", filter.action).add("target = ?", filter.target)
       .add("at >= ?", filter.since).add("at < ?", filter.until);
-    return (await this.#read(`SELECT * FROM audit${where} ORDER BY id${pgLimit(filter.limit)}`, where.params)).map(pgAudit);
+    return (await this.#read(`SELECT * FROM audit${where} ORDER BY id${filter.order === "desc" ? " DESC" : ""}${pgLimit(filter.limit)}`, where.params)).map(pgAudit);
   }
 
   async ping(): Promise<void> {

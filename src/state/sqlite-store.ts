@@ -462,7 +462,7 @@ export class SqliteStore implements ServerBackend {
       .add("target = ?", filter.target)
       .add("at >= ?", filter.since)
       .add("at < ?", filter.until);
-    return this.#all(`SELECT * FROM audit${where} ORDER BY id${limitClause(filter.limit)}`, ...where.params).map(rowToAudit);
+    return this.#all(`SELECT * FROM audit${where} ORDER BY id${filter.order === "desc" ? " DESC" : ""}${limitClause(filter.limit)}`, ...where.params).map(rowToAudit);
   }
 
   async ping(): Promise<void> {

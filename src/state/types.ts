@@ -205,6 +205,8 @@ export interface AuditFilter {
   since?: string;
   until?: string;
   limit?: number;
+  /** "desc": newest first (with limit: the latest entries). Default oldest first. */
+  order?: "asc" | "desc";
 }
 
 /** The store. Every method is atomic. */

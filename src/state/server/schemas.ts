@@ -81,6 +81,6 @@ export const S = {
     body: body({ who: name, action: name, target: name, requestId: nullable(id), details: object }, ["who", "action", "target"]),
   },
   listAudit: {
-    querystring: query({ who: name, action: name, target: name, since: time, until: time, limit: { type: "integer", minimum: 0, maximum: 100000 } }),
+    querystring: query({ who: name, action: name, target: name, since: time, until: time, limit: { type: "integer", minimum: 0, maximum: 100000 }, order: { type: "string", enum: ["asc", "desc"] } }),
   },
 } as const;
