@@ -79,6 +79,12 @@ export class StateHttpClient {
         retryAfter = typeof ra === "string" ? ra : undefined;
       } catch (error) {
         const code = errorCode(error);
+        if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) {
+          // Retrying cannot fix trust; say what will.
+          throw new AutomnaError(`cannot reach the state server at ${this.#base.origin}: its TLS certificate is not trusted (${code})`, {
+            code: "state_tls", hint: "point state.caFile (AUTOMNA_STATE_CA_FILE) at the PEM of the CA that signed it", cause: error,
+          });
+        }
         const safe = NOT_SENT.has(code ?? "") || method === "GET";
         this.#options.debug?.(`state: ${method} ${fullPath} failed (${code ?? (error as Error).message}) attempt ${attempt}/${attempts}`);
         if (safe && attempt < attempts) {
