@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { hostname } from "node:os";
+import { basename } from "node:path";
 import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples } from "../../lib/command.js";
@@ -31,7 +32,7 @@ export async function runLockRun(ctx: Context, users: string[], command: string[
   if (ttlMs < 1000) throw new UsageError("--ttl must be at least 1s");
   const store = await ctx.state();
   const operator = await ctx.operator();
-  const holder = { who: operator, operation: opts.reason ?? `lock run: ${command.join(" ").slice(0, 80)}`, host: hostname(), pid: process.pid };
+  const holder = { who: operator, operation: opts.reason ?? `lock run: ${[basename(command[0]!), ...command.slice(1)].join(" ").slice(0, 100)}`, host: hostname(), pid: process.pid };
   const { holdLeases } = await import("../../state/lease.js");
   let child: ReturnType<typeof spawn> | undefined;
   const held = await holdLeases(store, users, holder, {
