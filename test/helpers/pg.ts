@@ -23,6 +23,8 @@ export interface PgCluster {
 }
 
 export function findPgBin(): string {
+  const given = process.env.AUTOMNA_PG_BIN;
+  if (given && existsSync(join(given, "initdb"))) return given;
   const root = "/usr/lib/postgresql";
   const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
   for (const v of versions) {
@@ -54,8 +56,9 @@ let databases = 0;
 
 export async function startPostgres(): Promise<PgCluster> {
   const bin = findPgBin();
-  const dir = mkdtempSync(join(tmpdir(), "automna-pg-"));
   const user = asPgUser();
+  // As root the postgres user must reach the directory: /tmp is world-traversable, $TMPDIR may not be.
+  const dir = mkdtempSync(join(user ? "/tmp" : tmpdir(), "automna-pg-"));
   if (user) {
     chmodSync(dir, 0o755);
     chownSync(dir, user.uid, user.gid);
