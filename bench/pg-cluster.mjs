@@ -6,6 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } fr
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 
 function pgBin() {
@@ -48,7 +49,7 @@ export async function startCluster() {
     } catch {
       await c.end().catch(() => {});
       if (i > 200) throw new Error("postgres did not start");
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
   return {

@@ -13,7 +13,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { request } from "undici";
 import { startCluster } from "./pg-cluster.mjs";
 
 const { values: args } = parseArgs({
@@ -63,9 +66,11 @@ async function serveQuiet(db) {
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
-      if ((await fetch(`${url}/healthz`)).ok) return { url, proc };
+      const res = await request(`${url}/healthz`);
+      await res.body.dump();
+      if (res.statusCode === 200) return { url, proc };
     } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   throw new Error("server did not start");
 }
