@@ -2,7 +2,7 @@ import type { SQLInputValue } from "node:sqlite";
 import type { TokenRecord, TokenScope } from "./tokens.js";
 import type { AuditEntry, Instance, InstanceRole, Lease, LeaseHolder, Operation, UsageInterval } from "./types.js";
 
-/** Rows of the embedded store's tables, and the objects they hold. */
+/** Row <-> record mapping and small SQL builders for the SQLite store. */
 export type Row = Record<string, SQLInputValue>;
 
 export const json = (value: unknown): string => JSON.stringify(value ?? {});
@@ -73,6 +73,11 @@ export class Where {
 
 export function limitClause(limit: number | undefined): string {
   return limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
+}
+
+export function isBusy(error: unknown): boolean {
+  const e = error as { errcode?: number; message?: string };
+  return (e.errcode !== undefined && (e.errcode & 0xff) === 5) || /database is locked/i.test(e.message ?? "");
 }
 
 

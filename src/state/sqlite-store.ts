@@ -7,7 +7,7 @@ import { findDatabaseHolders } from "./db-holder.js";
 import { assertLeaseAllows, assertVersion, lockedBy, type AuditAction, type AuditStamp } from "./rules.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 import {
-  json, limitClause, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, Where, type Row,
+  isBusy, json, limitClause, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, Where, type Row,
 } from "./sqlite-rows.js";
 import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
 import type {
@@ -39,11 +39,6 @@ export class SchemaTooNewError extends AutomnaError {
       hint: "upgrade automna; the database was left untouched",
     });
   }
-}
-
-function isBusy(error: unknown): boolean {
-  const e = error as { errcode?: number; message?: string };
-  return (e.errcode !== undefined && (e.errcode & 0xff) === 5) || /database is locked/i.test(e.message ?? "");
 }
 
 /**
