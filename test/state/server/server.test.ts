@@ -223,14 +223,19 @@ describe("state server: concurrency", () => {
   it("finishes requests in flight on shutdown and loses no acknowledged write", async () => {
     const store = await HttpStore.open(srv.url, { token: new Secret(srv.tokens.write), attempts: 1, connections: 16 });
     const acked: string[] = [];
-    const writes = Array.from({ length: 200 }, (_, k) =>
-      store.createOperation({ kind: "test", user: `u${k}` }).then((op) => acked.push(op.id), () => undefined));
-    await new Promise((r) => setTimeout(r, 5));
+    let refused = 0;
+    const writes = Array.from({ length: 300 }, (_, k) =>
+      store.createOperation({ kind: "test", user: `u${k}` }).then((op) => acked.push(op.id), () => refused++));
+    // Close while writes are still arriving: some were acknowledged, others are in flight or queued.
+    for (let i = 0; i < 500 && acked.length < 20; i++) await new Promise((r) => setTimeout(r, 2));
     await srv.server.close();
     await Promise.all(writes);
     await store.close();
     const stored = new Set((await backend.listOperations()).map((o) => o.id));
-    expect(acked.length).toBeGreaterThan(0);
+    expect(acked.length).toBeGreaterThanOrEqual(20);
+    expect(acked.length + refused).toBe(300);
     for (const id of acked) expect(stored.has(id)).toBe(true);
+    // And what was refused (503 while closing, or no connection) was not applied.
+    expect(stored.size).toBe(acked.length);
   });
 });
