@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openBackend } from "../../src/state/backend.js";
 import { SqliteStore } from "../../src/state/sqlite-store.js";
-import type { Lease } from "../../src/state/types.js";
+import type { AuditEntry, Lease } from "../../src/state/types.js";
 import { makeHome, runCli, type Sandbox } from "../helpers/cli.js";
 import { startTestServer } from "../helpers/state-server.js";
 
@@ -31,8 +31,8 @@ describe("automna lock (embedded store)", () => {
     expect(broke.code).toBe(0);
     expect(broke.stderr).toBe(`✓ broke lease ${lease.leaseId} on alice held by ann (op_migrate) since ${lease.acquiredAt}\n`);
     expect((await runCli(["lock", "list", "-o", "json"], { env: h.env })).json()).toEqual([]);
-    const audit = await store.listAudit({ action: "lease.break" });
-    expect(audit.map((a) => [a.who, a.target, a.details.leaseId])).toEqual([["boss", "alice", lease.leaseId]]);
+    const audit = await runCli(["state", "audit", "--action", "lease.break", "-o", "json"], { env: h.env });
+    expect(audit.json<AuditEntry[]>().map((a) => [a.who, a.target, a.details.leaseId])).toEqual([["boss", "alice", lease.leaseId]]);
     await store.close();
   });
 
