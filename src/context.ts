@@ -40,6 +40,11 @@ export interface Context {
   globals: GlobalOptions;
   /** Set by a command that finishes without throwing but not fully (3 for partial). */
   exitCode: number;
+  /**
+   * Set by a command whose clean answer to Ctrl-C/SIGTERM is to stop and succeed (a server's
+   * graceful shutdown): main() then does not turn the abort into exit 130.
+   */
+  abortIsStop?: boolean;
   /** The resolved configuration (profile and file from the global flags). */
   config(): Promise<Config>;
   /** The state store (embedded SQLite unless state.url is set). */
@@ -87,7 +92,7 @@ export function createContext(init: ContextInit): Context {
       state ??= (async () => {
         const cfg = await ctx.config();
         const { openStateStore } = await import("./state/open.js");
-        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now());
+        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line) });
       })();
       return state;
     },

@@ -2,10 +2,12 @@ import type { CommandModule } from "../lib/command.js";
 import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
 import { initCommand } from "./init.js";
+import { lockCommand } from "./lock/index.js";
 import { sandboxCommand } from "./sandbox/index.js";
+import { stateCommand } from "./state/index.js";
 
 /**
  * Every top-level command, in help order within its group. A command appears here only once it
  * works end to end; its run function's heavy modules load when it runs, not at start-up.
  */
-export const COMMANDS: CommandModule[] = [initCommand, configCommand, sandboxCommand, completionCommand];
+export const COMMANDS: CommandModule[] = [stateCommand, lockCommand, initCommand, configCommand, sandboxCommand, completionCommand];
