@@ -155,6 +155,8 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
     throw new AutomnaError(err.message, { cause: error });
   }
   const detached = opts.internalDaemon === true;
+  // Ctrl-C (or `sandbox down`'s SIGTERM) is how a foreground sandbox is meant to stop: exit 0.
+  ctx.abortIsStop = true;
   daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, startedAt: new Date().toISOString(), detached });
   const profile = detached
     ? { profile: PROFILE, config: "", settings: {}, overriddenBy: [] }
