@@ -1,0 +1,391 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { parseQueryPairs, uriEncode } from "../lib/sigv4.js";
+import { verifyRequest, type VerifiedRequest } from "./s3-auth.js";
+import { S3Error, XML_HEADER, errorXml, xmlEscape } from "./s3-errors.js";
+import { ObjectStore, type ObjectMeta } from "./s3-store.js";
+
+/**
+ * An S3-compatible object store on loopback for the sandbox: path-style PUT/GET/HEAD/DELETE of
+ * objects, ListObjectsV2, SigV4 header and presigned-URL authentication with S3's error XML, data
+ * streamed to a directory on disk. Fault injection corrupts downloads or fails uploads so the
+ * migration's verification can be tested against a transfer that went wrong.
+ */
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface S3SandboxOptions {
+  /** Where objects live; a temp directory (removed on close) when omitted. */
+  dataDir?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** The region requests must be scoped to (automna's storage.region default is "auto"). */
+  region?: string;
+  /** Buckets created at start; default ["automna"]. */
+  buckets?: string[];
+  /** Accepted key pairs; one random pair when omitted. */
+  credentials?: S3Credentials[];
+  /** Server clock for expiry and skew checks. */
+  now?: () => Date;
+  /** Largest single PUT; S3's limit is 5 GiB. */
+  maxObjectBytes?: number;
+}
+
+/** Programmatic fault injection, for the migration's "corrupted transfer" tests. */
+export interface S3Faults {
+  /** The next `n` object downloads (GET) have one byte flipped in the middle of the body. */
+  corruptNextDownloads(n: number): void;
+  /** The next `n` uploads (PUT) are read and discarded, then answered with `status` (500). */
+  failNextUploads(n: number, status?: number): void;
+  reset(): void;
+  readonly pending: { corruptDownloads: number; failUploads: number };
+}
+
+export interface S3RequestRecord {
+  method: string;
+  bucket: string;
+  key: string | undefined;
+  status: number;
+  presigned: boolean;
+}
+
+export interface S3SandboxHandle {
+  /** Endpoint for storage.endpoint, e.g. http://127.0.0.1:41234 (path-style). */
+  url: string;
+  region: string;
+  /** The first bucket created at start. */
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  dataDir: string;
+  faults: S3Faults;
+  /** Every request answered (no query strings, so no signatures). */
+  requests: S3RequestRecord[];
+  close(): Promise<void>;
+}
+
+const DEFAULT_MAX_OBJECT = 5 * 1024 ** 3;
+const MAX_LOG = 10_000;
+
+export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3SandboxHandle> {
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "automna-s3-")));
+  const buckets = options.buckets ?? ["automna"];
+  const store = new ObjectStore(dataDir);
+  await store.init(buckets);
+  const credentials = options.credentials ?? [
+    { accessKeyId: `AKSANDBOX${randomBytes(6).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") },
+  ];
+  const secrets = new Map(credentials.map((c) => [c.accessKeyId, c.secretAccessKey]));
+  const state = { corruptDownloads: 0, failUploads: 0, failStatus: 500 };
+  const requests: S3RequestRecord[] = [];
+  const ctx: HandlerContext = {
+    store,
+    secrets,
+    region: options.region ?? "auto",
+    now: options.now ?? (() => new Date()),
+    maxObjectBytes: options.maxObjectBytes ?? DEFAULT_MAX_OBJECT,
+    state,
+    requests,
+  };
+  const server = createServer((req, res) => void handle(ctx, req, res));
+  // Answer `Expect: 100-continue` only after authentication, so a rejected upload never sends its body.
+  server.on("checkContinue", (req, res) => void handle(ctx, req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    region: ctx.region,
+    bucket: buckets[0] ?? "",
+    accessKeyId: credentials[0]!.accessKeyId,
+    secretAccessKey: credentials[0]!.secretAccessKey,
+    dataDir,
+    requests,
+    faults: {
+      corruptNextDownloads: (n) => void (state.corruptDownloads = n),
+      failNextUploads: (n, status = 500) => {
+        state.failUploads = n;
+        state.failStatus = status;
+      },
+      reset: () => {
+        state.corruptDownloads = 0;
+        state.failUploads = 0;
+      },
+      get pending() {
+        return { corruptDownloads: state.corruptDownloads, failUploads: state.failUploads };
+      },
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface HandlerContext {
+  store: ObjectStore;
+  secrets: ReadonlyMap<string, string>;
+  region: string;
+  now: () => Date;
+  maxObjectBytes: number;
+  state: { corruptDownloads: number; failUploads: number; failStatus: number };
+  requests: S3RequestRecord[];
+}
+
+interface Target {
+  bucket: string;
+  key: string | undefined;
+  query: Array<[string, string]>;
+  auth: VerifiedRequest;
+}
+
+async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = randomBytes(8).toString("hex").toUpperCase();
+  res.setHeader("x-amz-request-id", requestId);
+  res.setHeader("server", "automna-sandbox-s3");
+  const method = req.method ?? "GET";
+  const rawUrl = req.url ?? "/";
+  const qi = rawUrl.indexOf("?");
+  const rawPath = qi === -1 ? rawUrl : rawUrl.slice(0, qi);
+  let bucket = "";
+  let key: string | undefined;
+  let presigned = false;
+  // "close" fires for finished and aborted responses alike ("finish" can be skipped when the client hangs up first).
+  res.once("close", () => {
+    if (ctx.requests.length >= MAX_LOG) ctx.requests.shift();
+    ctx.requests.push({ method, bucket, key, status: res.statusCode, presigned });
+  });
+  try {
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      throw new S3Error(400, "InvalidURI", "Couldn't parse the specified URI.");
+    }
+    const slash = path.indexOf("/", 1);
+    bucket = slash === -1 ? path.slice(1) : path.slice(1, slash);
+    key = slash === -1 ? undefined : path.slice(slash + 1);
+    const query = parseQueryPairs(qi === -1 ? "" : rawUrl.slice(qi + 1));
+    const auth = verifyRequest({
+      method,
+      canonicalUri: uriEncode(path, true),
+      query,
+      headers: req.headers,
+      now: ctx.now(),
+      region: ctx.region,
+      secrets: ctx.secrets,
+    });
+    presigned = auth.presigned;
+    const target: Target = { bucket, key, query, auth };
+    if (!bucket) throw new S3Error(501, "NotImplemented", "ListBuckets is not implemented by the sandbox");
+    if (key === undefined || key === "") await bucketRequest(ctx, method, target, res);
+    else await objectRequest(ctx, method, target, req, res);
+  } catch (error) {
+    sendError(req, res, method, error, requestId, rawPath);
+  }
+}
+
+async function bucketRequest(ctx: HandlerContext, method: string, t: Target, res: ServerResponse): Promise<void> {
+  switch (method) {
+    case "GET":
+      await ctx.store.requireBucket(t.bucket);
+      return listObjects(ctx, t, res);
+    case "HEAD":
+      await ctx.store.requireBucket(t.bucket);
+      res.writeHead(200, { "x-amz-bucket-region": ctx.region }).end();
+      return;
+    case "PUT":
+      if (!(await ctx.store.createBucket(t.bucket))) {
+        throw new S3Error(409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.", { BucketName: t.bucket });
+      }
+      res.writeHead(200, { location: `/${t.bucket}` }).end();
+      return;
+    default:
+      throw new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", { Method: method, ResourceType: "BUCKET" });
+  }
+}
+
+async function objectRequest(ctx: HandlerContext, method: string, t: Target, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const key = t.key!;
+  if (Buffer.byteLength(key) > 1024) throw new S3Error(400, "KeyTooLongError", "Your key is too long");
+  await ctx.store.requireBucket(t.bucket);
+  switch (method) {
+    case "PUT":
+      return putObject(ctx, t, key, req, res);
+    case "GET":
+    case "HEAD":
+      return getObject(ctx, t, key, req, res, method === "HEAD");
+    case "DELETE":
+      await ctx.store.delete(t.bucket, key);
+      res.writeHead(204).end();
+      return;
+    default:
+      throw new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", { Method: method, ResourceType: "OBJECT" });
+  }
+}
+
+async function putObject(ctx: HandlerContext, t: Target, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const lengthHeader = req.headers["content-length"];
+  if (lengthHeader === undefined) throw new S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+  const length = Number(lengthHeader);
+  if (!Number.isSafeInteger(length) || length < 0) throw new S3Error(400, "InvalidArgument", "Content-Length is not a valid number");
+  if (length > ctx.maxObjectBytes) {
+    throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.maxObjectBytes) });
+  }
+  if (/100-continue/i.test(req.headers.expect ?? "")) res.writeContinue();
+  if (ctx.state.failUploads > 0) {
+    ctx.state.failUploads--;
+    // Read the whole body first, like a store that failed while committing it.
+    await pipeline(req, new Transform({ transform: (_c, _e, done) => done() }));
+    throw new S3Error(ctx.state.failStatus, ctx.state.failStatus === 503 ? "SlowDown" : "InternalError", "We encountered an internal error. Please try again. (injected)");
+  }
+  const md5 = req.headers["content-md5"];
+  const meta = await ctx.store.put(t.bucket, key, req, {
+    contentLength: length,
+    contentType: req.headers["content-type"],
+    expectedSha256: t.auth.payloadSha256,
+    expectedMd5Base64: typeof md5 === "string" ? md5 : undefined,
+  });
+  res.writeHead(200, { etag: meta.etag, "content-length": 0 }).end();
+}
+
+async function getObject(ctx: HandlerContext, t: Target, key: string, req: IncomingMessage, res: ServerResponse, headOnly: boolean): Promise<void> {
+  const meta = await ctx.store.head(t.bucket, key);
+  if (!meta) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.", { Key: key });
+  const range = parseRange(req.headers.range, meta.size);
+  const headers: Record<string, string | number> = {
+    "content-type": meta.contentType,
+    etag: meta.etag,
+    "last-modified": new Date(meta.lastModified).toUTCString(),
+    "accept-ranges": "bytes",
+    "content-length": range ? range.end - range.start + 1 : meta.size,
+  };
+  if (range) headers["content-range"] = `bytes ${range.start}-${range.end}/${meta.size}`;
+  if (headOnly) {
+    res.writeHead(range ? 206 : 200, headers).end();
+    return;
+  }
+  const opened = meta.size === 0 ? undefined : await ctx.store.open(t.bucket, key, range);
+  if (meta.size !== 0 && !opened) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.", { Key: key });
+  if (opened && opened.meta.etag !== meta.etag) headers.etag = opened.meta.etag;
+  res.writeHead(range ? 206 : 200, headers);
+  if (!opened) {
+    res.end();
+    return;
+  }
+  let corrupt = false;
+  if (ctx.state.corruptDownloads > 0) {
+    ctx.state.corruptDownloads--;
+    corrupt = true;
+  }
+  try {
+    if (corrupt) await pipeline(opened.stream, corrupter(Number(headers["content-length"])), res);
+    else await pipeline(opened.stream, res);
+  } catch {
+    // The client went away mid-download; nothing to answer.
+  }
+}
+
+/** Flips every bit of the byte in the middle of the body: same length, different bytes. */
+function corrupter(length: number): Transform {
+  const target = Math.floor(length / 2);
+  let offset = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (target >= offset && target < offset + chunk.length) {
+        const copy = Buffer.from(chunk);
+        copy[target - offset] = copy[target - offset]! ^ 0xff;
+        chunk = copy;
+      }
+      offset += chunk.length;
+      done(null, chunk);
+    },
+  });
+}
+
+/** A single `bytes=` range; multi-range and malformed headers are ignored, as S3 does. */
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw invalidRange(size);
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== "" && Number(m[2]) < start) return undefined;
+  }
+  if (start >= size) throw invalidRange(size);
+  return { start, end };
+}
+
+function invalidRange(size: number): S3Error {
+  return new S3Error(416, "InvalidRange", "The requested range is not satisfiable", { ActualObjectSize: String(size) });
+}
+
+async function listObjects(ctx: HandlerContext, t: Target, res: ServerResponse): Promise<void> {
+  const q = new Map(t.query);
+  if (q.get("list-type") !== "2") throw new S3Error(501, "NotImplemented", "Only ListObjectsV2 (list-type=2) is implemented by the sandbox");
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const maxRaw = q.get("max-keys");
+  const maxKeys = maxRaw === undefined ? 1000 : Number(maxRaw);
+  if (!Number.isInteger(maxKeys) || maxKeys < 0) throw new S3Error(400, "InvalidArgument", "Provided max-keys not an integer or within integer range", { ArgumentName: "max-keys" });
+  const token = q.get("continuation-token");
+  let after = q.get("start-after");
+  if (token !== undefined) {
+    after = Buffer.from(token, "base64url").toString("utf8");
+    if (!token || Buffer.from(after, "utf8").toString("base64url") !== token) {
+      throw new S3Error(400, "InvalidArgument", "The continuation token provided is incorrect", { ArgumentName: "continuation-token" });
+    }
+  }
+  const result = await ctx.store.list(t.bucket, { prefix, delimiter, maxKeys: Math.min(maxKeys, 1000), startAfter: after });
+  const el = (name: string, value: string | number | boolean): string => `<${name}>${xmlEscape(String(value))}</${name}>`;
+  const parts = [
+    el("Name", t.bucket),
+    el("Prefix", prefix),
+    delimiter ? el("Delimiter", delimiter) : "",
+    el("KeyCount", result.objects.length + result.commonPrefixes.length),
+    el("MaxKeys", Math.min(maxKeys, 1000)),
+    el("IsTruncated", result.truncated),
+    token !== undefined ? el("ContinuationToken", token) : "",
+    result.truncated && result.lastReturned !== undefined ? el("NextContinuationToken", Buffer.from(result.lastReturned).toString("base64url")) : "",
+    q.has("start-after") ? el("StartAfter", q.get("start-after")!) : "",
+    ...result.objects.map((o: ObjectMeta) => `<Contents>${el("Key", o.key)}${el("LastModified", o.lastModified)}${el("ETag", o.etag)}${el("Size", o.size)}${el("StorageClass", "STANDARD")}</Contents>`),
+    ...result.commonPrefixes.map((p) => `<CommonPrefixes>${el("Prefix", p)}</CommonPrefixes>`),
+  ];
+  const body = `${XML_HEADER}<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts.join("")}</ListBucketResult>`;
+  res.writeHead(200, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) }).end(body);
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, method: string, error: unknown, requestId: string, resource: string): void {
+  const s3 = error instanceof S3Error ? error : new S3Error(500, "InternalError", "We encountered an internal error. Please try again.");
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = method === "HEAD" ? "" : errorXml(s3, requestId, resource);
+  const headers: Record<string, string | number> = { "content-type": "application/xml", "content-length": Buffer.byteLength(body) };
+  // A body we did not read would otherwise be parsed as the next request on this connection.
+  if (!req.complete) headers.connection = "close";
+  res.writeHead(s3.status, headers).end(body);
+  if (!req.complete) req.resume();
+}
