@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { filterRecords, type ResultInfo } from "./cloudflare-query.js";
 import { CfApiError, buildRecord, checkConflicts, validateRecord, type CfRecord } from "./cloudflare-records.js";
 import { CloudflareWorld, type ZoneSpec } from "./cloudflare-state.js";
+import { Traffic, readBody, send, serverError } from "./cloudflare-traffic.js";
 
 /**
  * A Cloudflare DNS API stand-in on loopback: zones and dns_records under /client/v4 with the
@@ -79,57 +80,38 @@ const BASE = "/client/v4";
 const TOKEN_RE = /^[A-Za-z0-9_-]{8,200}$/;
 const ID_RE = /^[0-9a-f]{32}$/;
 
-interface FaultState {
-  fail: { n: number; status: number; afterApply: boolean; methods: string[] | undefined };
-  limited: { n: number; retryAfter: number };
-  errorRate: number;
-  errorStatus: number;
-  latencyMs: number;
-}
-
 export async function startCloudflareSandbox(options: CloudflareSandboxOptions = {}): Promise<CloudflareSandboxHandle> {
   const world = new CloudflareWorld(options.zones ?? [{ name: "agents.example.test" }], options.dataDir);
   const tokens = (options.tokens ?? [randomBytes(30).toString("base64url")]).map((t) => (typeof t === "string" ? { token: t } : t));
-  const limit = options.rateLimit ?? { limit: 1200, windowMs: 300_000 };
   const now = options.now ?? Date.now;
-  const windows = new Map<string, { start: number; count: number }>();
-  let seed = options.seed ?? 1;
-  const random = (): number => {
-    // mulberry32: small, seedable, good enough to spread injected errors.
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const faults: FaultState = { fail: { n: 0, status: 500, afterApply: false, methods: undefined }, limited: { n: 0, retryAfter: 1 }, errorRate: 0, errorStatus: 503, latencyMs: 0 };
+  const traffic = new Traffic(options.rateLimit ?? { limit: 1200, windowMs: 300_000 }, now, options.seed ?? 1);
   const requests: CloudflareRequestRecord[] = [];
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "http://sandbox");
     const path = url.pathname.startsWith(BASE) ? url.pathname.slice(BASE.length) || "/" : url.pathname;
-    res.once("close", () => {
+    // Logged before the answer is written, so a test sees the entry as soon as its call returns.
+    const answer = (status: number, body: unknown): void => {
       if (requests.length >= 10_000) requests.shift();
-      requests.push({ method, path, status: res.statusCode });
-    });
+      requests.push({ method, path, status });
+      send(res, status, body);
+    };
     res.setHeader("cf-ray", `${randomBytes(8).toString("hex")}-SBX`);
     try {
-      if (faults.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
+      await traffic.delay();
       const body = await readBody(req);
       const token = authenticate(req);
-      rateLimit(token, res);
-      const f = faults.fail;
-      const injected = f.n > 0 && (!f.methods || f.methods.includes(method));
-      if (injected) f.n--;
-      if (injected && !f.afterApply) throw serverError(f.status);
-      if (!injected && faults.errorRate > 0 && random() < faults.errorRate) throw serverError(faults.errorStatus);
+      traffic.admit(token.token, res);
+      const fault = traffic.fault(method);
+      if (fault && !fault.afterApply) throw serverError(fault.status);
       if (!url.pathname.startsWith(`${BASE}/`)) throw new CfApiError(404, 7000, "No route for that URI");
       const out = route(method, path, url.searchParams, body, token);
-      if (injected) throw serverError(f.status);
-      send(res, 200, { success: true, errors: [], messages: [], result: out.result, ...(out.info ? { result_info: out.info } : {}) });
+      if (fault) throw serverError(fault.status);
+      answer(200, { success: true, errors: [], messages: [], result: out.result, ...(out.info ? { result_info: out.info } : {}) });
     } catch (error) {
       const e = error instanceof CfApiError ? error : new CfApiError(500, 10001, "Internal server error");
-      send(res, e.status, { success: false, errors: e.errors, messages: [], result: null });
+      answer(e.status, { success: false, errors: e.errors, messages: [], result: null });
     }
   };
 
@@ -146,29 +128,6 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
     const token = tokens.find((t) => t.token === m[1]);
     if (!token) throw new CfApiError(401, 9109, "Invalid access token");
     return token;
-  };
-
-  const rateLimit = (token: CloudflareToken, res: ServerResponse): void => {
-    const t = now();
-    let w = windows.get(token.token);
-    if (!w || t - w.start >= limit.windowMs) {
-      w = { start: t, count: 0 };
-      windows.set(token.token, w);
-    }
-    w.count++;
-    const reset = Math.max(1, Math.ceil((w.start + limit.windowMs - t) / 1000));
-    res.setHeader("ratelimit", `"default";r=${Math.max(0, limit.limit - w.count)};t=${reset}`);
-    res.setHeader("ratelimit-policy", `"default";q=${limit.limit};w=${Math.ceil(limit.windowMs / 1000)}`);
-    if (faults.limited.n > 0) {
-      faults.limited.n--;
-      res.setHeader("retry-after", String(faults.limited.retryAfter));
-      throw new CfApiError(429, 971, "Please wait and consider throttling your request speed");
-    }
-    if (w.count > limit.limit) {
-      // Over the limit, every call is refused until the window ends.
-      res.setHeader("retry-after", String(reset));
-      throw new CfApiError(429, 971, "Please wait and consider throttling your request speed");
-    }
   };
 
   const zoneFor = (zoneId: string, token: CloudflareToken, rest: string) => {
@@ -270,49 +229,10 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
     zones: world.zones.map((z) => ({ id: z.id, name: z.name })),
     requests,
     records: (zoneId) => structuredClone(world.records.get(zoneId ?? world.zones[0]!.id) ?? []),
-    faults: {
-      failNext: (n, o = {}) => void (faults.fail = { n, status: o.status ?? 500, afterApply: o.afterApply ?? false, methods: o.methods }),
-      rateLimitNext: (n, retryAfterSeconds = 1) => void (faults.limited = { n, retryAfter: retryAfterSeconds }),
-      setErrorRate: (rate, status = 503) => {
-        faults.errorRate = rate;
-        faults.errorStatus = status;
-      },
-      setLatency: (ms) => void (faults.latencyMs = ms),
-      reset: () => {
-        faults.fail.n = 0;
-        faults.limited.n = 0;
-        faults.errorRate = 0;
-        faults.latencyMs = 0;
-      },
-    },
+    faults: traffic.controls,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function serverError(status: number): CfApiError {
-  return new CfApiError(status, 10001, status === 503 ? "Service temporarily unavailable (injected)" : "Internal server error (injected)");
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 1024 * 1024) throw new CfApiError(413, 10413, "Request body too large");
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-  } catch {
-    throw new CfApiError(400, 9207, "Request body is invalid.", [{ code: 6007, message: "Malformed JSON in request body" }]);
-  }
 }

@@ -118,6 +118,22 @@ describe("retries", () => {
     expect(delays[0]).toBeGreaterThanOrEqual(3000);
   });
 
+  it("gets through a token's exhausted window by waiting until it ends", async () => {
+    const small = await startCloudflareSandbox({ tokens: [TOKEN], rateLimit: { limit: 4, windowMs: 60_000 }, now: () => clock });
+    try {
+      const dns = client({ baseUrl: small.url, zoneId: small.zoneId });
+      delays.length = 0;
+      await routeUser(dns, { user: "ivy", template: TEMPLATE, target: { address: "203.0.113.50" } });
+      clock += 15_000;
+      const rec = await routeUser(dns, { user: "jack", template: TEMPLATE, target: { address: "203.0.113.51" } });
+      expect(rec.content).toBe("203.0.113.51");
+      expect(delays).toEqual([45_000]);
+      expect(small.requests.filter((r) => r.status === 429)).toHaveLength(1);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("retries injected 5xx on reads and updates, and never creates twice when a POST's answer is lost", async () => {
     const seen: string[] = [];
     const dns = client({ onRetry: (i) => seen.push(`${i.method} ${i.reason}`) });
