@@ -71,6 +71,10 @@ export interface CloudflareSandboxHandle {
   zones: Array<{ id: string; name: string }>;
   faults: CloudflareFaults;
   requests: CloudflareRequestRecord[];
+  /** cloudflare.url, cloudflare.token, cloudflare.zoneId and dns.template for the first zone. */
+  config: Record<string, string>;
+  /** The same as environment variables (CLOUDFLARE_API_TOKEN, AUTOMNA_CLOUDFLARE_*, AUTOMNA_DNS_TEMPLATE). */
+  env: Record<string, string>;
   /** A copy of a zone's records (default: the first zone). */
   records(zoneId?: string): CfRecord[];
   close(): Promise<void>;
@@ -222,8 +226,12 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
     server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}${BASE}`;
+  const first = world.zones[0]!;
   return {
-    url: `http://127.0.0.1:${port}${BASE}`,
+    url,
+    config: { "cloudflare.url": url, "cloudflare.token": tokens[0]!.token, "cloudflare.zoneId": first.id, "dns.template": `{user}.${first.name}` },
+    env: { AUTOMNA_CLOUDFLARE_URL: url, CLOUDFLARE_API_TOKEN: tokens[0]!.token, AUTOMNA_CLOUDFLARE_ZONE_ID: first.id, AUTOMNA_DNS_TEMPLATE: `{user}.${first.name}` },
     token: tokens[0]!.token,
     zoneId: world.zones[0]!.id,
     zones: world.zones.map((z) => ({ id: z.id, name: z.name })),

@@ -69,6 +69,10 @@ export interface S3SandboxHandle {
   faults: S3Faults;
   /** Every request answered (no query strings, so no signatures). */
   requests: S3RequestRecord[];
+  /** The storage.* settings that point automna here (for config setMany). */
+  config: Record<string, string>;
+  /** The same as environment variables (for runCli({ env }) and child processes). */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -104,10 +108,20 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
     server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const bucket = buckets[0] ?? "";
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
+    config: { "storage.endpoint": url, "storage.bucket": bucket, "storage.region": ctx.region, "storage.accessKeyId": credentials[0]!.accessKeyId, "storage.secretAccessKey": credentials[0]!.secretAccessKey },
+    env: {
+      AUTOMNA_STORAGE_ENDPOINT: url,
+      AUTOMNA_STORAGE_BUCKET: bucket,
+      AUTOMNA_STORAGE_REGION: ctx.region,
+      AUTOMNA_STORAGE_ACCESS_KEY_ID: credentials[0]!.accessKeyId,
+      AUTOMNA_STORAGE_SECRET_ACCESS_KEY: credentials[0]!.secretAccessKey,
+    },
     region: ctx.region,
-    bucket: buckets[0] ?? "",
+    bucket,
     accessKeyId: credentials[0]!.accessKeyId,
     secretAccessKey: credentials[0]!.secretAccessKey,
     dataDir,

@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CloudflareDns } from "../../src/dns/cloudflare.js";
-import { dnsNameForUser, dnsTemplateFromConfig, recordForTarget, userTag } from "../../src/dns/route.js";
+import { dnsNameForUser, dnsTemplateFromConfig, recordForTarget, routeUser, userTag } from "../../src/dns/route.js";
 import { Config } from "../../src/lib/config.js";
 import { ConfigError, UsageError } from "../../src/lib/errors.js";
+import { StorageClient } from "../../src/lib/s3-objects.js";
 import { storageSettingsFromConfig } from "../../src/lib/s3-presign.js";
+import { startCloudflareSandbox } from "../../src/sandbox/cloudflare.js";
+import { startS3Sandbox } from "../../src/sandbox/s3.js";
 import { makeHome, type Sandbox } from "../helpers/cli.js";
 
 let home: Sandbox | undefined;
@@ -64,5 +67,27 @@ describe("settings from config and environment", () => {
     expect(settings).toMatchObject({ endpoint: "http://127.0.0.1:9000", bucket: "automna", region: "auto" });
     expect(settings.secretAccessKey.reveal()).toBe("secret-value-42");
     expect(JSON.stringify(settings)).not.toContain("secret-value-42");
+  });
+});
+
+describe("wiring from the stand-ins' env", () => {
+  it("configures storage and DNS from the handles' environment and works end to end", async () => {
+    const s3 = await startS3Sandbox();
+    const cf = await startCloudflareSandbox();
+    try {
+      const cfg = await config({ ...s3.env, ...cf.env });
+      const storage = new StorageClient(storageSettingsFromConfig(cfg));
+      expect(await storage.listObjects()).toEqual([]);
+      await storage.close();
+      const dns = CloudflareDns.fromConfig(cfg);
+      const rec = await routeUser(dns, { user: "alice", template: dnsTemplateFromConfig(cfg), target: { hostname: "automna-alice.fly.example" } });
+      expect(rec).toMatchObject({ name: "alice.agents.example.test", type: "CNAME", content: "automna-alice.fly.example" });
+      await dns.close();
+      expect(Object.keys(s3.config).sort()).toEqual(["storage.accessKeyId", "storage.bucket", "storage.endpoint", "storage.region", "storage.secretAccessKey"]);
+      expect(cf.config["dns.template"]).toBe("{user}.agents.example.test");
+    } finally {
+      await s3.close();
+      await cf.close();
+    }
   });
 });
