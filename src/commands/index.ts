@@ -1,10 +1,18 @@
 import type { CommandModule } from "../lib/command.js";
 import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
+import { destroyCommand } from "./destroy.js";
+import { doctorCommand } from "./doctor.js";
 import { initCommand } from "./init.js";
+import { listCommand } from "./list.js";
+import { provisionCommand } from "./provision.js";
+import { statusCommand } from "./status.js";
 
 /**
  * Every top-level command, in help order within its group. A command appears here only once it
  * works end to end; its run function's heavy modules load when it runs, not at start-up.
  */
-export const COMMANDS: CommandModule[] = [initCommand, configCommand, completionCommand];
+export const COMMANDS: CommandModule[] = [
+  provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
+  initCommand, configCommand, completionCommand,
+];
