@@ -89,11 +89,13 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
           await state.appendAudit({ who, action: "doctor.remove", target: live.user, details: { provider: live.provider, removed } });
           return `removed (${removed.join(", ") || "already gone"})`;
         }
+        const billing = live.size ? await provider.billing(live.size, live.region).catch(() => []) : [];
+        const { monthlyTotal } = await import("../providers/plan.js");
         const row = await state.createInstance({
           user: live.user, role: "live", provider: live.provider, region: live.region, size: live.size, image: live.image ?? "",
-          resources: live.resources, addresses: live.addresses, status: live.status, opId: live.opId, meta: { providerStatus: live.providerStatus, adoptedBy: "doctor" },
+          resources: live.resources, addresses: live.addresses, status: live.status, opId: live.opId,
+          meta: { providerStatus: live.providerStatus, adoptedBy: "doctor", ...(billing.length ? { monthlyPrice: monthlyTotal(billing), currency: billing[0]!.currency } : {}) },
         }, { lease });
-        const billing = live.size ? await provider.billing(live.size, live.region).catch(() => []) : [];
         for (const b of billing) {
           await state.openUsage({ user: live.user, instanceId: row.id, provider: live.provider, size: live.size, region: live.region, kind: b.kind, quantity: b.quantity, hourlyPrice: b.hourlyPrice, monthlyPrice: b.monthlyPrice, currency: b.currency, start: now() }, { lease });
         }

@@ -110,7 +110,8 @@ async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing
     const live = result.instance;
     const done = await state.updateInstance(row.id, {
       resources: live.resources, addresses: live.addresses, status: live.status, region: live.region || placement.region,
-      size: live.size || placement.size, meta: { ...row.meta, providerStatus: live.providerStatus },
+      size: live.size || placement.size,
+      meta: { ...row.meta, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null },
     }, { lease });
     await openUsage(state, done, result.billing, job.now(), lease);
     await state.appendAudit({
