@@ -4,6 +4,7 @@
 // Usage: npm run build && node bench/provision-bulk.mjs [users] [scale] [provider]
 // Needs src/sandbox (startSandbox) on this branch.
 import { spawnSync } from "node:child_process";
+import { performance } from "node:perf_hooks";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
