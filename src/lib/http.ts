@@ -65,6 +65,8 @@ export interface RequestOptions {
   budgetKey?: string | undefined;
   timeoutMs?: number | undefined;
   headers?: Record<string, string> | undefined;
+  /** The body holds secret values: never logged, even redacted. */
+  sensitive?: boolean | undefined;
 }
 
 export interface HttpResponse<T> {
@@ -243,7 +245,8 @@ export class HttpClient {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const started = performance.now();
     const debug = this.options.debug;
-    debug?.(`→ ${method} ${this.#origin}${fullPath}${body ? ` ${body.length > 2000 ? `${body.slice(0, 2000)}…` : body}` : ""}`);
+    const shown = body === undefined ? "" : options.sensitive ? " <body with secrets not shown>" : ` ${body.length > 2000 ? `${body.slice(0, 2000)}…` : body}`;
+    debug?.(`→ ${method} ${this.#origin}${fullPath}${shown}`);
     let res: Dispatcher.ResponseData;
     try {
       res = await this.#dispatcher().request({

@@ -137,7 +137,7 @@ export class FlyClient {
 
   /** Sets app secrets; machines created afterwards get them as environment variables. */
   async setSecrets(app: string, values: Record<string, string>): Promise<void> {
-    await this.http.post(`/v1/apps/${enc(app)}/secrets`, { values }, { budgetKey: `set_secrets:${app}` });
+    await this.http.post(`/v1/apps/${enc(app)}/secrets`, { values }, { budgetKey: `set_secrets:${app}`, sensitive: true });
   }
 
   async regions(): Promise<FRegion[]> {
