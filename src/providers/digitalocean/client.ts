@@ -6,11 +6,11 @@ export interface DDroplet {
   name: string;
   status: "new" | "active" | "off" | "archive";
   created_at: string;
-  size_slug: string;
-  region: { slug: string };
-  image: { slug?: string | null; name?: string } | null;
-  tags: string[];
-  networks: { v4: { ip_address: string; type: string }[]; v6: { ip_address: string; type: string }[] };
+  size_slug?: string;
+  region?: { slug: string };
+  image?: { slug?: string | null; name?: string } | null;
+  tags?: string[];
+  networks?: { v4?: { ip_address: string; type: string }[]; v6?: { ip_address: string; type: string }[] };
 }
 export interface DAction {
   id: number;

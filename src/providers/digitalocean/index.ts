@@ -24,19 +24,21 @@ const STATUS: Record<string, InstanceStatus> = { new: "starting", active: "runni
 
 export function toInstance(d: DDroplet): ProviderInstance {
   const addresses: Record<string, string> = {};
-  const v4 = d.networks.v4.find((n) => n.type === "public");
-  const v6 = d.networks.v6.find((n) => n.type === "public");
-  const priv = d.networks.v4.find((n) => n.type === "private");
+  const v4s = d.networks?.v4 ?? [];
+  const v4 = v4s.find((n) => n.type === "public");
+  const v6 = (d.networks?.v6 ?? []).find((n) => n.type === "public");
+  const priv = v4s.find((n) => n.type === "private");
+  const tags = d.tags ?? [];
   if (v4) addresses.ipv4 = v4.ip_address;
   if (v6) addresses.ipv6 = v6.ip_address;
   if (priv) addresses.private = priv.ip_address;
-  const user = d.tags.find((t) => t.startsWith("automna-user-"))?.slice("automna-user-".length) ?? d.name.replace(/^automna-/, "");
+  const user = tags.find((t) => t.startsWith("automna-user-"))?.slice("automna-user-".length) ?? d.name.replace(/^automna-/, "");
   return {
     provider: "digitalocean",
     user,
-    opId: d.tags.find((t) => t.startsWith("automna-op-"))?.slice("automna-op-".length) ?? null,
-    region: d.region.slug,
-    size: d.size_slug,
+    opId: tags.find((t) => t.startsWith("automna-op-"))?.slice("automna-op-".length) ?? null,
+    region: d.region?.slug ?? "",
+    size: d.size_slug ?? "",
     image: d.image?.slug ?? d.image?.name ?? null,
     status: STATUS[d.status] ?? "unknown",
     providerStatus: d.status,

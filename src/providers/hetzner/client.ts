@@ -17,11 +17,11 @@ export interface HServer {
   name: string;
   status: string;
   created: string;
-  labels: Record<string, string>;
-  public_net: { ipv4: { ip: string } | null; ipv6: { ip: string } | null };
-  server_type: { name: string };
+  labels?: Record<string, string>;
+  public_net?: { ipv4?: { ip: string } | null; ipv6?: { ip: string } | null };
+  server_type?: { name: string };
   location?: { name: string };
-  datacenter?: { location: { name: string } } | null;
+  datacenter?: { location?: { name: string } } | null;
   image: { name: string | null } | null;
 }
 export interface HServerType {

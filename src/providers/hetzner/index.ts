@@ -26,14 +26,16 @@ const STATUS: Record<string, InstanceStatus> = {
 
 export function toInstance(s: HServer): ProviderInstance {
   const addresses: Record<string, string> = {};
-  if (s.public_net.ipv4?.ip) addresses.ipv4 = s.public_net.ipv4.ip;
-  if (s.public_net.ipv6?.ip) addresses.ipv6 = s.public_net.ipv6.ip;
+  // Defensive reads: a server still initializing may lack parts of its network or type.
+  const labels = s.labels ?? {};
+  if (s.public_net?.ipv4?.ip) addresses.ipv4 = s.public_net.ipv4.ip;
+  if (s.public_net?.ipv6?.ip) addresses.ipv6 = s.public_net.ipv6.ip;
   return {
     provider: "hetzner",
-    user: s.labels["automna.user"] ?? s.name.replace(/^automna-/, ""),
-    opId: s.labels["automna.op"] ?? null,
-    region: s.location?.name ?? s.datacenter?.location.name ?? "",
-    size: s.server_type.name,
+    user: labels["automna.user"] ?? s.name.replace(/^automna-/, ""),
+    opId: labels["automna.op"] ?? null,
+    region: s.location?.name ?? s.datacenter?.location?.name ?? "",
+    size: s.server_type?.name ?? "",
     image: s.image?.name ?? null,
     status: STATUS[s.status] ?? "unknown",
     providerStatus: s.status,
@@ -195,7 +197,7 @@ class HetznerProvider implements Provider {
     if (byMarker[0]) return byMarker[0];
     if (!uniqueness) return undefined;
     const byName = await this.#client.serverByName(resourceName(spec.user));
-    if (byName?.labels["automna.user"] === spec.user && byName.labels["automna.managed"] === "true") return byName;
+    if (byName?.labels?.["automna.user"] === spec.user && byName.labels["automna.managed"] === "true") return byName;
     throw new ConflictError(`a Hetzner server named ${resourceName(spec.user)} already exists and is not this operation's`, {
       hint: "automna doctor shows it; adopt it with automna doctor --fix or delete it",
     });
