@@ -141,12 +141,12 @@ class FlyProvider implements Provider {
     const billing = await this.billing(spec.size);
     // A re-run (or a crash after the app was made) adopts the machine an earlier attempt created.
     let machine = fresh ? undefined : (await this.#client.machines(app, { automna_op: spec.opId }))[0];
-    const adopted = machine !== undefined;
+    let adopted = machine !== undefined;
     if (!machine) {
       const volume = await this.#ensureVolume(app, spec.region, fresh, hooks);
       await hooks.created?.({ resources: { app, volume }, addresses: {} });
       hooks.step?.("creating machine");
-      machine = await this.#createMachine(app, volume, spec, guest);
+      ({ machine, adopted } = await this.#createMachine(app, volume, spec, guest));
     }
     const created = toInstance(app, machine);
     await hooks.created?.({ resources: created.resources, addresses: created.addresses });
@@ -173,7 +173,7 @@ class FlyProvider implements Provider {
     }
   }
 
-  async #createMachine(app: string, volume: string, spec: ProvisionSpec, guest: FGuest): Promise<FMachine> {
+  async #createMachine(app: string, volume: string, spec: ProvisionSpec, guest: FGuest): Promise<{ machine: FMachine; adopted: boolean }> {
     const body = {
       name: app,
       region: spec.region,
@@ -191,11 +191,12 @@ class FlyProvider implements Provider {
     };
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#client.createMachine(app, body);
+        return { machine: await this.#client.createMachine(app, body), adopted: false };
       } catch (error) {
         if (!mayHaveCommitted(error)) throw error;
+        // The answer was lost: the op marker says whether the machine was made, before any second POST.
         const made = (await this.#client.machines(app, { automna_op: spec.opId }))[0];
-        if (made) return made;
+        if (made) return { machine: made, adopted: true };
         if (attempt >= 2) throw error;
       }
     }
