@@ -2,6 +2,9 @@ import { Pool, type Dispatcher } from "undici";
 import { AuthError, ProviderApiError, isAbortError, type AutomnaError, type FieldError } from "./errors.js";
 import { RateBudget, sleep } from "./rate-budget.js";
 import type { Secret } from "./redact.js";
+import { buildQuery, headerMap, networkCode, retryAfterMs } from "./http-util.js";
+
+export { buildQuery, retryAfterMs } from "./http-util.js";
 
 /**
  * The one HTTP layer to provider APIs, on undici: a keep-alive pool per base URL, timeouts, the
@@ -90,51 +93,6 @@ export function mayHaveCommitted(error: unknown): boolean {
 
 export function isUnreachable(error: unknown): boolean {
   return error instanceof ProviderApiError && error.status === 0 && error.providerCode === "unreachable";
-}
-
-function networkCode(error: unknown): string | undefined {
-  let e: unknown = error;
-  for (let i = 0; i < 4 && e; i++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function headerMap(raw: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
-  return out;
-}
-
-export function buildQuery(query: Query | undefined): string {
-  if (!query) return "";
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const item of v) params.append(k, String(item));
-    else params.append(k, String(v));
-  }
-  const text = params.toString();
-  return text ? `?${text}` : "";
-}
-
-/** How long a 429 asks us to wait: Retry-After (seconds or date), else RateLimit-Reset (epoch seconds). */
-export function retryAfterMs(headers: Record<string, string>, nowMs: number): number | undefined {
-  const after = headers["retry-after"];
-  if (after !== undefined) {
-    const secs = Number(after);
-    if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
-    const at = Date.parse(after);
-    if (!Number.isNaN(at)) return Math.max(0, at - nowMs);
-  }
-  const reset = Number(headers["ratelimit-reset"]);
-  if (headers["ratelimit-reset"] !== undefined && Number.isFinite(reset)) {
-    // Some servers send seconds-until-reset rather than an epoch; both read sensibly here.
-    return reset > 1e9 ? Math.max(0, reset * 1000 - nowMs) : reset * 1000;
-  }
-  return undefined;
 }
 
 export class HttpClient {
