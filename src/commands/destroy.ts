@@ -57,7 +57,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
     }
   }
   const { withLease, mapConcurrent } = await import("../lib/lease.js");
-  const { errorJson } = await import("../fleet/provision-one.js");
+  const { errorJson, rememberFailure } = await import("../fleet/provision-one.js");
   const who = await ctx.operator();
   const board = ctx.io.board();
   try {
@@ -70,7 +70,9 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
       } catch (error) {
         const e = errorJson(error);
         board.fail(user, e.message);
-        return { user, result: "failed", provider: null, removed: [], error: e };
+        const outcome: DestroyOutcome = { user, result: "failed", provider: null, removed: [], error: e };
+        rememberFailure(outcome, error);
+        return outcome;
       }
     });
   } finally {
@@ -101,6 +103,11 @@ export const destroyCommand: CommandModule = {
       .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean }) => {
         const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true });
         const failed = results.filter((r) => r.result === "failed").length;
+        if (results.length === 1 && failed === 1) {
+          // One user: the error itself, with its own exit code (4 when locked) and hint.
+          const { failureOf } = await import("../fleet/provision-one.js");
+          throw failureOf(results[0]!);
+        }
         if (ctx.globals.json) ctx.io.json(results);
         else renderList(ctx.io, results, COLUMNS, { format: "table" });
         if (failed === 0) return 0;

@@ -82,6 +82,11 @@ export async function provisionOne(job: ProvisionJob, user: string): Promise<Pro
 
 const FAILURES = new WeakMap<object, unknown>();
 
+/** Keeps the error behind a failed outcome of any bulk command. */
+export function rememberFailure(outcome: object, error: unknown): void {
+  FAILURES.set(outcome, error);
+}
+
 /** The error behind a failed outcome (a single-user run rethrows it for its exit code and hint). */
 export function failureOf(outcome: object): unknown {
   return FAILURES.get(outcome);

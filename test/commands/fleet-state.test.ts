@@ -83,6 +83,16 @@ describe("status, destroy, doctor without provider access", () => {
     expect(ask.stderr).toContain("pass --yes");
   });
 
+  it("destroy of a user another operation holds is exit 4, naming the holder", async () => {
+    const h = await seeded([row("ann")]);
+    const store = await SqliteStore.open(h.statePath);
+    await store.acquireLease("ann", { who: "mia", operation: "migrate" }, 60_000);
+    await store.close();
+    const r = await runCli(["destroy", "ann", "--yes"], { env: h.env });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain("ann is locked by mia (migrate)");
+  });
+
   it("doctor with nothing to check reports no drift", async () => {
     const h = await seeded([]);
     const r = await runCli(["doctor", "--json"], { env: h.env });
