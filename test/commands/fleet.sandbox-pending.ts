@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error -- lands with the sandbox branch
 import { startSandbox } from "../../src/sandbox/index.js";
 import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
 
