@@ -28,7 +28,7 @@ export interface UpResult {
   detached: boolean;
   pid: number;
   dir: string;
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3?: string; cloudflare?: string };
   profile: string;
   config: string;
   /** What was written to the profile; tokens masked. */
@@ -43,26 +43,37 @@ export function sandboxDir(ctx: Context, dir?: string): string {
 
 const OVERRIDES = ["HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
 
+const STORAGE_OVERRIDES = ["AUTOMNA_STORAGE_ENDPOINT", "AUTOMNA_STORAGE_BUCKET", "AUTOMNA_STORAGE_ACCESS_KEY_ID", "AUTOMNA_STORAGE_SECRET_ACCESS_KEY", "CLOUDFLARE_API_TOKEN", "AUTOMNA_CLOUDFLARE_URL", "AUTOMNA_CLOUDFLARE_ZONE_ID", "AUTOMNA_DNS_TEMPLATE"];
+
 /** Writes the `sandbox` profile so `automna --profile sandbox ...` talks to the sandbox. */
-async function writeProfile(ctx: Context, urls: UpResult["urls"], token: string): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
-  const { Config } = await import("../../lib/config.js");
+async function writeProfile(ctx: Context, urls: UpResult["urls"], token: string, zoneId: string | undefined): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
+  const [{ Config }, { sandboxCredentials, SANDBOX_BUCKET, SANDBOX_ZONE }] = await Promise.all([import("../../lib/config.js"), import("../../sandbox/credentials.js")]);
   const config = await Config.open({ path: ctx.globals.config, profile: PROFILE, env: ctx.env });
   const settings: Record<string, ConfigValue> = {
     provider: "hetzner", region: "fsn1", size: "cx22",
     "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
   };
+  // Object storage and DNS for migrations and backups (the bucket and zone exist from the start).
+  if (urls.s3) Object.assign(settings, { "storage.endpoint": urls.s3, "storage.bucket": SANDBOX_BUCKET, "storage.region": "auto" });
+  if (urls.cloudflare && zoneId) Object.assign(settings, { "cloudflare.url": urls.cloudflare, "cloudflare.zoneId": zoneId, "dns.template": `{user}.${SANDBOX_ZONE}` });
   config.setMany(settings);
-  for (const key of ["hetzner.token", "digitalocean.token", "fly.token"]) config.set(key, token);
+  const creds = sandboxCredentials(token);
+  const secrets: Record<string, string> = { "hetzner.token": token, "digitalocean.token": token, "fly.token": token };
+  if (urls.s3) Object.assign(secrets, { "storage.accessKeyId": creds.s3.accessKeyId, "storage.secretAccessKey": creds.s3.secretAccessKey });
+  if (urls.cloudflare && zoneId) secrets["cloudflare.token"] = creds.cloudflareToken;
+  for (const [key, value] of Object.entries(secrets)) config.set(key, value);
   return {
     profile: PROFILE,
     config: config.path,
-    settings: { ...settings, "hetzner.token": "***", "digitalocean.token": "***", "fly.token": "***" },
-    overriddenBy: OVERRIDES.filter((name) => ctx.env[name]),
+    settings: { ...settings, ...Object.fromEntries(Object.keys(secrets).map((k) => [k, "***"])) },
+    overriddenBy: [...OVERRIDES, ...STORAGE_OVERRIDES].filter((name) => ctx.env[name]),
   };
 }
 
-function portsFrom(base: number): { hetzner: number; digitalocean: number; fly: number; admin: number } {
-  return base === 0 ? { hetzner: 0, digitalocean: 0, fly: 0, admin: 0 } : { hetzner: base, digitalocean: base + 1, fly: base + 2, admin: base + 3 };
+function portsFrom(base: number): { hetzner: number; digitalocean: number; fly: number; admin: number; s3: number; cloudflare: number } {
+  return base === 0
+    ? { hetzner: 0, digitalocean: 0, fly: 0, admin: 0, s3: 0, cloudflare: 0 }
+    : { hetzner: base, digitalocean: base + 1, fly: base + 2, admin: base + 3, s3: base + 4, cloudflare: base + 5 };
 }
 
 async function answers(admin: string): Promise<boolean> {
@@ -118,7 +129,7 @@ async function upDetached(ctx: Context, dir: string, opts: UpOptions): Promise<U
   }
   const token = readToken(dir);
   if (!token) throw new AutomnaError(`the sandbox in ${dir} has no token file`);
-  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, ...(await writeProfile(ctx, info.urls, token)) };
+  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, ...(await writeProfile(ctx, info.urls, token, info.cloudflareZoneId)) };
 }
 
 export interface Foreground {
@@ -157,10 +168,10 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
   const detached = opts.internalDaemon === true;
   // Ctrl-C (or `sandbox down`'s SIGTERM) is how a foreground sandbox is meant to stop: exit 0.
   ctx.abortIsStop = true;
-  daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, startedAt: new Date().toISOString(), detached });
+  daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, cloudflareZoneId: sandbox.cloudflare.zoneId, startedAt: new Date().toISOString(), detached });
   const profile = detached
     ? { profile: PROFILE, config: "", settings: {}, overriddenBy: [] }
-    : await writeProfile(ctx, sandbox.urls, sandbox.token);
+    : await writeProfile(ctx, sandbox.urls, sandbox.token, sandbox.cloudflare.zoneId);
   const done = new Promise<void>((resolveDone) => {
     const stop = (): void => {
       void sandbox.close().finally(() => {
