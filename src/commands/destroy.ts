@@ -56,7 +56,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
       if (!ok) throw new CancelledError("destroy cancelled; nothing was changed");
     }
   }
-  const { withLease, mapConcurrent } = await import("../lib/lease.js");
+  const [{ withLease }, { mapConcurrent }] = await Promise.all([import("../state/lease.js"), import("../lib/concurrency.js")]);
   const { errorJson, rememberFailure } = await import("../fleet/provision-one.js");
   const who = await ctx.operator();
   const board = ctx.io.board();

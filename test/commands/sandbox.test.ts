@@ -29,7 +29,7 @@ interface UpJson {
   detached: boolean;
   pid: number;
   dir: string;
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3: string; cloudflare: string };
   profile: string;
   config: string;
   settings: Record<string, unknown>;
