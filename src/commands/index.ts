@@ -3,6 +3,7 @@ import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
+import { gcCommand } from "./gc.js";
 import { initCommand } from "./init.js";
 import { listCommand } from "./list.js";
 import { lockCommand } from "./lock/index.js";
@@ -17,6 +18,7 @@ import { statusCommand } from "./status.js";
  */
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
+  gcCommand,
   stateCommand, lockCommand,
   initCommand, configCommand, sandboxCommand, completionCommand,
 ];

@@ -96,15 +96,16 @@ async function withOperation(deps: EngineDeps, op: Operation, resuming: boolean,
 /** Starts a new migration of one user (planned and checked by the caller) and drives it to its end. */
 export async function startMigration(deps: EngineDeps, user: string, params: MigrateParams): Promise<MigrateOutcome> {
   const opId = newId("op", deps.now());
-  const active = (await deps.state.listOperations({ user, kind: MIGRATE_KIND })).find((o) => UNFINISHED.has(o.status));
-  if (active) {
-    throw new ConflictError(`${user} has an unfinished migration ${active.id} (${active.status} at ${active.step ?? "start"})`, {
-      hint: `automna migrate resume ${active.id}, or automna migrate rollback ${active.id}`,
-    });
-  }
+  // The lease first: a migration in progress elsewhere is named by its holder (exit 4).
   const held = await takeLease(deps, user, opId, false);
   let run: Run | undefined;
   try {
+    const active = (await deps.state.listOperations({ user, kind: MIGRATE_KIND })).find((o) => UNFINISHED.has(o.status));
+    if (active) {
+      throw new ConflictError(`${user} has an unfinished migration ${active.id} (${active.status} at ${active.step ?? "start"})`, {
+        hint: `automna migrate resume ${active.id}, or automna migrate rollback ${active.id}`,
+      });
+    }
     const op = await deps.state.createOperation({ id: opId, kind: MIGRATE_KIND, user, params: { ...params }, status: "running", step: "lock" }, { lease: held.ref(user) });
     run = await openRun(deps, op, held);
     await run.j.step("lock", `locked ${user}`, { ttlMs: deps.leaseTtlMs }, async () => ({ leaseId: held.leases[0]!.leaseId, fence: held.leases[0]!.fence }));

@@ -9,8 +9,10 @@ import {
 } from "./scripts.js";
 import type { EngineDeps, HealthSettings } from "./types.js";
 
+/** What running scripts on hosts needs. */
+export type ExecDeps = Pick<EngineDeps, "run" | "sleep" | "signal">;
 /** What the data path needs from the engine's dependencies. */
-export type HostDeps = Pick<EngineDeps, "run" | "storage" | "objects" | "sleep" | "now" | "signal">;
+export type HostDeps = ExecDeps & Pick<EngineDeps, "storage" | "objects" | "now">;
 
 /** An archive on a host: its sha256 and size. */
 export interface ArchiveInfo {
@@ -24,7 +26,7 @@ const SSH_UNREACHABLE = 255;
  * Runs an idempotent script, retrying while the host cannot be reached (exit 255 is ssh's own
  * failure, e.g. a VM still booting); any other non-zero exit is the script's answer and an error.
  */
-export async function runScript(deps: HostDeps, instance: Instance, what: string, script: string, stdin?: string, timeoutMs = 30 * 60_000): Promise<string> {
+export async function runScript(deps: ExecDeps, instance: Instance, what: string, script: string, stdin?: string, timeoutMs = 30 * 60_000): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     const r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin }), timeoutMs });
     if (r.exitCode === 0) return r.stdout.toString("utf8");
@@ -52,17 +54,17 @@ function archiveInfo(text: string, what: string): ArchiveInfo {
 }
 
 /** Tars all of /data into the work directory. */
-export async function archiveAll(deps: HostDeps, instance: Instance, workId: string, name: string, live: boolean): Promise<ArchiveInfo> {
+export async function archiveAll(deps: ExecDeps, instance: Instance, workId: string, name: string, live: boolean): Promise<ArchiveInfo> {
   return archiveInfo(await runScript(deps, instance, `archiving /data (${name})`, archiveAllScript(workId, name, live)), name);
 }
 
 /** Tars the listed paths of /data into the work directory. */
-export async function archiveList(deps: HostDeps, instance: Instance, workId: string, name: string, paths: string[]): Promise<ArchiveInfo> {
+export async function archiveList(deps: ExecDeps, instance: Instance, workId: string, name: string, paths: string[]): Promise<ArchiveInfo> {
   return archiveInfo(await runScript(deps, instance, `archiving changed files (${name})`, archiveListScript(workId, name), paths.map((p) => `${p}\n`).join("")), name);
 }
 
 /** The archive still waiting in the work directory, or undefined. */
-export async function describeArchive(deps: HostDeps, instance: Instance, workId: string, name: string): Promise<(ArchiveInfo & { md5?: string }) | undefined> {
+export async function describeArchive(deps: ExecDeps, instance: Instance, workId: string, name: string): Promise<(ArchiveInfo & { md5?: string }) | undefined> {
   const text = await runScript(deps, instance, `checking ${name}.tar`, describeArchiveScript(workId, name));
   if (text.trim() === "missing") return undefined;
   const kv = parseKv(text);
@@ -92,17 +94,17 @@ export async function restoreArchive(deps: HostDeps, instance: Instance, workId:
   await runScript(deps, instance, `restoring ${name}.tar`, restoreScript(workId, name, sha256, mode), stdin);
 }
 
-export async function manifest(deps: HostDeps, instance: Instance, workId: string): Promise<Manifest> {
+export async function manifest(deps: ExecDeps, instance: Instance, workId: string): Promise<Manifest> {
   return parseManifest(await runScript(deps, instance, "listing /data with checksums", manifestScript(workId)));
 }
 
-export async function dataBytes(deps: HostDeps, instance: Instance): Promise<number> {
+export async function dataBytes(deps: ExecDeps, instance: Instance): Promise<number> {
   const n = Number((await runScript(deps, instance, "measuring /data", dataSizeScript(), undefined, 120_000)).trim());
   if (!Number.isSafeInteger(n)) throw new AutomnaError("du gave no size");
   return n;
 }
 
-export async function cleanupWork(deps: HostDeps, instance: Instance, workId: string): Promise<void> {
+export async function cleanupWork(deps: ExecDeps, instance: Instance, workId: string): Promise<void> {
   await runScript(deps, instance, "removing work files", cleanupScript(workId), undefined, 120_000);
 }
 
@@ -111,7 +113,7 @@ export async function cleanupWork(deps: HostDeps, instance: Instance, workId: st
  * otherwise `docker stop|start automna-agent` on the host. Both are idempotent. A VM that has
  * just booted may not have its container yet (cloud-init still running): retried for a while.
  */
-export async function setAgent(deps: HostDeps, provider: Provider, instance: Instance, running: boolean): Promise<void> {
+export async function setAgent(deps: ExecDeps, provider: Provider, instance: Instance, running: boolean): Promise<void> {
   if (provider.holdAgent) return provider.holdAgent({ resources: instance.resources }, !running);
   const script = dockerScript(running ? "start" : "stop");
   for (let attempt = 1; ; attempt++) {
@@ -126,7 +128,7 @@ export async function setAgent(deps: HostDeps, provider: Provider, instance: Ins
 }
 
 /** Waits for `checks` consecutive healthy answers (any failure starts the count again). */
-export async function waitHealthy(deps: HostDeps, instance: Instance, health: HealthSettings): Promise<{ checks: number; ms: number }> {
+export async function waitHealthy(deps: ExecDeps, instance: Instance, health: HealthSettings): Promise<{ checks: number; ms: number }> {
   const host = healthHost(instance.addresses);
   if (!host) throw new AutomnaError(`the ${instance.provider} instance of ${instance.user} has no address to check`, { code: "health_failed" });
   const started = Date.now();

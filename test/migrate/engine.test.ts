@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -45,7 +45,11 @@ function tree(dir: string): Record<string, string> {
   const walk = (d: string): void => {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
+      if (lstatSync(p).isSymbolicLink()) out[relative(dir, p)] = `-> ${readlinkSync(p)}`;
+      else if (statSync(p).isDirectory()) {
+        out[`${relative(dir, p)}/`] = "dir";
+        walk(p);
+      }
       else out[relative(dir, p)] = createHash("sha256").update(readFileSync(p)).digest("hex");
     }
   };
@@ -65,13 +69,17 @@ async function provisionWithData(user: string, provider: string, region: string,
   for (let i = 0; i < 4; i++) writeFileSync(join(data, "blobs", `blob-${i}.bin`), randomBytes(512 * 1024));
   writeFileSync(join(data, "memory", "profile.json"), JSON.stringify({ user }));
   writeFileSync(join(data, "name with spaces.txt"), "spaces survive\n");
+  writeFileSync(join(data, "-starts-with-dash"), "a dash\n");
+  writeFileSync(join(data, "ünïcødé.txt"), "unicode\n");
+  mkdirSync(join(data, "empty-dir"));
+  symlinkSync("blobs/blob-0.bin", join(data, "latest"));
   writeFileSync(join(hosts.dir(row), "agent"), "running\n");
   return data;
 }
 
-async function migrate(user: string, from: string, to: string, extra: Record<string, string> = {}, events: MigrateEvent[] = []) {
+async function migrate(user: string, from: string, to: string, extra: Record<string, string> = {}, events: MigrateEvent[] = [], onEvent?: (e: MigrateEvent) => void) {
   const ctx = context(extra);
-  const deps = await buildEngineDeps(ctx, hosts.run, (e) => events.push(e));
+  const deps = await buildEngineDeps(ctx, hosts.run, onEvent ?? ((e) => events.push(e)));
   try {
     const plan = await planMigration(ctx, { users: [user], from, to, keepSourceMs: 3_600_000 });
     return { outcome: await startMigration(deps, user, plan.users[0]!.params), ctx };
@@ -85,7 +93,17 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
   it("hetzner -> digitalocean: every step journaled intent then done, data identical, roles, billing and DNS switched", async () => {
     const sourceData = await provisionWithData("alice", "hetzner", "fsn1", "cx22");
     const events: MigrateEvent[] = [];
-    const { outcome } = await migrate("alice", "hetzner", "digitalocean", {}, events);
+    // The agent keeps writing until it is frozen: changes after the warm copy go in the final one.
+    const writeUntilFrozen = (e: MigrateEvent): void => {
+      events.push(e);
+      if (e.step !== "freeze" || e.phase !== "start") return;
+      writeFileSync(join(sourceData, "blobs", "blob-1.bin"), randomBytes(300 * 1024));
+      writeFileSync(join(sourceData, "memory", "late.json"), "{}");
+      rmSync(join(sourceData, "blobs", "blob-3.bin"));
+      rmSync(join(sourceData, "empty-dir"), { recursive: true });
+      writeFileSync(join(sourceData, "empty-dir"), "now a file\n");
+    };
+    const { outcome } = await migrate("alice", "hetzner", "digitalocean", {}, [], writeUntilFrozen);
     expect(outcome.error).toBeNull();
     expect(outcome.result).toBe("migrated");
     const ctx = context();
@@ -102,6 +120,8 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
     expect(readFileSync(join(hosts.dir(live), "agent"), "utf8").trim()).toBe("running");
 
     const journal = await state.listJournal(outcome.op);
+    expect(journal.find((e) => e.step === "final-archive" && e.phase === "done")!.data).toMatchObject({ changed: 3 });
+    expect(journal.find((e) => e.step === "final-restore" && e.phase === "done")!.data).toMatchObject({ removed: 2 });
     const steps = journal.filter((e) => e.phase === "done").map((e) => e.step);
     expect(steps).toEqual([...MIGRATE_STEPS]);
     for (const step of MIGRATE_STEPS) {
@@ -120,6 +140,27 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
     expect(opened.map((u) => [u.start, u.end])).toEqual(opened.map(() => [at, null]));
     expect(events.filter((e) => e.phase === "start").map((e) => e.step)).toEqual([...MIGRATE_STEPS]);
     await ctx.dispose();
+
+    // The retired source is protected from destroy, and gc takes it only after its grace period.
+    const refused = await runCli(["destroy", "alice", "--yes"], { env: env() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("alice has a retired source on hetzner");
+    expect(refused.stderr).toContain("--force");
+    const early = await runCli(["gc", "--dry-run", "--json"], { env: env() });
+    expect(early.json()).toEqual([]);
+    const later = { now: () => new Date(Date.now() + 2 * 3_600_000) };
+    const due = await runCli(["gc", "--dry-run", "--json"], { env: env(), clock: later });
+    expect(due.json<{ user: string; provider: string; result: string }[]>().map((r) => [r.user, r.provider, r.result])).toEqual([["alice", "hetzner", "due"]]);
+    expect(sandbox.s3.requests.some((q) => q.method === "PUT" && q.key === `migrations/alice/${outcome.op}/warm.tar`)).toBe(true);
+    const gc = await runCli(["gc", "--yes", "--json"], { env: env(), clock: later });
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.json<{ result: string; removed: string[] }[]>().map((r) => r.result)).toEqual(["destroyed"]);
+    const after = context();
+    expect((await (await after.state()).listInstances({ user: "alice" })).map((r) => [r.provider, r.role])).toEqual([["digitalocean", "live"]]);
+    await after.dispose();
+    const servers = await fetch(`${sandbox.urls.hetzner}/servers?name=automna-alice`, { headers: { authorization: `Bearer ${sandbox.token}` } });
+    expect(((await servers.json()) as { servers: unknown[] }).servers).toEqual([]);
+    expect(sandbox.s3.requests.some((q) => q.method === "DELETE" && q.key === `migrations/alice/${outcome.op}/warm.tar`)).toBe(true);
   });
 
   it("a corrupted download is caught by the archive checksum: no switch, source agent serving, target destroyed", async () => {
@@ -142,5 +183,70 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
     await ctx.dispose();
     expect(resumeMigration).toBeTypeOf("function");
     expect(rollbackMigration).toBeTypeOf("function");
+  });
+});
+
+describe("migration engine: failures and refusals", () => {
+  it("a target that never passes its health checks is rolled back; the source serves again", async () => {
+    await provisionWithData("carol", "hetzner", "fsn1", "cx22");
+    const { outcome } = await migrate("carol", "hetzner", "digitalocean", { AUTOMNA_HEALTH_PATH: "/not-served", AUTOMNA_HEALTH_TIMEOUT: "200ms" });
+    expect(outcome.result).toBe("rolled_back");
+    expect(outcome.error?.message).toMatch(/did not pass 2 consecutive health checks/);
+    const ctx = context();
+    const state = await ctx.state();
+    const rows = await state.listInstances({ user: "carol" });
+    expect(rows.map((r) => [r.provider, r.role])).toEqual([["hetzner", "live"]]);
+    expect(readFileSync(join(hosts.dir(rows[0]!), "agent"), "utf8").trim()).toBe("running");
+    const op = (await state.getOperation(outcome.op))!;
+    expect(op.status).toBe("rolled_back");
+    const journal = await state.listJournal(outcome.op);
+    expect(journal.filter((e) => e.phase === "undone").map((e) => e.step)).toEqual(["freeze", "provision", "warm-archive"]);
+    expect(journal.filter((e) => e.phase === "failed").map((e) => e.step)).toEqual(["start-target"]);
+    await ctx.dispose();
+  });
+
+  it("DNS errors are retried; a DNS API that keeps failing leaves the migration past the switch, resumable, never rolled back", async () => {
+    await provisionWithData("dave", "hetzner", "fsn1", "cx22");
+    sandbox.cloudflare.faults.failNext(2, { status: 502 });
+    const first = await migrate("dave", "hetzner", "digitalocean");
+    expect(first.outcome.error).toBeNull();
+    expect(first.outcome.dns).toMatchObject({ name: "dave.agents.example.test", type: "A" });
+
+    await provisionWithData("erin", "hetzner", "fsn1", "cx22");
+    sandbox.cloudflare.faults.failNext(50, { status: 503 });
+    const failed = await migrate("erin", "hetzner", "digitalocean");
+    sandbox.cloudflare.faults.reset();
+    expect(failed.outcome.result).toBe("failed");
+    expect(failed.outcome.step).toBe("switch");
+    const ctx = context();
+    const deps = await buildEngineDeps(ctx, hosts.run, () => undefined);
+    await expect(rollbackMigration(deps, failed.outcome.op)).rejects.toMatchObject({ exitCode: 2, code: "past_switch" });
+    const resumed = await resumeMigration(deps, failed.outcome.op);
+    await deps.close();
+    expect(resumed.result).toBe("migrated");
+    const state = await ctx.state();
+    const live = (await state.getInstance("erin"))!;
+    expect(live.provider).toBe("digitalocean");
+    // State and DNS agree: exactly one record, pointing at the live instance.
+    expect(sandbox.cloudflare.records().filter((r) => r.name === "erin.agents.example.test").map((r) => [r.type, r.content])).toEqual([["A", live.addresses.ipv4]]);
+    await ctx.dispose();
+  });
+
+  it("a second migration of a user while the first holds the lease is refused at once with exit 4 naming the holder", async () => {
+    await provisionWithData("fred", "hetzner", "fsn1", "cx22");
+    let second: unknown;
+    const events: MigrateEvent[] = [];
+    const first = migrate("fred", "hetzner", "digitalocean", {}, events);
+    while (!events.some((e) => e.step === "warm-archive")) await new Promise((r) => setTimeout(r, 5));
+    try {
+      await migrate("fred", "hetzner", "digitalocean");
+    } catch (error) {
+      second = error;
+    }
+    expect((await first).outcome.result).toBe("migrated");
+    expect(second).toMatchObject({ exitCode: 4 });
+    const opId = (await first).outcome.op;
+    expect((second as Error).message).toContain(`fred is locked by tester@`);
+    expect((second as Error).message).toContain(`(${opId})`);
   });
 });
