@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { parsePeriod } from "../../src/pricing/period.js";
+
+const now = Date.parse("2026-11-29T12:00:00.000Z");
+const iso = (p: { from: number; to: number }): [string, string] => [new Date(p.from).toISOString(), new Date(p.to).toISOString()];
+
+describe("parsePeriod", () => {
+  it("defaults to the current calendar month", () => {
+    expect(iso(parsePeriod({}, now))).toEqual(["2026-11-01T00:00:00.000Z", "2026-12-01T00:00:00.000Z"]);
+  });
+
+  it("reads months, windows and --from/--to", () => {
+    expect(iso(parsePeriod({ period: "2026-02" }, now))).toEqual(["2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"]);
+    expect(iso(parsePeriod({ period: "2026-12" }, now))).toEqual(["2026-12-01T00:00:00.000Z", "2027-01-01T00:00:00.000Z"]);
+    expect(iso(parsePeriod({ period: "30d" }, now))).toEqual(["2026-10-30T12:00:00.000Z", "2026-11-29T12:00:00.000Z"]);
+    expect(iso(parsePeriod({ period: "12h" }, now))[0]).toBe("2026-11-29T00:00:00.000Z");
+    expect(iso(parsePeriod({ period: "2w" }, now))[0]).toBe("2026-11-15T12:00:00.000Z");
+    expect(iso(parsePeriod({ from: "2026-11-10" }, now))).toEqual(["2026-11-10T00:00:00.000Z", "2026-11-29T12:00:00.000Z"]);
+    expect(iso(parsePeriod({ from: "2026-11-10T06:00:00+02:00", to: "2026-11-11" }, now))).toEqual(["2026-11-10T04:00:00.000Z", "2026-11-11T00:00:00.000Z"]);
+  });
+
+  it("rejects what does not parse, naming the flag", () => {
+    expect(() => parsePeriod({ period: "last month" }, now)).toThrow(/--period must be a window like 30d/);
+    expect(() => parsePeriod({ period: "2026-13" }, now)).toThrow(/--period/);
+    expect(() => parsePeriod({ period: "0d" }, now)).toThrow(/--period/);
+    expect(() => parsePeriod({ from: "2026-02-30" }, now)).toThrow(/--from must be a date/);
+    expect(() => parsePeriod({ from: "yesterday" }, now)).toThrow(/--from must be a date/);
+    expect(() => parsePeriod({ from: "2026-11-10T06:00:00" }, now)).toThrow(/with a zone/);
+    expect(() => parsePeriod({ to: "2026-11-10" }, now)).toThrow(/--to needs --from/);
+    expect(() => parsePeriod({ from: "2026-11-10", to: "2026-11-01" }, now)).toThrow(/--to must be after --from/);
+    expect(() => parsePeriod({ period: "30d", from: "2026-11-01" }, now)).toThrow(/cannot be combined/);
+  });
+});
