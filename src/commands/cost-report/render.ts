@@ -35,7 +35,7 @@ export function spendColumns(report: CostReport, format: RenderOptions["format"]
   const m = moneyCell(format, report.currency);
   const cols: Column<SpendGroup>[] = [
     { name: report.by, value: (g) => g.key },
-    { name: "users", value: (g) => g.users, align: "right" },
+    { name: "users", value: (g) => g.users, align: "right", optional: report.by === "user" && format === "table" },
     { name: "intervals", value: (g) => g.intervals, align: "right", optional: true },
     { name: "server_hours", header: "SERVER H", value: (g) => g.serverHours.toFixed(1), align: "right", optional: true },
     { name: "server", value: (g) => m(g.server), align: "right" },
@@ -63,7 +63,7 @@ export function compareColumns(report: CostReport, format: RenderOptions["format
     { name: "ram_gb", header: "RAM GB", value: (r) => r.ramGb, align: "right" },
     { name: "per_user", header: "PER USER", value: (r) => m(r.perUser), align: "right" },
     { name: "monthly", value: (r) => m(r.monthly), align: "right" },
-    { name: "saving", value: (r) => m(r.saving), align: "right" },
+    { name: "saving", value: (r) => m(r.saving), align: "right", optional: format === "table" && !report.compare?.current },
     { name: "saving_pct", header: "SAVING %", value: (r) => (r.savingPct === null ? null : format === "table" ? pct(r.savingPct) : r.savingPct.toFixed(2)), align: "right", optional: true },
     { name: "always_on", header: "ALWAYS-ON", value: (r) => (format === "table" ? (r.alwaysOn ? "yes" : `no: ${r.availability}`) : r.alwaysOn) },
     { name: "availability", value: (r) => r.availability, optional: true },
@@ -92,6 +92,11 @@ export function renderCostReport(io: IO, report: CostReport, options: RenderOpti
   renderTable(io, report, options);
 }
 
+/** `2026-11-01` at midnight, `2026-10-30 12:00Z` otherwise. */
+function shortTime(iso: string): string {
+  return iso.endsWith("T00:00:00.000Z") ? iso.slice(0, 10) : `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
+}
+
 function chartWidth(io: IO, labels: string[]): number {
   const label = Math.max(...labels.map((l) => l.length), 8);
   return Math.max(10, Math.min(40, io.width - label - 30));
@@ -106,7 +111,7 @@ function renderTable(io: IO, report: CostReport, options: RenderOptions): void {
   const s = report.spend;
   const spendShown = !report.compare || s.intervals > 0;
   if (spendShown) {
-    io.out(c.bold(`Cost report ${report.period.label}`) + c.dim(`  ${report.period.from} to ${report.period.to}, ${cur} (${rate})`));
+    io.out(c.bold(`Cost report ${report.period.label}`) + c.dim(`  ${shortTime(report.period.from)} to ${shortTime(report.period.to)}, ${cur} (${rate})`));
     if (s.intervals === 0) {
       io.out("No usage recorded in this period.");
       io.out(c.dim("Try a comparison without a fleet: automna cost-report --compare --users 100 --ram 2"));
