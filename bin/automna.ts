@@ -18,6 +18,16 @@ async function run(): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
+    // The root help page is rendered at build time by the real program (scripts/write-help-cache.mjs).
+    const { readFileSync } = await import("node:fs");
+    try {
+      process.stdout.write(readFileSync(new URL("../help.txt", import.meta.url), "utf8"));
+      return 0;
+    } catch {
+      /* not pre-rendered: render it live below */
+    }
+  }
   // node:sqlite warns that it is experimental on Node 22; that is not the user's concern.
   const emit = process.emitWarning.bind(process);
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {

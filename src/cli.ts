@@ -12,6 +12,8 @@ export function buildProgram(ctx: Context): Command {
     .description("Operate a fleet of always-on per-user AI agents on Hetzner Cloud, Fly.io and DigitalOcean.")
     .version(ctx.version, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
+    // A fixed width makes help the same everywhere, so the build can pre-render the root page.
+    .configureHelp({ helpWidth: 100 })
     .optionsGroup("Global flags:")
     .option("--json", "print one JSON document on stdout")
     .option("--profile <name>", "configuration profile (env AUTOMNA_PROFILE)")

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { Config } from "./lib/config.js";
 import { IO, type Streams } from "./lib/io.js";
-import { InquirerPrompter, type Prompter } from "./lib/prompt.js";
+import { InquirerPrompter, PolicyPrompter, type Prompter } from "./lib/prompt.js";
 import type { StateStore } from "./state/types.js";
 import { VERSION } from "./version.js";
 
@@ -75,7 +75,7 @@ export function createContext(init: ContextInit): Context {
     cwd: init.cwd ?? process.cwd(),
     clock,
     signal,
-    prompt: init.prompt ?? new InquirerPrompter(io, signal),
+    prompt: new PolicyPrompter(io, init.prompt ?? new InquirerPrompter(io, signal)),
     version: VERSION,
     globals: { ...DEFAULT_GLOBALS },
     exitCode: 0,

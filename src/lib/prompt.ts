@@ -31,6 +31,41 @@ function unanswerable(q: Base): UsageError {
   });
 }
 
+/**
+ * The prompt policy, around any Prompter: when nobody can answer, a question with a default
+ * takes it (so `init --no-input` works from flags plus defaults), and a question without one,
+ * every confirmation and every secret fails at once naming the flag.
+ */
+export class PolicyPrompter implements Prompter {
+  readonly #io: IO;
+  readonly #inner: Prompter;
+
+  constructor(io: IO, inner: Prompter) {
+    this.#io = io;
+    this.#inner = inner;
+  }
+
+  input(q: Base & { default?: string; validate?: (value: string) => true | string }): Promise<string> {
+    if (this.#io.canPrompt) return this.#inner.input(q);
+    if (q.default !== undefined) return Promise.resolve(q.default);
+    return Promise.reject(unanswerable(q));
+  }
+
+  select<T extends string>(q: Base & { choices: Choice<T>[]; default?: T }): Promise<T> {
+    if (this.#io.canPrompt) return this.#inner.select(q);
+    if (q.default !== undefined) return Promise.resolve(q.default);
+    return Promise.reject(unanswerable(q));
+  }
+
+  confirm(q: Base & { default?: boolean }): Promise<boolean> {
+    return this.#io.canPrompt ? this.#inner.confirm(q) : Promise.reject(unanswerable(q));
+  }
+
+  password(q: Base): Promise<string> {
+    return this.#io.canPrompt ? this.#inner.password(q) : Promise.reject(unanswerable(q));
+  }
+}
+
 /** Prompts with @inquirer/prompts on stderr, loaded only when a question is actually asked. */
 export class InquirerPrompter implements Prompter {
   readonly #io: IO;
@@ -42,7 +77,6 @@ export class InquirerPrompter implements Prompter {
   }
 
   async #ask<T>(q: Base, run: (p: typeof import("@inquirer/prompts"), ctx: { output: NodeJS.WritableStream; input: NodeJS.ReadableStream; signal?: AbortSignal }) => Promise<T>): Promise<T> {
-    if (!this.#io.canPrompt) throw unanswerable(q);
     const prompts = await import("@inquirer/prompts");
     try {
       return await run(prompts, {

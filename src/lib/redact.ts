@@ -1,4 +1,5 @@
-import { inspect } from "node:util";
+// The well-known symbol util.inspect looks for; using it avoids loading node:util at start-up.
+const inspectCustom = Symbol.for("nodejs.util.inspect.custom");
 
 /**
  * A secret value (API token, state token, storage secret). It prints as `***` everywhere:
@@ -20,7 +21,7 @@ export class Secret {
   toJSON(): string {
     return "***";
   }
-  [inspect.custom](): string {
+  [inspectCustom](): string {
     return "Secret(***)";
   }
 }

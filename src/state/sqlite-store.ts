@@ -5,13 +5,12 @@ import { AutomnaError, ConflictError, LockedError, NotFoundError } from "../lib/
 import { newId } from "../lib/ids.js";
 import { findDatabaseHolders } from "./db-holder.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
+import { isBusy, limitClause, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToUsage, parse, str, Where, type Row } from "./sqlite-rows.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
   StateStore, UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
 } from "./types.js";
-
-type Row = Record<string, SQLInputValue>;
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's transaction, in ms. */
@@ -31,80 +30,6 @@ export class SchemaTooNewError extends AutomnaError {
 }
 
 const json = (value: unknown): string => JSON.stringify(value ?? {});
-type Cell = SQLInputValue | undefined;
-const parse = <T>(text: Cell): T => JSON.parse(String(text)) as T;
-const str = (v: Cell): string => String(v);
-const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
-
-export function rowToInstance(r: Row): Instance {
-  return {
-    id: str(r.id), user: str(r.user), role: str(r.role) as InstanceRole, provider: str(r.provider), region: str(r.region),
-    size: str(r.size), image: str(r.image), resources: parse(r.resources), addresses: parse(r.addresses),
-    status: str(r.status) as Instance["status"], opId: strOrNull(r.op_id), meta: parse(r.meta),
-    createdAt: str(r.created_at), updatedAt: str(r.updated_at), version: Number(r.version),
-  };
-}
-
-function rowToUsage(r: Row): UsageInterval {
-  return {
-    id: str(r.id), user: str(r.user), instanceId: strOrNull(r.instance_id), provider: str(r.provider), size: str(r.size),
-    region: str(r.region), kind: str(r.kind) as UsageInterval["kind"], quantity: Number(r.quantity),
-    hourlyPrice: Number(r.hourly_price), monthlyPrice: r.monthly_price === null ? null : Number(r.monthly_price),
-    currency: str(r.currency), start: str(r.start), end: strOrNull(r.end),
-  };
-}
-
-function rowToOperation(r: Row): Operation {
-  return {
-    id: str(r.id), kind: str(r.kind), user: str(r.user), status: str(r.status) as Operation["status"], step: strOrNull(r.step),
-    params: parse(r.params), data: parse(r.data), error: strOrNull(r.error), createdAt: str(r.created_at),
-    updatedAt: str(r.updated_at), version: Number(r.version),
-  };
-}
-
-function rowToLease(r: Row): Lease {
-  return {
-    user: str(r.user), leaseId: str(r.lease_id), holder: parse<LeaseHolder>(r.holder), acquiredAt: str(r.acquired_at),
-    heartbeatAt: str(r.heartbeat_at), expiresAt: str(r.expires_at), fence: Number(r.fence),
-  };
-}
-
-function rowToAudit(r: Row): AuditEntry {
-  return {
-    id: Number(r.id), at: str(r.at), who: str(r.who), action: str(r.action), target: str(r.target),
-    requestId: strOrNull(r.request_id), details: parse(r.details),
-  };
-}
-
-/** Builds a WHERE clause from the filters that are set. */
-class Where {
-  readonly clauses: string[] = [];
-  readonly params: SQLInputValue[] = [];
-  add(clause: string, value: SQLInputValue | undefined): this {
-    if (value !== undefined) {
-      this.clauses.push(clause);
-      this.params.push(value);
-    }
-    return this;
-  }
-  raw(clause: string, when: boolean | undefined): this {
-    if (when) this.clauses.push(clause);
-    return this;
-  }
-  toString(): string {
-    return this.clauses.length ? ` WHERE ${this.clauses.join(" AND ")}` : "";
-  }
-}
-
-function limitClause(limit: number | undefined): string {
-  return limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
-}
-
-function isBusy(error: unknown): boolean {
-  const e = error as { errcode?: number; message?: string };
-  return (e.errcode !== undefined && (e.errcode & 0xff) === 5) || /database is locked/i.test(e.message ?? "");
-}
-
 /**
  * The embedded store on node:sqlite: WAL (readers never wait for a writer), BEGIN IMMEDIATE for
  * every write (no deadlocked upgrades), a busy timeout, and leases/versions checked inside the

@@ -1,0 +1,80 @@
+import type { SQLInputValue } from "node:sqlite";
+import type { AuditEntry, Instance, InstanceRole, Lease, LeaseHolder, Operation, UsageInterval } from "./types.js";
+
+/** Row <-> record mapping and small SQL builders for the SQLite store. */
+export type Row = Record<string, SQLInputValue>;
+
+type Cell = SQLInputValue | undefined;
+export const parse = <T>(text: Cell): T => JSON.parse(String(text)) as T;
+export const str = (v: Cell): string => String(v);
+export const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
+
+export function rowToInstance(r: Row): Instance {
+  return {
+    id: str(r.id), user: str(r.user), role: str(r.role) as InstanceRole, provider: str(r.provider), region: str(r.region),
+    size: str(r.size), image: str(r.image), resources: parse(r.resources), addresses: parse(r.addresses),
+    status: str(r.status) as Instance["status"], opId: strOrNull(r.op_id), meta: parse(r.meta),
+    createdAt: str(r.created_at), updatedAt: str(r.updated_at), version: Number(r.version),
+  };
+}
+
+export function rowToUsage(r: Row): UsageInterval {
+  return {
+    id: str(r.id), user: str(r.user), instanceId: strOrNull(r.instance_id), provider: str(r.provider), size: str(r.size),
+    region: str(r.region), kind: str(r.kind) as UsageInterval["kind"], quantity: Number(r.quantity),
+    hourlyPrice: Number(r.hourly_price), monthlyPrice: r.monthly_price === null ? null : Number(r.monthly_price),
+    currency: str(r.currency), start: str(r.start), end: strOrNull(r.end),
+  };
+}
+
+export function rowToOperation(r: Row): Operation {
+  return {
+    id: str(r.id), kind: str(r.kind), user: str(r.user), status: str(r.status) as Operation["status"], step: strOrNull(r.step),
+    params: parse(r.params), data: parse(r.data), error: strOrNull(r.error), createdAt: str(r.created_at),
+    updatedAt: str(r.updated_at), version: Number(r.version),
+  };
+}
+
+export function rowToLease(r: Row): Lease {
+  return {
+    user: str(r.user), leaseId: str(r.lease_id), holder: parse<LeaseHolder>(r.holder), acquiredAt: str(r.acquired_at),
+    heartbeatAt: str(r.heartbeat_at), expiresAt: str(r.expires_at), fence: Number(r.fence),
+  };
+}
+
+export function rowToAudit(r: Row): AuditEntry {
+  return {
+    id: Number(r.id), at: str(r.at), who: str(r.who), action: str(r.action), target: str(r.target),
+    requestId: strOrNull(r.request_id), details: parse(r.details),
+  };
+}
+
+/** Builds a WHERE clause from the filters that are set. */
+export class Where {
+  readonly clauses: string[] = [];
+  readonly params: SQLInputValue[] = [];
+  add(clause: string, value: SQLInputValue | undefined): this {
+    if (value !== undefined) {
+      this.clauses.push(clause);
+      this.params.push(value);
+    }
+    return this;
+  }
+  raw(clause: string, when: boolean | undefined): this {
+    if (when) this.clauses.push(clause);
+    return this;
+  }
+  toString(): string {
+    return this.clauses.length ? ` WHERE ${this.clauses.join(" AND ")}` : "";
+  }
+}
+
+export function limitClause(limit: number | undefined): string {
+  return limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
+}
+
+export function isBusy(error: unknown): boolean {
+  const e = error as { errcode?: number; message?: string };
+  return (e.errcode !== undefined && (e.errcode & 0xff) === 5) || /database is locked/i.test(e.message ?? "");
+}
+
