@@ -11,16 +11,41 @@ export interface Period {
   label: string;
 }
 
+/**
+ * Civil date <-> day number (days since 1970-01-01), Howard Hinnant's algorithms. Month
+ * boundaries are computed for every capped interval of every report: arithmetic here avoids a
+ * Date object per call.
+ */
+function civilFromDays(z: number): [number, number] {
+  z += 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m];
+}
+
+function daysFromCivil(y: number, m: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5);
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
 /** Start of the UTC calendar month that contains t. */
 export function monthStart(t: number): number {
-  const d = new Date(t);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  const [y, m] = civilFromDays(Math.floor(t / DAY_MS));
+  return daysFromCivil(y, m) * DAY_MS;
 }
 
 /** Start of the UTC calendar month after the one that contains t. */
 export function nextMonthStart(t: number): number {
-  const d = new Date(t);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  const [y, m] = civilFromDays(Math.floor(t / DAY_MS));
+  return (m === 12 ? daysFromCivil(y + 1, 1) : daysFromCivil(y, m + 1)) * DAY_MS;
 }
 
 export function monthLabel(t: number): string {

@@ -4,7 +4,7 @@ import { catalogProviders } from "./catalog.js";
 import { compareProviders, fleetShape, margins, type CompareRow, type Margin, type ShapeGroup } from "./compare.js";
 import { monthLabel, monthStart, nextMonthStart, HOUR_MS, type Period } from "./period.js";
 import type { Catalog, Currency, Rates } from "./types.js";
-import { summarize, type CostByKind, type GroupBy, type GroupCost } from "./usage-cost.js";
+import { summarizeViews, type CostByKind, type GroupBy, type GroupCost, type SpendSummary, type View } from "./usage-cost.js";
 
 /** `--users N --ram GB [--vcpu N]`: a fleet to price that need not exist yet. */
 export interface ShapeFlags {
@@ -93,10 +93,12 @@ export function buildReport(input: ReportInput): CostReport {
   const intervals = keep ? input.intervals.filter((iv) => keep.has(iv.provider)) : input.intervals;
   const opts = { by, currency, rates };
 
-  const spend = summarize(intervals, period, { ...opts, openEnd: now });
   const month = projectionMonth(period, now);
-  // Projection: what is open keeps running to the month's end, at its recorded price.
-  const projected = summarize(intervals, month, { ...opts, openEnd: month.to });
+  // One pass: the period as it happened; the projection, where what is open keeps running to
+  // the month's end at its recorded price; and spend per provider for the chart.
+  const views: View[] = [{ ...opts, period, openEnd: now }, { ...opts, period: month, openEnd: month.to }];
+  if (by !== "provider") views.push({ ...opts, by: "provider", period, openEnd: now });
+  const [spend, projected, providerView] = summarizeViews(intervals, views) as [SpendSummary, SpendSummary, SpendSummary | undefined];
   const projectedByKey = new Map(projected.groups.map((g) => [g.key, g]));
   const perUser = (total: number, users: number): number | null => (users > 0 ? total / users : null);
 
@@ -113,7 +115,7 @@ export function buildReport(input: ReportInput): CostReport {
     total: projectedTotals.total, users: projectedTotals.users, averagePerUser: perUser(projected.total, projected.users),
   };
 
-  const byProvider = by === "provider" ? spend.groups : summarize(intervals, period, { ...opts, by: "provider", openEnd: now }).groups;
+  const byProvider = (providerView ?? spend).groups;
   const compare = input.compare ? buildCompare(input, keep) : null;
   const { groups: _g, serverHours: _h, ...spendTotals } = spend;
   return {

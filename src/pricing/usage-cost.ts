@@ -26,21 +26,27 @@ export interface IntervalCost {
  */
 export function intervalCost(iv: UsageInterval, from: number, to: number, end: number): IntervalCost {
   const start = Date.parse(iv.start);
+  const hi = Math.min(end, to);
+  const lo = Math.max(start, from);
+  return hi > lo ? { hours: (hi - lo) / HOUR_MS, cost: costIn(iv, start, end, from, to) } : { hours: 0, cost: 0 };
+}
+
+/** intervalCost's arithmetic on pre-parsed times, allocation-free (it runs once per interval per view). */
+function costIn(iv: UsageInterval, start: number, end: number, from: number, to: number): number {
   const lo = Math.max(start, from);
   const hi = Math.min(end, to);
-  if (!(hi > lo)) return { hours: 0, cost: 0 };
-  const hours = (hi - lo) / HOUR_MS;
-  if (iv.monthlyPrice === null) return { hours, cost: hours * iv.hourlyPrice * iv.quantity };
+  if (!(hi > lo)) return 0;
+  if (iv.monthlyPrice === null) return ((hi - lo) / HOUR_MS) * iv.hourlyPrice * iv.quantity;
   let cost = 0;
   for (let m = monthStart(lo); m < hi; ) {
     const next = nextMonthStart(m);
-    const inMonth = (Math.min(end, next) - Math.max(start, m)) / HOUR_MS;
-    const inPeriod = (Math.min(hi, next) - Math.max(lo, m)) / HOUR_MS;
-    const charged = Math.min(inMonth * iv.hourlyPrice, iv.monthlyPrice);
+    const inMonth = Math.min(end, next) - Math.max(start, m);
+    const inPeriod = Math.min(hi, next) - Math.max(lo, m);
+    const charged = Math.min((inMonth / HOUR_MS) * iv.hourlyPrice, iv.monthlyPrice);
     cost += (charged * inPeriod) / inMonth;
     m = next;
   }
-  return { hours, cost: cost * iv.quantity };
+  return cost * iv.quantity;
 }
 
 export const GROUP_BY = ["user", "provider", "region"] as const;
@@ -78,50 +84,87 @@ export interface SummarizeOptions {
   openEnd: number;
 }
 
+/** One aggregation of a pass over the intervals. */
+export interface View extends SummarizeOptions {
+  period: Pick<Period, "from" | "to">;
+}
+
 export function groupKey(iv: UsageInterval, by: GroupBy): string {
   return by === "user" ? iv.user : by === "provider" ? iv.provider : `${iv.provider}/${iv.region}`;
 }
 
 interface Acc extends GroupCost {
-  userSet: Set<string>;
+  /** Which users (by index) are counted; null when the group is one user. */
+  seen: Uint8Array | null;
 }
 
-const zero = (key: string): Acc => ({ key, users: 0, intervals: 0, serverHours: 0, server: 0, volume: 0, ipv4: 0, total: 0, userSet: new Set() });
+function zero(key: string, users: number | null): Acc {
+  return { key, users: 0, intervals: 0, serverHours: 0, server: 0, volume: 0, ipv4: 0, total: 0, seen: users === null ? null : new Uint8Array(users) };
+}
 
-function add(acc: Acc, kind: UsageKind, cost: number, hours: number, user: string): void {
+function add(acc: Acc, kind: UsageKind, cost: number, hours: number, uid: number): void {
   acc[kind] += cost;
   acc.total += cost;
   acc.intervals++;
   if (kind === "server") acc.serverHours += hours;
-  acc.userSet.add(user);
+  if (acc.seen === null) acc.users = 1;
+  else if (acc.seen[uid] === 0) {
+    acc.seen[uid] = 1;
+    acc.users++;
+  }
 }
 
 /**
- * Actual spend of intervals over a period, in one currency, grouped. Each interval counts once,
- * in its own group: a user migrated from Fly to Hetzner mid-period appears under both
- * providers, each with the hours it ran there, and once in the user total.
+ * Spend of intervals over a period, in one currency, grouped. Each interval counts once, in its
+ * own group: a user migrated from Fly to Hetzner mid-period appears under both providers, each
+ * with the hours it ran there, and once in the user total.
  */
 export function summarize(intervals: UsageInterval[], period: Pick<Period, "from" | "to">, options: SummarizeOptions): SpendSummary {
-  const all = zero("");
-  const groups = new Map<string, Acc>();
-  const rateCache = new Map<string, number>();
-  for (const iv of intervals) {
-    const end = iv.end === null ? options.openEnd : Date.parse(iv.end);
-    const { hours, cost } = intervalCost(iv, period.from, period.to, end);
-    if (hours === 0) continue;
-    let r = rateCache.get(iv.currency);
-    if (r === undefined) {
-      r = convert(1, iv.currency, options.currency, options.rates);
-      rateCache.set(iv.currency, r);
+  return summarizeViews(intervals, [{ ...options, period }])[0]!;
+}
+
+/**
+ * Several summaries in one pass (the report needs the period, the projected month and a
+ * per-provider view): each interval's times are parsed once, whatever the number of views.
+ */
+export function summarizeViews(intervals: UsageInterval[], views: View[]): SpendSummary[] {
+  // Users become small integers once, so counting distinct users is a byte per user, not a Set.
+  const ids = new Map<string, number>();
+  const uids = new Int32Array(intervals.length);
+  intervals.forEach((iv, i) => {
+    let id = ids.get(iv.user);
+    if (id === undefined) ids.set(iv.user, (id = ids.size));
+    uids[i] = id;
+  });
+  const userCount = ids.size;
+  const state = views.map(() => ({ all: zero("", userCount), groups: new Map<string, Acc>(), rates: new Map<string, number>() }));
+  for (let i = 0; i < intervals.length; i++) {
+    const iv = intervals[i]!;
+    const uid = uids[i]!;
+    const start = Date.parse(iv.start);
+    const closedEnd = iv.end === null ? null : Date.parse(iv.end);
+    for (let v = 0; v < views.length; v++) {
+      const view = views[v]!;
+      const end = closedEnd ?? view.openEnd;
+      const lo = Math.max(start, view.period.from);
+      const hi = Math.min(end, view.period.to);
+      if (!(hi > lo)) continue;
+      const { all, groups, rates } = state[v]!;
+      let r = rates.get(iv.currency);
+      if (r === undefined) rates.set(iv.currency, (r = convert(1, iv.currency, view.currency, view.rates)));
+      const cost = costIn(iv, start, end, view.period.from, view.period.to) * r;
+      const hours = (hi - lo) / HOUR_MS;
+      const key = groupKey(iv, view.by);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = zero(key, view.by === "user" ? null : userCount)));
+      add(g, iv.kind, cost, hours, uid);
+      add(all, iv.kind, cost, hours, uid);
     }
-    const key = groupKey(iv, options.by);
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = zero(key)));
-    add(g, iv.kind, cost * r, hours, iv.user);
-    add(all, iv.kind, cost * r, hours, iv.user);
   }
-  const finish = ({ userSet, ...g }: Acc): GroupCost => ({ ...g, users: userSet.size });
-  const list = [...groups.values()].map(finish).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
-  const { key: _key, ...totals } = finish(all);
-  return { ...totals, groups: list };
+  return state.map(({ all, groups }) => {
+    const finish = ({ seen: _seen, ...g }: Acc): GroupCost => g;
+    const list = [...groups.values()].map(finish).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
+    const { key: _key, ...totals } = finish(all);
+    return { ...totals, groups: list };
+  });
 }

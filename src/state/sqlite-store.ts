@@ -1,11 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, SQLOutputValue } from "node:sqlite";
 import { AutomnaError, ConflictError, LockedError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { findDatabaseHolders } from "./db-holder.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
-import { isBusy, limitClause, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToUsage, parse, str, Where, type Row } from "./sqlite-rows.js";
+import { isBusy, limitClause, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToUsage, parse, str, usageFromArray, USAGE_COLUMNS, Where, type Row } from "./sqlite-rows.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
@@ -275,7 +275,11 @@ export class SqliteStore implements StateStore {
       .add("start < ?", filter.to)
       .add("(end IS NULL OR end > ?)", filter.from)
       .raw("end IS NULL", filter.openOnly);
-    return this.#all(`SELECT * FROM usage${where} ORDER BY user, start`, ...where.params).map(rowToUsage);
+    const stmt = this.#db.prepare(`SELECT ${USAGE_COLUMNS} FROM usage${where} ORDER BY user, start`);
+    stmt.setReturnArrays(true);
+    const out: UsageInterval[] = [];
+    for (const row of stmt.iterate(...where.params)) out.push(usageFromArray(row as unknown as SQLOutputValue[]));
+    return out;
   }
 
   // ---- operations

@@ -31,3 +31,19 @@ describe("parsePeriod", () => {
     expect(() => parsePeriod({ period: "30d", from: "2026-11-01" }, now)).toThrow(/cannot be combined/);
   });
 });
+
+describe("month boundaries", () => {
+  it("match Date.UTC for every month from 1969 to 2101, from any instant inside", async () => {
+    const { monthStart, nextMonthStart } = await import("../../src/pricing/period.js");
+    for (let y = 1969; y <= 2101; y++) {
+      for (let m = 0; m < 12; m++) {
+        const start = Date.UTC(y, m, 1);
+        const next = Date.UTC(y, m + 1, 1);
+        for (const t of [start, start + 1, next - 1, start + 15 * 86_400_000 + 3_600_000]) {
+          expect(monthStart(t)).toBe(start);
+          expect(nextMonthStart(t)).toBe(next);
+        }
+      }
+    }
+  });
+});
