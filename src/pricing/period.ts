@@ -48,6 +48,31 @@ export function nextMonthStart(t: number): number {
   return (m === 12 ? daysFromCivil(y + 1, 1) : daysFromCivil(y, m + 1)) * DAY_MS;
 }
 
+const digits = (s: string, a: number, b: number): number => {
+  let v = 0;
+  for (let i = a; i < b; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return NaN;
+    v = v * 10 + d;
+  }
+  return v;
+};
+
+/**
+ * Epoch ms of an ISO time. The state store writes `2026-11-01T00:00:00.000Z` (toISOString); that
+ * form is read with arithmetic, four times faster than Date.parse, which a report over a year of
+ * a large fleet calls a quarter of a million times. Anything else goes to Date.parse.
+ */
+export function parseIso(s: string): number {
+  if (s.length === 24 && s[4] === "-" && s[7] === "-" && s[10] === "T" && s[13] === ":" && s[16] === ":" && s[19] === "." && s[23] === "Z") {
+    const month = digits(s, 5, 7);
+    const t = (daysFromCivil(digits(s, 0, 4), month) + digits(s, 8, 10) - 1) * DAY_MS
+      + digits(s, 11, 13) * HOUR_MS + digits(s, 14, 16) * 60_000 + digits(s, 17, 19) * 1000 + digits(s, 20, 23);
+    if (!Number.isNaN(t) && month >= 1 && month <= 12) return t;
+  }
+  return Date.parse(s);
+}
+
 export function monthLabel(t: number): string {
   return new Date(t).toISOString().slice(0, 7);
 }

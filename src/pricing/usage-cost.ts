@@ -1,6 +1,6 @@
 import type { UsageInterval, UsageKind } from "../state/types.js";
 import { convert } from "./money.js";
-import { HOUR_MS, monthStart, nextMonthStart, type Period } from "./period.js";
+import { HOUR_MS, monthStart, nextMonthStart, parseIso, type Period } from "./period.js";
 import type { Currency, Rates } from "./types.js";
 
 export interface IntervalCost {
@@ -25,7 +25,7 @@ export interface IntervalCost {
  * above its cap.
  */
 export function intervalCost(iv: UsageInterval, from: number, to: number, end: number): IntervalCost {
-  const start = Date.parse(iv.start);
+  const start = parseIso(iv.start);
   const hi = Math.min(end, to);
   const lo = Math.max(start, from);
   return hi > lo ? { hours: (hi - lo) / HOUR_MS, cost: costIn(iv, start, end, from, to) } : { hours: 0, cost: 0 };
@@ -141,8 +141,8 @@ export function summarizeViews(intervals: UsageInterval[], views: View[]): Spend
   for (let i = 0; i < intervals.length; i++) {
     const iv = intervals[i]!;
     const uid = uids[i]!;
-    const start = Date.parse(iv.start);
-    const closedEnd = iv.end === null ? null : Date.parse(iv.end);
+    const start = parseIso(iv.start);
+    const closedEnd = iv.end === null ? null : parseIso(iv.end);
     for (let v = 0; v < views.length; v++) {
       const view = views[v]!;
       const end = closedEnd ?? view.openEnd;

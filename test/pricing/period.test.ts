@@ -47,3 +47,17 @@ describe("month boundaries", () => {
     }
   });
 });
+
+describe("parseIso", () => {
+  it("reads the store's ISO form exactly like Date.parse, and falls back for others", async () => {
+    const { parseIso } = await import("../../src/pricing/period.js");
+    for (let t = Date.UTC(1999, 11, 31, 23, 59, 59, 999); t < Date.UTC(2031, 0, 1); t += 7_777_777_777) {
+      const iso = new Date(t).toISOString();
+      expect(parseIso(iso)).toBe(t);
+    }
+    expect(parseIso("2028-02-29T12:34:56.789Z")).toBe(Date.parse("2028-02-29T12:34:56.789Z"));
+    expect(parseIso("2026-11-01T00:00:00Z")).toBe(Date.parse("2026-11-01T00:00:00Z"));
+    expect(parseIso("2026-11-01T01:00:00.000+01:00")).toBe(Date.parse("2026-11-01T00:00:00.000Z"));
+    expect(parseIso("2026-1x-01T00:00:00.000Z")).toBeNaN();
+  });
+});
