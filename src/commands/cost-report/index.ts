@@ -119,7 +119,7 @@ export const costReportCommand: CommandModule = {
       .option("--users <n>", "compare for N users instead of the running fleet (with --ram)")
       .option("--ram <gb>", "memory each user's agent needs, GB (with --users)")
       .option("--vcpu <n>", "vCPUs each user's agent needs (with --users)")
-      .option("--plan-price <list>", "plan prices, comma-separated (e.g. 29,79): margin per user at each")
+      .option("--plan-price <list>", "plan prices in the report currency, comma-separated (e.g. 29,79): margin per user at each")
       .option("--currency <code>", "report in USD (default) or EUR; rate: config pricing.eurUsd")
       .option("--provider <list>", "only these providers, comma-separated")
       .option("-o, --output <format>", "table, json or csv")
