@@ -135,6 +135,11 @@ describe("cost-report over a recorded fleet", () => {
     const picked = csvObjects((await withFleet(["--compare", "-o", "csv", "--columns", "provider,saving_pct,availability"])).stdout);
     expect(picked.at(-1)).toEqual({ provider: "cloud-run", saving_pct: "-1236.70", availability: "scales-to-zero" });
     expect(rows.find((x) => x.provider === "digitalocean")).toMatchObject({ plan: "s-2vcpu-4gb×2 + s-1vcpu-2gb×1", monthly: "60.0000", saving: "-38.3736" });
+    // A shape from flags is compared with the fleet's cost per user, scaled to the users asked about.
+    const scaled = (await withFleet(["--users", "30", "--ram", "2", "--json"])).json<CostReport>().compare!;
+    expect(scaled.basis).toBe("flags");
+    expect(scaled.current).toEqual({ monthly: 216.264, perUser: 7.2088 });
+    expect(scaled.rows[0]).toMatchObject({ provider: "hetzner", monthly: 122.796, saving: 93.468 });
     const table = await withFleet(["--compare"]);
     expect(table.stdout).toContain("Current fleet: $21.63 a month ($7.21 per user, compute only)");
     expect(table.stdout).toContain("need 2 × 4 GB, 1 × 2 GB (from the running fleet)");
