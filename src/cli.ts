@@ -130,7 +130,7 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
   const program = buildProgram(ctx) as CommandWithCapture;
   try {
     await program.parseAsync(argv, { from: "user" });
-    if (ctx.signal.aborted) throw new CancelledError();
+    if (ctx.signal.aborted && !ctx.abortIsStop) throw new CancelledError();
     return ctx.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return handleCommanderError(ctx, program, error);

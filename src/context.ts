@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Config } from "./lib/config.js";
 import { IO, type Streams } from "./lib/io.js";
 import { InquirerPrompter, PolicyPrompter, type Prompter } from "./lib/prompt.js";
+import type { ProviderRegistry } from "./providers/index.js";
 import type { StateStore } from "./state/types.js";
 import { VERSION } from "./version.js";
 
@@ -40,13 +41,20 @@ export interface Context {
   globals: GlobalOptions;
   /** Set by a command that finishes without throwing but not fully (3 for partial). */
   exitCode: number;
+  /**
+   * Set by a command whose clean answer to Ctrl-C/SIGTERM is to stop and succeed (a server's
+   * graceful shutdown): main() then does not turn the abort into exit 130.
+   */
+  abortIsStop?: boolean;
   /** The resolved configuration (profile and file from the global flags). */
   config(): Promise<Config>;
   /** The state store (embedded SQLite unless state.url is set). */
   state(): Promise<StateStore>;
+  /** The provider registry (id/alias -> Provider), built from the config on first use. */
+  providers(): Promise<ProviderRegistry>;
   /** Who is acting: config `operator`, else $USER@host. */
   operator(): Promise<string>;
-  /** Closes what was opened (state store). */
+  /** Closes what was opened (state store, provider connection pools). */
   dispose(): Promise<void>;
 }
 
@@ -69,6 +77,7 @@ export function createContext(init: ContextInit): Context {
   const clock = init.clock ?? { now: () => new Date() };
   let config: Promise<Config> | undefined;
   let state: Promise<StateStore> | undefined;
+  let providers: Promise<ProviderRegistry> | undefined;
   const ctx: Context = {
     io,
     env: init.env,
@@ -87,15 +96,28 @@ export function createContext(init: ContextInit): Context {
       state ??= (async () => {
         const cfg = await ctx.config();
         const { openStateStore } = await import("./state/open.js");
-        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now());
+        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line) });
       })();
       return state;
+    },
+    providers() {
+      providers ??= (async () => {
+        const cfg = await ctx.config();
+        const { ProviderRegistry } = await import("./providers/index.js");
+        return new ProviderRegistry(cfg, { env: init.env, signal, debug: (m) => io.debug(m) });
+      })();
+      return providers;
     },
     async operator() {
       const cfg = await ctx.config();
       return cfg.getString("operator") ?? `${init.env.USER || init.env.LOGNAME || "unknown"}@${hostname()}`;
     },
     async dispose() {
+      if (providers) {
+        const p = await providers.catch(() => undefined);
+        providers = undefined;
+        await p?.close();
+      }
       if (state) {
         const s = await state.catch(() => undefined);
         state = undefined;

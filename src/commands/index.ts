@@ -2,11 +2,24 @@ import type { CommandModule } from "../lib/command.js";
 import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
 import { costReportCommand } from "./cost-report/index.js";
+import { destroyCommand } from "./destroy.js";
+import { doctorCommand } from "./doctor.js";
 import { initCommand } from "./init.js";
+import { listCommand } from "./list.js";
+import { lockCommand } from "./lock/index.js";
 import { pricingCommand } from "./pricing/index.js";
+import { provisionCommand } from "./provision.js";
+import { sandboxCommand } from "./sandbox/index.js";
+import { stateCommand } from "./state/index.js";
+import { statusCommand } from "./status.js";
 
 /**
  * Every top-level command, in help order within its group. A command appears here only once it
  * works end to end; its run function's heavy modules load when it runs, not at start-up.
  */
-export const COMMANDS: CommandModule[] = [initCommand, configCommand, completionCommand, costReportCommand, pricingCommand];
+export const COMMANDS: CommandModule[] = [
+  provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
+  costReportCommand, pricingCommand,
+  stateCommand, lockCommand,
+  initCommand, configCommand, sandboxCommand, completionCommand,
+];

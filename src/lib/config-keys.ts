@@ -30,6 +30,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "state.path", type: "string", description: "embedded state database file", env: "AUTOMNA_STATE" },
   { key: "state.url", type: "string", description: "shared state server URL (automna state serve)", env: "AUTOMNA_STATE_URL" },
   { key: "state.token", type: "string", description: "bearer token for the state server", env: "AUTOMNA_STATE_TOKEN", secret: true },
+  { key: "state.caFile", type: "string", description: "PEM file of the CA that signed an https state server's certificate", env: "AUTOMNA_STATE_CA_FILE" },
   { key: "state.busyTimeoutMs", type: "number", description: "how long to wait for a state database locked by another process", env: "AUTOMNA_STATE_BUSY_TIMEOUT_MS", default: 5000 },
 
   { key: "hetzner.token", type: "string", description: "Hetzner Cloud API token", env: "HCLOUD_TOKEN", secret: true },
@@ -37,6 +38,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "fly.token", type: "string", description: "Fly.io API token", env: "FLY_API_TOKEN", secret: true },
   { key: "fly.url", type: "string", description: "Fly Machines API base URL", env: "AUTOMNA_FLY_URL", default: "https://api.machines.dev" },
   { key: "fly.logsUrl", type: "string", description: "Fly logs API base URL", env: "AUTOMNA_FLY_LOGS_URL", default: "https://api.fly.io" },
+  { key: "fly.volumeGb", type: "number", description: "size of each Fly user's /data volume in GB", env: "AUTOMNA_FLY_VOLUME_GB", default: 1 },
   { key: "fly.org", type: "string", description: "Fly organization slug for new apps", env: "AUTOMNA_FLY_ORG", default: "personal" },
   { key: "digitalocean.token", type: "string", description: "DigitalOcean API token", env: "DIGITALOCEAN_ACCESS_TOKEN", secret: true },
   { key: "digitalocean.url", type: "string", description: "DigitalOcean API base URL", env: "AUTOMNA_DIGITALOCEAN_URL", default: "https://api.digitalocean.com" },

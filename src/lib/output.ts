@@ -59,8 +59,9 @@ export function csvField(value: string | number | boolean | null | undefined): s
 
 /** Visible width, ignoring ANSI colour codes. */
 function visibleLength(text: string): number {
+  // Most cells carry no colour: skip the regex for them (it dominates 10,000-row tables).
   // eslint-disable-next-line no-control-regex
-  return text.replace(/\x1b\[[0-9;]*m/g, "").length;
+  return text.includes("\x1b") ? text.replace(/\x1b\[[0-9;]*m/g, "").length : text.length;
 }
 
 /** A borderless, aligned table in the style of hcloud and kubectl. */

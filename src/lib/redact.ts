@@ -46,7 +46,10 @@ export class Redactor {
       if (out.includes(value)) out = out.split(value).join("***");
     }
     // Authorization headers of any kind, even for tokens we never loaded ourselves.
-    return out.replace(/(authorization["']?\s*[:=]\s*["']?(?:bearer|token|flyv1)?\s*)[^\s"',}]+/gi, "$1***");
+    return out
+      .replace(/(authorization["']?\s*[:=]\s*["']?(?:bearer|token|flyv1)?\s*)[^\s"',}]+/gi, "$1***")
+      // A presigned storage URL grants access until it expires: never show its signature.
+      .replace(/(X-Amz-Signature=)[0-9a-fA-F]+/g, "$1***");
   }
 }
 

@@ -1,4 +1,5 @@
-import { UsageError } from "../lib/errors.js";
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../lib/errors.js";
 import type { Config } from "../lib/config.js";
 import { defaultStatePath } from "../lib/paths.js";
 import type { StateStore } from "./types.js";
@@ -17,11 +18,25 @@ export function resolveStateLocation(config: Config, flag: string | undefined): 
   return { kind: "sqlite", location: config.getString("state.path") ?? defaultStatePath(config.env) };
 }
 
-export async function openStateStore(config: Config, flag: string | undefined, now?: () => Date): Promise<StateStore> {
+export interface OpenStateOptions {
+  /** Debug lines (HTTP traffic of the shared-state client; tokens never included). */
+  debug?: (line: string) => void;
+}
+
+export async function openStateStore(config: Config, flag: string | undefined, now?: () => Date, options: OpenStateOptions = {}): Promise<StateStore> {
   const where = resolveStateLocation(config, flag);
   if (where.kind === "http") {
-    // The shared state client lands with `automna state serve`.
-    throw new UsageError(`state URL ${where.location} is set, but this automna has no shared-state client yet`, { hint: "unset state.url to use the embedded store" });
+    const caFile = config.getString("state.caFile");
+    let ca: Buffer | undefined;
+    if (caFile) {
+      try {
+        ca = readFileSync(caFile);
+      } catch (error) {
+        throw new ConfigError(`cannot read state.caFile ${caFile}: ${(error as Error).message}`);
+      }
+    }
+    const { HttpStore } = await import("./http-store.js");
+    return HttpStore.open(where.location, { token: config.secret("state.token"), ca, debug: options.debug });
   }
   const { SqliteStore } = await import("./sqlite-store.js");
   return SqliteStore.open(where.location, { busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}) });

@@ -94,6 +94,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   `,
+  // 2: bearer tokens of `automna state serve` (only hashes are stored)
+  `
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    operator TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT,
+    last_used_at TEXT,
+    revoked_at TEXT
+  );
+  CREATE INDEX audit_who ON audit(who, id);
+  CREATE INDEX audit_target ON audit(target, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

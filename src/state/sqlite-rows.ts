@@ -1,9 +1,11 @@
 import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
+import type { TokenRecord, TokenScope } from "./tokens.js";
 import type { AuditEntry, Instance, InstanceRole, Lease, LeaseHolder, Operation, UsageInterval } from "./types.js";
 
 /** Row <-> record mapping and small SQL builders for the SQLite store. */
 export type Row = Record<string, SQLInputValue>;
 
+export const json = (value: unknown): string => JSON.stringify(value ?? {});
 type Cell = SQLInputValue | undefined;
 export const parse = <T>(text: Cell): T => JSON.parse(String(text)) as T;
 export const str = (v: Cell): string => String(v);
@@ -93,3 +95,10 @@ export function isBusy(error: unknown): boolean {
   return (e.errcode !== undefined && (e.errcode & 0xff) === 5) || /database is locked/i.test(e.message ?? "");
 }
 
+
+export function rowToToken(r: Row): TokenRecord {
+  return {
+    id: str(r.id), operator: str(r.operator), scope: str(r.scope) as TokenScope, createdAt: str(r.created_at), createdBy: strOrNull(r.created_by),
+    lastUsedAt: strOrNull(r.last_used_at), revokedAt: strOrNull(r.revoked_at), hash: str(r.hash),
+  };
+}

@@ -1,22 +1,34 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { DatabaseSync, SQLInputValue, SQLOutputValue } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
 import { AutomnaError, ConflictError, LockedError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { findDatabaseHolders } from "./db-holder.js";
+import { assertLeaseAllows, assertVersion, lockedBy, type AuditAction, type AuditStamp } from "./rules.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
-import { isBusy, limitClause, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToUsage, parse, str, usageFromArray, USAGE_COLUMNS, Where, type Row } from "./sqlite-rows.js";
+import {
+  isBusy, json, limitClause, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, usageFromArray, USAGE_COLUMNS, Where, type Row,
+} from "./sqlite-rows.js";
+import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
-  StateStore, UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
+  UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
 } from "./types.js";
+
+export { rowToInstance } from "./sqlite-rows.js";
+export { leaseHolder } from "./rules.js";
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's transaction, in ms. */
   busyTimeoutMs?: number;
   /** Injected clock (tests move time to expire leases). */
   now?: () => Date;
+  /**
+   * FULL makes every acknowledged commit survive power loss, not only a crash (the state server
+   * uses it); NORMAL (default) is durable across process crashes and faster for the CLI.
+   */
+  synchronous?: "NORMAL" | "FULL";
 }
 
 /** A state database written by a newer automna: refused, never touched. */
@@ -29,21 +41,30 @@ export class SchemaTooNewError extends AutomnaError {
   }
 }
 
-const json = (value: unknown): string => JSON.stringify(value ?? {});
 /**
  * The embedded store on node:sqlite: WAL (readers never wait for a writer), BEGIN IMMEDIATE for
  * every write (no deadlocked upgrades), a busy timeout, and leases/versions checked inside the
  * same transaction as the write they guard.
  */
-export class SqliteStore implements StateStore {
+export class SqliteStore implements ServerBackend {
+  readonly kind = "sqlite";
   readonly location: string;
   readonly #db: DatabaseSync;
   readonly #now: () => Date;
+  readonly #statements: Map<string, StatementSync>;
+  /** Set on audited views: every mutation records who made it. */
+  readonly #stamp: AuditStamp | undefined;
 
-  private constructor(location: string, db: DatabaseSync, now: () => Date) {
+  private constructor(location: string, db: DatabaseSync, now: () => Date, statements: Map<string, StatementSync>, stamp?: AuditStamp) {
     this.location = location;
     this.#db = db;
     this.#now = now;
+    this.#statements = statements;
+    this.#stamp = stamp;
+  }
+
+  audited(stamp: AuditStamp): SqliteStore {
+    return new SqliteStore(this.location, this.#db, this.#now, this.#statements, stamp);
   }
 
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
@@ -56,9 +77,9 @@ export class SqliteStore implements StateStore {
     } catch (error) {
       throw new AutomnaError(`cannot open state database ${path}: ${(error as Error).message}`, { code: "state_open" });
     }
-    const store = new SqliteStore(path, db, options.now ?? (() => new Date()));
+    const store = new SqliteStore(path, db, options.now ?? (() => new Date()), new Map());
     try {
-      store.#migrate();
+      store.#migrate(options.synchronous ?? "NORMAL");
     } catch (error) {
       db.close();
       throw error;
@@ -66,12 +87,12 @@ export class SqliteStore implements StateStore {
     return store;
   }
 
-  #migrate(): void {
+  #migrate(synchronous: "NORMAL" | "FULL"): void {
     const found = Number((this.#db.prepare("PRAGMA user_version").get() as Row).user_version);
     // Checked before anything is written, WAL mode included.
     if (found > SCHEMA_VERSION) throw new SchemaTooNewError(this.location, found);
     if (this.location !== ":memory:") this.#db.exec("PRAGMA journal_mode = WAL");
-    this.#db.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL");
+    this.#db.exec(`PRAGMA foreign_keys = ON; PRAGMA synchronous = ${synchronous}`);
     if (found === SCHEMA_VERSION) return;
     this.#write(() => {
       const current = Number((this.#db.prepare("PRAGMA user_version").get() as Row).user_version);
@@ -119,39 +140,42 @@ export class SqliteStore implements StateStore {
     });
   }
 
+  /** Prepared once per SQL text: preparing costs more than most of these queries. */
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#db.prepare(sql).get(...params) as Row | undefined;
+    return this.#prepare(sql).get(...params) as Row | undefined;
   }
 
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#db.prepare(sql).all(...params) as Row[];
+    return this.#prepare(sql).all(...params) as Row[];
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#db.prepare(sql).run(...params).changes);
+    return Number(this.#prepare(sql).run(...params).changes);
   }
 
-  /**
-   * Fencing: while a user's lease is live, only its holder may write that user's records; a
-   * presented lease must be the live one.
-   */
-  #checkLease(user: string, lease: LeaseRef | undefined): void {
+  /** On an audited view: the audit row of the mutation being made, inside its transaction. */
+  #audit(action: AuditAction, target: string, details: Record<string, unknown>): void {
+    if (!this.#stamp) return;
+    this.#run("INSERT INTO audit (at, who, action, target, request_id, details) VALUES (?, ?, ?, ?, ?, ?)",
+      this.#iso(), this.#stamp.who, action, target, this.#stamp.requestId, json(details));
+  }
+
+  #liveLease(user: string): Lease | undefined {
     const row = this.#get("SELECT * FROM leases WHERE user = ? AND lease_id IS NOT NULL", user);
-    const live = row && str(row.expires_at) > this.#iso() ? rowToLease(row) : undefined;
-    if (lease) {
-      if (lease.user !== user) throw new LockedError(`lease ${lease.leaseId} belongs to ${lease.user}, not ${user}`);
-      if (!live || live.leaseId !== lease.leaseId) {
-        throw new LockedError(`lease ${lease.leaseId} on ${user} is no longer held (it expired or was broken); the write was rejected`, live ? leaseHolder(live) : undefined, {
-          hint: "another operation may have taken over; check `automna lock list`",
-        });
-      }
-      return;
-    }
-    if (live) {
-      throw new LockedError(`${user} is locked by ${live.holder.who} (${live.holder.operation})`, leaseHolder(live), {
-        hint: `wait for it, or break it with: automna lock break ${user} --lease ${live.leaseId}`,
-      });
-    }
+    return row && str(row.expires_at) > this.#iso() ? rowToLease(row) : undefined;
+  }
+
+  #checkLease(user: string, lease: LeaseRef | undefined): void {
+    assertLeaseAllows(user, lease, this.#liveLease(user));
   }
 
   // ---- instances
@@ -199,6 +223,7 @@ export class SqliteStore implements StateStore {
         json(instance.resources), json(instance.addresses), instance.status, instance.opId, json(instance.meta),
         instance.createdAt, instance.updatedAt, instance.version,
       );
+      this.#audit("instance.create", instance.user, { id: instance.id, role: instance.role, provider: instance.provider });
       return instance;
     });
   }
@@ -209,9 +234,7 @@ export class SqliteStore implements StateStore {
       if (!row) throw new NotFoundError(`instance ${id} not found`);
       const current = rowToInstance(row);
       this.#checkLease(current.user, options.lease);
-      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
-        throw new ConflictError(`instance of ${current.user} changed since it was read (version ${current.version}, expected ${options.expectedVersion})`);
-      }
+      assertVersion(`instance of ${current.user}`, current.version, options.expectedVersion);
       const next: Instance = { ...current, ...patch, updatedAt: this.#iso(), version: current.version + 1 };
       if (patch.role && patch.role !== current.role && patch.role !== "retired") {
         const clash = this.#get("SELECT id FROM instances WHERE user = ? AND role = ? AND id <> ?", next.user, patch.role, id);
@@ -223,6 +246,7 @@ export class SqliteStore implements StateStore {
         next.role, next.region, next.size, next.image, json(next.resources), json(next.addresses), next.status, next.opId,
         json(next.meta), next.updatedAt, next.version, id, current.version,
       );
+      this.#audit("instance.update", next.user, { id, version: next.version, fields: Object.keys(patch) });
       return next;
     });
   }
@@ -233,10 +257,9 @@ export class SqliteStore implements StateStore {
       if (!row) return;
       const current = rowToInstance(row);
       this.#checkLease(current.user, options.lease);
-      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
-        throw new ConflictError(`instance of ${current.user} changed since it was read (version ${current.version}, expected ${options.expectedVersion})`);
-      }
+      assertVersion(`instance of ${current.user}`, current.version, options.expectedVersion);
       this.#run("DELETE FROM instances WHERE id = ?", id);
+      this.#audit("instance.delete", current.user, { id, version: current.version });
     });
   }
 
@@ -252,6 +275,7 @@ export class SqliteStore implements StateStore {
         interval.id, interval.user, interval.instanceId, interval.provider, interval.size, interval.region, interval.kind,
         interval.quantity, interval.hourlyPrice, interval.monthlyPrice, interval.currency, interval.start, interval.end,
       );
+      this.#audit("usage.open", interval.user, { id: interval.id, instanceId: interval.instanceId, kind: interval.kind });
       return interval;
     });
   }
@@ -263,6 +287,7 @@ export class SqliteStore implements StateStore {
       this.#checkLease(open[0]!.user, options.lease);
       // An interval never ends before it starts, even if a clock went backwards.
       this.#run("UPDATE usage SET end = CASE WHEN start > ? THEN start ELSE ? END WHERE instance_id = ? AND end IS NULL", end, end, instanceId);
+      this.#audit("usage.close", open[0]!.user, { instanceId, end, ids: open.map((u) => u.id) });
       return open.map((u) => ({ ...u, end: u.start > end ? u.start : end }));
     });
   }
@@ -275,7 +300,9 @@ export class SqliteStore implements StateStore {
       .add("start < ?", filter.to)
       .add("(end IS NULL OR end > ?)", filter.from)
       .raw("end IS NULL", filter.openOnly);
-    const stmt = this.#db.prepare(`SELECT ${USAGE_COLUMNS} FROM usage${where} ORDER BY user, start`);
+    // Arrays, not keyed rows: a cost report reads a whole fleet's history (only this SQL text
+    // is ever run with arrays on, so the cached statement keeps the setting).
+    const stmt = this.#prepare(`SELECT ${USAGE_COLUMNS} FROM usage${where} ORDER BY user, start`);
     stmt.setReturnArrays(true);
     const out: UsageInterval[] = [];
     for (const row of stmt.iterate(...where.params)) out.push(usageFromArray(row as unknown as SQLOutputValue[]));
@@ -297,6 +324,7 @@ export class SqliteStore implements StateStore {
         `INSERT INTO operations (id, kind, user, status, step, params, data, error, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         op.id, op.kind, op.user, op.status, op.step, json(op.params), json(op.data), op.error, op.createdAt, op.updatedAt, op.version,
       );
+      this.#audit("operation.create", op.user, { id: op.id, kind: op.kind });
       return op;
     });
   }
@@ -321,14 +349,13 @@ export class SqliteStore implements StateStore {
       if (!row) throw new NotFoundError(`operation ${id} not found`);
       const current = rowToOperation(row);
       this.#checkLease(current.user, options.lease);
-      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
-        throw new ConflictError(`operation ${id} changed since it was read (version ${current.version}, expected ${options.expectedVersion})`);
-      }
+      assertVersion(`operation ${id}`, current.version, options.expectedVersion);
       const next: Operation = { ...current, ...patch, updatedAt: this.#iso(), version: current.version + 1 };
       this.#run(
         "UPDATE operations SET status = ?, step = ?, params = ?, data = ?, error = ?, updated_at = ?, version = ? WHERE id = ?",
         next.status, next.step, json(next.params), json(next.data), next.error, next.updatedAt, next.version, id,
       );
+      this.#audit("operation.update", next.user, { id, version: next.version, fields: Object.keys(patch) });
       return next;
     });
   }
@@ -344,6 +371,7 @@ export class SqliteStore implements StateStore {
       };
       this.#run("INSERT INTO journal (op_id, seq, step, phase, data, at) VALUES (?, ?, ?, ?, ?, ?)",
         opId, written.seq, written.step, written.phase, json(written.data), written.at);
+      this.#audit("journal.append", str(op.user), { opId, seq: written.seq, step: written.step, phase: written.phase });
       return written;
     });
   }
@@ -361,10 +389,7 @@ export class SqliteStore implements StateStore {
       const now = this.#now();
       const row = this.#get("SELECT * FROM leases WHERE user = ?", user);
       if (row && row.lease_id !== null && str(row.expires_at) > now.toISOString()) {
-        const live = rowToLease(row);
-        throw new LockedError(`${user} is locked by ${live.holder.who} (${live.holder.operation}) until ${live.expiresAt}`, leaseHolder(live), {
-          hint: `wait for it to finish, or break it with: automna lock break ${user} --lease ${live.leaseId}`,
-        });
+        throw lockedBy(user, rowToLease(row));
       }
       const lease: Lease = {
         user, leaseId: newId("lease", now), holder, acquiredAt: now.toISOString(), heartbeatAt: now.toISOString(),
@@ -376,6 +401,7 @@ export class SqliteStore implements StateStore {
          heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at, fence = excluded.fence`,
         user, lease.leaseId, json(holder), lease.acquiredAt, lease.heartbeatAt, lease.expiresAt, lease.fence,
       );
+      this.#audit("lease.acquire", user, { leaseId: lease.leaseId, operation: holder.operation, holder: holder.who, ttlMs, fence: lease.fence });
       return lease;
     });
   }
@@ -386,6 +412,7 @@ export class SqliteStore implements StateStore {
       const now = this.#now();
       const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
       this.#run("UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE user = ? AND lease_id = ?", now.toISOString(), expiresAt, ref.user, ref.leaseId);
+      this.#audit("lease.renew", ref.user, { leaseId: ref.leaseId, expiresAt });
       return rowToLease(this.#get("SELECT * FROM leases WHERE user = ?", ref.user)!);
     });
   }
@@ -393,7 +420,8 @@ export class SqliteStore implements StateStore {
   async releaseLease(ref: LeaseRef): Promise<void> {
     this.#write(() => {
       // Releasing a lease that was already lost is not an error: there is nothing left to free.
-      this.#run("UPDATE leases SET lease_id = NULL, holder = NULL, expires_at = NULL WHERE user = ? AND lease_id = ?", ref.user, ref.leaseId);
+      const changed = this.#run("UPDATE leases SET lease_id = NULL, holder = NULL, expires_at = NULL WHERE user = ? AND lease_id = ?", ref.user, ref.leaseId);
+      if (changed) this.#audit("lease.release", ref.user, { leaseId: ref.leaseId });
     });
   }
 
@@ -412,6 +440,7 @@ export class SqliteStore implements StateStore {
       if (!row) throw new NotFoundError(`no lease ${leaseId} on ${user}`, { hint: "automna lock list shows live leases" });
       const lease = rowToLease(row);
       this.#run("UPDATE leases SET lease_id = NULL, holder = NULL, expires_at = NULL WHERE user = ?", user);
+      this.#audit("lease.break", user, { leaseId, holder: lease.holder.who, operation: lease.holder.operation });
       return lease;
     });
   }
@@ -434,14 +463,57 @@ export class SqliteStore implements StateStore {
       .add("target = ?", filter.target)
       .add("at >= ?", filter.since)
       .add("at < ?", filter.until);
-    return this.#all(`SELECT * FROM audit${where} ORDER BY id${limitClause(filter.limit)}`, ...where.params).map(rowToAudit);
+    return this.#all(`SELECT * FROM audit${where} ORDER BY id${filter.order === "desc" ? " DESC" : ""}${limitClause(filter.limit)}`, ...where.params).map(rowToAudit);
   }
 
+  async ping(): Promise<void> {
+    this.#get("SELECT 1 AS ok");
+  }
+
+  // ---- tokens (server administration)
+
+  async insertToken(record: TokenRecord): Promise<void> {
+    this.#write(() => {
+      this.#run("INSERT INTO tokens (id, operator, scope, hash, created_at, created_by, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+        record.id, record.operator, record.scope, record.hash, record.createdAt, record.createdBy);
+      this.#audit("token.create", record.operator, { id: record.id, scope: record.scope });
+    });
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const row = this.#get("SELECT * FROM tokens WHERE id = ?", id);
+    return row && rowToToken(row);
+  }
+
+  async listTokens(): Promise<TokenInfo[]> {
+    return this.#all("SELECT * FROM tokens ORDER BY id").map((r) => toTokenInfo(rowToToken(r)));
+  }
+
+  async revokeToken(id: string): Promise<TokenInfo> {
+    return this.#write(() => {
+      const row = this.#get("SELECT * FROM tokens WHERE id = ?", id);
+      if (!row) throw new NotFoundError(`no token ${id}`, { hint: "automna state token list shows the tokens" });
+      const token = rowToToken(row);
+      if (token.revokedAt) return toTokenInfo(token);
+      const revokedAt = this.#iso();
+      this.#run("UPDATE tokens SET revoked_at = ? WHERE id = ?", revokedAt, id);
+      this.#audit("token.revoke", token.operator, { id });
+      return toTokenInfo({ ...token, revokedAt });
+    });
+  }
+
+  async touchToken(id: string, at: string, staleBefore: string): Promise<void> {
+    // Best effort: a busy database must not fail the request that only wanted to read.
+    try {
+      this.#write(() => this.#run("UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)", at, id, staleBefore));
+    } catch (error) {
+      if (!(error instanceof LockedError)) throw error;
+    }
+  }
+
+  /** Closes the database; a no-op on audited views (they share the store's connection). */
   async close(): Promise<void> {
+    if (this.#stamp) return;
     if (this.#db.isOpen) this.#db.close();
   }
-}
-
-export function leaseHolder(lease: Lease): { who: string; operation: string; since: string; leaseId: string; expiresAt: string } {
-  return { who: lease.holder.who, operation: lease.holder.operation, since: lease.acquiredAt, leaseId: lease.leaseId, expiresAt: lease.expiresAt };
 }

@@ -205,12 +205,19 @@ export interface AuditFilter {
   since?: string;
   until?: string;
   limit?: number;
+  /** "desc": newest first (with limit: the latest entries). Default oldest first. */
+  order?: "asc" | "desc";
 }
 
 /** The store. Every method is atomic. */
 export interface StateStore {
   /** Where it lives, for messages (a file path or a URL). */
   readonly location: string;
+  /**
+   * True when every mutation is recorded in the audit log by the store itself (the HTTP store:
+   * the server does it, attributed to the token). Commands then need not append their own rows.
+   */
+  readonly auditsWrites?: boolean;
 
   // Instances
   getInstance(user: string, role?: InstanceRole): Promise<Instance | undefined>;

@@ -201,6 +201,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await store.listAudit({ who: "bo" })).map((a) => a.target)).toEqual(["bob"]);
         expect(await store.listAudit({ since: "2026-11-29T12:00:30.000Z" })).toHaveLength(1);
         expect(await store.listAudit({ limit: 1 })).toHaveLength(1);
+        expect((await store.listAudit({ order: "desc", limit: 1 })).map((a) => a.action)).toEqual(["destroy"]);
       });
     });
   });

@@ -1,0 +1,50 @@
+// `automna list` of 10,000 users from the embedded store: wall time and peak RSS of the whole
+// process (GNU time), against `node -e ''` as the floor. Goal: < 0.5 s wall, < 150 MB peak RSS.
+// Usage: npm run build && node bench/list.mjs [runs] [users]
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+
+const runs = Number(process.argv[2] ?? 7);
+const users = Number(process.argv[3] ?? 10_000);
+const bin = new URL("../dist/bin/automna.js", import.meta.url).pathname;
+const { SqliteStore } = await import("../dist/src/state/sqlite-store.js");
+
+const home = mkdtempSync(join(tmpdir(), "automna-bench-list-"));
+const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config"), XDG_DATA_HOME: join(home, "data"), NO_COLOR: "1" };
+const statePath = join(home, "data", "automna", "state.db");
+const store = await SqliteStore.open(statePath);
+const providers = [["hetzner", "fsn1", "cx22", 3.79, "EUR"], ["fly", "ams", "shared-cpu-1x-2gb", 10.7, "USD"], ["digitalocean", "fra1", "s-1vcpu-2gb", 12, "USD"]];
+for (let i = 0; i < users; i++) {
+  const [provider, region, size, monthly, currency] = providers[i % 3];
+  const user = `user-${String(i).padStart(5, "0")}`;
+  const ins = await store.createInstance({
+    user, role: "live", provider, region, size, image: "ghcr.io/automna/agent:1", resources: { server: String(1000 + i) },
+    addresses: { ipv4: `127.77.${(i >> 8) & 255}.${i & 255}` }, status: "running", opId: `op_${i}`, meta: { providerStatus: "running", monthlyPrice: monthly, currency },
+  });
+  await store.openUsage({ user, instanceId: ins.id, provider, size, region, kind: "server", quantity: 1, hourlyPrice: monthly / 730, monthlyPrice: monthly, currency, start: new Date().toISOString() });
+}
+await store.close();
+
+function measure(args) {
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %M", process.execPath, ...args], { env, encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  const [wall, kb] = r.stderr.trim().split("\n").at(-1).split(" ").map(Number);
+  return { wall: wall * 1000, rssMb: kb / 1024, bytes: r.stdout.length };
+}
+const cases = { "node -e ''": ["-e", ""], "automna list": [bin, "list"], "automna list -o json": [bin, "list", "-o", "json"] };
+const results = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+for (const args of Object.values(cases)) measure(args);
+for (let i = 0; i < runs; i++) for (const [name, args] of Object.entries(cases)) results[name].push(measure(args));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const base = median(results["node -e ''"].map((r) => r.wall));
+console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, ${users} users, ${runs} runs each, interleaved`);
+for (const [name, rs] of Object.entries(results)) {
+  const wall = median(rs.map((r) => r.wall));
+  console.log(`${name.padEnd(22)} wall ${wall.toFixed(0)} ms (${(wall / base).toFixed(2)}x node)   peak RSS ${median(rs.map((r) => r.rssMb)).toFixed(1)} MB   stdout ${rs[0].bytes} bytes`);
+}
+rmSync(home, { recursive: true, force: true });

@@ -1,0 +1,117 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { CancelledError } from "../lib/errors.js";
+import { renderList, type Column } from "../lib/output.js";
+import { parseInteger, validateUsers } from "../lib/validate.js";
+import type { ProviderRegistry } from "../providers/index.js";
+import type { LeaseRef, StateStore } from "../state/types.js";
+
+export interface DestroyOutcome {
+  user: string;
+  result: "destroyed" | "absent" | "failed";
+  provider: string | null;
+  removed: string[];
+  error: { code: string; message: string; hint?: string } | null;
+}
+
+export interface DestroyOptions {
+  users: string[];
+  concurrency: number;
+  /** Reserved for when roles (retired sources) are protected; accepted and recorded today. */
+  force: boolean;
+}
+
+/** Removes one user's provider resources (in the provider's order), closes usage, drops the row. */
+export async function destroyUser(state: StateStore, registry: ProviderRegistry, user: string, lease: LeaseRef, who: string, now: () => Date, step: (t: string) => void): Promise<Omit<DestroyOutcome, "error">> {
+  const rows = (await state.listInstances({ user })).filter((r) => r.role !== "retired");
+  if (rows.length === 0) return { user, result: "absent", provider: null, removed: [] };
+  const removed: string[] = [];
+  for (const row of rows) {
+    const provider = await registry.get(row.provider);
+    // Intent first: a crash from here on leaves a row that says what was under way.
+    await state.updateInstance(row.id, { status: "deleting" }, { lease });
+    let target = row.resources;
+    if (Object.keys(target).length === 0 && row.opId) {
+      // A create whose ids never reached state may still have made something: find it by marker.
+      target = (await provider.findByMarker(row.opId))?.resources ?? {};
+    }
+    step(`removing ${provider.title} resources`);
+    removed.push(...(await provider.destroy({ resources: target, user })));
+    await state.closeUsage(row.id, now().toISOString(), { lease });
+    await state.deleteInstance(row.id, { lease });
+    await state.appendAudit({ who, action: "destroy", target: user, details: { provider: row.provider, resources: row.resources, removed } });
+  }
+  return { user, result: "destroyed", provider: rows[0]!.provider, removed };
+}
+
+export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<DestroyOutcome[]> {
+  const users = validateUsers(opts.users);
+  const [state, registry] = await Promise.all([ctx.state(), ctx.providers()]);
+  if (!ctx.globals.yes) {
+    const known = (await state.listInstances({ users })).map((i) => i.user);
+    const names = known.length > 5 ? `${known.slice(0, 5).join(", ")} and ${known.length - 5} more` : known.join(", ");
+    if (known.length > 0) {
+      const ok = await ctx.prompt.confirm({ message: `Destroy the agents of ${names} and their data?`, flag: "--yes", default: false });
+      if (!ok) throw new CancelledError("destroy cancelled; nothing was changed");
+    }
+  }
+  const { withLease, mapConcurrent } = await import("../lib/lease.js");
+  const { errorJson, rememberFailure } = await import("../fleet/provision-one.js");
+  const who = await ctx.operator();
+  const board = ctx.io.board();
+  try {
+    return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
+      try {
+        const out = await withLease(state, user, { who, operation: "destroy" }, (lease) =>
+          destroyUser(state, registry, user, lease, who, () => ctx.clock.now(), (t) => board.update(user, t)));
+        board.done(user, out.result === "absent" ? "no instance (nothing to do)" : `destroyed (${out.removed.join(", ") || "already gone at the provider"})`);
+        return { ...out, error: null };
+      } catch (error) {
+        const e = errorJson(error);
+        board.fail(user, e.message);
+        const outcome: DestroyOutcome = { user, result: "failed", provider: null, removed: [], error: e };
+        rememberFailure(outcome, error);
+        return outcome;
+      }
+    });
+  } finally {
+    board.close();
+  }
+}
+
+const COLUMNS: Column<DestroyOutcome>[] = [
+  { name: "user", value: (r) => r.user },
+  { name: "result", value: (r) => r.result },
+  { name: "provider", value: (r) => r.provider },
+  { name: "removed", value: (r) => r.removed.join(", ") || null },
+  { name: "error", value: (r) => r.error?.message.split("\n")[0] ?? null },
+];
+
+export const destroyCommand: CommandModule = {
+  name: "destroy",
+  group: "Fleet",
+  example: "automna destroy alice --yes",
+  register(program: Command, ctx: Context) {
+    program
+      .command("destroy")
+      .description("remove users' agent instances and their data at the provider (idempotent)")
+      .argument("<users...>", "user ids")
+      .option("--concurrency <n>", "users destroyed at once", "8")
+      .option("--force", "reserved: override protections (retired sources) once they exist")
+      .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json"))
+      .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean }) => {
+        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true });
+        const failed = results.filter((r) => r.result === "failed").length;
+        if (results.length === 1 && failed === 1) {
+          // One user: the error itself, with its own exit code (4 when locked) and hint.
+          const { failureOf } = await import("../fleet/provision-one.js");
+          throw failureOf(results[0]!);
+        }
+        if (ctx.globals.json) ctx.io.json(results);
+        else renderList(ctx.io, results, COLUMNS, { format: "table" });
+        if (failed === 0) return 0;
+        return failed === results.length ? 1 : 3;
+      }));
+  },
+};

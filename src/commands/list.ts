@@ -1,0 +1,118 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { UsageError } from "../lib/errors.js";
+import { parseColumnList, renderList, resolveFormat, type Column } from "../lib/output.js";
+import { INSTANCE_STATUSES, type Instance, type InstanceStatus } from "../state/types.js";
+
+export interface ListOptions {
+  provider?: string | undefined;
+  status?: string | undefined;
+  region?: string | undefined;
+  refresh?: boolean | undefined;
+}
+
+/** A row of `list`: the instance plus its current monthly price from open usage intervals. */
+export interface ListRow extends Instance {
+  monthlyPrice: number | null;
+  currency: string | null;
+}
+
+export interface RefreshSummary {
+  providers: { provider: string; ok: boolean; error?: string; instances: number }[];
+  updated: number;
+  missing: number;
+  skippedLocked: number;
+}
+
+/** Reads every provider and brings state up to date (status, addresses, region, size). */
+export async function refreshState(ctx: Context, provider?: string): Promise<RefreshSummary> {
+  const [registry, state] = await Promise.all([ctx.providers(), ctx.state()]);
+  const { observeProviders, pairByUser, refreshPatch } = await import("../fleet/observe.js");
+  const views = await observeProviders(registry, state, provider);
+  const summary: RefreshSummary = { providers: views.map((v) => ({ provider: v.provider, ok: v.ok, ...(v.error ? { error: v.error } : {}), instances: v.instances.length })), updated: 0, missing: 0, skippedLocked: 0 };
+  const leased = new Set((await state.listLeases()).map((l) => l.user));
+  for (const view of views) {
+    if (!view.ok) continue;
+    const rows = (await state.listInstances({ provider: view.provider })).filter((r) => r.role !== "retired");
+    const { pairs, missing } = pairByUser(rows, view.instances);
+    for (const [row, live] of pairs) {
+      const patch = refreshPatch(row, live);
+      if (Object.keys(patch).length === 0) continue;
+      // A user under another operation's lease is theirs to update.
+      if (leased.has(row.user)) {
+        summary.skippedLocked++;
+        continue;
+      }
+      await state.updateInstance(row.id, patch);
+      summary.updated++;
+    }
+    for (const row of missing) {
+      if (row.status === "provisioning" || leased.has(row.user)) continue;
+      summary.missing++;
+      if (row.status !== "unknown") await state.updateInstance(row.id, { status: "unknown", meta: { ...row.meta, providerStatus: "not found" } });
+    }
+  }
+  return summary;
+}
+
+export async function runList(ctx: Context, opts: ListOptions): Promise<{ rows: ListRow[]; refresh?: RefreshSummary }> {
+  if (opts.status !== undefined && !INSTANCE_STATUSES.includes(opts.status as InstanceStatus)) {
+    throw new UsageError(`unknown status "${opts.status}"`, { hint: `statuses: ${INSTANCE_STATUSES.join(", ")}` });
+  }
+  const provider = opts.provider === undefined ? undefined : (await ctx.providers()).resolve(opts.provider).id;
+  const refresh = opts.refresh ? await refreshState(ctx, provider) : undefined;
+  const state = await ctx.state();
+  const instances = await state.listInstances({ provider, region: opts.region, status: opts.status as InstanceStatus | undefined });
+  // The price at creation is kept on the instance (meta), so a 10,000-row list reads one table.
+  const rows = instances.map((i) => {
+    const monthly = typeof i.meta.monthlyPrice === "number" ? i.meta.monthlyPrice : null;
+    return { ...i, monthlyPrice: monthly, currency: monthly === null ? null : String(i.meta.currency ?? "") };
+  });
+  return refresh ? { rows, refresh } : { rows };
+}
+
+export const LIST_COLUMNS: Column<ListRow>[] = [
+  { name: "user", value: (r) => r.user },
+  { name: "provider", value: (r) => r.provider },
+  { name: "region", value: (r) => r.region },
+  { name: "size", value: (r) => r.size },
+  { name: "status", value: (r) => r.status },
+  { name: "address", value: (r) => r.addresses.ipv4 ?? r.addresses.hostname ?? r.addresses.private ?? null },
+  { name: "monthly", value: (r) => (r.monthlyPrice === null ? null : `${r.monthlyPrice.toFixed(2)} ${r.currency}`), align: "right" },
+  { name: "created", value: (r) => r.createdAt.slice(0, 19).replace("T", " ") },
+  { name: "role", value: (r) => r.role, optional: true },
+  { name: "image", value: (r) => r.image, optional: true },
+  { name: "resources", value: (r) => Object.entries(r.resources).map(([k, v]) => `${k}=${v}`).join(" "), optional: true },
+  { name: "op", value: (r) => r.opId, optional: true },
+  { name: "id", value: (r) => r.id, optional: true },
+];
+
+export const listCommand: CommandModule = {
+  name: "list",
+  group: "Fleet",
+  example: "automna list --provider fly -o json",
+  register(program: Command, ctx: Context) {
+    program
+      .command("list")
+      .description("every user's instance, from state (--refresh asks the providers first)")
+      .option("--provider <name>", "only this provider")
+      .option("--status <status>", `only this status (${INSTANCE_STATUSES.join(", ")})`)
+      .option("--region <name>", "only this region")
+      .option("--refresh", "read every configured provider and update state first")
+      .option("-o, --output <format>", "table, json, ndjson or csv")
+      .option("--columns <list>", `columns: ${LIST_COLUMNS.map((c) => c.name).join(",")}`)
+      .option("--no-header", "omit the header row")
+      .addHelpText("after", examples("automna list", "automna list --refresh --status running", "automna list -o csv --columns user,provider,monthly"))
+      .action(action(ctx, async (opts: ListOptions & { output?: string; columns?: string; header: boolean }) => {
+        const format = resolveFormat(opts.output, ctx.globals.json);
+        const columns = opts.columns === undefined ? undefined : parseColumnList(opts.columns);
+        const { rows, refresh } = await runList(ctx, opts);
+        if (refresh) {
+          for (const p of refresh.providers) if (!p.ok) ctx.io.warn(`${p.provider}: not refreshed: ${p.error}`);
+          ctx.io.info(`refreshed ${refresh.providers.filter((p) => p.ok).map((p) => p.provider).join(", ") || "no provider"}: ${refresh.updated} updated, ${refresh.missing} not found (see automna doctor)`);
+        }
+        renderList(ctx.io, rows, LIST_COLUMNS, { format, columns, noHeader: !opts.header });
+      }));
+  },
+};

@@ -1,0 +1,74 @@
+import type { Command } from "commander";
+import type { Context } from "../../context.js";
+import { action, examples, type CommandModule } from "../../lib/command.js";
+import { renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { validateUser } from "../../lib/validate.js";
+import type { Lease } from "../../state/types.js";
+import { registerLockRun } from "./run.js";
+
+const COLUMNS: Column<Lease>[] = [
+  { name: "user", value: (l) => l.user },
+  { name: "who", value: (l) => l.holder.who },
+  { name: "operation", value: (l) => l.holder.operation },
+  { name: "since", value: (l) => l.acquiredAt },
+  { name: "expires", value: (l) => l.expiresAt },
+  { name: "lease", value: (l) => l.leaseId },
+  { name: "heartbeat", value: (l) => l.heartbeatAt, optional: true },
+  { name: "host", value: (l) => l.holder.host, optional: true },
+  { name: "pid", value: (l) => l.holder.pid, optional: true },
+  { name: "fence", value: (l) => l.fence, optional: true, align: "right" },
+];
+
+/** Live (unexpired) leases: who holds which user, doing what, since when, until when. */
+export async function runLockList(ctx: Context): Promise<Lease[]> {
+  return (await ctx.state()).listLeases();
+}
+
+/**
+ * Removes a user's lease whoever holds it. The lease id is required, as Terraform's
+ * force-unlock requires the lock id: you break the lease you looked at, not one taken since.
+ * The old holder's later writes are then refused (fencing).
+ */
+export async function runLockBreak(ctx: Context, user: string, leaseId: string): Promise<Lease> {
+  validateUser(user);
+  const store = await ctx.state();
+  const broken = await store.breakLease(user, leaseId);
+  if (!store.auditsWrites) {
+    await store.appendAudit({ who: await ctx.operator(), action: "lease.break", target: user, details: { leaseId, holder: broken.holder.who, operation: broken.holder.operation } });
+  }
+  return broken;
+}
+
+export const lockCommand: CommandModule = {
+  name: "lock",
+  group: "State",
+  example: "automna lock list",
+  register(program: Command, ctx: Context) {
+    const lock = program.command("lock").description("per-user leases: list, break, run a command under them");
+    lock.addHelpText("after", examples("automna lock list", "automna lock break alice --lease lease_m3x9k2a1b7f3c2d1e4f5", "automna lock run alice -- ./maintenance.sh alice"));
+
+    lock
+      .command("list")
+      .description("live leases: user, holder, operation, since, expiry and lease id")
+      .option("-o, --output <format>", "table, json, ndjson or csv")
+      .option("--columns <list>", `columns: ${COLUMNS.map((c) => c.name).join(",")}`)
+      .option("--no-header", "omit the header row")
+      .action(action(ctx, async (opts: { output?: string; columns?: string; header: boolean }) => {
+        const format = resolveFormat(opts.output, ctx.globals.json);
+        renderList(ctx.io, await runLockList(ctx), COLUMNS, { format, columns: opts.columns?.split(","), noHeader: !opts.header });
+      }));
+
+    lock
+      .command("break")
+      .description("remove a user's lease whoever holds it (the holder's later writes are refused)")
+      .argument("<user>", "user id")
+      .requiredOption("--lease <id>", "the lease id, as `automna lock list` shows it")
+      .action(action(ctx, async (user: string, opts: { lease: string }) => {
+        const broken = await runLockBreak(ctx, user, opts.lease);
+        if (ctx.globals.json) ctx.io.json(broken);
+        else ctx.io.success(`broke lease ${broken.leaseId} on ${user} held by ${broken.holder.who} (${broken.holder.operation}) since ${broken.acquiredAt}`);
+      }));
+
+    registerLockRun(lock, ctx);
+  },
+};

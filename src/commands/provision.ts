@@ -1,0 +1,226 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { NotSupportedError, UsageError } from "../lib/errors.js";
+import { renderList, type Column } from "../lib/output.js";
+import { Secret } from "../lib/redact.js";
+import { parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
+import type { ProvisionOutcome } from "../fleet/provision-one.js";
+
+export interface ProvisionOptions {
+  users: string[];
+  fromFile?: string | undefined;
+  provider?: string | undefined;
+  region?: string | undefined;
+  size?: string | undefined;
+  image?: string | undefined;
+  env: string[];
+  secret: string[];
+  concurrency: number;
+  dryRun: boolean;
+  wait: boolean;
+}
+
+export interface PlanRow {
+  user: string;
+  action: "create" | "exists" | "resume";
+  provider: string;
+  region: string;
+  size: string;
+  monthlyPrice: number;
+  currency: string;
+}
+
+export interface ProvisionReport {
+  dryRun: boolean;
+  provider: string;
+  region: string;
+  size: string;
+  image: string;
+  plan?: PlanRow[];
+  total?: { monthlyPrice: number; currency: string; users: number };
+  results: ProvisionOutcome[];
+  summary: Record<ProvisionOutcome["result"], number>;
+}
+
+async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Users from arguments and `--from-file FILE|-` (one per line, # comments and blanks ignored). */
+async function collectUsers(ctx: Context, opts: ProvisionOptions, stdinText: () => Promise<string>): Promise<string[]> {
+  const users = [...opts.users];
+  if (opts.fromFile !== undefined) {
+    let text: string;
+    try {
+      text = opts.fromFile === "-" ? await stdinText() : readFileSync(opts.fromFile, "utf8");
+    } catch (error) {
+      throw new UsageError(`--from-file: cannot read ${opts.fromFile}: ${(error as Error).message}`);
+    }
+    users.push(...text.split(/\r?\n/).map((l) => l.replace(/#.*/, "").trim()).filter(Boolean));
+  }
+  if (users.length === 0) throw new UsageError("no users given", { hint: "pass user ids, or --from-file FILE (- for stdin)" });
+  return validateUsers(users);
+}
+
+/**
+ * `--secret NAME`: the value comes from the environment variable NAME, else from stdin (the whole
+ * input for one secret; NAME=value lines for several). Never from the command line.
+ */
+async function collectSecrets(ctx: Context, names: string[], stdinText: () => Promise<string>): Promise<Record<string, Secret>> {
+  const out: Record<string, Secret> = {};
+  const missing: string[] = [];
+  for (const name of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`--secret takes a variable NAME, got "${name}"`, { hint: "the value comes from $NAME or stdin, never the command line" });
+    const value = ctx.env[name];
+    if (value) out[name] = new Secret(value);
+    else missing.push(name);
+  }
+  if (missing.length === 0) return out;
+  if (ctx.io.streams.stdin.isTTY === true) throw new UsageError(`no value for secret ${missing.join(", ")}`, { hint: `export ${missing[0]}=... or pipe the value on stdin` });
+  const text = await stdinText();
+  if (missing.length === 1 && !text.includes(`${missing[0]}=`)) {
+    out[missing[0]!] = new Secret(text.replace(/\r?\n$/, ""));
+    return out;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf("=");
+    const key = line.slice(0, i);
+    if (i > 0 && missing.includes(key)) out[key] = new Secret(line.slice(i + 1));
+  }
+  const still = missing.filter((m) => !out[m]);
+  if (still.length) throw new UsageError(`no value for secret ${still.join(", ")}`, { hint: "set it in the environment, or pipe NAME=value lines on stdin" });
+  return out;
+}
+
+export async function runProvision(ctx: Context, opts: ProvisionOptions): Promise<ProvisionReport> {
+  let stdinCache: Promise<string> | undefined;
+  const stdinText = (): Promise<string> => (stdinCache ??= readStdin(ctx.io.streams.stdin));
+  const users = await collectUsers(ctx, opts, stdinText);
+  const env = Object.fromEntries(opts.env.map((e) => parseKeyValue("--env", e)));
+  const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
+  const { resolvePlacement, offerings, validatePlacement, catalogBilling, monthlyTotal } = await import("../providers/plan.js");
+  const placement = resolvePlacement(config, registry, opts);
+  const provider = await registry.get(placement.provider.id);
+  if (opts.secret.length && provider.capabilities.secrets) {
+    throw new NotSupportedError(`--secret is not supported on ${provider.title} yet`, { hint: provider.capabilities.secrets });
+  }
+  const hasToken = config.secret(placement.provider.tokenKey) !== undefined;
+  validatePlacement(placement, await offerings(provider, hasToken || !opts.dryRun));
+  const state = await ctx.state();
+  const summary = { created: 0, adopted: 0, resumed: 0, exists: 0, failed: 0 };
+  const report: ProvisionReport = { dryRun: opts.dryRun, provider: placement.provider.id, region: placement.region, size: placement.size, image: placement.image, results: [], summary };
+
+  if (opts.dryRun) {
+    const billing = hasToken ? await provider.billing(placement.size, placement.region) : catalogBilling(placement.provider, placement.size, config.getNumber("fly.volumeGb") ?? 1);
+    const each = monthlyTotal(billing);
+    const currency = billing[0]?.currency ?? "USD";
+    const existing = new Map((await state.listInstances({ users })).filter((i) => i.role === "live").map((i) => [i.user, i]));
+    report.plan = users.map((user) => {
+      const have = existing.get(user);
+      const act = !have ? "create" : have.status === "provisioning" || have.status === "failed" ? "resume" : "exists";
+      return { user, action: act, provider: have?.provider ?? placement.provider.id, region: have?.region ?? placement.region, size: have?.size ?? placement.size, monthlyPrice: act === "exists" ? 0 : each, currency };
+    });
+    const billed = report.plan.filter((p) => p.action !== "exists");
+    report.total = { monthlyPrice: Math.round(billed.length * each * 100) / 100, currency, users: billed.length };
+    return report;
+  }
+
+  const secrets = await collectSecrets(ctx, opts.secret, stdinText);
+  const { provisionOne } = await import("../fleet/provision-one.js");
+  const { mapConcurrent } = await import("../lib/lease.js");
+  const board = ctx.io.board();
+  const who = await ctx.operator();
+  try {
+    report.results = await mapConcurrent(users, opts.concurrency, async (user) => {
+      const outcome = await provisionOne({
+        state, provider, placement, env, secrets, noWait: !opts.wait, who, now: () => ctx.clock.now(),
+        health: { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" },
+        step: (u, text) => board.update(u, text),
+      }, user);
+      if (outcome.result === "failed") board.fail(user, outcome.error?.message ?? "failed");
+      else board.done(user, outcome.result === "exists" ? `already has an instance on ${outcome.provider} (${outcome.status}), left alone` : `${outcome.result} (${outcome.status})`);
+      return outcome;
+    });
+  } finally {
+    board.close();
+  }
+  for (const r of report.results) summary[r.result]++;
+  return report;
+}
+
+const COLUMNS: Column<ProvisionOutcome>[] = [
+  { name: "user", value: (r) => r.user },
+  { name: "result", value: (r) => r.result },
+  { name: "provider", value: (r) => r.provider },
+  { name: "region", value: (r) => r.region },
+  { name: "size", value: (r) => r.size },
+  { name: "status", value: (r) => r.status },
+  { name: "address", value: (r) => r.addresses.ipv4 ?? r.addresses.private ?? null },
+  { name: "error", value: (r) => r.error?.message.split("\n")[0] ?? null },
+];
+
+const PLAN_COLUMNS: Column<PlanRow>[] = [
+  { name: "user", value: (r) => r.user },
+  { name: "action", value: (r) => r.action },
+  { name: "provider", value: (r) => r.provider },
+  { name: "region", value: (r) => r.region },
+  { name: "size", value: (r) => r.size },
+  { name: "monthly", value: (r) => `${r.monthlyPrice.toFixed(2)} ${r.currency}`, align: "right" },
+];
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export const provisionCommand: CommandModule = {
+  name: "provision",
+  group: "Fleet",
+  example: "automna provision alice bob --provider hetzner --region fsn1",
+  register(program: Command, ctx: Context) {
+    program
+      .command("provision")
+      .description("create each user's agent instance (idempotent: users who have one are left alone)")
+      .argument("[users...]", "user ids")
+      .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
+      .option("--provider <name>", "hetzner, fly, digitalocean (do)")
+      .option("--region <name>", "provider region")
+      .option("--size <name>", "provider size")
+      .option("--image <ref>", "agent container image")
+      .option("--env <K=V>", "environment for the agent (repeatable)", collect, [])
+      .option("--secret <NAME>", "secret from $NAME or stdin (repeatable; Fly only for now)", collect, [])
+      .option("--concurrency <n>", "users provisioned at once", "8")
+      .option("--dry-run", "show the plan and its monthly price; change nothing")
+      .option("--no-wait", "return once creates are accepted")
+      .addHelpText("after", examples(
+        "automna provision alice --provider fly --region ams",
+        "automna provision --from-file users.txt --provider hetzner --concurrency 16",
+        "automna provision alice bob --dry-run",
+        "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
+      ))
+      .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun"> & { concurrency: string; dryRun?: boolean }) => {
+        const opts: ProvisionOptions = { ...raw, users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), dryRun: raw.dryRun === true };
+        const report = await runProvision(ctx, opts);
+        if (report.plan) {
+          if (ctx.globals.json) ctx.io.json(report);
+          else {
+            renderList(ctx.io, report.plan, PLAN_COLUMNS, { format: "table" });
+            ctx.io.info(`dry run: ${report.total!.users} instance(s) to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total; nothing changed`);
+          }
+          return;
+        }
+        const s = report.summary;
+        if (report.results.length === 1 && s.failed === 1) {
+          // One user: the error itself, with its own exit code and hint.
+          const { failureOf } = await import("../fleet/provision-one.js");
+          throw failureOf(report.results[0]!);
+        }
+        if (ctx.globals.json) ctx.io.json(report);
+        else renderList(ctx.io, report.results, COLUMNS, { format: "table" });
+        ctx.io.info(`${s.created} created, ${s.adopted + s.resumed} adopted or resumed, ${s.exists} already there, ${s.failed} failed`);
+        if (s.failed === 0) return 0;
+        return s.failed === report.results.length ? 1 : 3;
+      }));
+  },
+};

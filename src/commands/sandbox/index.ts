@@ -1,0 +1,112 @@
+import { Option, type Command } from "commander";
+import type { Context } from "../../context.js";
+import { action, examples, type CommandModule } from "../../lib/command.js";
+import { UsageError } from "../../lib/errors.js";
+import { renderDetails } from "../../lib/output.js";
+import { parseInteger, parseNumber } from "../../lib/validate.js";
+import { DEFAULT_PORT, runSandboxDown, runSandboxStatus, runSandboxUp, type UpOptions, type UpResult } from "./run.js";
+
+interface UpFlags {
+  detach?: boolean;
+  dir?: string;
+  port?: string;
+  actionDelay?: string;
+  rateLimitScale?: string;
+  rateLimits: boolean;
+  healthPort?: string;
+  faults?: string;
+  internalDaemon?: boolean;
+}
+
+function parseUpFlags(flags: UpFlags): UpOptions {
+  return {
+    detach: flags.detach === true,
+    dir: flags.dir,
+    port: flags.port === undefined ? DEFAULT_PORT : parseInteger("--port", flags.port, 0, 65532),
+    actionDelay: flags.actionDelay === undefined ? undefined : parseInteger("--action-delay", flags.actionDelay, 0, 600_000),
+    rateLimitScale: flags.rateLimitScale === undefined ? undefined : positive(flags.rateLimitScale),
+    rateLimits: flags.rateLimits,
+    healthPort: flags.healthPort === undefined ? undefined : parseInteger("--health-port", flags.healthPort, 1, 65535),
+    faults: flags.faults,
+    internalDaemon: flags.internalDaemon === true,
+  };
+}
+
+function positive(value: string): number {
+  const n = parseNumber("--rate-limit-scale", value, 0);
+  if (n <= 0) throw new UsageError(`--rate-limit-scale must be greater than 0, got "${value}"`);
+  return n;
+}
+
+function renderUp(ctx: Context, r: UpResult): void {
+  if (ctx.globals.json) return ctx.io.json(r);
+  const how = r.alreadyRunning ? "already running" : r.detached ? "running in the background" : "running (Ctrl-C stops it)";
+  ctx.io.success(`sandbox ${how}, pid ${r.pid}, world in ${r.dir}`);
+  renderDetails(ctx.io, [
+    ["hetzner", r.urls.hetzner], ["digitalocean", r.urls.digitalocean], ["fly", r.urls.fly], ["admin", r.urls.admin],
+  ]);
+  if (r.config) {
+    ctx.io.info(`profile "${r.profile}" written to ${r.config}:`);
+    for (const [key, value] of Object.entries(r.settings)) ctx.io.info(`  ${key} = ${String(value)}`);
+    ctx.io.info(`Next: automna --profile ${r.profile} <command>   (stop with: automna sandbox down)`);
+  }
+  if (r.overriddenBy.length) ctx.io.warn(`${r.overriddenBy.join(", ")} ${r.overriddenBy.length === 1 ? "is" : "are"} set in your environment and override the sandbox profile`);
+}
+
+export const sandboxCommand: CommandModule = {
+  name: "sandbox",
+  group: "Setup",
+  example: "automna sandbox up --detach",
+  register(program: Command, ctx: Context) {
+    const sandbox = program.command("sandbox").description("local stand-ins for the Hetzner, DigitalOcean and Fly APIs and their hosts (up, down, status)");
+    sandbox.addHelpText("after", examples("automna sandbox up --detach", "automna --profile sandbox list", "automna sandbox status --json", "automna sandbox down"));
+
+    sandbox
+      .command("up")
+      .description(`serve the provider stand-ins on loopback and write the "sandbox" profile`)
+      .option("--detach", "run in the background and return once it answers")
+      .option("--dir <dir>", "world directory (default $XDG_DATA_HOME/automna/sandbox)")
+      .option("--port <n>", `base port: hetzner N, digitalocean N+1, fly N+2, admin N+3; 0 for ephemeral (default ${DEFAULT_PORT})`)
+      .option("--action-delay <ms>", "how long async actions and state changes take (default 300)")
+      .option("--rate-limit-scale <x>", "speed up the providers' rate-limit refill by this factor (default 1)")
+      .option("--no-rate-limits", "do not enforce the providers' rate limits")
+      .option("--health-port <n>", "port of each host's agent health endpoint (default 8080)")
+      .option("--faults <file>", "JSON fault spec in force from the start ({\"rules\": [...]})")
+      .addOption(new Option("--internal-daemon").hideHelp())
+      .addHelpText("after", examples("automna sandbox up", "automna sandbox up --detach --port 0 --action-delay 50", "automna sandbox up --dir ./world --no-rate-limits"))
+      .action(action(ctx, async (flags: UpFlags) => {
+        const opts = parseUpFlags(flags);
+        const { result, done } = await runSandboxUp(ctx, opts);
+        if (!opts.internalDaemon) renderUp(ctx, result);
+        await done;
+        if (!opts.detach && !opts.internalDaemon && !ctx.globals.json) ctx.io.info("sandbox stopped");
+      }));
+
+    sandbox
+      .command("down")
+      .description("stop the background sandbox (its world stays on disk)")
+      .option("--dir <dir>", "world directory")
+      .action(action(ctx, async (flags: { dir?: string }) => {
+        const result = await runSandboxDown(ctx, flags);
+        if (ctx.globals.json) return ctx.io.json(result);
+        if (result.wasRunning) ctx.io.success(`sandbox stopped (pid ${result.pid}); its world stays in ${result.dir}`);
+        else ctx.io.info(`no sandbox is running on ${result.dir}`);
+      }));
+
+    sandbox
+      .command("status")
+      .description("whether the sandbox runs, its URLs and what its world holds")
+      .option("--dir <dir>", "world directory")
+      .action(action(ctx, async (flags: { dir?: string }) => {
+        const result = await runSandboxStatus(ctx, flags);
+        if (ctx.globals.json) return ctx.io.json(result);
+        const pairs: [string, string | number | null][] = [
+          ["status", result.running ? `running (pid ${result.pid}, since ${result.startedAt})` : "not running"],
+          ["dir", result.dir],
+        ];
+        if (result.urls) pairs.push(["hetzner", result.urls.hetzner], ["digitalocean", result.urls.digitalocean], ["fly", result.urls.fly], ["admin", result.urls.admin]);
+        for (const [key, value] of Object.entries(result.counts)) pairs.push([key, value]);
+        renderDetails(ctx.io, pairs);
+      }));
+  },
+};

@@ -1,0 +1,235 @@
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Context } from "../../context.js";
+import type { ConfigValue } from "../../lib/config.js";
+import { AutomnaError, UsageError } from "../../lib/errors.js";
+import { automnaDataDir } from "../../lib/paths.js";
+
+/** The documented fixed base port: hetzner N, digitalocean N+1, fly N+2, admin N+3. */
+export const DEFAULT_PORT = 47100;
+export const PROFILE = "sandbox";
+
+export interface UpOptions {
+  detach?: boolean;
+  dir?: string;
+  port?: number;
+  actionDelay?: number;
+  rateLimitScale?: number;
+  rateLimits?: boolean;
+  healthPort?: number;
+  faults?: string;
+  /** Set in the background process `up --detach` starts. */
+  internalDaemon?: boolean;
+}
+
+export interface UpResult {
+  running: true;
+  alreadyRunning: boolean;
+  detached: boolean;
+  pid: number;
+  dir: string;
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  profile: string;
+  config: string;
+  /** What was written to the profile; tokens masked. */
+  settings: Record<string, ConfigValue>;
+  /** Environment variables that override the profile and would point automna elsewhere. */
+  overriddenBy: string[];
+}
+
+export function sandboxDir(ctx: Context, dir?: string): string {
+  return resolve(ctx.cwd, dir ?? join(automnaDataDir(ctx.env), "sandbox"));
+}
+
+const OVERRIDES = ["HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
+
+/** Writes the `sandbox` profile so `automna --profile sandbox ...` talks to the sandbox. */
+async function writeProfile(ctx: Context, urls: UpResult["urls"], token: string): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
+  const { Config } = await import("../../lib/config.js");
+  const config = await Config.open({ path: ctx.globals.config, profile: PROFILE, env: ctx.env });
+  const settings: Record<string, ConfigValue> = {
+    provider: "hetzner", region: "fsn1", size: "cx22",
+    "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
+  };
+  config.setMany(settings);
+  for (const key of ["hetzner.token", "digitalocean.token", "fly.token"]) config.set(key, token);
+  return {
+    profile: PROFILE,
+    config: config.path,
+    settings: { ...settings, "hetzner.token": "***", "digitalocean.token": "***", "fly.token": "***" },
+    overriddenBy: OVERRIDES.filter((name) => ctx.env[name]),
+  };
+}
+
+function portsFrom(base: number): { hetzner: number; digitalocean: number; fly: number; admin: number } {
+  return base === 0 ? { hetzner: 0, digitalocean: 0, fly: 0, admin: 0 } : { hetzner: base, digitalocean: base + 1, fly: base + 2, admin: base + 3 };
+}
+
+async function answers(admin: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${admin}/health`, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** The sandbox serving `dir` right now, if any (its run file names a live process that answers). */
+export async function runningSandbox(dir: string): Promise<import("../../sandbox/daemon.js").RunInfo | null> {
+  const { readRunInfo, processAlive } = await import("../../sandbox/daemon.js");
+  const info = readRunInfo(dir);
+  if (!info || !processAlive(info.pid)) return null;
+  return (await answers(info.urls.admin)) ? info : null;
+}
+
+function childArgs(dir: string, opts: UpOptions): string[] {
+  const args = ["sandbox", "up", "--internal-daemon", "--dir", dir, "--port", String(opts.port ?? DEFAULT_PORT)];
+  if (opts.actionDelay !== undefined) args.push("--action-delay", String(opts.actionDelay));
+  if (opts.rateLimitScale !== undefined) args.push("--rate-limit-scale", String(opts.rateLimitScale));
+  if (opts.rateLimits === false) args.push("--no-rate-limits");
+  if (opts.healthPort !== undefined) args.push("--health-port", String(opts.healthPort));
+  if (opts.faults !== undefined) args.push("--faults", resolve(opts.faults));
+  return args;
+}
+
+/** `up --detach`: starts the background process and waits until it answers. */
+async function upDetached(ctx: Context, dir: string, opts: UpOptions): Promise<UpResult> {
+  const daemon = await import("../../sandbox/daemon.js");
+  const { readToken } = await import("../../sandbox/store.js");
+  const existing = await runningSandbox(dir);
+  let info = existing;
+  if (!info) {
+    const pid = daemon.spawnDetached(dir, childArgs(dir, opts), ctx.env);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const candidate = daemon.readRunInfo(dir);
+      if (candidate && candidate.pid === pid && (await answers(candidate.urls.admin))) {
+        info = candidate;
+        break;
+      }
+      if (!daemon.processAlive(pid) || Date.now() > deadline || ctx.signal.aborted) {
+        if (daemon.processAlive(pid)) process.kill(pid, "SIGTERM");
+        const tail = daemon.logTail(dir);
+        throw new AutomnaError(`the sandbox did not start${tail ? `:\n${tail}` : ""}`, { hint: `see ${join(dir, daemon.LOG_FILE)}` });
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const token = readToken(dir);
+  if (!token) throw new AutomnaError(`the sandbox in ${dir} has no token file`);
+  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, ...(await writeProfile(ctx, info.urls, token)) };
+}
+
+export interface Foreground {
+  result: UpResult;
+  /** Resolves after Ctrl-C (ctx.signal) once the sandbox has shut down cleanly. */
+  done: Promise<void>;
+}
+
+/** `up` in the foreground (or as the background process): serve until the signal aborts. */
+async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise<Foreground> {
+  const [{ startSandbox }, daemon] = await Promise.all([import("../../sandbox/index.js"), import("../../sandbox/daemon.js")]);
+  const existing = await runningSandbox(dir);
+  if (existing) throw new UsageError(`a sandbox is already running on ${dir} (pid ${existing.pid})`, { hint: 'stop it with "automna sandbox down" or use another --dir' });
+  let faults: unknown;
+  if (opts.faults !== undefined) {
+    try {
+      faults = JSON.parse(readFileSync(resolve(ctx.cwd, opts.faults), "utf8"));
+    } catch (error) {
+      throw new UsageError(`--faults: cannot read ${opts.faults}: ${(error as Error).message}`);
+    }
+    const { validateFaultSpec } = await import("../../sandbox/faults.js");
+    const problem = validateFaultSpec(faults);
+    if (problem) throw new UsageError(`--faults: ${problem}`);
+  }
+  let sandbox;
+  try {
+    sandbox = await startSandbox({
+      dir, ports: portsFrom(opts.port ?? DEFAULT_PORT), actionDelayMs: opts.actionDelay, rateLimitScale: opts.rateLimitScale,
+      rateLimits: opts.rateLimits, healthPort: opts.healthPort, ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),
+    });
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    if (err.code === "EADDRINUSE") throw new UsageError(`a port the sandbox needs is in use (${err.message})`, { hint: "pass --port N for another base port, or --port 0 for ephemeral ports" });
+    throw new AutomnaError(err.message, { cause: error });
+  }
+  const detached = opts.internalDaemon === true;
+  // Ctrl-C (or `sandbox down`'s SIGTERM) is how a foreground sandbox is meant to stop: exit 0.
+  ctx.abortIsStop = true;
+  daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, startedAt: new Date().toISOString(), detached });
+  const profile = detached
+    ? { profile: PROFILE, config: "", settings: {}, overriddenBy: [] }
+    : await writeProfile(ctx, sandbox.urls, sandbox.token);
+  const done = new Promise<void>((resolveDone) => {
+    const stop = (): void => {
+      void sandbox.close().finally(() => {
+        daemon.removeRunInfo(dir, process.pid);
+        resolveDone();
+      });
+    };
+    if (ctx.signal.aborted) stop();
+    else ctx.signal.addEventListener("abort", stop, { once: true });
+  });
+  return { result: { running: true, alreadyRunning: false, detached, pid: process.pid, dir, urls: sandbox.urls, ...profile }, done };
+}
+
+export async function runSandboxUp(ctx: Context, opts: UpOptions): Promise<Foreground> {
+  const dir = sandboxDir(ctx, opts.dir);
+  const { prepareDir } = await import("../../sandbox/store.js");
+  prepareDir(dir);
+  if (opts.detach) return { result: await upDetached(ctx, dir, opts), done: Promise.resolve() };
+  return upForeground(ctx, dir, opts);
+}
+
+export interface DownResult {
+  dir: string;
+  wasRunning: boolean;
+  pid: number | null;
+}
+
+/** Stops the sandbox serving `dir` (SIGTERM, then waits for it to exit). */
+export async function runSandboxDown(ctx: Context, opts: { dir?: string }): Promise<DownResult> {
+  const dir = sandboxDir(ctx, opts.dir);
+  const daemon = await import("../../sandbox/daemon.js");
+  const info = daemon.readRunInfo(dir);
+  if (!info || !daemon.processAlive(info.pid)) {
+    if (info) daemon.removeRunInfo(dir, info.pid);
+    return { dir, wasRunning: false, pid: null };
+  }
+  process.kill(info.pid, "SIGTERM");
+  const deadline = Date.now() + 15_000;
+  while (daemon.processAlive(info.pid)) {
+    if (Date.now() > deadline) throw new AutomnaError(`the sandbox (pid ${info.pid}) did not stop within 15 s`, { hint: `kill it with: kill -9 ${info.pid}` });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  daemon.removeRunInfo(dir, info.pid);
+  return { dir, wasRunning: true, pid: info.pid };
+}
+
+export interface StatusResult {
+  running: boolean;
+  dir: string;
+  pid: number | null;
+  startedAt: string | null;
+  urls: UpResult["urls"] | null;
+  counts: Record<string, number>;
+}
+
+export async function runSandboxStatus(ctx: Context, opts: { dir?: string }): Promise<StatusResult> {
+  const dir = sandboxDir(ctx, opts.dir);
+  const info = await runningSandbox(dir);
+  let counts: Record<string, number>;
+  if (info) {
+    const res = await fetch(`${info.urls.admin}/world`, { signal: AbortSignal.timeout(5000) });
+    counts = ((await res.json()) as { counts: Record<string, number> }).counts;
+  } else {
+    const { World } = await import("../../sandbox/world.js");
+    try {
+      counts = World.load(dir, 0).counts();
+    } catch (error) {
+      throw new AutomnaError((error as Error).message);
+    }
+  }
+  return { running: info !== null, dir, pid: info?.pid ?? null, startedAt: info?.startedAt ?? null, urls: info?.urls ?? null, counts };
+}

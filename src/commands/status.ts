@@ -1,0 +1,107 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { AutomnaError, NotFoundError } from "../lib/errors.js";
+import type { HealthResult } from "../lib/health.js";
+import { renderDetails } from "../lib/output.js";
+import { validateUser } from "../lib/validate.js";
+import type { Instance, UsageInterval } from "../state/types.js";
+
+export interface StatusReport {
+  user: string;
+  instance: Instance;
+  /** What the provider says now; null when it has no such resource; absent when it could not be asked. */
+  live?: { status: string; providerStatus: string; region: string; size: string; addresses: Record<string, string> } | null;
+  liveError?: string;
+  health: HealthResult | null;
+  monthlyPrice: number | null;
+  currency: string | null;
+  /** Cost of every usage interval so far, up to now. */
+  costSoFar: number;
+  usage: UsageInterval[];
+}
+
+/** Cost of an interval up to `now`: hourly, capped at the monthly price per started month. */
+export function intervalCost(u: UsageInterval, now: Date): number {
+  const end = u.end ? Date.parse(u.end) : now.getTime();
+  const hours = Math.max(0, (end - Date.parse(u.start)) / 3_600_000);
+  const hourly = hours * u.hourlyPrice;
+  const capped = u.monthlyPrice === null ? hourly : Math.min(hourly, Math.ceil(hours / 730 || 1) * u.monthlyPrice);
+  return capped * u.quantity;
+}
+
+export async function runStatus(ctx: Context, user: string): Promise<StatusReport> {
+  validateUser(user);
+  const state = await ctx.state();
+  const instance = await state.getInstance(user);
+  if (!instance) throw new NotFoundError(`${user} has no instance`, { hint: `automna provision ${user}` });
+  const config = await ctx.config();
+  const usage = await state.listUsage({ user });
+  const open = usage.filter((u) => u.end === null && u.instanceId === instance.id);
+  const now = ctx.clock.now();
+  const report: StatusReport = {
+    user, instance, health: null,
+    monthlyPrice: open.length ? Math.round(open.reduce((s, u) => s + (u.monthlyPrice ?? u.hourlyPrice * 730) * u.quantity, 0) * 100) / 100 : null,
+    currency: open[0]?.currency ?? usage[0]?.currency ?? null,
+    costSoFar: Math.round(usage.reduce((s, u) => s + intervalCost(u, now), 0) * 10000) / 10000,
+    usage,
+  };
+  const registry = await ctx.providers();
+  let addresses = instance.addresses;
+  if (registry.configured().some((p) => p.id === instance.provider)) {
+    try {
+      const live = await (await registry.get(instance.provider)).get(user);
+      report.live = live ? { status: live.status, providerStatus: live.providerStatus, region: live.region, size: live.size, addresses: live.addresses } : null;
+      if (live && Object.keys(live.addresses).length) addresses = live.addresses;
+    } catch (error) {
+      if (!(error instanceof AutomnaError)) throw error;
+      report.liveError = error.message;
+    }
+  } else report.liveError = `no ${registry.resolve(instance.provider).tokenEnv} set`;
+  const { checkHealth, healthHost } = await import("../lib/health.js");
+  const host = healthHost(addresses);
+  if (host) report.health = await checkHealth(host, config.getNumber("health.port") ?? 8080, config.getString("health.path") ?? "/healthz", 3000, ctx.signal);
+  return report;
+}
+
+export const statusCommand: CommandModule = {
+  name: "status",
+  group: "Fleet",
+  example: "automna status alice",
+  register(program: Command, ctx: Context) {
+    program
+      .command("status")
+      .description("where a user's agent runs, its ids, addresses, health, price and usage history")
+      .argument("<user>", "user id")
+      .addHelpText("after", examples("automna status alice", "automna status alice --json"))
+      .action(action(ctx, async (user: string) => {
+        const r = await runStatus(ctx, user);
+        if (ctx.globals.json) return ctx.io.json(r);
+        const i = r.instance;
+        const fmt = (n: number | null): string | null => (n === null ? null : `${n.toFixed(2)} ${r.currency ?? ""}`.trim());
+        const health = r.health === null ? "no address yet" : r.health.ok ? `ok (${r.health.status} in ${r.health.ms} ms, ${r.health.url})` : `failing (${r.health.status ?? r.health.error}, ${r.health.url})`;
+        renderDetails(ctx.io, [
+          ["user", i.user],
+          ["provider", i.provider],
+          ["region", i.region],
+          ["size", i.size],
+          ["image", i.image],
+          ["status", r.live === undefined ? `${i.status} (not checked live: ${r.liveError})` : r.live === null ? `${i.status} in state, but the provider has no such instance (see automna doctor)` : `${r.live.status} (${r.live.providerStatus})`],
+          ["resources", Object.entries(i.resources).map(([k, v]) => `${k}=${v}`).join(" ") || null],
+          ["addresses", Object.entries(r.live?.addresses ?? i.addresses).map(([k, v]) => `${k}=${v}`).join(" ") || null],
+          ["health", health],
+          ["created", i.createdAt],
+          ["monthly price", fmt(r.monthlyPrice)],
+          ["cost so far", fmt(r.costSoFar)],
+          ["operation", i.opId],
+        ]);
+        if (r.usage.length) {
+          ctx.io.out("");
+          ctx.io.out("usage:");
+          for (const u of r.usage) {
+            ctx.io.out(`  ${u.start.slice(0, 19)} .. ${u.end ? u.end.slice(0, 19) : "now                "}  ${u.provider} ${u.kind} ${u.size} ${u.region} x${u.quantity} @ ${u.hourlyPrice}/h ${u.monthlyPrice ?? "-"}/mo ${u.currency}`);
+          }
+        }
+      }));
+  },
+};

@@ -1,0 +1,172 @@
+import { AuthError, AutomnaError, ProviderApiError, UsageError } from "../lib/errors.js";
+import { isUnreachable, mayHaveCommitted } from "../lib/http.js";
+import { newId } from "../lib/ids.js";
+import { withLease } from "../lib/lease.js";
+import type { Secret } from "../lib/redact.js";
+import type { Placement } from "../providers/plan.js";
+import { monthlyTotal } from "../providers/plan.js";
+import type { BillingItem, Provider, ProviderInstance } from "../providers/types.js";
+import type { Instance, LeaseRef, StateStore } from "../state/types.js";
+
+export type ProvisionStatus = "created" | "adopted" | "resumed" | "exists" | "failed";
+
+/** One user's outcome, in the documented JSON shape of `provision --json`. */
+export interface ProvisionOutcome {
+  user: string;
+  result: ProvisionStatus;
+  provider: string;
+  region: string;
+  size: string;
+  status: string | null;
+  instanceId: string | null;
+  resources: Record<string, string>;
+  addresses: Record<string, string>;
+  monthlyPrice: number | null;
+  currency: string | null;
+  error: { code: string; message: string; hint?: string } | null;
+}
+
+export interface ProvisionJob {
+  state: StateStore;
+  provider: Provider;
+  placement: Placement;
+  env: Record<string, string>;
+  secrets: Record<string, Secret>;
+  health: { port: number; path: string };
+  noWait: boolean;
+  who: string;
+  now: () => Date;
+  step: (user: string, text: string) => void;
+}
+
+/** Errors after which the provider certainly made nothing. */
+function nothingMade(error: unknown): boolean {
+  if (error instanceof AuthError || error instanceof UsageError || isUnreachable(error)) return true;
+  return error instanceof ProviderApiError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
+}
+
+export function errorJson(error: unknown): { code: string; message: string; hint?: string } {
+  if (error instanceof AutomnaError) return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  return { code: "internal", message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Provisions one user under their lease. The instance row is written (status provisioning, with
+ * the operation marker) before the provider is called, its resource ids the moment they exist,
+ * and the final state after: a crash anywhere leaves a row that a re-run resumes (same marker,
+ * so the provider adopts rather than duplicates) and that doctor can explain.
+ */
+export async function provisionOne(job: ProvisionJob, user: string): Promise<ProvisionOutcome> {
+  const { state, placement } = job;
+  const base = {
+    user, provider: placement.provider.id, region: placement.region, size: placement.size, status: null, instanceId: null,
+    resources: {}, addresses: {}, monthlyPrice: null, currency: null, error: null,
+  };
+  try {
+    return await withLease(state, user, { who: job.who, operation: "provision" }, async (lease) => {
+      const existing = await state.getInstance(user);
+      if (existing && existing.status !== "provisioning" && existing.status !== "failed") {
+        return { ...fromInstance(existing), result: "exists" as const };
+      }
+      if (existing && existing.provider !== placement.provider.id) {
+        throw new UsageError(`${user} has an unfinished instance on ${existing.provider}`, { hint: `finish it there with --provider ${existing.provider}, or automna destroy ${user}` });
+      }
+      return await create(job, user, lease, existing);
+    });
+  } catch (error) {
+    const outcome: ProvisionOutcome = { ...base, result: "failed", error: errorJson(error) };
+    FAILURES.set(outcome, error);
+    return outcome;
+  }
+}
+
+const FAILURES = new WeakMap<object, unknown>();
+
+/** Keeps the error behind a failed outcome of any bulk command. */
+export function rememberFailure(outcome: object, error: unknown): void {
+  FAILURES.set(outcome, error);
+}
+
+/** The error behind a failed outcome (a single-user run rethrows it for its exit code and hint). */
+export function failureOf(outcome: object): unknown {
+  return FAILURES.get(outcome);
+}
+
+async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing: Instance | undefined): Promise<ProvisionOutcome> {
+  const { state, provider, placement } = job;
+  const opId = existing?.opId ?? newId("op", job.now());
+  const row = existing ?? await state.createInstance({
+    user, role: "live", provider: placement.provider.id, region: placement.region, size: placement.size, image: placement.image,
+    resources: {}, addresses: {}, status: "provisioning", opId, meta: {},
+  }, { lease });
+  let recorded = Object.keys(row.resources).length > 0;
+  job.step(user, existing ? `resuming operation ${opId}` : "creating");
+  try {
+    const result = await provider.provision({
+      user, region: placement.region, size: placement.size, image: placement.image, env: job.env, secrets: job.secrets, opId,
+      health: job.health, noWait: job.noWait,
+    }, {
+      step: (text) => job.step(user, text),
+      created: async (partial) => {
+        recorded = true;
+        await state.updateInstance(row.id, { resources: partial.resources, addresses: partial.addresses }, { lease });
+      },
+    });
+    const live = result.instance;
+    const done = await state.updateInstance(row.id, {
+      resources: live.resources, addresses: live.addresses, status: live.status, region: live.region || placement.region,
+      size: live.size || placement.size,
+      meta: { ...row.meta, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null },
+    }, { lease });
+    await openUsage(state, done, result.billing, job.now(), lease);
+    await state.appendAudit({
+      who: job.who, action: "provision", target: user,
+      details: { provider: done.provider, region: done.region, size: done.size, opId, adopted: result.adopted, resources: done.resources },
+    });
+    const outcome: ProvisionStatus = existing ? "resumed" : result.adopted ? "adopted" : "created";
+    return { ...fromInstance(done), result: outcome, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null };
+  } catch (error) {
+    await settleFailure(job, row, opId, recorded, existing !== undefined, error, lease);
+    throw error;
+  }
+}
+
+/**
+ * After a failed provision: when the provider certainly made nothing, the intent row is removed
+ * (state as it was); when something may exist, the row stays as failed with what is known, so
+ * a re-run resumes it and destroy can clean it up.
+ */
+async function settleFailure(job: ProvisionJob, row: Instance, opId: string, recorded: boolean, resumed: boolean, error: unknown, lease: LeaseRef): Promise<void> {
+  const { state, provider } = job;
+  let found: ProviderInstance | undefined;
+  if (!recorded && !nothingMade(error) && mayHaveCommitted(error)) found = await provider.findByMarker(opId).catch(() => undefined);
+  if (!recorded && !found && !resumed && (nothingMade(error) || mayHaveCommitted(error))) {
+    await state.deleteInstance(row.id, { lease }).catch(() => undefined);
+    return;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  await state.updateInstance(row.id, {
+    status: "failed",
+    ...(found ? { resources: found.resources, addresses: found.addresses } : {}),
+    meta: { ...row.meta, error: message.slice(0, 500) },
+  }, { lease }).catch(() => undefined);
+  await state.appendAudit({ who: job.who, action: "provision.failed", target: row.user, details: { opId, error: message.slice(0, 500) } }).catch(() => undefined);
+}
+
+async function openUsage(state: StateStore, instance: Instance, billing: BillingItem[], now: Date, lease: LeaseRef): Promise<void> {
+  const open = await state.listUsage({ instanceId: instance.id, openOnly: true });
+  for (const item of billing) {
+    if (open.some((u) => u.kind === item.kind)) continue;
+    await state.openUsage({
+      user: instance.user, instanceId: instance.id, provider: instance.provider, size: instance.size, region: instance.region, kind: item.kind,
+      quantity: item.quantity, hourlyPrice: item.hourlyPrice, monthlyPrice: item.monthlyPrice, currency: item.currency, start: now.toISOString(),
+    }, { lease });
+  }
+}
+
+function fromInstance(i: Instance): Omit<ProvisionOutcome, "result"> {
+  return {
+    user: i.user, provider: i.provider, region: i.region, size: i.size, status: i.status, instanceId: i.id, resources: i.resources,
+    addresses: i.addresses, monthlyPrice: null, currency: null, error: null,
+  };
+}

@@ -1,0 +1,146 @@
+import type { HttpClient, ParsedApiError, Query } from "../../lib/http.js";
+
+/** Fly Machines wire types: only the fields automna reads. */
+export interface FGuest { cpu_kind: string; cpus: number; memory_mb: number }
+export interface FMachine {
+  id: string;
+  name: string;
+  state: string;
+  region: string;
+  private_ip?: string;
+  created_at?: string;
+  version?: string;
+  instance_id?: string;
+  config?: {
+    image?: string;
+    guest?: FGuest;
+    metadata?: Record<string, string>;
+    mounts?: { volume?: string; path?: string }[];
+  };
+}
+export interface FApp { id?: string; name: string; status?: string; organization?: { slug?: string } }
+export interface FVolume { id: string; name: string; region: string; size_gb: number; state?: string; attached_machine_id?: string | null }
+export interface FRegion { code: string; name: string; deprecated?: boolean; requires_paid_plan?: boolean }
+
+/** `{error, status}`: status is `insufficient_capacity`, `name_taken`... */
+export function parseFlyError(_status: number, body: unknown): ParsedApiError {
+  const b = body as { error?: string; status?: string; message?: string };
+  const message = b.error ?? b.message ?? JSON.stringify(body).slice(0, 200);
+  const field = /\b(guest|memory_mb|cpus|cpu_kind|region|image|size_gb|name)\b/.exec(message)?.[1];
+  return { message, code: b.status && b.status !== "unknown" ? b.status : undefined, fields: field ? [{ field, messages: [message] }] : undefined };
+}
+
+const enc = encodeURIComponent;
+
+/**
+ * Typed calls over the Fly Machines API. Each call names its rate-limit bucket (action + app or
+ * machine), since Fly limits each action per machine or app rather than per token.
+ */
+export class FlyClient {
+  readonly http: HttpClient;
+  constructor(http: HttpClient) {
+    this.http = http;
+  }
+
+  /** Machines/volumes lists: `limit` turns on pagination; the next cursor is the `fly-next-cursor` header. */
+  async #headerPaged<T>(path: string, query: Query, budgetKey: string): Promise<T[]> {
+    const out: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await this.http.get<T[]>(path, { query: { ...query, limit: 1000, cursor }, budgetKey });
+      out.push(...(res.body ?? []));
+      const next = res.headers["fly-next-cursor"];
+      cursor = next && next !== cursor && (res.body ?? []).length > 0 ? next : undefined;
+    } while (cursor);
+    return out;
+  }
+
+  /** Apps of an org; pagination by `next_cursor` in the body. */
+  async apps(org: string): Promise<FApp[]> {
+    const out: FApp[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await this.http.get<{ apps?: FApp[]; next_cursor?: string }>("/v1/apps", { query: { org_slug: org, limit: 1000, cursor }, budgetKey: `list_apps:${org}` });
+      const apps = res.body.apps ?? [];
+      out.push(...apps);
+      cursor = res.body.next_cursor && res.body.next_cursor !== cursor && apps.length > 0 ? res.body.next_cursor : undefined;
+    } while (cursor);
+    return out;
+  }
+
+  async app(name: string): Promise<FApp | undefined> {
+    const res = await this.http.get<FApp>(`/v1/apps/${enc(name)}`, { allow: [404], budgetKey: `get_app:${name}` });
+    return res.status === 404 ? undefined : res.body;
+  }
+
+  async createApp(name: string, org: string): Promise<void> {
+    await this.http.post("/v1/apps", { name, org_slug: org }, { budgetKey: `create_app:${name}` });
+  }
+
+  /** false when already gone. */
+  async deleteApp(name: string): Promise<boolean> {
+    const res = await this.http.delete(`/v1/apps/${enc(name)}`, { allow: [404], budgetKey: "delete_app" });
+    return res.status !== 404;
+  }
+
+  machines(app: string, metadata: Record<string, string> = {}): Promise<FMachine[]> {
+    const query: Query = {};
+    for (const [k, v] of Object.entries(metadata)) query[`metadata.${k}`] = v;
+    return this.#headerPaged<FMachine>(`/v1/apps/${enc(app)}/machines`, query, `list_machines:${app}`);
+  }
+
+  async machine(app: string, id: string): Promise<FMachine | undefined> {
+    const res = await this.http.get<FMachine>(`/v1/apps/${enc(app)}/machines/${enc(id)}`, { allow: [404], budgetKey: `get_machine:${id}` });
+    return res.status === 404 ? undefined : res.body;
+  }
+
+  async createMachine(app: string, body: Record<string, unknown>): Promise<FMachine> {
+    return (await this.http.post<FMachine>(`/v1/apps/${enc(app)}/machines`, body, { budgetKey: `create_machine:${app}` })).body;
+  }
+
+  /** false when already gone. */
+  async deleteMachine(app: string, id: string): Promise<boolean> {
+    const res = await this.http.delete(`/v1/apps/${enc(app)}/machines/${enc(id)}`, { query: { force: true }, allow: [404], budgetKey: `delete_machine:${id}` });
+    return res.status !== 404;
+  }
+
+  async machineAction(app: string, id: string, action: "start" | "stop"): Promise<void> {
+    await this.http.post(`/v1/apps/${enc(app)}/machines/${enc(id)}/${action}`, action === "stop" ? {} : undefined, { budgetKey: `${action}_machine:${id}` });
+  }
+
+  /**
+   * One `/wait` call: blocks server-side up to `timeoutS` (at most 60). Returns "timeout" on 408,
+   * "gone" on 404, else the state reached.
+   */
+  async wait(app: string, id: string, state: string, timeoutS: number, version?: string): Promise<"timeout" | "gone" | string> {
+    const res = await this.http.get<{ ok?: boolean; state?: string }>(`/v1/apps/${enc(app)}/machines/${enc(id)}/wait`, {
+      query: { state, timeout: timeoutS, version }, allow: [404, 408], timeoutMs: (timeoutS + 15) * 1000, budgetKey: `wait_machine:${id}`,
+    });
+    if (res.status === 408) return "timeout";
+    if (res.status === 404) return "gone";
+    return res.body.state ?? state;
+  }
+
+  volumes(app: string): Promise<FVolume[]> {
+    return this.#headerPaged<FVolume>(`/v1/apps/${enc(app)}/volumes`, {}, `list_volumes:${app}`);
+  }
+
+  async createVolume(app: string, body: Record<string, unknown>): Promise<FVolume> {
+    return (await this.http.post<FVolume>(`/v1/apps/${enc(app)}/volumes`, body, { budgetKey: `create_volume:${app}` })).body;
+  }
+
+  /** false when already gone. */
+  async deleteVolume(app: string, id: string): Promise<boolean> {
+    const res = await this.http.delete(`/v1/apps/${enc(app)}/volumes/${enc(id)}`, { allow: [404], budgetKey: `delete_volume:${id}` });
+    return res.status !== 404;
+  }
+
+  /** Sets app secrets; machines created afterwards get them as environment variables. */
+  async setSecrets(app: string, values: Record<string, string>): Promise<void> {
+    await this.http.post(`/v1/apps/${enc(app)}/secrets`, { values }, { budgetKey: `set_secrets:${app}`, sensitive: true });
+  }
+
+  async regions(): Promise<FRegion[]> {
+    return (await this.http.get<{ regions?: FRegion[] }>("/v1/platform/regions", { budgetKey: "regions" })).body.regions ?? [];
+  }
+}

@@ -1,0 +1,306 @@
+import { AutomnaError, ConflictError, ProviderApiError, UsageError } from "../../lib/errors.js";
+import { mayHaveCommitted } from "../../lib/http.js";
+import { RateBudget } from "../../lib/rate-budget.js";
+import type { InstanceStatus } from "../../state/types.js";
+import { CATALOG } from "../catalog.js";
+import { makeHttp, type ProviderDeps } from "../deps.js";
+import type {
+  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+} from "../types.js";
+import { resourceName } from "../types.js";
+import { FlyClient, parseFlyError, type FGuest, type FMachine } from "./client.js";
+
+/**
+ * Fly's documented limits are per action per machine or app: 1 request/s with bursts of 3;
+ * reading a machine allows 5/s with bursts of 10; app deletions 100 per minute.
+ */
+export const FLY_BUDGET = {
+  global: [],
+  keyed: (key: string) =>
+    key.startsWith("get_machine:") ? { capacity: 10, perSecond: 5 }
+      : key === "delete_app" ? { capacity: 100, perSecond: 100 / 60 }
+        : { capacity: 3, perSecond: 1 },
+};
+const VOLUME_NAME = "automna_data";
+const STATUS: Record<string, InstanceStatus> = {
+  created: "starting", starting: "starting", started: "running", stopping: "stopped", stopped: "stopped", suspending: "stopped",
+  suspended: "stopped", replacing: "starting", updating: "starting", destroying: "deleting", destroyed: "deleting", failed: "failed",
+};
+
+/** `shared-cpu-1x-2gb` <-> `{cpu_kind: shared, cpus: 1, memory_mb: 2048}`. */
+export function flyGuest(size: string): FGuest | undefined {
+  const m = /^(shared|performance)-cpu-(\d+)x-(\d+)(mb|gb)$/.exec(size);
+  if (!m) return undefined;
+  return { cpu_kind: m[1]!, cpus: Number(m[2]), memory_mb: Number(m[3]) * (m[4] === "gb" ? 1024 : 1) };
+}
+
+export function flySizeName(guest: FGuest | undefined): string {
+  if (!guest) return "";
+  const mem = guest.memory_mb % 1024 === 0 ? `${guest.memory_mb / 1024}gb` : `${guest.memory_mb}mb`;
+  return `${guest.cpu_kind}-cpu-${guest.cpus}x-${mem}`;
+}
+
+export function toInstance(app: string, m: FMachine): ProviderInstance {
+  const meta = m.config?.metadata ?? {};
+  const volume = m.config?.mounts?.find((x) => x.path === "/data")?.volume ?? m.config?.mounts?.[0]?.volume;
+  return {
+    provider: "fly",
+    user: meta.automna_user ?? app.replace(/^automna-/, ""),
+    opId: meta.automna_op ?? null,
+    region: m.region,
+    size: flySizeName(m.config?.guest),
+    image: m.config?.image ?? null,
+    status: STATUS[m.state] ?? "unknown",
+    providerStatus: m.state,
+    resources: { app, machine: m.id, ...(volume ? { volume } : {}) },
+    addresses: m.private_ip ? { private: m.private_ip } : {},
+    createdAt: m.created_at ?? null,
+  };
+}
+
+class FlyProvider implements Provider {
+  readonly id = "fly" as const;
+  readonly title = "Fly.io";
+  readonly capabilities: Partial<Record<Capability, string>> = {
+    liveSizes: "the Machines API publishes no sizes or prices; automna uses its catalog",
+    livePrices: "the Machines API publishes no prices; automna uses its catalog",
+  };
+  readonly #deps: ProviderDeps;
+  readonly #client: FlyClient;
+  readonly #org: string;
+
+  constructor(deps: ProviderDeps) {
+    this.#deps = deps;
+    this.#client = new FlyClient(makeHttp(deps, parseFlyError, new RateBudget(FLY_BUDGET, deps.rateScale)));
+    this.#org = deps.config.getString("fly.org") ?? "personal";
+  }
+
+  async checkCredentials(): Promise<CredentialCheck> {
+    try {
+      await this.#client.http.get("/v1/apps", { query: { org_slug: this.#org, limit: 1 }, budgetKey: `list_apps:${this.#org}` });
+      return { ok: true, account: this.#org };
+    } catch (error) {
+      if (error instanceof AutomnaError) return { ok: false, reason: error.message };
+      throw error;
+    }
+  }
+
+  async regions(): Promise<RegionInfo[]> {
+    return (await this.#client.regions()).map((r) => ({ name: r.code, description: r.name, available: r.deprecated !== true }));
+  }
+
+  async sizes(): Promise<SizeInfo[]> {
+    return CATALOG.fly.sizes.map((s) => ({
+      name: s.name, vcpus: s.vcpus, memoryMb: s.memoryMb, diskGb: null, regions: [], hourlyPrice: s.hourly, monthlyPrice: s.monthly, currency: "USD", source: "catalog" as const,
+    }));
+  }
+
+  #volumeGb(): number {
+    return Math.max(1, Math.round(this.#deps.config.getNumber("fly.volumeGb") ?? 1));
+  }
+
+  async billing(size: string): Promise<BillingItem[]> {
+    const row = CATALOG.fly.sizes.find((s) => s.name === size);
+    const gbMonth = CATALOG.fly.volumeGbMonthly ?? 0;
+    const items: BillingItem[] = [];
+    if (row) items.push({ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: "USD", source: "catalog" });
+    items.push({ kind: "volume", quantity: this.#volumeGb(), hourlyPrice: Math.round((gbMonth / 730) * 1e6) / 1e6, monthlyPrice: gbMonth, currency: "USD", source: "catalog" });
+    return items;
+  }
+
+  /** The app is the user's isolation boundary: created once, reused when it already exists in our org. */
+  async #ensureApp(app: string): Promise<boolean> {
+    try {
+      await this.#client.createApp(app, this.#org);
+      return true;
+    } catch (error) {
+      const taken = error instanceof ProviderApiError && (error.providerCode === "name_taken" || error.status === 422 || error.status === 409);
+      if (!taken && !mayHaveCommitted(error)) throw error;
+      const existing = await this.#client.app(app);
+      if (!existing) {
+        if (taken) throw new ConflictError(`the Fly app name ${app} is taken by another organization`, { hint: "pick another user id" });
+        throw error;
+      }
+      if (existing.organization?.slug && existing.organization.slug !== this.#org) {
+        throw new ConflictError(`the Fly app ${app} belongs to organization ${existing.organization.slug}, not ${this.#org}`, { hint: "set fly.org" });
+      }
+      return false;
+    }
+  }
+
+  async provision(spec: ProvisionSpec, hooks: ProvisionHooks = {}): Promise<ProvisionResult> {
+    const guest = flyGuest(spec.size);
+    if (!guest) throw new UsageError(`unknown Fly size "${spec.size}"`, { hint: `sizes: ${CATALOG.fly.sizes.map((s) => s.name).join(", ")}` });
+    const app = resourceName(spec.user);
+    hooks.step?.(`creating app ${app}`);
+    const fresh = await this.#ensureApp(app);
+    if (Object.keys(spec.secrets).length) {
+      hooks.step?.("setting secrets");
+      await this.#client.setSecrets(app, Object.fromEntries(Object.entries(spec.secrets).map(([k, v]) => [k, v.reveal()])));
+    }
+    const billing = await this.billing(spec.size);
+    // A re-run (or a crash after the app was made) adopts the machine an earlier attempt created.
+    let machine = fresh ? undefined : (await this.#client.machines(app, { automna_op: spec.opId }))[0];
+    let adopted = machine !== undefined;
+    if (!machine) {
+      const volume = await this.#ensureVolume(app, spec.region, fresh, hooks);
+      await hooks.created?.({ resources: { app, volume }, addresses: {} });
+      hooks.step?.("creating machine");
+      ({ machine, adopted } = await this.#createMachine(app, volume, spec, guest));
+    }
+    const created = toInstance(app, machine);
+    await hooks.created?.({ resources: created.resources, addresses: created.addresses });
+    if (spec.noWait) return { instance: created, adopted, billing };
+    hooks.step?.("waiting for the machine to start");
+    return { instance: await this.wait(created, "running"), adopted, billing };
+  }
+
+  async #ensureVolume(app: string, region: string, fresh: boolean, hooks: ProvisionHooks): Promise<string> {
+    const free = async (): Promise<string | undefined> =>
+      (await this.#client.volumes(app)).find((v) => v.name === VOLUME_NAME && !v.attached_machine_id && v.region === region && v.state !== "destroyed")?.id;
+    if (!fresh) {
+      const existing = await free();
+      if (existing) return existing;
+    }
+    hooks.step?.("creating volume");
+    try {
+      return (await this.#client.createVolume(app, { name: VOLUME_NAME, region, size_gb: this.#volumeGb(), encrypted: true })).id;
+    } catch (error) {
+      if (!mayHaveCommitted(error)) throw error;
+      const made = await free();
+      if (made) return made;
+      return (await this.#client.createVolume(app, { name: VOLUME_NAME, region, size_gb: this.#volumeGb(), encrypted: true })).id;
+    }
+  }
+
+  async #createMachine(app: string, volume: string, spec: ProvisionSpec, guest: FGuest): Promise<{ machine: FMachine; adopted: boolean }> {
+    const body = {
+      name: app,
+      region: spec.region,
+      config: {
+        image: spec.image,
+        env: spec.env,
+        guest,
+        // Always on: restart always, and no services, so Fly's proxy never auto-stops it.
+        restart: { policy: "always" },
+        auto_destroy: false,
+        mounts: [{ volume, path: "/data" }],
+        metadata: { automna_managed: "true", automna_user: spec.user, automna_op: spec.opId },
+        checks: { health: { type: "http", port: spec.health.port, path: spec.health.path, interval: "15s", timeout: "5s" } },
+      },
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { machine: await this.#client.createMachine(app, body), adopted: false };
+      } catch (error) {
+        if (!mayHaveCommitted(error)) throw error;
+        // The answer was lost: the op marker says whether the machine was made, before any second POST.
+        const made = (await this.#client.machines(app, { automna_op: spec.opId }))[0];
+        if (made) return { machine: made, adopted: true };
+        if (attempt >= 2) throw error;
+      }
+    }
+  }
+
+  async get(user: string): Promise<ProviderInstance | undefined> {
+    const app = resourceName(user);
+    if (!(await this.#client.app(app))) return undefined;
+    const machines = await this.#client.machines(app, { automna_managed: "true" });
+    return machines[0] ? toInstance(app, machines[0]) : this.#bareApp(app);
+  }
+
+  /** An automna app without a machine (a half-made or half-removed instance). */
+  #bareApp(app: string): ProviderInstance {
+    return {
+      provider: "fly", user: app.replace(/^automna-/, ""), opId: null, region: "", size: "", image: null, status: "failed",
+      providerStatus: "no machine", resources: { app }, addresses: {}, createdAt: null,
+    };
+  }
+
+  async list(): Promise<ProviderInstance[]> {
+    const apps = (await this.#client.apps(this.#org)).filter((a) => a.name.startsWith("automna-"));
+    const out: ProviderInstance[] = [];
+    // Apps are listed concurrently: each app's list has its own rate bucket.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < apps.length) {
+        const app = apps[next++]!.name;
+        const machines = await this.#client.machines(app, { automna_managed: "true" });
+        if (machines.length === 0) out.push(this.#bareApp(app));
+        for (const m of machines) out.push(toInstance(app, m));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, apps.length) }, worker));
+    return out.sort((a, b) => a.user.localeCompare(b.user));
+  }
+
+  async findByMarker(opId: string): Promise<ProviderInstance | undefined> {
+    return (await this.list()).find((i) => i.opId === opId);
+  }
+
+  async start(instance: Pick<ProviderInstance, "resources">): Promise<void> {
+    const { app, machine } = ids(instance);
+    await this.#client.machineAction(app, machine, "start");
+  }
+
+  async stop(instance: Pick<ProviderInstance, "resources">): Promise<void> {
+    const { app, machine } = ids(instance);
+    await this.#client.machineAction(app, machine, "stop");
+  }
+
+  async destroy(instance: Pick<ProviderInstance, "resources" | "user">): Promise<string[]> {
+    const app = instance.resources.app ?? resourceName(instance.user);
+    const removed: string[] = [];
+    // Machine first (it holds the volume), then the volume, then the app.
+    if (instance.resources.machine && (await this.#client.deleteMachine(app, instance.resources.machine))) {
+      removed.push(`machine ${instance.resources.machine}`);
+      await this.#waitGone(app, instance.resources.machine);
+    }
+    const volumes = instance.resources.volume ? [instance.resources.volume] : [];
+    if (await this.#client.app(app)) {
+      for (const v of await this.#client.volumes(app)) if (!volumes.includes(v.id)) volumes.push(v.id);
+    }
+    for (const v of volumes) if (await this.#client.deleteVolume(app, v)) removed.push(`volume ${v}`);
+    if (await this.#client.deleteApp(app)) removed.push(`app ${app}`);
+    return removed;
+  }
+
+  async #waitGone(app: string, machine: string): Promise<void> {
+    for (let i = 0; i < 10; i++) {
+      const state = await this.#client.wait(app, machine, "destroyed", 60);
+      if (state !== "timeout") return;
+    }
+  }
+
+  /** `/wait` blocks at most 60 s server-side and answers 408 then: loop until the deadline. */
+  async wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs = 600_000): Promise<ProviderInstance> {
+    const { app, machine } = ids(instance);
+    const want = state === "running" ? "started" : "stopped";
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const current = await this.#client.machine(app, machine);
+      if (!current) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+      if (current.state === want) return toInstance(app, current);
+      if (current.state === "failed" || current.state === "destroyed") {
+        throw new AutomnaError(`Fly machine ${machine} is ${current.state}`, { code: "machine_failed" });
+      }
+      const left = Math.ceil((deadline - Date.now()) / 1000);
+      if (left <= 0) throw new AutomnaError(`Fly machine ${machine} is still ${current.state} after ${Math.round(timeoutMs / 1000)} s`, { code: "timeout" });
+      await this.#client.wait(app, machine, want, Math.min(60, left), want === "stopped" ? current.version ?? current.instance_id : undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#client.http.close();
+  }
+}
+
+function ids(instance: Pick<ProviderInstance, "resources">): { app: string; machine: string } {
+  const { app, machine } = instance.resources;
+  if (!app || !machine) throw new AutomnaError("the instance has no Fly app and machine ids", { code: "not_found" });
+  return { app, machine };
+}
+
+export function createProvider(deps: ProviderDeps): Provider {
+  return new FlyProvider(deps);
+}

@@ -1,0 +1,95 @@
+import type { Dispatcher } from "undici";
+import type { Config } from "../lib/config.js";
+import { closest } from "../lib/config-keys.js";
+import { UsageError } from "../lib/errors.js";
+import { rateScaleFromEnv } from "../lib/rate-budget.js";
+import { PROVIDERS, providerInfo, providerNames, type ProviderId, type ProviderInfo } from "./catalog.js";
+import type { ProviderDeps } from "./deps.js";
+import type { Provider } from "./types.js";
+
+type Factory = (deps: ProviderDeps) => Provider;
+
+/** Each provider's code loads only when a command first needs that provider. */
+const LOADERS: Record<ProviderId, () => Promise<Factory>> = {
+  hetzner: async () => (await import("./hetzner/index.js")).createProvider,
+  fly: async () => (await import("./fly/index.js")).createProvider,
+  digitalocean: async () => (await import("./digitalocean/index.js")).createProvider,
+};
+
+export interface RegistryOptions {
+  env: NodeJS.ProcessEnv;
+  debug?: ((message: string) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  /** Unit tests of providers: an undici MockAgent. */
+  dispatcher?: Dispatcher | undefined;
+  pollMs?: number | undefined;
+  backoffMs?: number | undefined;
+}
+
+/**
+ * Provider id or alias -> a Provider, built once per process with its base URL and token from the
+ * Config. Commands hold the registry (ctx.providers()) and never name a provider in code.
+ */
+export class ProviderRegistry {
+  readonly #config: Config;
+  readonly #options: RegistryOptions;
+  readonly #made = new Map<ProviderId, Promise<Provider>>();
+
+  constructor(config: Config, options: RegistryOptions) {
+    this.#config = config;
+    this.#options = options;
+  }
+
+  /** Every provider automna knows. */
+  all(): readonly ProviderInfo[] {
+    return PROVIDERS;
+  }
+
+  /** Resolves an id or alias, or a UsageError (exit 2) listing the valid ones. */
+  resolve(idOrAlias: string): ProviderInfo {
+    const info = providerInfo(idOrAlias.toLowerCase());
+    if (info) return info;
+    const near = closest(idOrAlias, providerNames());
+    throw new UsageError(`unknown provider "${idOrAlias}"`, { hint: `${near.length ? `did you mean ${near[0]}? ` : ""}valid providers: ${providerNames().join(", ")}` });
+  }
+
+  /** Providers with a token in the environment or config. */
+  configured(): ProviderInfo[] {
+    return PROVIDERS.filter((p) => this.#config.secret(p.tokenKey) !== undefined);
+  }
+
+  get(idOrAlias: string): Promise<Provider> {
+    const info = this.resolve(idOrAlias);
+    let made = this.#made.get(info.id);
+    if (!made) {
+      made = LOADERS[info.id]().then((factory) => factory({
+        info,
+        config: this.#config,
+        env: this.#options.env,
+        debug: this.#options.debug,
+        signal: this.#options.signal,
+        rateScale: rateScaleFromEnv(this.#options.env),
+        dispatcher: this.#options.dispatcher,
+        pollMs: this.#options.pollMs ?? pollFromEnv(this.#options.env),
+        backoffMs: this.#options.backoffMs,
+      }));
+      this.#made.set(info.id, made);
+    }
+    return made;
+  }
+
+  /** Closes every provider's connection pool. */
+  async close(): Promise<void> {
+    const made = [...this.#made.values()];
+    this.#made.clear();
+    await Promise.all(made.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+}
+
+/** AUTOMNA_POLL_MS: first poll interval for async actions (tests and time-scaled sandboxes). */
+function pollFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const n = Number(env.AUTOMNA_POLL_MS);
+  return env.AUTOMNA_POLL_MS && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+export type { Provider } from "./types.js";

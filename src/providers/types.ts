@@ -1,0 +1,145 @@
+import type { Secret } from "../lib/redact.js";
+import type { InstanceStatus, UsageKind } from "../state/types.js";
+import type { ProviderId } from "./catalog.js";
+
+/**
+ * The Provider interface: everything automna does to a cloud goes through one of these. Commands
+ * ask the registry (src/providers/index.ts) for a Provider by id and never see HTTP, wire types
+ * or provider names in conditionals. Provider objects are cheap: one per provider per process,
+ * holding an HTTP client whose keep-alive pool is closed with the Context.
+ *
+ * Every create carries an operation marker (`opId`, a label/metadata/tag on the resource), so a
+ * create whose answer was lost (timeout, 408, 5xx) is looked up by marker and adopted instead of
+ * being sent a second time.
+ */
+
+/** What a user's agent instance should be. */
+export interface ProvisionSpec {
+  user: string;
+  region: string;
+  size: string;
+  image: string;
+  /** Plain environment for the agent container (goes into user-data or machine config). */
+  env: Record<string, string>;
+  /** Secret environment (Fly: app secrets). VM providers refuse these until SSH delivery exists. */
+  secrets: Record<string, Secret>;
+  /** The operation marker; the same value on a retried create finds the first attempt's resource. */
+  opId: string;
+  /** The agent's health check, baked into the instance definition where the provider has checks. */
+  health: { port: number; path: string };
+  /** Return once the create is accepted, without waiting for it to finish booting. */
+  noWait?: boolean;
+}
+
+/** An instance as the provider sees it now, in automna's terms. */
+export interface ProviderInstance {
+  provider: ProviderId;
+  /** The automna user it belongs to (from its marker). */
+  user: string;
+  /** The operation marker it was created with, if any. */
+  opId: string | null;
+  region: string;
+  size: string;
+  image: string | null;
+  status: InstanceStatus;
+  /** The provider's own status word (`running`, `active`, `started`...). */
+  providerStatus: string;
+  /** Provider resource ids: `{ server }`, `{ droplet }`, `{ app, machine, volume }`. */
+  resources: Record<string, string>;
+  /** `ipv4`, `ipv6`, `private`, `hostname`, as known. */
+  addresses: Record<string, string>;
+  createdAt: string | null;
+}
+
+/** One billed component of an instance, priced at creation. */
+export interface BillingItem {
+  kind: UsageKind;
+  /** 1 for a server or an address, GB for a volume. */
+  quantity: number;
+  /** Per unit per hour. */
+  hourlyPrice: number;
+  /** Per unit per month (the cap for hourly-billed VMs), null when there is none. */
+  monthlyPrice: number | null;
+  currency: string;
+  /** `live` when read from the provider's API, `catalog` from automna's table. */
+  source: "live" | "catalog";
+}
+
+export interface ProvisionResult {
+  instance: ProviderInstance;
+  /** True when an earlier attempt's resource (same marker) was found and adopted. */
+  adopted: boolean;
+  billing: BillingItem[];
+}
+
+export interface SizeInfo {
+  name: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number | null;
+  /** Regions where it can be created (empty: all). */
+  regions: string[];
+  hourlyPrice: number;
+  monthlyPrice: number;
+  currency: string;
+  source: "live" | "catalog";
+}
+
+export interface RegionInfo {
+  name: string;
+  description: string;
+  available: boolean;
+}
+
+/** Things a provider may not be able to do; the map says why, in words for the user. */
+export type Capability = "secrets" | "volumes" | "stop" | "ssh" | "exec" | "logs" | "liveSizes" | "livePrices";
+
+export type CredentialCheck = { ok: true; account?: string } | { ok: false; reason: string };
+
+/** Progress hooks, so a command can show steps and record ids the moment they exist. */
+export interface ProvisionHooks {
+  /** A step began ("creating server", "waiting for action 42"). */
+  step?(text: string): void;
+  /** Resource ids are known (called before waiting): the caller writes them to state at once. */
+  created?(partial: Pick<ProviderInstance, "resources" | "addresses">): Promise<void> | void;
+}
+
+export interface Provider {
+  readonly id: ProviderId;
+  readonly title: string;
+  /** Unsupported capability -> the reason, shown when a command needs it. */
+  readonly capabilities: Partial<Record<Capability, string>>;
+
+  /** Does the configured token work? Never throws for a bad token: returns the reason. */
+  checkCredentials(): Promise<CredentialCheck>;
+  regions(): Promise<RegionInfo[]>;
+  /** Sizes with prices; live from the API where the provider publishes them, else the catalog. */
+  sizes(): Promise<SizeInfo[]>;
+  /** What one instance of this size in this region costs, per component. */
+  billing(size: string, region: string): Promise<BillingItem[]>;
+
+  /** Creates (or adopts, by marker) the user's instance and, unless noWait, waits until it runs. */
+  provision(spec: ProvisionSpec, hooks?: ProvisionHooks): Promise<ProvisionResult>;
+  /** The user's instance as the provider sees it, or undefined when it has none. */
+  get(user: string): Promise<ProviderInstance | undefined>;
+  /** Every automna-marked instance on this provider (all pages). */
+  list(): Promise<ProviderInstance[]>;
+  /** Finds an instance by its operation marker. */
+  findByMarker(opId: string): Promise<ProviderInstance | undefined>;
+  start(instance: Pick<ProviderInstance, "resources">): Promise<void>;
+  stop(instance: Pick<ProviderInstance, "resources">): Promise<void>;
+  /**
+   * Removes every resource of the instance, in the order the provider needs, waiting for each.
+   * Resources already gone are not an error. Returns what was removed.
+   */
+  destroy(instance: Pick<ProviderInstance, "resources" | "user">): Promise<string[]>;
+  /** Waits until the instance reaches the state (or fails, or the timeout passes). */
+  wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs?: number): Promise<ProviderInstance>;
+  /** Frees connections. */
+  close(): Promise<void>;
+}
+
+/** The instance name automna gives a user's resources on every provider. */
+export function resourceName(user: string): string {
+  return `automna-${user}`;
+}

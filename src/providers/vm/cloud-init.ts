@@ -1,0 +1,59 @@
+import { UsageError } from "../../lib/errors.js";
+
+/**
+ * cloud-init user-data for a VM that runs one user's agent: install Docker, keep the agent's data
+ * under /var/lib/automna/data (bind-mounted at /data), and run the container `automna-agent`
+ * with restart always, so it comes back after a crash or a reboot.
+ *
+ * Only plain `--env` values go here: user-data is readable from the provider's metadata service
+ * and console, so secrets never do (they travel over SSH to a 0600 file once that exists).
+ */
+export interface AgentUserData {
+  user: string;
+  opId: string;
+  image: string;
+  env: Record<string, string>;
+  health: { port: number; path: string };
+}
+
+export const AGENT_CONTAINER = "automna-agent";
+export const AGENT_DATA_DIR = "/var/lib/automna/data";
+const ENV_FILE = "/etc/automna/agent.env";
+
+/** YAML accepts JSON strings, which quote anything safely. */
+const q = (s: string): string => JSON.stringify(s);
+
+export function renderUserData(spec: AgentUserData, maxBytes: number): string {
+  for (const [key, value] of Object.entries(spec.env)) {
+    if (/[\r\n]/.test(value)) throw new UsageError(`--env ${key}: values cannot contain line breaks`);
+  }
+  const envLines = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  const port = String(spec.health.port);
+  const run = [
+    "docker", "run", "-d", "--name", AGENT_CONTAINER, "--restart", "always",
+    "-v", `${AGENT_DATA_DIR}:/data`, "-p", `${port}:${port}`, "--env-file", ENV_FILE, spec.image,
+  ];
+  const lines = [
+    "#cloud-config",
+    `# automna agent for ${spec.user} (operation ${spec.opId})`,
+    "package_update: true",
+    "packages:",
+    "  - docker.io",
+    "write_files:",
+    `  - path: ${ENV_FILE}`,
+    '    permissions: "0600"',
+    "    owner: root:root",
+    `    content: ${q(envLines.length ? `${envLines.join("\n")}\n` : "")}`,
+    "runcmd:",
+    `  - [${["systemctl", "enable", "--now", "docker"].map(q).join(", ")}]`,
+    `  - [${["mkdir", "-p", AGENT_DATA_DIR].map(q).join(", ")}]`,
+    `  - [${run.map(q).join(", ")}]`,
+    "",
+  ];
+  const text = lines.join("\n");
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxBytes) {
+    throw new UsageError(`the cloud-init user-data would be ${bytes} bytes, over the provider's limit of ${maxBytes}`, { hint: "pass fewer or shorter --env values" });
+  }
+  return text;
+}

@@ -1,0 +1,25 @@
+import { EventEmitter } from "node:events";
+import type { Hosts } from "./hosts.js";
+import type { Timeline } from "./timeline.js";
+import type { World } from "./world.js";
+
+/** What every provider stand-in shares: the world, the clock of transitions, the hosts. */
+export interface SandboxEnv {
+  world: World;
+  timeline: Timeline;
+  hosts: Hosts;
+  /** How long async actions and state transitions take. */
+  delayMs: number;
+  /** Multiplies how fast rate-limit budgets recover. */
+  rateScale: number;
+  rateLimits: boolean;
+  /** Fires `change:<key>` when a resource's state changes (long polls listen). */
+  events: EventEmitter;
+  warn(message: string): void;
+}
+
+export function createEvents(): EventEmitter {
+  const events = new EventEmitter();
+  events.setMaxListeners(0);
+  return events;
+}

@@ -1,0 +1,148 @@
+import type { SandboxProvider } from "./util.js";
+import { isPlainObject } from "./util.js";
+
+/**
+ * What a fault does to a matching request:
+ * - `error`: answer `status` (default 500) with the provider's own error body, without doing
+ *   the work; with `commit: true` the work is done first (the resource IS created).
+ * - `commit_then_error`: shorthand for `error` + `commit: true`, default status 504; the
+ *   classic "timed out, but it happened" that idempotent creates must survive.
+ * - `latency`: wait `latencyMs` before handling (adds up with other matching rules).
+ * - `rate_limit`: a 429 storm in the provider's own format and headers.
+ * - `reset`: destroy the connection without an answer; with `commit: true` after doing the work.
+ */
+export type FaultKind = "error" | "commit_then_error" | "latency" | "rate_limit" | "reset";
+
+export interface FaultRule {
+  kind: FaultKind;
+  /** Provider API the rule applies to; every provider when omitted. */
+  provider?: SandboxProvider;
+  /** HTTP method (GET, POST...); every method when omitted. */
+  method?: string;
+  /**
+   * Request path (no query) pattern: segments match literally, a `*` segment matches any one
+   * segment, a final `**` segment matches the rest. E.g. "/v1/servers", "/v1/servers/{star}",
+   * "/v1/apps/{star}/machines" with {star} written as `*`. Every path when omitted.
+   */
+  path?: string;
+  /** HTTP status for `error` / `commit_then_error` (408, 500, 502, 503, 504...). */
+  status?: number;
+  /** Milliseconds of added latency (`latency`). */
+  latencyMs?: number;
+  /** Run the handler before failing (`error`, `reset`). */
+  commit?: boolean;
+  /** Chance per matching request, 0..1; default 1 (always). */
+  probability?: number;
+  /** Fire at most this many times, then the rule is spent. */
+  count?: number;
+  /** Active for this many milliseconds after it was set; forever when omitted. */
+  durationMs?: number;
+}
+
+/** The faults in force; `setFaults` replaces all of them. */
+export interface FaultSpec {
+  rules?: FaultRule[];
+}
+
+const KINDS: readonly FaultKind[] = ["error", "commit_then_error", "latency", "rate_limit", "reset"];
+const PROVIDERS: readonly SandboxProvider[] = ["hetzner", "digitalocean", "fly"];
+
+/** Checks a fault spec (from a file or the admin endpoint); returns the problem, if any. */
+export function validateFaultSpec(value: unknown): string | null {
+  if (!isPlainObject(value)) return "faults must be a JSON object {\"rules\": [...]}";
+  const rules = value.rules ?? [];
+  if (!Array.isArray(rules)) return "faults.rules must be an array";
+  for (const [i, rule] of rules.entries()) {
+    const at = `faults.rules[${i}]`;
+    if (!isPlainObject(rule)) return `${at} must be an object`;
+    if (!KINDS.includes(rule.kind as FaultKind)) return `${at}.kind must be one of ${KINDS.join(", ")}`;
+    if (rule.provider !== undefined && !PROVIDERS.includes(rule.provider as SandboxProvider)) return `${at}.provider must be one of ${PROVIDERS.join(", ")}`;
+    for (const key of ["status", "latencyMs", "probability", "count", "durationMs"] as const) {
+      const v = rule[key];
+      if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) return `${at}.${key} must be a non-negative number`;
+    }
+    if (typeof rule.probability === "number" && rule.probability > 1) return `${at}.probability must be between 0 and 1`;
+    if (rule.status !== undefined && ((rule.status as number) < 100 || (rule.status as number) > 599)) return `${at}.status must be an HTTP status`;
+    if (rule.method !== undefined && typeof rule.method !== "string") return `${at}.method must be a string`;
+    if (rule.path !== undefined && (typeof rule.path !== "string" || !rule.path.startsWith("/"))) return `${at}.path must start with /`;
+  }
+  return null;
+}
+
+interface ActiveRule {
+  rule: FaultRule;
+  segments: string[] | null;
+  until: number;
+  left: number;
+}
+
+/** What the request pipeline must do for one request. */
+export interface FaultDecision {
+  latencyMs: number;
+  /** The first matching non-latency rule, if any. */
+  action: { kind: "error" | "rate_limit" | "reset"; status: number; commit: boolean } | null;
+}
+
+/** The fault rules in force, matched per request. */
+export class Faults {
+  #rules: ActiveRule[] = [];
+
+  set(spec: FaultSpec, now = Date.now()): void {
+    this.#rules = (spec.rules ?? []).map((rule) => ({
+      rule,
+      segments: rule.path ? rule.path.split("/").filter(Boolean) : null,
+      until: rule.durationMs === undefined ? Infinity : now + rule.durationMs,
+      left: rule.count ?? Infinity,
+    }));
+  }
+
+  /** The rules still in force (spent and expired ones are dropped). */
+  list(now = Date.now()): FaultRule[] {
+    this.#rules = this.#rules.filter((r) => r.left > 0 && r.until > now);
+    return this.#rules.map((r) => r.rule);
+  }
+
+  decide(provider: SandboxProvider, method: string, path: string, now = Date.now()): FaultDecision {
+    const decision: FaultDecision = { latencyMs: 0, action: null };
+    if (this.#rules.length === 0) return decision;
+    const parts = path.split("/").filter(Boolean);
+    for (const active of this.#rules) {
+      const { rule } = active;
+      if (active.left <= 0 || active.until <= now) continue;
+      if (rule.provider && rule.provider !== provider) continue;
+      if (rule.method && rule.method.toUpperCase() !== method) continue;
+      if (active.segments && !matchSegments(active.segments, parts)) continue;
+      if (rule.kind !== "latency" && decision.action) continue;
+      if (rule.probability !== undefined && Math.random() >= rule.probability) continue;
+      active.left--;
+      switch (rule.kind) {
+        case "latency":
+          decision.latencyMs += rule.latencyMs ?? 0;
+          break;
+        case "rate_limit":
+          decision.action = { kind: "rate_limit", status: 429, commit: false };
+          break;
+        case "reset":
+          decision.action = { kind: "reset", status: 0, commit: rule.commit === true };
+          break;
+        case "error":
+          decision.action = { kind: "error", status: rule.status ?? 500, commit: rule.commit === true };
+          break;
+        case "commit_then_error":
+          decision.action = { kind: "error", status: rule.status ?? 504, commit: true };
+          break;
+      }
+    }
+    return decision;
+  }
+}
+
+function matchSegments(pattern: string[], parts: string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p === "**") return true;
+    if (i >= parts.length) return false;
+    if (p !== "*" && p !== parts[i]) return false;
+  }
+  return pattern.length === parts.length;
+}

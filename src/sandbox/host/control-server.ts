@@ -1,0 +1,133 @@
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { CONTAINER_NAME, listen, type SimAgent } from "./agent.js";
+import { parseLogTime, type LogEntry } from "./agent-log.js";
+import { inspectView, psView } from "./container-view.js";
+
+/**
+ * The "daemon" the `docker` shim talks to: a small HTTP API on the host's own address, shaped
+ * after Docker Engine's paths, served from the sandbox process because the agent lives there.
+ * Each host has a random token that only its commands receive (in their environment), so one
+ * host's commands cannot stop another host's agent by accident.
+ */
+export interface ControlServerInit {
+  agent: SimAgent;
+  hostId: string;
+  address: string;
+  token: string;
+  healthPort: () => number | null;
+  now: () => Date;
+}
+
+export interface ControlServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startControlServer(init: ControlServerInit): Promise<ControlServer> {
+  const expected = Buffer.from(init.token);
+  const server: Server = createServer((req, res) => {
+    const given = Buffer.from(String(req.headers["x-automna-host-token"] ?? ""));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return send(res, 401, { message: "unauthorized" });
+    route(init, req, res).catch((error: unknown) => send(res, 500, { message: (error as Error).message }));
+  });
+  server.keepAliveTimeout = 1000;
+  const port = await listen(server, 0, init.address);
+  return {
+    url: `http://${init.address}:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+async function route(init: ControlServerInit, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://host");
+  const { agent } = init;
+  const host = { id: init.hostId, address: init.address, healthPort: init.healthPort() };
+  if (req.method === "GET" && url.pathname === "/containers/json") {
+    const all = url.searchParams.get("all") === "1";
+    return send(res, 200, agent.running || all ? [psView(agent, host, init.now())] : []);
+  }
+  const m = /^\/containers\/([^/]+)\/(json|logs|start|stop|restart)$/.exec(url.pathname);
+  if (!m) return send(res, 404, { message: "page not found" });
+  const name = decodeURIComponent(m[1] ?? "");
+  if (!matches(name, agent.describe().id)) return send(res, 404, { message: `No such container: ${name}` });
+  const action = m[2];
+  if (req.method === "GET" && action === "json") return send(res, 200, inspectView(agent, host));
+  if (req.method === "GET" && action === "logs") return streamLogs(init, url.searchParams, req, res);
+  if (req.method !== "POST") return send(res, 405, { message: "method not allowed" });
+  if (action === "start") return send(res, (await agent.start(true)) ? 204 : 304);
+  if (action === "stop") return send(res, (await agent.stop(true)) ? 204 : 304);
+  await agent.stop(false);
+  await agent.start(true);
+  return send(res, 204);
+}
+
+function matches(name: string, id: string): boolean {
+  const n = name.replace(/^\//, "");
+  return n === CONTAINER_NAME || (/^[0-9a-f]+$/.test(n) && id.startsWith(n));
+}
+
+/**
+ * `docker logs`: the entries matching since/until/tail, then with `follow` every new entry until
+ * the agent stops (as `docker logs -f` ends when its container stops) or the client goes away.
+ */
+async function streamLogs(init: ControlServerInit, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const now = init.now();
+  const since = q.get("since") ? parseLogTime(q.get("since") ?? "", now) : undefined;
+  const until = q.get("until") ? parseLogTime(q.get("until") ?? "", now) : undefined;
+  if (since === undefined && q.get("since")) return send(res, 400, { message: `invalid value for "since": ${q.get("since")}` });
+  if (until === undefined && q.get("until")) return send(res, 400, { message: `invalid value for "until": ${q.get("until")}` });
+  const tailRaw = q.get("tail") ?? "all";
+  const tail = tailRaw === "all" ? undefined : Number(tailRaw);
+  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) return send(res, 400, { message: `invalid value for "tail": ${tailRaw}` });
+  const stamps = q.get("timestamps") === "1";
+  const follow = q.get("follow") === "1" && until === undefined;
+  const format = (e: LogEntry) => (stamps ? `${e.time} ${e.line}\n` : `${e.line}\n`);
+  res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+
+  // Subscribe before reading, and drop live entries the read already returned: nothing between
+  // the read and the subscription can be lost or printed twice.
+  const live: LogEntry[] = [];
+  let last = "";
+  let streaming = false;
+  let stopped = false;
+  let unsubscribe = () => {};
+  const write = (e: LogEntry) => {
+    if (e.time > last && (!since || e.time >= since)) {
+      last = e.time;
+      res.write(format(e));
+    }
+  };
+  const finish = () => {
+    unsubscribe();
+    res.end();
+  };
+  if (follow && init.agent.running) {
+    unsubscribe = init.agent.subscribe((e) => (streaming ? write(e) : live.push(e)), () => {
+      stopped = true;
+      if (streaming) finish();
+    });
+    req.on("close", () => unsubscribe());
+  }
+  const entries = await init.agent.readLogs({ since, until, tail });
+  res.write(entries.map(format).join(""));
+  // With `--tail 0` the read returns nothing, yet what is already in the file is not "new".
+  last = entries.at(-1)?.time ?? (tail === 0 ? ((await init.agent.readLogs({ tail: 1 }))[0]?.time ?? "") : "");
+  if (!follow || !init.agent.running || stopped) {
+    for (const e of follow ? live : []) write(e);
+    return finish();
+  }
+  for (const e of live) write(e);
+  streaming = true;
+}
+
+function send(res: ServerResponse, status: number, body?: unknown): void {
+  if (body === undefined) {
+    res.writeHead(status).end();
+    return;
+  }
+  res.writeHead(status, { "content-type": "application/json" }).end(`${JSON.stringify(body, null, 4)}\n`);
+}

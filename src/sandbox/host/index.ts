@@ -1,0 +1,232 @@
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { constants } from "node:os";
+import { join } from "node:path";
+import { SimAgent, type AgentOptions } from "./agent.js";
+import type { LogEntry, LogQuery } from "./agent-log.js";
+import { startControlServer, type ControlServer } from "./control-server.js";
+import { consoleHostKeyBlock, loadOrCreateHostKey } from "./host-key.js";
+import { DATA_MOUNT_POINTS, detectIsolation, fstabFor, type Isolation } from "./isolation.js";
+import { spawnCommand, terminate } from "./process.js";
+import { shimSource } from "./shim-source.js";
+import { parseAuthorizedKeys, SshServer, type SessionRequest } from "./ssh-server.js";
+
+export type { AgentOptions } from "./agent.js";
+export type { LogEntry, LogQuery } from "./agent-log.js";
+export type { Isolation } from "./isolation.js";
+
+/** One simulated machine's SSH endpoint, agent and health check. */
+export interface HostOptions {
+  /** The provider's id or name; the hostname commands see (`[A-Za-z0-9-]`). */
+  id: string;
+  /** The host's own loopback address, e.g. 127.77.0.5. */
+  address: string;
+  /** Default 22 (needs root to bind); 0 picks a free port once, kept across stop/start. */
+  sshPort?: number;
+  /** The host's own directory: its data under `data/`, its machinery under `.host/`. */
+  rootDir: string;
+  /** OpenSSH public key lines registered for the machine through the provider API. */
+  authorizedKeys: string[];
+  /** A private key (OpenSSH or PEM); default: `.host/ssh_host_ed25519_key`, generated once. */
+  hostKey?: string;
+  /** The agent's health port (default 8080; 0 picks one; null: no health endpoint). */
+  healthPort?: number | null;
+  /** Default `/healthz`. */
+  healthPath?: string;
+  agent?: AgentOptions;
+  /** "auto" (default) uses a mount namespace when it works here; "env" never does. */
+  isolation?: "auto" | "env";
+  /** The agent's clock (log timestamps, `--since 10m`); default the real one. */
+  now?: () => Date;
+  /** Background failures (a log append that failed, a bad authorized key); default: ignored. */
+  onError?: (error: Error) => void;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** The signal that ended the command, if one did. */
+  signal?: string;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** A started host. */
+export interface HostHandle {
+  readonly id: string;
+  readonly address: string;
+  /** The bound SSH port (the given one, or the one port 0 picked). */
+  readonly sshPort: number;
+  /** What cloud-init would publish: `ssh-ed25519 AAAA...` (no comment). */
+  readonly hostKeyPublic: string;
+  /** `SHA256:...`, as ssh-keygen -l prints it. */
+  readonly hostKeyFingerprint: string;
+  /** cloud-init's console block with the fingerprint and key, for a console-output endpoint. */
+  readonly hostKeyConsole: string;
+  readonly rootDir: string;
+  /** `<rootDir>/data`: what the host calls /data. */
+  readonly dataDir: string;
+  readonly isolation: Isolation;
+  /** Absolute paths commands can use for the data ("/data", "/var/lib/automna/data"), or none under "env". */
+  readonly dataPaths: string[];
+  /** The agent's health port while it runs. */
+  healthPort(): number | undefined;
+  /** Powered on (SSH listening). */
+  running(): boolean;
+  agentRunning(): boolean;
+  /** Power off: SSH and health stop answering, sessions are hung up, the agent stops. */
+  stop(): Promise<void>;
+  /** Power on: SSH listens again and the agent starts (restart policy `always`). */
+  start(): Promise<void>;
+  /** Replaces the keys allowed to log in (existing sessions stay). */
+  setAuthorizedKeys(keys: string[]): void;
+  /** Runs a command as an SSH `exec` would, without SSH (for the Fly exec API stand-in). */
+  exec(command: string, options?: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult>;
+  /** The agent's log entries (for the Fly logs API stand-in). */
+  logs(query?: LogQuery): Promise<LogEntry[]>;
+  /** New log entries as they are written; `onStopped` when the agent stops. Returns unsubscribe. */
+  subscribeLogs(onEntry: (e: LogEntry) => void, onStopped?: () => void): () => void;
+  /** Appends one agent log line now (tests, benches). */
+  emitLog(message: string): Promise<LogEntry>;
+  /** Power off for good and release everything; the directory stays. */
+  close(): Promise<void>;
+}
+
+
+/** Starts a simulated host: SSH on `address:sshPort`, the agent (unless it was `docker stop`ped) and its health endpoint. */
+export async function startHost(options: HostOptions): Promise<HostHandle> {
+  const hostname = options.id.replace(/[^A-Za-z0-9-]/g, "-").replace(/^-+/, "").slice(0, 63) || "host";
+  const now = options.now ?? (() => new Date());
+  const onError = options.onError ?? (() => {});
+  const rootDir = options.rootDir;
+  const dataDir = join(rootDir, "data");
+  const machineDir = join(rootDir, ".host");
+  const binDir = join(machineDir, "bin");
+  await mkdir(binDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true });
+  const hostKey = await loadOrCreateHostKey(join(machineDir, "ssh_host_ed25519_key"), options.hostKey);
+  const isolation: Isolation = options.isolation === "env" ? "env" : await detectIsolation();
+  await writeShim(binDir);
+  const fstab = join(machineDir, "fstab");
+  await writeFile(fstab, fstabFor(dataDir));
+
+  const healthPortOption = options.healthPort === undefined ? 8080 : options.healthPort;
+  const agent = new SimAgent({
+    hostId: options.id,
+    dataDir,
+    logFile: join(machineDir, "agent.log"),
+    stateFile: join(machineDir, "agent.json"),
+    options: options.agent ?? {},
+    health: healthPortOption === null ? null : { address: options.address, port: healthPortOption, path: options.healthPath ?? "/healthz" },
+    now,
+    onError,
+  });
+  const token = randomBytes(16).toString("hex");
+  let control: ControlServer | undefined;
+
+  const env = (request: SessionRequest): Record<string, string> => ({
+    // A machine's own PATH, not the sandbox process's (which may hold dev tool directories).
+    PATH: `${binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    HOME: rootDir,
+    PWD: rootDir,
+    USER: request.username,
+    LOGNAME: request.username,
+    SHELL: "/bin/sh",
+    ...(request.pty ? { TERM: request.pty.term || "xterm" } : {}),
+    ...request.env,
+    SSH_CONNECTION: request.connection,
+    SSH_CLIENT: request.connection.split(" ").filter((_, i) => i !== 2).join(" "),
+    AUTOMNA_DATA: dataDir,
+    AUTOMNA_ISOLATION: isolation,
+    AUTOMNA_HOST_ID: options.id,
+    AUTOMNA_HOST_NAME: hostname,
+    AUTOMNA_HOST_CONTROL: control?.url ?? "",
+    AUTOMNA_HOST_TOKEN: token,
+  });
+  const run = (request: SessionRequest): ChildProcess => {
+    // Someone may have removed the data directory (a restore); a bind mount needs it to exist.
+    mkdirSync(dataDir, { recursive: true });
+    return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation, fstab });
+  };
+  const ssh = new SshServer({ hostKey: hostKey.privateKey, address: options.address, port: options.sshPort ?? 22, ident: "OpenSSH_9.2p1 automna-sandbox", run, onError });
+  const setAuthorizedKeys = (lines: string[]) => {
+    const { keys, invalid } = parseAuthorizedKeys(lines);
+    for (const line of invalid) onError(new Error(`host ${options.id}: not a public key, ignored: ${line.slice(0, 40)}`));
+    ssh.setAuthorizedKeys(keys);
+  };
+  setAuthorizedKeys(options.authorizedKeys);
+
+  let on = false;
+  const powerOn = async (afterPowerCycle: boolean) => {
+    if (on) return;
+    control = await startControlServer({ agent, hostId: options.id, address: options.address, token, healthPort: () => healthPortOption === null ? null : (agent.healthPort ?? healthPortOption), now });
+    try {
+      await ssh.listen();
+      await agent.boot(afterPowerCycle);
+    } catch (error) {
+      await ssh.close();
+      await control.close();
+      throw error;
+    }
+    on = true;
+  };
+  const powerOff = async () => {
+    if (!on) return;
+    on = false;
+    await ssh.close();
+    await agent.stop(false);
+    await control?.close();
+  };
+  await powerOn(false);
+
+  return {
+    id: options.id,
+    address: options.address,
+    get sshPort() {
+      return ssh.port;
+    },
+    hostKeyPublic: hostKey.publicLine,
+    hostKeyFingerprint: hostKey.fingerprint,
+    hostKeyConsole: consoleHostKeyBlock(hostKey, hostname),
+    rootDir,
+    dataDir,
+    isolation,
+    dataPaths: isolation === "mount-namespace" ? [...DATA_MOUNT_POINTS] : [],
+    healthPort: () => agent.healthPort,
+    running: () => on,
+    agentRunning: () => agent.running,
+    stop: powerOff,
+    start: () => powerOn(true),
+    setAuthorizedKeys,
+    exec: (command, opts = {}) => execLocal(run({ username: "root", command, env: {}, connection: `127.0.0.1 0 ${options.address} 0` }), opts),
+    logs: (query = {}) => agent.readLogs(query),
+    subscribeLogs: (onEntry, onStopped = () => {}) => agent.subscribe(onEntry, onStopped),
+    emitLog: (message) => agent.log(message),
+    close: powerOff,
+  };
+}
+
+/** The `docker` on the host's PATH: a two-line script running the shim program with this node. */
+async function writeShim(binDir: string): Promise<void> {
+  const program = join(binDir, "docker-cli.mjs");
+  await writeFile(program, await shimSource());
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  await writeFile(join(binDir, "docker"), `#!/bin/sh\nexec ${q(process.execPath)} ${q(program)} "$@"\n`, { mode: 0o755 });
+  await chmod(join(binDir, "docker"), 0o755);
+}
+function execLocal(child: ChildProcess, opts: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on("data", (c: Buffer) => out.push(c));
+    child.stderr?.on("data", (c: Buffer) => err.push(c));
+    child.stdin?.end(opts.stdin ?? "");
+    const timer = opts.timeoutMs ? setTimeout(() => terminate(child, 500), opts.timeoutMs) : undefined;
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0), ...(signal ? { signal } : {}), stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Writable } from "node:stream";
+import { findExecutable, namespaceArgs, type Isolation } from "./isolation.js";
+
+export interface PtySize {
+  term: string;
+  rows: number;
+  cols: number;
+}
+
+/** One command (or interactive shell) to run on a host. */
+export interface CommandSpec {
+  /** A shell command line run with `/bin/sh -c`; absent for an interactive shell (`/bin/sh -i`). */
+  command?: string | undefined;
+  /** A terminal was asked for: the command runs on a real pty through util-linux `script`. */
+  pty?: PtySize | undefined;
+  env: Record<string, string>;
+  cwd: string;
+  isolation: Isolation;
+  /** The host's fstab, mounted in the command's namespace under `mount-namespace`. */
+  fstab: string;
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Whether a pty can be offered; without `script`, pty requests are refused and ssh goes on without one. */
+export function ptySupported(): boolean {
+  return findExecutable("script") !== undefined;
+}
+
+/**
+ * Starts the command in its own process group (so closing the session can signal everything it
+ * started) with exactly the given environment: nothing of the sandbox process's own environment
+ * (its API tokens) leaks into a host.
+ */
+export function spawnCommand(spec: CommandSpec): ChildProcess {
+  let argv = spec.command === undefined ? ["/bin/sh", "-i"] : ["/bin/sh", "-c", spec.command];
+  if (spec.pty) {
+    const size = `stty rows ${spec.pty.rows || 24} cols ${spec.pty.cols || 80} 2>/dev/null;`;
+    const inner = spec.command === undefined ? `${size} exec /bin/sh -i` : `${size} exec /bin/sh -c ${quote(spec.command)}`;
+    argv = ["script", "-q", "-f", "-e", "-c", inner, "/dev/null"];
+  }
+  if (spec.isolation === "mount-namespace") argv = ["unshare", ...namespaceArgs(spec.fstab), ...argv];
+  const [file = "/bin/sh", ...args] = argv;
+  const child = spawn(file, args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  // A command that exits without reading its input makes writes to its stdin fail: not an error.
+  child.stdin?.on("error", () => {});
+  if (spec.pty) ptyChildren.add(child);
+  return child;
+}
+
+/**
+ * Hangs up on a command: SIGHUP to its process group, SIGKILL to what is left after a grace
+ * period. A pty session gets SIGKILL at once: util-linux `script` ignores SIGHUP while its child
+ * runs, and killing it closes the pty master, so the kernel hangs up the session inside, exactly
+ * as sshd's closing of the pty does.
+ */
+export function terminate(child: ChildProcess, graceMs = 2000): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const pid = child.pid;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  if (ptyChildren.has(child)) return signalGroup("SIGKILL");
+  signalGroup("SIGHUP");
+  setTimeout(() => signalGroup("SIGKILL"), graceMs).unref();
+}
+
+const ptyChildren = new WeakSet<ChildProcess>();
+
+/** Resolves once everything written so far has been handed on (ssh2 holds data while the peer's window is full). */
+export function flushed(stream: Writable): Promise<void> {
+  if (!stream.writable || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.write(Buffer.alloc(0), () => resolve());
+  });
+}

@@ -1,0 +1,270 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Faults } from "./faults.js";
+import type { SandboxProvider } from "./util.js";
+import { sleep } from "./util.js";
+
+/** What a route handler returns; the pipeline writes it (so faults can replace it). */
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  params: Record<string, string>;
+  /** Parsed JSON body; undefined when there was none. */
+  body: unknown;
+  headers: IncomingHttpHeaders;
+  /** The bearer token presented (may be wrong). */
+  token: string | null;
+  /** Aborted when the client goes away (long polls stop waiting). */
+  signal: AbortSignal;
+  /** `http://host:port` of this API (for links). */
+  origin: string;
+}
+
+export type Handler = (req: ApiRequest) => Reply | Promise<Reply>;
+
+export interface Route {
+  method: string;
+  /** `/v1/servers/:id/actions/:action` */
+  pattern: string;
+  /** Stable name for rate-limit keys. */
+  name: string;
+  handler: Handler;
+}
+
+/** Result of a provider's rate-limit check. */
+export interface Limit {
+  headers: Record<string, string>;
+  /** The 429 to send instead of handling, if over budget. */
+  blocked?: Reply;
+}
+
+/** Everything provider-specific the request pipeline needs. */
+export interface ProviderApi {
+  provider: SandboxProvider;
+  routes: Route[];
+  /** Counts the request against the budget and returns headers (and a 429 when over). */
+  limit(token: string | null, route: MatchedRoute | null, now: number): Limit;
+  /** The 429 of a rate-limit storm fault (and headers saying the budget is gone). */
+  storm(token: string | null, now: number): Reply;
+  /** An error in the provider's own format. */
+  error(status: number, message?: string): Reply;
+  unauthorized(): Reply;
+  notFound(): Reply;
+  badJson(): Reply;
+  /** Headers on every response (request ids and such). */
+  decorate?(reply: Reply): void;
+}
+
+export interface MatchedRoute {
+  route: Route;
+  params: Record<string, string>;
+}
+
+export interface RequestRecord {
+  provider: SandboxProvider;
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  /** Query string without the `?` (empty when none). */
+  query: string;
+  /** 0 when the connection was reset by a fault. */
+  status: number;
+  at: string;
+}
+
+const MAX_BODY = 1024 * 1024;
+const MAX_LOG = 100_000;
+
+interface CompiledRoute {
+  route: Route;
+  segments: string[];
+}
+
+/** Matches a path against routes; also says whether the path exists for another method. */
+export function matchRoute(routes: CompiledRoute[], method: string, path: string): { match: MatchedRoute | null; pathExists: boolean } {
+  const parts = path.split("/").filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  let pathExists = false;
+  for (const { route, segments } of routes) {
+    if (segments.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    let ok = true;
+    for (let i = 0; i < segments.length; i++) {
+      const s = segments[i]!;
+      if (s.startsWith(":")) params[s.slice(1)] = parts[i]!;
+      else if (s !== parts[i]) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) continue;
+    pathExists = true;
+    if (route.method === method) return { match: { route, params }, pathExists };
+  }
+  return { match: null, pathExists };
+}
+
+/** Shared state the pipeline consults on every request. */
+export interface PipelineContext {
+  token: string;
+  faults: Faults;
+  log: RequestRecord[];
+}
+
+/** Reads the bearer token (Fly also accepts its `FlyV1` scheme). */
+function bearer(headers: IncomingHttpHeaders): string | null {
+  const value = headers.authorization;
+  if (!value) return null;
+  const m = /^(?:Bearer|FlyV1)\s+(.+)$/i.exec(value.trim());
+  return m ? m[1]!.trim() : null;
+}
+
+/**
+ * One provider's HTTP server: faults (latency, reset, storms, errors, commit-then-error), the
+ * rate limit, bearer auth, routing, JSON bodies, and the request log, in that order.
+ */
+export class ApiServer {
+  readonly api: ProviderApi;
+  readonly #ctx: PipelineContext;
+  readonly #routes: CompiledRoute[];
+  readonly #server: Server;
+  origin = "";
+
+  constructor(api: ProviderApi, ctx: PipelineContext) {
+    this.api = api;
+    this.#ctx = ctx;
+    this.#routes = api.routes.map((route) => ({ route, segments: route.pattern.split("/").filter(Boolean) }));
+    this.#server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) this.#write(res, { status: 500, body: { error: String(error) } }, {});
+      });
+    });
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off("error", reject);
+        resolve();
+      });
+    });
+    const address = this.#server.address() as AddressInfo;
+    this.origin = `http://${host}:${address.port}`;
+    return this.origin;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const now = Date.now();
+    const url = new URL(req.url ?? "/", "http://sandbox");
+    const method = (req.method ?? "GET").toUpperCase();
+    const path = url.pathname;
+    const record = (status: number): void => {
+      const log = this.#ctx.log;
+      if (log.length >= MAX_LOG) log.splice(0, log.length - MAX_LOG + 1);
+      log.push({ provider: this.api.provider, method, path, query: url.search.slice(1), status, at: new Date(now).toISOString() });
+    };
+    const { match, pathExists } = matchRoute(this.#routes, method, path);
+    const decision = this.#ctx.faults.decide(this.api.provider, method, path, now);
+    if (decision.latencyMs > 0) await sleep(decision.latencyMs);
+    const action = decision.action;
+    if (action?.kind === "reset" && !action.commit) {
+      req.socket.destroy();
+      record(0);
+      return;
+    }
+
+    const token = bearer(req.headers);
+    const limit = this.api.limit(token === this.#ctx.token ? token : null, match, Date.now());
+    let reply: Reply;
+    if (limit.blocked) reply = limit.blocked;
+    else if (token !== this.#ctx.token) reply = this.api.unauthorized();
+    else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());
+    else if (action?.kind === "error" && !action.commit) reply = this.api.error(action.status);
+    else if (!match) reply = pathExists ? this.api.error(405, "method not allowed") : this.api.notFound();
+    else {
+      const body = await readBody(req);
+      if (body === TOO_LARGE) reply = this.api.error(413, "request body too large");
+      else if (body === BAD_JSON) reply = this.api.badJson();
+      else {
+        const controller = new AbortController();
+        res.on("close", () => controller.abort());
+        reply = await match.route.handler({
+          method, path, query: url.searchParams, params: match.params, body, headers: req.headers, token,
+          signal: controller.signal, origin: this.origin,
+        });
+        if (action?.kind === "error") reply = this.api.error(action.status);
+        if (action?.kind === "reset") {
+          req.socket.destroy();
+          record(0);
+          return;
+        }
+      }
+    }
+    if (res.destroyed) {
+      record(reply.status);
+      return;
+    }
+    this.#write(res, reply, limit.headers);
+    record(reply.status);
+  }
+
+  #write(res: ServerResponse, reply: Reply, limitHeaders: Record<string, string>): void {
+    this.api.decorate?.(reply);
+    const headers: Record<string, string> = { ...limitHeaders, ...reply.headers };
+    if (reply.body === undefined) {
+      res.writeHead(reply.status, headers);
+      res.end();
+      return;
+    }
+    const text = JSON.stringify(reply.body);
+    headers["content-type"] = "application/json";
+    headers["content-length"] = String(Buffer.byteLength(text));
+    res.writeHead(reply.status, headers);
+    res.end(text);
+  }
+}
+
+const TOO_LARGE = Symbol("too large");
+const BAD_JSON = Symbol("bad json");
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) return TOO_LARGE;
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch {
+    return BAD_JSON;
+  }
+}
+
+/** Parses a positive integer query/path value; null when absent, NaN when malformed. */
+export function intParam(value: string | null | undefined): number | null {
+  if (value === null || value === undefined || value === "") return null;
+  return /^\d+$/.test(value) ? Number(value) : NaN;
+}

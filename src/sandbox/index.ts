@@ -1,0 +1,206 @@
+import type { Server } from "node:http";
+import { resolve } from "node:path";
+import { createAdminServer, listenAdmin } from "./admin.js";
+import { digitaloceanApi } from "./digitalocean/index.js";
+import { createEvents, type SandboxEnv } from "./env.js";
+import { Faults, validateFaultSpec, type FaultSpec } from "./faults.js";
+import { flyApi } from "./fly/index.js";
+import { flyLog } from "./fly/logs.js";
+import { hetznerApi } from "./hetzner/index.js";
+import { HealthAgent, Hosts, type HostModule } from "./hosts.js";
+import { ApiServer, type RequestRecord } from "./http.js";
+import { acquireLock, prepareDir, resolveToken } from "./store.js";
+import { Timeline } from "./timeline.js";
+import type { SandboxProvider } from "./util.js";
+import { hashNumber } from "./util.js";
+import { World } from "./world.js";
+
+export type { FaultKind, FaultRule, FaultSpec } from "./faults.js";
+export type { HostModule, SimHost } from "./hosts.js";
+export type { Hosts } from "./hosts.js";
+export type { SandboxProvider } from "./util.js";
+
+export interface SandboxOptions {
+  /** World directory (persisted state lives here). */
+  dir: string;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** 0 or omitted = ephemeral. */
+  ports?: { hetzner?: number; digitalocean?: number; fly?: number; admin?: number };
+  /** The bearer token every provider accepts; default: the one saved in `dir`, else random. */
+  token?: string;
+  /** How long async actions and state transitions take; default 300. */
+  actionDelayMs?: number;
+  /** Multiplies every documented budget's refill speed; default 1. */
+  rateLimitScale?: number;
+  /** Default true. */
+  rateLimits?: boolean;
+  /** Per-server loopback addresses, default "127.77" -> 127.77.x.y. */
+  addressBase?: string;
+  /** Where each host's agent answers `GET /healthz`; default 8080. */
+  healthPort?: number;
+  /** Faults in force from the start. */
+  faults?: FaultSpec;
+  /** Per-host services besides the built-in health agent (e.g. SSH), up for every running host. */
+  hostModules?: HostModule[];
+}
+
+/** One received request, for tests ("no second POST was sent"). */
+export interface SandboxRequest {
+  provider: SandboxProvider;
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  /** Query string without `?`. */
+  query: string;
+  /** 0 when a fault reset the connection. */
+  status: number;
+  at: string;
+}
+
+export interface RunningSandbox {
+  /** hetzner ends with /v1; the others have no path. */
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  token: string;
+  /** AUTOMNA_HETZNER_URL, HCLOUD_TOKEN, AUTOMNA_DIGITALOCEAN_URL, DIGITALOCEAN_ACCESS_TOKEN, AUTOMNA_FLY_URL, FLY_API_TOKEN (+ AUTOMNA_FLY_LOGS_URL: the logs API is on the Fly port). */
+  env(): Record<string, string>;
+  /** Every request received, oldest first. */
+  requests(): SandboxRequest[];
+  setFaults(faults: FaultSpec): void;
+  /** Resolves when every host service start/stop in flight has finished (tests). */
+  settled(): Promise<void>;
+  /** Per-host services (the health agent is built in; SSH plugs in here). */
+  readonly hosts: Hosts;
+  /** Adds a line to a Fly machine's logs (what its agent printed), served by the logs API. */
+  appendFlyLog(app: string, machineId: string, message: string): void;
+  close(): Promise<void>;
+}
+
+/** Starts the three provider stand-ins, the admin API and the simulated hosts of `dir`'s world. */
+export async function startSandbox(options: SandboxOptions): Promise<RunningSandbox> {
+  const dir = resolve(options.dir);
+  const host = options.host ?? "127.0.0.1";
+  prepareDir(dir);
+  if (options.faults) {
+    const problem = validateFaultSpec(options.faults);
+    if (problem) throw new Error(problem);
+  }
+  const release = acquireLock(dir);
+  const servers: ApiServer[] = [];
+  let admin: Server | undefined;
+  let hosts: Hosts | undefined;
+  let timeline: Timeline | undefined;
+  try {
+    const token = resolveToken(dir, options.token);
+    const base = options.addressBase ?? "127.77";
+    if (!/^127\.\d{1,3}$/.test(base) || Number(base.split(".")[1]) > 255) throw new Error(`addressBase must look like 127.N, got "${base}"`);
+    const world = World.load(dir, hashNumber(dir));
+    const healthPort = options.healthPort ?? 8080;
+    const inUse = [
+      ...[...world.hetzner.servers.values()].map((s) => s.ipv4),
+      ...[...world.digitalocean.droplets.values()].map((d) => d.ipv4),
+      ...[...world.fly.machines.values()].filter((m) => m.state !== "destroyed").map((m) => m.privateIp),
+    ];
+    const theHosts = new Hosts({ base, probePort: healthPort, cursor: world.addressCursor, inUse, dir });
+    hosts = theHosts;
+    const warnings: string[] = [];
+    const warn = (message: string): void => {
+      warnings.push(message);
+      if (warnings.length > 200) warnings.shift();
+    };
+    theHosts.modules.push(new HealthAgent(healthPort, warn), ...(options.hostModules ?? []));
+    world.beforeSave = () => {
+      world.addressCursor = theHosts.cursor;
+    };
+    timeline = new Timeline(world);
+    const env: SandboxEnv = {
+      world, timeline, hosts: theHosts, delayMs: options.actionDelayMs ?? 300, rateScale: options.rateLimitScale ?? 1,
+      rateLimits: options.rateLimits ?? true, events: createEvents(), warn,
+    };
+    if (!(env.rateScale > 0)) throw new Error("rateLimitScale must be greater than 0");
+    const hetzner = hetznerApi(env);
+    const digitalocean = digitaloceanApi(env);
+    const fly = flyApi(env);
+    timeline.resume();
+    for (const s of world.hetzner.servers.values()) if (s.agentUp) void theHosts.set(theHosts.host("hetzner", s.id, s.name, s.ipv4), true);
+    for (const d of world.digitalocean.droplets.values()) if (d.agentUp) void theHosts.set(theHosts.host("digitalocean", d.id, d.name, d.ipv4), true);
+    for (const m of world.fly.machines.values()) if (m.agentUp) void theHosts.set(theHosts.host("fly", m.id, m.name, m.privateIp), true);
+
+    const faults = new Faults();
+    if (options.faults) faults.set(options.faults);
+    const log: RequestRecord[] = [];
+    const ctx = { token, faults, log };
+    const ports = options.ports ?? {};
+    const hServer = new ApiServer(hetzner, ctx);
+    const dServer = new ApiServer(digitalocean, ctx);
+    const fServer = new ApiServer(fly, ctx);
+    servers.push(hServer, dServer, fServer);
+    const urls = {
+      hetzner: `${await hServer.listen(host, ports.hetzner ?? 0)}/v1`,
+      digitalocean: await dServer.listen(host, ports.digitalocean ?? 0),
+      fly: await fServer.listen(host, ports.fly ?? 0),
+      admin: "",
+    };
+    admin = createAdminServer({
+      env, faults, log, warnings, urls: () => urls,
+      reset: async () => {
+        for (const h of theHosts.running()) await theHosts.destroy(h);
+        timeline!.clear();
+        world.reset();
+      },
+      deleteHetznerServer: (id) => hetzner.forceDelete(id),
+      deleteDroplet: (id) => digitalocean.forceDelete(id),
+      deleteFlyMachine: (app, id) => fly.forceDeleteMachine(app, id),
+      deleteFlyApp: (app) => fly.forceDeleteApp(app),
+    });
+    urls.admin = await listenAdmin(admin, host, ports.admin ?? 0);
+    world.markDirty();
+    await world.save();
+
+    let closed: Promise<void> | undefined;
+    const adminServer = admin;
+    return {
+      urls,
+      token,
+      hosts: theHosts,
+      env: () => ({
+        AUTOMNA_HETZNER_URL: urls.hetzner, HCLOUD_TOKEN: token,
+        AUTOMNA_DIGITALOCEAN_URL: urls.digitalocean, DIGITALOCEAN_ACCESS_TOKEN: token,
+        AUTOMNA_FLY_URL: urls.fly, FLY_API_TOKEN: token, AUTOMNA_FLY_LOGS_URL: urls.fly,
+      }),
+      requests: () => log.map((r) => ({ ...r })),
+      setFaults: (spec) => {
+        const problem = validateFaultSpec(spec);
+        if (problem) throw new Error(problem);
+        faults.set(spec);
+      },
+      settled: () => theHosts.settle(),
+      appendFlyLog: (app, machineId, message) => {
+        const m = world.fly.machines.get(machineId);
+        flyLog(env, app, machineId, m?.region ?? "", message);
+      },
+      close: () => {
+        closed ??= (async () => {
+          await Promise.all(servers.map((s) => s.close()));
+          await new Promise<void>((r) => {
+            adminServer.close(() => r());
+            adminServer.closeAllConnections();
+          });
+          timeline!.close();
+          await theHosts.close();
+          world.markDirty();
+          await world.save();
+          release();
+        })();
+        return closed;
+      },
+    };
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
+    admin?.close();
+    timeline?.close();
+    await hosts?.close().catch(() => undefined);
+    release();
+    throw error;
+  }
+}

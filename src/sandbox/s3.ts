@@ -1,0 +1,248 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseQueryPairs, uriEncode } from "../lib/sigv4.js";
+import { verifyRequest } from "./s3-auth.js";
+import { S3Error, errorXml } from "./s3-errors.js";
+import { getObject, listObjects, putObject, type HandlerContext, type Target } from "./s3-handlers.js";
+import { ObjectStore } from "./s3-store.js";
+
+/**
+ * An S3-compatible object store on loopback for the sandbox: path-style PUT/GET/HEAD/DELETE of
+ * objects, ListObjectsV2, SigV4 header and presigned-URL authentication with S3's error XML, data
+ * streamed to a directory on disk. Fault injection corrupts downloads or fails uploads so the
+ * migration's verification can be tested against a transfer that went wrong.
+ */
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface S3SandboxOptions {
+  /** Where objects live; a temp directory (removed on close) when omitted. */
+  dataDir?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** The region requests must be scoped to (automna's storage.region default is "auto"). */
+  region?: string;
+  /** Buckets created at start; default ["automna"]. */
+  buckets?: string[];
+  /** Accepted key pairs; one random pair when omitted. */
+  credentials?: S3Credentials[];
+  /** Server clock for expiry and skew checks. */
+  now?: () => Date;
+  /** Largest single PUT; S3's limit is 5 GiB. */
+  maxObjectBytes?: number;
+}
+
+/** Programmatic fault injection, for the migration's "corrupted transfer" tests. */
+export interface S3Faults {
+  /** The next `n` object downloads (GET) have one byte flipped in the middle of the body. */
+  corruptNextDownloads(n: number): void;
+  /** The next `n` uploads (PUT) are read and discarded, then answered with `status` (500). */
+  failNextUploads(n: number, status?: number): void;
+  reset(): void;
+  readonly pending: { corruptDownloads: number; failUploads: number };
+}
+
+export interface S3RequestRecord {
+  method: string;
+  bucket: string;
+  key: string | undefined;
+  status: number;
+  presigned: boolean;
+}
+
+export interface S3SandboxHandle {
+  /** Endpoint for storage.endpoint, e.g. http://127.0.0.1:41234 (path-style). */
+  url: string;
+  region: string;
+  /** The first bucket created at start. */
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  dataDir: string;
+  faults: S3Faults;
+  /** Every request answered (no query strings, so no signatures). */
+  requests: S3RequestRecord[];
+  /** The storage.* settings that point automna here (for config setMany). */
+  config: Record<string, string>;
+  /** The same as environment variables (for runCli({ env }) and child processes). */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_MAX_OBJECT = 5 * 1024 ** 3;
+const MAX_LOG = 10_000;
+
+export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3SandboxHandle> {
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "automna-s3-")));
+  const buckets = options.buckets ?? ["automna"];
+  const store = new ObjectStore(dataDir);
+  await store.init(buckets);
+  const credentials = options.credentials ?? [
+    { accessKeyId: `AKSANDBOX${randomBytes(6).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") },
+  ];
+  const secrets = new Map(credentials.map((c) => [c.accessKeyId, c.secretAccessKey]));
+  const state = { corruptDownloads: 0, failUploads: 0, failStatus: 500 };
+  const requests: S3RequestRecord[] = [];
+  const ctx: HandlerContext = {
+    store,
+    secrets,
+    region: options.region ?? "auto",
+    now: options.now ?? (() => new Date()),
+    maxObjectBytes: options.maxObjectBytes ?? DEFAULT_MAX_OBJECT,
+    state,
+    requests,
+  };
+  const server = createServer((req, res) => void handle(ctx, req, res));
+  // Answer `Expect: 100-continue` only after authentication, so a rejected upload never sends its body.
+  server.on("checkContinue", (req, res) => void handle(ctx, req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const bucket = buckets[0] ?? "";
+  return {
+    url,
+    config: { "storage.endpoint": url, "storage.bucket": bucket, "storage.region": ctx.region, "storage.accessKeyId": credentials[0]!.accessKeyId, "storage.secretAccessKey": credentials[0]!.secretAccessKey },
+    env: {
+      AUTOMNA_STORAGE_ENDPOINT: url,
+      AUTOMNA_STORAGE_BUCKET: bucket,
+      AUTOMNA_STORAGE_REGION: ctx.region,
+      AUTOMNA_STORAGE_ACCESS_KEY_ID: credentials[0]!.accessKeyId,
+      AUTOMNA_STORAGE_SECRET_ACCESS_KEY: credentials[0]!.secretAccessKey,
+    },
+    region: ctx.region,
+    bucket,
+    accessKeyId: credentials[0]!.accessKeyId,
+    secretAccessKey: credentials[0]!.secretAccessKey,
+    dataDir,
+    requests,
+    faults: {
+      corruptNextDownloads: (n) => void (state.corruptDownloads = n),
+      failNextUploads: (n, status = 500) => {
+        state.failUploads = n;
+        state.failStatus = status;
+      },
+      reset: () => {
+        state.corruptDownloads = 0;
+        state.failUploads = 0;
+      },
+      get pending() {
+        return { corruptDownloads: state.corruptDownloads, failUploads: state.failUploads };
+      },
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = randomBytes(8).toString("hex").toUpperCase();
+  res.setHeader("x-amz-request-id", requestId);
+  res.setHeader("server", "automna-sandbox-s3");
+  const method = req.method ?? "GET";
+  const rawUrl = req.url ?? "/";
+  const qi = rawUrl.indexOf("?");
+  const rawPath = qi === -1 ? rawUrl : rawUrl.slice(0, qi);
+  let bucket = "";
+  let key: string | undefined;
+  let presigned = false;
+  // "close" fires for finished and aborted responses alike ("finish" can be skipped when the client hangs up first).
+  res.once("close", () => {
+    if (ctx.requests.length >= MAX_LOG) ctx.requests.shift();
+    ctx.requests.push({ method, bucket, key, status: res.statusCode, presigned });
+  });
+  try {
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      throw new S3Error(400, "InvalidURI", "Couldn't parse the specified URI.");
+    }
+    const slash = path.indexOf("/", 1);
+    bucket = slash === -1 ? path.slice(1) : path.slice(1, slash);
+    key = slash === -1 ? undefined : path.slice(slash + 1);
+    const query = parseQueryPairs(qi === -1 ? "" : rawUrl.slice(qi + 1));
+    const auth = verifyRequest({
+      method,
+      canonicalUri: uriEncode(path, true),
+      query,
+      headers: req.headers,
+      now: ctx.now(),
+      region: ctx.region,
+      secrets: ctx.secrets,
+    });
+    presigned = auth.presigned;
+    const target: Target = { bucket, key, query, auth };
+    if (!bucket) throw new S3Error(501, "NotImplemented", "ListBuckets is not implemented by the sandbox");
+    if (key === undefined || key === "") await bucketRequest(ctx, method, target, res);
+    else await objectRequest(ctx, method, target, req, res);
+  } catch (error) {
+    sendError(req, res, method, error, requestId, rawPath);
+  }
+}
+
+async function bucketRequest(ctx: HandlerContext, method: string, t: Target, res: ServerResponse): Promise<void> {
+  switch (method) {
+    case "GET":
+      await ctx.store.requireBucket(t.bucket);
+      return listObjects(ctx, t, res);
+    case "HEAD":
+      await ctx.store.requireBucket(t.bucket);
+      res.writeHead(200, { "x-amz-bucket-region": ctx.region }).end();
+      return;
+    case "PUT":
+      if (!(await ctx.store.createBucket(t.bucket))) {
+        throw new S3Error(409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.", { BucketName: t.bucket });
+      }
+      res.writeHead(200, { location: `/${t.bucket}` }).end();
+      return;
+    default:
+      throw new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", { Method: method, ResourceType: "BUCKET" });
+  }
+}
+
+async function objectRequest(ctx: HandlerContext, method: string, t: Target, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const key = t.key!;
+  if (Buffer.byteLength(key) > 1024) throw new S3Error(400, "KeyTooLongError", "Your key is too long");
+  await ctx.store.requireBucket(t.bucket);
+  switch (method) {
+    case "PUT":
+      return putObject(ctx, t, key, req, res);
+    case "GET":
+    case "HEAD":
+      return getObject(ctx, t, key, req, res, method === "HEAD");
+    case "DELETE":
+      await ctx.store.delete(t.bucket, key);
+      res.writeHead(204).end();
+      return;
+    default:
+      throw new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", { Method: method, ResourceType: "OBJECT" });
+  }
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, method: string, error: unknown, requestId: string, resource: string): void {
+  const s3 = error instanceof S3Error ? error : new S3Error(500, "InternalError", "We encountered an internal error. Please try again.");
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = method === "HEAD" ? "" : errorXml(s3, requestId, resource);
+  const headers: Record<string, string | number> = { "content-type": "application/xml", "content-length": Buffer.byteLength(body) };
+  // A body we did not read would otherwise be parsed as the next request on this connection.
+  if (!req.complete) headers.connection = "close";
+  res.writeHead(s3.status, headers).end(body);
+  if (!req.complete) req.resume();
+}

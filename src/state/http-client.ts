@@ -1,0 +1,145 @@
+import type { Pool } from "undici";
+import { AuthError, AutomnaError, ConflictError, LockedError, NotFoundError, UsageError } from "../lib/errors.js";
+import { newId } from "../lib/ids.js";
+import type { Secret } from "../lib/redact.js";
+import { REQUEST_ID_HEADER, type WireError } from "./wire.js";
+
+export interface CallOptions {
+  body?: unknown;
+  query?: Record<string, string | number | boolean | undefined>;
+  headers?: Record<string, string>;
+  /** A 404 answers undefined instead of throwing (reads of something that may not exist). */
+  allow404?: boolean;
+}
+
+export interface HttpClientOptions {
+  token?: Secret | undefined;
+  /** Attempts for requests that were certainly not applied (connection refused, 503). */
+  attempts?: number;
+  timeoutMs?: number;
+  debug?: ((line: string) => void) | undefined;
+}
+
+/** Connection failures where the request never reached the server: safe to retry, any method. */
+const NOT_SENT = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"]);
+
+function errorCode(error: unknown): string | undefined {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e.code ?? e.cause?.code;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * JSON over one keep-alive undici pool to the state server: bearer token, request ids, typed
+ * errors from the server's error document, and retries only where they cannot apply a write
+ * twice (the request never left, or the server said 503: not applied).
+ */
+export class StateHttpClient {
+  readonly #pool: Pool;
+  readonly #base: URL;
+  readonly #options: HttpClientOptions;
+
+  constructor(pool: Pool, base: URL, options: HttpClientOptions) {
+    this.#pool = pool;
+    this.#base = base;
+    this.#options = options;
+  }
+
+  #path(path: string, query: CallOptions["query"]): string {
+    const prefix = this.#base.pathname.replace(/\/+$/, "");
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return `${prefix}${path}${qs ? `?${qs}` : ""}`;
+  }
+
+  async call<T>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, options: CallOptions = {}): Promise<T | undefined> {
+    const requestId = newId("req");
+    const headers: Record<string, string> = { accept: "application/json", [REQUEST_ID_HEADER]: requestId, ...options.headers };
+    if (this.#options.token) headers.authorization = `Bearer ${this.#options.token.reveal()}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers["content-type"] = "application/json";
+    }
+    const fullPath = this.#path(path, options.query);
+    const attempts = this.#options.attempts ?? 5;
+    const timeout = this.#options.timeoutMs ?? 30_000;
+    for (let attempt = 1; ; attempt++) {
+      const started = Date.now();
+      let status: number;
+      let text: string;
+      let retryAfter: string | undefined;
+      try {
+        const res = await this.#pool.request({ path: fullPath, method, headers, body: body ?? null, headersTimeout: timeout, bodyTimeout: timeout });
+        status = res.statusCode;
+        text = await res.body.text();
+        const ra = res.headers["retry-after"];
+        retryAfter = typeof ra === "string" ? ra : undefined;
+      } catch (error) {
+        const code = errorCode(error);
+        if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) {
+          // Retrying cannot fix trust; say what will.
+          throw new AutomnaError(`cannot reach the state server at ${this.#base.origin}: its TLS certificate is not trusted (${code})`, {
+            code: "state_tls", hint: "point state.caFile (AUTOMNA_STATE_CA_FILE) at the PEM of the CA that signed it", cause: error,
+          });
+        }
+        const safe = NOT_SENT.has(code ?? "") || method === "GET";
+        this.#options.debug?.(`state: ${method} ${fullPath} failed (${code ?? (error as Error).message}) attempt ${attempt}/${attempts}`);
+        if (safe && attempt < attempts) {
+          await sleep(backoff(attempt));
+          continue;
+        }
+        throw new AutomnaError(`cannot reach the state server at ${this.#base.origin}: ${code ?? (error as Error).message}`, {
+          code: "state_unreachable",
+          hint: NOT_SENT.has(code ?? "") ? "is `automna state serve` running there? check state.url" : "the request may or may not have been applied; check with a read before retrying",
+          cause: error,
+        });
+      }
+      this.#options.debug?.(`state: ${method} ${fullPath} ${status} ${Date.now() - started}ms (${requestId})`);
+      if (status === 503 && attempt < attempts) {
+        await sleep(Math.min(2000, retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : backoff(attempt)));
+        continue;
+      }
+      if (status === 204) return undefined;
+      const data = parseJson(text);
+      if (status >= 200 && status < 300) return data as T;
+      if (status === 404 && options.allow404) return undefined;
+      throw errorFromResponse(status, data, requestId);
+    }
+  }
+}
+
+function backoff(attempt: number): number {
+  return Math.round(100 * 2 ** (attempt - 1) * (0.5 + Math.random()));
+}
+
+function parseJson(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return { error: { code: "bad_response", message: `the state server sent something that is not JSON: ${text.slice(0, 100)}` } };
+  }
+}
+
+/** The server's error document back into the typed error the embedded store would have thrown. */
+export function errorFromResponse(status: number, data: unknown, requestId: string): AutomnaError {
+  const wire: Partial<WireError> = (data as { error?: WireError } | undefined)?.error ?? {};
+  const message = wire.message ?? `the state server answered ${status}`;
+  const hint = wire.hint;
+  const opts = (code: string) => ({ code: wire.code ?? code, ...(hint ? { hint } : {}) });
+  switch (status) {
+    case 400: return new UsageError(message, opts("invalid_request"));
+    case 401: return new AuthError(`state server: ${message}`, opts("unauthorized"));
+    case 403: return new AuthError(`state server: ${message}`, opts("forbidden"));
+    case 404: return new NotFoundError(message, opts("not_found"));
+    case 409:
+    case 412: return new ConflictError(message, opts(status === 412 ? "version_conflict" : "conflict"));
+    case 423: return new LockedError(message, wire.holder, opts("locked"));
+    case 503: return wire.code === "state_busy" ? new LockedError(message, undefined, opts("state_busy")) : new AutomnaError(message, opts("unavailable"));
+    default:
+      return new AutomnaError(`state server error ${status}: ${message}`, { code: wire.code ?? `http_${status}`, hint: hint ?? `quote request id ${wire.requestId ?? requestId}` });
+  }
+}

@@ -1,0 +1,162 @@
+import { AutomnaError, UsageError } from "../lib/errors.js";
+import type { Secret } from "../lib/redact.js";
+import { StateHttpClient } from "./http-client.js";
+import type {
+  AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
+  NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
+  StateStore, UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
+} from "./types.js";
+import { encodeLease, encodeVersion, LEASE_HEADER } from "./wire.js";
+
+export interface HttpStoreOptions {
+  token?: Secret | undefined;
+  /** PEM of a CA to trust for an https state server with a private certificate. */
+  ca?: string | Buffer | undefined;
+  /** Keep-alive connections to the server. */
+  connections?: number;
+  attempts?: number;
+  timeoutMs?: number;
+  debug?: ((line: string) => void) | undefined;
+}
+
+function writeHeaders(options: UpdateOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (options.lease) headers[LEASE_HEADER] = encodeLease(options.lease);
+  if (options.expectedVersion !== undefined) headers["if-match"] = encodeVersion(options.expectedVersion);
+  return headers;
+}
+
+const seg = encodeURIComponent;
+
+/**
+ * The state store as a client of `automna state serve`: the same interface and the same
+ * contract suite as the embedded store, over HTTP. The server records every mutation in the
+ * audit log, attributed to this client's token.
+ */
+export class HttpStore implements StateStore {
+  readonly location: string;
+  /** The server appends an audit row for every mutation; callers need not add their own. */
+  readonly auditsWrites = true;
+  readonly #client: StateHttpClient;
+  readonly #close: () => Promise<void>;
+
+  private constructor(location: string, client: StateHttpClient, close: () => Promise<void>) {
+    this.location = location;
+    this.#client = client;
+    this.#close = close;
+  }
+
+  static async open(url: string, options: HttpStoreOptions = {}): Promise<HttpStore> {
+    let base: URL;
+    try {
+      base = new URL(url);
+    } catch {
+      throw new UsageError(`state URL "${url}" is not a URL`, { hint: "e.g. http://127.0.0.1:7070 or https://state.example.com" });
+    }
+    if (base.protocol !== "http:" && base.protocol !== "https:") throw new UsageError(`state URL ${url} must be http:// or https://`);
+    if (base.username || base.password) {
+      throw new UsageError("the state URL must not carry credentials", { hint: "put the token in AUTOMNA_STATE_TOKEN or config state.token" });
+    }
+    const { Pool } = await import("undici");
+    const pool = new Pool(base.origin, {
+      connections: options.connections ?? 8,
+      keepAliveTimeout: 10_000,
+      ...(options.ca ? { connect: { ca: options.ca } } : {}),
+    });
+    const client = new StateHttpClient(pool, base, options);
+    return new HttpStore(base.toString().replace(/\/$/, ""), client, async () => {
+      await pool.close();
+    });
+  }
+
+  async #must<T>(value: Promise<T | undefined>): Promise<T> {
+    const v = await value;
+    if (v === undefined) throw new AutomnaError("the state server sent an empty answer", { code: "bad_response" });
+    return v;
+  }
+
+  getInstance(user: string, role: InstanceRole = "live"): Promise<Instance | undefined> {
+    return this.#client.call<Instance>("GET", `/v1/users/${seg(user)}/instances/${seg(role)}`, { allow404: true });
+  }
+  getInstanceById(id: string): Promise<Instance | undefined> {
+    return this.#client.call<Instance>("GET", `/v1/instances/${seg(id)}`, { allow404: true });
+  }
+  listInstances(filter: InstanceFilter = {}): Promise<Instance[]> {
+    const { users, ...rest } = filter;
+    if (users && users.length === 0) return Promise.resolve([]);
+    return this.#must(this.#client.call<Instance[]>("GET", "/v1/instances", { query: { ...rest, users: users?.join(",") } }));
+  }
+  createInstance(input: NewInstance, options: WriteOptions = {}): Promise<Instance> {
+    return this.#must(this.#client.call<Instance>("POST", "/v1/instances", { body: input, headers: writeHeaders(options) }));
+  }
+  updateInstance(id: string, patch: InstancePatch, options: UpdateOptions = {}): Promise<Instance> {
+    return this.#must(this.#client.call<Instance>("PATCH", `/v1/instances/${seg(id)}`, { body: patch, headers: writeHeaders(options) }));
+  }
+  async deleteInstance(id: string, options: UpdateOptions = {}): Promise<void> {
+    await this.#client.call("DELETE", `/v1/instances/${seg(id)}`, { headers: writeHeaders(options) });
+  }
+
+  openUsage(input: NewUsageInterval, options: WriteOptions = {}): Promise<UsageInterval> {
+    return this.#must(this.#client.call<UsageInterval>("POST", "/v1/usage", { body: input, headers: writeHeaders(options) }));
+  }
+  closeUsage(instanceId: string, end: string, options: WriteOptions = {}): Promise<UsageInterval[]> {
+    return this.#must(this.#client.call<UsageInterval[]>("POST", "/v1/usage/close", { body: { instanceId, end }, headers: writeHeaders(options) }));
+  }
+  listUsage(filter: UsageFilter = {}): Promise<UsageInterval[]> {
+    return this.#must(this.#client.call<UsageInterval[]>("GET", "/v1/usage", { query: { ...filter } }));
+  }
+
+  createOperation(input: NewOperation, options: WriteOptions = {}): Promise<Operation> {
+    return this.#must(this.#client.call<Operation>("POST", "/v1/operations", { body: input, headers: writeHeaders(options) }));
+  }
+  getOperation(id: string): Promise<Operation | undefined> {
+    return this.#client.call<Operation>("GET", `/v1/operations/${seg(id)}`, { allow404: true });
+  }
+  listOperations(filter: OperationFilter = {}): Promise<Operation[]> {
+    return this.#must(this.#client.call<Operation[]>("GET", "/v1/operations", { query: { ...filter } }));
+  }
+  updateOperation(id: string, patch: OperationPatch, options: UpdateOptions = {}): Promise<Operation> {
+    return this.#must(this.#client.call<Operation>("PATCH", `/v1/operations/${seg(id)}`, { body: patch, headers: writeHeaders(options) }));
+  }
+  appendJournal(opId: string, entry: NewJournalEntry, options: WriteOptions = {}): Promise<JournalEntry> {
+    return this.#must(this.#client.call<JournalEntry>("POST", `/v1/operations/${seg(opId)}/journal`, { body: entry, headers: writeHeaders(options) }));
+  }
+  listJournal(opId: string): Promise<JournalEntry[]> {
+    return this.#must(this.#client.call<JournalEntry[]>("GET", `/v1/operations/${seg(opId)}/journal`));
+  }
+
+  acquireLease(user: string, holder: LeaseHolder, ttlMs: number): Promise<Lease> {
+    return this.#must(this.#client.call<Lease>("PUT", `/v1/leases/${seg(user)}`, { body: { holder, ttlMs } }));
+  }
+  renewLease(lease: LeaseRef, ttlMs: number): Promise<Lease> {
+    return this.#must(this.#client.call<Lease>("POST", `/v1/leases/${seg(lease.user)}/renew`, { body: { leaseId: lease.leaseId, ttlMs } }));
+  }
+  async releaseLease(lease: LeaseRef): Promise<void> {
+    await this.#client.call("DELETE", `/v1/leases/${seg(lease.user)}/${seg(lease.leaseId)}`);
+  }
+  getLease(user: string): Promise<Lease | undefined> {
+    return this.#client.call<Lease>("GET", `/v1/leases/${seg(user)}`, { allow404: true });
+  }
+  listLeases(): Promise<Lease[]> {
+    return this.#must(this.#client.call<Lease[]>("GET", "/v1/leases"));
+  }
+  breakLease(user: string, leaseId: string): Promise<Lease> {
+    return this.#must(this.#client.call<Lease>("POST", `/v1/leases/${seg(user)}/break`, { body: { leaseId } }));
+  }
+
+  appendAudit(entry: NewAuditEntry): Promise<AuditEntry> {
+    return this.#must(this.#client.call<AuditEntry>("POST", "/v1/audit", { body: entry }));
+  }
+  listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    return this.#must(this.#client.call<AuditEntry[]>("GET", "/v1/audit", { query: { ...filter } }));
+  }
+
+  /** Who the server thinks this client is (token id, operator, scope). */
+  whoami(): Promise<{ tokenId: string; operator: string; scope: string }> {
+    return this.#must(this.#client.call("GET", "/v1/whoami"));
+  }
+
+  close(): Promise<void> {
+    return this.#close();
+  }
+}

@@ -1,0 +1,65 @@
+import { LockedError } from "../lib/errors.js";
+import type { Lease, LeaseHolder, LeaseRef, StateStore } from "./types.js";
+
+export interface HeldLeases {
+  readonly leases: Lease[];
+  /** Refs by user, to present with every write (fencing). */
+  ref(user: string): LeaseRef;
+  /** Users whose lease was lost (a heartbeat was refused): their work must stop. */
+  readonly lost: ReadonlySet<string>;
+  /** Stops heartbeats and releases whatever is still held. */
+  release(): Promise<void>;
+}
+
+export interface HoldOptions {
+  ttlMs: number;
+  /** Heartbeat interval; default a third of the TTL, so two missed beats still leave time. */
+  heartbeatMs?: number;
+  /** Called once per user whose lease is lost. */
+  onLost?: (user: string, error: LockedError) => void;
+}
+
+/**
+ * Takes the leases of several users, all or none (in sorted order, so two runs over overlapping
+ * sets cannot each hold half), and keeps them alive with heartbeats until released.
+ */
+export async function holdLeases(store: StateStore, users: string[], holder: LeaseHolder, options: HoldOptions): Promise<HeldLeases> {
+  const taken: Lease[] = [];
+  try {
+    for (const user of [...users].sort()) taken.push(await store.acquireLease(user, holder, options.ttlMs));
+  } catch (error) {
+    await Promise.allSettled(taken.map((l) => store.releaseLease({ user: l.user, leaseId: l.leaseId })));
+    throw error;
+  }
+  const byUser = new Map(taken.map((l) => [l.user, l]));
+  const lost = new Set<string>();
+  let beating: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    beating = Promise.allSettled([...byUser.values()].filter((l) => !lost.has(l.user)).map(async (l) => {
+      try {
+        byUser.set(l.user, await store.renewLease({ user: l.user, leaseId: l.leaseId }, options.ttlMs));
+      } catch (error) {
+        // Only a refusal means the lease is gone; a network blip is retried at the next beat.
+        if (error instanceof LockedError) {
+          lost.add(l.user);
+          options.onLost?.(l.user, error);
+        }
+      }
+    }));
+  }, options.heartbeatMs ?? Math.max(100, Math.floor(options.ttlMs / 3)));
+  timer.unref();
+  return {
+    leases: taken,
+    lost,
+    ref(user) {
+      const l = byUser.get(user);
+      if (!l) throw new Error(`no lease held on ${user}`);
+      return { user, leaseId: l.leaseId };
+    },
+    async release() {
+      clearInterval(timer);
+      await beating;
+      await Promise.allSettled([...byUser.values()].map((l) => store.releaseLease({ user: l.user, leaseId: l.leaseId })));
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { Secret } from "../../src/lib/redact.js";
+import { HttpStore } from "../../src/state/http-store.js";
+import { startStateServer, type RunningStateServer } from "../../src/state/server/app.js";
+import { mintToken, type ServerBackend, type TokenScope } from "../../src/state/tokens.js";
+
+export interface TestServer {
+  server: RunningStateServer;
+  url: string;
+  /** One token per scope, for operators ann (admin), wes (write) and rae (read). */
+  tokens: Record<TokenScope, string>;
+  /** A client store with the given scope's token. */
+  client(scope?: TokenScope): Promise<HttpStore>;
+  log: string[];
+  close(): Promise<void>;
+}
+
+export async function createToken(backend: ServerBackend, operator: string, scope: TokenScope, now = new Date()): Promise<string> {
+  const { token, record } = mintToken(operator, scope, now, "test");
+  await backend.insertToken(record);
+  return token;
+}
+
+/** A state server on a free loopback port over the given backend, with tokens of every scope. */
+export async function startTestServer(backend: ServerBackend, now?: () => Date): Promise<TestServer> {
+  const tokens = {
+    admin: await createToken(backend, "ann", "admin"),
+    write: await createToken(backend, "wes", "write"),
+    read: await createToken(backend, "rae", "read"),
+  };
+  const log: string[] = [];
+  const server = await startStateServer({ backend, host: "127.0.0.1", port: 0, log: (l) => log.push(l), ...(now ? { now } : {}) });
+  const clients: HttpStore[] = [];
+  return {
+    server,
+    url: server.url,
+    tokens,
+    log,
+    async client(scope: TokenScope = "admin") {
+      const c = await HttpStore.open(server.url, { token: new Secret(tokens[scope]), attempts: 2 });
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.close()));
+      await server.close();
+    },
+  };
+}
