@@ -51,11 +51,14 @@ export interface FleetShape {
   unknown: { provider: string; size: string; users: number }[];
 }
 
+/** RAM (GB) of a provider's size when the price catalog does not list it. */
+export type SizeRam = (provider: string, size: string) => number | undefined;
+
 /**
  * The current fleet from its open server intervals, as memory needs. A user with two open servers (a migration
  * in flight) is counted once, at the server that started last: the one it is moving to.
  */
-export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Currency, rates: Rates): FleetShape {
+export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Currency, rates: Rates, sizeRam?: SizeRam): FleetShape {
   const latest = new Map<string, UsageInterval>();
   for (const iv of open) {
     if (iv.kind !== "server" || iv.end !== null) continue;
@@ -67,8 +70,8 @@ export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Cu
   let currentMonthly = 0;
   let users = 0;
   for (const iv of latest.values()) {
-    const plan = findPlan(catalog, iv.provider, iv.size);
-    if (!plan) {
+    const ramGb = findPlan(catalog, iv.provider, iv.size)?.ramGb ?? sizeRam?.(iv.provider, iv.size);
+    if (ramGb === undefined) {
       const key = `${iv.provider}/${iv.size}`;
       const u = unknown.get(key) ?? { provider: iv.provider, size: iv.size, users: 0 };
       u.users++;
@@ -80,8 +83,8 @@ export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Cu
     currentMonthly += convert(month, iv.currency, currency, rates);
     // The need is the memory the agent has now. vCPUs are not carried over: providers bundle
     // them differently (a Hetzner cx22 has 2 shared vCPUs by default, not by need).
-    const key = String(plan.ramGb);
-    const g = groups.get(key) ?? { need: { ramGb: plan.ramGb }, users: 0 };
+    const key = String(ramGb);
+    const g = groups.get(key) ?? { need: { ramGb }, users: 0 };
     g.users++;
     groups.set(key, g);
   }

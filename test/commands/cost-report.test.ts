@@ -145,6 +145,19 @@ describe("cost-report over a recorded fleet", () => {
     expect(table.stdout).toContain("need 2 × 4 GB, 1 × 2 GB (from the running fleet)");
   });
 
+  it("sizes missing from the price catalog: memory from the provider table, else left out with a warning", async () => {
+    const db = join(home.dir, "odd-sizes.db");
+    const store = await SqliteStore.open(db);
+    const base = { ...FLEET[0]!, kind: "server" as const, monthlyPrice: null, end: null };
+    await store.openUsage({ ...base, user: "u1", size: "cpx11", hourlyPrice: 0.007 });
+    await store.openUsage({ ...base, user: "u2", size: "cx99", hourlyPrice: 0.1 });
+    await store.close();
+    const r = await run(["--state", db, "cost-report", "--compare", "--json"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("Warning: 1 user on hetzner cx99: size not in the price catalog, left out of --compare\n");
+    expect(r.json<CostReport>().compare).toMatchObject({ users: 1, shape: [{ need: { ramGb: 2 }, users: 1 }], unknownSizes: [{ provider: "hetzner", size: "cx99", users: 1 }] });
+  });
+
   it("prints the spend as a table with a chart of cost per provider", async () => {
     const r = await withFleet(["--period", "2026-11"]);
     expect(r.code).toBe(0);

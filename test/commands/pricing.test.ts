@@ -18,7 +18,7 @@ describe("pricing list", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     const entries = r.json<ListedEntry[]>();
-    expect(entries).toHaveLength(40);
+    expect(entries).toHaveLength(42);
     expect(entries[0]).toEqual({
       provider: "hetzner", plan: "cx22", vcpu: 2, cpuKind: "shared", ramGb: 4, diskGb: 40, monthlyPrice: 3.79, hourlyPrice: 0.006,
       currency: "EUR", billing: "monthly-cap", availability: "always-on", includedTrafficGb: 20480,
@@ -30,7 +30,7 @@ describe("pricing list", () => {
   it("filters by provider (aliases too), RAM and vCPU", async () => {
     const r = await run(["pricing", "list", "--provider", "do,fly", "--min-ram", "2", "--min-vcpu", "2", "--json"]);
     expect(r.json<ListedEntry[]>().map((e) => `${e.provider}/${e.plan}`)).toEqual([
-      "digitalocean/s-2vcpu-2gb", "digitalocean/s-2vcpu-4gb", "fly/shared-cpu-2x-2gb", "fly/shared-cpu-2x-4gb",
+      "digitalocean/s-2vcpu-2gb", "digitalocean/s-2vcpu-4gb", "digitalocean/s-4vcpu-8gb", "fly/shared-cpu-2x-2gb", "fly/shared-cpu-2x-4gb",
     ]);
     const none = await run(["pricing", "list", "--provider", "hetzner", "--min-ram", "64"]);
     expect(none.code).toBe(0);
@@ -49,7 +49,7 @@ describe("pricing list", () => {
     ]);
     const csv = await run(["pricing", "list", "-o", "csv", "--columns", "provider,plan,ram_gb,monthly,currency,note"]);
     const rows = csvObjects(csv.stdout);
-    expect(rows).toHaveLength(40);
+    expect(rows).toHaveLength(42);
     expect(rows.find((x) => x.plan === "standard-1")).toMatchObject({ provider: "cloudflare-sandbox", ram_gb: "4", monthly: "27.75", currency: "USD" });
     // Notes hold commas, so they are quoted and must read back intact.
     expect(rows[0]!.note).toMatch(/^EU locations\. Billed per hour up to the monthly price\./);

@@ -53,7 +53,7 @@ describe("cheapest plan that meets a need", () => {
     // RAM:                0.5 GB                  1 GB                2 GB                  4 GB
     hetzner: ["cx22", "cx22", "cx22", "cx22"],
     digitalocean: ["s-1vcpu-512mb-10gb", "s-1vcpu-1gb", "s-1vcpu-2gb", "s-2vcpu-4gb"],
-    fly: ["shared-cpu-1x-1gb", "shared-cpu-1x-1gb", "shared-cpu-1x-2gb", "shared-cpu-2x-4gb"],
+    fly: ["shared-cpu-1x-512mb", "shared-cpu-1x-1gb", "shared-cpu-1x-2gb", "shared-cpu-2x-4gb"],
     koyeb: ["micro", "small", "medium", "large"],
     render: ["starter", "standard", "standard", "pro"],
     railway: ["0.5vcpu-0.5gb", "1vcpu-1gb", "1vcpu-2gb", "2vcpu-4gb"],

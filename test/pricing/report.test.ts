@@ -76,6 +76,9 @@ describe("compare", () => {
     // A user mid-migration counts once, at the newer server.
     const migrating = [...open, interval({ user: "alice", provider: "fly", size: "shared-cpu-1x-2gb", start: "2026-11-29T00:00:00.000Z" })];
     expect(fleetShape(migrating, catalog, "USD", rates).users).toBe(3);
+    // A size the price catalog lacks takes its memory from the provider modules' table.
+    const cpx = fleetShape([interval({ provider: "hetzner", size: "cpx11" })], catalog, "USD", rates, (_p, size) => (size === "cpx11" ? 2 : undefined));
+    expect(cpx).toMatchObject({ users: 1, groups: [{ need: { ramGb: 2 }, users: 1 }], unknown: [] });
     const unknown = fleetShape([interval({ provider: "hetzner", size: "cx99" })], catalog, "USD", rates);
     expect(unknown).toMatchObject({ users: 0, unknown: [{ provider: "hetzner", size: "cx99", users: 1 }] });
   });
@@ -108,7 +111,7 @@ describe("compare", () => {
     expect(c.rows[0]!.margins![0]!.margin).toBeCloseTo(29 - 4.0932, 9);
     expect(c.rows).toHaveLength(9);
     const big = buildReport(input({ intervals: [], open: [], compare: { shape: { users: 1, ramGb: 8 } } })).compare!;
-    expect(big.unmet.map((u) => u.provider)).toEqual(expect.arrayContaining(["fly", "digitalocean", "cloudflare-sandbox"]));
+    expect(big.unmet.map((u) => u.provider)).toEqual(["fly", "koyeb", "railway", "aws-fargate", "cloud-run", "cloudflare-sandbox"]);
     expect(big.unmet[0]!.reason).toBe("no plan with 8 GB RAM");
   });
 

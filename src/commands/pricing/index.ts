@@ -5,6 +5,7 @@ import { parseColumnList, renderList, resolveFormat, type Column } from "../../l
 import { catalogProviders, parseProviderList } from "../../pricing/catalog.js";
 import { convert, parseCurrency } from "../../pricing/money.js";
 import type { CatalogEntry, Currency } from "../../pricing/types.js";
+import { registerPricingRefresh } from "./refresh.js";
 import { catalogFor, fixedPrice, hourlyPrice, positiveNumber, ratesFor } from "./shared.js";
 
 export interface PricingListOptions {
@@ -88,8 +89,8 @@ export const pricingCommand: CommandModule = {
   group: "Cost",
   example: "automna pricing list --min-ram 2",
   register(program: Command, ctx: Context) {
-    const pricing = program.command("pricing").description("the price catalog: plans, sizes and prices of every provider");
-    pricing.addHelpText("after", examples("automna pricing list", "automna pricing list --provider hetzner,fly --min-ram 2", "automna pricing list -o csv --columns provider,plan,ram_gb,monthly,currency"));
+    const pricing = program.command("pricing").description("the price catalog: plans, sizes and prices of every provider (list, refresh)");
+    pricing.addHelpText("after", examples("automna pricing list", "automna pricing list --provider hetzner,fly --min-ram 2", "automna pricing refresh"));
 
     pricing
       .command("list")
@@ -115,8 +116,10 @@ export const pricingCommand: CommandModule = {
         });
         if (format === "table") {
           if (result.entries.length === 0) ctx.io.info("no plan matches");
-          else ctx.io.info(`catalog as of ${result.asOf}; notes: automna pricing list --columns provider,plan,note`);
+          else ctx.io.info(`catalog as of ${result.asOf}${result.sources.length > 1 ? ", live prices where refreshed" : ""}; notes: automna pricing list --columns provider,plan,note`);
         }
       }));
+
+    registerPricingRefresh(pricing, ctx);
   },
 };
