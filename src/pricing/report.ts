@@ -98,9 +98,11 @@ export function buildReport(input: ReportInput): CostReport {
   const month = projectionMonth(period, now);
   // One pass: the period as it happened; the projection, where what is open keeps running to
   // the month's end at its recorded price; and spend per provider for the chart.
-  const views: View[] = [{ ...opts, period, openEnd: now }, { ...opts, period: month, openEnd: month.to }];
-  if (by !== "provider") views.push({ ...opts, by: "provider", period, openEnd: now });
-  const [spend, projected, providerView] = summarizeViews(intervals, views) as [SpendSummary, SpendSummary, SpendSummary | undefined];
+  const views: View[] = [
+    { ...opts, period, openEnd: now, alsoBy: by === "provider" ? undefined : "provider" },
+    { ...opts, period: month, openEnd: month.to },
+  ];
+  const [spend, projected] = summarizeViews(intervals, views) as [SpendSummary, SpendSummary];
   const projectedByKey = new Map(projected.groups.map((g) => [g.key, g]));
   const perUser = (total: number, users: number): number | null => (users > 0 ? total / users : null);
 
@@ -117,9 +119,9 @@ export function buildReport(input: ReportInput): CostReport {
     total: projectedTotals.total, users: projectedTotals.users, averagePerUser: perUser(projected.total, projected.users),
   };
 
-  const byProvider = (providerView ?? spend).groups;
+  const byProvider = spend.alsoGroups ?? spend.groups;
   const compare = input.compare ? buildCompare(input, keep) : null;
-  const { groups: _g, serverHours: _h, ...spendTotals } = spend;
+  const { groups: _g, alsoGroups: _a, serverHours: _h, ...spendTotals } = spend;
   return {
     currency,
     eurUsd: rates.eurUsd,

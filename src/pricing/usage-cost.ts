@@ -74,6 +74,8 @@ export interface SpendSummary extends CostByKind {
   intervals: number;
   serverHours: number;
   groups: GroupCost[];
+  /** The same spend grouped by the view's `alsoBy`, when it has one. */
+  alsoGroups?: GroupCost[];
 }
 
 export interface SummarizeOptions {
@@ -87,6 +89,8 @@ export interface SummarizeOptions {
 /** One aggregation of a pass over the intervals. */
 export interface View extends SummarizeOptions {
   period: Pick<Period, "from" | "to">;
+  /** A second grouping of the same costs (computed once, added to both). */
+  alsoBy?: GroupBy | undefined;
 }
 
 export function groupKey(iv: UsageInterval, by: GroupBy): string {
@@ -137,7 +141,12 @@ export function summarizeViews(intervals: UsageInterval[], views: View[]): Spend
     uids[i] = id;
   });
   const userCount = ids.size;
-  const state = views.map(() => ({ all: zero("", userCount), groups: new Map<string, Acc>(), rates: new Map<string, number>() }));
+  const state = views.map(() => ({ all: zero("", userCount), groups: new Map<string, Acc>(), also: new Map<string, Acc>(), rates: new Map<string, number>() }));
+  const bucket = (map: Map<string, Acc>, key: string, by: GroupBy): Acc => {
+    let g = map.get(key);
+    if (!g) map.set(key, (g = zero(key, by === "user" ? null : userCount)));
+    return g;
+  };
   for (let i = 0; i < intervals.length; i++) {
     const iv = intervals[i]!;
     const uid = uids[i]!;
@@ -149,22 +158,20 @@ export function summarizeViews(intervals: UsageInterval[], views: View[]): Spend
       const lo = Math.max(start, view.period.from);
       const hi = Math.min(end, view.period.to);
       if (!(hi > lo)) continue;
-      const { all, groups, rates } = state[v]!;
+      const { all, groups, also, rates } = state[v]!;
       let r = rates.get(iv.currency);
       if (r === undefined) rates.set(iv.currency, (r = convert(1, iv.currency, view.currency, view.rates)));
       const cost = costIn(iv, start, end, view.period.from, view.period.to) * r;
       const hours = (hi - lo) / HOUR_MS;
-      const key = groupKey(iv, view.by);
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = zero(key, view.by === "user" ? null : userCount)));
-      add(g, iv.kind, cost, hours, uid);
+      add(bucket(groups, groupKey(iv, view.by), view.by), iv.kind, cost, hours, uid);
+      if (view.alsoBy) add(bucket(also, groupKey(iv, view.alsoBy), view.alsoBy), iv.kind, cost, hours, uid);
       add(all, iv.kind, cost, hours, uid);
     }
   }
-  return state.map(({ all, groups }) => {
-    const finish = ({ seen: _seen, ...g }: Acc): GroupCost => g;
-    const list = [...groups.values()].map(finish).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
+  const finish = ({ seen: _seen, ...g }: Acc): GroupCost => g;
+  const sorted = (map: Map<string, Acc>): GroupCost[] => [...map.values()].map(finish).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
+  return state.map(({ all, groups, also }, v) => {
     const { key: _key, ...totals } = finish(all);
-    return { ...totals, groups: list };
+    return { ...totals, groups: sorted(groups), ...(views[v]!.alsoBy ? { alsoGroups: sorted(also) } : {}) };
   });
 }

@@ -135,6 +135,9 @@ describe("cost-report over a recorded fleet", () => {
     const picked = csvObjects((await withFleet(["--compare", "-o", "csv", "--columns", "provider,saving_pct,availability"])).stdout);
     expect(picked.at(-1)).toEqual({ provider: "cloud-run", saving_pct: "-1236.70", availability: "scales-to-zero" });
     expect(rows.find((x) => x.provider === "digitalocean")).toMatchObject({ plan: "s-2vcpu-4gb×2 + s-1vcpu-2gb×1", monthly: "60.0000", saving: "-38.3736" });
+    // For a past period the fleet is still the one running now.
+    const past = (await withFleet(["--period", "2026-10", "--compare", "--json"])).json<CostReport>().compare!;
+    expect(past).toMatchObject({ basis: "fleet", users: 3, current: { monthly: 21.6264 } });
     // A shape from flags is compared with the fleet's cost per user, scaled to the users asked about.
     const scaled = (await withFleet(["--users", "30", "--ram", "2", "--json"])).json<CostReport>().compare!;
     expect(scaled.basis).toBe("flags");

@@ -29,7 +29,7 @@ export interface CostReportOptions extends PeriodFlags {
  * Reads the usage intervals the report needs. With no state database yet (a first run), there
  * is no fleet: nothing is created just to find that out.
  */
-async function readUsage(ctx: Context, from: number, to: number, withOpen: boolean): Promise<{ intervals: UsageInterval[]; open: UsageInterval[] }> {
+async function readUsage(ctx: Context, from: number, to: number, now: number, withOpen: boolean): Promise<{ intervals: UsageInterval[]; open: UsageInterval[] }> {
   const { resolveStateLocation } = await import("../../state/open.js");
   const where = resolveStateLocation(await ctx.config(), ctx.globals.state ?? ctx.env.AUTOMNA_STATE);
   if (where.kind === "sqlite" && where.location !== ":memory:" && !existsSync(where.location)) {
@@ -38,7 +38,10 @@ async function readUsage(ctx: Context, from: number, to: number, withOpen: boole
   }
   const store = await ctx.state();
   const intervals = await store.listUsage({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
-  const open = withOpen ? await store.listUsage({ openOnly: true }) : [];
+  if (!withOpen) return { intervals, open: [] };
+  // What runs now is already in hand when the range reaches now: every open interval that
+  // started by then overlaps it. Otherwise (a past period) ask for it.
+  const open = to >= now ? intervals.filter((iv) => iv.end === null) : await store.listUsage({ openOnly: true });
   return { intervals, open };
 }
 
@@ -50,7 +53,7 @@ export async function runCostReport(ctx: Context, opts: CostReportOptions): Prom
   const providers = opts.provider === undefined ? undefined : parseProviderList(catalog, opts.provider);
   const compare = opts.compare === true || opts.shape !== undefined;
   const month = projectionMonth(period, now);
-  const { intervals, open } = await readUsage(ctx, Math.min(period.from, month.from), Math.max(period.to, month.to), compare);
+  const { intervals, open } = await readUsage(ctx, Math.min(period.from, month.from), Math.max(period.to, month.to), now, compare);
   // Sizes automna can provision but the price catalog does not list still have a known memory.
   const { CATALOG } = await import("../../providers/catalog.js");
   const sizeRam = (provider: string, size: string): number | undefined => {
