@@ -7,7 +7,7 @@ import { parseManifest, type Manifest } from "./manifest.js";
 import {
   archiveAllScript, archiveListScript, cleanupScript, curlConfig, dataSizeScript, describeArchiveScript, dockerScript, manifestScript, parseKv, restoreScript, uploadScript,
 } from "./scripts.js";
-import type { EngineDeps, HealthSettings } from "./types.js";
+import type { EngineDeps, ExecResult, HealthSettings } from "./types.js";
 
 /** What running scripts on hosts needs. */
 export type ExecDeps = Pick<EngineDeps, "run" | "sleep" | "signal">;
@@ -28,7 +28,17 @@ const SSH_UNREACHABLE = 255;
  */
 export async function runScript(deps: ExecDeps, instance: Instance, what: string, script: string, stdin?: string, timeoutMs = 30 * 60_000): Promise<string> {
   for (let attempt = 1; ; attempt++) {
-    const r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin }), timeoutMs });
+    let r: ExecResult;
+    try {
+      r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin }), timeoutMs });
+    } catch (error) {
+      // Not reachable yet (a VM still booting): worth another try; anything else is final.
+      if (error instanceof AutomnaError && error.code === "unreachable" && attempt < 6 && !deps.signal.aborted) {
+        await deps.sleep(Math.min(5000, 250 * 2 ** attempt));
+        continue;
+      }
+      throw error;
+    }
     if (r.exitCode === 0) return r.stdout.toString("utf8");
     const err = redactPresignedUrl(r.stderr.toString("utf8").trim()).split("\n").slice(-3).join("; ");
     if (r.exitCode === SSH_UNREACHABLE && attempt < 6 && !deps.signal.aborted) {
