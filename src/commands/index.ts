@@ -3,11 +3,14 @@ import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
+import { execCommand } from "./exec.js";
 import { initCommand } from "./init.js";
 import { listCommand } from "./list.js";
 import { lockCommand } from "./lock/index.js";
+import { logsCommand } from "./logs.js";
 import { provisionCommand } from "./provision.js";
 import { sandboxCommand } from "./sandbox/index.js";
+import { sshCommand } from "./ssh.js";
 import { stateCommand } from "./state/index.js";
 import { statusCommand } from "./status.js";
 
@@ -17,6 +20,7 @@ import { statusCommand } from "./status.js";
  */
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
+  logsCommand, sshCommand, execCommand,
   stateCommand, lockCommand,
   initCommand, configCommand, sandboxCommand, completionCommand,
 ];
