@@ -106,6 +106,7 @@ async function interactiveViaCli(ctx: Context, title: string, shell: { program: 
     stdout: hasFd(streams.stdout) ? "inherit" : "pipe",
     stderr: hasFd(streams.stderr) ? "inherit" : "pipe",
     cancelSignal: ctx.signal,
+    cleanup: false,
   });
   if (!hasFd(streams.stdout) && res.stdout) streams.stdout.write(`${String(res.stdout)}\n`);
   if (!hasFd(streams.stderr) && res.stderr) streams.stderr.write(`${String(res.stderr)}\n`);

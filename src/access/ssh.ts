@@ -75,6 +75,10 @@ export async function spawnSsh(argv: string[], o: SpawnOptions): Promise<SpawnRe
     ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}),
     ...(o.signal ? { cancelSignal: o.signal } : {}),
     forceKillAfterDelay: 2000,
+    // execa's exit hook (signal-exit) re-raises SIGINT on this process when it thinks nobody
+    // else listens, which turns a clean Ctrl-C into a second one. Children end through
+    // cancelSignal instead.
+    cleanup: false,
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];

@@ -98,6 +98,8 @@ export class SimHosts implements HostModule {
   readonly name = "host";
   readonly #options: SimHostsOptions;
   readonly #handles = new Map<string, { handle: HostHandle; unsubscribe: () => void }>();
+  /** Why a host could not start (its address or port was taken...), for error messages. */
+  readonly #failed = new Map<string, string>();
 
   constructor(options: SimHostsOptions) {
     this.#options = options;
@@ -110,6 +112,11 @@ export class SimHosts implements HostModule {
   /** The running (or powered-off) host of `provider:id`. */
   handle(key: string): HostHandle | undefined {
     return this.#handles.get(key)?.handle;
+  }
+
+  /** Why `key`'s host is not running, when it failed to start. */
+  failure(key: string): string | undefined {
+    return this.#failed.get(key);
   }
 
   async up(host: SimHost): Promise<void> {
@@ -129,9 +136,12 @@ export class SimHosts implements HostModule {
         onError: (error) => this.#options.warn(`host ${host.key}: ${error.message}`),
       });
     } catch (error) {
-      this.#options.warn(`host ${host.key} (${host.address}, ssh port ${this.#options.sshPort}): ${(error as Error).message}`);
+      const message = `host ${host.key} (${host.address}, ssh port ${this.#options.sshPort}): ${(error as Error).message}`;
+      this.#failed.set(host.key, message);
+      this.#options.warn(message);
       return;
     }
+    this.#failed.delete(host.key);
     let unsubscribe = (): void => undefined;
     const onLog = this.#options.onLog;
     if (onLog) {

@@ -35,7 +35,10 @@ export function execRoutes(env: SandboxEnv): Route[] {
       if (b.container !== undefined && typeof b.container !== "string") return badRequest("container must be a string");
       if (m.state !== "started") return badRequest(`failed_precondition: machine ${m.id} is ${m.state}, not started`);
       const host = env.sim?.handle(`fly:${m.id}`);
-      if (!host || !host.running()) return badRequest(`failed_precondition: machine ${m.id} is not reachable`);
+      if (!host || !host.running()) {
+        const why = env.sim?.failure(`fly:${m.id}`) ?? (env.sim ? "its host is not running" : "this sandbox runs without simulated hosts");
+        return badRequest(`failed_precondition: machine ${m.id} is not reachable (${why})`);
+      }
       const result = await host.exec(shellJoin(argv), { ...(typeof b.stdin === "string" ? { stdin: b.stdin } : {}), timeoutMs: ((b.timeout as number | undefined) ?? DEFAULT_TIMEOUT_S) * 1000 });
       return {
         status: 200,
