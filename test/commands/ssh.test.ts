@@ -72,6 +72,17 @@ describe("automna ssh (Hetzner, DigitalOcean: the real ssh client)", () => {
     }
   });
 
+  it("a re-created machine gets a new key, pinned again at provision", async () => {
+    const before = (await runCli(["status", "dora", "--json"], { env: w.env })).json<{ instance: { meta: { hostKeys: string[] } } }>().instance.meta.hostKeys;
+    expect((await runCli(["destroy", "dora", "--yes"], { env: w.env })).code).toBe(0);
+    await provision(w, "digitalocean", ["dora"]);
+    const inst = (await runCli(["status", "dora", "--json"], { env: w.env })).json<{ instance: { addresses: { ipv4: string }; meta: { hostKeys: string[] } } }>().instance;
+    expect(inst.meta.hostKeys).toHaveLength(1);
+    expect(inst.meta.hostKeys[0]).not.toBe(before[0]);
+    expect(knownHosts()).toContain(`[${inst.addresses.ipv4}]:${SSH_PORT} ${inst.meta.hostKeys[0]}\n`);
+    expect((await runCli(["ssh", "dora", "--", "hostname"], { env: w.env })).stdout).toBe("automna-dora\n");
+  });
+
   it("rejects bad input with exit 2: bad or unknown users, users not provisioned yet", async () => {
     const unknown = await runCli(["ssh", "nobody", "--", "true"], { env: w.env });
     expect(unknown.code).toBe(2);
