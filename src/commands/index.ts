@@ -4,13 +4,16 @@ import { configCommand } from "./config.js";
 import { costReportCommand } from "./cost-report/index.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
+import { execCommand } from "./exec.js";
 import { gcCommand } from "./gc.js";
 import { initCommand } from "./init.js";
 import { listCommand } from "./list.js";
 import { lockCommand } from "./lock/index.js";
+import { logsCommand } from "./logs.js";
 import { pricingCommand } from "./pricing/index.js";
 import { provisionCommand } from "./provision.js";
 import { sandboxCommand } from "./sandbox/index.js";
+import { sshCommand } from "./ssh.js";
 import { stateCommand } from "./state/index.js";
 import { statusCommand } from "./status.js";
 
@@ -20,6 +23,7 @@ import { statusCommand } from "./status.js";
  */
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
+  logsCommand, sshCommand, execCommand,
   gcCommand,
   costReportCommand, pricingCommand,
   stateCommand, lockCommand,

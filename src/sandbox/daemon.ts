@@ -15,6 +15,8 @@ export interface RunInfo {
   cloudflareZoneId?: string;
   startedAt: string;
   detached: boolean;
+  /** The simulated hosts' SSH port (absent in run files of older versions). */
+  sshPort?: number;
 }
 
 export function writeRunInfo(dir: string, info: RunInfo): void {
