@@ -1,4 +1,5 @@
 import type { CommandModule } from "../lib/command.js";
+import { backupCommand, restoreCommand } from "./backup.js";
 import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
 import { costReportCommand } from "./cost-report/index.js";
@@ -10,6 +11,7 @@ import { initCommand } from "./init.js";
 import { listCommand } from "./list.js";
 import { lockCommand } from "./lock/index.js";
 import { logsCommand } from "./logs.js";
+import { migrateCommand } from "./migrate/index.js";
 import { pricingCommand } from "./pricing/index.js";
 import { provisionCommand } from "./provision.js";
 import { sandboxCommand } from "./sandbox/index.js";
@@ -24,7 +26,7 @@ import { statusCommand } from "./status.js";
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
   logsCommand, sshCommand, execCommand,
-  gcCommand,
+  migrateCommand, gcCommand, backupCommand, restoreCommand,
   costReportCommand, pricingCommand,
   stateCommand, lockCommand,
   initCommand, configCommand, sandboxCommand, completionCommand,

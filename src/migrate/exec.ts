@@ -1,11 +1,11 @@
 import type { Context } from "../context.js";
-import { NotSupportedError } from "../lib/errors.js";
 import type { HostRunner } from "./types.js";
 
 /**
  * The transport the data path runs its scripts over: OpenSSH with pinned host keys on VMs, the
- * Machines exec API on Fly (runOnInstance, from the access work). PENDING until that lands.
+ * Machines exec API on Fly (src/access/run.ts).
  */
-export async function hostRunner(_ctx: Context): Promise<HostRunner> {
-  throw new NotSupportedError("running commands on instances is not available in this build yet");
+export async function hostRunner(ctx: Context): Promise<HostRunner> {
+  const { runOnInstance } = await import("../access/run.js");
+  return (instance, command, options = {}) => runOnInstance(ctx, instance, command, options);
 }
