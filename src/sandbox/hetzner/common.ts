@@ -33,10 +33,11 @@ const STATUS_CODES: Record<number, string> = {
   429: "rate_limit_exceeded", 500: "server_error", 502: "service_error", 503: "unavailable", 504: "timeout",
 };
 
-/** A generic error for a status (faults, unknown routes). */
-export function statusError(status: number, message?: string): Reply {
+/** A generic error for a status (faults, unknown routes); a named field goes in `details.fields`. */
+export function statusError(status: number, message?: string, field?: string): Reply {
   const code = STATUS_CODES[status] ?? (status >= 500 ? "server_error" : "invalid_input");
-  return hError(status, code, message ?? `${code.replace(/_/g, " ")}`);
+  const text = message ?? (field ? `invalid input in field '${field}'` : `${code.replace(/_/g, " ")}`);
+  return hError(status, code, text, field ? { fields: [{ name: field, messages: [text] }] } : {});
 }
 
 export interface Page<T> {
