@@ -114,11 +114,16 @@ describe.each(PROVIDERS)("fleet on $id", (p) => {
 
   it("provisions 50 users in one run", async () => {
     const users = Array.from({ length: 50 }, (_, i) => `bulk-${String(i).padStart(2, "0")}`);
+    const from = fs.sandbox.requests().length;
     const r = await run(["provision", "--from-file", "-", ...placementFlags(p), "--concurrency", "16", "--json"], {}, `${users.join("\n")}\n`);
     expect(r.code).toBe(0);
     const report = r.json<{ summary: Record<string, number>; results: { user: string; status: string }[] }>();
     expect(report.summary).toEqual({ created: 50, adopted: 0, resumed: 0, exists: 0, failed: 0 });
     expect(report.results.every((x) => x.status === "running")).toBe(true);
+    // Paced to the provider's budget (scaled with the sandbox's): never refused for rate.
+    const log = fs.requestsSince(from, p.id);
+    expect(log.filter((q) => q.status === 429)).toEqual([]);
+    expect(log.filter((q) => q.method === "POST" && q.path.match(p.createPath))).toHaveLength(50);
     const listed = await rows();
     expect(listed.filter((x) => x.user.startsWith("bulk-")).map((x) => x.user)).toEqual(users);
     expect(new Set(listed.map((x) => x.addresses.ipv4 ?? x.addresses.private)).size).toBe(listed.length);
