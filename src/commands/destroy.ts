@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { CancelledError, UsageError } from "../lib/errors.js";
+import { AuthError, CancelledError, ProviderApiError, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -45,13 +45,20 @@ export async function destroyUser(state: StateStore, registry: ProviderRegistry,
     const provider = await registry.get(row.provider);
     // Intent first: a crash from here on leaves a row that says what was under way.
     await state.updateInstance(row.id, { status: "deleting" }, { lease });
-    let target = row.resources;
-    if (Object.keys(target).length === 0 && row.opId) {
-      // A create whose ids never reached state may still have made something: find it by marker.
-      target = (await provider.findByMarker(row.opId))?.resources ?? {};
+    try {
+      let target = row.resources;
+      if (Object.keys(target).length === 0 && row.opId) {
+        // A create whose ids never reached state may still have made something: find it by marker.
+        target = (await provider.findByMarker(row.opId))?.resources ?? {};
+      }
+      step(`removing ${provider.title} resources`);
+      removed.push(...(await provider.destroy({ resources: target, user })));
+    } catch (error) {
+      // Refused before anything changed (API unreachable, token rejected): state as it was.
+      const unsent = error instanceof ProviderApiError && error.status === 0 && error.providerCode === "unreachable";
+      if (unsent || error instanceof AuthError) await state.updateInstance(row.id, { status: row.status }, { lease });
+      throw error;
     }
-    step(`removing ${provider.title} resources`);
-    removed.push(...(await provider.destroy({ resources: target, user })));
     await state.closeUsage(row.id, now().toISOString(), { lease });
     await state.deleteInstance(row.id, { lease });
     await state.appendAudit({ who, action: "destroy", target: user, details: { provider: row.provider, resources: row.resources, removed } });

@@ -260,7 +260,9 @@ export class HttpClient {
         hint: `check ${this.options.tokenEnv} (or ${this.options.provider}.token in the config): it is missing, expired or for another account`,
       });
     }
-    const fieldLines = (parsed.fields ?? []).map((f) => `${f.field}: ${f.messages.join("; ")}`);
+    // A field line adds what the message does not already say (DigitalOcean and Fly name the
+    // field only in their message, from which the parsers take it).
+    const fieldLines = (parsed.fields ?? []).map((f) => `${f.field}: ${f.messages.join("; ")}`).filter((line) => !line.endsWith(`: ${parsed.message}`));
     const message = `${title} API: ${method} ${path} failed with ${status}${parsed.code ? ` ${parsed.code}` : ""}: ${parsed.message}${fieldLines.length ? `\n  ${fieldLines.join("\n  ")}` : ""}`;
     const init = {
       provider: this.options.provider, status, providerCode: parsed.code, requestId: rid, fields: parsed.fields, method, path,

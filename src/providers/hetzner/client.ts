@@ -122,9 +122,9 @@ export class HetznerClient {
     return res.body.ssh_key;
   }
 
-  /** Several actions in one request (`GET /actions?id=1&id=2`). */
+  /** Several actions in one request (`GET /actions?id=1&id=2`; the spec gives it no paging). */
   async actions(ids: number[]): Promise<HAction[]> {
-    const res = await this.http.get<{ actions: HAction[] }>("/actions", { query: { id: ids, per_page: 50 } });
+    const res = await this.http.get<{ actions: HAction[] }>("/actions", { query: { id: ids } });
     return res.body.actions;
   }
 }
