@@ -18,7 +18,7 @@ let hosts: LocalHosts;
 const root = mkdtempSync(join(tmpdir(), "automna-engine-"));
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ dir: join(root, "world"), actionDelayMs: 10, rateLimitScale: 1000 });
+  sandbox = await startSandbox({ dir: join(root, "world"), actionDelayMs: 10, rateLimitScale: 1000, simulatedHosts: false });
   home = makeHome();
   hosts = new LocalHosts(join(root, "local"));
 });
