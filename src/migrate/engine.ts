@@ -62,10 +62,9 @@ async function drive(r: Run): Promise<void> {
   if (j.op.status === "failed") await j.update({ status: "running", error: null });
   try {
     await forward(r);
-    await j.step("unlock", "done: releasing the user", {}, async () => {
-      await j.update({ status: "succeeded", error: null });
-      return {};
-    });
+    await j.step("unlock", "done: releasing the user", {}, async () => ({}));
+    // After the journal says every step is done (a crash in between is finished by a resume).
+    if (j.op.status !== "succeeded") await j.update({ status: "succeeded", error: null });
   } catch (error) {
     if (error instanceof LockedError || r.deps.signal.aborted || error instanceof CancelledError) throw error;
     const message = error instanceof Error ? error.message : String(error);

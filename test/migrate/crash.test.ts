@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MIGRATE_STEPS } from "../../src/migrate/types.js";
+import { automna } from "../helpers/bin.js";
+import { expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, provision, type MigrateWorld } from "./world.js";
+
+/**
+ * SIGKILL of the CLI (the built binary) at every step in turn: right after the step's intent is
+ * journaled, right after its external call returned (before `done`), and right after `done`.
+ * One user's migration is killed at the first point; each `automna migrate resume` is itself
+ * killed at the next point, and so on, until a last resume finishes from state alone. (A resume
+ * re-takes the lock without re-running its step, so the lock's later points get users of their own.)
+ * Then: exactly one target resource, the data equal, and no side effect twice, checked against
+ * the sandbox's request logs.
+ */
+const POINTS = MIGRATE_STEPS.flatMap((step) => (["intent", "after", "done"] as const).map((phase) => `${step}:${phase}`));
+const CHAIN = POINTS.filter((p) => p !== "lock:after" && p !== "lock:done");
+
+let w: MigrateWorld;
+beforeAll(async () => {
+  w = await migrateWorld({ seedBytes: 512 * 1024 });
+});
+afterAll(async () => {
+  await w?.cleanup();
+});
+
+interface Row { op: string; user: string }
+const migrate = (user: string, crash?: string) =>
+  automna(["migrate", user, "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env, { timeout: 60_000 });
+const resume = (op: string, crash?: string) => automna(["migrate", "resume", op, "--json"], crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env, { timeout: 60_000 });
+
+async function opOf(user: string): Promise<string> {
+  const res = await automna(["migrate", "status", "-o", "json", "--limit", "1000"], w.env);
+  return (JSON.parse(res.stdout) as Row[]).find((r) => r.user === user)!.op;
+}
+
+describe("SIGKILL at every step, then migrate resume (built binary)", () => {
+  it(`finishes after a kill at each of the ${POINTS.length} points, with one target and no side effect twice`, async () => {
+    const users = ["chain", "lock-after", "lock-done"];
+    await provision(w, "hetzner", users);
+    const before = { api: w.sb.requests().length, s3: w.sb.s3.requests.length, dns: w.sb.cloudflare.requests.length };
+
+    const [first, ...rest] = CHAIN;
+    const killed = await migrate("chain", first);
+    expect(killed.signal, killed.stderr).toBe("SIGKILL");
+    const op = await opOf("chain");
+    for (const point of rest) {
+      const run = await resume(op, point);
+      expect(run.signal, `resume killed at ${point}: ${run.stderr}`).toBe("SIGKILL");
+    }
+    const done = await resume(op);
+    expect(done.exitCode, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
+    for (const [user, point] of [["lock-after", "lock:after"], ["lock-done", "lock:done"]] as const) {
+      expect((await migrate(user, point)).signal).toBe("SIGKILL");
+      const finished = await resume(await opOf(user));
+      expect(finished.exitCode, `${point}: ${finished.stderr}`).toBe(0);
+    }
+
+    for (const user of users) {
+      const rows = await instances(w, user);
+      const live = rows.find((x) => x.role === "live")!;
+      const retired = rows.find((x) => x.role === "retired")!;
+      expect([live.provider, retired.provider, retired.status], user).toEqual(["digitalocean", "hetzner", "stopped"]);
+      const status = await automna(["migrate", "status", await opOf(user), "--json"], w.env);
+      const journal = (JSON.parse(status.stdout) as { status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] });
+      expect(journal.status).toBe("succeeded");
+      const verified = journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data;
+      expect(verified.manifest, user).toBe(manifestDigest(`${hostDir(w, retired)}/data`));
+      expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live)}/data`), user).toEqual([]);
+    }
+    // The chain's journal: every step done exactly once, in order.
+    const chain = JSON.parse((await automna(["migrate", "status", op, "--json"], w.env)).stdout) as { journal: { step: string; phase: string }[] };
+    expect(chain.journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
+    expect(chain.journal.some((e) => e.phase === "failed" || e.phase === "undone")).toBe(false);
+
+    // No side effect twice: one droplet created per user, one PUT per archive, one DNS write per name.
+    const api = w.sb.requests().slice(before.api);
+    expect(api.filter((q) => q.method === "POST" && q.path === "/v2/droplets")).toHaveLength(users.length);
+    const droplets = (await (await fetch(`${w.sb.urls.digitalocean}/v2/droplets?per_page=200`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { droplets: { name: string }[] };
+    for (const user of users) expect(droplets.droplets.filter((d) => d.name === `automna-${user}`), user).toHaveLength(1);
+    const puts = w.sb.s3.requests.slice(before.s3).filter((q) => q.method === "PUT").map((q) => q.key!);
+    expect(puts.sort()).toEqual([...new Set(puts)].sort());
+    expect(puts).toHaveLength(users.length * 2);
+    const writes = w.sb.cloudflare.requests.slice(before.dns).filter((q) => q.method !== "GET");
+    expect(writes).toHaveLength(users.length);
+  }, 180_000);
+});
