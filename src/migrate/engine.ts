@@ -45,7 +45,7 @@ async function takeLease(deps: EngineDeps, user: string, opId: string, resuming:
 
 async function openRun(deps: EngineDeps, op: Operation, held: HeldLeases): Promise<Run> {
   const lease = held.ref(op.user);
-  const j = new Journal({ state: deps.state, lease, crash: deps.crash, emit: deps.emit, now: deps.now, signal: deps.signal, leaseSignal: held.signal }, op, await deps.state.listJournal(op.id));
+  const j = new Journal({ state: deps.state, lease, crash: deps.crash, emit: deps.emit, now: deps.now, signal: deps.signal, leaseSignal: held.signal, leaseTtlMs: deps.leaseTtlMs }, op, await deps.state.listJournal(op.id));
   const params = op.params as unknown as MigrateParams;
   const [from, to] = await Promise.all([deps.registry.get(params.from), deps.registry.get(params.to)]);
   return new Run(deps, j, params, lease, from, to);

@@ -68,6 +68,7 @@ async function provision(r: Run): Promise<void> {
       live = found.status === "running" ? found : await r.to.wait(found, "running");
       billing = await r.to.billing(p.size, p.region);
     } else {
+      await r.j.fence();
       const result = await r.to.provision({
         user: r.user, region: p.region, size: p.size, image: p.image, env: {}, secrets: {}, opId: r.opId, health: { port: r.deps.health.port, path: r.deps.health.path }, hold: true,
         ...(hostKey ? { hostKey } : {}),
@@ -106,9 +107,7 @@ async function copyAll(r: Run): Promise<void> {
     return { ...out, summary: out.uploaded ? "warm archive uploaded" : "warm archive already uploaded (found by HEAD)" };
   });
   await r.j.step("warm-restore", "restoring the warm archive on the target", { key: r.key("warm"), sha256: warm.sha256 }, async () => {
-    const target = await r.target();
-    await restoreArchive(r.host, target, r.opId, "warm", r.key("warm"), warm.sha256, "replace");
-    const m = await manifest(r.host, target, r.opId);
+    const m = await restoreArchive(r.host, await r.target(), r.opId, "warm", r.key("warm"), warm.sha256, "replace");
     r.memo.targetWarm = m;
     return { files: m.files, bytes: m.bytes, manifest: m.digest, summary: `target has ${m.files} files, ${mib(m.bytes)} (warm)` };
   });
@@ -138,19 +137,22 @@ async function copyChanges(r: Run): Promise<void> {
     const out = await uploadArchive(r.host, await r.source(), r.opId, "final", r.key("final"), { sha256: String(final.sha256), bytes: Number(final.bytes) }, resumed);
     return { ...out, summary: out.uploaded ? "final archive uploaded" : "final archive already uploaded (found by HEAD)" };
   });
-  await r.j.step("final-restore", "applying the final archive on the target", { key: r.key("final"), sha256: final.sha256 }, async () => {
+  await r.j.step("final-restore", "applying the final archive on the target", { key: r.key("final"), sha256: final.sha256 }, async (resumed) => {
     const src = await sourceFinal(r);
     const target = await r.target();
-    // From the target's current state, so a resumed apply removes exactly what is still extra.
-    const { remove } = manifestDelta(src, await manifest(r.host, target, r.opId));
-    await restoreArchive(r.host, target, r.opId, "final", r.key("final"), String(final.sha256), "apply", remove);
+    // From the target's current state (a resumed apply may have done part of it), so exactly what
+    // is still extra goes; in one run the target still holds the warm copy this process listed.
+    const have = !resumed && r.memo.targetWarm ? r.memo.targetWarm : await manifest(r.host, target, r.opId);
+    const { remove } = manifestDelta(src, have);
+    r.memo.targetFinal = await restoreArchive(r.host, target, r.opId, "final", r.key("final"), String(final.sha256), "apply", remove);
     return { removed: remove.length };
   });
 }
 
 async function verify(r: Run): Promise<void> {
   await r.j.step("verify", "verifying per-file sha256 manifests on both sides", {}, async () => {
-    const [src, tgt] = await Promise.all([manifest(r.host, await r.source(), r.opId), manifest(r.host, await r.target(), r.opId)]);
+    // The source listed again (still frozen?); the target as listed right after the final restore.
+    const [src, tgt] = await Promise.all([manifest(r.host, await r.source(), r.opId), r.memo.targetFinal ?? manifest(r.host, await r.target(), r.opId)]);
     const recorded = String(r.j.learned("final-archive").manifest);
     if (src.digest !== recorded) throw new AutomnaError(`${r.user}'s /data on the source changed after it was frozen`, { code: "source_changed" });
     if (tgt.digest !== src.digest) {
@@ -210,6 +212,7 @@ async function cutover(r: Run): Promise<void> {
 async function retire(r: Run): Promise<void> {
   await r.j.step("retire", "retiring the source (stopped, kept for the grace period)", {}, async () => {
     const source = await r.source();
+    await r.j.fence();
     await r.from.stop({ resources: source.resources });
     await r.from.wait({ resources: source.resources }, "stopped");
     const until = new Date(r.deps.now().getTime() + r.params.keepSourceMs).toISOString();

@@ -9,8 +9,12 @@ import {
 } from "./scripts.js";
 import type { EngineDeps, ExecResult, HealthSettings } from "./types.js";
 
-/** What running scripts on hosts needs. */
-export type ExecDeps = Pick<EngineDeps, "run" | "sleep" | "signal">;
+/**
+ * What running scripts on hosts needs. `guard`, when given, runs before every remote command and
+ * provider call and throws when the caller no longer holds the user's lease: a holder that was
+ * paused past its TTL (and replaced) must not touch the hosts again.
+ */
+export type ExecDeps = Pick<EngineDeps, "run" | "sleep" | "signal"> & { guard?: () => Promise<void> };
 /** What the data path needs from the engine's dependencies. */
 export type HostDeps = ExecDeps & Pick<EngineDeps, "storage" | "objects" | "now">;
 
@@ -28,6 +32,7 @@ const SSH_UNREACHABLE = 255;
  */
 export async function runScript(deps: ExecDeps, instance: Instance, what: string, script: string, stdin?: string, timeoutMs = 30 * 60_000): Promise<string> {
   for (let attempt = 1; ; attempt++) {
+    await deps.guard?.();
     let r: ExecResult;
     try {
       r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin }), timeoutMs });
@@ -98,10 +103,13 @@ export async function uploadArchive(deps: HostDeps, instance: Instance, workId: 
   return { uploaded: true };
 }
 
-/** Downloads, verifies and applies an archive on the target (see restoreScript). */
-export async function restoreArchive(deps: HostDeps, instance: Instance, workId: string, name: string, key: string, sha256: string, mode: "replace" | "apply", remove: string[] = []): Promise<void> {
+/**
+ * Downloads, verifies and applies an archive on the target (see restoreScript); returns the
+ * target's manifest taken right after, in the same remote command.
+ */
+export async function restoreArchive(deps: HostDeps, instance: Instance, workId: string, name: string, key: string, sha256: string, mode: "replace" | "apply", remove: string[] = []): Promise<Manifest> {
   const stdin = curlConfig(presign(deps, "GET", key)) + remove.map((p) => `${p}\n`).join("");
-  await runScript(deps, instance, `restoring ${name}.tar`, restoreScript(workId, name, sha256, mode), stdin);
+  return parseManifest(await runScript(deps, instance, `restoring ${name}.tar`, restoreScript(workId, name, sha256, mode, true), stdin));
 }
 
 export async function manifest(deps: ExecDeps, instance: Instance, workId: string): Promise<Manifest> {
@@ -124,7 +132,10 @@ export async function cleanupWork(deps: ExecDeps, instance: Instance, workId: st
  * just booted may not have its container yet (cloud-init still running): retried for a while.
  */
 export async function setAgent(deps: ExecDeps, provider: Provider, instance: Instance, running: boolean): Promise<void> {
-  if (provider.holdAgent) return provider.holdAgent({ resources: instance.resources }, !running);
+  if (provider.holdAgent) {
+    await deps.guard?.();
+    return provider.holdAgent({ resources: instance.resources }, !running);
+  }
   const script = dockerScript(running ? "start" : "stop");
   for (let attempt = 1; ; attempt++) {
     try {

@@ -36,6 +36,7 @@ export interface JournalContext {
   signal: AbortSignal;
   /** Aborted when the lease is lost: no external call may start after that. */
   leaseSignal: AbortSignal;
+  leaseTtlMs: number;
 }
 
 /**
@@ -81,6 +82,15 @@ export class Journal {
       throw new LockedError(`the lease on ${this.#op.user} was lost; ${this.#op.id} stopped`, undefined, { hint: "another process took over the operation; see automna migrate status" });
     }
     if (this.#ctx.signal.aborted) throw new CancelledError(`cancelled; ${this.#op.id} can be resumed (automna migrate resume ${this.#op.id}) or rolled back`);
+  }
+
+  /**
+   * Proves the lease is still ours right now (a fenced write: renewing it), so an external call
+   * made next is not made by a holder that was paused, expired and replaced.
+   */
+  async fence(): Promise<void> {
+    this.checkpoint();
+    await this.#ctx.state.renewLease(this.#ctx.lease, this.#ctx.leaseTtlMs);
   }
 
   async append(step: string, phase: JournalEntry["phase"], data: Record<string, unknown> = {}): Promise<JournalEntry> {

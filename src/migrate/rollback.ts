@@ -33,6 +33,7 @@ export async function rollback(r: Run, reason: string): Promise<void> {
       let resources = row?.resources ?? {};
       // A create whose ids never reached state may still have made something: find it by marker.
       if (Object.keys(resources).length === 0) resources = (await r.to.findByMarker(r.opId))?.resources ?? {};
+      await j.fence();
       const removed = Object.keys(resources).length ? await r.to.destroy({ resources, user: r.user }) : [];
       if (row) await r.deps.state.deleteInstance(row.id, { lease: r.lease });
       await j.append("provision", "undone", { removed });

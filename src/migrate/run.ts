@@ -20,7 +20,7 @@ export class Run {
   readonly from: Provider;
   readonly to: Provider;
   /** Manifests computed in this process (recomputed from the frozen hosts after a resume). */
-  readonly memo: { targetWarm?: Manifest; sourceFinal?: Manifest } = {};
+  readonly memo: { targetWarm?: Manifest; sourceFinal?: Manifest; targetFinal?: Manifest } = {};
 
   constructor(deps: EngineDeps, j: Journal, params: MigrateParams, lease: LeaseRef, from: Provider, to: Provider) {
     this.deps = deps;
@@ -39,8 +39,9 @@ export class Run {
     return this.j.op.id;
   }
 
+  /** The data path's dependencies, fenced: every remote command first proves the lease is still held. */
   get host(): HostDeps {
-    return this.deps;
+    return { ...this.deps, guard: () => this.j.fence() };
   }
 
   key(name: "warm" | "final"): string {

@@ -10,6 +10,16 @@
  */
 
 const OP_RE = /^[a-z]+_[a-z0-9]+$/;
+
+/** Lists /data (the working directory) as a manifest; see manifestScript. */
+const MANIFEST_BODY = `nl=$(printf '\\n_'); nl=\${nl%_}
+if [ -n "$(find . -name "*$nl*" | head -c 1)" ]; then echo "a file name in /data contains a newline; automna cannot move it safely" >&2; exit 66; fi
+find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
+  if [ -L "$f" ]; then set -- $(readlink -- "$f" | sha256sum); printf 'l - %s %s\\n' "$1" "$f"
+  elif [ -d "$f" ]; then printf 'd - - %s\\n' "$f"
+  elif [ -f "$f" ]; then set -- $(sha256sum < "$f"); s=$(wc -c < "$f"); printf 'f %s %s %s\\n' "$((s))" "$1" "$f"
+  else printf 'o - - %s\\n' "$f"; fi
+done`;
 const NAME_RE = /^[a-z0-9-]+$/;
 const SHA_RE = /^[0-9a-f]{64}$/;
 
@@ -90,7 +100,7 @@ printf '%s\\n' "$CFG" | curl -fsS --retry 2 -K - -T "$W/${n}.tar" -o /dev/null`;
  * (exit 65 on a mismatch, the file removed). Then either replaces all of /data with it
  * (`replace`), or deletes the paths listed on the rest of stdin and extracts it over /data.
  */
-export function restoreScript(workId: string, name: string, sha256: string, mode: "replace" | "apply"): string {
+export function restoreScript(workId: string, name: string, sha256: string, mode: "replace" | "apply", manifestAfter = false): string {
   const n = archiveName(name);
   if (!SHA_RE.test(sha256)) throw new Error("internal: bad sha256");
   const apply = mode === "replace"
@@ -104,7 +114,8 @@ set -- $(sha256sum < "$W/${n}.tar")
 if [ "$1" != "${sha256}" ]; then rm -f "$W/${n}.tar"; echo "archive ${n}.tar arrived with sha256 $1, expected ${sha256}: corrupted in transfer" >&2; exit 65; fi
 ${apply}
 tar -xf "$W/${n}.tar"
-rm -f "$W/${n}.tar"`;
+rm -f "$W/${n}.tar"${manifestAfter ? `
+${MANIFEST_BODY}` : ""}`;
 }
 
 /**
@@ -114,14 +125,7 @@ rm -f "$W/${n}.tar"`;
  */
 export function manifestScript(workId: string): string {
   return `${prelude(workId)}
-nl=$(printf '\\n_'); nl=\${nl%_}
-if [ -n "$(find . -name "*$nl*" | head -c 1)" ]; then echo "a file name in /data contains a newline; automna cannot move it safely" >&2; exit 66; fi
-find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
-  if [ -L "$f" ]; then set -- $(readlink -- "$f" | sha256sum); printf 'l - %s %s\\n' "$1" "$f"
-  elif [ -d "$f" ]; then printf 'd - - %s\\n' "$f"
-  elif [ -f "$f" ]; then set -- $(sha256sum < "$f"); s=$(wc -c < "$f"); printf 'f %s %s %s\\n' "$((s))" "$1" "$f"
-  else printf 'o - - %s\\n' "$f"; fi
-done`;
+${MANIFEST_BODY}`;
 }
 
 /** Bytes under /data (`du -sb`; busybox du has no -b, so KiB there). */

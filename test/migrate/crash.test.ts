@@ -1,6 +1,7 @@
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATE_STEPS } from "../../src/migrate/types.js";
-import { automna } from "../helpers/bin.js";
+import { automna, BIN } from "../helpers/bin.js";
 import { expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, provision, type MigrateWorld } from "./world.js";
 
 /**
@@ -17,7 +18,7 @@ const CHAIN = POINTS.filter((p) => p !== "lock:after" && p !== "lock:done");
 
 let w: MigrateWorld;
 beforeAll(async () => {
-  w = await migrateWorld({ seedBytes: 512 * 1024 });
+  w = await migrateWorld({ seedBytes: 512 * 1024, writeEveryMs: 200 });
 });
 afterAll(async () => {
   await w?.cleanup();
@@ -84,4 +85,45 @@ describe("SIGKILL at every step, then migrate resume (built binary)", () => {
     const writes = w.sb.cloudflare.requests.slice(before.dns).filter((q) => q.method !== "GET");
     expect(writes).toHaveLength(users.length);
   }, 180_000);
+});
+
+describe("a holder paused past its lease (built binary)", () => {
+  it("is refused while its lease lives, replaced once it expires, and fenced off when it wakes", async () => {
+    await provision(w, "hetzner", ["stale-1"]);
+    const env = { ...w.env, AUTOMNA_MIGRATE_LEASE_TTL: "2s" };
+    const first = execa(process.execPath, [BIN, "migrate", "stale-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "-o", "ndjson"], { env, extendEnv: false, reject: false });
+    let op = "";
+    await new Promise<void>((resolve) => {
+      let buffer = "";
+      first.stdout!.on("data", (chunk: Buffer) => {
+        buffer += chunk.toString();
+        for (const line of buffer.split("\n").slice(0, -1)) {
+          const e = JSON.parse(line) as { step?: string; phase?: string; op?: string };
+          if (e.step === "warm-archive" && e.phase === "start" && !op) {
+            op = e.op!;
+            first.kill("SIGSTOP");
+            resolve();
+          }
+        }
+        buffer = buffer.slice(buffer.lastIndexOf("\n") + 1);
+      });
+    });
+    // Its lease is still live (the process exists, it just does nothing): refused, holder named.
+    const early = await resume(op);
+    expect(early.exitCode).toBe(4);
+    expect(early.stderr).toContain(`stale-1 is locked by tester@`);
+    expect(early.stderr).toContain(`(${op})`);
+    await new Promise((r) => setTimeout(r, 2500));
+    const takeover = await automna(["migrate", "resume", op, "--json"], env, { timeout: 60_000 });
+    expect(takeover.exitCode, takeover.stderr).toBe(0);
+    first.kill("SIGCONT");
+    const late = await first;
+    expect(late.exitCode).toBe(4);
+    expect(late.stderr).toMatch(/no longer held|was lost/);
+    const rows = await instances(w, "stale-1");
+    expect(rows.map((r) => [r.provider, r.role]).sort()).toEqual([["digitalocean", "live"], ["hetzner", "retired"]]);
+    const journal = JSON.parse((await automna(["migrate", "status", op, "--json"], w.env)).stdout) as { status: string; journal: { step: string; phase: string }[] };
+    expect(journal.status).toBe("succeeded");
+    expect(journal.journal.filter((e) => e.phase === "done" && e.step === "verify")).toHaveLength(1);
+  }, 60_000);
 });

@@ -20,13 +20,13 @@ export interface MigrateWorld {
 }
 
 /**
- * A sandbox whose hosts run a busy simulated agent (it rewrites JSON and appends to blobs every
- * 50 ms, so /data changes between the warm copy and the freeze), and a home pointed at it.
+ * A sandbox whose hosts run a busy simulated agent (by default it rewrites JSON and appends to
+ * blobs every 50 ms, so /data changes between the warm copy and the freeze), and a home pointed at it.
  */
-export async function migrateWorld(options: { rateLimitScale?: number; seedBytes?: number } = {}): Promise<MigrateWorld> {
+export async function migrateWorld(options: { rateLimitScale?: number; seedBytes?: number; writeEveryMs?: number } = {}): Promise<MigrateWorld> {
   const sb = await sandbox({
     actionDelayMs: 15, rateLimitScale: options.rateLimitScale ?? 1000, sshPort: SSH_PORT,
-    agent: { logIntervalMs: 500, dataWriteIntervalMs: 50, seedBytes: options.seedBytes ?? 1024 * 1024, maxDataBytes: 16 * 1024 * 1024 },
+    agent: { logIntervalMs: 500, dataWriteIntervalMs: options.writeEveryMs ?? 50, seedBytes: options.seedBytes ?? 1024 * 1024, maxDataBytes: 16 * 1024 * 1024 },
   });
   const home = makeHome();
   const keyFile = join(home.dir, "id_ed25519");

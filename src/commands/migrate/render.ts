@@ -38,9 +38,11 @@ export async function finishRun(ctx: Context, results: MigrateOutcome[], format:
   const summary = summarize(results);
   if (results.length === 1 && results[0]!.result !== "migrated") {
     const { failureOf } = await import("../../fleet/provision-one.js");
+    // The event stream still ends with its summary line; the error (and its exit code) follows.
+    if (format === "ndjson") ctx.io.ndjson({ type: "summary", ...summary });
     const cause = failureOf(results[0]!);
-    if (cause && !(format === "ndjson")) throw cause;
-    if (format !== "ndjson") {
+    if (cause) throw cause;
+    {
       const r = results[0]!;
       throw new AutomnaError(`${r.user}: ${r.result === "rolled_back" ? "migration rolled back" : `migration failed at ${r.step ?? "start"}`}: ${r.error?.message ?? "unknown reason"}`, {
         code: r.result === "rolled_back" ? "rolled_back" : (r.error?.code ?? "failed"),

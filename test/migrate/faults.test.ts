@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import { hostDir, instances, migrateWorld, provision, seed, type MigrateWorld } from "./world.js";
+
+let w: MigrateWorld;
+beforeAll(async () => {
+  w = await migrateWorld();
+  await provision(w, "hetzner", ["corrupt-1", "sick-1", "dns-1", "race-1"]);
+});
+afterAll(async () => {
+  await w?.cleanup();
+});
+
+interface Out { results: { user: string; op: string; result: string; step: string; error: { code: string; message: string } | null }[]; summary: Record<string, number> }
+
+async function sourceServes(user: string): Promise<boolean> {
+  const status = await runCli(["status", user, "--json"], { env: w.env });
+  return status.json<{ instance: { provider: string }; health: { ok: boolean } }>().health.ok;
+}
+
+describe("migration faults in the sandbox", () => {
+  it("a corrupted transfer is detected by the archive checksum: no switch, the source serves, the target is gone", async () => {
+    await seed(w, "corrupt-1", 2);
+    w.sb.s3.faults.corruptNextDownloads(1);
+    const res = await runCli(["migrate", "corrupt-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "-o", "json"], { env: w.env });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/corrupt-1: migration rolled back: .*corrupted in transfer/);
+    const rows = await instances(w, "corrupt-1");
+    expect(rows.map((r) => [r.provider, r.role])).toEqual([["hetzner", "live"]]);
+    expect(await sourceServes("corrupt-1")).toBe(true);
+    expect(w.sb.cloudflare.records().some((r) => r.name.startsWith("corrupt-1."))).toBe(false);
+    const droplets = (await (await fetch(`${w.sb.urls.digitalocean}/v2/droplets?per_page=200`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { droplets: { name: string }[] };
+    expect(droplets.droplets.filter((d) => d.name === "automna-corrupt-1")).toEqual([]);
+    const list = await runCli(["migrate", "status", "-o", "json"], { env: w.env });
+    expect(list.json<{ user: string; status: string; step: string }[]>().find((o) => o.user === "corrupt-1")).toMatchObject({ status: "rolled_back", step: "rollback" });
+  });
+
+  it("a target that fails its health checks is rolled back: the source agent serves again", async () => {
+    const res = await runCli(["migrate", "sick-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: { ...w.env, AUTOMNA_HEALTH_PATH: "/not-served", AUTOMNA_HEALTH_TIMEOUT: "1s" } });
+    expect(res.code).toBe(1);
+    expect(res.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: "rolled_back" });
+    expect(res.stderr).toMatch(/did not pass 3 consecutive health checks/);
+    expect((await instances(w, "sick-1")).map((r) => [r.provider, r.role])).toEqual([["hetzner", "live"]]);
+    expect(await sourceServes("sick-1")).toBe(true);
+    const ops = (await runCli(["migrate", "status", "-o", "json"], { env: w.env })).json<{ op: string; user: string }[]>();
+    const detail = await runCli(["migrate", "status", ops.find((o) => o.user === "sick-1")!.op, "--json"], { env: w.env });
+    const phases = detail.json<{ journal: { step: string; phase: string }[] }>().journal.filter((e) => e.phase === "undone" || e.phase === "failed").map((e) => `${e.step}:${e.phase}`);
+    expect(phases).toEqual(["start-target:failed", "freeze:undone", "provision:undone", "warm-archive:undone"]);
+  });
+
+  it("DNS API errors are retried, and afterwards DNS and state agree", async () => {
+    w.sb.cloudflare.faults.failNext(3, { status: 502 });
+    const res = await runCli(["migrate", "dns-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: w.env });
+    expect(res.code, res.stderr).toBe(0);
+    const live = (await instances(w, "dns-1")).find((r) => r.role === "live")!;
+    expect(live.provider).toBe("digitalocean");
+    expect(w.sb.cloudflare.records().filter((r) => r.name === "dns-1.agents.example.test").map((r) => [r.type, r.content])).toEqual([["A", live.addresses.ipv4]]);
+    expect(w.sb.cloudflare.requests.filter((r) => r.status === 502)).toHaveLength(3);
+  });
+
+  it("two migrations of one user at once: one wins, the other exits 4 naming the holder and its operation", async () => {
+    const args = ["migrate", "race-1", "--from", "hetzner", "--to", "digitalocean", "--yes"];
+    const [a, b] = await Promise.all([runCli(args, { env: w.env }), runCli(args, { env: w.env })]);
+    const codes = [a.code, b.code].sort();
+    expect(codes).toEqual([0, 4]);
+    const loser = a.code === 4 ? a : b;
+    const ops = (await runCli(["migrate", "status", "-o", "json"], { env: w.env })).json<{ op: string; user: string; status: string }[]>().filter((o) => o.user === "race-1");
+    expect(ops).toHaveLength(1);
+    expect(ops[0]!.status).toBe("succeeded");
+    expect(loser.stderr).toContain(`race-1 is locked by tester@`);
+    expect(loser.stderr).toContain(`(${ops[0]!.op})`);
+    expect((await instances(w, "race-1")).map((r) => [r.provider, r.role]).sort()).toEqual([["digitalocean", "live"], ["hetzner", "retired"]]);
+    expect(hostDir(w, (await instances(w, "race-1"))[0]!)).toContain("hosts");
+  });
+});
