@@ -11,7 +11,6 @@ afterAll(async () => {
   await w?.cleanup();
 });
 
-interface Out { results: { user: string; op: string; result: string; step: string; error: { code: string; message: string } | null }[]; summary: Record<string, number> }
 
 async function sourceServes(user: string): Promise<boolean> {
   const status = await runCli(["status", user, "--json"], { env: w.env });
