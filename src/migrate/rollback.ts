@@ -24,8 +24,9 @@ export async function rollback(r: Run, reason: string): Promise<void> {
         sourceHealthy = false;
         j.emit("rollback", undefined, `the source agent was started but is not healthy yet: ${(error as Error).message}`, "warn");
       }
-      await j.append("freeze", "undone", { sourceHealthy });
-      j.emit("freeze", "undone", "source agent serving again");
+      const summary = sourceHealthy ? "source agent serving again" : "source agent started (not healthy yet)";
+      await j.append("freeze", "undone", { sourceHealthy, summary });
+      j.emit("freeze", "undone", summary);
     }
     if (j.state("provision").started && !j.state("provision").undone) {
       j.checkpoint();
@@ -36,8 +37,9 @@ export async function rollback(r: Run, reason: string): Promise<void> {
       await j.fence();
       const removed = Object.keys(resources).length ? await r.to.destroy({ resources, user: r.user }) : [];
       if (row) await r.deps.state.deleteInstance(row.id, { lease: r.lease });
-      await j.append("provision", "undone", { removed });
-      j.emit("provision", "undone", `target removed (${removed.join(", ") || "nothing was made"})`);
+      const summary = `target removed (${removed.join(", ") || "nothing was made"})`;
+      await j.append("provision", "undone", { removed, summary });
+      j.emit("provision", "undone", summary);
     }
     if (j.state("warm-archive").started && !j.state("warm-archive").undone) {
       // Leftovers cost a little disk and storage; failing to remove them does not block the rollback.
@@ -45,7 +47,7 @@ export async function rollback(r: Run, reason: string): Promise<void> {
       await cleanupWork(r.host, await r.source(), r.opId).catch((e: unknown) => errors.push((e as Error).message));
       for (const name of ["warm", "final"] as const) await r.deps.objects.deleteObject(r.key(name)).catch((e: unknown) => errors.push((e as Error).message));
       if (errors.length) j.emit("rollback", undefined, `could not remove every work file: ${errors[0]}`, "warn");
-      await j.append("warm-archive", "undone", { leftovers: errors.length > 0 });
+      await j.append("warm-archive", "undone", { leftovers: errors.length > 0, summary: errors.length ? "some work files left behind" : "archives and work files removed" });
     }
     return { sourceHealthy, summary: "rolled back: the source serves, the target is gone" };
   });

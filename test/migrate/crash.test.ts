@@ -127,3 +127,26 @@ describe("a holder paused past its lease (built binary)", () => {
     expect(journal.journal.filter((e) => e.phase === "done" && e.step === "verify")).toHaveLength(1);
   }, 60_000);
 });
+
+describe("migrate rollback (built binary)", () => {
+  it("undoes a migration killed before the switch, and refuses one past it with exit 2", async () => {
+    await provision(w, "hetzner", ["undo-1"]);
+    expect((await migrate("undo-1", "final-upload:after")).signal).toBe("SIGKILL");
+    const op = await opOf("undo-1");
+    const undo = await automna(["migrate", "rollback", op], w.env, { timeout: 60_000 });
+    expect(undo.exitCode, undo.stderr).toBe(0);
+    expect(undo.stderr).toContain(`${op}: rolled back; undo-1 runs on hetzner as before`);
+    expect((await instances(w, "undo-1")).map((r) => [r.provider, r.role, r.status])).toEqual([["hetzner", "live", "running"]]);
+    const health = JSON.parse((await automna(["status", "undo-1", "--json"], w.env)).stdout) as { health: { ok: boolean } };
+    expect(health.health.ok).toBe(true);
+    expect(w.sb.s3.requests.filter((q) => q.method === "DELETE" && q.key?.startsWith(`migrations/undo-1/${op}/`)).length).toBeGreaterThan(0);
+
+    const finished = await opOf("chain");
+    const refused = await automna(["migrate", "rollback", finished], w.env);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain(`${finished} is past the routing switch`);
+    const human = await automna(["migrate", "status", op], w.env);
+    expect(human.stdout).toMatch(/^status:\s+rolled_back$/m);
+    expect(human.stdout).toMatch(/^\s*\d+\s+\S+\s+provision\s+undone\s+target removed/m);
+  }, 60_000);
+});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
-import { hostDir, instances, migrateWorld, provision, seed, type MigrateWorld } from "./world.js";
+import { hostDir, instances, migrateWorld, provision, seed, tree, type MigrateWorld } from "./world.js";
 
 let w: MigrateWorld;
 beforeAll(async () => {
@@ -70,5 +70,55 @@ describe("migration faults in the sandbox", () => {
     expect(loser.stderr).toContain(`(${ops[0]!.op})`);
     expect((await instances(w, "race-1")).map((r) => [r.provider, r.role]).sort()).toEqual([["digitalocean", "live"], ["hetzner", "retired"]]);
     expect(hostDir(w, (await instances(w, "race-1"))[0]!)).toContain("hosts");
+  });
+});
+
+describe("dry run, backup and restore", () => {
+  it("--dry-run shows each target, the monthly price before and after, the data size and the saving; it changes nothing", async () => {
+    await provision(w, "fly", ["plan-1"]);
+    await seed(w, "plan-1", 1);
+    const before = w.sb.requests().length;
+    const res = await runCli(["migrate", "plan-1", "--from", "fly", "--to", "hetzner", "--dry-run", "--json"], { env: w.env });
+    expect(res.code, res.stderr).toBe(0);
+    const plan = res.json<{ dryRun: boolean; users: { user: string; to: string; region: string; size: string; monthlyBefore: number; currencyBefore: string; monthlyAfter: number; currencyAfter: string; dataBytes: number }[]; total: { before: number; after: number; saving: number; currency: string } }>();
+    expect(plan.users).toHaveLength(1);
+    const row = plan.users[0]!;
+    expect(row).toMatchObject({ user: "plan-1", to: "hetzner", region: "fsn1", size: "cx22", currencyBefore: "USD", currencyAfter: "EUR" });
+    expect(row.monthlyBefore).toBeGreaterThan(row.monthlyAfter);
+    expect(row.dataBytes).toBeGreaterThan(1024 * 1024);
+    expect(plan.total.currency).toBe("USD");
+    expect(plan.total.saving).toBeCloseTo(plan.total.before - plan.total.after, 2);
+    expect(plan.total.saving).toBeGreaterThan(0);
+    // Nothing was created or changed at any provider (the only POST is the exec that ran du).
+    expect(w.sb.requests().slice(before).filter((q) => q.method !== "GET").map((q) => q.path)).toEqual([expect.stringMatching(/\/machines\/[0-9a-f]+\/exec$/)]);
+    const table = await runCli(["migrate", "plan-1", "--from", "fly", "--to", "hetzner", "--dry-run"], { env: w.env });
+    expect(table.stdout).toMatch(/^USER\s+FROM\s+TO\s+MONTHLY NOW\s+MONTHLY AFTER\s+DATA$/m);
+    expect(table.stdout).toMatch(/^1 users, [\d.]+ MiB of data: [\d.]+ -> [\d.]+ USD\/month, saving [\d.]+ USD\/month$/m);
+  });
+
+  it("backup archives /data with a manifest beside it; restore puts exactly that back, agent healthy", async () => {
+    await provision(w, "hetzner", ["keep-1"]);
+    await seed(w, "keep-1", 2);
+    const made = await runCli(["backup", "keep-1", "--json"], { env: w.env });
+    expect(made.code, made.stderr).toBe(0);
+    const backup = made.json<{ backupId: string; key: string; manifestKey: string; sha256: string; files: number; frozenMs: number }>();
+    expect(backup.key).toBe(`backups/keep-1/${backup.backupId}.tar`);
+    expect(backup.manifestKey).toBe(`backups/keep-1/${backup.backupId}.manifest`);
+    expect(w.sb.s3.requests.filter((q) => q.method === "PUT" && (q.key === backup.key || q.key === backup.manifestKey))).toHaveLength(2);
+    const row = (await instances(w, "keep-1"))[0]!;
+    const data = `${hostDir(w, row)}/data`;
+    const kept = tree(data)["uploads/file 0.bin"];
+    const broke = await runCli(["exec", "keep-1", "--", 'D="${AUTOMNA_DATA:-/data}"; rm "$D/uploads/file 0.bin"; echo new > "$D/uploads/after.bin"'], { env: w.env });
+    expect(broke.code, broke.stderr).toBe(0);
+    const restored = await runCli(["restore", "keep-1", "--from", backup.backupId, "--yes", "--json"], { env: w.env });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.json()).toMatchObject({ user: "keep-1", backupId: backup.backupId, files: backup.files });
+    const now = tree(data);
+    expect(now["uploads/file 0.bin"]).toBe(kept);
+    expect(now["uploads/after.bin"]).toBeUndefined();
+    expect(await sourceServes("keep-1")).toBe(true);
+    const missing = await runCli(["restore", "keep-1", "--from", "bk_0000000000nothere", "--yes"], { env: w.env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no backup bk_0000000000nothere of keep-1");
   });
 });
