@@ -1,5 +1,5 @@
 import type { Context } from "../../context.js";
-import { CancelledError, UsageError } from "../../lib/errors.js";
+import { CancelledError, NotFoundError, UsageError } from "../../lib/errors.js";
 import { parseDuration, validateUsers } from "../../lib/validate.js";
 import type { MigrateOutcome } from "../../migrate/types.js";
 import type { Progress } from "./progress.js";
@@ -111,6 +111,9 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
 /** `migrate resume` / `migrate rollback` of one operation. */
 export async function runMigrateOp(ctx: Context, action: "resume" | "rollback", opId: string, progress: () => Progress): Promise<MigrateOutcome> {
   if (!/^op_[a-z0-9]+$/.test(opId)) throw new UsageError(`"${opId}" is not an operation id (op_...)`, { hint: "automna migrate status lists them" });
+  // Named before anything else is needed (storage, DNS): a mistyped id is the likeliest problem.
+  const op = await (await ctx.state()).getOperation(opId);
+  if (!op || op.kind !== "migrate") throw new NotFoundError(`no migration ${opId}`, { hint: "automna migrate status lists them" });
   const [{ hostRunner }, { buildEngineDeps }, engine] = await Promise.all([import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js")]);
   const view = progress();
   const deps = await buildEngineDeps(ctx, await hostRunner(ctx), (e) => view.emit(e));
