@@ -16,7 +16,7 @@ export async function healthSettings(ctx: Context): Promise<HealthSettings> {
     port: config.getNumber("health.port") ?? 8080,
     path: config.getString("health.path") ?? "/healthz",
     checks,
-    intervalMs: duration("health.interval", "2s"),
+    intervalMs: duration("health.interval", "1s"),
     timeoutMs: duration("health.timeout", "120s"),
   };
 }

@@ -144,15 +144,22 @@ async function copyChanges(r: Run): Promise<void> {
     // is still extra goes; in one run the target still holds the warm copy this process listed.
     const have = !resumed && r.memo.targetWarm ? r.memo.targetWarm : await manifest(r.host, target, r.opId);
     const { remove } = manifestDelta(src, have);
-    r.memo.targetFinal = await restoreArchive(r.host, target, r.opId, "final", r.key("final"), String(final.sha256), "apply", remove);
+    // Meanwhile the frozen source is listed again (another host, so in parallel): verify needs it.
+    const [after, again] = await Promise.all([
+      restoreArchive(r.host, target, r.opId, "final", r.key("final"), String(final.sha256), "apply", remove),
+      manifest(r.host, await r.source(), r.opId),
+    ]);
+    r.memo.targetFinal = after;
+    r.memo.sourceAgain = again;
     return { removed: remove.length };
   });
 }
 
 async function verify(r: Run): Promise<void> {
   await r.j.step("verify", "verifying per-file sha256 manifests on both sides", {}, async () => {
-    // The source listed again (still frozen?); the target as listed right after the final restore.
-    const [src, tgt] = await Promise.all([manifest(r.host, await r.source(), r.opId), r.memo.targetFinal ?? manifest(r.host, await r.target(), r.opId)]);
+    // The source listed again after the final copy (still frozen?) and the target as listed right
+    // after the final restore; a resumed verify lists both now.
+    const [src, tgt] = await Promise.all([r.memo.sourceAgain ?? manifest(r.host, await r.source(), r.opId), r.memo.targetFinal ?? manifest(r.host, await r.target(), r.opId)]);
     const recorded = String(r.j.learned("final-archive").manifest);
     if (src.digest !== recorded) throw new AutomnaError(`${r.user}'s /data on the source changed after it was frozen`, { code: "source_changed" });
     if (tgt.digest !== src.digest) {

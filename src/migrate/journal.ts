@@ -112,8 +112,10 @@ export class Journal {
     const before = this.state(step);
     if (before.done) return before.done as T;
     this.checkpoint();
-    const resumed = before.dangling;
-    if (!resumed) {
+    // Started before (a crash, a failure, Ctrl-C): its side effect may have happened, so the work
+    // looks at the world first. A dangling intent is not written twice.
+    const resumed = before.started;
+    if (!before.dangling) {
       await this.append(step, "intent", intent);
       maybeCrash(this.#ctx.crash, step, "intent");
     }

@@ -2,7 +2,7 @@ import type { Context } from "../context.js";
 import { ConflictError, NotFoundError, UsageError } from "../lib/errors.js";
 import type { ProviderInfo } from "../providers/catalog.js";
 import type { Instance, UsageInterval } from "../state/types.js";
-import { MIGRATE_KIND, type MigrateParams } from "./types.js";
+import type { MigrateParams } from "./types.js";
 
 export interface MigrateRequest {
   /** Explicit users, or every live user on `from` (`--all`). */
@@ -70,7 +70,10 @@ export async function planMigration(ctx: Context, req: MigrateRequest): Promise<
   const region = req.region ?? to.defaultRegion;
   const size = req.size ?? to.defaultSize;
   const defaultImage = config.getString("image") ?? "";
-  validatePlacement({ provider: to, region, size, image: req.image ?? defaultImage }, await offerings(target, hasToken));
+  const imageOf = (user: string): string => req.image ?? (live.get(user)!.image || defaultImage);
+  const imageless = users.filter((u) => !imageOf(u));
+  if (imageless.length) throw new UsageError(`no agent image known for ${imageless.slice(0, 5).join(", ")}`, { hint: "pass --image or set image (automna config set image REF)" });
+  validatePlacement({ provider: to, region, size, image: imageOf(users[0]!) }, await offerings(target, hasToken));
   const billing = hasToken ? await target.billing(size, region) : catalogBilling(to, size, config.getNumber("fly.volumeGb") ?? 1);
   const after = { monthly: monthlyTotal(billing), currency: billing[0]?.currency ?? "USD" };
   const usage = await state.listUsage({ openOnly: true });
@@ -79,18 +82,8 @@ export async function planMigration(ctx: Context, req: MigrateRequest): Promise<
     return {
       user, source, after,
       before: monthlyOf(usage.filter((u) => u.instanceId === source.id)),
-      params: { from: from.id, to: to.id, region, size, image: req.image ?? (source.image || defaultImage), keepSourceMs: req.keepSourceMs, sourceInstanceId: source.id },
+      params: { from: from.id, to: to.id, region, size, image: imageOf(user), keepSourceMs: req.keepSourceMs, sourceInstanceId: source.id },
     };
   });
   return { from, to, users: planned };
-}
-
-/** Migrations of these users still unfinished (running, failed after the switch, rolling back). */
-export async function unfinishedFor(ctx: Context, users: string[]): Promise<Map<string, string>> {
-  const state = await ctx.state();
-  const out = new Map<string, string>();
-  for (const op of await state.listOperations({ kind: MIGRATE_KIND, limit: 10_000 })) {
-    if (users.includes(op.user) && ["running", "rolling_back", "failed"].includes(op.status)) out.set(op.user, op.id);
-  }
-  return out;
 }

@@ -20,7 +20,7 @@ export class Run {
   readonly from: Provider;
   readonly to: Provider;
   /** Manifests computed in this process (recomputed from the frozen hosts after a resume). */
-  readonly memo: { targetWarm?: Manifest; sourceFinal?: Manifest; targetFinal?: Manifest } = {};
+  readonly memo: { targetWarm?: Manifest; sourceFinal?: Manifest; targetFinal?: Manifest; sourceAgain?: Manifest } = {};
 
   constructor(deps: EngineDeps, j: Journal, params: MigrateParams, lease: LeaseRef, from: Provider, to: Provider) {
     this.deps = deps;

@@ -90,7 +90,7 @@ describe("SIGKILL at every step, then migrate resume (built binary)", () => {
 describe("a holder paused past its lease (built binary)", () => {
   it("is refused while its lease lives, replaced once it expires, and fenced off when it wakes", async () => {
     await provision(w, "hetzner", ["stale-1"]);
-    const env = { ...w.env, AUTOMNA_MIGRATE_LEASE_TTL: "2s" };
+    const env = { ...w.env, AUTOMNA_MIGRATE_LEASE_TTL: "4s" };
     const first = execa(process.execPath, [BIN, "migrate", "stale-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "-o", "ndjson"], { env, extendEnv: false, reject: false });
     let op = "";
     await new Promise<void>((resolve) => {
@@ -108,12 +108,26 @@ describe("a holder paused past its lease (built binary)", () => {
         buffer = buffer.slice(buffer.lastIndexOf("\n") + 1);
       });
     });
+    // A process stopped inside an SQLite write transaction would block the embedded database for
+    // everyone (a stalled holder elsewhere, with a state server, would not): pause it between writes.
+    for (;;) {
+      const probe = await automna(["lock", "list", "--json"], w.env);
+      if (probe.exitCode === 0) break;
+      first.kill("SIGCONT");
+      await new Promise((r) => setTimeout(r, 30));
+      first.kill("SIGSTOP");
+    }
     // Its lease is still live (the process exists, it just does nothing): refused, holder named.
     const early = await resume(op);
     expect(early.exitCode).toBe(4);
     expect(early.stderr).toContain(`stale-1 is locked by tester@`);
     expect(early.stderr).toContain(`(${op})`);
-    await new Promise((r) => setTimeout(r, 2500));
+    // Until the paused holder's lease has expired (expired leases are not listed).
+    for (;;) {
+      const locks = JSON.parse((await automna(["lock", "list", "--json"], w.env)).stdout) as { user: string }[];
+      if (!locks.some((l) => l.user === "stale-1")) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const takeover = await automna(["migrate", "resume", op, "--json"], env, { timeout: 60_000 });
     expect(takeover.exitCode, takeover.stderr).toBe(0);
     first.kill("SIGCONT");

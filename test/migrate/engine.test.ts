@@ -211,6 +211,10 @@ describe("migration engine: failures and refusals", () => {
     const first = await migrate("dave", "hetzner", "digitalocean");
     expect(first.outcome.error).toBeNull();
     expect(first.outcome.dns).toMatchObject({ name: "dave.agents.example.test", type: "A" });
+    // --force takes the retired source too.
+    const forced = await runCli(["destroy", "dave", "--force", "--yes", "--json"], { env: env() });
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.json<{ result: string; removed: string[] }[]>()[0]!.removed).toEqual(expect.arrayContaining([expect.stringMatching(/^server /), expect.stringMatching(/^droplet /)]));
 
     await provisionWithData("erin", "hetzner", "fsn1", "cx22");
     sandbox.cloudflare.faults.failNext(50, { status: 503 });

@@ -34,6 +34,17 @@ describe("migration faults in the sandbox", () => {
     expect(list.json<{ user: string; status: string; step: string }[]>().find((o) => o.user === "corrupt-1")).toMatchObject({ status: "rolled_back", step: "rollback" });
   });
 
+  it("some users moved and some rolled back: the summary table says which and why, exit 3", async () => {
+    await provision(w, "hetzner", ["part-1", "part-2"]);
+    w.sb.s3.faults.corruptNextDownloads(1);
+    const res = await runCli(["migrate", "part-1", "part-2", "--from", "hetzner", "--to", "digitalocean", "--concurrency", "1", "--yes"], { env: w.env });
+    expect(res.code).toBe(3);
+    const lines = res.stdout.trim().split("\n");
+    expect(lines[1]).toMatch(/^part-1\s+rolled_back\s+hetzner\s+digitalocean\s+op_\w+\s+-\s+[\d.]+ MiB\s+restoring warm.tar on digitalocean instance of part-1 failed \(exit 65\): .*corrupted in transfer$/);
+    expect(lines[2]).toMatch(/^part-2\s+migrated\s+hetzner\s+digitalocean\s+op_\w+\s+[\d.]+s\s+[\d.]+ MiB\s+-$/);
+    expect(res.stderr).toContain("1 migrated, 1 rolled back, 0 failed");
+  });
+
   it("a target that fails its health checks is rolled back: the source agent serves again", async () => {
     const res = await runCli(["migrate", "sick-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: { ...w.env, AUTOMNA_HEALTH_PATH: "/not-served", AUTOMNA_HEALTH_TIMEOUT: "1s" } });
     expect(res.code).toBe(1);
