@@ -112,10 +112,6 @@ export const PG_MIGRATIONS: readonly string[] = [
     revoked_at timestamptz
   );
   `,
-  // 2: as the embedded store's version 3: \`list\` reads instances ORDER BY user_id, created_at.
-  `
-  CREATE INDEX instances_user_created ON instances(user_id, created_at);
-  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
