@@ -18,8 +18,6 @@ export interface DestroyOutcome {
 export interface DestroyOptions {
   users: string[];
   concurrency: number;
-  /** Reserved for when roles (retired sources) are protected; accepted and recorded today. */
-  force: boolean;
 }
 
 /** Removes one user's provider resources (in the provider's order), closes usage, drops the row. */
@@ -105,10 +103,9 @@ export const destroyCommand: CommandModule = {
       .description("remove users' agent instances and their data at the provider (idempotent)")
       .argument("<users...>", "user ids")
       .option("--concurrency <n>", "users destroyed at once", "8")
-      .option("--force", "reserved: override protections (retired sources) once they exist")
       .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json"))
-      .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean }) => {
-        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true });
+      .action(action(ctx, async (users: string[], raw: { concurrency: string }) => {
+        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64) });
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && failed === 1) {
           // One user: the error itself, with its own exit code (4 when locked) and hint.
