@@ -1,3 +1,4 @@
+/* global performance */
 // `automna list --refresh` over N sandbox resources across the three providers (a third each),
 // interleaved with plain `automna list` (state only) on the same state, so the ratio is what
 // reading three provider APIs and reconciling costs. Seeding provisions the users through automna

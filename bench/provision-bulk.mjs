@@ -1,3 +1,4 @@
+/* global performance, fetch */
 // Bulk provision of N users against the sandbox with its rate limits time-scaled (the sandbox
 // refills its budgets `scale` times faster and automna's client-side budget is scaled the same,
 // AUTOMNA_RATE_SCALE), reported as achieved requests per second over the allowed rate.

@@ -1,3 +1,4 @@
+/* global performance */
 // `npm run demo` (after the build step in package.json): automna's main job on the embedded
 // defaults, in a throwaway home so it never touches your own config, state or sandbox. It starts
 // the sandbox (loopback stand-ins for the Hetzner, Fly and DigitalOcean APIs) in the background,

@@ -1,3 +1,4 @@
+/* global Buffer */
 // Helpers for benches that host the sandbox in their own process: the CLI runs as a child
 // process, spawned asynchronously, so the sandbox keeps answering while automna waits on it
 // (spawnSync would block the very event loop the sandbox serves from).
