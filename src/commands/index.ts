@@ -1,11 +1,13 @@
 import type { CommandModule } from "../lib/command.js";
 import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
+import { costReportCommand } from "./cost-report/index.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
 import { initCommand } from "./init.js";
 import { listCommand } from "./list.js";
 import { lockCommand } from "./lock/index.js";
+import { pricingCommand } from "./pricing/index.js";
 import { provisionCommand } from "./provision.js";
 import { sandboxCommand } from "./sandbox/index.js";
 import { stateCommand } from "./state/index.js";
@@ -17,6 +19,7 @@ import { statusCommand } from "./status.js";
  */
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
+  costReportCommand, pricingCommand,
   stateCommand, lockCommand,
   initCommand, configCommand, sandboxCommand, completionCommand,
 ];

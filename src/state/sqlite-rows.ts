@@ -1,4 +1,4 @@
-import type { SQLInputValue } from "node:sqlite";
+import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
 import type { TokenRecord, TokenScope } from "./tokens.js";
 import type { AuditEntry, Instance, InstanceRole, Lease, LeaseHolder, Operation, UsageInterval } from "./types.js";
 
@@ -38,6 +38,21 @@ export function rowToUsage(r: Row): UsageInterval {
     region: str(r.region), kind: str(r.kind) as UsageInterval["kind"], quantity: Number(r.quantity),
     hourlyPrice: Number(r.hourly_price), monthlyPrice: r.monthly_price === null ? null : Number(r.monthly_price),
     currency: str(r.currency), start: str(r.start), end: strOrNull(r.end),
+  };
+}
+
+/** Usage columns in the order usageFromArray reads them. */
+export const USAGE_COLUMNS = "id, user, instance_id, provider, size, region, kind, quantity, hourly_price, monthly_price, currency, start, end";
+
+/**
+ * A usage row read as an array (setReturnArrays): cost reports read a whole fleet's history, and
+ * arrays cost a third of keyed row objects to materialise.
+ */
+export function usageFromArray(a: SQLOutputValue[]): UsageInterval {
+  return {
+    id: str(a[0]), user: str(a[1]), instanceId: strOrNull(a[2]), provider: str(a[3]), size: str(a[4]), region: str(a[5]),
+    kind: str(a[6]) as UsageInterval["kind"], quantity: Number(a[7]), hourlyPrice: Number(a[8]),
+    monthlyPrice: a[9] === null ? null : Number(a[9]), currency: str(a[10]), start: str(a[11]), end: strOrNull(a[12]),
   };
 }
 
