@@ -161,8 +161,11 @@ export class HttpClient {
       signal?.throwIfAborted();
       await this.options.budget?.acquire(options.budgetKey, signal);
       try {
-        return await this.#once<T>(method, path, options, token);
+        const res = await this.#once<T>(method, path, options, token);
+        this.options.budget?.settle(options.budgetKey);
+        return res;
       } catch (error) {
+        this.options.budget?.settle(options.budgetKey);
         if (isAbortError(error) && signal?.aborted) throw error;
         if (!(error instanceof ProviderApiError)) throw error;
         if (error.status === 429) {
@@ -235,7 +238,11 @@ export class HttpClient {
     const ms = Math.round(performance.now() - started);
     debug?.(`← ${res.statusCode} ${method} ${fullPath} ${ms} ms${requestId ? ` request-id ${requestId}` : ""}${res.statusCode >= 400 ? ` ${text.slice(0, 1000)}` : ""}`);
     const remaining = Number(headers["ratelimit-remaining"]);
-    if (headers["ratelimit-remaining"] !== undefined && Number.isFinite(remaining)) this.options.budget?.sync(remaining);
+    if (headers["ratelimit-remaining"] !== undefined && Number.isFinite(remaining)) {
+      // RateLimit-Reset is an epoch in seconds (Hetzner, DigitalOcean); anything smaller is not.
+      const reset = Number(headers["ratelimit-reset"]);
+      this.options.budget?.sync(remaining, Number.isFinite(reset) && reset > 1e9 ? reset * 1000 : undefined);
+    }
     let parsed: unknown = undefined;
     if (text !== "") {
       try {

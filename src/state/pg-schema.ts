@@ -112,9 +112,9 @@ export const PG_MIGRATIONS: readonly string[] = [
     revoked_at timestamptz
   );
   `,
-  // 2: as the embedded store's version 3: \`list\` reads instances ORDER BY user_id, created_at.
+  // 2: cost reports read every interval in (user, start) order (see the embedded schema's 3).
   `
-  CREATE INDEX instances_user_created ON instances(user_id, created_at);
+  CREATE INDEX usage_user_start ON usage(user_id, start_at);
   `,
 ];
 

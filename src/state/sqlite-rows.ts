@@ -6,7 +6,7 @@ import type { AuditEntry, Instance, InstanceRole, Lease, LeaseHolder, Operation,
 export type Row = Record<string, SQLInputValue>;
 
 export const json = (value: unknown): string => JSON.stringify(value ?? {});
-type Cell = SQLInputValue | undefined;
+export type Cell = SQLInputValue | undefined;
 export const parse = <T>(text: Cell): T => JSON.parse(String(text)) as T;
 export const str = (v: Cell): string => String(v);
 export const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
@@ -17,6 +17,18 @@ export function rowToInstance(r: Row): Instance {
     size: str(r.size), image: str(r.image), resources: parse(r.resources), addresses: parse(r.addresses),
     status: str(r.status) as Instance["status"], opId: strOrNull(r.op_id), meta: parse(r.meta),
     createdAt: str(r.created_at), updatedAt: str(r.updated_at), version: Number(r.version),
+  };
+}
+
+/** The instance columns in the order arrayToInstance reads them. */
+export const INSTANCE_COLUMNS = "id, user, role, provider, region, size, image, resources, addresses, status, op_id, meta, created_at, updated_at, version";
+
+/** rowToInstance for a row read as an array of INSTANCE_COLUMNS. */
+export function arrayToInstance(r: Cell[]): Instance {
+  return {
+    id: str(r[0]), user: str(r[1]), role: str(r[2]) as InstanceRole, provider: str(r[3]), region: str(r[4]), size: str(r[5]),
+    image: str(r[6]), resources: parse(r[7]), addresses: parse(r[8]), status: str(r[9]) as Instance["status"], opId: strOrNull(r[10]),
+    meta: parse(r[11]), createdAt: str(r[12]), updatedAt: str(r[13]), version: Number(r[14]),
   };
 }
 

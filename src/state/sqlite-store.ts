@@ -8,6 +8,7 @@ import { assertLeaseAllows, assertVersion, lockedBy, type AuditAction, type Audi
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 import {
   isBusy, json, limitClause, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, usageFromArray, USAGE_COLUMNS, Where, type Row,
+  INSTANCE_COLUMNS, arrayToInstance, type Cell,
 } from "./sqlite-rows.js";
 import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
 import type {
@@ -198,7 +199,11 @@ export class SqliteStore implements ServerBackend {
       .add("status = ?", filter.status)
       .add("role = ?", filter.role)
       .add("user IN (SELECT value FROM json_each(?))", filter.users && JSON.stringify(filter.users));
-    return this.#all(`SELECT * FROM instances${where} ORDER BY user, created_at`, ...where.params).map(rowToInstance);
+    // Rows as arrays, not objects: node:sqlite builds 10,000 keyed objects slower than it builds
+    // arrays, and `list` of a whole fleet spends most of its query time there.
+    const statement = this.#prepare(`SELECT ${INSTANCE_COLUMNS} FROM instances${where} ORDER BY user, created_at`);
+    statement.setReturnArrays(true);
+    return (statement.all(...where.params) as unknown as Cell[][]).map(arrayToInstance);
   }
 
   async createInstance(input: NewInstance, options: WriteOptions = {}): Promise<Instance> {

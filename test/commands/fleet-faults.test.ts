@@ -102,6 +102,24 @@ describe("provider faults", () => {
     fs.sandbox.setFaults({});
   });
 
+  it("Fly: a /wait that times out (408) is asked again until the machine has started", async () => {
+    const fly = PROVIDERS.find((p) => p.id === "fly")!;
+    // Its own sandbox with slow boots, so the client is still waiting when the 408s come.
+    const slow = await startFleetSandbox({ actionDelayMs: 1500 });
+    const home = makeHome();
+    try {
+      slow.sandbox.setFaults({ rules: [{ kind: "error", provider: "fly", method: "GET", path: "/v1/apps/*/machines/*/wait", status: 408, count: 2 }] });
+      const r = await runCli(["provision", "slow-boot", ...placementFlags(fly), "--json"], { env: slow.env(home) });
+      expect(r.code).toBe(0);
+      expect(r.json<{ results: { status: string }[] }>().results[0]!.status).toBe("running");
+      const waits = slow.requestsSince(0, "fly").filter((q) => q.path.endsWith("/wait")).map((q) => q.status);
+      expect(waits).toEqual([408, 408, 200]);
+    } finally {
+      await slow.close();
+      home.cleanup();
+    }
+  });
+
   it("a 422 for the size names the field; nothing half-made is forgotten", async () => {
     const messages: Record<string, string> = {
       hetzner: "server type cx22 is not available in location fsn1",

@@ -131,3 +131,33 @@ describe.each(PROVIDERS)("fleet on $id", (p) => {
     expect((await doctor()).drift).toEqual([]);
   });
 });
+
+describe("lists past one page", () => {
+  // Last in the file: its --remove-orphans clears every DigitalOcean droplet this home does not know.
+  it("DigitalOcean: follows links.pages to every droplet (200 a page); doctor --remove-orphans clears them", async () => {
+    const home = makeHome();
+    try {
+      // 210 automna-marked droplets made outside automna, ten per request, all orphans to this home.
+      for (let batch = 0; batch < 21; batch++) {
+        const names = Array.from({ length: 10 }, (_, i) => `automna-pg-${batch * 10 + i}`);
+        const r = await fs.api("digitalocean", "POST", "/v2/droplets", { names, region: "fra1", size: "s-1vcpu-1gb", image: "ubuntu-24-04-x64", tags: ["automna"] });
+        expect(r.status).toBe(202);
+      }
+      const droplets = async (): Promise<number> => ((await fs.admin("GET", "/world")).body as { digitalocean: { droplets: unknown[] } }).digitalocean.droplets.length;
+      const total = await droplets();
+      expect(total).toBeGreaterThan(200);
+      const r = await runCli(["doctor", "--provider", "do", "--json"], { env: fs.env(home) });
+      expect(r.code).toBe(1);
+      const drift = r.json<{ drift: Drift[] }>().drift;
+      expect(drift.filter((d) => d.kind === "orphan" && d.user.startsWith("pg-"))).toHaveLength(210);
+      expect(drift).toHaveLength(total);
+      const fixed = await runCli(["doctor", "--provider", "do", "--fix", "--remove-orphans", "--yes", "--json"], { env: fs.env(home) });
+      expect(fixed.code).toBe(0);
+      expect(fixed.json<{ fixed: number }>().fixed).toBe(total);
+      expect(await droplets()).toBe(0);
+      expect((await runCli(["list", "-o", "json"], { env: fs.env(home) })).json()).toEqual([]);
+    } finally {
+      home.cleanup();
+    }
+  });
+});

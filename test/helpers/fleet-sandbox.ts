@@ -61,9 +61,17 @@ export async function startFleetSandbox(options: Partial<SandboxOptions> = {}): 
   const call = async (url: string, method: string, body?: unknown, token?: string): Promise<JsonResponse> => {
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     if (body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      // The test's own calls share the token's budget with automna's: wait out a 429 (the
+      // budgets refill RATE_SCALE times faster, so well before the Retry-After in seconds).
+      if (res.status === 429 && attempt < 10) {
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      return { status: res.status, body: text ? JSON.parse(text) : null };
+    }
   };
   return {
     sandbox,

@@ -14,12 +14,15 @@ import { FlyRemote } from "./remote.js";
 
 /**
  * Fly's documented limits are per action per machine or app: 1 request/s with bursts of 3;
- * reading a machine allows 5/s with bursts of 10; app deletions 100 per minute.
+ * reading a machine allows 5/s with bursts of 10; app deletions 100 per minute. Org-wide lists
+ * (apps, machines) are neither per machine nor per app and have no documented limit: they are
+ * paced like the documented read (5/s, bursts of 10), so the pages of a 10,000-user org (ten of
+ * each) go out at once while a runaway loop still could not hammer the API.
  */
 export const FLY_BUDGET = {
   global: [],
   keyed: (key: string) =>
-    key.startsWith("get_machine:") ? { capacity: 10, perSecond: 5 }
+    key.startsWith("get_machine:") || key.startsWith("list_apps:") || key.startsWith("list_org_machines:") ? { capacity: 10, perSecond: 5 }
       : key === "delete_app" ? { capacity: 100, perSecond: 100 / 60 }
         : { capacity: 3, perSecond: 1 },
 };
