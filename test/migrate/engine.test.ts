@@ -187,6 +187,16 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
 });
 
 describe("migration engine: failures and refusals", () => {
+  it("with no DNS configured the switch is skipped with a warning and the migration completes", async () => {
+    await provisionWithData("gina", "hetzner", "fsn1", "cx22");
+    const events: MigrateEvent[] = [];
+    const { outcome } = await migrate("gina", "hetzner", "digitalocean", { AUTOMNA_DNS_TEMPLATE: "", CLOUDFLARE_API_TOKEN: "" }, events);
+    expect(outcome.result).toBe("migrated");
+    expect(outcome.dns).toBeNull();
+    expect(events.filter((e) => e.type === "warn").map((e) => e.message)).toEqual(["no DNS configured (cloudflare.* and dns.template): routing not switched"]);
+    expect(sandbox.cloudflare.records().some((r) => r.name.startsWith("gina."))).toBe(false);
+  });
+
   it("a target that never passes its health checks is rolled back; the source serves again", async () => {
     await provisionWithData("carol", "hetzner", "fsn1", "cx22");
     const { outcome } = await migrate("carol", "hetzner", "digitalocean", { AUTOMNA_HEALTH_PATH: "/not-served", AUTOMNA_HEALTH_TIMEOUT: "200ms" });
