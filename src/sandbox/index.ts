@@ -135,7 +135,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       ...[...world.digitalocean.droplets.values()].map((d) => d.ipv4),
       ...[...world.fly.machines.values()].filter((m) => m.state !== "destroyed").map((m) => m.privateIp),
     ];
-    const theHosts = new Hosts({ base, probePort: healthPort, cursor: world.addressCursor, inUse, dir });
+    const sshPort = options.simulatedHosts === false ? undefined : options.sshPort ?? defaultSshPort();
+    const theHosts = new Hosts({ base, probePort: healthPort, extraProbePorts: sshPort === undefined ? [] : [sshPort], cursor: world.addressCursor, inUse, dir });
     hosts = theHosts;
     const warnings: string[] = [];
     const warn = (message: string): void => {
@@ -145,7 +146,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     // The hosts start before the env they feed exists; the Fly log forwarder reads it later.
     const envRef: { current?: SandboxEnv } = {};
     const sim = options.simulatedHosts === false ? undefined : new SimHosts({
-      sshPort: options.sshPort ?? defaultSshPort(), healthPort, agent: options.agent, facts: worldFacts(world), warn,
+      sshPort: sshPort ?? defaultSshPort(), healthPort, agent: options.agent, facts: worldFacts(world), warn,
       // A Fly machine's agent output is what the Fly logs API serves for it.
       onLog: (h, entry) => {
         const m = h.provider === "fly" ? world.fly.machines.get(h.id) : undefined;

@@ -7,7 +7,7 @@ import { instances, migrateWorld, provision, type MigrateWorld } from "./world.j
 const SCALE = 20;
 let w: MigrateWorld;
 beforeAll(async () => {
-  w = await migrateWorld({ rateLimitScale: SCALE, seedBytes: 128 * 1024, writeEveryMs: 1000 });
+  w = await migrateWorld({ addressBase: "127.84", rateLimitScale: SCALE, seedBytes: 128 * 1024, writeEveryMs: 1000 });
 });
 afterAll(async () => {
   await w?.cleanup();

@@ -18,7 +18,7 @@ const CHAIN = POINTS.filter((p) => p !== "lock:after" && p !== "lock:done");
 
 let w: MigrateWorld;
 beforeAll(async () => {
-  w = await migrateWorld({ seedBytes: 512 * 1024, writeEveryMs: 200 });
+  w = await migrateWorld({ addressBase: "127.83", seedBytes: 512 * 1024, writeEveryMs: 200 });
 });
 afterAll(async () => {
   await w?.cleanup();

@@ -4,7 +4,7 @@ import { hostDir, instances, migrateWorld, provision, seed, tree, type MigrateWo
 
 let w: MigrateWorld;
 beforeAll(async () => {
-  w = await migrateWorld();
+  w = await migrateWorld({ addressBase: "127.82" });
   await provision(w, "hetzner", ["corrupt-1", "sick-1", "dns-1", "race-1"]);
 });
 afterAll(async () => {

@@ -4,7 +4,7 @@ import { bytesOf, expectCarriedOver, hostDir, instances, manifestDigest, migrate
 
 let w: MigrateWorld;
 beforeAll(async () => {
-  w = await migrateWorld();
+  w = await migrateWorld({ addressBase: "127.81" });
 });
 afterAll(async () => {
   await w?.cleanup();
