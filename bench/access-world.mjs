@@ -1,9 +1,8 @@
 // Shared set-up for the access benchmarks: a sandbox in this process (its hosts run here, as in
 // `automna sandbox up`), a throwaway home with a client key, and users provisioned through the
 // built binary. Import after `npm run build`.
-/* global fetch */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -67,4 +66,4 @@ export function machine() {
   return `${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`;
 }
 
-export { readFileSync };
+
