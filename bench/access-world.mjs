@@ -28,6 +28,8 @@ export async function accessWorld({ sshPort = 22030, agent = {} } = {}) {
       const out = await run(process.execPath, [BIN, "provision", "--from-file", "-", "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--concurrency", "32", "--json", "--quiet"], { env, input: users.join("\n") });
       if (out.code !== 0) throw new Error(`provision: ${out.stderr}`);
       await sb.settled();
+      const world = await (await globalThis.fetch(`${sb.urls.admin}/world`)).json();
+      if (world.warnings.length) throw new Error(`sandbox: ${world.warnings.join("; ")}`);
       const list = await run(process.execPath, [BIN, "list", "-o", "json"], { env });
       return JSON.parse(list.stdout);
     },
