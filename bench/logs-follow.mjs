@@ -1,3 +1,4 @@
+/* global Buffer, setTimeout, clearTimeout */
 // Throughput of `automna logs <user> -f` (docker logs --follow over SSH, parsed, written to
 // stdout) against `ssh host cat` of the same log file, for a log of N lines (default 300,000,
 // about 30 MB). Goal: automna at least 0.8 of ssh cat's lines per second. Runs interleaved;
