@@ -42,7 +42,9 @@ export function parseDockerLine(raw: string): { time: string; line: string } | u
  */
 export class ResumePoint {
   #last = "";
-  #atLast = new Map<string, number>();
+  /** The lines seen at `#last`: one string in the common case, more only when times repeat. */
+  #lastLine = "";
+  #more: string[] | undefined;
   #cut = "";
   #cutSeen = new Map<string, number>();
 
@@ -54,7 +56,9 @@ export class ResumePoint {
   /** A new connection begins: from here on, lines at or before what was seen are replays. */
   reconnect(): void {
     this.#cut = this.#last;
-    this.#cutSeen = new Map(this.#atLast);
+    this.#cutSeen = new Map();
+    if (!this.#last) return;
+    for (const line of [this.#lastLine, ...(this.#more ?? [])]) this.#cutSeen.set(line, (this.#cutSeen.get(line) ?? 0) + 1);
   }
 
   /** True when the line is new and should be shown. */
@@ -71,8 +75,9 @@ export class ResumePoint {
     }
     if (time > this.#last) {
       this.#last = time;
-      this.#atLast = new Map([[line, 1]]);
-    } else if (time === this.#last) this.#atLast.set(line, (this.#atLast.get(line) ?? 0) + 1);
+      this.#lastLine = line;
+      this.#more = undefined;
+    } else if (time === this.#last) (this.#more ??= []).push(line);
     return true;
   }
 }

@@ -21,15 +21,20 @@ export interface SshCommandOptions {
   batchMode?: boolean | undefined;
   /** OpenSSH's LogLevel unless the operator's `ssh.options` set one. */
   logLevel: "QUIET" | "ERROR";
+  /**
+   * Connection attempts, one second apart (OpenSSH's ConnectionAttempts; default 3): a machine
+   * the provider already reports running may not have sshd listening for a moment yet.
+   */
+  connectionAttempts?: number | undefined;
 }
 
 /** The ssh argv for a target: automna's known_hosts and strict checking, then the operator's options. */
 export function sshArgvFor(t: SshTarget, o: SshCommandOptions): string[] {
   const s = t.settings;
-  const own = s.options.some((x) => /^LogLevel[ =]/i.test(x));
+  // ssh takes the first value of an option: the operator's `ssh.options` come before these defaults.
   return sshArgs({
     address: t.address, port: s.port, user: s.user, identityFile: s.identityFile, knownHostsFile: s.knownHosts,
-    extraOptions: [...s.options, ...(own ? [] : [`LogLevel=${o.logLevel}`])],
+    extraOptions: [...s.options, `LogLevel=${o.logLevel}`, `ConnectionAttempts=${o.connectionAttempts ?? 3}`],
     ...(o.command !== undefined ? { command: o.command } : {}),
     ...(o.tty !== undefined ? { tty: o.tty } : {}),
     ...(o.batchMode !== undefined ? { batchMode: o.batchMode } : {}),
@@ -59,26 +64,21 @@ export interface SpawnResult {
 }
 
 /**
- * Runs the system `ssh` (execa) and returns its exit status and whatever was collected. Output
- * stays bytes end to end, so binary data passes through intact. Writes into a stream honour its
+ * Runs the system `ssh` and returns its exit status and whatever was collected. Output stays
+ * bytes end to end, so binary data passes through intact. Writes into a stream honour its
  * back-pressure: ssh stops reading from the network while the consumer is slow.
+ *
+ * node:child_process rather than execa here: exec across a fleet spawns one ssh per machine, and
+ * execa's per-spawn stream machinery cost more CPU than ssh itself (bench/exec-fleet.mjs).
  */
 export async function spawnSsh(argv: string[], o: SpawnOptions): Promise<SpawnResult> {
-  const { execa } = await import("execa");
-  // No input: /dev/null (like ssh -n), so ssh never waits on a stdin nobody writes to.
-  const input = o.stdin === undefined ? { stdin: "ignore" as const } : o.stdin === "inherit" ? { stdin: "inherit" as const } : { input: o.stdin as Buffer | string | Readable };
-  const child = execa("ssh", argv, {
-    env: o.env, extendEnv: false, reject: false, buffer: false, encoding: "buffer", stripFinalNewline: false,
-    ...input,
-    stdout: o.stdout === "inherit" ? "inherit" : "pipe",
-    stderr: o.stderr === "inherit" ? "inherit" : "pipe",
-    ...(o.timeoutMs ? { timeout: o.timeoutMs } : {}),
-    ...(o.signal ? { cancelSignal: o.signal } : {}),
-    forceKillAfterDelay: 2000,
-    // execa's exit hook (signal-exit) re-raises SIGINT on this process when it thinks nobody
-    // else listens, which turns a clean Ctrl-C into a second one. Children end through
-    // cancelSignal instead.
-    cleanup: false,
+  const { spawn } = await import("node:child_process");
+  o.signal?.throwIfAborted();
+  const stdinMode = o.stdin === undefined ? "ignore" : o.stdin === "inherit" ? "inherit" : "pipe";
+  const child = spawn("ssh", argv, {
+    env: o.env,
+    // No input: /dev/null (like ssh -n), so ssh never waits on a stdin nobody writes to.
+    stdio: [stdinMode, o.stdout === "inherit" ? "inherit" : "pipe", o.stderr === "inherit" ? "inherit" : "pipe"],
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
@@ -93,27 +93,53 @@ export async function spawnSsh(argv: string[], o: SpawnOptions): Promise<SpawnRe
           void wait.then(() => stream.resume());
         }
       });
-    }
-    else if (into && into !== "inherit") stream.pipe(into, { end: false });
+    } else if (into && into !== "inherit") stream.pipe(into, { end: false });
     else stream.on("data", (c: Buffer) => keep.push(c));
   };
   wire(child.stdout, o.stdout, o.onStdout, out);
   wire(child.stderr, o.stderr, o.onStderr, err);
-  // ssh may exit without reading all of its input (a remote command that ignores stdin).
-  child.stdin?.on("error", () => undefined);
-  const result = await child;
-  const signal = result.signal ?? undefined;
-  if (result.isCanceled || (o.signal?.aborted && result.failed)) {
+  if (child.stdin) {
+    // ssh may exit without reading all of its input (a remote command that ignores stdin).
+    child.stdin.on("error", () => undefined);
+    const input = o.stdin as Buffer | string | Readable;
+    if (typeof input === "string" || Buffer.isBuffer(input)) child.stdin.end(input);
+    else input.pipe(child.stdin);
+  }
+  let timedOut = false;
+  let canceled = false;
+  let force: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    child.kill("SIGTERM");
+    force ??= setTimeout(() => child.kill("SIGKILL"), 2000);
+  };
+  const timer = o.timeoutMs ? setTimeout(() => {
+    timedOut = true;
+    stop();
+  }, o.timeoutMs) : undefined;
+  const onAbort = (): void => {
+    canceled = true;
+    stop();
+  };
+  o.signal?.addEventListener("abort", onAbort, { once: true });
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (c, s) => resolve([c, s]));
+  }).finally(() => {
+    if (timer) clearTimeout(timer);
+    if (force) clearTimeout(force);
+    o.signal?.removeEventListener("abort", onAbort);
+  });
+  if (canceled) {
     const error = new Error("aborted");
     error.name = "AbortError";
     throw error;
   }
   return {
-    exitCode: result.exitCode ?? (signal ? 128 + signalNumber(signal) : 255),
+    exitCode: code ?? (signal ? 128 + signalNumber(signal) : 255),
     ...(signal ? { signal } : {}),
     stdout: Buffer.concat(out),
     stderr: Buffer.concat(err),
-    timedOut: result.timedOut === true,
+    timedOut,
   };
 }
 
@@ -165,7 +191,7 @@ export function classifySshFailure(stderr: string, t: SshTarget, what: string): 
  */
 export async function diagnose(t: SshTarget, what: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<RemoteAccessError | undefined> {
   try {
-    const probe = await spawnSsh(sshArgvFor(t, { command: "exit 0", logLevel: "ERROR", tty: false }), { env, signal, timeoutMs: 30_000 });
+    const probe = await spawnSsh(sshArgvFor(t, { command: "exit 0", logLevel: "ERROR", tty: false, connectionAttempts: 1 }), { env, signal, timeoutMs: 30_000 });
     if (probe.exitCode === 0) return undefined;
     return classifySshFailure(probe.stderr.toString("utf8"), t, what)
       ?? new RemoteAccessError(`ssh to ${what} failed: ${probe.stderr.toString("utf8").trim().split("\n").at(-1) || `exit ${probe.exitCode}`}`, { code: "ssh_failed" });

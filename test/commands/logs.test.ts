@@ -131,11 +131,13 @@ describe("automna logs (docker logs over SSH)", () => {
     const { key, address } = await hostKeyOf(w, "bob");
     const host = w.sb.simHost(key)!;
     await host.stop();
+    // ssh.options come before automna's defaults: one connection attempt instead of three.
+    const env = { ...w.env, AUTOMNA_SSH_OPTIONS: "ConnectionAttempts=1" };
     try {
-      const one = await runCli(["logs", "bob", "--tail", "1"], { env: w.env });
+      const one = await runCli(["logs", "bob", "--tail", "1"], { env });
       expect(one.code).toBe(1);
       expect(one.stderr).toContain(`Error: cannot reach bob's Hetzner Cloud instance at [${address}]:`);
-      const many = await runCli(["logs", "alice", "bob", "--tail", "1"], { env: w.env });
+      const many = await runCli(["logs", "alice", "bob", "--tail", "1"], { env });
       expect(many.code).toBe(3);
       expect(many.stdout).toMatch(/^alice \| .*seq=\d+\n$/);
       expect(many.stderr).toContain("✗ bob: cannot reach");

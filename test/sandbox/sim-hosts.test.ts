@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readLog } from "../../src/sandbox/host/agent-log.js";
 import { generateHostKeyPair } from "../../src/access/host-key-gen.js";
 import { renderUserData } from "../../src/providers/vm/cloud-init.js";
 import { hostKeyFromUserData } from "../../src/sandbox/sim-hosts.js";
@@ -20,6 +24,22 @@ describe("host keys in cloud-init user-data", () => {
     expect(hostKeyFromUserData(block)).toBe(pem);
     expect(hostKeyFromUserData("#cloud-config\nruncmd: []\n")).toBeUndefined();
     expect(hostKeyFromUserData(null)).toBeUndefined();
+  });
+});
+
+describe("agent log", () => {
+  it("reads a log of 200,000 lines whole (docker logs without --tail on a big log)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "automna-biglog-"));
+    try {
+      const file = join(dir, "agent.log");
+      const lines = Array.from({ length: 200_000 }, (_, i) => `2026-11-29T12:00:00.${String(i).padStart(9, "0")}Z line ${i}`);
+      writeFileSync(file, `${lines.join("\n")}\n`);
+      const entries = await readLog([`${file}.1`, file], {});
+      expect(entries).toHaveLength(200_000);
+      expect(entries.at(-1)).toEqual({ time: "2026-11-29T12:00:00.000199999Z", line: "line 199999" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
