@@ -78,17 +78,23 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
   const { planMigration } = await import("../../migrate/plan.js");
   const plan = await planMigration(ctx, { users, from: opts.from, to: opts.to, region: opts.region, size: opts.size, image: opts.image, keepSourceMs });
   if (opts.dryRun) return dryRun(ctx, plan);
+  const [{ hostRunner }, { buildEngineDeps }, { startMigration }, { mapConcurrent }, { errorJson, rememberFailure }] = await Promise.all([
+    import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js"), import("../../lib/concurrency.js"), import("../../fleet/provision-one.js"),
+  ]);
+  // Storage and DNS settings are checked before anyone is asked anything.
+  const sink: { view?: Progress } = {};
+  const deps = await buildEngineDeps(ctx, await hostRunner(ctx), (e) => sink.view?.emit(e));
   if (!ctx.globals.yes) {
     const names = plan.users.map((u) => u.user);
     const shown = names.length > 5 ? `${names.slice(0, 5).join(", ")} and ${names.length - 5} more` : names.join(", ");
     const ok = await ctx.prompt.confirm({ message: `Migrate ${shown} from ${plan.from.title} to ${plan.to.title}? Each agent stops briefly during the final copy.`, flag: "--yes", default: false });
-    if (!ok) throw new CancelledError("migration cancelled; nothing was changed");
+    if (!ok) {
+      await deps.close();
+      throw new CancelledError("migration cancelled; nothing was changed");
+    }
   }
-  const [{ hostRunner }, { buildEngineDeps }, { startMigration }, { mapConcurrent }, { errorJson, rememberFailure }] = await Promise.all([
-    import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js"), import("../../lib/concurrency.js"), import("../../fleet/provision-one.js"),
-  ]);
-  const view = progress();
-  const deps = await buildEngineDeps(ctx, await hostRunner(ctx), (e) => view.emit(e));
+  const board = progress();
+  sink.view = board;
   try {
     return await mapConcurrent(plan.users, opts.concurrency, async (p): Promise<MigrateOutcome> => {
       let outcome: MigrateOutcome;
@@ -99,11 +105,11 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
         outcome = { user: p.user, op: "", result: "failed", from: p.params.from, to: p.params.to, step: null, downtimeMs: null, bytes: null, target: null, dns: null, error: errorJson(error) };
         rememberFailure(outcome, error);
       }
-      view.finish(outcome);
+      board.finish(outcome);
       return outcome;
     });
   } finally {
-    view.close();
+    board.close();
     await deps.close();
   }
 }
