@@ -31,7 +31,9 @@ export async function forward(r: Run): Promise<void> {
     await setAgent(r.host, r.to, target, true);
     const h = await waitHealthy(r.host, target, r.deps.health);
     const healthyAt = r.deps.now();
-    const frozenAt = Date.parse(String(r.j.learned("freeze").frozenAt));
+    // From the moment the freeze began (its intent), so a crash in between counts as downtime too.
+    const began = r.j.entries.find((e) => e.step === "freeze" && e.phase === "intent")?.at ?? String(r.j.learned("freeze").frozenAt);
+    const frozenAt = Date.parse(began);
     return { healthyAt: healthyAt.toISOString(), checks: h.checks, downtimeMs: healthyAt.getTime() - frozenAt, summary: `target healthy (${h.checks} checks in a row)` };
   });
   await switchRouting(r);
