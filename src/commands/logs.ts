@@ -41,17 +41,17 @@ function writer(ctx: Context, stdout: NodeJS.WritableStream, users: string[], ti
  * `finish` waits for the queue to empty before automna exits.
  */
 function outputStream(ctx: Context): NodeJS.WritableStream {
-  const stdout = ctx.io.streams.stdout;
-  (stdout as { _handle?: { setBlocking?: (on: boolean) => void } })._handle?.setBlocking?.(false);
+  const stdout = ctx.io.streams.stdout as NodeJS.WritableStream & { _type?: string; _handle?: { setBlocking?: (on: boolean) => void } };
+  if (stdout._type === "pipe") stdout._handle?.setBlocking?.(false);
   return stdout;
 }
 
 /** Waits until everything written has left the process (a reader that went away is fine). */
 function finish(out: NodeJS.WritableStream): Promise<void> {
+  // Writes complete in order: once this empty one is done, so is everything before it.
   return new Promise((resolve) => {
-    if (!(out as { writableNeedDrain?: boolean }).writableNeedDrain) return resolve();
-    out.once("drain", () => resolve());
     out.once("error", () => resolve());
+    out.write("", () => resolve());
   });
 }
 
