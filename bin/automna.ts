@@ -9,6 +9,15 @@ if (major < 22 || (major === 22 && minor < 22) || (major > 22 && major < 24) || 
 
 const args = process.argv.slice(2);
 
+// A reader that stops early (`automna list | head`) closes the pipe: stop quietly, like a Unix tool.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    process.stderr.write(`automna: cannot write output: ${error.message}\n`);
+    process.exit(1);
+  });
+}
+
 async function run(): Promise<number> {
   // Reuse compiled bytecode between runs: most of a CLI's start-up is module compilation.
   const { enableCompileCache } = await import("node:module");

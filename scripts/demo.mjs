@@ -1,46 +1,55 @@
-// `npm run demo`: automna's main job on the embedded defaults, in a throwaway home so it never
-// touches your own config or state. It starts the sandbox (loopback stand-ins for the Hetzner,
-// Fly and DigitalOcean APIs) in this process, provisions a few users on each provider, lists
-// them, shows one's status, and stops the sandbox. Each step prints the command it runs.
+/* global performance */
+// `npm run demo` (after the build step in package.json): automna's main job on the embedded
+// defaults, in a throwaway home so it never touches your own config, state or sandbox. It starts
+// the sandbox (loopback stand-ins for the Hetzner, Fly and DigitalOcean APIs) in the background,
+// provisions a few users on each provider, lists them, shows one's status, checks for drift and
+// stops the sandbox. Each step prints the exact command it runs: copy them to try more.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const bin = new URL("../dist/bin/automna.js", import.meta.url).pathname;
-const sandboxModule = new URL("../dist/src/sandbox/index.js", import.meta.url);
 const home = mkdtempSync(join(tmpdir(), "automna-demo-"));
-let env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, "config"), XDG_DATA_HOME: join(home, "data") };
+// Only what the demo needs from the caller's environment: a token or URL exported for real
+// providers must not send the demo anywhere but the sandbox.
+const env = {
+  PATH: process.env.PATH ?? "", HOME: home, USER: process.env.USER ?? "demo",
+  XDG_CONFIG_HOME: join(home, "config"), XDG_DATA_HOME: join(home, "data"),
+  ...(process.env.NO_COLOR !== undefined ? { NO_COLOR: process.env.NO_COLOR } : {}),
+};
+const started = performance.now();
 
-// Asynchronous on purpose: the sandbox answers from this same process while automna runs.
 function automna(...args) {
   console.log(`\n$ automna ${args.join(" ")}`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: "inherit", env });
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`automna ${args[0]} exited ${code}`))));
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`automna ${args.join(" ")} exited ${code}`))));
   });
 }
 
-console.log(`demo home: ${home}`);
-await automna("init", "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--image", "ghcr.io/automna/agent:latest", "--ssh-public-key", "", "--no-input");
-if (!existsSync(sandboxModule)) {
-  console.log("\n(this build has no sandbox yet, so the demo stops at the configuration)");
-  await automna("config", "list");
-} else {
-  const { startSandbox } = await import(sandboxModule.href);
-  const sandbox = await startSandbox({ dir: join(home, "sandbox"), actionDelayMs: 300 });
-  env = { ...env, ...sandbox.env(), AUTOMNA_POLL_MS: "100" };
-  console.log(`sandbox up: ${Object.entries(sandbox.urls).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  try {
-    await automna("provision", "ann", "ben", "--provider", "hetzner", "--region", "fsn1", "--size", "cx22");
-    await automna("provision", "cai", "dee", "--provider", "fly", "--region", "ams", "--size", "shared-cpu-1x-2gb");
-    await automna("provision", "eve", "fin", "--provider", "do", "--region", "fra1", "--size", "s-1vcpu-2gb");
-    await automna("list");
-    await automna("status", "ann");
-    await automna("doctor");
-  } finally {
-    await sandbox.close();
-    console.log("\nsandbox stopped");
-  }
+console.log(`demo home (thrown away afterwards): ${home}`);
+let up = false;
+let failed = false;
+try {
+  // --port 0: ephemeral ports, so a sandbox you already run on 47100 is left alone.
+  await automna("sandbox", "up", "--detach", "--port", "0", "--action-delay", "200");
+  up = true;
+  const sandbox = ["--profile", "sandbox"];
+  await automna(...sandbox, "config", "set", "image", "ghcr.io/automna/agent:latest");
+  await automna(...sandbox, "provision", "ann", "ben", "--provider", "hetzner", "--region", "fsn1", "--size", "cx22");
+  await automna(...sandbox, "provision", "cai", "dee", "--provider", "fly", "--region", "ams", "--size", "shared-cpu-1x-2gb");
+  await automna(...sandbox, "provision", "eve", "fin", "--provider", "do", "--region", "fra1", "--size", "s-1vcpu-2gb");
+  await automna(...sandbox, "list");
+  await automna(...sandbox, "status", "ann");
+  await automna(...sandbox, "doctor");
+} catch (error) {
+  failed = true;
+  console.error(`\ndemo failed: ${error.message}`);
+} finally {
+  if (up) await automna("sandbox", "down").catch((error) => console.error(error.message));
+  rmSync(home, { recursive: true, force: true });
 }
+console.log(`\ndemo ${failed ? "failed" : "done"} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+process.exitCode = failed ? 1 : 0;

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { CancelledError } from "../lib/errors.js";
+import { AuthError, CancelledError, ProviderApiError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -18,8 +18,6 @@ export interface DestroyOutcome {
 export interface DestroyOptions {
   users: string[];
   concurrency: number;
-  /** Reserved for when roles (retired sources) are protected; accepted and recorded today. */
-  force: boolean;
 }
 
 /** Removes one user's provider resources (in the provider's order), closes usage, drops the row. */
@@ -31,13 +29,20 @@ export async function destroyUser(state: StateStore, registry: ProviderRegistry,
     const provider = await registry.get(row.provider);
     // Intent first: a crash from here on leaves a row that says what was under way.
     await state.updateInstance(row.id, { status: "deleting" }, { lease });
-    let target = row.resources;
-    if (Object.keys(target).length === 0 && row.opId) {
-      // A create whose ids never reached state may still have made something: find it by marker.
-      target = (await provider.findByMarker(row.opId))?.resources ?? {};
+    try {
+      let target = row.resources;
+      if (Object.keys(target).length === 0 && row.opId) {
+        // A create whose ids never reached state may still have made something: find it by marker.
+        target = (await provider.findByMarker(row.opId))?.resources ?? {};
+      }
+      step(`removing ${provider.title} resources`);
+      removed.push(...(await provider.destroy({ resources: target, user })));
+    } catch (error) {
+      // Refused before anything changed (API unreachable, token rejected): state as it was.
+      const unsent = error instanceof ProviderApiError && error.status === 0 && error.providerCode === "unreachable";
+      if (unsent || error instanceof AuthError) await state.updateInstance(row.id, { status: row.status }, { lease });
+      throw error;
     }
-    step(`removing ${provider.title} resources`);
-    removed.push(...(await provider.destroy({ resources: target, user })));
     await state.closeUsage(row.id, now().toISOString(), { lease });
     await state.deleteInstance(row.id, { lease });
     await state.appendAudit({ who, action: "destroy", target: user, details: { provider: row.provider, resources: row.resources, removed } });
@@ -98,10 +103,9 @@ export const destroyCommand: CommandModule = {
       .description("remove users' agent instances and their data at the provider (idempotent)")
       .argument("<users...>", "user ids")
       .option("--concurrency <n>", "users destroyed at once", "8")
-      .option("--force", "reserved: override protections (retired sources) once they exist")
       .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json"))
-      .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean }) => {
-        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true });
+      .action(action(ctx, async (users: string[], raw: { concurrency: string }) => {
+        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64) });
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && failed === 1) {
           // One user: the error itself, with its own exit code (4 when locked) and hint.

@@ -207,7 +207,7 @@ export const provisionCommand: CommandModule = {
           if (ctx.globals.json) ctx.io.json(report);
           else {
             renderList(ctx.io, report.plan, PLAN_COLUMNS, { format: "table" });
-            ctx.io.info(`dry run: ${report.total!.users} instance(s) to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total; nothing changed`);
+            ctx.io.info(`dry run: ${report.total!.users} instance(s) to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total (list prices before VAT/tax); nothing changed`);
           }
           return;
         }

@@ -64,6 +64,11 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   return report;
 }
 
+/** "server 3.79 + ipv4 0.50": what the monthly price is made of. */
+function priceParts(open: UsageInterval[]): string {
+  return open.map((u) => `${u.kind}${u.quantity === 1 ? "" : ` x${u.quantity}`} ${((u.monthlyPrice ?? u.hourlyPrice * 730) * u.quantity).toFixed(2)}`).join(" + ");
+}
+
 export const statusCommand: CommandModule = {
   name: "status",
   group: "Fleet",
@@ -91,7 +96,7 @@ export const statusCommand: CommandModule = {
           ["addresses", Object.entries(r.live?.addresses ?? i.addresses).map(([k, v]) => `${k}=${v}`).join(" ") || null],
           ["health", health],
           ["created", i.createdAt],
-          ["monthly price", fmt(r.monthlyPrice)],
+          ["monthly price", r.monthlyPrice === null ? null : `${fmt(r.monthlyPrice)} before VAT/tax (${priceParts(r.usage.filter((u) => u.end === null && u.instanceId === i.id))})`],
           ["cost so far", fmt(r.costSoFar)],
           ["operation", i.opId],
         ]);

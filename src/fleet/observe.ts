@@ -37,10 +37,18 @@ export function refreshPatch(row: Instance, live: ProviderInstance): InstancePat
   if (live.status !== row.status) patch.status = live.status;
   if (live.region && live.region !== row.region) patch.region = live.region;
   if (live.size && live.size !== row.size) patch.size = live.size;
-  if (JSON.stringify(live.addresses) !== JSON.stringify(row.addresses) && Object.keys(live.addresses).length) patch.addresses = live.addresses;
-  if (JSON.stringify(live.resources) !== JSON.stringify(row.resources)) patch.resources = { ...row.resources, ...live.resources };
+  if (Object.keys(live.addresses).length && !sameMap(live.addresses, row.addresses)) patch.addresses = live.addresses;
+  // A provider's list may show fewer ids than state holds (Fly's org-wide list has no volume):
+  // only ids it adds or changes count.
+  const resources = { ...row.resources, ...live.resources };
+  if (Object.entries(resources).some(([k, v]) => row.resources[k] !== v)) patch.resources = resources;
   if (Object.keys(patch).length) patch.meta = { ...row.meta, providerStatus: live.providerStatus };
   return patch;
+}
+
+function sameMap(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 /** Pairs state rows with provider instances of the same provider and user. */

@@ -161,8 +161,11 @@ export class HttpClient {
       signal?.throwIfAborted();
       await this.options.budget?.acquire(options.budgetKey, signal);
       try {
-        return await this.#once<T>(method, path, options, token);
+        const res = await this.#once<T>(method, path, options, token);
+        this.options.budget?.settle(options.budgetKey);
+        return res;
       } catch (error) {
+        this.options.budget?.settle(options.budgetKey);
         if (isAbortError(error) && signal?.aborted) throw error;
         if (!(error instanceof ProviderApiError)) throw error;
         if (error.status === 429) {
@@ -235,7 +238,11 @@ export class HttpClient {
     const ms = Math.round(performance.now() - started);
     debug?.(`← ${res.statusCode} ${method} ${fullPath} ${ms} ms${requestId ? ` request-id ${requestId}` : ""}${res.statusCode >= 400 ? ` ${text.slice(0, 1000)}` : ""}`);
     const remaining = Number(headers["ratelimit-remaining"]);
-    if (headers["ratelimit-remaining"] !== undefined && Number.isFinite(remaining)) this.options.budget?.sync(remaining);
+    if (headers["ratelimit-remaining"] !== undefined && Number.isFinite(remaining)) {
+      // RateLimit-Reset is an epoch in seconds (Hetzner, DigitalOcean); anything smaller is not.
+      const reset = Number(headers["ratelimit-reset"]);
+      this.options.budget?.sync(remaining, Number.isFinite(reset) && reset > 1e9 ? reset * 1000 : undefined);
+    }
     let parsed: unknown = undefined;
     if (text !== "") {
       try {
@@ -260,7 +267,9 @@ export class HttpClient {
         hint: `check ${this.options.tokenEnv} (or ${this.options.provider}.token in the config): it is missing, expired or for another account`,
       });
     }
-    const fieldLines = (parsed.fields ?? []).map((f) => `${f.field}: ${f.messages.join("; ")}`);
+    // A field line adds what the message does not already say (DigitalOcean and Fly name the
+    // field only in their message, from which the parsers take it).
+    const fieldLines = (parsed.fields ?? []).map((f) => `${f.field}: ${f.messages.join("; ")}`).filter((line) => !line.endsWith(`: ${parsed.message}`));
     const message = `${title} API: ${method} ${path} failed with ${status}${parsed.code ? ` ${parsed.code}` : ""}: ${parsed.message}${fieldLines.length ? `\n  ${fieldLines.join("\n  ")}` : ""}`;
     const init = {
       provider: this.options.provider, status, providerCode: parsed.code, requestId: rid, fields: parsed.fields, method, path,

@@ -27,6 +27,13 @@ export interface FaultRule {
   path?: string;
   /** HTTP status for `error` / `commit_then_error` (408, 500, 502, 503, 504...). */
   status?: number;
+  /** The error message in the provider's body (`error`, `commit_then_error`); a generic one when omitted. */
+  message?: string;
+  /**
+   * The request field the error is about, for a 4xx such as a 422 naming `server_type`: Hetzner
+   * lists it in `details.fields`; DigitalOcean and Fly only have a message, which should name it.
+   */
+  field?: string;
   /** Milliseconds of added latency (`latency`). */
   latencyMs?: number;
   /** Run the handler before failing (`error`, `reset`). */
@@ -64,6 +71,7 @@ export function validateFaultSpec(value: unknown): string | null {
     if (typeof rule.probability === "number" && rule.probability > 1) return `${at}.probability must be between 0 and 1`;
     if (rule.status !== undefined && ((rule.status as number) < 100 || (rule.status as number) > 599)) return `${at}.status must be an HTTP status`;
     if (rule.method !== undefined && typeof rule.method !== "string") return `${at}.method must be a string`;
+    for (const key of ["message", "field"] as const) if (rule[key] !== undefined && typeof rule[key] !== "string") return `${at}.${key} must be a string`;
     if (rule.path !== undefined && (typeof rule.path !== "string" || !rule.path.startsWith("/"))) return `${at}.path must start with /`;
   }
   return null;
@@ -80,7 +88,7 @@ interface ActiveRule {
 export interface FaultDecision {
   latencyMs: number;
   /** The first matching non-latency rule, if any. */
-  action: { kind: "error" | "rate_limit" | "reset"; status: number; commit: boolean } | null;
+  action: { kind: "error" | "rate_limit" | "reset"; status: number; commit: boolean; message?: string; field?: string } | null;
 }
 
 /** The fault rules in force, matched per request. */
@@ -126,15 +134,19 @@ export class Faults {
           decision.action = { kind: "reset", status: 0, commit: rule.commit === true };
           break;
         case "error":
-          decision.action = { kind: "error", status: rule.status ?? 500, commit: rule.commit === true };
+          decision.action = { kind: "error", status: rule.status ?? 500, commit: rule.commit === true, ...detail(rule) };
           break;
         case "commit_then_error":
-          decision.action = { kind: "error", status: rule.status ?? 504, commit: true };
+          decision.action = { kind: "error", status: rule.status ?? 504, commit: true, ...detail(rule) };
           break;
       }
     }
     return decision;
   }
+}
+
+function detail(rule: FaultRule): { message?: string; field?: string } {
+  return { ...(rule.message !== undefined ? { message: rule.message } : {}), ...(rule.field !== undefined ? { field: rule.field } : {}) };
 }
 
 function matchSegments(pattern: string[], parts: string[]): boolean {

@@ -53,8 +53,8 @@ export interface ProviderApi {
   limit(token: string | null, route: MatchedRoute | null, now: number): Limit;
   /** The 429 of a rate-limit storm fault (and headers saying the budget is gone). */
   storm(token: string | null, now: number): Reply;
-  /** An error in the provider's own format. */
-  error(status: number, message?: string): Reply;
+  /** An error in the provider's own format; `field` names the request field it is about. */
+  error(status: number, message?: string, field?: string): Reply;
   unauthorized(): Reply;
   notFound(): Reply;
   badJson(): Reply;
@@ -199,7 +199,7 @@ export class ApiServer {
     if (limit.blocked) reply = limit.blocked;
     else if (token !== this.#ctx.token) reply = this.api.unauthorized();
     else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());
-    else if (action?.kind === "error" && !action.commit) reply = this.api.error(action.status);
+    else if (action?.kind === "error" && !action.commit) reply = this.api.error(action.status, action.message, action.field);
     else if (!match) reply = pathExists ? this.api.error(405, "method not allowed") : this.api.notFound();
     else {
       const body = await readBody(req);
@@ -212,7 +212,7 @@ export class ApiServer {
           method, path, query: url.searchParams, params: match.params, body, headers: req.headers, token,
           signal: controller.signal, origin: this.origin,
         });
-        if (action?.kind === "error") reply = this.api.error(action.status);
+        if (action?.kind === "error") reply = this.api.error(action.status, action.message, action.field);
         if (action?.kind === "reset") {
           req.socket.destroy();
           record(0);

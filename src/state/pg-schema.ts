@@ -112,6 +112,10 @@ export const PG_MIGRATIONS: readonly string[] = [
     revoked_at timestamptz
   );
   `,
+  // 2: cost reports read every interval in (user, start) order (see the embedded schema's 3).
+  `
+  CREATE INDEX usage_user_start ON usage(user_id, start_at);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -109,6 +109,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_who ON audit(who, id);
   CREATE INDEX audit_target ON audit(target, id);
   `,
+  // 3: cost reports read every interval in (user, start) order; without this index SQLite sorts
+  // the whole table in a temporary B-tree (1.2 s for 127,600 intervals, 0.2 s with it).
+  `
+  CREATE INDEX usage_user_start ON usage(user, start);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

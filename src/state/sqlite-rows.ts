@@ -1,4 +1,4 @@
-import type { SQLInputValue } from "node:sqlite";
+import type { SQLInputValue, SQLOutputValue } from "node:sqlite";
 import type { TokenRecord, TokenScope } from "./tokens.js";
 import type { AuditEntry, Instance, InstanceRole, Lease, LeaseHolder, Operation, UsageInterval } from "./types.js";
 
@@ -6,7 +6,7 @@ import type { AuditEntry, Instance, InstanceRole, Lease, LeaseHolder, Operation,
 export type Row = Record<string, SQLInputValue>;
 
 export const json = (value: unknown): string => JSON.stringify(value ?? {});
-type Cell = SQLInputValue | undefined;
+export type Cell = SQLInputValue | undefined;
 export const parse = <T>(text: Cell): T => JSON.parse(String(text)) as T;
 export const str = (v: Cell): string => String(v);
 export const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
@@ -20,12 +20,39 @@ export function rowToInstance(r: Row): Instance {
   };
 }
 
+/** The instance columns in the order arrayToInstance reads them. */
+export const INSTANCE_COLUMNS = "id, user, role, provider, region, size, image, resources, addresses, status, op_id, meta, created_at, updated_at, version";
+
+/** rowToInstance for a row read as an array of INSTANCE_COLUMNS. */
+export function arrayToInstance(r: Cell[]): Instance {
+  return {
+    id: str(r[0]), user: str(r[1]), role: str(r[2]) as InstanceRole, provider: str(r[3]), region: str(r[4]), size: str(r[5]),
+    image: str(r[6]), resources: parse(r[7]), addresses: parse(r[8]), status: str(r[9]) as Instance["status"], opId: strOrNull(r[10]),
+    meta: parse(r[11]), createdAt: str(r[12]), updatedAt: str(r[13]), version: Number(r[14]),
+  };
+}
+
 export function rowToUsage(r: Row): UsageInterval {
   return {
     id: str(r.id), user: str(r.user), instanceId: strOrNull(r.instance_id), provider: str(r.provider), size: str(r.size),
     region: str(r.region), kind: str(r.kind) as UsageInterval["kind"], quantity: Number(r.quantity),
     hourlyPrice: Number(r.hourly_price), monthlyPrice: r.monthly_price === null ? null : Number(r.monthly_price),
     currency: str(r.currency), start: str(r.start), end: strOrNull(r.end),
+  };
+}
+
+/** Usage columns in the order usageFromArray reads them. */
+export const USAGE_COLUMNS = "id, user, instance_id, provider, size, region, kind, quantity, hourly_price, monthly_price, currency, start, end";
+
+/**
+ * A usage row read as an array (setReturnArrays): cost reports read a whole fleet's history, and
+ * arrays cost a third of keyed row objects to materialise.
+ */
+export function usageFromArray(a: SQLOutputValue[]): UsageInterval {
+  return {
+    id: str(a[0]), user: str(a[1]), instanceId: strOrNull(a[2]), provider: str(a[3]), size: str(a[4]), region: str(a[5]),
+    kind: str(a[6]) as UsageInterval["kind"], quantity: Number(a[7]), hourlyPrice: Number(a[8]),
+    monthlyPrice: a[9] === null ? null : Number(a[9]), currency: str(a[10]), start: str(a[11]), end: strOrNull(a[12]),
   };
 }
 

@@ -1,13 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
 import { AutomnaError, ConflictError, LockedError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { findDatabaseHolders } from "./db-holder.js";
 import { assertLeaseAllows, assertVersion, lockedBy, type AuditAction, type AuditStamp } from "./rules.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 import {
-  isBusy, json, limitClause, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, Where, type Row,
+  isBusy, json, limitClause, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, usageFromArray, USAGE_COLUMNS, Where, type Row,
+  INSTANCE_COLUMNS, arrayToInstance, type Cell,
 } from "./sqlite-rows.js";
 import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
 import type {
@@ -198,7 +199,11 @@ export class SqliteStore implements ServerBackend {
       .add("status = ?", filter.status)
       .add("role = ?", filter.role)
       .add("user IN (SELECT value FROM json_each(?))", filter.users && JSON.stringify(filter.users));
-    return this.#all(`SELECT * FROM instances${where} ORDER BY user, created_at`, ...where.params).map(rowToInstance);
+    // Rows as arrays, not objects: node:sqlite builds 10,000 keyed objects slower than it builds
+    // arrays, and `list` of a whole fleet spends most of its query time there.
+    const statement = this.#prepare(`SELECT ${INSTANCE_COLUMNS} FROM instances${where} ORDER BY user, created_at`);
+    statement.setReturnArrays(true);
+    return (statement.all(...where.params) as unknown as Cell[][]).map(arrayToInstance);
   }
 
   async createInstance(input: NewInstance, options: WriteOptions = {}): Promise<Instance> {
@@ -300,7 +305,13 @@ export class SqliteStore implements ServerBackend {
       .add("start < ?", filter.to)
       .add("(end IS NULL OR end > ?)", filter.from)
       .raw("end IS NULL", filter.openOnly);
-    return this.#all(`SELECT * FROM usage${where} ORDER BY user, start`, ...where.params).map(rowToUsage);
+    // Arrays, not keyed rows: a cost report reads a whole fleet's history (only this SQL text
+    // is ever run with arrays on, so the cached statement keeps the setting).
+    const stmt = this.#prepare(`SELECT ${USAGE_COLUMNS} FROM usage${where} ORDER BY user, start`);
+    stmt.setReturnArrays(true);
+    const out: UsageInterval[] = [];
+    for (const row of stmt.iterate(...where.params)) out.push(usageFromArray(row as unknown as SQLOutputValue[]));
+    return out;
   }
 
   // ---- operations

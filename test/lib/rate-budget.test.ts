@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RateBudget, TokenBucket, rateScaleFromEnv } from "../../src/lib/rate-budget.js";
+import { RateBudget, SlidingWindow, TokenBucket, rateScaleFromEnv } from "../../src/lib/rate-budget.js";
 
 describe("TokenBucket", () => {
   it("spends its burst, then refills at its rate", () => {
@@ -23,6 +23,37 @@ describe("TokenBucket", () => {
     expect(b.tokens).toBe(5);
     b.drain();
     expect(b.delayMs()).toBe(1000);
+  });
+});
+
+describe("SlidingWindow", () => {
+  it("allows `capacity` requests per window, each counting until its own window ends", () => {
+    let t = 0;
+    // 3 per second (DigitalOcean-style: 250 per minute, here small).
+    const w = new SlidingWindow({ capacity: 3, perSecond: 3, sliding: true }, () => t);
+    w.take();
+    t = 400;
+    w.take(); w.take();
+    // A bucket refilling 3/s would allow one more at 400 + 333 ms; the window waits for the first to expire.
+    expect(w.delayMs()).toBe(600);
+    t = 1000;
+    expect(w.delayMs()).toBe(0);
+    w.take();
+    expect(w.delayMs()).toBe(400);
+  });
+
+  it("counts requests the server knows of but we did not send, until the server's reset", () => {
+    let t = 0;
+    const w = new SlidingWindow({ capacity: 10, perSecond: 10, sliding: true }, () => t);
+    w.take();
+    w.sync(20);
+    expect(w.delayMs()).toBe(0);
+    const epochNow = Date.now();
+    w.sync(0, epochNow + 300);
+    expect(w.delayMs()).toBeGreaterThan(250);
+    expect(w.delayMs()).toBeLessThanOrEqual(1000);
+    t = 1000;
+    expect(w.delayMs()).toBe(0);
   });
 });
 

@@ -52,6 +52,26 @@ describe("SqliteStore on disk", () => {
     expect(createHash("sha256").update(readFileSync(h.statePath)).digest("hex")).toBe(before);
   });
 
+  it("upgrades a database from an older schema forward, keeping its rows", async () => {
+    const h = home();
+    const { mkdirSync } = await import("node:fs");
+    const { dirname } = await import("node:path");
+    const { MIGRATIONS } = await import("../../src/state/schema.js");
+    mkdirSync(dirname(h.statePath), { recursive: true });
+    const old = new DatabaseSync(h.statePath);
+    old.exec(MIGRATIONS[0]!);
+    old.exec("PRAGMA user_version = 1");
+    old.exec(`INSERT INTO instances VALUES ('ins_1','alice','live','hetzner','fsn1','cx22','img','{}','{}','running',NULL,'{}','2026-01-01T00:00:00.000Z','2026-01-01T00:00:00.000Z',1)`);
+    old.close();
+    const store = await SqliteStore.open(h.statePath);
+    expect((await store.getInstance("alice"))?.size).toBe("cx22");
+    await store.close();
+    const db = new DatabaseSync(h.statePath);
+    expect(db.prepare("PRAGMA user_version").get()).toEqual({ user_version: SCHEMA_VERSION });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'usage_user_start'").get()).toEqual({ name: "usage_user_start" });
+    db.close();
+  });
+
   it("keeps data across reopen", async () => {
     const h = home();
     const a = await SqliteStore.open(h.statePath);

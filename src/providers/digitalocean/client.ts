@@ -1,4 +1,5 @@
 import type { HttpClient, ParsedApiError, Query } from "../../lib/http.js";
+import { allPages } from "../paging.js";
 
 /** DigitalOcean wire types: only the fields automna reads. */
 export interface DDroplet {
@@ -39,25 +40,26 @@ export function parseDigitalOceanError(_status: number, body: unknown): ParsedAp
   return { message, code: b.id, requestId: b.request_id, fields: field && b.id === "unprocessable_entity" ? [{ field, messages: [message] }] : undefined };
 }
 
+/** The `page` number of a `links.pages` URL. */
+function pageOf(url: string | undefined): number | null {
+  if (!url) return null;
+  const n = Number(new URL(url, "http://x").searchParams.get("page"));
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
 export class DigitalOceanClient {
   readonly http: HttpClient;
   constructor(http: HttpClient) {
     this.http = http;
   }
 
-  /** Every page (`page`/`per_page` up to 200), following `links.pages.next` until it is absent. */
-  async listAll<T>(path: string, key: string, query: Query = {}): Promise<T[]> {
-    const out: T[] = [];
-    let page: number | null = 1;
-    while (page !== null) {
-      const res: { body: Record<string, unknown> } = await this.http.get<Record<string, unknown>>(path, { query: { ...query, page, per_page: 200 } });
-      const items = (res.body[key] as T[] | undefined) ?? [];
-      out.push(...items);
-      const next = (res.body.links as { pages?: { next?: string } } | undefined)?.pages?.next;
-      const nextPage: number | null = next ? Number(new URL(next, "http://x").searchParams.get("page")) || page + 1 : null;
-      page = nextPage !== null && items.length > 0 ? nextPage : null;
-    }
-    return out;
+  /** Every page (`page`/`per_page` up to 200, `links.pages` present only when useful), each item mapped as its page arrives. */
+  listAll<T, U = T>(path: string, key: string, query: Query = {}, map: (item: T) => U = (item) => item as unknown as U): Promise<U[]> {
+    return allPages(async (page) => {
+      const res = await this.http.get<Record<string, unknown>>(path, { query: { ...query, page, per_page: 200 } });
+      const pages = (res.body.links as { pages?: { next?: string; last?: string } } | undefined)?.pages;
+      return { items: ((res.body[key] as T[] | undefined) ?? []).map(map), next: pageOf(pages?.next), last: pageOf(pages?.last) };
+    });
   }
 
   droplets(tag: string): Promise<DDroplet[]> {

@@ -1,6 +1,6 @@
 import { AutomnaError, NotSupportedError, ProviderApiError } from "../../lib/errors.js";
 import { mayHaveCommitted } from "../../lib/http.js";
-import { RateBudget, sleep } from "../../lib/rate-budget.js";
+import { RateBudget, sleep, type BudgetRule } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { CATALOG } from "../catalog.js";
 import { makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
@@ -12,8 +12,15 @@ import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
 import { DigitalOceanClient, parseDigitalOceanError, type DDroplet, type DSize } from "./client.js";
 
-/** DigitalOcean's documented budget per token: 5,000 requests per hour and 250 per minute. */
-export const DIGITALOCEAN_BUDGET = { global: [{ capacity: 5000, perSecond: 5000 / 3600 }, { capacity: 250, perSecond: 250 / 60 }] };
+/**
+ * DigitalOcean's documented budget per token: 5,000 requests per hour and 250 per minute, where
+ * each request counts for the hour (and minute) after it was made: sliding windows, not buckets.
+ * Its one RateLimit-Remaining also drops to 0 when the minute's burst is spent, so it is applied
+ * to the minute's window.
+ */
+export const DIGITALOCEAN_BUDGET: BudgetRule = {
+  global: [{ capacity: 5000, perSecond: 5000 / 3600, sliding: true, syncs: false }, { capacity: 250, perSecond: 250 / 60, sliding: true }],
+};
 const OS_IMAGE = "ubuntu-24-04-x64";
 const USER_DATA_MAX = 64 * 1024;
 const TAG = "automna";
@@ -169,7 +176,7 @@ class DigitalOceanProvider implements Provider {
   }
 
   async list(): Promise<ProviderInstance[]> {
-    return (await this.#client.droplets(TAG)).map(toInstance);
+    return this.#client.listAll("/v2/droplets", "droplets", { tag_name: TAG }, toInstance);
   }
 
   async findByMarker(opId: string): Promise<ProviderInstance | undefined> {

@@ -18,7 +18,12 @@ export interface FMachine {
     mounts?: { volume?: string; path?: string }[];
   };
 }
-export interface FApp { id?: string; name: string; status?: string; organization?: { slug?: string } }
+export interface FApp { id?: string; name: string; status?: string; machine_count?: number; organization?: { slug?: string } }
+/** `OrgMachine`: a machine in an org-wide list, with its app's name and a config overview. */
+export interface FOrgMachine extends Omit<FMachine, "config"> {
+  app_name: string;
+  config?: { image?: string; guest?: FGuest; metadata?: Record<string, string> };
+}
 export interface FVolume { id: string; name: string; region: string; size_gb: number; state?: string; attached_machine_id?: string | null }
 export interface FRegion { code: string; name: string; deprecated?: boolean; requires_paid_plan?: boolean }
 export interface FExecResponse { exit_code?: number; exit_signal?: number; stdout?: string; stderr?: string }
@@ -34,6 +39,13 @@ export function parseFlyError(_status: number, body: unknown): ParsedApiError {
 
 const enc = encodeURIComponent;
 
+/** The next page's cursor, or undefined at the end (absent, empty, or one already followed). */
+function nextCursor(next: string | undefined, seen: Set<string>): string | undefined {
+  if (!next || seen.has(next)) return undefined;
+  seen.add(next);
+  return next;
+}
+
 /**
  * Typed calls over the Fly Machines API. Each call names its rate-limit bucket (action + app or
  * machine), since Fly limits each action per machine or app rather than per token.
@@ -44,28 +56,51 @@ export class FlyClient {
     this.http = http;
   }
 
-  /** Machines/volumes lists: `limit` turns on pagination; the next cursor is the `fly-next-cursor` header. */
+  /**
+   * Machines/volumes lists: `limit` turns on pagination; the next cursor is the `fly-next-cursor`
+   * header. The limit is advisory (a page may be short, even empty, with more to come), so only
+   * a missing or repeated cursor ends the list.
+   */
   async #headerPaged<T>(path: string, query: Query, budgetKey: string): Promise<T[]> {
     const out: T[] = [];
+    const seen = new Set<string>();
     let cursor: string | undefined;
     do {
       const res = await this.http.get<T[]>(path, { query: { ...query, limit: 1000, cursor }, budgetKey });
       out.push(...(res.body ?? []));
-      const next = res.headers["fly-next-cursor"];
-      cursor = next && next !== cursor && (res.body ?? []).length > 0 ? next : undefined;
+      cursor = nextCursor(res.headers["fly-next-cursor"], seen);
     } while (cursor);
     return out;
   }
 
-  /** Apps of an org; pagination by `next_cursor` in the body. */
+  /** Apps of an org; the cursor is `next_cursor` in the body, absent on the last page. */
   async apps(org: string): Promise<FApp[]> {
     const out: FApp[] = [];
+    const seen = new Set<string>();
     let cursor: string | undefined;
     do {
       const res = await this.http.get<{ apps?: FApp[]; next_cursor?: string }>("/v1/apps", { query: { org_slug: org, limit: 1000, cursor }, budgetKey: `list_apps:${org}` });
-      const apps = res.body.apps ?? [];
-      out.push(...apps);
-      cursor = res.body.next_cursor && res.body.next_cursor !== cursor && apps.length > 0 ? res.body.next_cursor : undefined;
+      out.push(...(res.body.apps ?? []));
+      cursor = nextCursor(res.body.next_cursor, seen);
+    } while (cursor);
+    return out;
+  }
+
+  /**
+   * Every machine of an org in pages of up to 1000 (`GET /v1/orgs/{org}/machines`, cursor in the
+   * body): one paged list instead of one request per app. Its config is an overview (image,
+   * guest, metadata; no mounts), and the spec warns it is "a point in time" that may lag.
+   */
+  async orgMachines(org: string): Promise<FOrgMachine[]> {
+    const out: FOrgMachine[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    do {
+      const res = await this.http.get<{ machines?: FOrgMachine[]; next_cursor?: string }>(`/v1/orgs/${enc(org)}/machines`, {
+        query: { limit: 1000, cursor }, budgetKey: `list_org_machines:${org}`,
+      });
+      out.push(...(res.body.machines ?? []));
+      cursor = nextCursor(res.body.next_cursor, seen);
     } while (cursor);
     return out;
   }

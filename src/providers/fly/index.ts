@@ -14,12 +14,15 @@ import { FlyRemote } from "./remote.js";
 
 /**
  * Fly's documented limits are per action per machine or app: 1 request/s with bursts of 3;
- * reading a machine allows 5/s with bursts of 10; app deletions 100 per minute.
+ * reading a machine allows 5/s with bursts of 10; app deletions 100 per minute. Org-wide lists
+ * (apps, machines) are neither per machine nor per app and have no documented limit: they are
+ * paced like the documented read (5/s, bursts of 10), so the pages of a 10,000-user org (ten of
+ * each) go out at once while a runaway loop still could not hammer the API.
  */
 export const FLY_BUDGET = {
   global: [],
   keyed: (key: string) =>
-    key.startsWith("get_machine:") ? { capacity: 10, perSecond: 5 }
+    key.startsWith("get_machine:") || key.startsWith("list_apps:") || key.startsWith("list_org_machines:") ? { capacity: 10, perSecond: 5 }
       : key === "delete_app" ? { capacity: 100, perSecond: 100 / 60 }
         : { capacity: 3, perSecond: 1 },
 };
@@ -223,20 +226,41 @@ class FlyProvider implements Provider {
     };
   }
 
+  /**
+   * Every automna app of the org with its machine: two paged lists (apps, and the org's
+   * machines) rather than one request per app, so 10,000 users cost about 20 requests. An app
+   * the org list shows no machine for, though the app says it has some, is asked directly: the
+   * org list is "a point in time" and may lag a machine just created.
+   */
   async list(): Promise<ProviderInstance[]> {
-    const apps = (await this.#client.apps(this.#org)).filter((a) => a.name.startsWith("automna-"));
+    const [apps, machines] = await Promise.all([this.#client.apps(this.#org), this.#client.orgMachines(this.#org)]);
+    const ours = apps.filter((a) => a.name.startsWith("automna-"));
+    const byApp = new Map<string, FMachine[]>();
+    for (const m of machines) {
+      if (m.config?.metadata?.automna_managed !== "true") continue;
+      const list = byApp.get(m.app_name);
+      if (list) list.push(m);
+      else byApp.set(m.app_name, [m]);
+    }
     const out: ProviderInstance[] = [];
-    // Apps are listed concurrently: each app's list has its own rate bucket.
+    const lagging: string[] = [];
+    for (const app of ours) {
+      const found = byApp.get(app.name);
+      if (found) for (const m of found) out.push(toInstance(app.name, m));
+      else if ((app.machine_count ?? 0) > 0) lagging.push(app.name);
+      else out.push(this.#bareApp(app.name));
+    }
+    // Each app's list has its own rate bucket, so these go out concurrently.
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < apps.length) {
-        const app = apps[next++]!.name;
-        const machines = await this.#client.machines(app, { automna_managed: "true" });
-        if (machines.length === 0) out.push(this.#bareApp(app));
-        for (const m of machines) out.push(toInstance(app, m));
+      while (next < lagging.length) {
+        const app = lagging[next++]!;
+        const found = await this.#client.machines(app, { automna_managed: "true" });
+        if (found.length === 0) out.push(this.#bareApp(app));
+        for (const m of found) out.push(toInstance(app, m));
       }
     };
-    await Promise.all(Array.from({ length: Math.min(16, apps.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(16, lagging.length) }, worker));
     return out.sort((a, b) => a.user.localeCompare(b.user));
   }
 

@@ -2,6 +2,7 @@ import { AutomnaError, type FieldError } from "../../lib/errors.js";
 import type { HttpClient, ParsedApiError, Query } from "../../lib/http.js";
 import { sleep } from "../../lib/rate-budget.js";
 import { pollIntervals } from "../deps.js";
+import { allPages } from "../paging.js";
 
 /** Hetzner Cloud wire types: only the fields automna reads. */
 export interface HPrice { net: string; gross: string }
@@ -56,19 +57,13 @@ export class HetznerClient {
     this.http = http;
   }
 
-  /** Every page of a list (`page`/`per_page` up to 50, following `meta.pagination.next_page`). */
-  async listAll<T>(path: string, key: string, query: Query = {}): Promise<T[]> {
-    const out: T[] = [];
-    let page: number | null = 1;
-    while (page !== null) {
-      const res: { body: Record<string, unknown> } = await this.http.get<Record<string, unknown>>(path, { query: { ...query, page, per_page: 50 } });
-      const items = (res.body[key] as T[] | undefined) ?? [];
-      out.push(...items);
+  /** Every page of a list (`page`/`per_page` up to 50, `meta.pagination`), each item mapped as its page arrives. */
+  listAll<T, U = T>(path: string, key: string, query: Query = {}, map: (item: T) => U = (item) => item as unknown as U): Promise<U[]> {
+    return allPages(async (page) => {
+      const res = await this.http.get<Record<string, unknown>>(path, { query: { ...query, page, per_page: 50 } });
       const pagination = (res.body.meta as { pagination?: HPagination } | undefined)?.pagination;
-      const next: number | null = pagination?.next_page ?? null;
-      page = next !== null && next > page && items.length > 0 ? next : null;
-    }
-    return out;
+      return { items: ((res.body[key] as T[] | undefined) ?? []).map(map), next: pagination?.next_page ?? null, last: pagination?.last_page ?? null };
+    });
   }
 
   servers(labelSelector: string): Promise<HServer[]> {
@@ -122,9 +117,9 @@ export class HetznerClient {
     return res.body.ssh_key;
   }
 
-  /** Several actions in one request (`GET /actions?id=1&id=2`). */
+  /** Several actions in one request (`GET /actions?id=1&id=2`; the spec gives it no paging). */
   async actions(ids: number[]): Promise<HAction[]> {
-    const res = await this.http.get<{ actions: HAction[] }>("/actions", { query: { id: ids, per_page: 50 } });
+    const res = await this.http.get<{ actions: HAction[] }>("/actions", { query: { id: ids } });
     return res.body.actions;
   }
 }

@@ -209,7 +209,7 @@ class HetznerProvider implements Provider {
   }
 
   async list(): Promise<ProviderInstance[]> {
-    return (await this.#client.servers(MANAGED)).map(toInstance);
+    return this.#client.listAll("/servers", "servers", { label_selector: MANAGED }, toInstance);
   }
 
   async findByMarker(opId: string): Promise<ProviderInstance | undefined> {

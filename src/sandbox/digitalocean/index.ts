@@ -191,7 +191,8 @@ export function digitaloceanApi(env: SandboxEnv): ProviderApi & { forceDelete(id
       const h = headers(budget(token), now);
       return { ...tooMany(), headers: { ...h, "ratelimit-remaining": "0", "retry-after": "1" } };
     },
-    error: (status, message) => statusError(status, message),
+    // DigitalOcean's body has no field list: a named field goes into the message.
+    error: (status, message, field) => statusError(status, message ?? (field ? `${field} is invalid` : undefined)),
     unauthorized: () => doError(401, "unauthorized", "Unable to authenticate you."),
     notFound,
     badJson: () => doError(400, "bad_request", "error parsing request body"),

@@ -7,6 +7,7 @@ import { flyError } from "./common.js";
 import { execRoutes } from "./exec.js";
 import { forgetLogs, logRoutes } from "./logs.js";
 import { machineRoutes } from "./machines.js";
+import { platformRoutes } from "./platform.js";
 
 export interface FlyApi extends ProviderApi {
   /** Destroys a machine at once, behind automna's back (admin). */
@@ -38,7 +39,7 @@ export function flyApi(env: SandboxEnv): FlyApi {
   const tooMany = (): Reply => flyError(429, "rate limit exceeded");
   return {
     provider: "fly",
-    routes: [...appRoutes(env, destroyApp), ...machines.routes, ...volumeRoutes(env), ...secretRoutes(env), ...logRoutes(env), ...execRoutes(env)],
+    routes: [...appRoutes(env, destroyApp), ...machines.routes, ...volumeRoutes(env), ...secretRoutes(env), ...logRoutes(env), ...execRoutes(env), ...platformRoutes(env)],
     limit(token, route: MatchedRoute | null, now): Limit {
       if (!env.rateLimits || !route) return { headers: {} };
       const name = route.route.name;
@@ -50,14 +51,15 @@ export function flyApi(env: SandboxEnv): FlyApi {
         if (!bucket) appDeletes.set(key, (bucket = new TokenBucket(100, (100 / 60) * s, now)));
         return bucket.take(now) ? { headers: {} } : { headers: {}, blocked: tooMany() };
       }
-      // The documented limits are per machine or per app; org-level calls (create/list apps) have none.
+      // The documented limits are per machine or per app; org-level calls (create/list apps, list
+      // org machines, regions) have none.
       const target = route.params.id ?? route.params.app;
       if (target === undefined) return { headers: {} };
       const ok = name === "machines.get" ? gets.take(`${target}`, now).ok : actions.take(`${name}:${target}`, now).ok;
       return ok ? { headers: {} } : { headers: {}, blocked: tooMany() };
     },
     storm: () => tooMany(),
-    error: (status, message) => flyError(status, message ?? (status >= 500 ? "internal server error" : status === 408 ? "request timeout" : "error")),
+    error: (status, message, field) => flyError(status, message ?? (field ? `invalid ${field}` : status >= 500 ? "internal server error" : status === 408 ? "request timeout" : "error")),
     unauthorized: () => flyError(401, "You must be authenticated to view this."),
     notFound: () => flyError(404, "Not Found"),
     badJson: () => flyError(400, "invalid JSON in request body"),

@@ -33,9 +33,13 @@ const STATUS_CODES: Record<number, string> = {
   429: "rate_limit_exceeded", 500: "server_error", 502: "service_error", 503: "unavailable", 504: "timeout",
 };
 
-/** A generic error for a status (faults, unknown routes). */
-export function statusError(status: number, message?: string): Reply {
+/**
+ * A generic error for a status (faults, unknown routes). With a field, shaped like Hetzner's own
+ * invalid input: the message names the field and `details.fields` carries what is wrong with it.
+ */
+export function statusError(status: number, message?: string, field?: string): Reply {
   const code = STATUS_CODES[status] ?? (status >= 500 ? "server_error" : "invalid_input");
+  if (field) return hError(status, code, `invalid input in field '${field}'`, { fields: [{ name: field, messages: [message ?? "is invalid"] }] });
   return hError(status, code, message ?? `${code.replace(/_/g, " ")}`);
 }
 

@@ -208,7 +208,7 @@ export function hetznerApi(env: SandboxEnv): HetznerApi {
       const h = headers(bucket(token), now);
       return { ...tooMany(), headers: { ...h, "ratelimit-remaining": "0", "ratelimit-reset": String(Math.ceil(now / 1000) + 1) } };
     },
-    error: (status, message) => statusError(status, message),
+    error: (status, message, field) => statusError(status, message, field),
     unauthorized: () => hError(401, "unauthorized", "unable to authenticate"),
     notFound: () => hError(404, "not_found", "not found"),
     badJson: () => hError(400, "json_error", "Invalid JSON input in your request"),

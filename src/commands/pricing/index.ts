@@ -1,0 +1,125 @@
+import type { Command } from "commander";
+import type { Context } from "../../context.js";
+import { action, examples, type CommandModule } from "../../lib/command.js";
+import { parseColumnList, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { catalogProviders, parseProviderList } from "../../pricing/catalog.js";
+import { convert, parseCurrency } from "../../pricing/money.js";
+import type { CatalogEntry, Currency } from "../../pricing/types.js";
+import { registerPricingRefresh } from "./refresh.js";
+import { catalogFor, fixedPrice, hourlyPrice, positiveNumber, ratesFor } from "./shared.js";
+
+export interface PricingListOptions {
+  /** Comma-separated providers (aliases allowed). */
+  provider?: string | undefined;
+  minRam?: number | undefined;
+  minVcpu?: number | undefined;
+  /** Convert prices to this currency; default: each plan's own. */
+  currency?: Currency | undefined;
+}
+
+/** A catalog entry as listed: prices possibly converted, with the currency it is listed in. */
+export type ListedEntry = CatalogEntry & { listedCurrency: Currency };
+
+export interface PricingListResult {
+  asOf: string;
+  sources: string[];
+  entries: ListedEntry[];
+}
+
+export async function runPricingList(ctx: Context, opts: PricingListOptions): Promise<PricingListResult> {
+  const catalog = catalogFor(ctx);
+  const providers = opts.provider === undefined ? catalogProviders(catalog) : parseProviderList(catalog, opts.provider);
+  const rates = opts.currency ? await ratesFor(ctx) : undefined;
+  const order = new Map(providers.map((p, i) => [p, i]));
+  const entries = catalog.entries
+    .filter((e) => order.has(e.provider))
+    .filter((e) => opts.minRam === undefined || e.ramGb >= opts.minRam)
+    .filter((e) => opts.minVcpu === undefined || e.vcpu >= opts.minVcpu)
+    .map((e): ListedEntry => {
+      const to = opts.currency;
+      if (!to || !rates || to === e.currency) return { ...e, listedCurrency: e.currency };
+      const c = (v: number | null): number | null => (v === null ? null : convert(v, e.currency, to, rates));
+      return {
+        ...e,
+        listedCurrency: e.currency,
+        currency: to,
+        monthlyPrice: convert(e.monthlyPrice, e.currency, to, rates),
+        hourlyPrice: convert(e.hourlyPrice, e.currency, to, rates),
+        extras: { ipv4Monthly: c(e.extras.ipv4Monthly), volumeGbMonthly: c(e.extras.volumeGbMonthly), egressGb: c(e.extras.egressGb) },
+      };
+    })
+    .sort((a, b) => order.get(a.provider)! - order.get(b.provider)! || a.monthlyPrice - b.monthlyPrice);
+  return { asOf: catalog.asOf, sources: catalog.sources, entries };
+}
+
+export const PRICING_COLUMNS: Column<ListedEntry>[] = [
+  { name: "provider", value: (e) => e.provider },
+  { name: "plan", value: (e) => e.plan },
+  { name: "vcpu", header: "VCPU", value: (e) => e.vcpu, align: "right" },
+  { name: "cpu", value: (e) => e.cpuKind },
+  { name: "ram_gb", header: "RAM GB", value: (e) => e.ramGb, align: "right" },
+  { name: "disk_gb", header: "DISK GB", value: (e) => e.diskGb, align: "right" },
+  { name: "monthly", value: (e) => fixedPrice(e.monthlyPrice, 2), align: "right" },
+  { name: "hourly", value: (e) => hourlyPrice(e.hourlyPrice), align: "right" },
+  { name: "currency", header: "CUR", value: (e) => e.currency },
+  { name: "billing", value: (e) => e.billing },
+  { name: "availability", value: (e) => e.availability },
+  { name: "traffic_gb", header: "TRAFFIC GB", value: (e) => e.includedTrafficGb, optional: true, align: "right" },
+  { name: "ipv4_month", header: "IPV4/MO", value: (e) => fixedPrice(e.extras.ipv4Monthly, 2), optional: true, align: "right" },
+  { name: "volume_gb_month", header: "VOLUME GB/MO", value: (e) => fixedPrice(e.extras.volumeGbMonthly, 3), optional: true, align: "right" },
+  { name: "egress_gb", header: "EGRESS/GB", value: (e) => fixedPrice(e.extras.egressGb, 3), optional: true, align: "right" },
+  { name: "as_of", value: (e) => e.asOf, optional: true },
+  { name: "live", value: (e) => e.live === true, optional: true },
+  { name: "source", value: (e) => e.source, optional: true },
+  { name: "note", value: (e) => e.note, optional: true },
+];
+
+interface ListFlags {
+  provider?: string;
+  minRam?: string;
+  minVcpu?: string;
+  currency?: string;
+  output?: string;
+  columns?: string;
+  header: boolean;
+}
+
+export const pricingCommand: CommandModule = {
+  name: "pricing",
+  group: "Cost",
+  example: "automna pricing list --min-ram 2",
+  register(program: Command, ctx: Context) {
+    const pricing = program.command("pricing").description("the price catalog: plans, sizes and prices of every provider (list, refresh)");
+    pricing.addHelpText("after", examples("automna pricing list", "automna pricing list --provider hetzner,fly --min-ram 2", "automna pricing refresh"));
+
+    pricing
+      .command("list")
+      .description("list catalog plans (live prices where refreshed), cheapest first per provider")
+      .option("--provider <list>", "only these providers, comma-separated")
+      .option("--min-ram <gb>", "only plans with at least this much RAM (GB)")
+      .option("--min-vcpu <n>", "only plans with at least this many vCPUs")
+      .option("--currency <code>", "convert prices to USD or EUR (rate: config pricing.eurUsd)")
+      .option("-o, --output <format>", "table, json, ndjson or csv")
+      .option("--columns <list>", `columns: ${PRICING_COLUMNS.map((c) => c.name).join(",")}`)
+      .option("--no-header", "omit the header row")
+      .addHelpText("after", examples("automna pricing list --provider do", "automna pricing list --min-ram 4 --currency EUR", "automna pricing list --json"))
+      .action(action(ctx, async (flags: ListFlags) => {
+        const format = resolveFormat(flags.output, ctx.globals.json);
+        const result = await runPricingList(ctx, {
+          provider: flags.provider,
+          minRam: flags.minRam === undefined ? undefined : positiveNumber("--min-ram", flags.minRam),
+          minVcpu: flags.minVcpu === undefined ? undefined : positiveNumber("--min-vcpu", flags.minVcpu),
+          currency: flags.currency === undefined ? undefined : parseCurrency("--currency", flags.currency),
+        });
+        renderList(ctx.io, result.entries, PRICING_COLUMNS, {
+          format, columns: flags.columns === undefined ? undefined : parseColumnList(flags.columns), noHeader: !flags.header,
+        });
+        if (format === "table") {
+          if (result.entries.length === 0) ctx.io.info("no plan matches");
+          else ctx.io.info(`catalog as of ${result.asOf}${result.sources.length > 1 ? ", live prices where refreshed" : ""}; notes: automna pricing list --columns provider,plan,note`);
+        }
+      }));
+
+    registerPricingRefresh(pricing, ctx);
+  },
+};
