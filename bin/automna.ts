@@ -48,7 +48,12 @@ async function run(): Promise<number> {
   const [{ main }, { createContext }] = await Promise.all([import("../src/cli.js"), import("../src/context.js")]);
   const controller = new AbortController();
   let interrupts = 0;
+  let firstAt = 0;
   const onSignal = (): void => {
+    // conf's exit hook (when-exit) re-raises a signal on this process the moment it sees it; that
+    // echo is not a second Ctrl-C, and no person presses twice within a quarter of a second.
+    if (interrupts > 0 && Date.now() - firstAt < 250) return;
+    if (interrupts === 0) firstAt = Date.now();
     interrupts++;
     if (interrupts > 1) {
       // A second Ctrl-C while cleaning up: stop now. State writes are transactions, so nothing is torn.

@@ -4,12 +4,15 @@ import { configCommand } from "./config.js";
 import { costReportCommand } from "./cost-report/index.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
+import { execCommand } from "./exec.js";
 import { initCommand } from "./init.js";
 import { listCommand } from "./list.js";
 import { lockCommand } from "./lock/index.js";
+import { logsCommand } from "./logs.js";
 import { pricingCommand } from "./pricing/index.js";
 import { provisionCommand } from "./provision.js";
 import { sandboxCommand } from "./sandbox/index.js";
+import { sshCommand } from "./ssh.js";
 import { stateCommand } from "./state/index.js";
 import { statusCommand } from "./status.js";
 
@@ -19,6 +22,7 @@ import { statusCommand } from "./status.js";
  */
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
+  logsCommand, sshCommand, execCommand,
   costReportCommand, pricingCommand,
   stateCommand, lockCommand,
   initCommand, configCommand, sandboxCommand, completionCommand,

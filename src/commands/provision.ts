@@ -134,12 +134,13 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const { mapConcurrent } = await import("../lib/lease.js");
   const board = ctx.io.board();
   const who = await ctx.operator();
+  const access = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
   try {
     report.results = await mapConcurrent(users, opts.concurrency, async (user) => {
       const outcome = await provisionOne({
         state, provider, placement, env, secrets, noWait: !opts.wait, who, now: () => ctx.clock.now(),
         health: { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" },
-        step: (u, text) => board.update(u, text),
+        step: (u, text) => board.update(u, text), access,
       }, user);
       if (outcome.result === "failed") board.fail(user, outcome.error?.message ?? "failed");
       else board.done(user, outcome.result === "exists" ? `already has an instance on ${outcome.provider} (${outcome.status}), left alone` : `${outcome.result} (${outcome.status})`);

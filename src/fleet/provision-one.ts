@@ -1,3 +1,4 @@
+import type { ProvisionAccess } from "../access/provision-keys.js";
 import { AuthError, AutomnaError, ProviderApiError, UsageError } from "../lib/errors.js";
 import { isUnreachable, mayHaveCommitted } from "../lib/http.js";
 import { newId } from "../lib/ids.js";
@@ -7,6 +8,7 @@ import type { Placement } from "../providers/plan.js";
 import { monthlyTotal } from "../providers/plan.js";
 import type { BillingItem, Provider, ProviderInstance } from "../providers/types.js";
 import type { Instance, LeaseRef, StateStore } from "../state/types.js";
+import { hostKeysOf } from "../access/target.js";
 
 export type ProvisionStatus = "created" | "adopted" | "resumed" | "exists" | "failed";
 
@@ -37,6 +39,8 @@ export interface ProvisionJob {
   who: string;
   now: () => Date;
   step: (user: string, text: string) => void;
+  /** SSH host keys: made here for machines reached over SSH, kept (public half) in state, pinned once created. */
+  access?: ProvisionAccess | undefined;
 }
 
 /** Errors after which the provider certainly made nothing. */
@@ -95,16 +99,21 @@ export function failureOf(outcome: object): unknown {
 async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing: Instance | undefined): Promise<ProvisionOutcome> {
   const { state, provider, placement } = job;
   const opId = existing?.opId ?? newId("op", job.now());
-  const row = existing ?? await state.createInstance({
+  // The host key's public half is in state before the create: a machine this attempt makes, or an
+  // earlier attempt made and this one adopts, has one of the keys listed there.
+  const hostKey = job.access && !provider.remote ? job.access.newHostKey() : undefined;
+  const candidates = hostKey ? [...hostKeysOf(existing ?? { meta: {} }), hostKey.publicKey] : [];
+  let row = existing ?? await state.createInstance({
     user, role: "live", provider: placement.provider.id, region: placement.region, size: placement.size, image: placement.image,
-    resources: {}, addresses: {}, status: "provisioning", opId, meta: {},
+    resources: {}, addresses: {}, status: "provisioning", opId, meta: hostKey ? { hostKeys: candidates } : {},
   }, { lease });
+  if (existing && hostKey) row = await state.updateInstance(row.id, { meta: { ...row.meta, hostKeys: candidates } }, { lease });
   let recorded = Object.keys(row.resources).length > 0;
   job.step(user, existing ? `resuming operation ${opId}` : "creating");
   try {
     const result = await provider.provision({
       user, region: placement.region, size: placement.size, image: placement.image, env: job.env, secrets: job.secrets, opId,
-      health: job.health, noWait: job.noWait,
+      health: job.health, noWait: job.noWait, ...(hostKey ? { hostKey } : {}),
     }, {
       step: (text) => job.step(user, text),
       created: async (partial) => {
@@ -116,8 +125,13 @@ async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing
     const done = await state.updateInstance(row.id, {
       resources: live.resources, addresses: live.addresses, status: live.status, region: live.region || placement.region,
       size: live.size || placement.size,
-      meta: { ...row.meta, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null },
+      meta: {
+        ...row.meta, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null,
+        // Made by this call: exactly this key. Adopted: one of the candidates.
+        ...(hostKey ? { hostKeys: result.adopted ? candidates : [hostKey.publicKey] } : {}),
+      },
     }, { lease });
+    if (job.access) await job.access.pin(done).catch((error: unknown) => job.step(user, `could not pin the SSH host key: ${(error as Error).message}`));
     await openUsage(state, done, result.billing, job.now(), lease);
     await state.appendAudit({
       who: job.who, action: "provision", target: user,

@@ -1,3 +1,4 @@
+import type { HostKeyPair } from "../access/host-key-gen.js";
 import type { Secret } from "../lib/redact.js";
 import type { InstanceStatus, UsageKind } from "../state/types.js";
 import type { ProviderId } from "./catalog.js";
@@ -29,6 +30,11 @@ export interface ProvisionSpec {
   health: { port: number; path: string };
   /** Return once the create is accepted, without waiting for it to finish booting. */
   noWait?: boolean;
+  /**
+   * The machine's SSH host key, for providers reached over SSH: cloud-init installs it
+   * (`ssh_keys`), so automna knows the key before the machine first answers. Never logged.
+   */
+  hostKey?: HostKeyPair;
 }
 
 /** An instance as the provider sees it now, in automna's terms. */
@@ -104,6 +110,39 @@ export interface ProvisionHooks {
   created?(partial: Pick<ProviderInstance, "resources" | "addresses">): Promise<void> | void;
 }
 
+/** What a command run on an instance through a provider's API returned. */
+export interface RemoteExecResult {
+  exitCode: number;
+  /** The signal that ended it, if one did. */
+  signal?: string;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** One line of an instance's log, from a provider's log API. */
+export interface RemoteLogEntry {
+  /** RFC 3339, as the provider printed it. */
+  time: string;
+  line: string;
+}
+
+/**
+ * Access to a running instance through the provider's own API, for providers whose machines
+ * automna does not reach with OpenSSH (Fly: Machines API exec, the logs API, flyctl). Providers
+ * without it are reached over SSH at the instance's address (src/access/).
+ */
+export interface ProviderRemote {
+  /**
+   * Runs argv on the instance. The API carries stdin, stdout and stderr as JSON strings: text
+   * only (invalid UTF-8 is replaced), and the whole output is held in one response.
+   */
+  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: string; timeoutMs?: number }): Promise<RemoteExecResult>;
+  /** One poll of the log API: the entries after `cursor` (oldest first) and the cursor for the next poll. */
+  logs(instance: Pick<ProviderInstance, "resources">, cursor: string | undefined): Promise<{ entries: RemoteLogEntry[]; cursor: string | undefined }>;
+  /** The provider's own CLI for an interactive shell on the instance (e.g. `flyctl ssh console`). */
+  shell(instance: Pick<ProviderInstance, "resources" | "user">): { program: string; args: string[]; install: string };
+}
+
 export interface Provider {
   readonly id: ProviderId;
   readonly title: string;
@@ -137,6 +176,8 @@ export interface Provider {
   wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs?: number): Promise<ProviderInstance>;
   /** Frees connections. */
   close(): Promise<void>;
+  /** Present when instances are reached through the provider's API rather than OpenSSH. */
+  readonly remote?: ProviderRemote;
 }
 
 /** The instance name automna gives a user's resources on every provider. */

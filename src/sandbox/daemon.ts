@@ -13,6 +13,8 @@ export interface RunInfo {
   urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
   startedAt: string;
   detached: boolean;
+  /** The simulated hosts' SSH port (absent in run files of older versions). */
+  sshPort?: number;
 }
 
 export function writeRunInfo(dir: string, info: RunInfo): void {

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Hosts } from "./hosts.js";
+import type { SimHosts } from "./sim-hosts.js";
 import type { Timeline } from "./timeline.js";
 import type { World } from "./world.js";
 
@@ -16,6 +17,8 @@ export interface SandboxEnv {
   /** Fires `change:<key>` when a resource's state changes (long polls listen). */
   events: EventEmitter;
   warn(message: string): void;
+  /** The simulated hosts (SSH, agent, exec), unless the sandbox runs with health endpoints only. */
+  sim?: SimHosts | undefined;
 }
 
 export function createEvents(): EventEmitter {

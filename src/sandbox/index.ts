@@ -6,9 +6,11 @@ import { createEvents, type SandboxEnv } from "./env.js";
 import { Faults, validateFaultSpec, type FaultSpec } from "./faults.js";
 import { flyApi } from "./fly/index.js";
 import { flyLog } from "./fly/logs.js";
+import type { AgentOptions, HostHandle } from "./host/index.js";
 import { hetznerApi } from "./hetzner/index.js";
 import { HealthAgent, Hosts, type HostModule } from "./hosts.js";
 import { ApiServer, type RequestRecord } from "./http.js";
+import { SimHosts, worldFacts } from "./sim-hosts.js";
 import { acquireLock, prepareDir, resolveToken } from "./store.js";
 import { Timeline } from "./timeline.js";
 import type { SandboxProvider } from "./util.js";
@@ -41,8 +43,22 @@ export interface SandboxOptions {
   healthPort?: number;
   /** Faults in force from the start. */
   faults?: FaultSpec;
-  /** Per-host services besides the built-in health agent (e.g. SSH), up for every running host. */
+  /** Per-host services besides the built-in ones, up for every running host. */
   hostModules?: HostModule[];
+  /**
+   * Default true: every running machine is a simulated host (SSH, agent with logs and data,
+   * health endpoint, Fly exec). false: only a health endpoint per machine (cheap at 10,000).
+   */
+  simulatedHosts?: boolean;
+  /** SSH port on each host's own address; default 22 as root, else 2222. */
+  sshPort?: number;
+  /** How busy each host's simulated agent is (log and data-write intervals). */
+  agent?: AgentOptions;
+}
+
+/** The SSH port hosts use when none is given: 22 needs root. */
+export function defaultSshPort(): number {
+  return process.getuid?.() === 0 ? 22 : 2222;
 }
 
 /** One received request, for tests ("no second POST was sent"). */
@@ -71,6 +87,10 @@ export interface RunningSandbox {
   settled(): Promise<void>;
   /** Per-host services (the health agent is built in; SSH plugs in here). */
   readonly hosts: Hosts;
+  /** The SSH port of every simulated host; null when the sandbox runs with health endpoints only. */
+  sshPort: number | null;
+  /** A machine's simulated host by `provider:id` (`hetzner:51000001`, `fly:<machine id>`). */
+  simHost(key: string): HostHandle | undefined;
   /** Adds a line to a Fly machine's logs (what its agent printed), served by the logs API. */
   appendFlyLog(app: string, machineId: string, message: string): void;
   close(): Promise<void>;
@@ -108,15 +128,27 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       warnings.push(message);
       if (warnings.length > 200) warnings.shift();
     };
-    theHosts.modules.push(new HealthAgent(healthPort, warn), ...(options.hostModules ?? []));
+    // The hosts start before the env they feed exists; the Fly log forwarder reads it later.
+    const envRef: { current?: SandboxEnv } = {};
+    const sim = options.simulatedHosts === false ? undefined : new SimHosts({
+      sshPort: options.sshPort ?? defaultSshPort(), healthPort, agent: options.agent, facts: worldFacts(world), warn,
+      // A Fly machine's agent output is what the Fly logs API serves for it.
+      onLog: (h, entry) => {
+        const m = h.provider === "fly" ? world.fly.machines.get(h.id) : undefined;
+        if (m && envRef.current) flyLog(envRef.current, m.app, m.id, m.region, entry.line, "info", entry.time);
+      },
+    });
+    // The host's own health endpoint follows `docker stop`; the bare one answers whenever powered on.
+    theHosts.modules.push(sim ?? new HealthAgent(healthPort, warn), ...(options.hostModules ?? []));
     world.beforeSave = () => {
       world.addressCursor = theHosts.cursor;
     };
     timeline = new Timeline(world);
     const env: SandboxEnv = {
       world, timeline, hosts: theHosts, delayMs: options.actionDelayMs ?? 300, rateScale: options.rateLimitScale ?? 1,
-      rateLimits: options.rateLimits ?? true, events: createEvents(), warn,
+      rateLimits: options.rateLimits ?? true, events: createEvents(), warn, sim,
     };
+    envRef.current = env;
     if (!(env.rateScale > 0)) throw new Error("rateLimitScale must be greater than 0");
     const hetzner = hetznerApi(env);
     const digitalocean = digitaloceanApi(env);
@@ -175,6 +207,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         faults.set(spec);
       },
       settled: () => theHosts.settle(),
+      sshPort: sim ? sim.sshPort : null,
+      simHost: (key) => sim?.handle(key),
       appendFlyLog: (app, machineId, message) => {
         const m = world.fly.machines.get(machineId);
         flyLog(env, app, machineId, m?.region ?? "", message);

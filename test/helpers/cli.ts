@@ -54,7 +54,7 @@ export function makeHome(extraEnv: Record<string, string> = {}): Sandbox {
 
 export interface RunOptions {
   env?: Record<string, string>;
-  stdin?: string;
+  stdin?: string | Buffer;
   /** Pretend stdin/stdout/stderr are a terminal. */
   tty?: boolean;
   answers?: Record<string, unknown>;
@@ -67,6 +67,8 @@ export interface RunOptions {
 export interface RunResult {
   code: number;
   stdout: string;
+  /** stdout exactly as written (binary output). */
+  stdoutBytes: Buffer;
   stderr: string;
   json<T = unknown>(): T;
   prompts: string[];
@@ -92,6 +94,7 @@ export async function runCli(argv: string[], options: RunOptions = {}): Promise<
   return {
     code,
     stdout: out,
+    stdoutBytes: Buffer.concat(stdout.chunks),
     stderr: stderr.text(),
     json: <T>() => JSON.parse(out) as T,
     prompts: prompter.asked,

@@ -14,6 +14,7 @@ interface UpFlags {
   rateLimitScale?: string;
   rateLimits: boolean;
   healthPort?: string;
+  sshPort?: string;
   faults?: string;
   internalDaemon?: boolean;
 }
@@ -27,6 +28,7 @@ function parseUpFlags(flags: UpFlags): UpOptions {
     rateLimitScale: flags.rateLimitScale === undefined ? undefined : positive(flags.rateLimitScale),
     rateLimits: flags.rateLimits,
     healthPort: flags.healthPort === undefined ? undefined : parseInteger("--health-port", flags.healthPort, 1, 65535),
+    sshPort: flags.sshPort === undefined ? undefined : parseInteger("--ssh-port", flags.sshPort, 1, 65535),
     faults: flags.faults,
     internalDaemon: flags.internalDaemon === true,
   };
@@ -44,6 +46,7 @@ function renderUp(ctx: Context, r: UpResult): void {
   ctx.io.success(`sandbox ${how}, pid ${r.pid}, world in ${r.dir}`);
   renderDetails(ctx.io, [
     ["hetzner", r.urls.hetzner], ["digitalocean", r.urls.digitalocean], ["fly", r.urls.fly], ["admin", r.urls.admin],
+    ["ssh port", r.sshPort],
   ]);
   if (r.config) {
     ctx.io.info(`profile "${r.profile}" written to ${r.config}:`);
@@ -71,6 +74,7 @@ export const sandboxCommand: CommandModule = {
       .option("--rate-limit-scale <x>", "speed up the providers' rate-limit refill by this factor (default 1)")
       .option("--no-rate-limits", "do not enforce the providers' rate limits")
       .option("--health-port <n>", "port of each host's agent health endpoint (default 8080)")
+      .option("--ssh-port <n>", "SSH port on each host's own address (default 22 as root, else 2222)")
       .option("--faults <file>", "JSON fault spec in force from the start ({\"rules\": [...]})")
       .addOption(new Option("--internal-daemon").hideHelp())
       .addHelpText("after", examples("automna sandbox up", "automna sandbox up --detach --port 0 --action-delay 50", "automna sandbox up --dir ./world --no-rate-limits"))

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Context } from "../../context.js";
 import type { ConfigValue } from "../../lib/config.js";
@@ -17,6 +18,8 @@ export interface UpOptions {
   rateLimitScale?: number;
   rateLimits?: boolean;
   healthPort?: number;
+  /** SSH port of every simulated host (default 22 as root, else 2222). */
+  sshPort?: number;
   faults?: string;
   /** Set in the background process `up --detach` starts. */
   internalDaemon?: boolean;
@@ -29,6 +32,8 @@ export interface UpResult {
   pid: number;
   dir: string;
   urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  /** The SSH port of the simulated hosts (written to the profile as ssh.port). */
+  sshPort: number;
   profile: string;
   config: string;
   /** What was written to the profile; tokens masked. */
@@ -41,16 +46,46 @@ export function sandboxDir(ctx: Context, dir?: string): string {
   return resolve(ctx.cwd, dir ?? join(automnaDataDir(ctx.env), "sandbox"));
 }
 
-const OVERRIDES = ["HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
+const OVERRIDES = ["AUTOMNA_SSH_PORT", "AUTOMNA_SSH_PUBLIC_KEY", "AUTOMNA_SSH_IDENTITY_FILE", "HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
+
+/**
+ * The sandbox's own SSH key pair (`<dir>/ssh/id_ed25519`), made once: provision registers its
+ * public half with the stand-ins and ssh/exec/logs log in with it, so the sandbox needs no setup.
+ */
+export async function sandboxKeyPair(dir: string): Promise<{ publicKey: string; identityFile: string }> {
+  const identityFile = join(dir, "ssh", "id_ed25519");
+  const publicKey = `${identityFile}.pub`;
+  if (existsSync(identityFile) && existsSync(publicKey)) return { publicKey, identityFile };
+  mkdirSync(join(dir, "ssh"), { recursive: true, mode: 0o700 });
+  try {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "automna-sandbox", "-f", identityFile], { stdio: "ignore" });
+  } catch {
+    // No ssh-keygen here: the same OpenSSH ed25519 format, made by automna.
+    const { generateHostKeyPair } = await import("../../access/host-key-gen.js");
+    const pair = generateHostKeyPair("automna-sandbox");
+    writeFileSync(identityFile, pair.privateKey.reveal(), { mode: 0o600 });
+    writeFileSync(publicKey, `${pair.publicKey} automna-sandbox\n`);
+  }
+  return { publicKey, identityFile };
+}
 
 /** Writes the `sandbox` profile so `automna --profile sandbox ...` talks to the sandbox. */
-async function writeProfile(ctx: Context, urls: UpResult["urls"], token: string): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
+async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], token: string, sshPort: number): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
   const { Config } = await import("../../lib/config.js");
   const config = await Config.open({ path: ctx.globals.config, profile: PROFILE, env: ctx.env });
   const settings: Record<string, ConfigValue> = {
     provider: "hetzner", region: "fsn1", size: "cx22",
     "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
+    "ssh.port": sshPort,
   };
+  // The operator's own key stays if the profile has one; else the sandbox's pair (again if its files went away).
+  const pub = config.fileValue("ssh.publicKey");
+  const own = join(dir, "ssh", "id_ed25519.pub");
+  if (pub === undefined || (pub === own && !existsSync(own))) {
+    const pair = await sandboxKeyPair(dir);
+    settings["ssh.publicKey"] = pair.publicKey;
+    settings["ssh.identityFile"] = pair.identityFile;
+  }
   config.setMany(settings);
   for (const key of ["hetzner.token", "digitalocean.token", "fly.token"]) config.set(key, token);
   return {
@@ -89,6 +124,7 @@ function childArgs(dir: string, opts: UpOptions): string[] {
   if (opts.rateLimitScale !== undefined) args.push("--rate-limit-scale", String(opts.rateLimitScale));
   if (opts.rateLimits === false) args.push("--no-rate-limits");
   if (opts.healthPort !== undefined) args.push("--health-port", String(opts.healthPort));
+  if (opts.sshPort !== undefined) args.push("--ssh-port", String(opts.sshPort));
   if (opts.faults !== undefined) args.push("--faults", resolve(opts.faults));
   return args;
 }
@@ -118,7 +154,9 @@ async function upDetached(ctx: Context, dir: string, opts: UpOptions): Promise<U
   }
   const token = readToken(dir);
   if (!token) throw new AutomnaError(`the sandbox in ${dir} has no token file`);
-  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, ...(await writeProfile(ctx, info.urls, token)) };
+  const { defaultSshPort } = await import("../../sandbox/index.js");
+  const sshPort = info.sshPort ?? opts.sshPort ?? defaultSshPort();
+  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, sshPort, ...(await writeProfile(ctx, dir, info.urls, token, sshPort)) };
 }
 
 export interface Foreground {
@@ -147,7 +185,8 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
   try {
     sandbox = await startSandbox({
       dir, ports: portsFrom(opts.port ?? DEFAULT_PORT), actionDelayMs: opts.actionDelay, rateLimitScale: opts.rateLimitScale,
-      rateLimits: opts.rateLimits, healthPort: opts.healthPort, ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),
+      rateLimits: opts.rateLimits, healthPort: opts.healthPort, sshPort: opts.sshPort,
+      ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),
     });
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
@@ -157,10 +196,11 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
   const detached = opts.internalDaemon === true;
   // Ctrl-C (or `sandbox down`'s SIGTERM) is how a foreground sandbox is meant to stop: exit 0.
   ctx.abortIsStop = true;
-  daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, startedAt: new Date().toISOString(), detached });
+  const sshPort = sandbox.sshPort ?? 0;
+  daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, startedAt: new Date().toISOString(), detached, sshPort });
   const profile = detached
     ? { profile: PROFILE, config: "", settings: {}, overriddenBy: [] }
-    : await writeProfile(ctx, sandbox.urls, sandbox.token);
+    : await writeProfile(ctx, dir, sandbox.urls, sandbox.token, sshPort);
   const done = new Promise<void>((resolveDone) => {
     const stop = (): void => {
       void sandbox.close().finally(() => {
@@ -171,7 +211,7 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
     if (ctx.signal.aborted) stop();
     else ctx.signal.addEventListener("abort", stop, { once: true });
   });
-  return { result: { running: true, alreadyRunning: false, detached, pid: process.pid, dir, urls: sandbox.urls, ...profile }, done };
+  return { result: { running: true, alreadyRunning: false, detached, pid: process.pid, dir, urls: sandbox.urls, sshPort, ...profile }, done };
 }
 
 export async function runSandboxUp(ctx: Context, opts: UpOptions): Promise<Foreground> {

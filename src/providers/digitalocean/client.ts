@@ -71,8 +71,9 @@ export class DigitalOceanClient {
     return res.status === 404 ? undefined : res.body.droplet;
   }
 
-  async createDroplet(body: Record<string, unknown>): Promise<{ droplet: DDroplet; actionId: number | undefined }> {
-    const res = await this.http.post<{ droplet: DDroplet; links?: { actions?: { id: number; rel: string }[] } }>("/v2/droplets", body);
+  /** `sensitive`: the user-data holds a secret (a private host key), so the body is never logged. */
+  async createDroplet(body: Record<string, unknown>, options: { sensitive?: boolean } = {}): Promise<{ droplet: DDroplet; actionId: number | undefined }> {
+    const res = await this.http.post<{ droplet: DDroplet; links?: { actions?: { id: number; rel: string }[] } }>("/v2/droplets", body, { sensitive: options.sensitive });
     const action = res.body.links?.actions?.find((a) => a.rel === "create") ?? res.body.links?.actions?.[0];
     return { droplet: res.body.droplet, actionId: action?.id };
   }

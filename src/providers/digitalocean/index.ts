@@ -127,7 +127,7 @@ class DigitalOceanProvider implements Provider {
 
   async provision(spec: ProvisionSpec, hooks: ProvisionHooks = {}): Promise<ProvisionResult> {
     if (Object.keys(spec.secrets).length) throw new NotSupportedError(`--secret is not supported on DigitalOcean yet: ${this.capabilities.secrets}`);
-    const userData = renderUserData({ user: spec.user, opId: spec.opId, image: spec.image, env: spec.env, health: spec.health }, USER_DATA_MAX);
+    const userData = renderUserData({ user: spec.user, opId: spec.opId, image: spec.image, env: spec.env, health: spec.health, hostKey: spec.hostKey }, USER_DATA_MAX);
     hooks.step?.("registering SSH key");
     const fingerprint = await this.#ensureSshKey();
     const body = {
@@ -140,7 +140,7 @@ class DigitalOceanProvider implements Provider {
     let adopted = false;
     for (let attempt = 1; !droplet; attempt++) {
       try {
-        ({ droplet, actionId } = await this.#client.createDroplet(body));
+        ({ droplet, actionId } = await this.#client.createDroplet(body, { sensitive: spec.hostKey !== undefined }));
       } catch (error) {
         if (!mayHaveCommitted(error)) throw error;
         // The answer was lost; the op tag tells whether the droplet was made before any second POST.

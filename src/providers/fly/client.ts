@@ -26,6 +26,8 @@ export interface FOrgMachine extends Omit<FMachine, "config"> {
 }
 export interface FVolume { id: string; name: string; region: string; size_gb: number; state?: string; attached_machine_id?: string | null }
 export interface FRegion { code: string; name: string; deprecated?: boolean; requires_paid_plan?: boolean }
+export interface FExecResponse { exit_code?: number; exit_signal?: number; stdout?: string; stderr?: string }
+export interface FLogLine { id?: string; attributes?: { timestamp?: string; message?: string; level?: string; instance?: string; region?: string } }
 
 /** `{error, status}`: status is `insufficient_capacity`, `name_taken`... */
 export function parseFlyError(_status: number, body: unknown): ParsedApiError {
@@ -173,6 +175,17 @@ export class FlyClient {
   /** Sets app secrets; machines created afterwards get them as environment variables. */
   async setSecrets(app: string, values: Record<string, string>): Promise<void> {
     await this.http.post(`/v1/apps/${enc(app)}/secrets`, { values }, { budgetKey: `set_secrets:${app}`, sensitive: true });
+  }
+
+  /**
+   * Runs argv in the machine (`POST .../exec`). Never resent: a command may have run even when
+   * the answer was lost. `timeoutS` bounds the command; the request waits a little longer.
+   */
+  async exec(app: string, id: string, body: { command: string[]; stdin?: string; timeout: number }): Promise<FExecResponse> {
+    const res = await this.http.post<FExecResponse>(`/v1/apps/${enc(app)}/machines/${enc(id)}/exec`, body, {
+      budgetKey: `exec_machine:${id}`, timeoutMs: (body.timeout + 15) * 1000, sensitive: body.stdin !== undefined,
+    });
+    return res.body ?? {};
   }
 
   async regions(): Promise<FRegion[]> {

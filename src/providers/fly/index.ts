@@ -4,11 +4,13 @@ import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { CATALOG } from "../catalog.js";
 import { makeHttp, type ProviderDeps } from "../deps.js";
+import type { HttpClient } from "../../lib/http.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProviderRemote, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import { resourceName } from "../types.js";
 import { FlyClient, parseFlyError, type FGuest, type FMachine } from "./client.js";
+import { FlyRemote } from "./remote.js";
 
 /**
  * Fly's documented limits are per action per machine or app: 1 request/s with bursts of 3;
@@ -71,11 +73,15 @@ class FlyProvider implements Provider {
   readonly #deps: ProviderDeps;
   readonly #client: FlyClient;
   readonly #org: string;
+  readonly remote: ProviderRemote;
+  #logsHttp: HttpClient | undefined;
 
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new FlyClient(makeHttp(deps, parseFlyError, new RateBudget(FLY_BUDGET, deps.rateScale)));
     this.#org = deps.config.getString("fly.org") ?? "personal";
+    // The logs API is another host than the Machines API, with no documented per-machine budget.
+    this.remote = new FlyRemote(this.#client, () => (this.#logsHttp ??= makeHttp({ ...deps, info: { ...deps.info, urlKey: "fly.logsUrl" } }, parseFlyError, new RateBudget({ global: [] }, deps.rateScale))));
   }
 
   async checkCredentials(): Promise<CredentialCheck> {
@@ -316,6 +322,7 @@ class FlyProvider implements Provider {
 
   async close(): Promise<void> {
     await this.#client.http.close();
+    await this.#logsHttp?.close();
   }
 }
 

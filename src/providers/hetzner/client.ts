@@ -80,8 +80,9 @@ export class HetznerClient {
     return res.body.servers[0];
   }
 
-  createServer(body: Record<string, unknown>): Promise<{ body: { server: HServer; action: HAction; next_actions: HAction[] }; requestId: string | undefined }> {
-    return this.http.post("/servers", body);
+  /** `sensitive`: the user-data holds a secret (a private host key), so the body is never logged. */
+  createServer(body: Record<string, unknown>, options: { sensitive?: boolean } = {}): Promise<{ body: { server: HServer; action: HAction; next_actions: HAction[] }; requestId: string | undefined }> {
+    return this.http.post("/servers", body, { sensitive: options.sensitive });
   }
 
   /** DELETE; undefined when the server is already gone. */

@@ -149,7 +149,7 @@ class HetznerProvider implements Provider {
 
   async provision(spec: ProvisionSpec, hooks: ProvisionHooks = {}): Promise<ProvisionResult> {
     if (Object.keys(spec.secrets).length) throw new NotSupportedError(`--secret is not supported on Hetzner yet: ${this.capabilities.secrets}`);
-    const userData = renderUserData({ user: spec.user, opId: spec.opId, image: spec.image, env: spec.env, health: spec.health }, USER_DATA_MAX);
+    const userData = renderUserData({ user: spec.user, opId: spec.opId, image: spec.image, env: spec.env, health: spec.health, hostKey: spec.hostKey }, USER_DATA_MAX);
     hooks.step?.("registering SSH key");
     const sshKey = await this.#ensureSshKey();
     const body = {
@@ -163,7 +163,7 @@ class HetznerProvider implements Provider {
     let actions: Parameters<ActionWatcher["wait"]>[0] = [];
     for (let attempt = 1; !server; attempt++) {
       try {
-        const res = await this.#client.createServer(body);
+        const res = await this.#client.createServer(body, { sensitive: spec.hostKey !== undefined });
         server = res.body.server;
         actions = [res.body.action, ...(res.body.next_actions ?? [])];
       } catch (error) {

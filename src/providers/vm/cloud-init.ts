@@ -1,3 +1,4 @@
+import type { HostKeyPair } from "../../access/host-key-gen.js";
 import { UsageError } from "../../lib/errors.js";
 
 /**
@@ -14,6 +15,11 @@ export interface AgentUserData {
   image: string;
   env: Record<string, string>;
   health: { port: number; path: string };
+  /**
+   * The SSH host key automna made for this machine: cloud-init's `ssh_keys` installs it and no
+   * other host keys are generated, so the key automna pinned is the only one the machine shows.
+   */
+  hostKey?: HostKeyPair | undefined;
 }
 
 export const AGENT_CONTAINER = "automna-agent";
@@ -22,6 +28,17 @@ const ENV_FILE = "/etc/automna/agent.env";
 
 /** YAML accepts JSON strings, which quote anything safely. */
 const q = (s: string): string => JSON.stringify(s);
+
+function hostKeyLines(key: HostKeyPair | undefined): string[] {
+  if (!key) return [];
+  return [
+    "ssh_deletekeys: true",
+    "ssh_genkeytypes: []",
+    "ssh_keys:",
+    `  ed25519_private: ${q(key.privateKey.reveal())}`,
+    `  ed25519_public: ${q(key.publicKey)}`,
+  ];
+}
 
 export function renderUserData(spec: AgentUserData, maxBytes: number): string {
   for (const [key, value] of Object.entries(spec.env)) {
@@ -39,6 +56,7 @@ export function renderUserData(spec: AgentUserData, maxBytes: number): string {
     "package_update: true",
     "packages:",
     "  - docker.io",
+    ...hostKeyLines(spec.hostKey),
     "write_files:",
     `  - path: ${ENV_FILE}`,
     '    permissions: "0600"',

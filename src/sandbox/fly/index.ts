@@ -4,6 +4,7 @@ import { BucketMap, TokenBucket } from "../rate-limit.js";
 import type { FlyApp } from "../world-types.js";
 import { appRoutes, secretRoutes, volumeRoutes } from "./apps.js";
 import { flyError } from "./common.js";
+import { execRoutes } from "./exec.js";
 import { forgetLogs, logRoutes } from "./logs.js";
 import { machineRoutes } from "./machines.js";
 import { platformRoutes } from "./platform.js";
@@ -38,10 +39,12 @@ export function flyApi(env: SandboxEnv): FlyApi {
   const tooMany = (): Reply => flyError(429, "rate limit exceeded");
   return {
     provider: "fly",
-    routes: [...appRoutes(env, destroyApp), ...machines.routes, ...volumeRoutes(env), ...secretRoutes(env), ...logRoutes(env), ...platformRoutes(env)],
+    routes: [...appRoutes(env, destroyApp), ...machines.routes, ...volumeRoutes(env), ...secretRoutes(env), ...logRoutes(env), ...execRoutes(env), ...platformRoutes(env)],
     limit(token, route: MatchedRoute | null, now): Limit {
       if (!env.rateLimits || !route) return { headers: {} };
       const name = route.route.name;
+      // The logs API is another host (api.fly.io) without the Machines API's per-machine budget.
+      if (name === "logs") return { headers: {} };
       if (name === "apps.delete") {
         const key = token ?? "anonymous";
         let bucket = appDeletes.get(key);

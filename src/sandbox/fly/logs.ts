@@ -30,13 +30,13 @@ function store(env: SandboxEnv): { seq: number; byApp: Map<string, LogLine[]> } 
   return s;
 }
 
-/** Appends one log line for a machine of an app. */
-export function flyLog(env: SandboxEnv, app: string, instance: string, region: string, message: string, level = "info"): void {
+/** Appends one log line for a machine of an app (`timestamp`: the agent's own, else now). */
+export function flyLog(env: SandboxEnv, app: string, instance: string, region: string, message: string, level = "info", timestamp?: string): void {
   const s = store(env);
   let lines = s.byApp.get(app);
   if (!lines) s.byApp.set(app, (lines = []));
   const now = new Date();
-  lines.push({ seq: ++s.seq, id: ulid(now.getTime()), timestamp: now.toISOString(), message, level, instance, region });
+  lines.push({ seq: ++s.seq, id: ulid(now.getTime()), timestamp: timestamp ?? now.toISOString(), message, level, instance, region });
   if (lines.length > PER_APP) lines.splice(0, lines.length - PER_APP);
 }
 

@@ -87,7 +87,8 @@ async function allLines(files: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const f of files) {
     const text = await readFile(f, "utf8").catch(ignoreMissing);
-    if (text) out.push(...text.split("\n").filter((l) => l.length > 0));
+    // A loop, not push(...lines): a spread of a few hundred thousand lines overflows the stack.
+    if (text) for (const l of text.split("\n")) if (l.length > 0) out.push(l);
   }
   return out;
 }

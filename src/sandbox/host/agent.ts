@@ -213,6 +213,11 @@ export class SimAgent {
     return { id: r.id, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, exitCode: r.exitCode, restartCount: r.restartCount, running: this.#running, pid: this.#running ? this.#pid : 0, image: this.image };
   }
 
+  /** The log files, oldest first (the rotated one may not exist). */
+  logFiles(): string[] {
+    return this.#logFiles();
+  }
+
   #logFiles(): string[] {
     return [`${this.#init.logFile}.1`, this.#init.logFile];
   }

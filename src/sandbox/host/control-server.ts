@@ -1,7 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
+import { once } from "node:events";
+import { createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { CONTAINER_NAME, listen, type SimAgent } from "./agent.js";
-import { parseLogTime, type LogEntry } from "./agent-log.js";
+import { parseLogTime, TIMESTAMP_WIDTH, type LogEntry } from "./agent-log.js";
 import { inspectView, psView } from "./container-view.js";
 
 /**
@@ -29,7 +31,11 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
   const server: Server = createServer((req, res) => {
     const given = Buffer.from(String(req.headers["x-automna-host-token"] ?? ""));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return send(res, 401, { message: "unauthorized" });
-    route(init, req, res).catch((error: unknown) => send(res, 500, { message: (error as Error).message }));
+    route(init, req, res).catch((error: unknown) => {
+      // A failure mid-stream (logs) can no longer become a 500: cut the stream instead of throwing.
+      if (res.headersSent) res.destroy(error as Error);
+      else send(res, 500, { message: (error as Error).message });
+    });
   });
   server.keepAliveTimeout = 1000;
   const port = await listen(server, 0, init.address);
@@ -112,16 +118,44 @@ async function streamLogs(init: ControlServerInit, q: URLSearchParams, req: Inco
     });
     req.on("close", () => unsubscribe());
   }
-  const entries = await init.agent.readLogs({ since, until, tail });
-  res.write(entries.map(format).join(""));
-  // With `--tail 0` the read returns nothing, yet what is already in the file is not "new".
-  last = entries.at(-1)?.time ?? (tail === 0 ? ((await init.agent.readLogs({ tail: 1 }))[0]?.time ?? "") : "");
+  if (stamps && since === undefined && until === undefined && tail === undefined) {
+    // The whole log with timestamps is the files' bytes as they are: stream them (a big log
+    // would otherwise be parsed into objects and joined into one string first).
+    last = await streamFiles(init.agent.logFiles(), res);
+  } else {
+    const entries = await init.agent.readLogs({ since, until, tail });
+    res.write(entries.map(format).join(""));
+    // With `--tail 0` the read returns nothing, yet what is already in the file is not "new".
+    last = entries.at(-1)?.time ?? (tail === 0 ? ((await init.agent.readLogs({ tail: 1 }))[0]?.time ?? "") : "");
+  }
   if (!follow || !init.agent.running || stopped) {
     for (const e of follow ? live : []) write(e);
     return finish();
   }
   for (const e of live) write(e);
   streaming = true;
+}
+
+/**
+ * Copies the files to the response as they are, honouring back-pressure, and returns the time of
+ * the last complete line sent (what a follow continues after).
+ */
+async function streamFiles(files: string[], res: ServerResponse): Promise<string> {
+  let tailBytes = Buffer.alloc(0);
+  for (const file of files) {
+    const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+    try {
+      for await (const chunk of stream) {
+        const buf = chunk as Buffer;
+        tailBytes = Buffer.concat([tailBytes, buf]).subarray(-512);
+        if (!res.write(buf)) await once(res, "drain");
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+  const lines = tailBytes.toString("utf8").split("\n").filter((l) => l.length > TIMESTAMP_WIDTH);
+  return lines.at(-1)?.slice(0, TIMESTAMP_WIDTH) ?? "";
 }
 
 function send(res: ServerResponse, status: number, body?: unknown): void {

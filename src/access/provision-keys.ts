@@ -1,0 +1,28 @@
+import type { Context } from "../context.js";
+import { defaultKnownHostsPath, pinHostKeys } from "../lib/known-hosts.js";
+import type { Instance } from "../state/types.js";
+import { generateHostKeyPair, type HostKeyPair } from "./host-key-gen.js";
+import { hostKeysOf, sshAddress } from "./target.js";
+
+/** What provisioning needs to give machines a known SSH host key and pin it. */
+export interface ProvisionAccess {
+  /** A fresh host key for a machine reached over SSH (installed through cloud-init user-data). */
+  newHostKey(): HostKeyPair;
+  /** Pins the instance's host keys (`meta.hostKeys`) for its address in automna's known_hosts. */
+  pin(instance: Pick<Instance, "addresses" | "meta">): Promise<void>;
+}
+
+export async function provisionAccess(ctx: Context): Promise<ProvisionAccess> {
+  const config = await ctx.config();
+  const port = config.getNumber("ssh.port") ?? 22;
+  const knownHosts = defaultKnownHostsPath(ctx.env);
+  return {
+    newHostKey: () => generateHostKeyPair(),
+    async pin(instance) {
+      const address = sshAddress(instance.addresses);
+      const keys = hostKeysOf(instance);
+      // Re-pinning an address replaces what was there: a re-created machine has a new key.
+      if (address && keys.length) await pinHostKeys(knownHosts, { address, port, keys });
+    },
+  };
+}

@@ -1,0 +1,145 @@
+import type { Readable, Writable } from "node:stream";
+import type { Context } from "../context.js";
+import { AutomnaError, NotSupportedError } from "../lib/errors.js";
+import type { Instance } from "../state/types.js";
+import { classifySshFailure, RemoteAccessError, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
+import { ensurePinned, resolveTargets, sshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
+
+export interface RunOnInstanceOptions {
+  /** Bytes for the command's stdin (a stream is read as it goes over SSH; Fly needs it whole). */
+  stdin?: Buffer | string | Readable | undefined;
+  /** Kill the command (and fail with code `timeout`) after this long. */
+  timeoutMs?: number | undefined;
+  /** Stream stdout here instead of collecting it (large outputs such as `tar -c`). Not ended. */
+  stdout?: Writable | undefined;
+  /** Stream stderr here instead of collecting it. Not ended. */
+  stderr?: Writable | undefined;
+}
+
+export interface RunOnInstanceResult {
+  /** The command's exit status (128 + n when a signal ended it). */
+  exitCode: number;
+  signal?: string;
+  /** Collected stdout (empty when `options.stdout` took it). */
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** Per-chunk hooks for callers that render output as it arrives (exec). */
+export interface RunHooks {
+  onStdout?(chunk: Buffer): void;
+  onStderr?(chunk: Buffer): void;
+}
+
+/**
+ * Runs a command on a user's instance and returns its exit status and output — the building
+ * block of exec, backups and migrations. `command` is argv (each word reaches the program
+ * unchanged) or a string (a shell command line, run with `sh -c`).
+ *
+ * - VMs (Hetzner, DigitalOcean): the system OpenSSH client with automna's known_hosts and
+ *   StrictHostKeyChecking=yes. Binary-safe both ways; stdin and stdout stream, so a `tar` of
+ *   gigabytes never sits in memory when `options.stdout` is given.
+ * - Fly: the Machines API exec endpoint. It carries stdin/stdout/stderr as JSON strings, so only
+ *   text survives (stdin that is not UTF-8 is refused), the whole output comes back in one
+ *   response (not for large data: move bytes through object storage with presigned URLs), and
+ *   the command gets at most the timeout (default 300 s) the API is given.
+ *
+ * A command that ran and failed is a result (exitCode != 0). Failing to reach the instance
+ * (host key mismatch, refused key, network) throws a RemoteAccessError saying what to check;
+ * a timeout throws code `timeout`.
+ */
+export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
+  const registry = await ctx.providers();
+  const provider = await registry.get(instance.provider);
+  let address: string | undefined;
+  if (!provider.remote) {
+    address = sshAddress(instance.addresses);
+    if (!address) {
+      const live = await provider.get(instance.user);
+      address = live ? sshAddress(live.addresses) : undefined;
+    }
+    if (!address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
+  }
+  const target: Target = { user: instance.user, instance, provider, address };
+  return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
+}
+
+/** runOnInstance for users (their live instances), resolving them first. */
+export async function runOnUser(ctx: Context, user: string, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
+  const [target] = await resolveTargets(ctx, [user]);
+  return runOnTarget(ctx, target!, target!.provider.remote ? undefined : await sshSettings(ctx), command, options);
+}
+
+async function readAll(input: Buffer | string | Readable): Promise<Buffer> {
+  if (typeof input === "string") return Buffer.from(input);
+  if (Buffer.isBuffer(input)) return input;
+  const chunks: Buffer[] = [];
+  for await (const chunk of input) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+export function describeTarget(t: Pick<Target, "user" | "provider">): string {
+  return `${t.user}'s ${t.provider.title} instance`;
+}
+
+/** Runs on an already resolved target (exec resolves all users first). */
+export async function runOnTarget(ctx: Context, target: Target, settings: SshSettings | undefined, command: string | string[], options: RunOnInstanceOptions & RunHooks = {}): Promise<RunOnInstanceResult> {
+  const what = describeTarget(target);
+  const remote = target.provider.remote;
+  if (remote) {
+    const argv = typeof command === "string" ? ["sh", "-c", command] : command;
+    let stdin: string | undefined;
+    if (options.stdin !== undefined) {
+      const bytes = await readAll(options.stdin);
+      try {
+        stdin = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      } catch {
+        throw new NotSupportedError(`${target.provider.title}'s exec API carries stdin as text, and this input is not UTF-8`, {
+          hint: "move binary data through object storage (a presigned URL and curl on the machine)",
+        });
+      }
+    }
+    const res = await remote.exec(target.instance, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    const deliver = (data: Buffer, into: Writable | undefined, hook: ((c: Buffer) => void) | undefined): Buffer => {
+      if (data.length && hook) hook(data);
+      if (into) {
+        if (data.length) into.write(data);
+        return Buffer.alloc(0);
+      }
+      return data;
+    };
+    return { exitCode: res.exitCode, ...(res.signal ? { signal: res.signal } : {}), stdout: deliver(res.stdout, options.stdout, options.onStdout), stderr: deliver(res.stderr, options.stderr, options.onStderr) };
+  }
+  if (!settings || !target.address) throw new AutomnaError(`${what} has no SSH address`, { code: "no_address" });
+  const t: SshTarget = { user: target.user, address: target.address, settings };
+  await ensurePinned(settings, target.address, target.instance);
+  // ssh's own complaints (host key, refused key) are needed to explain an exit 255, so a copy of
+  // the end of stderr is kept even when it is streamed elsewhere.
+  let tail = "";
+  const keepTail = (c: Buffer): void => {
+    tail = (tail + c.toString("latin1")).slice(-4096);
+  };
+  const onStderr = options.stderr || options.onStderr
+    ? (c: Buffer): void => {
+      keepTail(c);
+      options.onStderr?.(c);
+      options.stderr?.write(c);
+    }
+    : undefined;
+  const onStdout = options.onStdout || options.stdout
+    ? (c: Buffer): void | Promise<void> => {
+      options.onStdout?.(c);
+      const out = options.stdout;
+      if (out && !out.write(c)) return new Promise((resolve) => out.once("drain", () => resolve()));
+    }
+    : undefined;
+  const res = await spawnSsh(sshArgvFor(t, { command, tty: false, logLevel: "ERROR" }), {
+    env: ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: ctx.signal,
+  });
+  if (res.timedOut) throw new RemoteAccessError(`the command on ${what} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s and was stopped`, { code: "timeout" });
+  if (res.exitCode === 255) {
+    const failure = classifySshFailure(onStderr ? tail : res.stderr.toString("latin1"), t, what);
+    if (failure) throw failure;
+  }
+  return { exitCode: res.exitCode, ...(res.signal ? { signal: res.signal } : {}), stdout: res.stdout, stderr: res.stderr };
+}

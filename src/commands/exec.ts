@@ -1,0 +1,79 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import type { ExecOutcome } from "../access/exec.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { UsageError } from "../lib/errors.js";
+import { parseDuration, parseInteger, validateUsers } from "../lib/validate.js";
+
+/**
+ * Splits exec's operands into users and the command: commander hands over both as one list, and
+ * only the raw argv says where `--` was.
+ */
+export function splitOperands(operands: string[], rawArgs: readonly string[]): { users: string[]; command: string[] } {
+  const dash = rawArgs.indexOf("--");
+  const count = dash < 0 ? 0 : rawArgs.length - dash - 1;
+  return { users: operands.slice(0, operands.length - count), command: operands.slice(operands.length - count) };
+}
+
+/** `alice | line` with users padded to one width, so many users' output lines up. */
+export function prefixer(ctx: Context, users: string[], stream: "stdout" | "stderr"): (user: string, line: string) => string {
+  const width = Math.max(...users.map((u) => u.length));
+  const c = stream === "stdout" ? ctx.io.color : ctx.io.colorErr;
+  return (user, line) => `${c.cyan(user.padEnd(width))} ${c.dim("|")} ${line}`;
+}
+
+export const execCommand: CommandModule = {
+  name: "exec",
+  group: "Access",
+  example: "automna exec alice bob -- df -h /data",
+  register(program: Command, ctx: Context) {
+    program
+      .command("exec")
+      .description("run one command on many users' machines at once; output prefixed by user (exit 3 if any failed)")
+      .argument("<users...>", "user ids, then -- and the command")
+      .option("--concurrency <n>", "machines at once", "16")
+      .option("--timeout <duration>", "stop each command after this long (e.g. 30s, 5m)")
+      .addHelpText("after", `${examples(
+        "automna exec alice bob carol -- uptime",
+        "automna exec alice bob -- 'du -sh /data'",
+        "automna exec alice bob --json -- docker inspect -f '{{.State.Status}}' automna-agent",
+      )}
+The command (after --) is joined with spaces into one remote command line, as ssh does. Human output:
+each line prefixed "user |" as it arrives (remote stderr on stderr). --json: one document,
+[{user, provider, exitCode, signal, stdout, stderr, error}]. Exit 0 when every command exited 0,
+3 when any failed or could not be reached, 2 for bad input (unknown or unprovisioned users).
+`)
+      .action(action(ctx, async (operands: string[], flags: { concurrency: string; timeout?: string }, cmd: Command) => {
+        // commander keeps the argv it parsed on the root command (untyped).
+        const raw = (cmd.parent as (Command & { rawArgs?: string[] }) | null)?.rawArgs ?? [];
+        const { users, command } = splitOperands(operands, raw);
+        if (command.length === 0) throw new UsageError("no command given", { hint: "put the command after --: automna exec alice bob -- uptime" });
+        if (users.length === 0) throw new UsageError("no users given", { hint: "automna exec alice bob -- uptime" });
+        validateUsers(users);
+        const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
+        const timeoutMs = flags.timeout === undefined ? undefined : parseDuration("--timeout", flags.timeout);
+        const json = ctx.globals.json;
+        const out = prefixer(ctx, users, "stdout");
+        const err = prefixer(ctx, users, "stderr");
+        const c = ctx.io.colorErr;
+        const { runExec } = await import("../access/exec.js");
+        const results = await runExec(ctx, {
+          users, command, concurrency, timeoutMs, keepOutput: json,
+          ...(json ? {} : {
+            onLine: (user: string, stream: "stdout" | "stderr", line: string) => {
+              if (stream === "stdout") ctx.io.out(out(user, line));
+              else ctx.io.errorLine(err(user, line));
+            },
+          }),
+          onDone: (o: ExecOutcome) => {
+            if (o.error) ctx.io.errorLine(`${c.red("✗")} ${o.user}: ${o.error.message}`);
+            else if (o.exitCode !== 0 && !json) ctx.io.errorLine(`${c.red("✗")} ${o.user}: exit ${o.exitCode}${o.signal ? ` (${o.signal})` : ""}`);
+          },
+        });
+        if (json) ctx.io.json(results);
+        const failed = results.filter((r) => r.exitCode !== 0);
+        ctx.io.info(`${results.length} user(s): ${results.length - failed.length} ok, ${failed.length} failed${failed.length ? ` (${failed.slice(0, 5).map((f) => f.user).join(", ")}${failed.length > 5 ? ", ..." : ""})` : ""}`);
+        return failed.length ? 3 : 0;
+      }));
+  },
+};

@@ -1,0 +1,36 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { parseDuration, validateUser } from "../lib/validate.js";
+
+export const sshCommand: CommandModule = {
+  name: "ssh",
+  group: "Access",
+  example: "automna ssh alice -- docker ps",
+  register(program: Command, ctx: Context) {
+    program
+      .command("ssh")
+      .description("a shell on a user's machine, or one command (its exit code becomes automna's)")
+      .argument("<user>", "user id")
+      .argument("[command...]", "remote command (after --), joined with spaces like ssh does")
+      .option("-t, --tty", "allocate a terminal even for a command")
+      .option("--timeout <duration>", "stop the command after this long (e.g. 30s, 5m)")
+      .addHelpText("after", `${examples(
+        "automna ssh alice",
+        "automna ssh alice -- docker logs --tail 20 automna-agent",
+        "automna ssh alice -- 'du -sh /data' ",
+        "tar -c notes | automna ssh alice -- tar -x -C /data",
+      )}
+Hetzner and DigitalOcean: the system ssh with ssh.user, ssh.port, ssh.identityFile and ssh.options
+from the config, automna's own known_hosts (keys pinned at provision) and StrictHostKeyChecking=yes.
+Fly: a command goes through the Machines API exec endpoint; a shell needs flyctl on PATH
+(flyctl ssh console). Exit codes: the remote command's; 255 or 1 when the machine cannot be reached.
+`)
+      .action(action(ctx, async (user: string, command: string[], flags: { tty?: boolean; timeout?: string }) => {
+        validateUser(user);
+        const timeoutMs = flags.timeout === undefined ? undefined : parseDuration("--timeout", flags.timeout);
+        const { runSsh } = await import("../access/shell.js");
+        return runSsh(ctx, { user, command, tty: flags.tty === true, timeoutMs });
+      }));
+  },
+};

@@ -1,0 +1,177 @@
+import { rm } from "node:fs/promises";
+import type { HostModule, SimHost } from "./hosts.js";
+import { startHost, type AgentOptions, type HostHandle, type LogEntry } from "./host/index.js";
+import type { World } from "./world.js";
+
+/** What the provider API knows about a machine that its host needs at boot. */
+export interface MachineFacts {
+  /** Public keys registered for it through the provider API (Hetzner/DO `ssh_keys` on create). */
+  authorizedKeys: string[];
+  /** Its cloud-init user-data, where `ssh_keys.ed25519_private` may carry the host key. */
+  userData: string | null;
+}
+
+export interface SimHostsOptions {
+  /** SSH port on every host's own address. */
+  sshPort: number;
+  /** The agent's health port (default 8080 in the sandbox). */
+  healthPort: number;
+  agent?: AgentOptions | undefined;
+  /** The machine's facts from the world; undefined when it is gone. */
+  facts(host: SimHost): MachineFacts | undefined;
+  /** Each agent log line of a host (for the Fly logs API); `backfill` for lines written before this process. */
+  onLog?(host: SimHost, entry: LogEntry): void;
+  warn(message: string): void;
+}
+
+/**
+ * cloud-init's `ssh_keys: {ed25519_private: ...}` from user-data, as its `cc_ssh` module reads
+ * it: a double-quoted scalar (what automna writes) or a `|` block. Undefined when absent.
+ */
+export function hostKeyFromUserData(userData: string | null): string | undefined {
+  if (!userData) return undefined;
+  const lines = userData.split(/\r?\n/);
+  const start = lines.findIndex((l) => /^ssh_keys:\s*$/.test(l));
+  if (start < 0) return undefined;
+  for (let i = start + 1; i < lines.length && /^\s+\S/.test(lines[i]!); i++) {
+    const m = /^(\s+)ed25519_private:\s*(.*)$/.exec(lines[i]!);
+    if (!m) continue;
+    const value = m[2]!.trim();
+    if (value.startsWith('"')) {
+      try {
+        // YAML's double-quoted escapes include JSON's, which is all a key needs.
+        return JSON.parse(value) as string;
+      } catch {
+        return undefined;
+      }
+    }
+    if (value.startsWith("|")) {
+      const block: string[] = [];
+      const indent = m[1]!.length;
+      for (let j = i + 1; j < lines.length; j++) {
+        const line = lines[j]!;
+        const lead = /^\s*/.exec(line)![0].length;
+        if (line.trim() !== "" && lead <= indent) break;
+        block.push(line);
+      }
+      const strip = Math.min(...block.filter((l) => l.trim()).map((l) => /^\s*/.exec(l)![0].length));
+      return `${block.map((l) => l.slice(strip)).join("\n").trimEnd()}\n`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The machines' facts from the sandbox world: Hetzner servers and DigitalOcean droplets have the
+ * keys registered at create and their user-data; Fly machines have neither (no SSH login: Fly
+ * reaches them through its API).
+ */
+export function worldFacts(world: World): (host: SimHost) => MachineFacts | undefined {
+  return (host) => {
+    switch (host.provider) {
+      case "hetzner": {
+        const s = world.hetzner.servers.get(Number(host.id));
+        if (!s) return undefined;
+        return { authorizedKeys: s.sshKeys.map((id) => world.hetzner.sshKeys.get(id)?.publicKey).filter((k): k is string => !!k), userData: s.userData };
+      }
+      case "digitalocean": {
+        const d = world.digitalocean.droplets.get(Number(host.id));
+        if (!d) return undefined;
+        return { authorizedKeys: d.sshKeys.map((id) => world.digitalocean.sshKeys.get(id)?.publicKey).filter((k): k is string => !!k), userData: d.userData };
+      }
+      case "fly":
+        return world.fly.machines.has(host.id) ? { authorizedKeys: [], userData: null } : undefined;
+    }
+  };
+}
+
+/** How many earlier log lines a host hands to `onLog` when this process first starts it. */
+const BACKFILL = 200;
+
+/**
+ * Every running server, droplet and machine as a simulated host (src/sandbox/host/): SSH on its
+ * own loopback address accepting only the keys registered for it, with the host key from its
+ * user-data when automna supplied one; the agent container with its logs, data and health
+ * endpoint. Power off/on maps to stop/start; deletion closes the host and removes its disk.
+ */
+export class SimHosts implements HostModule {
+  readonly name = "host";
+  readonly #options: SimHostsOptions;
+  readonly #handles = new Map<string, { handle: HostHandle; unsubscribe: () => void }>();
+  /** Why a host could not start (its address or port was taken...), for error messages. */
+  readonly #failed = new Map<string, string>();
+
+  constructor(options: SimHostsOptions) {
+    this.#options = options;
+  }
+
+  get sshPort(): number {
+    return this.#options.sshPort;
+  }
+
+  /** The running (or powered-off) host of `provider:id`. */
+  handle(key: string): HostHandle | undefined {
+    return this.#handles.get(key)?.handle;
+  }
+
+  /** Why `key`'s host is not running, when it failed to start. */
+  failure(key: string): string | undefined {
+    return this.#failed.get(key);
+  }
+
+  async up(host: SimHost): Promise<void> {
+    const known = this.#handles.get(host.key);
+    if (known) {
+      await known.handle.start();
+      return;
+    }
+    const facts = this.#options.facts(host);
+    if (!facts) return;
+    const hostKey = hostKeyFromUserData(facts.userData);
+    let handle: HostHandle;
+    try {
+      handle = await startHost({
+        id: host.name, address: host.address, sshPort: this.#options.sshPort, rootDir: host.dir, authorizedKeys: facts.authorizedKeys,
+        ...(hostKey ? { hostKey } : {}), healthPort: this.#options.healthPort, ...(this.#options.agent ? { agent: this.#options.agent } : {}),
+        onError: (error) => this.#options.warn(`host ${host.key}: ${error.message}`),
+      });
+    } catch (error) {
+      const message = `host ${host.key} (${host.address}, ssh port ${this.#options.sshPort}): ${(error as Error).message}`;
+      this.#failed.set(host.key, message);
+      this.#options.warn(message);
+      return;
+    }
+    this.#failed.delete(host.key);
+    let unsubscribe = (): void => undefined;
+    const onLog = this.#options.onLog;
+    if (onLog) {
+      for (const entry of await handle.logs({ tail: BACKFILL })) onLog(host, entry);
+      unsubscribe = handle.subscribeLogs((entry) => onLog(host, entry));
+    }
+    this.#handles.set(host.key, { handle, unsubscribe });
+  }
+
+  async down(host: SimHost): Promise<void> {
+    await this.#handles.get(host.key)?.handle.stop();
+  }
+
+  async destroy(host: SimHost): Promise<void> {
+    const known = this.#handles.get(host.key);
+    this.#handles.delete(host.key);
+    if (known) {
+      known.unsubscribe();
+      await known.handle.close();
+    }
+    // The machine's disk goes with it.
+    await rm(host.dir, { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(all.map(async ({ handle, unsubscribe }) => {
+      unsubscribe();
+      await handle.close();
+    }));
+  }
+}
