@@ -21,7 +21,7 @@ const base = {
   AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", NO_COLOR: "1",
 };
 
-let sandbox = await startSandbox({ dir: world, rateLimits: false, actionDelayMs: 0 });
+let sandbox = await startSandbox({ dir: world, rateLimits: false, actionDelayMs: 0, simulatedHosts: false });
 const seedEnv = { ...base, ...sandbox.env(), AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: "1000" };
 const placements = [["hetzner", "fsn1", "cx22"], ["fly", "ams", "shared-cpu-1x-256mb"], ["digitalocean", "fra1", "s-1vcpu-1gb"]];
 const t0 = performance.now();
@@ -34,7 +34,7 @@ console.log(`seeded ${total} instances in ${((performance.now() - t0) / 1000).to
 await sandbox.close();
 
 // Same world, documented limits at real speed.
-sandbox = await startSandbox({ dir: world, actionDelayMs: 0 });
+sandbox = await startSandbox({ dir: world, actionDelayMs: 0, simulatedHosts: false });
 await sandbox.settled();
 const env = { ...base, ...sandbox.env() };
 const cases = { "automna list -o json": ["list", "-o", "json"], "automna list --refresh -o json": ["list", "--refresh", "-o", "json"] };

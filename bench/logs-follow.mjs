@@ -31,45 +31,45 @@ const text = readFileSync(logFile, "utf8");
 const total = text.split("\n").length - 1; // with the agent's own start-up line(s)
 const mb = Buffer.byteLength(text) / 1e6;
 
+const COUNT = new URL("./count-lines.mjs", import.meta.url).pathname;
+const q = (a) => `'${a.replace(/'/g, "'\\''")}'`;
+
 /**
- * Spawns, counts stdout lines until `want`, then stops it (SIGINT, a follow's Ctrl-C). Resolves
- * with the time to the first line and the lines per second from the first line to the last:
- * the stream's throughput, without the fixed cost of starting node, ssh and the docker shim.
+ * Runs `cmd args | node count-lines.mjs want` and resolves with the time to the first line and
+ * the lines per second from the first line to the last: the stream's throughput, without the
+ * fixed cost of starting node, ssh and the docker shim. The counter stops the writer by closing
+ * the pipe once it has all the lines (a follow would otherwise never end).
  */
-function timed(cmd, args, want, stopAfter) {
+function timed(cmd, args, want) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env: w.env, stdio: ["ignore", "pipe", "pipe"] });
-    let lines = 0;
-    let err = "";
-    let first;
-    let done;
-    const now = () => Number(process.hrtime.bigint() - t0) / 1e6;
+    // Its own process group: a follow that has nothing more to write never notices the counter
+    // left (neither would tail -f), so the group is ended once the count is in.
+    const child = spawn("sh", ["-c", `${[cmd, ...args].map(q).join(" ")} 2>/dev/null | ${q(process.execPath)} ${q(COUNT)} ${want}`], { env: w.env, stdio: ["ignore", "pipe", "inherit"], detached: true });
+    let out = "";
     child.stdout.on("data", (c) => {
-      first ??= now();
-      for (let i = c.indexOf(10); i !== -1; i = c.indexOf(10, i + 1)) lines++;
-      if (lines >= want && done === undefined) {
-        done = now();
-        if (stopAfter) child.kill("SIGINT");
-      }
+      out += c;
+      if (out.includes("\n")) process.kill(-child.pid, "SIGINT");
     });
-    child.stderr.on("data", (c) => (err += c));
-    const guard = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    const guard = setTimeout(() => process.kill(-child.pid, "SIGKILL"), 120_000);
     child.on("error", reject);
     child.on("close", () => {
       clearTimeout(guard);
-      if (done === undefined) reject(new Error(`${cmd}: ${lines} lines; ${err}`));
-      else resolve({ first, rate: want / ((done - first) / 1000), total: done });
+      const r = JSON.parse(out || "{}");
+      if (r.lines !== want) return reject(new Error(`${cmd}: ${r.lines} of ${want} lines`));
+      const first = Number(BigInt(r.first) - t0) / 1e6;
+      const last = Number(BigInt(r.last) - t0) / 1e6;
+      resolve({ first, rate: want / ((last - first) / 1000), total: last });
     });
   });
 }
 
 const address = inst.addresses.ipv4;
 const cases = {
-  [`automna logs big -f (${n} lines)`]: () => timed(process.execPath, [BIN, "logs", "big", "-f"], total, true),
-  "ssh host cat .host/agent.log": () => timed("ssh", w.sshArgv(address, "cat .host/agent.log"), total, false),
+  [`automna logs big -f (${n} lines)`]: () => timed(process.execPath, [BIN, "logs", "big", "-f"], total),
+  "ssh host cat .host/agent.log": () => timed("ssh", w.sshArgv(address, "cat .host/agent.log"), total),
   // What automna reads, without automna: the sandbox's docker shim over the same ssh.
-  "ssh host docker logs -t automna-agent": () => timed("ssh", w.sshArgv(address, "docker logs -t automna-agent"), total, false),
+  "ssh host docker logs -t automna-agent": () => timed("ssh", w.sshArgv(address, "docker logs -t automna-agent"), total),
 };
 for (const c of Object.values(cases)) await c(); // warm-up (and pins the key)
 console.log(`before: ${machine()}`);

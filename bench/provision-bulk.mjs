@@ -46,7 +46,7 @@ async function once(provider) {
   const { region, size, perSecond } = PLACEMENT[provider];
   const scale = scales[provider];
   const dir = mkdtempSync(join(tmpdir(), "automna-bench-bulk-"));
-  const sandbox = await startSandbox({ dir: join(dir, "world"), rateLimitScale: scale, actionDelayMs: 200 });
+  const sandbox = await startSandbox({ dir: join(dir, "world"), rateLimitScale: scale, actionDelayMs: 200, simulatedHosts: false });
   const env = {
     PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data"), ...sandbox.env(),
     AUTOMNA_RATE_SCALE: String(scale), AUTOMNA_POLL_MS: "100", AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", NO_COLOR: "1",

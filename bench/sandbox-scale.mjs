@@ -21,7 +21,7 @@ async function time(fn, runs = 21) {
   return median(ms).toFixed(1);
 }
 
-let sb = await startSandbox({ dir, actionDelayMs: 10, rateLimits: false });
+let sb = await startSandbox({ dir, actionDelayMs: 10, rateLimits: false, simulatedHosts: false });
 const headers = { authorization: `Bearer ${sb.token}`, "content-type": "application/json" };
 const get = async (path) => {
   const res = await fetch(`${sb.urls.hetzner}${path}`, { headers });
@@ -58,7 +58,7 @@ t = performance.now();
 await sb.close();
 console.log(`close (final save of the world)            ${(performance.now() - t).toFixed(0)} ms, world.json ${(statSync(join(dir, "world.json")).size / 1e6).toFixed(1)} MB`);
 t = performance.now();
-sb = await startSandbox({ dir, actionDelayMs: 10, rateLimits: false });
+sb = await startSandbox({ dir, actionDelayMs: 10, rateLimits: false, simulatedHosts: false });
 await sb.settled();
 console.log(`restart with ${N} running hosts             ${(performance.now() - t).toFixed(0)} ms`);
 const res = await fetch(`${sb.urls.hetzner}/servers?per_page=1`, { headers: { authorization: `Bearer ${sb.token}` } });

@@ -2,8 +2,8 @@
 // `npm run demo` (after the build step in package.json): automna's main job on the embedded
 // defaults, in a throwaway home so it never touches your own config, state or sandbox. It starts
 // the sandbox (loopback stand-ins for the Hetzner, Fly and DigitalOcean APIs) in the background,
-// provisions a few users on each provider, lists them, shows one's status, checks for drift and
-// stops the sandbox. Each step prints the exact command it runs: copy them to try more.
+// provisions a few users on each provider, lists them, shows one's status, runs commands on their
+// machines and reads their logs, checks for drift and stops the sandbox. Each step prints the exact command it runs: copy them to try more.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,6 +43,11 @@ try {
   await automna(...sandbox, "provision", "eve", "fin", "--provider", "do", "--region", "fra1", "--size", "s-1vcpu-2gb");
   await automna(...sandbox, "list");
   await automna(...sandbox, "status", "ann");
+  // Into the machines: OpenSSH for Hetzner/DigitalOcean (host keys pinned at provision), the
+  // Machines API for Fly.
+  await automna(...sandbox, "ssh", "ann", "--", "docker", "ps");
+  await automna(...sandbox, "exec", "ann", "cai", "eve", "--", "du -sh /data");
+  await automna(...sandbox, "logs", "ann", "cai", "eve", "--tail", "2");
   await automna(...sandbox, "doctor");
 } catch (error) {
   failed = true;

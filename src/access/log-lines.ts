@@ -53,12 +53,29 @@ export class ResumePoint {
     return this.#last || undefined;
   }
 
+  /** The resume cut as bytes (fast comparison against raw lines), undefined before any reconnect. */
+  get cutBytes(): Buffer | undefined {
+    return this.#cutBytes;
+  }
+
+  #cutBytes: Buffer | undefined;
+
   /** A new connection begins: from here on, lines at or before what was seen are replays. */
   reconnect(): void {
     this.#cut = this.#last;
+    this.#cutBytes = this.#last ? Buffer.from(this.#last, "latin1") : undefined;
     this.#cutSeen = new Map();
     if (!this.#last) return;
     for (const line of [this.#lastLine, ...(this.#more ?? [])]) this.#cutSeen.set(line, (this.#cutSeen.get(line) ?? 0) + 1);
+  }
+
+  /** Records a line shown without going through accept() (its replay check was done by the caller). */
+  note(time: string, line: string): void {
+    if (time > this.#last) {
+      this.#last = time;
+      this.#lastLine = line;
+      this.#more = undefined;
+    } else if (time === this.#last) (this.#more ??= []).push(line);
   }
 
   /** True when the line is new and should be shown. */

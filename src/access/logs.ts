@@ -3,7 +3,7 @@ import { AutomnaError, isAbortError } from "../lib/errors.js";
 import { mapConcurrent } from "../lib/concurrency.js";
 import { parseDuration, parseSince } from "../lib/validate.js";
 import { mergeByTime, normalizeTime, type LogLine } from "./log-lines.js";
-import { ApiLogSource, SshLogSource, type Emit, type LogQuery, type LogSource } from "./log-sources.js";
+import { ApiLogSource, SshLogSource, type Emit, type EmitText, type LogQuery, type LogSource } from "./log-sources.js";
 import { resolveTargets, sshSettings } from "./target.js";
 
 export interface LogsOptions {
@@ -15,8 +15,15 @@ export interface LogsOptions {
   follow: boolean;
   /** Receives lines in time order (merged across users); a promise means "wait, the output is full". */
   onLines: Emit;
+  /**
+   * With one user shown as plain text (no times, no JSON): sources that can deliver the lines as
+   * ready-to-print bytes go here instead, skipping a string and an object per line.
+   */
+  onText?: EmitText | undefined;
   /** A user's log could not be read (the others go on). */
   onError?: ((user: string, error: AutomnaError) => void) | undefined;
+  /** Ends the run cleanly, like Ctrl-C (the reader of the output went away). */
+  stop?: AbortSignal | undefined;
 }
 
 export interface LogsResult {
@@ -76,14 +83,19 @@ export async function runLogs(ctx: Context, opts: LogsOptions): Promise<LogsResu
   const targets = await resolveTargets(ctx, opts.users);
   const query = logQuery(opts.since, opts.tail, ctx.clock.now());
   const settings = targets.some((t) => !t.provider.remote) ? await sshSettings(ctx) : undefined;
+  const signal = opts.stop ? AbortSignal.any([ctx.signal, opts.stop]) : ctx.signal;
   const sources: LogSource[] = targets.map((t) => t.provider.remote
-    ? new ApiLogSource(t, t.provider.remote, query, ctx.signal)
-    : new SshLogSource(t, settings!, query, ctx.env, ctx.signal));
+    ? new ApiLogSource(t, t.provider.remote, query, signal)
+    : new SshLogSource(t, settings!, query, ctx.env, signal));
   const result: LogsResult = { lines: 0, failed: [] };
   const count: Emit = (lines) => {
     result.lines += lines.length;
     return opts.onLines(lines);
   };
+  const text: EmitText | undefined = opts.onText && sources.length === 1 ? (bytes, lines) => {
+    result.lines += lines;
+    return opts.onText!(bytes, lines);
+  } : undefined;
   const fail = (source: LogSource, error: unknown): void => {
     if (!(error instanceof AutomnaError)) throw error;
     result.failed.push({ user: source.target.user, error });
@@ -93,7 +105,7 @@ export async function runLogs(ctx: Context, opts: LogsOptions): Promise<LogsResu
   const live: LogSource[] = [];
   try {
     if (sources.length === 1) {
-      await sources[0]!.backlog(count).then(() => live.push(sources[0]!), (e: unknown) => fail(sources[0]!, e));
+      await sources[0]!.backlog(count, text).then(() => live.push(sources[0]!), (e: unknown) => fail(sources[0]!, e));
     } else {
       const lists = await mapConcurrent(sources, 16, async (s) => {
         const lines: LogLine[] = [];
@@ -110,14 +122,14 @@ export async function runLogs(ctx: Context, opts: LogsOptions): Promise<LogsResu
     if (!opts.follow) return result;
     const window = sources.length > 1 ? new ReorderWindow(count) : undefined;
     try {
-      await Promise.all(live.map((s) => s.follow(window ? window.push : count).catch((e: unknown) => fail(s, e))));
+      await Promise.all(live.map((s) => s.follow(window ? window.push : count, text).catch((e: unknown) => fail(s, e))));
     } finally {
       await window?.close();
     }
     return result;
   } catch (error) {
     // Ctrl-C in a follow is how it is meant to end.
-    if (opts.follow && (isAbortError(error) || ctx.signal.aborted)) return result;
+    if ((opts.follow || opts.stop?.aborted) && (isAbortError(error) || signal.aborted)) return result;
     throw error;
   }
 }

@@ -17,8 +17,7 @@ interface LogsFlags {
  * Writes lines to stdout in one write per batch. When the pipe is full (a slow reader) the
  * returned promise holds the sources back until it drains, so memory stays flat.
  */
-function writer(ctx: Context, users: string[], timestamps: boolean): (lines: LogLine[]) => void | Promise<void> {
-  const stdout = ctx.io.streams.stdout;
+function writer(ctx: Context, stdout: NodeJS.WritableStream, users: string[], timestamps: boolean): (lines: LogLine[]) => void | Promise<void> {
   const prefix = users.length > 1 ? prefixer(ctx, users, "stdout") : undefined;
   const dim = ctx.io.color.dim;
   const format = ctx.globals.json
@@ -33,6 +32,27 @@ function writer(ctx: Context, users: string[], timestamps: boolean): (lines: Log
     for (const l of lines) text += `${format(l)}\n`;
     if (!stdout.write(text)) return new Promise((resolve) => stdout.once("drain", () => resolve()));
   };
+}
+
+/**
+ * Where log lines go. Node writes to a pipe on stdout synchronously, so reading the next chunk
+ * from ssh waits for whoever reads automna's output each time. Switched to asynchronous writes
+ * the two overlap; back-pressure still holds (`write` returns false, `drain` resumes ssh), and
+ * `finish` waits for the queue to empty before automna exits.
+ */
+function outputStream(ctx: Context): NodeJS.WritableStream {
+  const stdout = ctx.io.streams.stdout as NodeJS.WritableStream & { _type?: string; _handle?: { setBlocking?: (on: boolean) => void } };
+  if (stdout._type === "pipe") stdout._handle?.setBlocking?.(false);
+  return stdout;
+}
+
+/** Waits until everything written has left the process (a reader that went away is fine). */
+function finish(out: NodeJS.WritableStream): Promise<void> {
+  // Writes complete in order: once this empty one is done, so is everything before it.
+  return new Promise((resolve) => {
+    out.once("error", () => resolve());
+    out.write("", () => resolve());
+  });
 }
 
 export const logsCommand: CommandModule = {
@@ -65,13 +85,26 @@ exit 3 when some users' logs could not be read, 1 when the only user's could not
         if (users.length === 0) throw new UsageError("no users given");
         const c = ctx.io.colorErr;
         const { runLogs } = await import("../access/logs.js");
+        const plain = users.length === 1 && !ctx.globals.json && flags.timestamps !== true;
+        const stdout = outputStream(ctx);
+        // A reader that went away (`automna logs -f alice | head`) ends the run quietly.
+        const gone = new AbortController();
+        const onError = (error: NodeJS.ErrnoException): void => {
+          if (error.code === "EPIPE") gone.abort();
+        };
+        stdout.on("error", onError);
         const result = await runLogs(ctx, {
-          users, since: flags.since, tail, follow: flags.follow === true,
-          onLines: writer(ctx, users, flags.timestamps === true),
+          users, since: flags.since, tail, follow: flags.follow === true, stop: gone.signal,
+          onLines: writer(ctx, stdout, users, flags.timestamps === true),
+          // One user, plain text: the lines arrive as bytes ready to print.
+          ...(plain ? { onText: (bytes: Buffer) => (stdout.write(bytes) ? undefined : new Promise<void>((resolve) => stdout.once("drain", () => resolve()))) } : {}),
           onError: (user, error) => {
             if (users.length > 1) ctx.io.errorLine(`${c.red("✗")} ${user}: ${error.message}`);
           },
         });
+        await finish(stdout);
+        stdout.off("error", onError);
+        if (gone.signal.aborted) return 0;
         if (result.failed.length === 0) return 0;
         // One user: its error is the command's (exit code and hint); several: a partial result.
         if (users.length === 1) throw result.failed[0]!.error;

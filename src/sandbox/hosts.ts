@@ -190,10 +190,17 @@ export class Hosts {
   }
 
   /** The host is deleted: stop it, let modules clean up, free the address. */
-  async destroy(host: SimHost): Promise<void> {
-    await this.set(host, false);
-    for (const m of this.modules) await m.destroy?.(host);
-    this.release(host.address);
+  destroy(host: SimHost): Promise<void> {
+    // In the host's chain like up/down, so settle() also waits for the modules' clean-up.
+    const next = this.set(host, false).then(async () => {
+      for (const m of this.modules) await m.destroy?.(host);
+      this.release(host.address);
+    });
+    this.#pending.set(host.key, next);
+    void next.finally(() => {
+      if (this.#pending.get(host.key) === next) this.#pending.delete(host.key);
+    });
+    return next;
   }
 
   /** Waits for every up/down in flight (tests, close). */

@@ -1,10 +1,5 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { Readable } from "node:stream";
-import { createContext } from "../../src/context.js";
-import { provisionOne } from "../../src/fleet/provision-one.js";
-import { provisionAccess } from "../../src/access/provision-keys.js";
 import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 
@@ -49,28 +44,11 @@ export async function provision(w: AccessWorld, provider: "hetzner" | "digitaloc
   await w.sb.settled();
 }
 
-/**
- * Fly users through the same provisioning code as `automna provision` (provisionOne), called
- * directly: the command's region check asks the Machines API for /v1/platform/regions, which the
- * sandbox does not serve yet (issue 3).
- */
+/** Fly users through `automna provision`, waiting for their machines' hosts. */
 export async function provisionFly(w: AccessWorld, users: string[]): Promise<void> {
-  const sink = new Writable({ write: (_c, _e, done) => done() });
-  const ctx = createContext({ streams: { stdout: sink, stderr: sink, stdin: Readable.from([]) }, env: w.env });
-  try {
-    const [registry, state] = await Promise.all([ctx.providers(), ctx.state()]);
-    const provider = await registry.get("fly");
-    const access = await provisionAccess(ctx);
-    for (const user of users) {
-      const out = await provisionOne({
-        state, provider, placement: { provider: registry.resolve("fly"), region: PLACES.fly[0], size: PLACES.fly[1], image: "ghcr.io/automna/agent:1" },
-        env: {}, secrets: {}, health: { port: 8080, path: "/healthz" }, noWait: false, who: "test", now: () => new Date(), step: () => undefined, access,
-      }, user);
-      if (out.result !== "created") throw new Error(`fly provision of ${user}: ${JSON.stringify(out.error)}`);
-    }
-  } finally {
-    await ctx.dispose();
-  }
+  const [region, size] = PLACES.fly;
+  const res = await runCli(["provision", ...users, "--provider", "fly", "--region", region, "--size", size, "--json"], { env: w.env });
+  if (res.code !== 0) throw new Error(`provision failed: ${res.stderr}`);
   await w.sb.settled();
 }
 

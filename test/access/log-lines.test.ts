@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LineSplitter } from "../../src/access/lines.js";
+import { DockerTextStream } from "../../src/access/raw-lines.js";
 import { mergeByTime, normalizeTime, parseDockerLine, ResumePoint, type LogLine } from "../../src/access/log-lines.js";
 import { logQuery } from "../../src/access/logs.js";
 
@@ -56,5 +57,36 @@ describe("ResumePoint", () => {
     expect(s.push(bytes.subarray(2))).toEqual(["héllo"]);
     expect(s.push(Buffer.from("ld\n\nlast"))).toEqual(["world", ""]);
     expect(s.end()).toEqual(["last"]);
+  });
+});
+
+describe("DockerTextStream (one user's lines as bytes)", () => {
+  const t = (n: number) => `2026-11-29T12:00:00.${String(n).padStart(9, "0")}Z`;
+  const docker = (lines: [number, string][]) => Buffer.from(lines.map(([n, l]) => `${t(n)} ${l}\n`).join(""));
+
+  it("strips the times across chunk boundaries, passes docker's own messages aside, records where to resume", () => {
+    const r = new ResumePoint();
+    const other: string[] = [];
+    const s = new DockerTextStream(r, (l) => other.push(l));
+    const all = Buffer.concat([docker([[1, "a"], [2, "b"]]), Buffer.from("Error: something\n"), docker([[3, "ç"], [3, "d"]])]);
+    const out: Buffer[] = [];
+    let lines = 0;
+    for (let i = 0; i < all.length; i += 7) {
+      const res = s.push(all.subarray(i, i + 7));
+      out.push(res.bytes);
+      lines += res.lines;
+    }
+    const last = s.end();
+    expect(Buffer.concat([...out, last.bytes]).toString()).toBe("a\nb\nç\nd\n");
+    expect(lines + last.lines).toBe(4);
+    expect(other).toEqual(["Error: something"]);
+    expect(r.since).toBe(t(3));
+    // After a reconnect the lines at the newest time (both of them) are replays; newer ones are not.
+    r.reconnect();
+    const again = s.push(docker([[3, "ç"], [3, "d"], [3, "e"], [4, "f"]]));
+    expect(again.bytes.toString()).toBe("e\nf\n");
+    expect(again.lines).toBe(2);
+    r.reconnect();
+    expect(s.push(docker([[4, "f"], [5, "g"]])).bytes.toString()).toBe("g\n");
   });
 });

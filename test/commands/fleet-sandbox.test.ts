@@ -49,6 +49,8 @@ describe.each(PROVIDERS)("fleet on $id", (p) => {
     ]);
     expect(listed[0]!.monthlyPrice).toBeGreaterThan(0);
 
+    // A machine the provider reports running boots its agent a moment later (as a real one does).
+    await fs.sandbox.settled();
     const status = await run(["status", "alice", "--json"]);
     expect(status.code).toBe(0);
     const s = status.json<{ live: { status: string; region: string }; health: { ok: boolean; url: string }; usage: { kind: string; end: string | null }[]; instance: { resources: Record<string, string> } }>();

@@ -117,6 +117,18 @@ describe("automna logs (docker logs over SSH)", () => {
     expect(got.length).toBeGreaterThanOrEqual(45);
   });
 
+  it("--follow as plain text (one user, no --json) also resumes without duplicates or gaps", async () => {
+    const f = follow(["logs", "dora", "-f", "--tail", "2"]);
+    await until(() => seqs(f.out()).length >= 10 || undefined, 10_000);
+    for (const pid of hostProcesses("automna-dora")) process.kill(pid, "SIGKILL");
+    const mark = seqs(f.out()).length;
+    await until(() => seqs(f.out()).length >= mark + 15 || undefined, 10_000);
+    const r = await f.stop();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^(level=\w+ component=\w+ .* seq=\d+\n)+$/);
+    expectContiguous(seqs(r.stdout));
+  });
+
   it("--follow of several users keeps each user's lines complete and prefixed", async () => {
     const f = follow(["logs", "bob", "dora", "-f", "--tail", "0"]);
     await until(() => (f.out().match(/^dora \| /gm)?.length ?? 0) >= 10 && (f.out().match(/^bob {2}\| /gm)?.length ?? 0) >= 10 || undefined, 10_000);

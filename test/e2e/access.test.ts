@@ -42,6 +42,14 @@ describe("automna ssh through the binary (stdio inherited)", () => {
 });
 
 describe("automna logs -f through the binary", () => {
+  it("ends quietly with exit 0 when its reader goes away (logs -f | head)", async () => {
+    const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const r = await execa("sh", ["-c", `{ ${q(process.execPath)} ${q(BIN)} logs alice -f --tail 1; echo "automna exit $?" >&2; } | head -n 5`], { env: w.env, extendEnv: false, reject: false, timeout: 15_000 });
+    expect(r.timedOut).toBe(false);
+    expect(seqs(r.stdout)).toHaveLength(5);
+    expect(r.stderr).toBe("automna exit 0");
+  });
+
   it("Ctrl-C (SIGINT) ends a follow cleanly with exit 0", async () => {
     const child = execa(process.execPath, [BIN, "logs", "alice", "-f", "--tail", "1"], { env: w.env, extendEnv: false, reject: false, stdin: "ignore" });
     let out = "";

@@ -57,7 +57,8 @@ export interface FleetSandbox {
 
 export async function startFleetSandbox(options: Partial<SandboxOptions> = {}): Promise<FleetSandbox> {
   const dir = mkdtempSync(join(tmpdir(), "automna-fleet-"));
-  const sandbox = await startSandbox({ actionDelayMs: 20, rateLimitScale: RATE_SCALE, ...options, dir });
+  // Hosts' SSH on a high port (22 needs root and may be taken).
+  const sandbox = await startSandbox({ actionDelayMs: 20, rateLimitScale: RATE_SCALE, sshPort: 22026, ...options, dir });
   const call = async (url: string, method: string, body?: unknown, token?: string): Promise<JsonResponse> => {
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     if (body !== undefined) headers["content-type"] = "application/json";

@@ -28,7 +28,9 @@ class CliError extends Error {
   }
 }
 
+const { createReadStream } = process.getBuiltinModule("node:fs");
 const CONTROL = process.env.AUTOMNA_HOST_CONTROL ?? "";
+const LOG_FILE = process.env.AUTOMNA_HOST_LOG ?? "";
 const TOKEN = process.env.AUTOMNA_HOST_TOKEN ?? "";
 
 function call(method: string, path: string): Promise<Reply> {
@@ -125,6 +127,9 @@ async function logs(args: string[]): Promise<number> {
     values: { "--since": "since", "--until": "until", "-n": "tail", "--tail": "tail" },
   });
   requireArgs("logs", rest, 1, "[OPTIONS] CONTAINER");
+  // The whole log with timestamps is the files as they are (rotated one first): copy them.
+  const whole = flags.timestamps && !flags.follow && !flags.details && !["since", "until", "tail"].some((k) => typeof flags[k] === "string");
+  if (whole && LOG_FILE && rest[0] === "automna-agent") return copyFiles([`${LOG_FILE}.1`, LOG_FILE]);
   const q = new URLSearchParams();
   if (flags.follow) q.set("follow", "1");
   if (flags.timestamps) q.set("timestamps", "1");
@@ -150,6 +155,21 @@ async function logs(args: string[]): Promise<number> {
     });
     req.on("error", () => reject(new CliError("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", 1)));
     req.end();
+  });
+}
+
+function copyFiles(files: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    // The reader went away (the SSH channel closed): stop quietly, like docker does on EPIPE.
+    process.stdout.on("error", () => resolve(0));
+    const next = (i: number): void => {
+      if (i >= files.length) return resolve(0);
+      const stream = createReadStream(files[i]!, { highWaterMark: 256 * 1024 });
+      stream.on("error", () => next(i + 1));
+      stream.on("end", () => next(i + 1));
+      stream.pipe(process.stdout, { end: false });
+    };
+    next(0);
   });
 }
 

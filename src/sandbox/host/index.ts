@@ -148,6 +148,9 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     AUTOMNA_HOST_NAME: hostname,
     AUTOMNA_HOST_CONTROL: control?.url ?? "",
     AUTOMNA_HOST_TOKEN: token,
+    // Where the agent's log lives, so `docker logs -t` of the whole log reads it like docker's
+    // json-file driver does, without a round trip through the sandbox process.
+    AUTOMNA_HOST_LOG: join(machineDir, "agent.log"),
   });
   const run = (request: SessionRequest): ChildProcess => {
     // Someone may have removed the data directory (a restore); a bind mount needs it to exist.
@@ -217,7 +220,19 @@ async function writeShim(binDir: string): Promise<void> {
   const program = join(binDir, "docker-cli.mjs");
   await writeFile(program, await shimSource());
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  await writeFile(join(binDir, "docker"), `#!/bin/sh\nexec ${q(process.execPath)} ${q(program)} "$@"\n`, { mode: 0o755 });
+  // `docker logs -t automna-agent` (the whole log, how automna reads it) is the files as they are:
+  // plain cat, as docker's json-file driver streams its file, without starting node.
+  const script = [
+    "#!/bin/sh",
+    'if [ "$#" = 3 ] && [ "$1" = logs ] && { [ "$2" = -t ] || [ "$2" = --timestamps ]; } && [ "$3" = automna-agent ] && [ -n "$AUTOMNA_HOST_LOG" ]; then',
+    '  [ -f "$AUTOMNA_HOST_LOG.1" ] && cat "$AUTOMNA_HOST_LOG.1"',
+    '  [ -f "$AUTOMNA_HOST_LOG" ] && exec cat "$AUTOMNA_HOST_LOG"',
+    "  exit 0",
+    "fi",
+    `exec ${q(process.execPath)} ${q(program)} "$@"`,
+    "",
+  ].join("\n");
+  await writeFile(join(binDir, "docker"), script, { mode: 0o755 });
   await chmod(join(binDir, "docker"), 0o755);
 }
 function execLocal(child: ChildProcess, opts: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult> {
