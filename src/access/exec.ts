@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { AutomnaError, isAbortError } from "../lib/errors.js";
-import { mapConcurrent } from "../lib/lease.js";
+import { mapConcurrent } from "../lib/concurrency.js";
 import { LineSplitter } from "./lines.js";
 import { runOnTarget } from "./run.js";
 import { resolveTargets, sshSettings } from "./target.js";

@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { AutomnaError, isAbortError } from "../lib/errors.js";
-import { mapConcurrent } from "../lib/lease.js";
+import { mapConcurrent } from "../lib/concurrency.js";
 import { parseDuration, parseSince } from "../lib/validate.js";
 import { mergeByTime, normalizeTime, type LogLine } from "./log-lines.js";
 import { ApiLogSource, SshLogSource, type Emit, type EmitText, type LogQuery, type LogSource } from "./log-sources.js";

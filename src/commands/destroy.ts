@@ -1,11 +1,11 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { AuthError, CancelledError, ProviderApiError } from "../lib/errors.js";
+import { AuthError, CancelledError, ProviderApiError, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
 import type { ProviderRegistry } from "../providers/index.js";
-import type { LeaseRef, StateStore } from "../state/types.js";
+import type { Instance, LeaseRef, StateStore } from "../state/types.js";
 
 export interface DestroyOutcome {
   user: string;
@@ -18,11 +18,27 @@ export interface DestroyOutcome {
 export interface DestroyOptions {
   users: string[];
   concurrency: number;
+  /** Also destroy retired sources a migration keeps as a fallback (protected otherwise). */
+  force: boolean;
 }
 
-/** Removes one user's provider resources (in the provider's order), closes usage, drops the row. */
-export async function destroyUser(state: StateStore, registry: ProviderRegistry, user: string, lease: LeaseRef, who: string, now: () => Date, step: (t: string) => void): Promise<Omit<DestroyOutcome, "error">> {
-  const rows = (await state.listInstances({ user })).filter((r) => r.role !== "retired");
+/** A migration's retired source, kept until its grace period ends, is not destroyed without --force. */
+export function assertNotProtected(user: string, rows: Instance[], force: boolean): void {
+  const retired = rows.filter((r) => r.role === "retired");
+  if (force || retired.length === 0) return;
+  const r = retired[0]!;
+  const until = typeof r.meta.retireUntil === "string" ? ` (kept until ${r.meta.retireUntil})` : "";
+  throw new UsageError(`${user} has a retired source on ${r.provider}${until}, a migration's fallback; it is protected`, {
+    hint: `pass --force to destroy it too, or let automna gc remove it after its grace period`,
+  });
+}
+
+/**
+ * Removes one user's provider resources (in the provider's order), closes usage, drops the rows.
+ * `rows` chooses which (default: all of the user's instances).
+ */
+export async function destroyUser(state: StateStore, registry: ProviderRegistry, user: string, lease: LeaseRef, who: string, now: () => Date, step: (t: string) => void, pick: (row: Instance) => boolean = () => true): Promise<Omit<DestroyOutcome, "error">> {
+  const rows = (await state.listInstances({ user })).filter(pick);
   if (rows.length === 0) return { user, result: "absent", provider: null, removed: [] };
   const removed: string[] = [];
   for (const row of rows) {
@@ -61,15 +77,17 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
       if (!ok) throw new CancelledError("destroy cancelled; nothing was changed");
     }
   }
-  const { withLease, mapConcurrent } = await import("../lib/lease.js");
+  const [{ withLease }, { mapConcurrent }] = await Promise.all([import("../state/lease.js"), import("../lib/concurrency.js")]);
   const { errorJson, rememberFailure } = await import("../fleet/provision-one.js");
   const who = await ctx.operator();
   const board = ctx.io.board();
   try {
     return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
       try {
-        const out = await withLease(state, user, { who, operation: "destroy" }, (lease) =>
-          destroyUser(state, registry, user, lease, who, () => ctx.clock.now(), (t) => board.update(user, t)));
+        const out = await withLease(state, user, { who, operation: "destroy" }, async (lease) => {
+          assertNotProtected(user, await state.listInstances({ user }), opts.force);
+          return destroyUser(state, registry, user, lease, who, () => ctx.clock.now(), (t) => board.update(user, t));
+        });
         board.done(user, out.result === "absent" ? "no instance (nothing to do)" : `destroyed (${out.removed.join(", ") || "already gone at the provider"})`);
         return { ...out, error: null };
       } catch (error) {
@@ -103,9 +121,10 @@ export const destroyCommand: CommandModule = {
       .description("remove users' agent instances and their data at the provider (idempotent)")
       .argument("<users...>", "user ids")
       .option("--concurrency <n>", "users destroyed at once", "8")
+      .option("--force", "also destroy retired sources that migrations keep as a fallback")
       .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json"))
-      .action(action(ctx, async (users: string[], raw: { concurrency: string }) => {
-        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64) });
+      .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean }) => {
+        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true });
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && failed === 1) {
           // One user: the error itself, with its own exit code (4 when locked) and hint.

@@ -65,7 +65,7 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
     const ok = await ctx.prompt.confirm({ message: `Fix ${found.length} drift item(s)${opts.removeOrphans ? " (orphans will be destroyed)" : ""}?`, flag: "--yes", default: false });
     if (!ok) throw new CancelledError("doctor --fix cancelled; nothing was changed");
   }
-  const { withLease } = await import("../lib/lease.js");
+  const { withLease } = await import("../state/lease.js");
   const who = await ctx.operator();
   const now = (): string => ctx.clock.now().toISOString();
   for (const f of found) {

@@ -1,14 +1,17 @@
 import type { CommandModule } from "../lib/command.js";
+import { backupCommand, restoreCommand } from "./backup.js";
 import { completionCommand } from "./completion.js";
 import { configCommand } from "./config.js";
 import { costReportCommand } from "./cost-report/index.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
 import { execCommand } from "./exec.js";
+import { gcCommand } from "./gc.js";
 import { initCommand } from "./init.js";
 import { listCommand } from "./list.js";
 import { lockCommand } from "./lock/index.js";
 import { logsCommand } from "./logs.js";
+import { migrateCommand } from "./migrate/index.js";
 import { pricingCommand } from "./pricing/index.js";
 import { provisionCommand } from "./provision.js";
 import { sandboxCommand } from "./sandbox/index.js";
@@ -23,6 +26,7 @@ import { statusCommand } from "./status.js";
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
   logsCommand, sshCommand, execCommand,
+  migrateCommand, gcCommand, backupCommand, restoreCommand,
   costReportCommand, pricingCommand,
   stateCommand, lockCommand,
   initCommand, configCommand, sandboxCommand, completionCommand,

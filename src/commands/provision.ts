@@ -131,7 +131,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
 
   const secrets = await collectSecrets(ctx, opts.secret, stdinText);
   const { provisionOne } = await import("../fleet/provision-one.js");
-  const { mapConcurrent } = await import("../lib/lease.js");
+  const { mapConcurrent } = await import("../lib/concurrency.js");
   const board = ctx.io.board();
   const who = await ctx.operator();
   const access = await (await import("../access/provision-keys.js")).provisionAccess(ctx);

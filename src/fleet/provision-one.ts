@@ -2,7 +2,7 @@ import type { ProvisionAccess } from "../access/provision-keys.js";
 import { AuthError, AutomnaError, ProviderApiError, UsageError } from "../lib/errors.js";
 import { isUnreachable, mayHaveCommitted } from "../lib/http.js";
 import { newId } from "../lib/ids.js";
-import { withLease } from "../lib/lease.js";
+import { withLease } from "../state/lease.js";
 import type { Secret } from "../lib/redact.js";
 import type { Placement } from "../providers/plan.js";
 import { monthlyTotal } from "../providers/plan.js";

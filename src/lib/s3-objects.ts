@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Agent, request, type Dispatcher } from "undici";
 import { AuthError, ProviderApiError } from "./errors.js";
 import { signHeaders, type StorageSettings } from "./s3-presign.js";
@@ -56,6 +57,17 @@ export class StorageClient {
     };
   }
 
+  /** Stores a small object (a manifest) with a header-signed PUT; idempotent, so retried. */
+  async putObject(key: string, body: string | Buffer): Promise<void> {
+    await this.#send("PUT", key, "", Buffer.from(body));
+  }
+
+  /** A small object's text (a manifest), or undefined when it does not exist. */
+  async getText(key: string): Promise<string | undefined> {
+    const res = await this.#send("GET", key, "", undefined, true);
+    return res.status === 404 ? undefined : res.body;
+  }
+
   /** Deletes an object; deleting one that is already gone succeeds, as in S3. */
   async deleteObject(key: string): Promise<void> {
     await this.#send("DELETE", key, "");
@@ -87,18 +99,21 @@ export class StorageClient {
     if (this.#ownDispatcher) await this.#dispatcher.close();
   }
 
-  async #send(method: string, key: string | undefined, query: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  async #send(method: string, key: string | undefined, query: string, payload?: Buffer, allow404 = false): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
     const base = new URL(this.settings.endpoint);
     const path = s3CanonicalUri(this.settings.bucket, key);
     const url = new URL(`${base.origin}${path}${query ? `?${query.replace(/\+/g, "%20")}` : ""}`);
     const shownPath = key === undefined ? `/${this.settings.bucket}` : `/${this.settings.bucket}/${key}`;
     for (let attempt = 1; ; attempt++) {
-      const headers = signHeaders({ method, url, region: this.settings.region, accessKeyId: this.settings.accessKeyId, secretAccessKey: this.settings.secretAccessKey, now: this.#now() });
+      const headers = signHeaders({
+        method, url, region: this.settings.region, accessKeyId: this.settings.accessKeyId, secretAccessKey: this.settings.secretAccessKey, now: this.#now(),
+        ...(payload ? { payloadHash: createHash("sha256").update(payload).digest("hex"), headers: { "content-length": String(payload.length) } } : {}),
+      });
       let status: number;
       let resHeaders: Record<string, string | string[] | undefined>;
       let body: string;
       try {
-        const res = await request(url, { method: method as Dispatcher.HttpMethod, headers, dispatcher: this.#dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
+        const res = await request(url, { method: method as Dispatcher.HttpMethod, headers, ...(payload ? { body: payload } : {}), dispatcher: this.#dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
         status = res.statusCode;
         resHeaders = res.headers;
         body = await res.body.text();
@@ -113,7 +128,7 @@ export class StorageClient {
         await this.#sleep(backoff(attempt));
         continue;
       }
-      if (status < 300 || (method === "HEAD" && status === 404)) return { status, headers: resHeaders, body };
+      if (status < 300 || ((method === "HEAD" || allow404) && status === 404)) return { status, headers: resHeaders, body };
       throw storageError(status, body, resHeaders, method, shownPath);
     }
   }

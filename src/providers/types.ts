@@ -31,6 +31,12 @@ export interface ProvisionSpec {
   /** Return once the create is accepted, without waiting for it to finish booting. */
   noWait?: boolean;
   /**
+   * Create it with the agent held (instance up, /data mounted, agent not running), for a
+   * migration target that must not serve before its data is in place. Honoured by providers that
+   * implement `holdAgent`; the others start the agent and the caller stops it.
+   */
+  hold?: boolean;
+  /**
    * The machine's SSH host key, for providers reached over SSH: cloud-init installs it
    * (`ssh_keys`), so automna knows the key before the machine first answers. Never logged.
    */
@@ -172,6 +178,17 @@ export interface Provider {
    * Resources already gone are not an error. Returns what was removed.
    */
   destroy(instance: Pick<ProviderInstance, "resources" | "user">): Promise<string[]>;
+  /**
+   * Optional: holds the agent (not running, while the instance stays up with /data mounted and
+   * exec working) or releases it, through the provider's own API. Providers without it run the
+   * agent as a Docker container that automna stops and starts over SSH.
+   */
+  holdAgent?(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void>;
+  /**
+   * Optional: what a user's DNS name should point at (Fly: a CNAME to the app's hostname).
+   * Without it: the instance's IPv4 address (A), else its IPv6 address (AAAA).
+   */
+  routeTarget?(instance: Pick<ProviderInstance, "resources" | "addresses">): { address: string } | { hostname: string } | undefined;
   /** Waits until the instance reaches the state (or fails, or the timeout passes). */
   wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs?: number): Promise<ProviderInstance>;
   /** Frees connections. */

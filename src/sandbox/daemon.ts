@@ -10,7 +10,9 @@ export const LOG_FILE = "sandbox.log";
 export interface RunInfo {
   pid: number;
   dir: string;
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3?: string; cloudflare?: string };
+  /** The Cloudflare stand-in's zone (for the profile's cloudflare.zoneId). */
+  cloudflareZoneId?: string;
   startedAt: string;
   detached: boolean;
   /** The simulated hosts' SSH port (absent in run files of older versions). */

@@ -104,16 +104,20 @@ const SLOTS = 256 * 254;
 export class Hosts {
   readonly modules: HostModule[] = [];
   readonly #base: string;
-  readonly #probePort: number;
+  readonly #probePorts: number[];
   readonly #inUse: Set<string>;
   readonly #dir: string;
   readonly #running = new Map<string, SimHost>();
   readonly #pending = new Map<string, Promise<void>>();
   #cursor: number;
 
-  constructor(options: { base: string; probePort: number; cursor: number; inUse: Iterable<string>; dir: string }) {
+  /**
+   * `probePort`: the health port; `extraProbePorts`: other per-host ports (SSH), probed too, since
+   * another sandbox's host whose agent is stopped still holds its address through its SSH server.
+   */
+  constructor(options: { base: string; probePort: number; extraProbePorts?: number[]; cursor: number; inUse: Iterable<string>; dir: string }) {
     this.#base = options.base;
-    this.#probePort = options.probePort;
+    this.#probePorts = [options.probePort, ...(options.extraProbePorts ?? [])];
     this.#cursor = options.cursor % SLOTS;
     this.#inUse = new Set(options.inUse);
     this.#dir = options.dir;
@@ -137,7 +141,7 @@ export class Hosts {
       if (this.#inUse.has(address)) continue;
       fallback ??= address;
       probes++;
-      if (await probe(address, this.#probePort)) {
+      if (await probeAll(address, this.#probePorts)) {
         this.#inUse.add(address);
         return address;
       }
@@ -213,6 +217,11 @@ export class Hosts {
     await Promise.all(this.modules.map((m) => m.close()));
     this.#running.clear();
   }
+}
+
+async function probeAll(address: string, ports: number[]): Promise<boolean> {
+  for (const port of ports) if (!(await probe(address, port))) return false;
+  return true;
 }
 
 /** True when nothing listens on address:port (so a host of ours can). */

@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { createAdminServer, listenAdmin } from "./admin.js";
 import { digitaloceanApi } from "./digitalocean/index.js";
 import { createEvents, type SandboxEnv } from "./env.js";
@@ -10,6 +10,9 @@ import type { AgentOptions, HostHandle } from "./host/index.js";
 import { hetznerApi } from "./hetzner/index.js";
 import { HealthAgent, Hosts, type HostModule } from "./hosts.js";
 import { ApiServer, type RequestRecord } from "./http.js";
+import { startCloudflareSandbox, type CloudflareSandboxHandle } from "./cloudflare.js";
+import { SANDBOX_BUCKET, SANDBOX_ZONE, sandboxCredentials } from "./credentials.js";
+import { startS3Sandbox, type S3SandboxHandle } from "./s3.js";
 import { SimHosts, worldFacts } from "./sim-hosts.js";
 import { acquireLock, prepareDir, resolveToken } from "./store.js";
 import { Timeline } from "./timeline.js";
@@ -28,7 +31,7 @@ export interface SandboxOptions {
   /** Default "127.0.0.1". */
   host?: string;
   /** 0 or omitted = ephemeral. */
-  ports?: { hetzner?: number; digitalocean?: number; fly?: number; admin?: number };
+  ports?: { hetzner?: number; digitalocean?: number; fly?: number; admin?: number; s3?: number; cloudflare?: number };
   /** The bearer token every provider accepts; default: the one saved in `dir`, else random. */
   token?: string;
   /** How long async actions and state transitions take; default 300. */
@@ -45,6 +48,8 @@ export interface SandboxOptions {
   faults?: FaultSpec;
   /** Per-host services besides the built-in ones, up for every running host. */
   hostModules?: HostModule[];
+  /** Cloudflare's API budget (default its real 1,200 requests per 5 minutes per token). */
+  cloudflareRateLimit?: { limit: number; windowMs: number };
   /**
    * Default true: every running machine is a simulated host (SSH, agent with logs and data,
    * health endpoint, Fly exec). false: only a health endpoint per machine (cheap at 10,000).
@@ -75,11 +80,18 @@ export interface SandboxRequest {
 }
 
 export interface RunningSandbox {
-  /** hetzner ends with /v1; the others have no path. */
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  /** hetzner ends with /v1, cloudflare with /client/v4; the others have no path. */
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3: string; cloudflare: string };
   token: string;
-  /** AUTOMNA_HETZNER_URL, HCLOUD_TOKEN, AUTOMNA_DIGITALOCEAN_URL, DIGITALOCEAN_ACCESS_TOKEN, AUTOMNA_FLY_URL, FLY_API_TOKEN (+ AUTOMNA_FLY_LOGS_URL: the logs API is on the Fly port). */
+  /**
+   * AUTOMNA_HETZNER_URL, HCLOUD_TOKEN, AUTOMNA_DIGITALOCEAN_URL, DIGITALOCEAN_ACCESS_TOKEN, AUTOMNA_FLY_URL, FLY_API_TOKEN (+ AUTOMNA_FLY_LOGS_URL: the logs API is on the Fly port),
+   * AUTOMNA_STORAGE_* (the object store, bucket pre-created), CLOUDFLARE_API_TOKEN, AUTOMNA_CLOUDFLARE_URL, AUTOMNA_CLOUDFLARE_ZONE_ID, AUTOMNA_DNS_TEMPLATE.
+   */
   env(): Record<string, string>;
+  /** The S3-compatible object store (objects under `<dir>/s3`): its settings, request log and faults. */
+  readonly s3: S3SandboxHandle;
+  /** The Cloudflare DNS stand-in (records in `<dir>/cloudflare.json`): settings, request log, faults, records. */
+  readonly cloudflare: CloudflareSandboxHandle;
   /** Every request received, oldest first. */
   requests(): SandboxRequest[];
   setFaults(faults: FaultSpec): void;
@@ -110,6 +122,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   let admin: Server | undefined;
   let hosts: Hosts | undefined;
   let timeline: Timeline | undefined;
+  let s3: S3SandboxHandle | undefined;
+  let cloudflare: CloudflareSandboxHandle | undefined;
   try {
     const token = resolveToken(dir, options.token);
     const base = options.addressBase ?? "127.77";
@@ -121,7 +135,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       ...[...world.digitalocean.droplets.values()].map((d) => d.ipv4),
       ...[...world.fly.machines.values()].filter((m) => m.state !== "destroyed").map((m) => m.privateIp),
     ];
-    const theHosts = new Hosts({ base, probePort: healthPort, cursor: world.addressCursor, inUse, dir });
+    const sshPort = options.simulatedHosts === false ? undefined : options.sshPort ?? defaultSshPort();
+    const theHosts = new Hosts({ base, probePort: healthPort, extraProbePorts: sshPort === undefined ? [] : [sshPort], cursor: world.addressCursor, inUse, dir });
     hosts = theHosts;
     const warnings: string[] = [];
     const warn = (message: string): void => {
@@ -131,7 +146,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     // The hosts start before the env they feed exists; the Fly log forwarder reads it later.
     const envRef: { current?: SandboxEnv } = {};
     const sim = options.simulatedHosts === false ? undefined : new SimHosts({
-      sshPort: options.sshPort ?? defaultSshPort(), healthPort, agent: options.agent, facts: worldFacts(world), warn,
+      sshPort: sshPort ?? defaultSshPort(), healthPort, agent: options.agent, facts: worldFacts(world), warn,
       // A Fly machine's agent output is what the Fly logs API serves for it.
       onLog: (h, entry) => {
         const m = h.provider === "fly" ? world.fly.machines.get(h.id) : undefined;
@@ -172,7 +187,18 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       digitalocean: await dServer.listen(host, ports.digitalocean ?? 0),
       fly: await fServer.listen(host, ports.fly ?? 0),
       admin: "",
+      s3: "",
+      cloudflare: "",
     };
+    // Object storage and DNS with credentials derived from the token, so a restart keeps them.
+    const creds = sandboxCredentials(token);
+    s3 = await startS3Sandbox({ dataDir: join(dir, "s3"), port: ports.s3 ?? 0, buckets: [SANDBOX_BUCKET], credentials: [creds.s3] });
+    cloudflare = await startCloudflareSandbox({
+      dataDir: dir, port: ports.cloudflare ?? 0, tokens: [creds.cloudflareToken], zones: [{ name: SANDBOX_ZONE }],
+      ...(options.cloudflareRateLimit ? { rateLimit: options.cloudflareRateLimit } : {}),
+    });
+    urls.s3 = s3.url;
+    urls.cloudflare = cloudflare.url;
     admin = createAdminServer({
       env, faults, log, warnings, urls: () => urls,
       reset: async () => {
@@ -191,6 +217,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
 
     let closed: Promise<void> | undefined;
     const adminServer = admin;
+    const s3Handle = s3;
+    const cfHandle = cloudflare;
     return {
       urls,
       token,
@@ -199,7 +227,10 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         AUTOMNA_HETZNER_URL: urls.hetzner, HCLOUD_TOKEN: token,
         AUTOMNA_DIGITALOCEAN_URL: urls.digitalocean, DIGITALOCEAN_ACCESS_TOKEN: token,
         AUTOMNA_FLY_URL: urls.fly, FLY_API_TOKEN: token, AUTOMNA_FLY_LOGS_URL: urls.fly,
+        ...s3Handle.env, ...cfHandle.env,
       }),
+      s3: s3Handle,
+      cloudflare: cfHandle,
       requests: () => log.map((r) => ({ ...r })),
       setFaults: (spec) => {
         const problem = validateFaultSpec(spec);
@@ -215,7 +246,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       },
       close: () => {
         closed ??= (async () => {
-          await Promise.all(servers.map((s) => s.close()));
+          await Promise.all([...servers.map((s) => s.close()), s3Handle.close(), cfHandle.close()]);
           await new Promise<void>((r) => {
             adminServer.close(() => r());
             adminServer.closeAllConnections();
@@ -232,6 +263,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   } catch (error) {
     await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
     admin?.close();
+    await s3?.close().catch(() => undefined);
+    await cloudflare?.close().catch(() => undefined);
     timeline?.close();
     await hosts?.close().catch(() => undefined);
     release();

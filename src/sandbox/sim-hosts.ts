@@ -9,6 +9,11 @@ export interface MachineFacts {
   authorizedKeys: string[];
   /** Its cloud-init user-data, where `ssh_keys.ed25519_private` may carry the host key. */
   userData: string | null;
+  /**
+   * It runs another command than the agent image's: a Fly machine whose config sets `init.exec`
+   * (how automna holds an agent during a migration). Up, reachable, no agent.
+   */
+  held?: boolean;
 }
 
 export interface SimHostsOptions {
@@ -79,8 +84,12 @@ export function worldFacts(world: World): (host: SimHost) => MachineFacts | unde
         if (!d) return undefined;
         return { authorizedKeys: d.sshKeys.map((id) => world.digitalocean.sshKeys.get(id)?.publicKey).filter((k): k is string => !!k), userData: d.userData };
       }
-      case "fly":
-        return world.fly.machines.has(host.id) ? { authorizedKeys: [], userData: null } : undefined;
+      case "fly": {
+        const m = world.fly.machines.get(host.id);
+        if (!m) return undefined;
+        const init = m.config.init as { exec?: unknown } | undefined;
+        return { authorizedKeys: [], userData: null, held: Array.isArray(init?.exec) && init.exec.length > 0 };
+      }
     }
   };
 }
@@ -121,18 +130,18 @@ export class SimHosts implements HostModule {
 
   async up(host: SimHost): Promise<void> {
     const known = this.#handles.get(host.key);
+    const facts = this.#options.facts(host);
     if (known) {
-      await known.handle.start();
+      await known.handle.start({ held: facts?.held === true });
       return;
     }
-    const facts = this.#options.facts(host);
     if (!facts) return;
     const hostKey = hostKeyFromUserData(facts.userData);
     let handle: HostHandle;
     try {
       handle = await startHost({
         id: host.name, address: host.address, sshPort: this.#options.sshPort, rootDir: host.dir, authorizedKeys: facts.authorizedKeys,
-        ...(hostKey ? { hostKey } : {}), healthPort: this.#options.healthPort, ...(this.#options.agent ? { agent: this.#options.agent } : {}),
+        ...(hostKey ? { hostKey } : {}), healthPort: this.#options.healthPort, ...(this.#options.agent ? { agent: this.#options.agent } : {}), held: facts.held === true,
         onError: (error) => this.#options.warn(`host ${host.key}: ${error.message}`),
       });
     } catch (error) {

@@ -1,12 +1,17 @@
 import { LockedError } from "../lib/errors.js";
 import type { Lease, LeaseHolder, LeaseRef, StateStore } from "./types.js";
 
+/** The default TTL of a lease held while a command works on a user. */
+export const LEASE_TTL_MS = 10 * 60_000;
+
 export interface HeldLeases {
   readonly leases: Lease[];
   /** Refs by user, to present with every write (fencing). */
   ref(user: string): LeaseRef;
   /** Users whose lease was lost (a heartbeat was refused): their work must stop. */
   readonly lost: ReadonlySet<string>;
+  /** Aborted as soon as any held lease is lost, so long work can stop between steps. */
+  readonly signal: AbortSignal;
   /** Stops heartbeats and releases whatever is still held. */
   release(): Promise<void>;
 }
@@ -21,7 +26,10 @@ export interface HoldOptions {
 
 /**
  * Takes the leases of several users, all or none (in sorted order, so two runs over overlapping
- * sets cannot each hold half), and keeps them alive with heartbeats until released.
+ * sets cannot each hold half), and keeps them alive with heartbeats until released. A crashed
+ * process's leases simply expire; a lease that is lost meanwhile (expired and taken over, or
+ * broken) is reported through `lost`, `signal` and `onLost`, and every later write presenting it
+ * is refused by the store (fencing).
  */
 export async function holdLeases(store: StateStore, users: string[], holder: LeaseHolder, options: HoldOptions): Promise<HeldLeases> {
   const taken: Lease[] = [];
@@ -33,6 +41,7 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
   }
   const byUser = new Map(taken.map((l) => [l.user, l]));
   const lost = new Set<string>();
+  const aborter = new AbortController();
   let beating: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     beating = Promise.allSettled([...byUser.values()].filter((l) => !lost.has(l.user)).map(async (l) => {
@@ -43,6 +52,7 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
         if (error instanceof LockedError) {
           lost.add(l.user);
           options.onLost?.(l.user, error);
+          aborter.abort(error);
         }
       }
     }));
@@ -51,6 +61,7 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
   return {
     leases: taken,
     lost,
+    signal: aborter.signal,
     ref(user) {
       const l = byUser.get(user);
       if (!l) throw new Error(`no lease held on ${user}`);
@@ -59,7 +70,21 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
     async release() {
       clearInterval(timer);
       await beating;
-      await Promise.allSettled([...byUser.values()].map((l) => store.releaseLease({ user: l.user, leaseId: l.leaseId })));
+      await Promise.allSettled([...byUser.values()].filter((l) => !lost.has(l.user)).map((l) => store.releaseLease({ user: l.user, leaseId: l.leaseId })));
     },
   };
+}
+
+/**
+ * Runs fn holding one user's lease, so no other automna process acts on that user meanwhile
+ * (a held lease is a LockedError, exit 4). The lease is renewed while fn runs and released after
+ * it, even when it fails.
+ */
+export async function withLease<T>(state: StateStore, user: string, holder: LeaseHolder, fn: (lease: LeaseRef, held: HeldLeases) => Promise<T>, ttlMs = LEASE_TTL_MS): Promise<T> {
+  const held = await holdLeases(state, [user], { ...holder, pid: holder.pid ?? process.pid }, { ttlMs, heartbeatMs: Math.max(1000, Math.floor(ttlMs / 3)) });
+  try {
+    return await fn(held.ref(user), held);
+  } finally {
+    await held.release();
+  }
 }

@@ -29,7 +29,7 @@ interface UpJson {
   detached: boolean;
   pid: number;
   dir: string;
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3: string; cloudflare: string };
   profile: string;
   config: string;
   settings: Record<string, unknown>;
@@ -45,6 +45,12 @@ describe("automna sandbox (built binary)", () => {
     expect(result).toMatchObject({ running: true, alreadyRunning: false, detached: true, dir, profile: "sandbox", config: h.configPath });
     expect(result.urls.hetzner).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
     expect(result.settings).toMatchObject({ provider: "hetzner", region: "fsn1", size: "cx22", "fly.org": "personal", "hetzner.token": "***", "fly.token": "***", "digitalocean.token": "***" });
+    // Object storage and DNS for migrations: a bucket and a zone ready to use, secrets masked.
+    expect(result.settings).toMatchObject({
+      "storage.endpoint": result.urls.s3, "storage.bucket": "automna", "storage.accessKeyId": "***", "storage.secretAccessKey": "***",
+      "cloudflare.url": result.urls.cloudflare, "cloudflare.token": "***", "dns.template": "{user}.agents.example.test",
+    });
+    expect(result.settings["cloudflare.zoneId"]).toMatch(/^[0-9a-f]{32}$/);
     const token = readFileSync(join(dir, "token"), "utf8");
     expect(up.stdout + up.stderr).not.toContain(token);
 

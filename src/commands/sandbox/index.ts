@@ -46,6 +46,7 @@ function renderUp(ctx: Context, r: UpResult): void {
   ctx.io.success(`sandbox ${how}, pid ${r.pid}, world in ${r.dir}`);
   renderDetails(ctx.io, [
     ["hetzner", r.urls.hetzner], ["digitalocean", r.urls.digitalocean], ["fly", r.urls.fly], ["admin", r.urls.admin],
+    ["s3", r.urls.s3 ?? null], ["cloudflare", r.urls.cloudflare ?? null],
     ["ssh port", r.sshPort],
   ]);
   if (r.config) {
@@ -61,7 +62,7 @@ export const sandboxCommand: CommandModule = {
   group: "Setup",
   example: "automna sandbox up --detach",
   register(program: Command, ctx: Context) {
-    const sandbox = program.command("sandbox").description("local stand-ins for the Hetzner, DigitalOcean and Fly APIs and their hosts (up, down, status)");
+    const sandbox = program.command("sandbox").description("local stand-ins for the Hetzner, DigitalOcean, Fly, S3 and Cloudflare DNS APIs and their hosts (up, down, status)");
     sandbox.addHelpText("after", examples("automna sandbox up --detach", "automna --profile sandbox list", "automna sandbox status --json", "automna sandbox down"));
 
     sandbox
@@ -69,7 +70,7 @@ export const sandboxCommand: CommandModule = {
       .description(`serve the provider stand-ins on loopback and write the "sandbox" profile`)
       .option("--detach", "run in the background and return once it answers")
       .option("--dir <dir>", "world directory (default $XDG_DATA_HOME/automna/sandbox)")
-      .option("--port <n>", `base port: hetzner N, digitalocean N+1, fly N+2, admin N+3; 0 for ephemeral (default ${DEFAULT_PORT})`)
+      .option("--port <n>", `base port: hetzner N, digitalocean N+1, fly N+2, admin N+3, s3 N+4, cloudflare N+5; 0 for ephemeral (default ${DEFAULT_PORT})`)
       .option("--action-delay <ms>", "how long async actions and state changes take (default 300)")
       .option("--rate-limit-scale <x>", "speed up the providers' rate-limit refill by this factor (default 1)")
       .option("--no-rate-limits", "do not enforce the providers' rate limits")
@@ -109,6 +110,8 @@ export const sandboxCommand: CommandModule = {
           ["dir", result.dir],
         ];
         if (result.urls) pairs.push(["hetzner", result.urls.hetzner], ["digitalocean", result.urls.digitalocean], ["fly", result.urls.fly], ["admin", result.urls.admin]);
+        if (result.urls?.s3) pairs.push(["s3", result.urls.s3]);
+        if (result.urls?.cloudflare) pairs.push(["cloudflare", result.urls.cloudflare]);
         for (const [key, value] of Object.entries(result.counts)) pairs.push([key, value]);
         renderDetails(ctx.io, pairs);
       }));

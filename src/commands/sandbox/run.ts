@@ -31,7 +31,7 @@ export interface UpResult {
   detached: boolean;
   pid: number;
   dir: string;
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string };
+  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3?: string; cloudflare?: string };
   /** The SSH port of the simulated hosts (written to the profile as ssh.port). */
   sshPort: number;
   profile: string;
@@ -69,15 +69,20 @@ export async function sandboxKeyPair(dir: string): Promise<{ publicKey: string; 
   return { publicKey, identityFile };
 }
 
+const STORAGE_OVERRIDES = ["AUTOMNA_STORAGE_ENDPOINT", "AUTOMNA_STORAGE_BUCKET", "AUTOMNA_STORAGE_ACCESS_KEY_ID", "AUTOMNA_STORAGE_SECRET_ACCESS_KEY", "CLOUDFLARE_API_TOKEN", "AUTOMNA_CLOUDFLARE_URL", "AUTOMNA_CLOUDFLARE_ZONE_ID", "AUTOMNA_DNS_TEMPLATE"];
+
 /** Writes the `sandbox` profile so `automna --profile sandbox ...` talks to the sandbox. */
-async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], token: string, sshPort: number): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
-  const { Config } = await import("../../lib/config.js");
+async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], token: string, sshPort: number, zoneId: string | undefined): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
+  const [{ Config }, { sandboxCredentials, SANDBOX_BUCKET, SANDBOX_ZONE }] = await Promise.all([import("../../lib/config.js"), import("../../sandbox/credentials.js")]);
   const config = await Config.open({ path: ctx.globals.config, profile: PROFILE, env: ctx.env });
   const settings: Record<string, ConfigValue> = {
     provider: "hetzner", region: "fsn1", size: "cx22",
     "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
     "ssh.port": sshPort,
   };
+  // Object storage and DNS for migrations and backups (the bucket and zone exist from the start).
+  if (urls.s3) Object.assign(settings, { "storage.endpoint": urls.s3, "storage.bucket": SANDBOX_BUCKET, "storage.region": "auto" });
+  if (urls.cloudflare && zoneId) Object.assign(settings, { "cloudflare.url": urls.cloudflare, "cloudflare.zoneId": zoneId, "dns.template": `{user}.${SANDBOX_ZONE}` });
   // The operator's own key stays if the profile has one; else the sandbox's pair (again if its files went away).
   const pub = config.fileValue("ssh.publicKey");
   const own = join(dir, "ssh", "id_ed25519.pub");
@@ -87,17 +92,23 @@ async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], t
     settings["ssh.identityFile"] = pair.identityFile;
   }
   config.setMany(settings);
-  for (const key of ["hetzner.token", "digitalocean.token", "fly.token"]) config.set(key, token);
+  const creds = sandboxCredentials(token);
+  const secrets: Record<string, string> = { "hetzner.token": token, "digitalocean.token": token, "fly.token": token };
+  if (urls.s3) Object.assign(secrets, { "storage.accessKeyId": creds.s3.accessKeyId, "storage.secretAccessKey": creds.s3.secretAccessKey });
+  if (urls.cloudflare && zoneId) secrets["cloudflare.token"] = creds.cloudflareToken;
+  for (const [key, value] of Object.entries(secrets)) config.set(key, value);
   return {
     profile: PROFILE,
     config: config.path,
-    settings: { ...settings, "hetzner.token": "***", "digitalocean.token": "***", "fly.token": "***" },
-    overriddenBy: OVERRIDES.filter((name) => ctx.env[name]),
+    settings: { ...settings, ...Object.fromEntries(Object.keys(secrets).map((k) => [k, "***"])) },
+    overriddenBy: [...OVERRIDES, ...STORAGE_OVERRIDES].filter((name) => ctx.env[name]),
   };
 }
 
-function portsFrom(base: number): { hetzner: number; digitalocean: number; fly: number; admin: number } {
-  return base === 0 ? { hetzner: 0, digitalocean: 0, fly: 0, admin: 0 } : { hetzner: base, digitalocean: base + 1, fly: base + 2, admin: base + 3 };
+function portsFrom(base: number): { hetzner: number; digitalocean: number; fly: number; admin: number; s3: number; cloudflare: number } {
+  return base === 0
+    ? { hetzner: 0, digitalocean: 0, fly: 0, admin: 0, s3: 0, cloudflare: 0 }
+    : { hetzner: base, digitalocean: base + 1, fly: base + 2, admin: base + 3, s3: base + 4, cloudflare: base + 5 };
 }
 
 async function answers(admin: string): Promise<boolean> {
@@ -156,7 +167,7 @@ async function upDetached(ctx: Context, dir: string, opts: UpOptions): Promise<U
   if (!token) throw new AutomnaError(`the sandbox in ${dir} has no token file`);
   const { defaultSshPort } = await import("../../sandbox/index.js");
   const sshPort = info.sshPort ?? opts.sshPort ?? defaultSshPort();
-  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, sshPort, ...(await writeProfile(ctx, dir, info.urls, token, sshPort)) };
+  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, sshPort, ...(await writeProfile(ctx, dir, info.urls, token, sshPort, info.cloudflareZoneId)) };
 }
 
 export interface Foreground {
@@ -197,10 +208,10 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
   // Ctrl-C (or `sandbox down`'s SIGTERM) is how a foreground sandbox is meant to stop: exit 0.
   ctx.abortIsStop = true;
   const sshPort = sandbox.sshPort ?? 0;
-  daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, startedAt: new Date().toISOString(), detached, sshPort });
+  daemon.writeRunInfo(dir, { pid: process.pid, dir, urls: sandbox.urls, cloudflareZoneId: sandbox.cloudflare.zoneId, startedAt: new Date().toISOString(), detached, sshPort });
   const profile = detached
     ? { profile: PROFILE, config: "", settings: {}, overriddenBy: [] }
-    : await writeProfile(ctx, dir, sandbox.urls, sandbox.token, sshPort);
+    : await writeProfile(ctx, dir, sandbox.urls, sandbox.token, sshPort, sandbox.cloudflare.zoneId);
   const done = new Promise<void>((resolveDone) => {
     const stop = (): void => {
       void sandbox.close().finally(() => {

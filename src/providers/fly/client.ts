@@ -16,6 +16,9 @@ export interface FMachine {
     guest?: FGuest;
     metadata?: Record<string, string>;
     mounts?: { volume?: string; path?: string }[];
+    init?: { exec?: string[]; [key: string]: unknown };
+    /** The rest of the config, kept as read so an update sends it back unchanged. */
+    [key: string]: unknown;
   };
 }
 export interface FApp { id?: string; name: string; status?: string; machine_count?: number; organization?: { slug?: string } }
@@ -133,6 +136,11 @@ export class FlyClient {
 
   async createMachine(app: string, body: Record<string, unknown>): Promise<FMachine> {
     return (await this.http.post<FMachine>(`/v1/apps/${enc(app)}/machines`, body, { budgetKey: `create_machine:${app}` })).body;
+  }
+
+  /** Replaces the machine's config (Fly restarts it with the new one). */
+  async updateMachine(app: string, id: string, body: Record<string, unknown>): Promise<FMachine> {
+    return (await this.http.post<FMachine>(`/v1/apps/${enc(app)}/machines/${enc(id)}`, body, { budgetKey: `update_machine:${id}` })).body;
   }
 
   /** false when already gone. */

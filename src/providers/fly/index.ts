@@ -27,6 +27,12 @@ export const FLY_BUDGET = {
         : { capacity: 3, perSecond: 1 },
 };
 const VOLUME_NAME = "automna_data";
+/**
+ * A held machine runs this instead of the image's agent: /data stays mounted and exec works, but
+ * nothing serves or connects out. Plain sh, so any image with a shell can be held.
+ */
+export const HOLD_EXEC = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"];
+const HELD = "automna_held";
 const STATUS: Record<string, InstanceStatus> = {
   created: "starting", starting: "starting", started: "running", stopping: "stopped", stopped: "stopped", suspending: "stopped",
   suspended: "stopped", replacing: "starting", updating: "starting", destroying: "deleting", destroyed: "deleting", failed: "failed",
@@ -194,7 +200,8 @@ class FlyProvider implements Provider {
         restart: { policy: "always" },
         auto_destroy: false,
         mounts: [{ volume, path: "/data" }],
-        metadata: { automna_managed: "true", automna_user: spec.user, automna_op: spec.opId },
+        metadata: { automna_managed: "true", automna_user: spec.user, automna_op: spec.opId, ...(spec.hold ? { [HELD]: "true" } : {}) },
+        ...(spec.hold ? { init: { exec: HOLD_EXEC } } : {}),
         checks: { health: { type: "http", port: spec.health.port, path: spec.health.path, interval: "15s", timeout: "5s" } },
       },
     };
@@ -266,6 +273,54 @@ class FlyProvider implements Provider {
 
   async findByMarker(opId: string): Promise<ProviderInstance | undefined> {
     return (await this.list()).find((i) => i.opId === opId);
+  }
+
+  /**
+   * Holds or releases the agent by replacing the machine's init: held, it runs HOLD_EXEC (the
+   * volume stays mounted, exec works, the agent is not running); released, the image's own
+   * command again. Fly restarts the machine on an update; this waits until it has started.
+   * A machine already in the wanted mode is left alone.
+   */
+  async holdAgent(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void> {
+    const { app, machine } = ids(instance);
+    const current = await this.#client.machine(app, machine);
+    if (!current?.config) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+    const isHeld = current.config.metadata?.[HELD] === "true";
+    if (isHeld !== held) {
+      const { init, metadata, ...rest } = current.config;
+      const { exec: _exec, ...otherInit } = init ?? {};
+      const { [HELD]: _held, ...otherMeta } = metadata ?? {};
+      const config: Record<string, unknown> = {
+        ...rest,
+        metadata: held ? { ...otherMeta, [HELD]: "true" } : otherMeta,
+        ...(held ? { init: { ...otherInit, exec: HOLD_EXEC } } : Object.keys(otherInit).length ? { init: otherInit } : {}),
+      };
+      const updated = await this.#client.updateMachine(app, machine, { config, region: current.region });
+      await this.#waitVersion(app, machine, updated.version);
+      return;
+    }
+    if (current.state !== "started") await this.wait(instance, "running");
+  }
+
+  /** Until the machine runs the given config version (an update replaces it and starts it again). */
+  async #waitVersion(app: string, machine: string, version: string | undefined, timeoutMs = 300_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = await this.#client.machine(app, machine);
+      if (!m) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+      if (m.state === "started" && (version === undefined || m.version === version)) return;
+      if (m.state === "failed" || m.state === "destroyed") throw new AutomnaError(`Fly machine ${machine} is ${m.state}`, { code: "machine_failed" });
+      const left = Math.ceil((deadline - Date.now()) / 1000);
+      if (left <= 0) throw new AutomnaError(`Fly machine ${machine} did not restart with its new config within ${Math.round(timeoutMs / 1000)} s`, { code: "timeout" });
+      // Still started on the old version: the replacement has not begun; look again shortly.
+      if (m.state === "started") await new Promise((resolve) => setTimeout(resolve, this.#deps.pollMs ?? 100));
+      else await this.#client.wait(app, machine, "started", Math.min(60, left));
+    }
+  }
+
+  /** A user's name points at the app's own hostname (Fly routes it to the machine). */
+  routeTarget(instance: Pick<ProviderInstance, "resources">): { hostname: string } | undefined {
+    return instance.resources.app ? { hostname: `${instance.resources.app}.fly.dev` } : undefined;
   }
 
   async start(instance: Pick<ProviderInstance, "resources">): Promise<void> {

@@ -34,6 +34,8 @@ export function execRoutes(env: SandboxEnv): Route[] {
       if (b.timeout !== undefined && (!Number.isInteger(b.timeout) || (b.timeout as number) < 1)) return badRequest("timeout must be a positive number of seconds");
       if (b.container !== undefined && typeof b.container !== "string") return badRequest("container must be a string");
       if (m.state !== "started") return badRequest(`failed_precondition: machine ${m.id} is ${m.state}, not started`);
+      // A machine that has just reached "started" may still be booting its host: wait for that.
+      if (!env.sim?.handle(`fly:${m.id}`)?.running()) await env.hosts.settle();
       const host = env.sim?.handle(`fly:${m.id}`);
       if (!host || !host.running()) {
         const why = env.sim?.failure(`fly:${m.id}`) ?? (env.sim ? "its host is not running" : "this sandbox runs without simulated hosts");

@@ -95,8 +95,11 @@ export class SimAgent {
     return this.#init.options.image ?? "ghcr.io/automna/agent:latest";
   }
 
-  /** Loads the container record and seeds /data; starts the agent unless it was `docker stop`ped (or `force`). */
-  async boot(force: boolean): Promise<void> {
+  /**
+   * Loads the container record and seeds /data; starts the agent unless it was `docker stop`ped
+   * (or `force`), or the machine is `held` (it runs another command instead of the agent).
+   */
+  async boot(force: boolean, held = false): Promise<void> {
     await mkdir(dirname(this.#init.logFile), { recursive: true });
     await mkdir(this.#init.dataDir, { recursive: true });
     this.#record = await this.#loadRecord();
@@ -104,7 +107,7 @@ export class SimAgent {
     const last = (await readLog(this.#logFiles(), { tail: 1 }))[0];
     this.#seq = Number(/seq=(\d+)/.exec(last?.line ?? "")?.[1] ?? 0);
     await this.#data.seed(this.#init.hostId, this.#init.options.seedBytes ?? 256 * 1024, this.#init.now());
-    if (force || !this.#record.manuallyStopped) await this.start(false);
+    if (!held && (force || !this.#record.manuallyStopped)) await this.start(false);
   }
 
   /** Starts the agent; false when it was already running. `manual` = `docker start`/`restart`. */

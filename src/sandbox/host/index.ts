@@ -35,6 +35,8 @@ export interface HostOptions {
   healthPort?: number | null;
   /** Default `/healthz`. */
   healthPath?: string;
+  /** Boot without the agent: the machine runs another command (a held Fly machine). */
+  held?: boolean;
   agent?: AgentOptions;
   /** "auto" (default) uses a mount namespace when it works here; "env" never does. */
   isolation?: "auto" | "env";
@@ -77,8 +79,11 @@ export interface HostHandle {
   agentRunning(): boolean;
   /** Power off: SSH and health stop answering, sessions are hung up, the agent stops. */
   stop(): Promise<void>;
-  /** Power on: SSH listens again and the agent starts (restart policy `always`). */
-  start(): Promise<void>;
+  /**
+   * Power on: SSH listens again and the agent starts (restart policy `always`), unless `held`:
+   * the machine runs something else (a Fly machine whose init was replaced), so no agent.
+   */
+  start(options?: { held?: boolean }): Promise<void>;
   /** Replaces the keys allowed to log in (existing sessions stay). */
   setAuthorizedKeys(keys: string[]): void;
   /** Runs a command as an SSH `exec` would, without SSH (for the Fly exec API stand-in). */
@@ -161,12 +166,12 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   setAuthorizedKeys(options.authorizedKeys);
 
   let on = false;
-  const powerOn = async (afterPowerCycle: boolean) => {
+  const powerOn = async (afterPowerCycle: boolean, held = false) => {
     if (on) return;
     control = await startControlServer({ agent, hostId: options.id, address: options.address, token, healthPort: () => healthPortOption === null ? null : (agent.healthPort ?? healthPortOption), now });
     try {
       await ssh.listen();
-      await agent.boot(afterPowerCycle);
+      await agent.boot(afterPowerCycle, held);
     } catch (error) {
       await ssh.close();
       await control.close();
@@ -181,7 +186,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     await agent.stop(false);
     await control?.close();
   };
-  await powerOn(false);
+  await powerOn(false, options.held === true);
 
   return {
     id: options.id,
@@ -200,7 +205,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     running: () => on,
     agentRunning: () => agent.running,
     stop: powerOff,
-    start: () => powerOn(true),
+    start: (opts = {}) => powerOn(true, opts.held === true),
     setAuthorizedKeys,
     exec: (command, opts = {}) => execLocal(run({ username: "root", command, env: {}, connection: `127.0.0.1 0 ${options.address} 0` }), opts),
     logs: (query = {}) => agent.readLogs(query),

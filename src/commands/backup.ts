@@ -1,0 +1,81 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { renderDetails } from "../lib/output.js";
+import { validateUser } from "../lib/validate.js";
+import type { BackupDeps, BackupResult, RestoreResult } from "../migrate/backup.js";
+
+/** The engine's dependencies for one backup or restore, with a progress line. */
+async function withBackupDeps<T>(ctx: Context, user: string, fn: (deps: BackupDeps) => Promise<T>): Promise<T> {
+  const [{ hostRunner }, { buildEngineDeps }] = await Promise.all([import("../migrate/exec.js"), import("../migrate/deps.js")]);
+  const deps = await buildEngineDeps(ctx, await hostRunner(ctx), () => undefined);
+  const task = ctx.io.task(`${user}: starting`);
+  try {
+    const out = await fn({ ...deps, step: (text) => task.update(`${user}: ${text}`) });
+    task.stop();
+    return out;
+  } catch (error) {
+    task.stop();
+    throw error;
+  } finally {
+    await deps.close();
+  }
+}
+
+export async function runBackup(ctx: Context, user: string): Promise<BackupResult> {
+  validateUser(user);
+  const { backupUser } = await import("../migrate/backup.js");
+  return withBackupDeps(ctx, user, (deps) => backupUser(deps, user));
+}
+
+export async function runRestore(ctx: Context, user: string, backupId: string): Promise<RestoreResult> {
+  validateUser(user);
+  if (!ctx.globals.yes) {
+    const { CancelledError } = await import("../lib/errors.js");
+    const ok = await ctx.prompt.confirm({ message: `Replace all of ${user}'s /data with backup ${backupId}? The agent stops meanwhile.`, flag: "--yes", default: false });
+    if (!ok) throw new CancelledError("restore cancelled; nothing was changed");
+  }
+  const { restoreUser } = await import("../migrate/backup.js");
+  return withBackupDeps(ctx, user, (deps) => restoreUser(deps, user, backupId));
+}
+
+const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+
+export const backupCommand: CommandModule = {
+  name: "backup",
+  group: "Migration",
+  example: "automna backup alice",
+  register(program: Command, ctx: Context) {
+    program
+      .command("backup")
+      .description("archive a user's /data to object storage (the agent pauses for the snapshot, then serves during the upload)")
+      .argument("<user>", "user id")
+      .addHelpText("after", examples("automna backup alice", "automna backup alice --json"))
+      .action(action(ctx, async (user: string) => {
+        const r = await runBackup(ctx, user);
+        if (ctx.globals.json) return ctx.io.json(r);
+        ctx.io.success(`backup ${r.backupId} of ${user}: ${r.files} files, ${mib(r.dataBytes)} (agent paused ${(r.frozenMs / 1000).toFixed(1)} s)`);
+        renderDetails(ctx.io, [["backup", r.backupId], ["archive", r.key], ["manifest", r.manifestKey], ["sha256", r.sha256], ["bytes", r.bytes], ["created", r.createdAt]]);
+        ctx.io.info(`restore it with: automna restore ${user} --from ${r.backupId}`);
+      }));
+  },
+};
+
+export const restoreCommand: CommandModule = {
+  name: "restore",
+  group: "Migration",
+  example: "automna restore alice --from bk_m3x9k2a1b7f3c2d1",
+  register(program: Command, ctx: Context) {
+    program
+      .command("restore")
+      .description("replace a user's /data with a backup (verified before anything is deleted), then start and health-check the agent")
+      .argument("<user>", "user id")
+      .requiredOption("--from <backup-id>", "the backup id (automna backup prints it)")
+      .addHelpText("after", examples("automna restore alice --from bk_m3x9k2a1b7f3c2d1 --yes"))
+      .action(action(ctx, async (user: string, flags: { from: string }) => {
+        const r = await runRestore(ctx, user, flags.from);
+        if (ctx.globals.json) return ctx.io.json(r);
+        ctx.io.success(`${user}: /data restored from ${r.backupId} (${r.files} files, ${mib(r.dataBytes)}); agent healthy after ${(r.downtimeMs / 1000).toFixed(1)} s`);
+      }));
+  },
+};

@@ -1,0 +1,113 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
+import { action, examples, type CommandModule } from "../lib/command.js";
+import { CancelledError } from "../lib/errors.js";
+import { renderList, resolveFormat, type Column } from "../lib/output.js";
+import { parseInteger } from "../lib/validate.js";
+import type { Instance } from "../state/types.js";
+
+export interface GcRow {
+  user: string;
+  provider: string;
+  instanceId: string;
+  retireUntil: string | null;
+  /** `due`: past its grace period (dry run); `destroyed`; `failed`. */
+  result: "due" | "destroyed" | "failed";
+  removed: string[];
+  error: { code: string; message: string; hint?: string } | null;
+}
+
+export interface GcOptions {
+  dryRun: boolean;
+  concurrency: number;
+}
+
+function due(row: Instance, now: Date): boolean {
+  const until = typeof row.meta.retireUntil === "string" ? Date.parse(row.meta.retireUntil) : NaN;
+  // A retired row without a deadline (made by hand) is never collected: destroy --force is for that.
+  return Number.isFinite(until) && until <= now.getTime();
+}
+
+/**
+ * Destroys retired migration sources whose grace period is over, each under its user's lease,
+ * and removes the migration's archives from object storage (best effort).
+ */
+export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
+  const state = await ctx.state();
+  const now = ctx.clock.now();
+  const rows = (await state.listInstances({ role: "retired" })).filter((r) => due(r, now));
+  const base = (r: Instance): Omit<GcRow, "result" | "removed" | "error"> => ({
+    user: r.user, provider: r.provider, instanceId: r.id, retireUntil: typeof r.meta.retireUntil === "string" ? r.meta.retireUntil : null,
+  });
+  if (opts.dryRun || rows.length === 0) return rows.map((r) => ({ ...base(r), result: "due", removed: [], error: null }));
+  if (!ctx.globals.yes) {
+    const ok = await ctx.prompt.confirm({ message: `Destroy ${rows.length} retired source${rows.length === 1 ? "" : "s"} past the grace period (${rows.slice(0, 5).map((r) => r.user).join(", ")}${rows.length > 5 ? ", ..." : ""})?`, flag: "--yes", default: false });
+    if (!ok) throw new CancelledError("gc cancelled; nothing was changed");
+  }
+  const [{ withLease }, { mapConcurrent }, { destroyUser }, { errorJson }, registry, who] = await Promise.all([
+    import("../state/lease.js"), import("../lib/concurrency.js"), import("./destroy.js"), import("../fleet/provision-one.js"), ctx.providers(), ctx.operator(),
+  ]);
+  const objects = await storageClient(ctx);
+  const board = ctx.io.board();
+  try {
+    return await mapConcurrent(rows, opts.concurrency, async (row): Promise<GcRow> => {
+      try {
+        const out = await withLease(state, row.user, { who, operation: "gc" }, (lease) =>
+          destroyUser(state, registry, row.user, lease, who, () => ctx.clock.now(), (t) => board.update(row.user, t), (r) => r.id === row.id));
+        const op = typeof row.meta.retiredBy === "string" ? row.meta.retiredBy : null;
+        if (objects && op) {
+          for (const name of ["warm", "final"]) await objects.deleteObject(`migrations/${row.user}/${op}/${name}.tar`).catch(() => undefined);
+        }
+        board.done(row.user, `retired ${row.provider} source destroyed`);
+        return { ...base(row), result: "destroyed", removed: out.removed, error: null };
+      } catch (error) {
+        const e = errorJson(error);
+        board.fail(row.user, e.message);
+        return { ...base(row), result: "failed", removed: [], error: e };
+      }
+    });
+  } finally {
+    board.close();
+    await objects?.close();
+  }
+}
+
+async function storageClient(ctx: Context): Promise<import("../lib/s3-objects.js").StorageClient | null> {
+  const config = await ctx.config();
+  if (!config.getString("storage.endpoint")) return null;
+  const [{ storageSettingsFromConfig }, { StorageClient }] = await Promise.all([import("../lib/s3-presign.js"), import("../lib/s3-objects.js")]);
+  return new StorageClient(storageSettingsFromConfig(config));
+}
+
+const COLUMNS: Column<GcRow>[] = [
+  { name: "user", value: (r) => r.user },
+  { name: "provider", value: (r) => r.provider },
+  { name: "retireUntil", header: "KEPT UNTIL", value: (r) => r.retireUntil },
+  { name: "result", value: (r) => r.result },
+  { name: "removed", value: (r) => r.removed.join(", ") || null, optional: true },
+  { name: "error", value: (r) => r.error?.message.split("\n")[0] ?? null },
+];
+
+export const gcCommand: CommandModule = {
+  name: "gc",
+  group: "Migration",
+  example: "automna gc --yes",
+  register(program: Command, ctx: Context) {
+    program
+      .command("gc")
+      .description("destroy retired migration sources whose grace period (--keep-source) is over")
+      .option("--dry-run", "list what is due; destroy nothing")
+      .option("--concurrency <n>", "sources destroyed at once", "8")
+      .option("-o, --output <format>", "table, json, ndjson, csv")
+      .addHelpText("after", examples("automna gc --dry-run", "automna gc --yes"))
+      .action(action(ctx, async (flags: { dryRun?: boolean; concurrency: string; output?: string }) => {
+        const rows = await runGc(ctx, { dryRun: flags.dryRun === true, concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64) });
+        const format = resolveFormat(flags.output, ctx.globals.json);
+        renderList(ctx.io, rows, COLUMNS, { format });
+        if (format === "table" && rows.length === 0) ctx.io.info("nothing to collect");
+        const failed = rows.filter((r) => r.result === "failed").length;
+        if (failed === 0) return 0;
+        return failed === rows.length ? 1 : 3;
+      }));
+  },
+};

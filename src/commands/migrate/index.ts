@@ -1,0 +1,123 @@
+import type { Command } from "commander";
+import type { Context } from "../../context.js";
+import { action, examples, type CommandModule } from "../../lib/command.js";
+import { UsageError } from "../../lib/errors.js";
+import { parseColumnList, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { parseInteger } from "../../lib/validate.js";
+import { progress } from "./progress.js";
+import { finishRun } from "./render.js";
+import type { DryRunReport, DryRunRow } from "./run.js";
+
+interface MigrateFlags {
+  all?: boolean;
+  from?: string;
+  to?: string;
+  region?: string;
+  size?: string;
+  image?: string;
+  dryRun?: boolean;
+  concurrency: string;
+  keepSource: string;
+  output?: string;
+}
+
+const DRY_COLUMNS: Column<DryRunRow>[] = [
+  { name: "user", value: (r) => r.user },
+  { name: "from", value: (r) => r.from },
+  { name: "to", value: (r) => `${r.to} ${r.region} ${r.size}` },
+  { name: "before", header: "MONTHLY NOW", value: (r) => (r.monthlyBefore === null ? null : `${r.monthlyBefore.toFixed(2)} ${r.currencyBefore}`), align: "right" },
+  { name: "after", header: "MONTHLY AFTER", value: (r) => `${r.monthlyAfter.toFixed(2)} ${r.currencyAfter}`, align: "right" },
+  { name: "data", value: (r) => (r.dataBytes === null ? null : `${(r.dataBytes / 1048576).toFixed(1)} MiB`), align: "right" },
+];
+
+function renderDryRun(ctx: Context, report: DryRunReport, format: string): void {
+  if (format === "json") return ctx.io.json(report);
+  if (format === "ndjson") {
+    for (const row of report.users) ctx.io.ndjson({ type: "plan", ...row });
+    return ctx.io.ndjson({ type: "total", ...report.total });
+  }
+  renderList(ctx.io, report.users, DRY_COLUMNS, { format: "table" });
+  const t = report.total;
+  ctx.io.out();
+  ctx.io.out(`${report.users.length} users, ${(t.dataBytes / 1048576).toFixed(1)} MiB of data: ${t.before.toFixed(2)} -> ${t.after.toFixed(2)} USD/month, saving ${t.saving.toFixed(2)} USD/month`);
+  ctx.io.info("dry run: nothing was changed");
+}
+
+function format(ctx: Context, output: string | undefined): "table" | "json" | "ndjson" {
+  return resolveFormat(output, ctx.globals.json, ["table", "json", "ndjson"]) as "table" | "json" | "ndjson";
+}
+
+export const migrateCommand: CommandModule = {
+  name: "migrate",
+  group: "Migration",
+  example: "automna migrate alice --from fly --to hetzner --yes",
+  register(program: Command, ctx: Context) {
+    const migrate = program
+      .command("migrate")
+      .description("move users' agents and their /data to another provider (journaled; resumable; rolled back on failure before the DNS switch)")
+      .argument("[users...]", "user ids (or --all)")
+      .option("--all", "every user live on --from")
+      .option("--from <provider>", "where they run now: hetzner, fly, digitalocean (do)")
+      .option("--to <provider>", "where they move")
+      .option("--region <region>", "target region (default: the provider's default)")
+      .option("--size <size>", "target size (default: the provider's default)")
+      .option("--image <ref>", "agent image for the target (default: the source's)")
+      .option("--dry-run", "show targets, monthly prices before and after, data sizes and the saving; change nothing")
+      .option("--concurrency <n>", "users migrated at once", "4")
+      .option("--keep-source <duration>", "how long the retired source is kept before gc may destroy it", "72h")
+      .option("-o, --output <format>", "table (default), json, or ndjson (a stream of progress events)")
+      .addHelpText("after", examples(
+        "automna migrate alice --from fly --to hetzner",
+        "automna migrate --all --from fly --to hetzner --dry-run",
+        "automna migrate --all --from fly --to hetzner --concurrency 8 --yes -o ndjson",
+        "automna migrate status",
+        "automna migrate resume op_m3x9k2a1b7f3c2d1",
+      ))
+      .action(action(ctx, async (users: string[], flags: MigrateFlags) => {
+        if (!flags.from || !flags.to) throw new UsageError("--from and --to are required", { hint: "automna migrate alice --from fly --to hetzner" });
+        const fmt = format(ctx, flags.output);
+        const { runMigrate } = await import("./run.js");
+        const result = await runMigrate(ctx, {
+          users, all: flags.all === true, from: flags.from, to: flags.to, region: flags.region, size: flags.size, image: flags.image, dryRun: flags.dryRun === true,
+          concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64), keepSource: flags.keepSource,
+        }, () => progress(ctx, fmt === "ndjson"));
+        if (!Array.isArray(result)) return renderDryRun(ctx, result, fmt);
+        return finishRun(ctx, result, fmt);
+      }));
+
+    migrate
+      .command("status")
+      .description("unfinished and recent migrations, or one with its journal")
+      .argument("[op-id]", "an operation id")
+      .option("--limit <n>", "at most this many", "50")
+      .option("-o, --output <format>", "table, json, ndjson, csv")
+      .option("--columns <list>", "columns to show")
+      .option("--no-header", "no header row")
+      .action(action(ctx, async (opId: string | undefined, flags: { limit: string; output?: string; columns?: string; header: boolean }) => {
+        const { runMigrateStatus, renderMigrateStatus } = await import("./status.js");
+        const result = await runMigrateStatus(ctx, opId, parseInteger("--limit", flags.limit, 1, 100_000));
+        renderMigrateStatus(ctx, result, resolveFormat(flags.output, ctx.globals.json), flags.columns ? parseColumnList(flags.columns) : undefined, !flags.header);
+      }));
+
+    for (const verb of ["resume", "rollback"] as const) {
+      migrate
+        .command(verb)
+        .description(verb === "resume"
+          ? "continue a migration from the first step not confirmed done (or finish its rollback)"
+          : "undo a migration that has not reached the DNS switch (refused after it, exit 2)")
+        .argument("<op-id>", "the operation id (automna migrate status)")
+        .option("-o, --output <format>", "table, json, or ndjson")
+        .action(action(ctx, async (opId: string, flags: { output?: string }) => {
+          const fmt = format(ctx, flags.output);
+          const { runMigrateOp } = await import("./run.js");
+          const outcome = await runMigrateOp(ctx, verb, opId, () => progress(ctx, fmt === "ndjson"));
+          if (verb === "rollback" && outcome.result === "rolled_back" && fmt !== "ndjson") {
+            if (fmt === "json") ctx.io.json({ results: [outcome], summary: { migrated: 0, rolledBack: 1, failed: 0 } });
+            else ctx.io.success(`${outcome.op}: rolled back; ${outcome.user} runs on ${outcome.from} as before`);
+            return 0;
+          }
+          return finishRun(ctx, [outcome], fmt);
+        }));
+    }
+  },
+};

@@ -1,0 +1,138 @@
+import { AutomnaError, NotFoundError, UsageError } from "../lib/errors.js";
+import { newId } from "../lib/ids.js";
+import { withLease } from "../state/lease.js";
+import type { Instance } from "../state/types.js";
+import { archiveAll, cleanupWork, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy } from "./host.js";
+import { manifestDifferences, parseManifest } from "./manifest.js";
+import type { EngineDeps } from "./types.js";
+
+/**
+ * Backups of a user's /data: the same path as a migration's copy (tar on the host, sha256,
+ * presigned PUT; presigned GET, verify, extract), stored as `backups/<user>/<id>.tar` with a
+ * manifest object `backups/<user>/<id>.manifest` beside it: a header (`# key: value` lines with
+ * the archive's sha256 and size) and the per-file manifest of what the archive holds.
+ *
+ * The agent is frozen while the archive and manifest are taken (seconds for a small /data) and
+ * started again before the upload, so the archive is consistent and matches its manifest exactly.
+ */
+
+export interface BackupResult {
+  user: string;
+  backupId: string;
+  provider: string;
+  key: string;
+  manifestKey: string;
+  sha256: string;
+  bytes: number;
+  files: number;
+  dataBytes: number;
+  /** How long the agent was stopped, ms. */
+  frozenMs: number;
+  createdAt: string;
+}
+
+export interface RestoreResult {
+  user: string;
+  backupId: string;
+  provider: string;
+  files: number;
+  dataBytes: number;
+  /** How long the agent was stopped, ms. */
+  downtimeMs: number;
+}
+
+export type BackupDeps = Omit<EngineDeps, "dns" | "crash" | "emit"> & { step(text: string): void };
+
+const BACKUP_ID = /^bk_[a-z0-9]+$/;
+
+export function backupKeys(user: string, id: string): { archive: string; manifest: string } {
+  return { archive: `backups/${user}/${id}.tar`, manifest: `backups/${user}/${id}.manifest` };
+}
+
+async function liveInstance(deps: BackupDeps, user: string): Promise<Instance> {
+  const row = await deps.state.getInstance(user, "live");
+  if (!row) throw new NotFoundError(`${user} has no live instance`, { hint: "automna list shows the fleet" });
+  return row;
+}
+
+export async function backupUser(deps: BackupDeps, user: string): Promise<BackupResult> {
+  const id = newId("bk", deps.now());
+  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async () => {
+    const instance = await liveInstance(deps, user);
+    const provider = await deps.registry.get(instance.provider);
+    const keys = backupKeys(user, id);
+    deps.step("freezing the agent");
+    const frozen = Date.now();
+    let archive;
+    let m;
+    try {
+      await setAgent(deps, provider, instance, false);
+      deps.step("archiving /data");
+      archive = await archiveAll(deps, instance, id, "backup", false);
+      m = await manifest(deps, instance, id);
+    } finally {
+      deps.step("starting the agent");
+      await setAgent(deps, provider, instance, true);
+    }
+    const frozenMs = Date.now() - frozen;
+    await waitHealthy(deps, instance, deps.health);
+    deps.step("uploading");
+    await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
+    const createdAt = deps.now().toISOString();
+    const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`];
+    const body = [...header, ...[...m.entries.values()].map((e) => `${e.type} ${e.size ?? "-"} ${e.sha256 ?? "-"} ${e.path}`)].join("\n") + "\n";
+    await deps.objects.putObject(keys.manifest, body);
+    await cleanupWork(deps, instance, id).catch(() => undefined);
+    await deps.state.appendAudit({ who: deps.who, action: "backup", target: user, details: { backupId: id, key: keys.archive, sha256: archive.sha256, bytes: archive.bytes } }).catch(() => undefined);
+    return { user, backupId: id, provider: instance.provider, key: keys.archive, manifestKey: keys.manifest, sha256: archive.sha256, bytes: archive.bytes, files: m.files, dataBytes: m.bytes, frozenMs, createdAt };
+  }, deps.leaseTtlMs);
+}
+
+function parseBackupManifest(text: string): { sha256: string; manifestText: string } {
+  const header = new Map<string, string>();
+  const lines: string[] = [];
+  for (const line of text.split("\n")) {
+    const h = /^# ([a-z0-9]+): (.*)$/.exec(line);
+    if (h) header.set(h[1]!, h[2]!);
+    else if (line && !line.startsWith("#")) lines.push(line);
+  }
+  const sha256 = header.get("sha256") ?? "";
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AutomnaError("the backup's manifest has no archive sha256", { code: "bad_backup" });
+  return { sha256, manifestText: lines.join("\n") };
+}
+
+/**
+ * Replaces the user's /data with a backup: the archive is downloaded and its sha256 checked
+ * BEFORE anything is deleted (a bad download leaves /data as it was), then extracted with the
+ * agent stopped, the result checked file by file against the backup's manifest, and the agent
+ * started and waited for.
+ */
+export async function restoreUser(deps: BackupDeps, user: string, backupId: string): Promise<RestoreResult> {
+  if (!BACKUP_ID.test(backupId)) throw new UsageError(`"${backupId}" is not a backup id (bk_...)`, { hint: "automna backup USER prints one" });
+  return withLease(deps.state, user, { who: deps.who, operation: `restore ${backupId}` }, async () => {
+    const instance = await liveInstance(deps, user);
+    const provider = await deps.registry.get(instance.provider);
+    const keys = backupKeys(user, backupId);
+    const text = await deps.objects.getText(keys.manifest);
+    if (text === undefined) throw new NotFoundError(`no backup ${backupId} of ${user}`, { hint: `objects are under backups/${user}/ in the storage bucket` });
+    const { sha256, manifestText } = parseBackupManifest(text);
+    const want = parseManifest(manifestText);
+    deps.step("stopping the agent");
+    const stopped = Date.now();
+    await setAgent(deps, provider, instance, false);
+    try {
+      deps.step("downloading, verifying and extracting");
+      await restoreArchive(deps, instance, backupId, "backup", keys.archive, sha256, "replace");
+      const have = await manifest(deps, instance, backupId);
+      if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match the backup's manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
+    } finally {
+      deps.step("starting the agent");
+      await setAgent(deps, provider, instance, true);
+    }
+    await waitHealthy(deps, instance, deps.health);
+    const downtimeMs = Date.now() - stopped;
+    await cleanupWork(deps, instance, backupId).catch(() => undefined);
+    await deps.state.appendAudit({ who: deps.who, action: "restore", target: user, details: { backupId, sha256 } }).catch(() => undefined);
+    return { user, backupId, provider: instance.provider, files: want.files, dataBytes: want.bytes, downtimeMs };
+  }, deps.leaseTtlMs);
+}

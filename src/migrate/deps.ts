@@ -1,0 +1,66 @@
+import type { Context } from "../context.js";
+import type { DnsProvider } from "../dns/types.js";
+import { ConfigError } from "../lib/errors.js";
+import { parseDuration } from "../lib/validate.js";
+import { LEASE_TTL_MS } from "../state/lease.js";
+import { crashPointFromEnv } from "./crash.js";
+import type { EngineDeps, HealthSettings, HostRunner, MigrateEvent } from "./types.js";
+
+/** Health-check settings from config (health.port/path/checks/interval/timeout). */
+export async function healthSettings(ctx: Context): Promise<HealthSettings> {
+  const config = await ctx.config();
+  const duration = (key: string, fallback: string): number => parseDuration(key, config.getString(key) ?? fallback);
+  const checks = config.getNumber("health.checks") ?? 3;
+  if (!Number.isInteger(checks) || checks < 1) throw new ConfigError(`health.checks must be a whole number of at least 1, got ${checks}`);
+  return {
+    port: config.getNumber("health.port") ?? 8080,
+    path: config.getString("health.path") ?? "/healthz",
+    checks,
+    intervalMs: duration("health.interval", "1s"),
+    timeoutMs: duration("health.timeout", "120s"),
+  };
+}
+
+/** The DNS provider and name template, null when neither is configured; half a setup is an error. */
+export async function dnsFromConfig(ctx: Context): Promise<{ provider: DnsProvider; template: string } | null> {
+  const config = await ctx.config();
+  const template = config.getString("dns.template");
+  const token = config.secret("cloudflare.token");
+  if (!template && !token) return null;
+  if (!template) throw new ConfigError("cloudflare.token is set but dns.template is not (AUTOMNA_DNS_TEMPLATE)", { hint: "automna config set dns.template '{user}.agents.example.com'" });
+  const { CloudflareDns } = await import("../dns/cloudflare.js");
+  return { provider: CloudflareDns.fromConfig(config, { signal: ctx.signal }), template };
+}
+
+export function abortableSleep(signal: AbortSignal): (ms: number) => Promise<void> {
+  return (ms) => new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Everything the engine needs from a command's context; `close()` frees the clients. */
+export async function buildEngineDeps(ctx: Context, run: HostRunner, emit: (event: MigrateEvent) => void): Promise<EngineDeps & { close(): Promise<void> }> {
+  const [config, state, registry] = await Promise.all([ctx.config(), ctx.state(), ctx.providers()]);
+  const [{ storageSettingsFromConfig }, { StorageClient }] = await Promise.all([import("../lib/s3-presign.js"), import("../lib/s3-objects.js")]);
+  const storage = storageSettingsFromConfig(config);
+  const objects = new StorageClient(storage);
+  const dns = await dnsFromConfig(ctx);
+  const ttl = config.getString("migrate.leaseTtl");
+  const leaseTtlMs = ttl ? parseDuration("migrate.leaseTtl", ttl) : Math.min(LEASE_TTL_MS, 60_000);
+  if (leaseTtlMs < 1000) throw new ConfigError("migrate.leaseTtl must be at least 1s");
+  return {
+    state, registry, run, storage, objects, dns, emit, health: await healthSettings(ctx), who: await ctx.operator(), now: () => ctx.clock.now(), leaseTtlMs,
+    signal: ctx.signal, crash: crashPointFromEnv(ctx.env), sleep: abortableSleep(ctx.signal),
+    async close() {
+      await objects.close();
+      await dns?.provider.close();
+    },
+  };
+}

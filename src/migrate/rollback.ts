@@ -1,0 +1,66 @@
+import { AutomnaError } from "../lib/errors.js";
+import { cleanupWork, setAgent, waitHealthy } from "./host.js";
+import type { Run } from "./run.js";
+
+/**
+ * Undoes a migration that has not reached the switch: the source agent serves again, the target
+ * is destroyed (found by its marker when its ids never reached state) and its row deleted, the
+ * work files and archives go. Each undo is journaled `undone` once finished, so a rollback that
+ * crashes resumes with what is left.
+ */
+export async function rollback(r: Run, reason: string): Promise<void> {
+  const { j } = r;
+  if (j.op.status !== "rolling_back") await j.update({ status: "rolling_back", error: reason.slice(0, 1000) });
+  await j.step("rollback", `rolling back: ${reason.split("\n")[0]}`, { reason: reason.slice(0, 1000) }, async () => {
+    let sourceHealthy = true;
+    if (j.state("freeze").started && !j.state("freeze").undone) {
+      j.checkpoint();
+      const source = await r.source();
+      await setAgent(r.host, r.from, source, true);
+      try {
+        await waitHealthy(r.host, source, r.deps.health);
+      } catch (error) {
+        // The agent is started; its health is the operator's to look at, not a reason to keep the target.
+        sourceHealthy = false;
+        j.emit("rollback", undefined, `the source agent was started but is not healthy yet: ${(error as Error).message}`, "warn");
+      }
+      const summary = sourceHealthy ? "source agent serving again" : "source agent started (not healthy yet)";
+      await j.append("freeze", "undone", { sourceHealthy, summary });
+      j.emit("freeze", "undone", summary);
+    }
+    if (j.state("provision").started && !j.state("provision").undone) {
+      j.checkpoint();
+      const row = await r.targetRow();
+      let resources = row?.resources ?? {};
+      // A create whose ids never reached state may still have made something: find it by marker.
+      if (Object.keys(resources).length === 0) resources = (await r.to.findByMarker(r.opId))?.resources ?? {};
+      await j.fence();
+      const removed = Object.keys(resources).length ? await r.to.destroy({ resources, user: r.user }) : [];
+      if (row) await r.deps.state.deleteInstance(row.id, { lease: r.lease });
+      const summary = `target removed (${removed.join(", ") || "nothing was made"})`;
+      await j.append("provision", "undone", { removed, summary });
+      j.emit("provision", "undone", summary);
+    }
+    if (j.state("warm-archive").started && !j.state("warm-archive").undone) {
+      // Leftovers cost a little disk and storage; failing to remove them does not block the rollback.
+      const errors: string[] = [];
+      await cleanupWork(r.host, await r.source(), r.opId).catch((e: unknown) => errors.push((e as Error).message));
+      for (const name of ["warm", "final"] as const) await r.deps.objects.deleteObject(r.key(name)).catch((e: unknown) => errors.push((e as Error).message));
+      if (errors.length) j.emit("rollback", undefined, `could not remove every work file: ${errors[0]}`, "warn");
+      await j.append("warm-archive", "undone", { leftovers: errors.length > 0, summary: errors.length ? "some work files left behind" : "archives and work files removed" });
+    }
+    return { sourceHealthy, summary: "rolled back: the source serves, the target is gone" };
+  });
+  await j.update({ status: "rolled_back" });
+}
+
+/** Refuses a rollback once the switch has begun (DNS may already point at the target). */
+export function assertBeforeSwitch(r: Run): void {
+  const sw = r.j.state("switch");
+  if (sw.started || r.j.op.status === "succeeded") {
+    const at = r.j.entries.find((e) => e.step === "switch" && e.phase === "intent")?.at;
+    throw new AutomnaError(`${r.opId} is past the routing switch${at ? ` (begun ${at})` : ""}: traffic may already reach the target, so it can only go forward`, {
+      code: "past_switch", exitCode: 2, hint: r.j.op.status === "succeeded" ? "it finished; the retired source is kept until gc" : `automna migrate resume ${r.opId}`,
+    });
+  }
+}

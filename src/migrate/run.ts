@@ -1,0 +1,68 @@
+import { AutomnaError } from "../lib/errors.js";
+import type { Provider } from "../providers/types.js";
+import type { Instance, LeaseRef } from "../state/types.js";
+import type { HostDeps } from "./host.js";
+import type { Journal } from "./journal.js";
+import type { Manifest } from "./manifest.js";
+import type { EngineDeps, MigrateParams } from "./types.js";
+
+/** Object keys of a migration's archives. */
+export function archiveKey(user: string, opId: string, name: "warm" | "final"): string {
+  return `migrations/${user}/${opId}/${name}.tar`;
+}
+
+/** One migration being driven forward or back by this process. */
+export class Run {
+  readonly deps: EngineDeps;
+  readonly j: Journal;
+  readonly params: MigrateParams;
+  readonly lease: LeaseRef;
+  readonly from: Provider;
+  readonly to: Provider;
+  /** Manifests computed in this process (recomputed from the frozen hosts after a resume). */
+  readonly memo: { targetWarm?: Manifest; sourceFinal?: Manifest; targetFinal?: Manifest; sourceAgain?: Manifest } = {};
+
+  constructor(deps: EngineDeps, j: Journal, params: MigrateParams, lease: LeaseRef, from: Provider, to: Provider) {
+    this.deps = deps;
+    this.j = j;
+    this.params = params;
+    this.lease = lease;
+    this.from = from;
+    this.to = to;
+  }
+
+  get user(): string {
+    return this.j.op.user;
+  }
+
+  get opId(): string {
+    return this.j.op.id;
+  }
+
+  /** The data path's dependencies, fenced: every remote command first proves the lease is still held. */
+  get host(): HostDeps {
+    return { ...this.deps, guard: () => this.j.fence() };
+  }
+
+  key(name: "warm" | "final"): string {
+    return archiveKey(this.user, this.opId, name);
+  }
+
+  async source(): Promise<Instance> {
+    const row = await this.deps.state.getInstanceById(this.params.sourceInstanceId);
+    if (!row) throw new AutomnaError(`the source instance ${this.params.sourceInstanceId} of ${this.user} is gone from state`, { code: "not_found" });
+    return row;
+  }
+
+  /** The target row this operation made (by its marker), if any. */
+  async targetRow(): Promise<Instance | undefined> {
+    const rows = await this.deps.state.listInstances({ user: this.user });
+    return rows.find((r) => r.opId === this.opId && r.id !== this.params.sourceInstanceId);
+  }
+
+  async target(): Promise<Instance> {
+    const row = await this.targetRow();
+    if (!row) throw new AutomnaError(`the target instance of ${this.opId} is missing from state`, { code: "not_found" });
+    return row;
+  }
+}

@@ -1,0 +1,111 @@
+import type { DnsProvider } from "../dns/types.js";
+import type { StorageClient } from "../lib/s3-objects.js";
+import type { StorageSettings } from "../lib/s3-presign.js";
+import type { ProviderRegistry } from "../providers/index.js";
+import type { Instance, StateStore } from "../state/types.js";
+
+/** The operation kind of a migration in the state store's operations table. */
+export const MIGRATE_KIND = "migrate";
+
+/**
+ * The steps of a migration, in order. Each is journaled as `intent` before its external call and
+ * `done` (with what it learned) after it; `migrate resume` continues from the first step without a
+ * `done`. Everything before `switch` can be rolled back; from the `switch` intent on, only forward.
+ */
+export const MIGRATE_STEPS = [
+  "lock", "provision", "hold-target", "warm-archive", "warm-upload", "warm-restore", "freeze",
+  "final-archive", "final-upload", "final-restore", "verify", "start-target", "switch", "cutover", "cleanup", "retire", "unlock",
+] as const;
+export type MigrateStep = (typeof MIGRATE_STEPS)[number];
+
+/** The step whose intent is the point of no return. */
+export const COMMIT_STEP: MigrateStep = "switch";
+
+/** What a migration was started with (the operation's params). */
+export interface MigrateParams {
+  from: string;
+  to: string;
+  region: string;
+  size: string;
+  image: string;
+  /** How long the retired source is kept before `gc` may destroy it. */
+  keepSourceMs: number;
+  /** The live instance being moved (its row id). */
+  sourceInstanceId: string;
+}
+
+/** The result of one command run on an instance (OpenSSH or the Fly exec API). */
+export interface ExecResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** Runs a shell command on an instance (see runOnInstance in src/access). */
+export type HostRunner = (instance: Instance, command: string, options?: { stdin?: string | Buffer; timeoutMs?: number }) => Promise<ExecResult>;
+
+export interface HealthSettings {
+  port: number;
+  path: string;
+  /** Consecutive successful checks required (default 3). */
+  checks: number;
+  intervalMs: number;
+  /** How long the target may take to become healthy. */
+  timeoutMs: number;
+}
+
+/** One progress event (board lines, CI lines, `-o ndjson`). */
+export interface MigrateEvent {
+  type: "step" | "info" | "warn" | "result";
+  user: string;
+  op: string;
+  step: string | null;
+  phase?: "start" | "done" | "resumed" | "failed" | "undone" | undefined;
+  message: string;
+  at: string;
+}
+
+/** A crash point for tests: `AUTOMNA_CRASH_AT=<step>:<intent|after|done>`. */
+export interface CrashPoint {
+  step: string;
+  phase: "intent" | "after" | "done";
+}
+
+/** Everything the engine touches, built once per command run. */
+export interface EngineDeps {
+  state: StateStore;
+  registry: ProviderRegistry;
+  run: HostRunner;
+  storage: StorageSettings;
+  objects: StorageClient;
+  /** null: no DNS configured; the switch is skipped with a warning. */
+  dns: { provider: DnsProvider; template: string } | null;
+  health: HealthSettings;
+  who: string;
+  now: () => Date;
+  leaseTtlMs: number;
+  /** Ctrl-C: stop between steps, leave the operation resumable. */
+  signal: AbortSignal;
+  emit: (event: MigrateEvent) => void;
+  crash: CrashPoint | null;
+  /** Pause between polls (health checks, retries); tests shorten it. */
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** How one user's migration ended. */
+export interface MigrateOutcome {
+  user: string;
+  op: string;
+  result: "migrated" | "rolled_back" | "failed" | "planned";
+  from: string;
+  to: string;
+  /** Where it stopped (failed) or the last step. */
+  step: string | null;
+  /** Freeze to target healthy, in ms (null when it never froze or never became healthy). */
+  downtimeMs: number | null;
+  /** Bytes of /data moved (warm + final archives). */
+  bytes: number | null;
+  target: { instanceId: string; resources: Record<string, string> } | null;
+  dns: { name: string; type: string; content: string } | null;
+  error: { code: string; message: string; hint?: string } | null;
+}

@@ -1,0 +1,58 @@
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ExecResult, HostRunner } from "../../src/migrate/types.js";
+import type { Instance } from "../../src/state/types.js";
+
+/**
+ * ENGINE UNIT TESTS ONLY: a stand-in for the exec transport (OpenSSH / Fly exec). Each instance is
+ * a directory with its own `data/` (its /data) and HOME; commands run in a real /bin/sh with the
+ * real tar, sha256sum and curl against the real object-store stand-in. `docker stop|start
+ * automna-agent` is a shim that records the agent's state in `<dir>/agent`. The integration tests
+ * use the sandbox's hosts over real ssh instead.
+ */
+export class LocalHosts {
+  readonly root: string;
+  readonly commands: { key: string; command: string }[] = [];
+  #bin: string;
+
+  constructor(root: string) {
+    this.root = root;
+    this.#bin = join(root, "bin");
+    mkdirSync(this.#bin, { recursive: true });
+    const shim = join(this.#bin, "docker");
+    writeFileSync(shim, `#!/bin/sh\ncase "$1" in stop) echo stopped > "$HOME/agent" ;; start) echo running > "$HOME/agent" ;; *) echo "docker: '$1' is not a docker command." >&2; exit 1 ;; esac\n`);
+    chmodSync(shim, 0o755);
+  }
+
+  key(instance: Pick<Instance, "provider" | "resources">): string {
+    const r = instance.resources;
+    return `${instance.provider}-${r.server ?? r.droplet ?? r.machine ?? "none"}`;
+  }
+
+  dir(instance: Pick<Instance, "provider" | "resources">): string {
+    const dir = join(this.root, "hosts", this.key(instance));
+    mkdirSync(join(dir, "data"), { recursive: true });
+    return dir;
+  }
+
+  readonly run: HostRunner = (instance, command, options = {}) => {
+    const dir = this.dir(instance);
+    this.commands.push({ key: this.key(instance), command });
+    return new Promise<ExecResult>((resolve, reject) => {
+      const child = spawn("/bin/sh", ["-c", command], {
+        cwd: dir,
+        env: { PATH: `${this.#bin}:/usr/local/bin:/usr/bin:/bin`, HOME: dir, AUTOMNA_DATA: join(dir, "data"), LC_ALL: "C" },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on("data", (d: Buffer) => out.push(d));
+      child.stderr.on("data", (d: Buffer) => err.push(d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ exitCode: code ?? 255, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(options.stdin ?? "");
+    });
+  };
+}
