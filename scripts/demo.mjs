@@ -48,6 +48,12 @@ try {
   await automna(...sandbox, "ssh", "ann", "--", "docker", "ps");
   await automna(...sandbox, "exec", "ann", "cai", "eve", "--", "du -sh /data");
   await automna(...sandbox, "logs", "ann", "cai", "eve", "--tail", "2");
+  // The reason automna exists: move users from Fly to Hetzner with their data, verified, with
+  // the DNS record switched; then what the fleet costs and what it would cost elsewhere.
+  await automna(...sandbox, "migrate", "cai", "dee", "--from", "fly", "--to", "hetzner", "--dry-run");
+  await automna(...sandbox, "migrate", "cai", "dee", "--from", "fly", "--to", "hetzner", "--yes");
+  await automna(...sandbox, "list");
+  await automna(...sandbox, "cost-report", "--compare", "--plan-price", "29,79");
   await automna(...sandbox, "doctor");
 } catch (error) {
   failed = true;

@@ -39,7 +39,7 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
   const found: Found[] = [];
   for (const view of views) {
     if (!view.ok) continue;
-    const rows = (await state.listInstances({ provider: view.provider })).filter((r) => r.role !== "retired");
+    const rows = await state.listInstances({ provider: view.provider });
     const { pairs, missing, orphans } = pairByUser(rows, view.instances);
     for (const live of orphans) {
       found.push({ live, drift: { kind: "orphan", user: live.user, provider: view.provider, detail: `automna-marked ${live.providerStatus} resource that state does not know`, resources: live.resources } });

@@ -34,7 +34,7 @@ export async function refreshState(ctx: Context, provider?: string): Promise<Ref
   const leased = new Set((await state.listLeases()).map((l) => l.user));
   for (const view of views) {
     if (!view.ok) continue;
-    const rows = (await state.listInstances({ provider: view.provider })).filter((r) => r.role !== "retired");
+    const rows = await state.listInstances({ provider: view.provider });
     const { pairs, missing } = pairByUser(rows, view.instances);
     for (const [row, live] of pairs) {
       const patch = refreshPatch(row, live);
@@ -77,7 +77,8 @@ export const LIST_COLUMNS: Column<ListRow>[] = [
   { name: "provider", value: (r) => r.provider },
   { name: "region", value: (r) => r.region },
   { name: "size", value: (r) => r.size },
-  { name: "status", value: (r) => r.status },
+  // A migration's target and retired source share the user's name: say which is which.
+  { name: "status", value: (r) => (r.role === "live" ? r.status : `${r.status} (${r.role})`) },
   { name: "address", value: (r) => r.addresses.ipv4 ?? r.addresses.hostname ?? r.addresses.private ?? null },
   { name: "monthly", value: (r) => (r.monthlyPrice === null ? null : `${r.monthlyPrice.toFixed(2)} ${r.currency}`), align: "right" },
   { name: "created", value: (r) => r.createdAt.slice(0, 19).replace("T", " ") },

@@ -45,5 +45,10 @@ describe("migrate between providers in the sandbox (real ssh, Fly exec, object s
     // The target's agent serves; the source's is stopped.
     const now = await runCli(["status", user, "--json"], { env: w.env });
     expect(now.json<{ instance: { provider: string }; health: { ok: boolean } }>()).toMatchObject({ instance: { provider: to }, health: { ok: true } });
+    // The retired source is known to state: doctor sees no orphan, list marks it retired.
+    const doctor = await runCli(["doctor", "--json"], { env: w.env });
+    expect(doctor.code, doctor.stdout).toBe(0);
+    const listed = await runCli(["list", "-o", "csv", "--columns", "user,provider,status", "--no-header"], { env: w.env });
+    expect(listed.stdout.split("\r\n").filter((l) => l.startsWith(`${user},`)).sort()).toEqual([`${user},${from},stopped (retired)`, `${user},${to},running`].sort());
   });
 });
