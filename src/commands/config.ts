@@ -4,7 +4,7 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import type { ConfigEntry, ConfigValue } from "../lib/config.js";
 import { requireKey } from "../lib/config.js";
 import { UsageError } from "../lib/errors.js";
-import { renderList, resolveFormat, type Column } from "../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
 
 const COLUMNS: Column<ConfigEntry>[] = [
   { name: "key", value: (e) => e.key },
@@ -90,19 +90,13 @@ export const configCommand: CommandModule = {
         else ctx.io.success(removed ? `${key} removed from profile ${cfg.profile}` : `${key} was not set in profile ${cfg.profile}`);
       }));
 
-    config
+    addListFlags(config
       .command("list")
       .description("every setting with its value and where it comes from (secrets shown as ***)")
-      .option("--all", "include settings that are not set")
-      .option("-o, --output <format>", "table, json, ndjson or csv")
-      .option("--columns <list>", `columns: ${COLUMNS.map((c) => c.name).join(",")}`)
-      .option("--no-header", "omit the header row")
+      .option("--all", "include settings that are not set"), COLUMNS)
       .action(action(ctx, async (opts: { all?: boolean; output?: string; columns?: string; header: boolean }) => {
         const cfg = await ctx.config();
-        const format = resolveFormat(opts.output, ctx.globals.json);
-        renderList(ctx.io, cfg.list(opts.all === true), COLUMNS, {
-          format, columns: opts.columns?.split(","), noHeader: !opts.header,
-        });
+        renderList(ctx.io, cfg.list(opts.all === true), COLUMNS, listOptionsFrom(opts, ctx.globals.json));
       }));
 
     config

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
-import { parseColumnList, renderList, resolveFormat, type Column } from "../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
 import { INSTANCE_STATUSES, type Instance, type InstanceStatus } from "../state/types.js";
 
 export interface ListOptions {
@@ -94,26 +94,22 @@ export const listCommand: CommandModule = {
   group: "Fleet",
   example: "automna list --provider fly -o json",
   register(program: Command, ctx: Context) {
-    program
+    addListFlags(program
       .command("list")
       .description("every user's instance, from state (--refresh asks the providers first)")
       .option("--provider <name>", "only this provider")
       .option("--status <status>", `only this status (${INSTANCE_STATUSES.join(", ")})`)
       .option("--region <name>", "only this region")
-      .option("--refresh", "read every configured provider and update state first")
-      .option("-o, --output <format>", "table, json, ndjson or csv")
-      .option("--columns <list>", `columns: ${LIST_COLUMNS.map((c) => c.name).join(",")}`)
-      .option("--no-header", "omit the header row")
+      .option("--refresh", "read every configured provider and update state first"), LIST_COLUMNS)
       .addHelpText("after", examples("automna list", "automna list --refresh --status running", "automna list -o csv --columns user,provider,monthly"))
       .action(action(ctx, async (opts: ListOptions & { output?: string; columns?: string; header: boolean }) => {
-        const format = resolveFormat(opts.output, ctx.globals.json);
-        const columns = opts.columns === undefined ? undefined : parseColumnList(opts.columns);
+        const output = listOptionsFrom(opts, ctx.globals.json);
         const { rows, refresh } = await runList(ctx, opts);
         if (refresh) {
           for (const p of refresh.providers) if (!p.ok) ctx.io.warn(`${p.provider}: not refreshed: ${p.error}`);
           ctx.io.info(`refreshed ${refresh.providers.filter((p) => p.ok).map((p) => p.provider).join(", ") || "no provider"}: ${refresh.updated} updated, ${refresh.missing} not found (see automna doctor)`);
         }
-        renderList(ctx.io, rows, LIST_COLUMNS, { format, columns, noHeader: !opts.header });
+        renderList(ctx.io, rows, LIST_COLUMNS, output);
       }));
   },
 };

@@ -117,3 +117,32 @@ export function renderDetails(io: IO, pairs: [string, string | number | null | u
   const width = Math.max(...pairs.map(([k]) => k.length));
   for (const [key, value] of pairs) io.out(`${`${key}:`.padEnd(width + 2)}${cell(value)}`);
 }
+
+/** The output flags every list command takes. */
+export interface ListFlags {
+  output?: string;
+  columns?: string;
+  /** false for `--no-header`. */
+  header: boolean;
+}
+
+/**
+ * Declares `-o/--output`, `--columns` and `--no-header` on a list command, so every list offers
+ * the same flags with the same words (hcloud's list commands share one definition the same way).
+ */
+export function addListFlags<C extends { option(flags: string, description: string): C }>(
+  command: C,
+  columns: { name: string }[] | string,
+  formats: readonly OutputFormat[] = OUTPUT_FORMATS,
+): C {
+  const names = typeof columns === "string" ? columns : `columns: ${columns.map((c) => c.name).join(",")}`;
+  return command
+    .option("-o, --output <format>", formats.join(", "))
+    .option("--columns <list>", names)
+    .option("--no-header", "omit the header row");
+}
+
+/** Turns the list flags (and global --json) into render options. */
+export function listOptionsFrom(flags: ListFlags, json: boolean, formats: readonly OutputFormat[] = OUTPUT_FORMATS): ListOptions {
+  return { format: resolveFormat(flags.output, json, formats), columns: flags.columns ? parseColumnList(flags.columns) : undefined, noHeader: !flags.header };
+}

@@ -3,7 +3,9 @@ import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
-import { parseColumnList, resolveFormat } from "../../lib/output.js";
+import { addListFlags, listOptionsFrom, type OutputFormat } from "../../lib/output.js";
+
+const REPORT_FORMATS: readonly OutputFormat[] = ["table", "json", "csv"];
 import { parseInteger } from "../../lib/validate.js";
 import { parseProviderList } from "../../pricing/catalog.js";
 import { parseCurrency } from "../../pricing/money.js";
@@ -117,7 +119,7 @@ export const costReportCommand: CommandModule = {
   group: "Cost",
   example: "automna cost-report --compare --users 100 --ram 2",
   register(program: Command, ctx: Context) {
-    program
+    addListFlags(program
       .command("cost-report")
       .description("what the fleet costs per user and provider, what it would cost elsewhere, the margin per plan")
       .option("--period <window|month>", "30d, 12h, 2w or a month like 2026-11 (default: this month)")
@@ -130,10 +132,7 @@ export const costReportCommand: CommandModule = {
       .option("--vcpu <n>", "vCPUs each user's agent needs (with --users)")
       .option("--plan-price <list>", "plan prices in the report currency, comma-separated (e.g. 29,79): margin per user at each")
       .option("--currency <code>", "report in USD (default) or EUR; rate: config pricing.eurUsd")
-      .option("--provider <list>", "only these providers, comma-separated")
-      .option("-o, --output <format>", "table, json or csv")
-      .option("--columns <list>", "columns of the main table (table and csv)")
-      .option("--no-header", "omit the main table's header row")
+      .option("--provider <list>", "only these providers, comma-separated"), "columns of the main table (table and csv)", REPORT_FORMATS)
       .addHelpText("after", examples(
         "automna cost-report --compare --users 100 --ram 2",
         "automna cost-report --period 2026-11 --by user -o csv",
@@ -141,13 +140,13 @@ export const costReportCommand: CommandModule = {
         "automna cost-report --compare --currency EUR --json",
       ))
       .action(action(ctx, async (flags: Flags) => {
-        const format = resolveFormat(flags.output, ctx.globals.json, ["table", "json", "csv"]);
+        const output = listOptionsFrom(flags, ctx.globals.json, REPORT_FORMATS);
         const opts = parseCostReportFlags(flags);
         const report = await runCostReport(ctx, opts);
         for (const u of report.compare?.unknownSizes ?? []) {
           ctx.io.warn(`${u.users} user${u.users === 1 ? "" : "s"} on ${u.provider} ${u.size}: size not in the price catalog, left out of --compare`);
         }
-        renderCostReport(ctx.io, report, { format, columns: flags.columns === undefined ? undefined : parseColumnList(flags.columns), noHeader: !flags.header });
+        renderCostReport(ctx.io, report, output);
       }));
   },
 };

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
-import { renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, type Column } from "../../lib/output.js";
 import { validateUser } from "../../lib/validate.js";
 import type { Lease } from "../../state/types.js";
 import { registerLockRun } from "./run.js";
@@ -47,15 +47,11 @@ export const lockCommand: CommandModule = {
     const lock = program.command("lock").description("per-user leases: list, break, run a command under them");
     lock.addHelpText("after", examples("automna lock list", "automna lock break alice --lease lease_m3x9k2a1b7f3c2d1e4f5", "automna lock run alice -- ./maintenance.sh alice"));
 
-    lock
+    addListFlags(lock
       .command("list")
-      .description("live leases: user, holder, operation, since, expiry and lease id")
-      .option("-o, --output <format>", "table, json, ndjson or csv")
-      .option("--columns <list>", `columns: ${COLUMNS.map((c) => c.name).join(",")}`)
-      .option("--no-header", "omit the header row")
+      .description("live leases: user, holder, operation, since, expiry and lease id"), COLUMNS)
       .action(action(ctx, async (opts: { output?: string; columns?: string; header: boolean }) => {
-        const format = resolveFormat(opts.output, ctx.globals.json);
-        renderList(ctx.io, await runLockList(ctx), COLUMNS, { format, columns: opts.columns?.split(","), noHeader: !opts.header });
+        renderList(ctx.io, await runLockList(ctx), COLUMNS, listOptionsFrom(opts, ctx.globals.json));
       }));
 
     lock

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
-import { parseColumnList, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, resolveFormat, type Column, type ListFlags } from "../../lib/output.js";
 import { parseInteger } from "../../lib/validate.js";
 import { progress } from "./progress.js";
 import { finishRun } from "./render.js";
@@ -85,18 +85,16 @@ export const migrateCommand: CommandModule = {
         return finishRun(ctx, result, fmt);
       }));
 
-    migrate
+    addListFlags(migrate
       .command("status")
       .description("unfinished and recent migrations, or one with its journal")
       .argument("[op-id]", "an operation id")
-      .option("--limit <n>", "at most this many", "50")
-      .option("-o, --output <format>", "table, json, ndjson, csv")
-      .option("--columns <list>", "columns to show")
-      .option("--no-header", "no header row")
-      .action(action(ctx, async (opId: string | undefined, flags: { limit: string; output?: string; columns?: string; header: boolean }) => {
+      .option("--limit <n>", "at most this many", "50"), "columns to show")
+      .action(action(ctx, async (opId: string | undefined, flags: ListFlags & { limit: string }) => {
         const { runMigrateStatus, renderMigrateStatus } = await import("./status.js");
         const result = await runMigrateStatus(ctx, opId, parseInteger("--limit", flags.limit, 1, 100_000));
-        renderMigrateStatus(ctx, result, resolveFormat(flags.output, ctx.globals.json), flags.columns ? parseColumnList(flags.columns) : undefined, !flags.header);
+        const output = listOptionsFrom(flags, ctx.globals.json);
+        renderMigrateStatus(ctx, result, output.format, output.columns, output.noHeader === true);
       }));
 
     for (const verb of ["resume", "rollback"] as const) {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
-import { parseColumnList, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, type Column } from "../../lib/output.js";
 import { catalogProviders, parseProviderList } from "../../pricing/catalog.js";
 import { convert, parseCurrency } from "../../pricing/money.js";
 import type { CatalogEntry, Currency } from "../../pricing/types.js";
@@ -92,29 +92,24 @@ export const pricingCommand: CommandModule = {
     const pricing = program.command("pricing").description("the price catalog: plans, sizes and prices of every provider (list, refresh)");
     pricing.addHelpText("after", examples("automna pricing list", "automna pricing list --provider hetzner,fly --min-ram 2", "automna pricing refresh"));
 
-    pricing
+    addListFlags(pricing
       .command("list")
       .description("list catalog plans (live prices where refreshed), cheapest first per provider")
       .option("--provider <list>", "only these providers, comma-separated")
       .option("--min-ram <gb>", "only plans with at least this much RAM (GB)")
       .option("--min-vcpu <n>", "only plans with at least this many vCPUs")
-      .option("--currency <code>", "convert prices to USD or EUR (rate: config pricing.eurUsd)")
-      .option("-o, --output <format>", "table, json, ndjson or csv")
-      .option("--columns <list>", `columns: ${PRICING_COLUMNS.map((c) => c.name).join(",")}`)
-      .option("--no-header", "omit the header row")
+      .option("--currency <code>", "convert prices to USD or EUR (rate: config pricing.eurUsd)"), PRICING_COLUMNS)
       .addHelpText("after", examples("automna pricing list --provider do", "automna pricing list --min-ram 4 --currency EUR", "automna pricing list --json"))
       .action(action(ctx, async (flags: ListFlags) => {
-        const format = resolveFormat(flags.output, ctx.globals.json);
+        const output = listOptionsFrom(flags, ctx.globals.json);
         const result = await runPricingList(ctx, {
           provider: flags.provider,
           minRam: flags.minRam === undefined ? undefined : positiveNumber("--min-ram", flags.minRam),
           minVcpu: flags.minVcpu === undefined ? undefined : positiveNumber("--min-vcpu", flags.minVcpu),
           currency: flags.currency === undefined ? undefined : parseCurrency("--currency", flags.currency),
         });
-        renderList(ctx.io, result.entries, PRICING_COLUMNS, {
-          format, columns: flags.columns === undefined ? undefined : parseColumnList(flags.columns), noHeader: !flags.header,
-        });
-        if (format === "table") {
+        renderList(ctx.io, result.entries, PRICING_COLUMNS, output);
+        if (output.format === "table") {
           if (result.entries.length === 0) ctx.io.info("no plan matches");
           else ctx.io.info(`catalog as of ${result.asOf}${result.sources.length > 1 ? ", live prices where refreshed" : ""}; notes: automna pricing list --columns provider,plan,note`);
         }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples } from "../../lib/command.js";
-import { renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, type Column } from "../../lib/output.js";
 import { parseInteger, parseSince } from "../../lib/validate.js";
 import type { AuditEntry, AuditFilter } from "../../state/types.js";
 
@@ -41,7 +41,7 @@ export async function runStateAudit(ctx: Context, opts: AuditOptions): Promise<A
 }
 
 export function registerAudit(state: Command, ctx: Context): void {
-  state
+  addListFlags(state
     .command("audit")
     .description("who did what, when: the append-only audit log (latest entries, oldest first)")
     .option("--who <operator>", "only this operator")
@@ -49,13 +49,9 @@ export function registerAudit(state: Command, ctx: Context): void {
     .option("--target <user>", "only entries about this user (or token operator)")
     .option("--since <when>", "from this time: a duration ago (10m, 2h, 7d) or an ISO time")
     .option("--until <when>", "before this time: a duration ago or an ISO time")
-    .option("--limit <n>", "at most this many of the latest entries (default 100)")
-    .option("-o, --output <format>", "table, json, ndjson or csv")
-    .option("--columns <list>", `columns: ${COLUMNS.map((c) => c.name).join(",")}`)
-    .option("--no-header", "omit the header row")
+    .option("--limit <n>", "at most this many of the latest entries (default 100)"), COLUMNS)
     .addHelpText("after", examples("automna state audit --since 1h", "automna state audit --action lease.break -o json", "automna state audit --who ann --target alice"))
     .action(action(ctx, async (opts: AuditOptions & { output?: string; columns?: string; header: boolean }) => {
-      const format = resolveFormat(opts.output, ctx.globals.json);
-      renderList(ctx.io, await runStateAudit(ctx, opts), COLUMNS, { format, columns: opts.columns?.split(","), noHeader: !opts.header });
+      renderList(ctx.io, await runStateAudit(ctx, opts), COLUMNS, listOptionsFrom(opts, ctx.globals.json));
     }));
 }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
-import { renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, type Column } from "../../lib/output.js";
 import type { ServerBackend, TokenInfo, TokenScope } from "../../state/tokens.js";
 import { describeDb } from "./db.js";
 
@@ -80,16 +80,12 @@ export function registerToken(state: Command, ctx: Context): void {
       }
     }));
 
-  token
+  addListFlags(token
     .command("list")
     .description("tokens with operator, scope, last use and revocation (never the tokens themselves)")
-    .option(dbOption, dbHelp)
-    .option("-o, --output <format>", "table, json, ndjson or csv")
-    .option("--columns <list>", `columns: ${COLUMNS.map((c) => c.name).join(",")}`)
-    .option("--no-header", "omit the header row")
+    .option(dbOption, dbHelp), COLUMNS)
     .action(action(ctx, async (opts: { db?: string; output?: string; columns?: string; header: boolean }) => {
-      const format = resolveFormat(opts.output, ctx.globals.json);
-      renderList(ctx.io, await runTokenList(ctx, opts.db), COLUMNS, { format, columns: opts.columns?.split(","), noHeader: !opts.header });
+      renderList(ctx.io, await runTokenList(ctx, opts.db), COLUMNS, listOptionsFrom(opts, ctx.globals.json));
     }));
 
   token
