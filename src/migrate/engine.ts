@@ -78,10 +78,21 @@ async function drive(r: Run): Promise<void> {
 
 async function withOperation(deps: EngineDeps, op: Operation, resuming: boolean, fn: (r: Run) => Promise<void>): Promise<MigrateOutcome> {
   const held = await takeLease(deps, op.user, op.id, resuming);
+  return underLease(held, async () => {
+    const run = await openRun(deps, op, held);
+    if (resuming) await run.j.append("lock", "done", { leaseId: held.leases[0]!.leaseId, fence: held.leases[0]!.fence, resumedBy: deps.who });
+    return run;
+  }, fn);
+}
+
+/**
+ * Opens the run under a held lease, drives it, and turns the journal into the user's outcome;
+ * a failure before the run exists is the caller's error. The lease is released either way.
+ */
+async function underLease(held: HeldLeases, open: () => Promise<Run>, fn: (r: Run) => Promise<void>): Promise<MigrateOutcome> {
   let run: Run | undefined;
   try {
-    run = await openRun(deps, op, held);
-    if (resuming) await run.j.append("lock", "done", { leaseId: held.leases[0]!.leaseId, fence: held.leases[0]!.fence, resumedBy: deps.who });
+    run = await open();
     await fn(run);
     return outcomeOf(run.j.op, run.j.entries, null);
   } catch (error) {
@@ -97,8 +108,7 @@ export async function startMigration(deps: EngineDeps, user: string, params: Mig
   const opId = newId("op", deps.now());
   // The lease first: a migration in progress elsewhere is named by its holder (exit 4).
   const held = await takeLease(deps, user, opId, false);
-  let run: Run | undefined;
-  try {
+  return underLease(held, async () => {
     const active = (await deps.state.listOperations({ user, kind: MIGRATE_KIND })).find((o) => UNFINISHED.has(o.status));
     if (active) {
       throw new ConflictError(`${user} has an unfinished migration ${active.id} (${active.status} at ${active.step ?? "start"})`, {
@@ -106,16 +116,11 @@ export async function startMigration(deps: EngineDeps, user: string, params: Mig
       });
     }
     const op = await deps.state.createOperation({ id: opId, kind: MIGRATE_KIND, user, params: { ...params }, status: "running", step: "lock" }, { lease: held.ref(user) });
-    run = await openRun(deps, op, held);
+    return openRun(deps, op, held);
+  }, async (run) => {
     await run.j.step("lock", `locked ${user}`, { ttlMs: deps.leaseTtlMs }, async () => ({ leaseId: held.leases[0]!.leaseId, fence: held.leases[0]!.fence }));
     await drive(run);
-    return outcomeOf(run.j.op, run.j.entries, null);
-  } catch (error) {
-    if (!run) throw error;
-    return outcomeOf(run.j.op, run.j.entries, error);
-  } finally {
-    await held.release();
-  }
+  });
 }
 
 async function loadMigration(deps: EngineDeps, opId: string): Promise<Operation> {

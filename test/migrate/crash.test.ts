@@ -111,7 +111,8 @@ describe("a holder paused past its lease (built binary)", () => {
     // A process stopped inside an SQLite write transaction would block the embedded database for
     // everyone (a stalled holder elsewhere, with a state server, would not): pause it between writes.
     for (;;) {
-      const probe = await automna(["lock", "list", "--json"], w.env);
+      // A write (a lease on a throwaway user), not a read: WAL readers pass a stalled writer.
+      const probe = await automna(["lock", "run", "probe-user", "--", "true"], { ...w.env, AUTOMNA_STATE_BUSY_TIMEOUT_MS: "200" });
       if (probe.exitCode === 0) break;
       first.kill("SIGCONT");
       await new Promise((r) => setTimeout(r, 30));
