@@ -1,15 +1,20 @@
 import type { Context } from "../context.js";
-import { defaultKnownHostsPath, pinHostKeys } from "../lib/known-hosts.js";
+import { defaultKnownHostsPath, normalizeHostKey, pinHostKeys, pinnedKeys, unpinHost } from "../lib/known-hosts.js";
 import type { Instance } from "../state/types.js";
 import { generateHostKeyPair, type HostKeyPair } from "./host-key-gen.js";
 import { hostKeysOf, sshAddress } from "./target.js";
 
-/** What provisioning needs to give machines a known SSH host key and pin it. */
+/** What provisioning and destroying need to give machines a known SSH host key, pin it and forget it. */
 export interface ProvisionAccess {
   /** A fresh host key for a machine reached over SSH (installed through cloud-init user-data). */
   newHostKey(): HostKeyPair;
   /** Pins the instance's host keys (`meta.hostKeys`) for its address in automna's known_hosts. */
   pin(instance: Pick<Instance, "addresses" | "meta">): Promise<void>;
+  /**
+   * Removes a destroyed machine's pin, but only while it is still that machine's: providers hand
+   * addresses out again, and a newer machine's pin at the same address stays.
+   */
+  forget(instance: Pick<Instance, "addresses" | "meta">): Promise<void>;
 }
 
 export async function provisionAccess(ctx: Context): Promise<ProvisionAccess> {
@@ -23,6 +28,13 @@ export async function provisionAccess(ctx: Context): Promise<ProvisionAccess> {
       const keys = hostKeysOf(instance);
       // Re-pinning an address replaces what was there: a re-created machine has a new key.
       if (address && keys.length) await pinHostKeys(knownHosts, { address, port, keys });
+    },
+    async forget(instance) {
+      const address = sshAddress(instance.addresses);
+      const keys = hostKeysOf(instance).map(normalizeHostKey).sort();
+      if (!address || keys.length === 0) return;
+      const pinned = (await pinnedKeys(knownHosts, address, port)).sort();
+      if (pinned.length === keys.length && pinned.every((k, i) => k === keys[i])) await unpinHost(knownHosts, address, port);
     },
   };
 }

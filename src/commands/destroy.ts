@@ -37,7 +37,18 @@ export function assertNotProtected(user: string, rows: Instance[], force: boolea
  * Removes one user's provider resources (in the provider's order), closes usage, drops the rows.
  * `rows` chooses which (default: all of the user's instances).
  */
-export async function destroyUser(state: StateStore, registry: ProviderRegistry, user: string, lease: LeaseRef, who: string, now: () => Date, step: (t: string) => void, pick: (row: Instance) => boolean = () => true): Promise<Omit<DestroyOutcome, "error">> {
+export interface DestroyDeps {
+  state: StateStore;
+  registry: ProviderRegistry;
+  who: string;
+  now: () => Date;
+  step: (t: string) => void;
+  /** Forgets what automna pinned for a removed machine (its known_hosts entry). */
+  forget: (row: Instance) => Promise<void>;
+}
+
+export async function destroyUser(deps: DestroyDeps, user: string, lease: LeaseRef, pick: (row: Instance) => boolean = () => true): Promise<Omit<DestroyOutcome, "error">> {
+  const { state, registry, who, now, step } = deps;
   const rows = (await state.listInstances({ user })).filter(pick);
   if (rows.length === 0) return { user, result: "absent", provider: null, removed: [] };
   const removed: string[] = [];
@@ -61,6 +72,8 @@ export async function destroyUser(state: StateStore, registry: ProviderRegistry,
     }
     await state.closeUsage(row.id, now().toISOString(), { lease });
     await state.deleteInstance(row.id, { lease });
+    // The machine is gone whatever happens to a stale known_hosts line: never fail the destroy on it.
+    await deps.forget(row).catch(() => undefined);
     await state.appendAudit({ who, action: "destroy", target: user, details: { provider: row.provider, resources: row.resources, removed } });
   }
   return { user, result: "destroyed", provider: rows[0]!.provider, removed };
@@ -80,13 +93,14 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
   const [{ withLease }, { mapConcurrent }] = await Promise.all([import("../state/lease.js"), import("../lib/concurrency.js")]);
   const { errorJson, rememberFailure } = await import("../fleet/provision-one.js");
   const who = await ctx.operator();
+  const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
       try {
         const out = await withLease(state, user, { who, operation: "destroy" }, async (lease) => {
           assertNotProtected(user, await state.listInstances({ user }), opts.force);
-          return destroyUser(state, registry, user, lease, who, () => ctx.clock.now(), (t) => board.update(user, t));
+          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget }, user, lease);
         });
         board.done(user, out.result === "absent" ? "no instance (nothing to do)" : `destroyed (${out.removed.join(", ") || "already gone at the provider"})`);
         return { ...out, error: null };

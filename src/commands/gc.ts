@@ -48,12 +48,13 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     import("../state/lease.js"), import("../lib/concurrency.js"), import("./destroy.js"), import("../fleet/provision-one.js"), ctx.providers(), ctx.operator(),
   ]);
   const objects = await storageClient(ctx);
+  const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(rows, opts.concurrency, async (row): Promise<GcRow> => {
       try {
         const out = await withLease(state, row.user, { who, operation: "gc" }, (lease) =>
-          destroyUser(state, registry, row.user, lease, who, () => ctx.clock.now(), (t) => board.update(row.user, t), (r) => r.id === row.id));
+          destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(row.user, t), forget }, row.user, lease, (r) => r.id === row.id));
         const op = typeof row.meta.retiredBy === "string" ? row.meta.retiredBy : null;
         if (objects && op) {
           for (const name of ["warm", "final"]) await objects.deleteObject(`migrations/${row.user}/${op}/${name}.tar`).catch(() => undefined);

@@ -72,9 +72,12 @@ describe("automna ssh (Hetzner, DigitalOcean: the real ssh client)", () => {
     }
   });
 
-  it("a re-created machine gets a new key, pinned again at provision", async () => {
+  it("a destroyed machine's pin is removed; a re-created one gets a new key, pinned again at provision", async () => {
     const before = (await runCli(["status", "dora", "--json"], { env: w.env })).json<{ instance: { meta: { hostKeys: string[] } } }>().instance.meta.hostKeys;
+    expect(knownHosts()).toContain(before[0]);
     expect((await runCli(["destroy", "dora", "--yes"], { env: w.env })).code).toBe(0);
+    // A destroyed machine's pin goes with it.
+    expect(knownHosts()).not.toContain(before[0]);
     await provision(w, "digitalocean", ["dora"]);
     const inst = (await runCli(["status", "dora", "--json"], { env: w.env })).json<{ instance: { addresses: { ipv4: string }; meta: { hostKeys: string[] } } }>().instance;
     expect(inst.meta.hostKeys).toHaveLength(1);
