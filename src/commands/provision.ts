@@ -115,7 +115,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const report: ProvisionReport = { dryRun: opts.dryRun, provider: placement.provider.id, region: placement.region, size: placement.size, image: placement.image, results: [], summary };
 
   if (opts.dryRun) {
-    const billing = hasToken ? await provider.billing(placement.size, placement.region) : catalogBilling(placement.provider, placement.size, config.getNumber("fly.volumeGb") ?? 1);
+    const billing = hasToken ? await provider.billing(placement.size, placement.region) : await catalogBilling(placement.provider, placement.size, config.getNumber("fly.volumeGb") ?? 1);
     const each = monthlyTotal(billing);
     const currency = billing[0]?.currency ?? "USD";
     const existing = new Map((await state.listInstances({ users })).filter((i) => i.role === "live").map((i) => [i.user, i]));

@@ -51,14 +51,11 @@ export interface FleetShape {
   unknown: { provider: string; size: string; users: number }[];
 }
 
-/** RAM (GB) of a provider's size when the price catalog does not list it. */
-export type SizeRam = (provider: string, size: string) => number | undefined;
-
 /**
  * The current fleet from its open server intervals, as memory needs. A user with two open servers (a migration
  * in flight) is counted once, at the server that started last: the one it is moving to.
  */
-export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Currency, rates: Rates, sizeRam?: SizeRam): FleetShape {
+export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Currency, rates: Rates): FleetShape {
   const latest = new Map<string, UsageInterval>();
   for (const iv of open) {
     if (iv.kind !== "server" || iv.end !== null) continue;
@@ -70,7 +67,7 @@ export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Cu
   let currentMonthly = 0;
   let users = 0;
   for (const iv of latest.values()) {
-    const ramGb = findPlan(catalog, iv.provider, iv.size)?.ramGb ?? sizeRam?.(iv.provider, iv.size);
+    const ramGb = findPlan(catalog, iv.provider, iv.size)?.ramGb;
     if (ramGb === undefined) {
       const key = `${iv.provider}/${iv.size}`;
       const u = unknown.get(key) ?? { provider: iv.provider, size: iv.size, users: 0 };

@@ -1,7 +1,7 @@
 import { UsageError } from "../lib/errors.js";
 import type { UsageInterval } from "../state/types.js";
 import { catalogProviders } from "./catalog.js";
-import { compareProviders, fleetShape, margins, type CompareRow, type Margin, type ShapeGroup, type SizeRam } from "./compare.js";
+import { compareProviders, fleetShape, margins, type CompareRow, type Margin, type ShapeGroup } from "./compare.js";
 import { monthLabel, monthStart, nextMonthStart, HOUR_MS, type Period } from "./period.js";
 import type { Catalog, Currency, Rates } from "./types.js";
 import { summarizeViews, type CostByKind, type GroupBy, type GroupCost, type SpendSummary, type View } from "./usage-cost.js";
@@ -29,8 +29,6 @@ export interface ReportInput {
   /** Present for --compare; `shape` when --users/--ram were given. */
   compare?: { shape?: ShapeFlags | undefined } | undefined;
   planPrices: number[];
-  /** RAM of sizes the catalog does not list (the provider modules' size tables). */
-  sizeRam?: SizeRam | undefined;
 }
 
 export interface SpendGroup extends GroupCost {
@@ -143,7 +141,7 @@ export function buildReport(input: ReportInput): CostReport {
 function buildCompare(input: ReportInput, keep: Set<string> | undefined): CompareSection {
   const { catalog, currency, rates } = input;
   const open = keep ? input.open.filter((iv) => keep.has(iv.provider)) : input.open;
-  const fleet = fleetShape(open, catalog, currency, rates, input.sizeRam);
+  const fleet = fleetShape(open, catalog, currency, rates);
   const flags = input.compare?.shape;
   let shape: ShapeGroup[];
   let current: CompareSection["current"] = null;

@@ -1,7 +1,7 @@
 import type { Config } from "../lib/config.js";
 import { closest } from "../lib/config-keys.js";
 import { UsageError } from "../lib/errors.js";
-import { CATALOG, type ProviderInfo } from "./catalog.js";
+import { providerCatalog, type ProviderInfo } from "./catalog.js";
 import type { ProviderRegistry } from "./index.js";
 import type { BillingItem, Provider, RegionInfo, SizeInfo } from "./types.js";
 
@@ -52,7 +52,7 @@ export async function offerings(provider: Provider, live: boolean): Promise<{ re
     const [regions, sizes] = await Promise.all([provider.regions(), provider.sizes()]);
     return { regions, sizes };
   }
-  const cat = CATALOG[provider.id];
+  const cat = await providerCatalog(provider.id);
   return {
     regions: cat.regions.map((r) => ({ ...r, available: true })),
     sizes: cat.sizes.map((s) => ({
@@ -89,8 +89,8 @@ export function monthlyTotal(items: BillingItem[]): number {
 }
 
 /** Billing items from the catalog alone (a dry run without a token). */
-export function catalogBilling(provider: ProviderInfo, size: string, volumeGb = 1): BillingItem[] {
-  const cat = CATALOG[provider.id];
+export async function catalogBilling(provider: ProviderInfo, size: string, volumeGb = 1): Promise<BillingItem[]> {
+  const cat = await providerCatalog(provider.id);
   const row = cat.sizes.find((s) => s.name === size);
   const items: BillingItem[] = [];
   if (row) items.push({ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: cat.currency, source: "catalog" });

@@ -148,7 +148,7 @@ describe("cost-report over a recorded fleet", () => {
     expect(table.stdout).toContain("need 2 × 4 GB, 1 × 2 GB (from the running fleet)");
   });
 
-  it("sizes missing from the price catalog: memory from the provider table, else left out with a warning", async () => {
+  it("a size missing from the price catalog is left out of --compare with a warning", async () => {
     const db = join(home.dir, "odd-sizes.db");
     const store = await SqliteStore.open(db);
     const base = { ...FLEET[0]!, kind: "server" as const, monthlyPrice: null, end: null };

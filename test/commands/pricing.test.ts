@@ -18,7 +18,7 @@ describe("pricing list", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     const entries = r.json<ListedEntry[]>();
-    expect(entries).toHaveLength(42);
+    expect(entries).toHaveLength(45);
     expect(entries[0]).toEqual({
       provider: "hetzner", plan: "cx22", vcpu: 2, cpuKind: "shared", ramGb: 4, diskGb: 40, monthlyPrice: 3.79, hourlyPrice: 0.006,
       currency: "EUR", billing: "monthly-cap", availability: "always-on", includedTrafficGb: 20480,
@@ -41,15 +41,18 @@ describe("pricing list", () => {
   it("prints a table, and CSV a CSV parser reads back", async () => {
     const table = await run(["pricing", "list", "--provider", "hetzner"]);
     expect(table.stdout.split("\n")).toEqual([
-      "PROVIDER   PLAN   VCPU   CPU      RAM GB   DISK GB   MONTHLY   HOURLY   CUR   BILLING       AVAILABILITY",
-      "hetzner    cx22      2   shared        4        40      3.79   0.0060   EUR   monthly-cap   always-on",
-      "hetzner    cx32      4   shared        8        80      6.80   0.0109   EUR   monthly-cap   always-on",
-      "hetzner    cx42      8   shared       16       160     16.40   0.0263   EUR   monthly-cap   always-on",
+      "PROVIDER   PLAN    VCPU   CPU      RAM GB   DISK GB   MONTHLY   HOURLY   CUR   BILLING       AVAILABILITY",
+      "hetzner    cx22       2   shared        4        40      3.79   0.0060   EUR   monthly-cap   always-on",
+      "hetzner    cax11      2   shared        4        40      3.79   0.0060   EUR   monthly-cap   always-on",
+      "hetzner    cpx11      2   shared        2        40      4.35   0.0070   EUR   monthly-cap   always-on",
+      "hetzner    cx32       4   shared        8        80      6.80   0.0109   EUR   monthly-cap   always-on",
+      "hetzner    cpx21      3   shared        4        80      7.55   0.0121   EUR   monthly-cap   always-on",
+      "hetzner    cx42       8   shared       16       160     16.40   0.0263   EUR   monthly-cap   always-on",
       "",
     ]);
     const csv = await run(["pricing", "list", "-o", "csv", "--columns", "provider,plan,ram_gb,monthly,currency,note"]);
     const rows = csvObjects(csv.stdout);
-    expect(rows).toHaveLength(42);
+    expect(rows).toHaveLength(45);
     expect(rows.find((x) => x.plan === "standard-1")).toMatchObject({ provider: "cloudflare-sandbox", ram_gb: "4", monthly: "27.75", currency: "USD" });
     // Notes hold commas, so they are quoted and must read back intact.
     expect(rows[0]!.note).toMatch(/^EU locations\. Billed per hour up to the monthly price\./);

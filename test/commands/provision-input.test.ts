@@ -29,7 +29,7 @@ describe("provision: input checked before anything is sent", () => {
     const size = await runCli(["provision", "alice", "--provider", "do", "--region", "fra1", "--size", "s-1vcpu-3gb", "--dry-run"], { env: h.env });
     expect(size.code).toBe(2);
     expect(size.stderr).toContain('unknown DigitalOcean size "s-1vcpu-3gb"');
-    expect(size.stderr).toContain("valid sizes: s-1vcpu-1gb, s-1vcpu-2gb");
+    expect(size.stderr).toContain("valid sizes: s-1vcpu-512mb-10gb, s-1vcpu-1gb, s-1vcpu-2gb");
   });
 
   it("rejects bad user ids and an empty user list", async () => {

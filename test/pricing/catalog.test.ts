@@ -21,7 +21,7 @@ describe("the shipped price catalog", () => {
   it("covers every provider and plan of the hosting comparison", () => {
     expect(catalogProviders(catalog)).toEqual(["hetzner", "digitalocean", "fly", "koyeb", "render", "railway", "aws-fargate", "cloud-run", "cloudflare-sandbox"]);
     const plans = (p: string): string[] => catalog.entries.filter((e) => e.provider === p).map((e) => e.plan);
-    expect(plans("hetzner")).toEqual(["cx22", "cx32", "cx42"]);
+    expect(plans("hetzner")).toEqual(["cx22", "cx32", "cx42", "cpx11", "cpx21", "cax11"]);
     expect(plans("digitalocean")).toEqual(expect.arrayContaining(["s-1vcpu-512mb-10gb", "s-1vcpu-1gb", "s-1vcpu-2gb", "s-2vcpu-2gb"]));
     expect(plans("fly")).toEqual(expect.arrayContaining(["shared-cpu-1x-256mb", "shared-cpu-1x-1gb", "shared-cpu-1x-2gb", "shared-cpu-2x-2gb", "performance-1x-2gb"]));
     expect(plans("koyeb")).toEqual(expect.arrayContaining(["nano", "micro", "small"]));

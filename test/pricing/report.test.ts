@@ -76,8 +76,8 @@ describe("compare", () => {
     // A user mid-migration counts once, at the newer server.
     const migrating = [...open, interval({ user: "alice", provider: "fly", size: "shared-cpu-1x-2gb", start: "2026-11-29T00:00:00.000Z" })];
     expect(fleetShape(migrating, catalog, "USD", rates).users).toBe(3);
-    // A size the price catalog lacks takes its memory from the provider modules' table.
-    const cpx = fleetShape([interval({ provider: "hetzner", size: "cpx11" })], catalog, "USD", rates, (_p, size) => (size === "cpx11" ? 2 : undefined));
+    // Every size automna provisions is in the price catalog (one table for both).
+    const cpx = fleetShape([interval({ provider: "hetzner", size: "cpx11" })], catalog, "USD", rates);
     expect(cpx).toMatchObject({ users: 1, groups: [{ need: { ramGb: 2 }, users: 1 }], unknown: [] });
     const unknown = fleetShape([interval({ provider: "hetzner", size: "cx99" })], catalog, "USD", rates);
     expect(unknown).toMatchObject({ users: 0, unknown: [{ provider: "hetzner", size: "cx99", users: 1 }] });

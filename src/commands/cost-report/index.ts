@@ -56,14 +56,8 @@ export async function runCostReport(ctx: Context, opts: CostReportOptions): Prom
   const compare = opts.compare === true || opts.shape !== undefined;
   const month = projectionMonth(period, now);
   const { intervals, open } = await readUsage(ctx, Math.min(period.from, month.from), Math.max(period.to, month.to), now, compare);
-  // Sizes automna can provision but the price catalog does not list still have a known memory.
-  const { CATALOG } = await import("../../providers/catalog.js");
-  const sizeRam = (provider: string, size: string): number | undefined => {
-    const mb = (CATALOG as Record<string, { sizes: { name: string; memoryMb: number }[] } | undefined>)[provider]?.sizes.find((s) => s.name === size)?.memoryMb;
-    return mb === undefined ? undefined : mb / 1024;
-  };
   return buildReport({
-    intervals, open, catalog, period, now, rates, providers, sizeRam,
+    intervals, open, catalog, period, now, rates, providers,
     currency: opts.currency ?? "USD",
     by: opts.by ?? "provider",
     compare: compare ? { shape: opts.shape } : undefined,

@@ -2,7 +2,7 @@ import { AutomnaError, NotSupportedError, ProviderApiError } from "../../lib/err
 import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget, sleep, type BudgetRule } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
-import { CATALOG } from "../catalog.js";
+import { providerCatalog } from "../catalog.js";
 import { makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
 import type {
   BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
@@ -102,7 +102,7 @@ class DigitalOceanProvider implements Provider {
   async billing(size: string): Promise<BillingItem[]> {
     const live = (await this.#rawSizes()).find((s) => s.slug === size);
     if (live) return [{ kind: "server", quantity: 1, hourlyPrice: live.price_hourly, monthlyPrice: live.price_monthly, currency: "USD", source: "live" }];
-    const row = CATALOG.digitalocean.sizes.find((s) => s.name === size);
+    const row = (await providerCatalog("digitalocean")).sizes.find((s) => s.name === size);
     return row ? [{ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: "USD", source: "catalog" }] : [];
   }
 

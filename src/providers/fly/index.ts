@@ -2,7 +2,7 @@ import { AutomnaError, ConflictError, ProviderApiError, UsageError } from "../..
 import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
-import { CATALOG } from "../catalog.js";
+import { providerCatalog } from "../catalog.js";
 import { makeHttp, type ProviderDeps } from "../deps.js";
 import type { HttpClient } from "../../lib/http.js";
 import type {
@@ -105,7 +105,7 @@ class FlyProvider implements Provider {
   }
 
   async sizes(): Promise<SizeInfo[]> {
-    return CATALOG.fly.sizes.map((s) => ({
+    return (await providerCatalog("fly")).sizes.map((s) => ({
       name: s.name, vcpus: s.vcpus, memoryMb: s.memoryMb, diskGb: null, regions: [], hourlyPrice: s.hourly, monthlyPrice: s.monthly, currency: "USD", source: "catalog" as const,
     }));
   }
@@ -115,8 +115,9 @@ class FlyProvider implements Provider {
   }
 
   async billing(size: string): Promise<BillingItem[]> {
-    const row = CATALOG.fly.sizes.find((s) => s.name === size);
-    const gbMonth = CATALOG.fly.volumeGbMonthly ?? 0;
+    const cat = await providerCatalog("fly");
+    const row = cat.sizes.find((s) => s.name === size);
+    const gbMonth = cat.volumeGbMonthly ?? 0;
     const items: BillingItem[] = [];
     if (row) items.push({ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: "USD", source: "catalog" });
     items.push({ kind: "volume", quantity: this.#volumeGb(), hourlyPrice: Math.round((gbMonth / 730) * 1e6) / 1e6, monthlyPrice: gbMonth, currency: "USD", source: "catalog" });
@@ -145,7 +146,7 @@ class FlyProvider implements Provider {
 
   async provision(spec: ProvisionSpec, hooks: ProvisionHooks = {}): Promise<ProvisionResult> {
     const guest = flyGuest(spec.size);
-    if (!guest) throw new UsageError(`unknown Fly size "${spec.size}"`, { hint: `sizes: ${CATALOG.fly.sizes.map((s) => s.name).join(", ")}` });
+    if (!guest) throw new UsageError(`unknown Fly size "${spec.size}"`, { hint: `sizes: ${(await providerCatalog("fly")).sizes.map((s) => s.name).join(", ")}` });
     const app = resourceName(spec.user);
     hooks.step?.(`creating app ${app}`);
     const fresh = await this.#ensureApp(app);

@@ -2,7 +2,7 @@ import { AutomnaError, ConflictError, NotSupportedError, ProviderApiError } from
 import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget, sleep } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
-import { CATALOG } from "../catalog.js";
+import { providerCatalog } from "../catalog.js";
 import { makeHttp, pollIntervals, price, type ProviderDeps } from "../deps.js";
 import type {
   BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
@@ -116,7 +116,7 @@ class HetznerProvider implements Provider {
     if (at) {
       items.push({ kind: "server", quantity: 1, hourlyPrice: price(at.price_hourly.net), monthlyPrice: price(at.price_monthly.net), currency: pricing.currency, source: "live" });
     } else {
-      const row = CATALOG.hetzner.sizes.find((s) => s.name === size);
+      const row = (await providerCatalog("hetzner")).sizes.find((s) => s.name === size);
       if (row) items.push({ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: "EUR", source: "catalog" });
     }
     const ip = pricing.ipv4.get(region);
