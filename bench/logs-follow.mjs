@@ -70,6 +70,8 @@ const cases = {
   "ssh host cat .host/agent.log": () => timed("ssh", w.sshArgv(address, "cat .host/agent.log"), total),
   // What automna reads, without automna: the sandbox's docker shim over the same ssh.
   "ssh host docker logs -t automna-agent": () => timed("ssh", w.sshArgv(address, "docker logs -t automna-agent"), total),
+  // The same with --follow (what automna -f runs remotely): the sandbox's follow path, not automna's.
+  "ssh host docker logs -t -f automna-agent": () => timed("ssh", w.sshArgv(address, "docker logs -t -f automna-agent"), total),
 };
 for (const c of Object.values(cases)) await c(); // warm-up (and pins the key)
 console.log(`before: ${machine()}`);

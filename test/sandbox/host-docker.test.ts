@@ -67,13 +67,17 @@ describe("docker logs", () => {
     expect([bad.code, bad.stderr]).toEqual([1, 'Error response from daemon: invalid value for "since": yesterday\n']);
   });
 
-  test("--follow prints existing lines then streams new ones until ssh is killed", async () => {
-    const child = spawn("ssh", sshArgv(ws, host, "docker logs -f --tail 2 -t automna-agent"), { stdio: ["ignore", "pipe", "pipe"] });
+  // The second form is the whole log with times: copied from the files, then followed from the
+  // daemon after the last line copied.
+  test.each(["docker logs -f --tail 2 -t automna-agent", "docker logs -t -f automna-agent"])("%s prints existing lines then streams new ones until ssh is killed", async (command) => {
+    const child = spawn("ssh", sshArgv(ws, host, command), { stdio: ["ignore", "pipe", "pipe"] });
     const done = collect(child);
     let got = "";
     child.stdout.on("data", (c: Buffer) => (got += c.toString()));
     const before = (await host.logs({ tail: 1 }))[0];
-    await until(() => (got.split("\n").filter(Boolean).length >= 6 ? true : undefined));
+    const had = (await host.logs({})).length;
+    const want = command.includes("--tail 2") ? 6 : had + 3;
+    await until(() => (got.split("\n").filter(Boolean).length >= want ? true : undefined));
     child.kill("SIGTERM");
     await done;
     const out = got.split("\n").filter(Boolean);

@@ -127,14 +127,26 @@ async function logs(args: string[]): Promise<number> {
     values: { "--since": "since", "--until": "until", "-n": "tail", "--tail": "tail" },
   });
   requireArgs("logs", rest, 1, "[OPTIONS] CONTAINER");
-  // The whole log with timestamps is the files as they are (rotated one first): copy them.
-  const whole = flags.timestamps && !flags.follow && !flags.details && !["since", "until", "tail"].some((k) => typeof flags[k] === "string");
-  if (whole && LOG_FILE && rest[0] === "automna-agent") return copyFiles([`${LOG_FILE}.1`, LOG_FILE]);
+  // The whole log with timestamps is the files as they are (rotated one first): copy them, as
+  // docker reads its own log files. A follow then asks the daemon only for what came after the
+  // last line copied (times are strictly increasing, so that one line is the only overlap).
+  const whole = flags.timestamps && !flags.details && !["since", "until", "tail"].some((k) => typeof flags[k] === "string");
+  if (whole && LOG_FILE && rest[0] === "automna-agent") {
+    const last = await copyFiles([`${LOG_FILE}.1`, LOG_FILE]);
+    if (!flags.follow || last === null) return 0;
+    const q = new URLSearchParams({ follow: "1", timestamps: "1" });
+    if (last) q.set("since", last);
+    return streamLogs(`/containers/automna-agent/logs?${q.toString()}`, last);
+  }
   const q = new URLSearchParams();
   if (flags.follow) q.set("follow", "1");
   if (flags.timestamps) q.set("timestamps", "1");
   for (const k of ["since", "until", "tail"]) if (typeof flags[k] === "string") q.set(k, flags[k]);
-  const path = `/containers/${encodeURIComponent(rest[0] ?? "")}/logs?${q.toString()}`;
+  return streamLogs(`/containers/${encodeURIComponent(rest[0] ?? "")}/logs?${q.toString()}`, "");
+}
+
+/** Streams the daemon's log response to stdout, dropping a first line stamped `skip` (already shown). */
+function streamLogs(path: string, skip: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(`${CONTROL}${path}`, { headers: { "x-automna-host-token": TOKEN } }, (res) => {
       if (res.statusCode !== 200) {
@@ -149,8 +161,23 @@ async function logs(args: string[]): Promise<number> {
         req.destroy();
         resolve(0);
       });
-      res.pipe(process.stdout);
       res.on("end", () => resolve(0));
+      if (!skip) {
+        res.pipe(process.stdout);
+        return;
+      }
+      let head: Buffer = Buffer.alloc(0);
+      const first = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]);
+        const nl = head.indexOf(10);
+        if (nl === -1) return;
+        res.off("data", first);
+        res.pause();
+        const keep = head.subarray(0, skip.length + 1).toString("latin1") === `${skip} ` ? head.subarray(nl + 1) : head;
+        if (keep.length) process.stdout.write(keep);
+        res.pipe(process.stdout);
+      };
+      res.on("data", first);
       res.on("error", () => resolve(1));
     });
     req.on("error", () => reject(new CliError("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", 1)));
@@ -158,13 +185,26 @@ async function logs(args: string[]): Promise<number> {
   });
 }
 
-function copyFiles(files: string[]): Promise<number> {
+/**
+ * Copies the files to stdout as they are and resolves with the timestamp of the last complete line
+ * ("" for none), or null when the reader went away (the SSH channel closed: stop quietly, like
+ * docker does on EPIPE).
+ */
+function copyFiles(files: string[]): Promise<string | null> {
   return new Promise((resolve) => {
-    // The reader went away (the SSH channel closed): stop quietly, like docker does on EPIPE.
-    process.stdout.on("error", () => resolve(0));
+    process.stdout.on("error", () => resolve(null));
+    let tail: Buffer = Buffer.alloc(0);
     const next = (i: number): void => {
-      if (i >= files.length) return resolve(0);
+      if (i >= files.length) {
+        const lines = tail.toString("latin1").split("\n").slice(0, -1).filter((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z /.test(l));
+        return resolve(lines.at(-1)?.split(" ")[0] ?? "");
+      }
       const stream = createReadStream(files[i]!, { highWaterMark: 256 * 1024 });
+      stream.on("data", (chunk) => {
+        // Docker splits lines at 16 KiB, so the last complete line is within the last 64 KiB.
+        const c = chunk as Buffer;
+        tail = c.length >= 65536 ? c.subarray(-65536) : Buffer.concat([tail, c]).subarray(-65536);
+      });
       stream.on("error", () => next(i + 1));
       stream.on("end", () => next(i + 1));
       stream.pipe(process.stdout, { end: false });
