@@ -1,6 +1,7 @@
 import { AutomnaError, isAbortError } from "../lib/errors.js";
 import { sleep } from "../lib/rate-budget.js";
 import type { ProviderRemote } from "../providers/types.js";
+import { AGENT_CONTAINER } from "../providers/vm/agent-container.js";
 import { LineSplitter } from "./lines.js";
 import { DockerTextStream } from "./raw-lines.js";
 import { normalizeTime, parseDockerLine, ResumePoint, type LogLine } from "./log-lines.js";
@@ -34,7 +35,6 @@ export interface LogSource {
 const BACKOFF_MIN = 64;
 const BACKOFF_MAX = 4000;
 const GIVE_UP_AFTER = 10;
-const AGENT_CONTAINER = "automna-agent";
 /** Failures no retry can fix. */
 const FATAL = new Set(["host_key_changed", "host_key_unknown", "ssh_auth"]);
 

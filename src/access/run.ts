@@ -14,6 +14,11 @@ export interface RunOnInstanceOptions {
   stdout?: Writable | undefined;
   /** Stream stderr here instead of collecting it. Not ended. */
   stderr?: Writable | undefined;
+  /**
+   * The ssh client's environment (default: automna's own). A caller whose environment holds
+   * secret values passes one without them: a process's environment is readable by its user.
+   */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 export interface RunOnInstanceResult {
@@ -134,7 +139,7 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
     }
     : undefined;
   const res = await spawnSsh(sshArgvFor(t, { command, tty: false, logLevel: "ERROR" }), {
-    env: ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: ctx.signal,
+    env: options.env ?? ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: ctx.signal,
   });
   if (res.timedOut) throw new RemoteAccessError(`the command on ${what} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s and was stopped`, { code: "timeout" });
   if (res.exitCode === 255) {

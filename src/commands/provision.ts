@@ -5,8 +5,8 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import { NotSupportedError, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { Secret } from "../lib/redact.js";
-import { parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
-import type { ProvisionOutcome } from "../fleet/provision-one.js";
+import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
+import type { ProvisionJob, ProvisionOutcome } from "../fleet/provision-one.js";
 
 export interface ProvisionOptions {
   users: string[];
@@ -108,6 +108,12 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   if (opts.secret.length && provider.capabilities.secrets) {
     throw new NotSupportedError(`--secret is not supported on ${provider.title} yet`, { hint: provider.capabilities.secrets });
   }
+  // VMs get their secrets over SSH once they run: a run that does not wait for that cannot deliver them.
+  const overSsh = opts.secret.length > 0 && !provider.remote;
+  if (overSsh && !opts.wait) {
+    throw new UsageError(`--secret needs the machine up (on ${provider.title} secrets are written over SSH after boot), so it cannot be used with --no-wait`);
+  }
+  const bootTimeoutMs = overSsh ? parseDuration("ssh.bootTimeout", config.getString("ssh.bootTimeout") ?? "5m") : 0;
   const hasToken = config.secret(placement.provider.tokenKey) !== undefined;
   validatePlacement(placement, await offerings(provider, hasToken || !opts.dryRun));
   const state = await ctx.state();
@@ -130,6 +136,14 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   }
 
   const secrets = await collectSecrets(ctx, opts.secret, stdinText);
+  const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
+  let deliverSecrets: ProvisionJob["deliverSecrets"];
+  if (overSsh) {
+    const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");
+    refuseLineBreaks("--secret", Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, v.reveal()])));
+    const deliver = (await import("../access/deliver-secrets.js")).deliverSecrets;
+    deliverSecrets = (instance, step) => deliver(ctx, instance, { image: placement.image, port: health.port, env, secrets, timeoutMs: bootTimeoutMs, step });
+  }
   const { provisionOne } = await import("../fleet/provision-one.js");
   const { mapConcurrent } = await import("../lib/concurrency.js");
   const board = ctx.io.board();
@@ -138,9 +152,8 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   try {
     report.results = await mapConcurrent(users, opts.concurrency, async (user) => {
       const outcome = await provisionOne({
-        state, provider, placement, env, secrets, noWait: !opts.wait, who, now: () => ctx.clock.now(),
-        health: { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" },
-        step: (u, text) => board.update(u, text), access,
+        state, provider, placement, env, secrets, noWait: !opts.wait, who, now: () => ctx.clock.now(), health,
+        step: (u, text) => board.update(u, text), access, deliverSecrets,
       }, user);
       if (outcome.result === "failed") board.fail(user, outcome.error?.message ?? "failed");
       else board.done(user, outcome.result === "exists" ? `already has an instance on ${outcome.provider} (${outcome.status}), left alone` : `${outcome.result} (${outcome.status})`);
@@ -190,7 +203,7 @@ export const provisionCommand: CommandModule = {
       .option("--size <name>", "provider size")
       .option("--image <ref>", "agent container image")
       .option("--env <K=V>", "environment for the agent (repeatable)", collect, [])
-      .option("--secret <NAME>", "secret from $NAME or stdin (repeatable; Fly only for now)", collect, [])
+      .option("--secret <NAME>", "secret from $NAME or stdin (repeatable; Fly: app secrets, VMs: a 0600 env file written over SSH)", collect, [])
       .option("--concurrency <n>", "users provisioned at once", "8")
       .option("--dry-run", "show the plan and its monthly price; change nothing")
       .option("--no-wait", "return once creates are accepted")
@@ -199,6 +212,7 @@ export const provisionCommand: CommandModule = {
         "automna provision --from-file users.txt --provider hetzner --concurrency 16",
         "automna provision alice bob --dry-run",
         "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
+        "printf %s \"$KEY\" | automna provision bob --provider hetzner --secret ANTHROPIC_API_KEY",
       ))
       .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun"> & { concurrency: string; dryRun?: boolean }) => {
         const opts: ProvisionOptions = { ...raw, users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), dryRun: raw.dryRun === true };

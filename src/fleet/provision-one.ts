@@ -41,6 +41,12 @@ export interface ProvisionJob {
   step: (user: string, text: string) => void;
   /** SSH host keys: made here for machines reached over SSH, kept (public half) in state, pinned once created. */
   access?: ProvisionAccess | undefined;
+  /**
+   * Writes the secrets onto a created VM over SSH; set when there are secrets and the provider's
+   * machines are reached over SSH (Fly keeps them as app secrets at create). Until it succeeds the
+   * row stays `provisioning`, so an interrupted run is resumed and delivers them again.
+   */
+  deliverSecrets?: ((instance: Instance, step: (text: string) => void) => Promise<void>) | undefined;
 }
 
 /** Errors after which the provider certainly made nothing. */
@@ -122,8 +128,9 @@ async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing
       },
     });
     const live = result.instance;
-    const done = await state.updateInstance(row.id, {
-      resources: live.resources, addresses: live.addresses, status: live.status, region: live.region || placement.region,
+    const deliver = job.deliverSecrets;
+    let done = await state.updateInstance(row.id, {
+      resources: live.resources, addresses: live.addresses, status: deliver ? "provisioning" : live.status, region: live.region || placement.region,
       size: live.size || placement.size,
       meta: {
         ...row.meta, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null,
@@ -132,6 +139,10 @@ async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing
       },
     }, { lease });
     if (job.access) await job.access.pin(done).catch((error: unknown) => job.step(user, `could not pin the SSH host key: ${(error as Error).message}`));
+    if (deliver) {
+      await deliver(done, (text) => job.step(user, text));
+      done = await state.updateInstance(row.id, { status: live.status }, { lease });
+    }
     await openUsage(state, done, result.billing, job.now(), lease);
     await state.appendAudit({
       who: job.who, action: "provision", target: user,

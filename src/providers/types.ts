@@ -22,7 +22,10 @@ export interface ProvisionSpec {
   image: string;
   /** Plain environment for the agent container (goes into user-data or machine config). */
   env: Record<string, string>;
-  /** Secret environment (Fly: app secrets). VM providers refuse these until SSH delivery exists. */
+  /**
+   * Secret environment. Fly keeps them as app secrets; VM providers ignore them here (never in
+   * user-data): provisioning writes them over SSH once the machine runs (src/access/deliver-secrets.ts).
+   */
   secrets: Record<string, Secret>;
   /** The operation marker; the same value on a retried create finds the first attempt's resource. */
   opId: string;

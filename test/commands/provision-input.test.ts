@@ -40,11 +40,11 @@ describe("provision: input checked before anything is sent", () => {
     expect(none.stderr).toContain("no users given");
   });
 
-  it("refuses --secret on VM providers instead of putting it in user-data", async () => {
+  it("refuses --secret with --no-wait on VM providers: the secrets go over SSH once the machine is up", async () => {
     const h = home();
-    const r = await runCli(["provision", "alice", "--provider", "hetzner", "--secret", "OPENAI_API_KEY"], { env: { ...h.env, OPENAI_API_KEY: "sk-secret-value-1" } });
+    const r = await runCli(["provision", "alice", "--provider", "hetzner", "--secret", "OPENAI_API_KEY", "--no-wait"], { env: { ...h.env, OPENAI_API_KEY: "sk-secret-value-1" } });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("--secret is not supported on Hetzner Cloud yet");
+    expect(r.stderr).toContain("Error: --secret needs the machine up (on Hetzner Cloud secrets are written over SSH after boot), so it cannot be used with --no-wait\n");
     expect(r.stderr).not.toContain("sk-secret-value-1");
   });
 

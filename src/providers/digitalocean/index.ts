@@ -1,4 +1,4 @@
-import { AutomnaError, NotSupportedError, ProviderApiError } from "../../lib/errors.js";
+import { AutomnaError, ProviderApiError } from "../../lib/errors.js";
 import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget, sleep, type BudgetRule } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
@@ -59,7 +59,6 @@ class DigitalOceanProvider implements Provider {
   readonly id = "digitalocean" as const;
   readonly title = "DigitalOcean";
   readonly capabilities: Partial<Record<Capability, string>> = {
-    secrets: "droplets get secrets over SSH after boot, which automna does not do yet; it will not put them in cloud-init user-data",
     volumes: "the agent's data lives on the droplet's own disk",
   };
   readonly #deps: ProviderDeps;
@@ -126,7 +125,6 @@ class DigitalOceanProvider implements Provider {
   }
 
   async provision(spec: ProvisionSpec, hooks: ProvisionHooks = {}): Promise<ProvisionResult> {
-    if (Object.keys(spec.secrets).length) throw new NotSupportedError(`--secret is not supported on DigitalOcean yet: ${this.capabilities.secrets}`);
     const userData = renderUserData({ user: spec.user, opId: spec.opId, image: spec.image, env: spec.env, health: spec.health, hostKey: spec.hostKey }, USER_DATA_MAX);
     hooks.step?.("registering SSH key");
     const fingerprint = await this.#ensureSshKey();

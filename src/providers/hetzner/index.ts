@@ -1,4 +1,4 @@
-import { AutomnaError, ConflictError, NotSupportedError, ProviderApiError } from "../../lib/errors.js";
+import { AutomnaError, ConflictError, ProviderApiError } from "../../lib/errors.js";
 import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget, sleep } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
@@ -49,7 +49,6 @@ class HetznerProvider implements Provider {
   readonly id = "hetzner" as const;
   readonly title = "Hetzner Cloud";
   readonly capabilities: Partial<Record<Capability, string>> = {
-    secrets: "Hetzner servers get secrets over SSH after boot, which automna does not do yet; it will not put them in cloud-init user-data",
     volumes: "the agent's data lives on the server's own disk",
   };
   readonly #deps: ProviderDeps;
@@ -148,7 +147,6 @@ class HetznerProvider implements Provider {
   }
 
   async provision(spec: ProvisionSpec, hooks: ProvisionHooks = {}): Promise<ProvisionResult> {
-    if (Object.keys(spec.secrets).length) throw new NotSupportedError(`--secret is not supported on Hetzner yet: ${this.capabilities.secrets}`);
     const userData = renderUserData({ user: spec.user, opId: spec.opId, image: spec.image, env: spec.env, health: spec.health, hostKey: spec.hostKey }, USER_DATA_MAX);
     hooks.step?.("registering SSH key");
     const sshKey = await this.#ensureSshKey();

@@ -1,5 +1,6 @@
 import type { HostKeyPair } from "../../access/host-key-gen.js";
 import { UsageError } from "../../lib/errors.js";
+import { AGENT_DATA_DIR, AGENT_ENV_FILE, agentRunArgs, envFileText, refuseLineBreaks } from "./agent-container.js";
 
 /**
  * cloud-init user-data for a VM that runs one user's agent: install Docker, keep the agent's data
@@ -7,7 +8,8 @@ import { UsageError } from "../../lib/errors.js";
  * with restart always, so it comes back after a crash or a reboot.
  *
  * Only plain `--env` values go here: user-data is readable from the provider's metadata service
- * and console, so secrets never do (they travel over SSH to a 0600 file once that exists).
+ * and console, so secrets never do (they travel over SSH to the same 0600 file after boot:
+ * src/access/deliver-secrets.ts).
  */
 export interface AgentUserData {
   user: string;
@@ -21,10 +23,6 @@ export interface AgentUserData {
    */
   hostKey?: HostKeyPair | undefined;
 }
-
-export const AGENT_CONTAINER = "automna-agent";
-export const AGENT_DATA_DIR = "/var/lib/automna/data";
-const ENV_FILE = "/etc/automna/agent.env";
 
 /** YAML accepts JSON strings, which quote anything safely. */
 const q = (s: string): string => JSON.stringify(s);
@@ -41,15 +39,8 @@ function hostKeyLines(key: HostKeyPair | undefined): string[] {
 }
 
 export function renderUserData(spec: AgentUserData, maxBytes: number): string {
-  for (const [key, value] of Object.entries(spec.env)) {
-    if (/[\r\n]/.test(value)) throw new UsageError(`--env ${key}: values cannot contain line breaks`);
-  }
-  const envLines = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
-  const port = String(spec.health.port);
-  const run = [
-    "docker", "run", "-d", "--name", AGENT_CONTAINER, "--restart", "always",
-    "-v", `${AGENT_DATA_DIR}:/data`, "-p", `${port}:${port}`, "--env-file", ENV_FILE, spec.image,
-  ];
+  refuseLineBreaks("--env", spec.env);
+  const run = agentRunArgs({ image: spec.image, port: spec.health.port, envFile: AGENT_ENV_FILE });
   const lines = [
     "#cloud-config",
     `# automna agent for ${spec.user} (operation ${spec.opId})`,
@@ -58,10 +49,10 @@ export function renderUserData(spec: AgentUserData, maxBytes: number): string {
     "  - docker.io",
     ...hostKeyLines(spec.hostKey),
     "write_files:",
-    `  - path: ${ENV_FILE}`,
+    `  - path: ${AGENT_ENV_FILE}`,
     '    permissions: "0600"',
     "    owner: root:root",
-    `    content: ${q(envLines.length ? `${envLines.join("\n")}\n` : "")}`,
+    `    content: ${q(envFileText(spec.env))}`,
     "runcmd:",
     `  - [${["systemctl", "enable", "--now", "docker"].map(q).join(", ")}]`,
     `  - [${["mkdir", "-p", AGENT_DATA_DIR].map(q).join(", ")}]`,

@@ -1,10 +1,11 @@
-import { createHash, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { appendFile, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { appendFile, mkdir, rename, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { AgentData } from "./agent-data.js";
+import { HealthServer, type HealthEndpoint } from "./agent-health.js";
 import { formatTimestamp, readLog, type LogEntry, type LogQuery } from "./agent-log.js";
+import { loadRecord, NEVER, newRecord, saveRecord, type ContainerRecord } from "./container-record.js";
 
 /** How busy the simulated agent is. Defaults suit a sandbox left running; tests go faster. */
 export interface AgentOptions {
@@ -22,27 +23,14 @@ export interface AgentOptions {
   image?: string;
 }
 
-export interface HealthEndpoint {
-  address: string;
-  /** 0 picks a free port (see `SimAgent.healthPort`). */
-  port: number;
-  path: string;
-}
-
-/** What survives a sandbox restart, like Docker's own container record. */
-interface ContainerRecord {
-  id: string;
-  createdAt: string;
-  startedAt: string;
-  finishedAt: string;
-  exitCode: number;
-  /** Stopped with `docker stop`: stays stopped when the sandbox restarts (a power cycle still starts it). */
-  manuallyStopped: boolean;
-  restartCount: number;
-}
-
 export const CONTAINER_NAME = "automna-agent";
-const NEVER = "0001-01-01T00:00:00Z";
+
+/** What `docker run` gives the container. */
+export interface RunSpec {
+  image: string;
+  /** `K=V` (or a bare `K`), as Docker keeps `Config.Env`. */
+  env: string[];
+}
 
 export interface AgentInit {
   hostId: string;
@@ -66,6 +54,8 @@ export class SimAgent {
   readonly #data: AgentData;
   readonly #events = new EventEmitter().setMaxListeners(0);
   #record: ContainerRecord | undefined;
+  /** `Config.Env` of the last `docker run` in this process (values in memory only, never on disk). */
+  #env: string[] | undefined;
   #running = false;
   #pid = 0;
   #timers: NodeJS.Timeout[] = [];
@@ -74,12 +64,12 @@ export class SimAgent {
   #lastNs = 0n;
   #seq = 0;
   #logBytes = 0;
-  #health: Server | undefined;
-  #healthPort: number | undefined;
+  readonly #health: HealthServer | undefined;
 
   constructor(init: AgentInit) {
     this.#init = init;
     this.#data = new AgentData(init.dataDir, init.options.maxDataBytes ?? 8 * 1024 * 1024);
+    this.#health = init.health ? new HealthServer(init.health) : undefined;
   }
 
   get running(): boolean {
@@ -88,11 +78,16 @@ export class SimAgent {
 
   /** The health endpoint's port while running. */
   get healthPort(): number | undefined {
-    return this.#healthPort;
+    return this.#health?.port;
   }
 
   get image(): string {
-    return this.#init.options.image ?? "ghcr.io/automna/agent:latest";
+    return this.#record?.image ?? this.#init.options.image ?? "ghcr.io/automna/agent:latest";
+  }
+
+  /** False after `docker rm`, until the next `docker run`. */
+  get exists(): boolean {
+    return this.#record?.removed !== true;
   }
 
   /**
@@ -102,12 +97,12 @@ export class SimAgent {
   async boot(force: boolean, held = false): Promise<void> {
     await mkdir(dirname(this.#init.logFile), { recursive: true });
     await mkdir(this.#init.dataDir, { recursive: true });
-    this.#record = await this.#loadRecord();
+    this.#record = await loadRecord(this.#init.stateFile, this.#init.hostId, this.#init.now());
     this.#logBytes = (await stat(this.#init.logFile).catch(() => ({ size: 0 }))).size;
     const last = (await readLog(this.#logFiles(), { tail: 1 }))[0];
     this.#seq = Number(/seq=(\d+)/.exec(last?.line ?? "")?.[1] ?? 0);
     await this.#data.seed(this.#init.hostId, this.#init.options.seedBytes ?? 256 * 1024, this.#init.now());
-    if (!held && (force || !this.#record.manuallyStopped)) await this.start(false);
+    if (!held && !this.#record.removed && (force || !this.#record.manuallyStopped)) await this.start(false);
   }
 
   /** Starts the agent; false when it was already running. `manual` = `docker start`/`restart`. */
@@ -123,6 +118,33 @@ export class SimAgent {
     return this.#serial(() => this.#stop(manual));
   }
 
+  /**
+   * `docker rm [-f]`: "running" when it runs and `force` is not given (Docker refuses), "missing"
+   * when there is no container. The agent's log and /data stay: they are the host's.
+   */
+  remove(force: boolean): Promise<"removed" | "running" | "missing"> {
+    return this.#serial(async () => {
+      if (!this.exists) return "missing";
+      if (this.#running && !force) return "running";
+      await this.#stop(false);
+      this.#requireRecord().removed = true;
+      await this.#saveRecord();
+      return "removed";
+    });
+  }
+
+  /** `docker run -d`: a new container (new id, image and env) of the same agent; false when one exists. */
+  run(spec: RunSpec): Promise<boolean> {
+    return this.#serial(async () => {
+      if (this.exists) return false;
+      const envNames = spec.env.map((e) => e.split("=")[0] ?? e);
+      this.#record = newRecord(this.#init.hostId, this.#init.now(), { image: spec.image, envNames });
+      this.#env = spec.env;
+      await this.#start(true);
+      return true;
+    });
+  }
+
   // Two `docker start`s (or a stop racing a start) must not interleave their awaits.
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#lifecycle.then(fn);
@@ -133,16 +155,7 @@ export class SimAgent {
   async #start(manual: boolean): Promise<boolean> {
     const record = this.#requireRecord();
     if (this.#running) return false;
-    if (this.#init.health) {
-      const { address, port, path } = this.#init.health;
-      this.#health = createServer((req, res) => {
-        const ok = req.method === "GET" && (req.url === path || req.url?.startsWith(`${path}?`));
-        res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
-        res.end(ok ? JSON.stringify({ status: "ok", host: this.#init.hostId, seq: this.#seq }) : '{"error":"not found"}');
-      });
-      this.#health.keepAliveTimeout = 1000;
-      this.#healthPort = await listen(this.#health, port, address);
-    }
+    await this.#health?.open(() => ({ status: "ok", host: this.#init.hostId, seq: this.#seq }));
     this.#running = true;
     this.#pid = randomInt(1000, 60_000);
     record.startedAt = this.#init.now().toISOString();
@@ -179,7 +192,7 @@ export class SimAgent {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     await this.log('level=info component=gateway msg="received SIGTERM, closing websockets and shutting down"');
-    await this.#closeHealth();
+    await this.#health?.close();
     record.finishedAt = this.#init.now().toISOString();
     record.exitCode = 0;
     record.manuallyStopped = manual;
@@ -211,9 +224,11 @@ export class SimAgent {
   }
 
   /** Docker's view of the container, for `inspect` and `ps`. */
-  describe(): { id: string; createdAt: string; startedAt: string; finishedAt: string; exitCode: number; restartCount: number; running: boolean; pid: number; image: string } {
+  describe(): { id: string; createdAt: string; startedAt: string; finishedAt: string; exitCode: number; restartCount: number; running: boolean; pid: number; image: string; env: string[] } {
     const r = this.#requireRecord();
-    return { id: r.id, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, exitCode: r.exitCode, restartCount: r.restartCount, running: this.#running, pid: this.#running ? this.#pid : 0, image: this.image };
+    // After a sandbox restart only the names are known.
+    const env = this.#env ?? r.envNames ?? [];
+    return { id: r.id, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, exitCode: r.exitCode, restartCount: r.restartCount, running: this.#running, pid: this.#running ? this.#pid : 0, image: this.image, env };
   }
 
   /** The log files, oldest first (the rotated one may not exist). */
@@ -258,47 +273,12 @@ export class SimAgent {
     }
   }
 
-  async #closeHealth(): Promise<void> {
-    const server = this.#health;
-    this.#health = undefined;
-    this.#healthPort = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
-
   #requireRecord(): ContainerRecord {
     if (!this.#record) throw new Error("agent not booted");
     return this.#record;
   }
 
-  async #loadRecord(): Promise<ContainerRecord> {
-    try {
-      return JSON.parse(await readFile(this.#init.stateFile, "utf8")) as ContainerRecord;
-    } catch {
-      const createdAt = this.#init.now().toISOString();
-      const id = createHash("sha256").update(`${this.#init.hostId}/${createdAt}`).digest("hex");
-      return { id, createdAt, startedAt: NEVER, finishedAt: NEVER, exitCode: 0, manuallyStopped: false, restartCount: 0 };
-    }
+  #saveRecord(): Promise<void> {
+    return saveRecord(this.#init.stateFile, this.#requireRecord());
   }
-
-  async #saveRecord(): Promise<void> {
-    await writeFile(`${this.#init.stateFile}.tmp`, JSON.stringify(this.#record));
-    await rename(`${this.#init.stateFile}.tmp`, this.#init.stateFile);
-  }
-}
-
-/** Listens and returns the bound port. */
-export function listen(server: Server, port: number, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once("error", onError);
-    server.listen(port, address, () => {
-      server.off("error", onError);
-      const bound = server.address();
-      resolve(typeof bound === "object" && bound ? bound.port : port);
-    });
-  });
 }

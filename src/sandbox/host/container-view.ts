@@ -31,7 +31,7 @@ export function inspectView(agent: SimAgent, host: { id: string; address: string
     RestartCount: d.restartCount,
     Mounts: [{ Type: "bind", Source: HOST_DATA_PATH, Destination: "/data", Mode: "", RW: true, Propagation: "rprivate" }],
     HostConfig: { Binds: [`${HOST_DATA_PATH}:/data`], RestartPolicy: { Name: "always", MaximumRetryCount: 0 }, PortBindings: ports },
-    Config: { Hostname: host.id, Image: d.image, Labels: { "automna.managed": "true" }, ExposedPorts: host.healthPort === null ? {} : { [`${host.healthPort}/tcp`]: {} } },
+    Config: { Hostname: host.id, Image: d.image, Env: d.env, Labels: { "automna.managed": "true" }, ExposedPorts: host.healthPort === null ? {} : { [`${host.healthPort}/tcp`]: {} } },
     NetworkSettings: { Ports: ports },
   };
 }

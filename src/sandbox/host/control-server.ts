@@ -2,7 +2,8 @@ import { timingSafeEqual } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { CONTAINER_NAME, listen, type SimAgent } from "./agent.js";
+import { CONTAINER_NAME, type SimAgent } from "./agent.js";
+import { listen } from "./agent-health.js";
 import { parseLogTime, TIMESTAMP_WIDTH, type LogEntry } from "./agent-log.js";
 import { inspectView, psView } from "./container-view.js";
 
@@ -54,13 +55,20 @@ async function route(init: ControlServerInit, req: IncomingMessage, res: ServerR
   const host = { id: init.hostId, address: init.address, healthPort: init.healthPort() };
   if (req.method === "GET" && url.pathname === "/containers/json") {
     const all = url.searchParams.get("all") === "1";
-    return send(res, 200, agent.running || all ? [psView(agent, host, init.now())] : []);
+    return send(res, 200, agent.exists && (agent.running || all) ? [psView(agent, host, init.now())] : []);
   }
-  const m = /^\/containers\/([^/]+)\/(json|logs|start|stop|restart)$/.exec(url.pathname);
+  if (req.method === "POST" && url.pathname === "/containers/create") return create(agent, url.searchParams.get("name") ?? "", await readJson(req), res);
+  const m = /^\/containers\/([^/]+)(?:\/(json|logs|start|stop|restart))?$/.exec(url.pathname);
   if (!m) return send(res, 404, { message: "page not found" });
   const name = decodeURIComponent(m[1] ?? "");
-  if (!matches(name, agent.describe().id)) return send(res, 404, { message: `No such container: ${name}` });
+  if (!agent.exists || !matches(name, agent.describe().id)) return send(res, 404, { message: `No such container: ${name}` });
   const action = m[2];
+  if (action === undefined) {
+    if (req.method !== "DELETE") return send(res, 405, { message: "method not allowed" });
+    const removed = await agent.remove(url.searchParams.get("force") === "1");
+    if (removed === "running") return send(res, 409, { message: `cannot remove container "/${CONTAINER_NAME}": container is running: stop the container before removing or force remove` });
+    return send(res, removed === "removed" ? 204 : 404, removed === "removed" ? undefined : { message: `No such container: ${name}` });
+  }
   if (req.method === "GET" && action === "json") return send(res, 200, inspectView(agent, host));
   if (req.method === "GET" && action === "logs") return streamLogs(init, url.searchParams, req, res);
   if (req.method !== "POST") return send(res, 405, { message: "method not allowed" });
@@ -69,6 +77,31 @@ async function route(init: ControlServerInit, req: IncomingMessage, res: ServerR
   await agent.stop(false);
   await agent.start(true);
   return send(res, 204);
+}
+
+/**
+ * `docker run` (create and start in one): the one container a sandbox host has, re-created
+ * with the given image and environment; the agent's log and /data carry on.
+ */
+async function create(agent: SimAgent, name: string, body: unknown, res: ServerResponse): Promise<void> {
+  const spec = body as { Image?: unknown; Env?: unknown } | undefined;
+  const env = Array.isArray(spec?.Env) ? spec.Env.filter((e): e is string => typeof e === "string") : [];
+  if (typeof spec?.Image !== "string" || !spec.Image) return send(res, 400, { message: "no image given" });
+  if (name.replace(/^\//, "") !== CONTAINER_NAME) return send(res, 400, { message: `a sandbox host runs only the ${CONTAINER_NAME} container, not "${name}"` });
+  if (!(await agent.run({ image: spec.Image, env }))) {
+    return send(res, 409, { message: `Conflict. The container name "/${CONTAINER_NAME}" is already in use by container "${agent.describe().id}". You have to remove (or rename) that container to be able to reuse that name.` });
+  }
+  return send(res, 201, { Id: agent.describe().id, Warnings: [] });
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 function matches(name: string, id: string): boolean {

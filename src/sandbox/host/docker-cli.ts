@@ -1,7 +1,7 @@
 // The `docker` command on sandbox hosts. It runs as its own process (node) under the SSH
 // session's shell and talks to the host's control API, which the sandbox process serves beside
 // the simulated agent. The host copies this program (types stripped when it runs from source) to
-// its own bin directory, so it must be self-contained. Built-ins come from getBuiltinModule, not
+// its own bin directory, so it must be self-contained (one file, hence past 300 lines). Built-ins come from getBuiltinModule, not
 // `import`: that halves node's start-up here, and every `docker` call pays it.
 const { spawn } = process.getBuiltinModule("node:child_process");
 const { request } = process.getBuiltinModule("node:http");
@@ -28,21 +28,22 @@ class CliError extends Error {
   }
 }
 
-const { createReadStream } = process.getBuiltinModule("node:fs");
+const { createReadStream, readFileSync } = process.getBuiltinModule("node:fs");
 const CONTROL = process.env.AUTOMNA_HOST_CONTROL ?? "";
 const LOG_FILE = process.env.AUTOMNA_HOST_LOG ?? "";
 const TOKEN = process.env.AUTOMNA_HOST_TOKEN ?? "";
 
-function call(method: string, path: string): Promise<Reply> {
+function call(method: string, path: string, body?: unknown): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(`${CONTROL}${path}`, { method, headers: { "x-automna-host-token": TOKEN } }, (res) => {
+    const headers = { "x-automna-host-token": TOKEN, ...(body === undefined ? {} : { "content-type": "application/json" }) };
+    const req = request(`${CONTROL}${path}`, { method, headers }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on("error", () => reject(new CliError("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", 1)));
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -56,12 +57,15 @@ function daemonError(reply: Reply): CliError {
   return new CliError(`Error response from daemon: ${message}`, 1);
 }
 
+/** Flags that may be given more than once (a list). */
+const REPEATABLE = new Set(["filter", "env", "envFile", "volume", "publish"]);
+
 function parseFlags(command: string, args: string[], spec: FlagSpec): { flags: Flags; rest: string[] } {
   const flags: Flags = {};
   const rest: string[] = [];
   const set = (name: string, value: string | boolean) => {
     const prev = flags[name];
-    flags[name] = name === "filter" ? [...(Array.isArray(prev) ? prev : []), String(value)] : value;
+    flags[name] = REPEATABLE.has(name) ? [...(Array.isArray(prev) ? prev : []), String(value)] : value;
   };
   for (let i = 0; i < args.length; i += 1) {
     const a = args[i] ?? "";
@@ -69,9 +73,9 @@ function parseFlags(command: string, args: string[], spec: FlagSpec): { flags: F
       rest.push(...args.slice(i + 1));
       break;
     }
-    // Docker stops parsing at the first operand for `exec` (the command's own flags follow).
+    // Docker stops parsing at the first operand for `exec` and `run` (the command's own flags follow).
     if (!a.startsWith("-") || a === "-") {
-      if (command === "exec") {
+      if (command === "exec" || command === "run") {
         rest.push(...args.slice(i));
         break;
       }
@@ -301,6 +305,59 @@ async function exec(args: string[]): Promise<number> {
   });
 }
 
+/** `docker rm [-f] NAME...`: Docker refuses a running container without -f. */
+async function rm(args: string[]): Promise<number> {
+  const { flags, rest } = parseFlags("rm", args, { bools: { "-f": "force", "--force": "force", "-v": "volumes", "--volumes": "volumes" }, values: {} });
+  requireArgs("rm", rest, undefined, "[OPTIONS] CONTAINER [CONTAINER...]");
+  const errors: string[] = [];
+  for (const name of rest) {
+    const reply = await call("DELETE", `/containers/${encodeURIComponent(name)}${flags.force ? "?force=1" : ""}`);
+    if (reply.status === 204) out(`${name}\n`);
+    else errors.push(daemonError(reply).message);
+  }
+  if (errors.length) throw new CliError(errors.join("\n"), 1);
+  return 0;
+}
+
+/**
+ * `docker run -d --name NAME [...] IMAGE`: as the real CLI, the env files are read here (on the
+ * client) and the daemon gets `Env` as `K=V` words; mounts, ports and the restart policy are
+ * checked and fixed by the host (its /data and health port).
+ */
+async function run(args: string[]): Promise<number> {
+  const { flags, rest } = parseFlags("run", args, {
+    bools: { "-d": "detach", "--detach": "detach", "--rm": "rm", "-i": "interactive", "-t": "tty" },
+    values: { "--name": "name", "--restart": "restart", "-v": "volume", "--volume": "volume", "-p": "publish", "--publish": "publish", "--env-file": "envFile", "-e": "env", "--env": "env" },
+  });
+  requireArgs("run", rest, undefined, "[OPTIONS] IMAGE [COMMAND] [ARG...]");
+  const list = (k: string): string[] => (Array.isArray(flags[k]) ? flags[k] : []);
+  const env = [...list("envFile").flatMap(readEnvFile), ...list("env").flatMap(envWord)];
+  const reply = await call("POST", `/containers/create?name=${encodeURIComponent(String(flags.name ?? ""))}`, { Image: rest[0], Env: env });
+  if (reply.status !== 201) throw new CliError(`docker: ${daemonError(reply).message}\nSee 'docker run --help'.`, 125);
+  return out(`${(JSON.parse(reply.body) as { Id: string }).Id}\n`);
+}
+
+/** Docker's env-file rules: `#` comments and blank lines skipped, `K=V` as is, a bare `K` from this environment. */
+function readEnvFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    throw new CliError(`docker: open ${file}: ${why}.\nSee 'docker run --help'.`, 125);
+  }
+  return text.split(/\r?\n/).map((l) => l.replace(/^\s+/, "")).filter((l) => l && !l.startsWith("#")).flatMap(envWord);
+}
+
+function envWord(word: string): string[] {
+  const [key = "", value] = splitOnce(word, "=");
+  if (/\s/.test(key)) throw new CliError(`docker: poorly formatted environment: variable '${key}' contains whitespaces.\nSee 'docker run --help'.`, 125);
+  if (value !== undefined) return [word];
+  const inherited = process.env[key];
+  return inherited === undefined ? [] : [`${key}=${inherited}`];
+}
+
 function out(text: string): number {
   process.stdout.write(text);
   return 0;
@@ -316,9 +373,11 @@ async function main(argv: string[]): Promise<number> {
     case "inspect": return inspect(rest);
     case "start": case "stop": case "restart": return lifecycle(command, rest);
     case "exec": return exec(rest);
+    case "rm": return rm(rest);
+    case "run": return run(rest);
     case "--version": case "-v": return out("Docker version 27.3.1, build automna-sandbox\n");
     case "": case "--help": case "help":
-      return out("Usage:  docker [OPTIONS] COMMAND\n\nSandbox host shim. Commands: logs, ps, inspect, start, stop, restart, exec\n");
+      return out("Usage:  docker [OPTIONS] COMMAND\n\nSandbox host shim. Commands: logs, ps, inspect, start, stop, restart, exec, rm, run\n");
     default:
       throw new CliError(`docker: '${command}' is not a docker command.\nSee 'docker --help'`, 1);
   }

@@ -151,6 +151,10 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     // Where the agent's log lives, so `docker logs -t` of the whole log reads it like docker's
     // json-file driver does, without a round trip through the sandbox process.
     AUTOMNA_HOST_LOG: join(machineDir, "agent.log"),
+    // The agent's env file (/etc/automna/agent.env on a real VM) in the host's own directory:
+    // secret delivery writes `${AUTOMNA_ENV_FILE:-/etc/automna/agent.env}`, so nothing is
+    // written outside the sandbox, in either isolation mode.
+    AUTOMNA_ENV_FILE: join(machineDir, "agent.env"),
   });
   const run = (request: SessionRequest): ChildProcess => {
     // Someone may have removed the data directory (a restore); a bind mount needs it to exist.
@@ -229,7 +233,9 @@ async function writeShim(binDir: string): Promise<void> {
     '  [ -f "$AUTOMNA_HOST_LOG" ] && exec cat "$AUTOMNA_HOST_LOG"',
     "  exit 0",
     "fi",
-    `exec ${q(process.execPath)} ${q(program)} "$@"`,
+    // `--` first: node scans every argument for `--env-file` (even the program's own, such as
+    // `docker run --env-file F`) and fails when F is missing unless its options end before the program.
+    `exec ${q(process.execPath)} -- ${q(program)} "$@"`,
     "",
   ].join("\n");
   await writeFile(join(binDir, "docker"), script, { mode: 0o755 });

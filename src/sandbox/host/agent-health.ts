@@ -1,0 +1,64 @@
+import { createServer, type Server } from "node:http";
+
+export interface HealthEndpoint {
+  address: string;
+  /** 0 picks a free port (see `SimAgent.healthPort`). */
+  port: number;
+  path: string;
+}
+
+/**
+ * The agent's health check: up while the agent runs, closed (connection refused) while it is
+ * stopped, as a stopped container's published port is.
+ */
+export class HealthServer {
+  readonly #endpoint: HealthEndpoint;
+  #server: Server | undefined;
+  #port: number | undefined;
+
+  constructor(endpoint: HealthEndpoint) {
+    this.#endpoint = endpoint;
+  }
+
+  /** The bound port while open. */
+  get port(): number | undefined {
+    return this.#port;
+  }
+
+  /** Opens it; `body` is the JSON answered to `GET <path>`. */
+  async open(body: () => unknown): Promise<void> {
+    const { address, port, path } = this.#endpoint;
+    const server = createServer((req, res) => {
+      const ok = req.method === "GET" && (req.url === path || req.url?.startsWith(`${path}?`));
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
+      res.end(ok ? JSON.stringify(body()) : '{"error":"not found"}');
+    });
+    server.keepAliveTimeout = 1000;
+    this.#server = server;
+    this.#port = await listen(server, port, address);
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    this.#port = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}
+
+/** Listens and returns the bound port. */
+export function listen(server: Server, port: number, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once("error", onError);
+    server.listen(port, address, () => {
+      server.off("error", onError);
+      const bound = server.address();
+      resolve(typeof bound === "object" && bound ? bound.port : port);
+    });
+  });
+}
