@@ -5,6 +5,7 @@ import { AutomnaError } from "../lib/errors.js";
 import { monthlyTotal } from "../providers/plan.js";
 import type { BillingItem, ProviderInstance } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
+import { carryAgentEnv } from "./agent-env.js";
 import { archiveAll, archiveList, cleanupWork, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy, type ArchiveInfo } from "./host.js";
 import { manifestDelta, manifestDifferences, type Manifest } from "./manifest.js";
 import type { Run } from "./run.js";
@@ -14,6 +15,8 @@ const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 /** The forward path, step by step; each step is skipped when the journal has its `done`. */
 export async function forward(r: Run): Promise<void> {
   await provision(r);
+  // Before the hold: on a VM, writing the env re-creates the agent container, which the hold then stops.
+  await r.j.step("carry-env", "carrying the agent's environment (variables and secrets) to the target", {}, async () => carryAgentEnv(r));
   await r.j.step("hold-target", "holding the target's agent until its data is in place", {}, async () => {
     // Providers that can hold the agent created the target held; the others started it: stop it.
     if (!r.to.holdAgent) await setAgent(r.host, r.to, await r.target(), false);

@@ -13,7 +13,7 @@ export const MIGRATE_KIND = "migrate";
  * `done`. Everything before `switch` can be rolled back; from the `switch` intent on, only forward.
  */
 export const MIGRATE_STEPS = [
-  "lock", "provision", "hold-target", "warm-archive", "warm-upload", "warm-restore", "freeze",
+  "lock", "provision", "carry-env", "hold-target", "warm-archive", "warm-upload", "warm-restore", "freeze",
   "final-archive", "final-upload", "final-restore", "verify", "start-target", "switch", "cutover", "cleanup", "retire", "unlock",
 ] as const;
 export type MigrateStep = (typeof MIGRATE_STEPS)[number];

@@ -188,6 +188,13 @@ export interface Provider {
    */
   holdAgent?(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void>;
   /**
+   * Optional, with `setAgentEnv`: the agent's environment (plain variables and secrets) through
+   * the provider's API, so a migration can carry it. Providers without them keep it in an env
+   * file on the machine, read and written over SSH.
+   */
+  agentEnv?(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>>;
+  setAgentEnv?(instance: Pick<ProviderInstance, "resources">, values: Record<string, Secret>): Promise<void>;
+  /**
    * Optional: what a user's DNS name should point at (Fly: a CNAME to the app's hostname).
    * Without it: the instance's IPv4 address (A), else its IPv6 address (AAAA).
    */

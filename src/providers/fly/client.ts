@@ -2,6 +2,12 @@ import type { HttpClient, ParsedApiError, Query } from "../../lib/http.js";
 
 /** Fly Machines wire types: only the fields automna reads. */
 export interface FGuest { cpu_kind: string; cpus: number; memory_mb: number }
+export interface FSecret {
+  name: string;
+  digest?: string;
+  value?: string;
+}
+
 export interface FMachine {
   id: string;
   name: string;
@@ -178,6 +184,15 @@ export class FlyClient {
   async deleteVolume(app: string, id: string): Promise<boolean> {
     const res = await this.http.delete(`/v1/apps/${enc(app)}/volumes/${enc(id)}`, { allow: [404], budgetKey: `delete_volume:${id}` });
     return res.status !== 404;
+  }
+
+  /**
+   * The app's secrets; with `show`, their values too (`show_secrets=true`: only a migration asks,
+   * to carry them to the user's new machine). The response body is never logged.
+   */
+  async secrets(app: string, show: boolean): Promise<FSecret[]> {
+    const res = await this.http.get<{ secrets?: FSecret[] }>(`/v1/apps/${enc(app)}/secrets`, { query: show ? { show_secrets: "true" } : {}, budgetKey: `list_secrets:${app}` });
+    return res.body.secrets ?? [];
   }
 
   /** Sets app secrets; machines created afterwards get them as environment variables. */

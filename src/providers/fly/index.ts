@@ -1,5 +1,6 @@
 import { AutomnaError, ConflictError, ProviderApiError, UsageError } from "../../lib/errors.js";
 import { mayHaveCommitted } from "../../lib/http.js";
+import { Secret } from "../../lib/redact.js";
 import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
@@ -301,6 +302,30 @@ class FlyProvider implements Provider {
       return;
     }
     if (current.state !== "started") await this.wait(instance, "running");
+  }
+
+  /** The machine's plain env and the app's secrets (values read back: the token must allow it). */
+  async agentEnv(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>> {
+    const { app, machine } = ids(instance);
+    const [current, secrets] = await Promise.all([this.#client.machine(app, machine), this.#client.secrets(app, true)]);
+    if (!current?.config) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+    const env = (current.config.env ?? {}) as Record<string, unknown>;
+    const out: Record<string, Secret> = {};
+    for (const [k, v] of Object.entries(env)) if (typeof v === "string") out[k] = new Secret(v);
+    const hidden = secrets.filter((s) => typeof s.value !== "string").map((s) => s.name);
+    if (hidden.length) {
+      throw new AutomnaError(`Fly did not reveal the values of ${app}'s secrets ${hidden.join(", ")}`, {
+        code: "secrets_hidden", hint: "the migration carries the agent's secrets; use a Fly token allowed to read them (an org token, not a deploy token)",
+      });
+    }
+    for (const s of secrets) out[s.name] = new Secret(s.value!);
+    return out;
+  }
+
+  /** Sets every variable as an app secret; the machine gets them when it next starts (start-target). */
+  async setAgentEnv(instance: Pick<ProviderInstance, "resources">, values: Record<string, Secret>): Promise<void> {
+    const { app } = ids(instance);
+    if (Object.keys(values).length) await this.#client.setSecrets(app, Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.reveal()])));
   }
 
   /** Until the machine runs the given config version (an update replaces it and starts it again). */
