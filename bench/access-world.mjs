@@ -10,9 +10,9 @@ export const BIN = new URL("../dist/bin/automna.js", import.meta.url).pathname;
 const { startSandbox } = await import("../dist/src/sandbox/index.js");
 const { sshArgs } = await import("../dist/src/lib/known-hosts.js");
 
-export async function accessWorld({ sshPort = 22030, agent = {} } = {}) {
+export async function accessWorld({ sshPort = 22030, agent = {}, sshLatencyMs = 0 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "automna-bench-access-"));
-  const sb = await startSandbox({ dir: join(dir, "world"), actionDelayMs: 10, rateLimits: false, sshPort, agent: { seedBytes: 4096, ...agent } });
+  const sb = await startSandbox({ dir: join(dir, "world"), actionDelayMs: 10, rateLimits: false, sshPort, sshLatencyMs, agent: { seedBytes: 4096, ...agent } });
   const key = join(dir, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
   const env = {

@@ -1,7 +1,9 @@
 // `automna exec` of a short command across N sandbox hosts (default 100) at the default
 // concurrency, against the same ssh commands (automna's own argv: known_hosts, key, port) run one
 // after another. Goal: exec at least 8x faster. Runs interleaved; medians; load average shown.
-// Usage: npm run build && node bench/exec-fleet.mjs [hosts] [runs]
+// [latency-ms]: simulated one-way network latency on every SSH connection (the sandbox's
+// sshLatencyMs), as between an operator and machines in a real datacenter; default 0 (loopback).
+// Usage: npm run build && node bench/exec-fleet.mjs [hosts] [runs] [latency-ms]
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { BIN, accessWorld, machine, median, run } from "./access-world.mjs";
@@ -16,7 +18,8 @@ function cpuSeconds() {
 
 const n = Number(process.argv[2] ?? 100);
 const runs = Number(process.argv[3] ?? 5);
-const w = await accessWorld({ agent: { logIntervalMs: 5000, dataWriteIntervalMs: 60_000 } });
+const latencyMs = Number(process.argv[4] ?? 0);
+const w = await accessWorld({ sshLatencyMs: latencyMs, agent: { logIntervalMs: 5000, dataWriteIntervalMs: 60_000 } });
 const users = Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(3, "0")}`);
 const instances = await w.provision(users);
 if (instances.length !== n) throw new Error(`expected ${n} instances, got ${instances.length}`);
@@ -43,7 +46,7 @@ for (let i = 0; i < runs; i++) {
 console.log(`after:  ${machine()}`);
 const ex = median(times.exec);
 const seq = median(times.sequential);
-console.log(`${n} hosts, ${runs} runs each, interleaved`);
+console.log(`${n} hosts, ${runs} runs each, interleaved; simulated one-way SSH latency ${latencyMs} ms`);
 console.log(`automna exec <${n} users> -- true (concurrency 16)   median ${(ex / 1000).toFixed(2)} s`);
 console.log(`ssh host true, one after another                   median ${(seq / 1000).toFixed(2)} s`);
 console.log(`speed-up ${(seq / ex).toFixed(1)}x`);

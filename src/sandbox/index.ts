@@ -57,6 +57,8 @@ export interface SandboxOptions {
   simulatedHosts?: boolean;
   /** SSH port on each host's own address; default 22 as root, else 2222. */
   sshPort?: number;
+  /** Simulated one-way network latency of the hosts' SSH connections (default 0: loopback). */
+  sshLatencyMs?: number;
   /** How busy each host's simulated agent is (log and data-write intervals). */
   agent?: AgentOptions;
 }
@@ -146,7 +148,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     // The hosts start before the env they feed exists; the Fly log forwarder reads it later.
     const envRef: { current?: SandboxEnv } = {};
     const sim = options.simulatedHosts === false ? undefined : new SimHosts({
-      sshPort: sshPort ?? defaultSshPort(), healthPort, agent: options.agent, facts: worldFacts(world), warn,
+      sshPort: sshPort ?? defaultSshPort(), sshLatencyMs: options.sshLatencyMs, healthPort, agent: options.agent, facts: worldFacts(world), warn,
       // A Fly machine's agent output is what the Fly logs API serves for it.
       onLog: (h, entry) => {
         const m = h.provider === "fly" ? world.fly.machines.get(h.id) : undefined;

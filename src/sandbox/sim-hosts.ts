@@ -19,6 +19,8 @@ export interface MachineFacts {
 export interface SimHostsOptions {
   /** SSH port on every host's own address. */
   sshPort: number;
+  /** Simulated one-way network latency of SSH connections (default 0). */
+  sshLatencyMs?: number | undefined;
   /** The agent's health port (default 8080 in the sandbox). */
   healthPort: number;
   agent?: AgentOptions | undefined;
@@ -140,7 +142,7 @@ export class SimHosts implements HostModule {
     let handle: HostHandle;
     try {
       handle = await startHost({
-        id: host.name, address: host.address, sshPort: this.#options.sshPort, rootDir: host.dir, authorizedKeys: facts.authorizedKeys,
+        id: host.name, address: host.address, sshPort: this.#options.sshPort, sshLatencyMs: this.#options.sshLatencyMs ?? 0, rootDir: host.dir, authorizedKeys: facts.authorizedKeys,
         ...(hostKey ? { hostKey } : {}), healthPort: this.#options.healthPort, ...(this.#options.agent ? { agent: this.#options.agent } : {}), held: facts.held === true,
         onError: (error) => this.#options.warn(`host ${host.key}: ${error.message}`),
       });

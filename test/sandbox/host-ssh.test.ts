@@ -216,3 +216,24 @@ describe("host keys", () => {
     }
   });
 });
+
+describe("simulated network latency (sshLatencyMs)", () => {
+  test("every byte arrives later, in order: a command and its binary output intact, slower by at least two round trips", async () => {
+    const slow = await testHost(ws, "ssh-far", "127.77.200.9", { sshLatencyMs: 40 });
+    try {
+      const input = randomBytes(512 * 1024 + 3);
+      const started = Date.now();
+      const r = await ssh(ws, slow, "cat > in.bin && sha256sum < in.bin && cat in.bin", { input });
+      const elapsed = Date.now() - started;
+      expect(r.code).toBe(0);
+      const out = r.stdout;
+      const nl = out.indexOf(10);
+      expect(out.subarray(0, nl).toString().split(" ")[0]).toBe(sha256(input));
+      expect(sha256(out.subarray(nl + 1))).toBe(sha256(input));
+      // A lower bound, not a speed claim: key exchange and auth alone are two round trips of 80 ms.
+      expect(elapsed).toBeGreaterThanOrEqual(160);
+    } finally {
+      await slow.close();
+    }
+  });
+});

@@ -15,6 +15,7 @@ interface UpFlags {
   rateLimits: boolean;
   healthPort?: string;
   sshPort?: string;
+  sshLatency?: string;
   faults?: string;
   internalDaemon?: boolean;
 }
@@ -29,6 +30,7 @@ function parseUpFlags(flags: UpFlags): UpOptions {
     rateLimits: flags.rateLimits,
     healthPort: flags.healthPort === undefined ? undefined : parseInteger("--health-port", flags.healthPort, 1, 65535),
     sshPort: flags.sshPort === undefined ? undefined : parseInteger("--ssh-port", flags.sshPort, 1, 65535),
+    sshLatency: flags.sshLatency === undefined ? undefined : parseInteger("--ssh-latency", flags.sshLatency, 0, 10_000),
     faults: flags.faults,
     internalDaemon: flags.internalDaemon === true,
   };
@@ -76,6 +78,7 @@ export const sandboxCommand: CommandModule = {
       .option("--no-rate-limits", "do not enforce the providers' rate limits")
       .option("--health-port <n>", "port of each host's agent health endpoint (default 8080)")
       .option("--ssh-port <n>", "SSH port on each host's own address (default 22 as root, else 2222)")
+      .option("--ssh-latency <ms>", "simulated one-way network latency of SSH connections, as to a real datacenter (default 0)")
       .option("--faults <file>", "JSON fault spec in force from the start ({\"rules\": [...]})")
       .addOption(new Option("--internal-daemon").hideHelp())
       .addHelpText("after", examples("automna sandbox up", "automna sandbox up --detach --port 0 --action-delay 50", "automna sandbox up --dir ./world --no-rate-limits"))

@@ -20,6 +20,8 @@ export interface UpOptions {
   healthPort?: number;
   /** SSH port of every simulated host (default 22 as root, else 2222). */
   sshPort?: number;
+  /** Simulated one-way latency of the hosts' SSH connections, in ms. */
+  sshLatency?: number;
   faults?: string;
   /** Set in the background process `up --detach` starts. */
   internalDaemon?: boolean;
@@ -136,6 +138,7 @@ function childArgs(dir: string, opts: UpOptions): string[] {
   if (opts.rateLimits === false) args.push("--no-rate-limits");
   if (opts.healthPort !== undefined) args.push("--health-port", String(opts.healthPort));
   if (opts.sshPort !== undefined) args.push("--ssh-port", String(opts.sshPort));
+  if (opts.sshLatency !== undefined) args.push("--ssh-latency", String(opts.sshLatency));
   if (opts.faults !== undefined) args.push("--faults", resolve(opts.faults));
   return args;
 }
@@ -196,7 +199,7 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
   try {
     sandbox = await startSandbox({
       dir, ports: portsFrom(opts.port ?? DEFAULT_PORT), actionDelayMs: opts.actionDelay, rateLimitScale: opts.rateLimitScale,
-      rateLimits: opts.rateLimits, healthPort: opts.healthPort, sshPort: opts.sshPort,
+      rateLimits: opts.rateLimits, healthPort: opts.healthPort, sshPort: opts.sshPort, ...(opts.sshLatency ? { sshLatencyMs: opts.sshLatency } : {}),
       ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),
     });
   } catch (error) {

@@ -25,6 +25,8 @@ export interface HostOptions {
   address: string;
   /** Default 22 (needs root to bind); 0 picks a free port once, kept across stop/start. */
   sshPort?: number;
+  /** Simulated one-way network latency of SSH connections (default 0). */
+  sshLatencyMs?: number;
   /** The host's own directory: its data under `data/`, its machinery under `.host/`. */
   rootDir: string;
   /** OpenSSH public key lines registered for the machine through the provider API. */
@@ -161,7 +163,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     mkdirSync(dataDir, { recursive: true });
     return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation, fstab });
   };
-  const ssh = new SshServer({ hostKey: hostKey.privateKey, address: options.address, port: options.sshPort ?? 22, ident: "OpenSSH_9.2p1 automna-sandbox", run, onError });
+  const ssh = new SshServer({ hostKey: hostKey.privateKey, address: options.address, port: options.sshPort ?? 22, ident: "OpenSSH_9.2p1 automna-sandbox", run, onError, latencyMs: options.sshLatencyMs });
   const setAuthorizedKeys = (lines: string[]) => {
     const { keys, invalid } = parseAuthorizedKeys(lines);
     for (const line of invalid) onError(new Error(`host ${options.id}: not a public key, ignored: ${line.slice(0, 40)}`));

@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
+import { DelayedLink } from "./delayed-link.js";
 import { flushed, ptySupported, terminate, type PtySize } from "./process.js";
 
 /** An authorized key as the server checks it: the key blob, and the parsed key for signatures. */
@@ -28,6 +29,8 @@ export interface SshServerInit {
   ident: string;
   run(request: SessionRequest): ChildProcess;
   onError(error: Error): void;
+  /** Simulated one-way network latency on every connection (default 0: loopback as it is). */
+  latencyMs?: number | undefined;
 }
 
 /**
@@ -91,7 +94,8 @@ export class SshServer {
     const server = createServer({ noDelay: true }, (socket) => {
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
-      ssh.injectSocket(socket);
+      const latency = this.#init.latencyMs ?? 0;
+      ssh.injectSocket(latency > 0 ? (new DelayedLink(socket, latency) as unknown as Socket) : socket);
     });
     server.on("error", (error: Error) => this.#init.onError(error));
     await new Promise<void>((resolve, reject) => {
