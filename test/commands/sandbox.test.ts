@@ -126,6 +126,9 @@ describe("automna sandbox (in-process)", () => {
     const scale = await runCli(["sandbox", "up", "--rate-limit-scale", "0"], { env: h.env });
     expect(scale.code).toBe(2);
     expect(scale.stderr).toContain("--rate-limit-scale must be greater than 0");
+    const latency = await runCli(["sandbox", "up", "--ssh-latency", "-5"], { env: h.env });
+    expect(latency.code).toBe(2);
+    expect(latency.stderr).toContain("--ssh-latency");
     const faults = await runCli(["sandbox", "up", "--port", "0", "--faults", join(h.dir, "missing.json")], { env: h.env });
     expect(faults.code).toBe(2);
     expect(faults.stderr).toContain("--faults: cannot read");
