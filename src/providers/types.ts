@@ -193,7 +193,8 @@ export interface Provider {
    * file on the machine, read and written over SSH.
    */
   agentEnv?(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>>;
-  setAgentEnv?(instance: Pick<ProviderInstance, "resources">, values: Record<string, Secret>): Promise<void>;
+  /** Sets and removes variables; with `restart`, the agent restarts with them. Returns whether anything changed. */
+  updateAgentEnv?(instance: Pick<ProviderInstance, "resources">, change: { set: Record<string, Secret>; unset: string[] }, restart: boolean): Promise<boolean>;
   /**
    * Optional: what a user's DNS name should point at (Fly: a CNAME to the app's hostname).
    * Without it: the instance's IPv4 address (A), else its IPv6 address (AAAA).

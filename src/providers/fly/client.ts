@@ -195,6 +195,10 @@ export class FlyClient {
     return res.body.secrets ?? [];
   }
 
+  async deleteSecret(app: string, name: string): Promise<void> {
+    await this.http.delete(`/v1/apps/${enc(app)}/secrets/${enc(name)}`, { allow: [404], budgetKey: `set_secrets:${app}` });
+  }
+
   /** Sets app secrets; machines created afterwards get them as environment variables. */
   async setSecrets(app: string, values: Record<string, string>): Promise<void> {
     await this.http.post(`/v1/apps/${enc(app)}/secrets`, { values }, { budgetKey: `set_secrets:${app}`, sensitive: true });

@@ -322,10 +322,28 @@ class FlyProvider implements Provider {
     return out;
   }
 
-  /** Sets every variable as an app secret; the machine gets them when it next starts (start-target). */
-  async setAgentEnv(instance: Pick<ProviderInstance, "resources">, values: Record<string, Secret>): Promise<void> {
-    const { app } = ids(instance);
-    if (Object.keys(values).length) await this.#client.setSecrets(app, Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.reveal()])));
+  /**
+   * Values go in as app secrets (a plain machine env variable of the same name is dropped, so
+   * one value remains); removed names leave both. Fly gives a machine its secrets when it starts:
+   * with `restart` the machine is updated (restarted) even when only secrets changed.
+   */
+  async updateAgentEnv(instance: Pick<ProviderInstance, "resources">, change: { set: Record<string, Secret>; unset: string[] }, restart: boolean): Promise<boolean> {
+    const { app, machine } = ids(instance);
+    const [current, secrets] = await Promise.all([this.#client.machine(app, machine), this.#client.secrets(app, false)]);
+    if (!current?.config) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+    const names = Object.keys(change.set);
+    if (names.length) await this.#client.setSecrets(app, Object.fromEntries(names.map((k) => [k, change.set[k]!.reveal()])));
+    const gone = change.unset.filter((n) => secrets.some((s) => s.name === n));
+    for (const name of gone) await this.#client.deleteSecret(app, name);
+    const env = { ...((current.config.env ?? {}) as Record<string, string>) };
+    const dropped = [...names, ...change.unset].filter((k) => k in env);
+    for (const k of dropped) delete env[k];
+    const changed = names.length > 0 || gone.length > 0 || dropped.length > 0;
+    if (changed && (restart || dropped.length)) {
+      const updated = await this.#client.updateMachine(app, machine, { config: { ...current.config, env }, region: current.region });
+      await this.#waitVersion(app, machine, updated.version);
+    }
+    return changed;
   }
 
   /** Until the machine runs the given config version (an update replaces it and starts it again). */
