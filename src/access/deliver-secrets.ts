@@ -56,7 +56,7 @@ export function deliveryScript(image: string, port: number): string {
 }
 
 /** The operator's environment without the variables the secrets were read from. */
-function withoutSecrets(env: NodeJS.ProcessEnv, names: string[]): NodeJS.ProcessEnv {
+export function withoutSecrets(env: NodeJS.ProcessEnv, names: string[]): NodeJS.ProcessEnv {
   const out = { ...env };
   for (const name of names) delete out[name];
   return out;

@@ -5,6 +5,7 @@ import { configCommand } from "./config.js";
 import { costReportCommand } from "./cost-report/index.js";
 import { destroyCommand } from "./destroy.js";
 import { doctorCommand } from "./doctor.js";
+import { envCommand } from "./env.js";
 import { execCommand } from "./exec.js";
 import { gcCommand } from "./gc.js";
 import { initCommand } from "./init.js";
@@ -25,7 +26,7 @@ import { statusCommand } from "./status.js";
  */
 export const COMMANDS: CommandModule[] = [
   provisionCommand, listCommand, statusCommand, destroyCommand, doctorCommand,
-  logsCommand, sshCommand, execCommand,
+  logsCommand, sshCommand, execCommand, envCommand,
   migrateCommand, gcCommand, backupCommand, restoreCommand,
   costReportCommand, pricingCommand,
   stateCommand, lockCommand,

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
-import { action, examples, type CommandModule } from "../lib/command.js";
+import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
 import { NotSupportedError, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
-import { Secret } from "../lib/redact.js";
+import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
 import type { ProvisionJob, ProvisionOutcome } from "../fleet/provision-one.js";
 
@@ -44,12 +44,6 @@ export interface ProvisionReport {
   summary: Record<ProvisionOutcome["result"], number>;
 }
 
-async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 /** Users from arguments and `--from-file FILE|-` (one per line, # comments and blanks ignored). */
 async function collectUsers(ctx: Context, opts: ProvisionOptions, stdinText: () => Promise<string>): Promise<string[]> {
   const users = [...opts.users];
@@ -64,36 +58,6 @@ async function collectUsers(ctx: Context, opts: ProvisionOptions, stdinText: () 
   }
   if (users.length === 0) throw new UsageError("no users given", { hint: "pass user ids, or --from-file FILE (- for stdin)" });
   return validateUsers(users);
-}
-
-/**
- * `--secret NAME`: the value comes from the environment variable NAME, else from stdin (the whole
- * input for one secret; NAME=value lines for several). Never from the command line.
- */
-async function collectSecrets(ctx: Context, names: string[], stdinText: () => Promise<string>): Promise<Record<string, Secret>> {
-  const out: Record<string, Secret> = {};
-  const missing: string[] = [];
-  for (const name of names) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`--secret takes a variable NAME, got "${name}"`, { hint: "the value comes from $NAME or stdin, never the command line" });
-    const value = ctx.env[name];
-    if (value) out[name] = new Secret(value);
-    else missing.push(name);
-  }
-  if (missing.length === 0) return out;
-  if (ctx.io.streams.stdin.isTTY === true) throw new UsageError(`no value for secret ${missing.join(", ")}`, { hint: `export ${missing[0]}=... or pipe the value on stdin` });
-  const text = await stdinText();
-  if (missing.length === 1 && !text.includes(`${missing[0]}=`)) {
-    out[missing[0]!] = new Secret(text.replace(/\r?\n$/, ""));
-    return out;
-  }
-  for (const line of text.split(/\r?\n/)) {
-    const i = line.indexOf("=");
-    const key = line.slice(0, i);
-    if (i > 0 && missing.includes(key)) out[key] = new Secret(line.slice(i + 1));
-  }
-  const still = missing.filter((m) => !out[m]);
-  if (still.length) throw new UsageError(`no value for secret ${still.join(", ")}`, { hint: "set it in the environment, or pipe NAME=value lines on stdin" });
-  return out;
 }
 
 export async function runProvision(ctx: Context, opts: ProvisionOptions): Promise<ProvisionReport> {
@@ -186,8 +150,6 @@ const PLAN_COLUMNS: Column<PlanRow>[] = [
   { name: "monthly", value: (r) => `${r.monthlyPrice.toFixed(2)} ${r.currency}`, align: "right" },
 ];
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
 export const provisionCommand: CommandModule = {
   name: "provision",
   group: "Fleet",
@@ -202,8 +164,8 @@ export const provisionCommand: CommandModule = {
       .option("--region <name>", "provider region")
       .option("--size <name>", "provider size")
       .option("--image <ref>", "agent container image")
-      .option("--env <K=V>", "environment for the agent (repeatable)", collect, [])
-      .option("--secret <NAME>", "secret from $NAME or stdin (repeatable; Fly: app secrets, VMs: a 0600 env file written over SSH)", collect, [])
+      .option("--env <K=V>", "environment for the agent (repeatable)", repeatable)
+      .option("--secret <NAME>", "secret from $NAME or stdin (repeatable; Fly: app secrets, VMs: a 0600 env file written over SSH)", repeatable)
       .option("--concurrency <n>", "users provisioned at once", "8")
       .option("--dry-run", "show the plan and its monthly price; change nothing")
       .option("--no-wait", "return once creates are accepted")
@@ -214,8 +176,8 @@ export const provisionCommand: CommandModule = {
         "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
         "printf %s \"$KEY\" | automna provision bob --provider hetzner --secret ANTHROPIC_API_KEY",
       ))
-      .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun"> & { concurrency: string; dryRun?: boolean }) => {
-        const opts: ProvisionOptions = { ...raw, users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), dryRun: raw.dryRun === true };
+      .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun" | "env" | "secret"> & { concurrency: string; dryRun?: boolean; env?: string[]; secret?: string[] }) => {
+        const opts: ProvisionOptions = { ...raw, env: raw.env ?? [], secret: raw.secret ?? [], users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), dryRun: raw.dryRun === true };
         const report = await runProvision(ctx, opts);
         if (report.plan) {
           if (ctx.globals.json) ctx.io.json(report);

@@ -28,6 +28,14 @@ export function action<A extends unknown[]>(ctx: Context, fn: (...args: A) => Pr
 }
 
 /** `Examples:` block for a command's own help. */
+/**
+ * Collects a repeatable option's values. Given as the option's parser with no default value,
+ * so help does not print "(default: [])" and a required one is really required.
+ */
+export function repeatable(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 export function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 }

@@ -1,0 +1,40 @@
+import type { Context } from "../context.js";
+import { UsageError } from "./errors.js";
+import { Secret } from "./redact.js";
+
+/** All of stdin as text (the caller caches it: it can be read once). */
+export async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * `--secret NAME`: the value comes from the environment variable NAME, else from stdin (the whole
+ * input for one secret; NAME=value lines for several). Never from the command line.
+ */
+export async function collectSecrets(ctx: Context, names: string[], stdinText: () => Promise<string>): Promise<Record<string, Secret>> {
+  const out: Record<string, Secret> = {};
+  const missing: string[] = [];
+  for (const name of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`--secret takes a variable NAME, got "${name}"`, { hint: "the value comes from $NAME or stdin, never the command line" });
+    const value = ctx.env[name];
+    if (value) out[name] = new Secret(value);
+    else missing.push(name);
+  }
+  if (missing.length === 0) return out;
+  if (ctx.io.streams.stdin.isTTY === true) throw new UsageError(`no value for secret ${missing.join(", ")}`, { hint: `export ${missing[0]}=... or pipe the value on stdin` });
+  const text = await stdinText();
+  if (missing.length === 1 && !text.includes(`${missing[0]}=`)) {
+    out[missing[0]!] = new Secret(text.replace(/\r?\n$/, ""));
+    return out;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf("=");
+    const key = line.slice(0, i);
+    if (i > 0 && missing.includes(key)) out[key] = new Secret(line.slice(i + 1));
+  }
+  const still = missing.filter((m) => !out[m]);
+  if (still.length) throw new UsageError(`no value for secret ${still.join(", ")}`, { hint: "set it in the environment, or pipe NAME=value lines on stdin" });
+  return out;
+}
