@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import type { Pool } from "undici";
 import { AuthError, AutomnaError, ConflictError, LockedError, NotFoundError, UsageError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import type { Secret } from "../lib/redact.js";
-import { REQUEST_ID_HEADER, type WireError } from "./wire.js";
+import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, REQUEST_ID_HEADER, type WireError } from "./wire.js";
 
 export interface CallOptions {
   body?: unknown;
@@ -14,13 +15,13 @@ export interface CallOptions {
 
 export interface HttpClientOptions {
   token?: Secret | undefined;
-  /** Attempts for requests that were certainly not applied (connection refused, 503). */
+  /** Attempts per call: reads, requests certainly not applied, and keyed mutations whose outcome is unknown. */
   attempts?: number;
   timeoutMs?: number;
   debug?: ((line: string) => void) | undefined;
 }
 
-/** Connection failures where the request never reached the server: safe to retry, any method. */
+/** Connection failures where the request never reached the server. */
 const NOT_SENT = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"]);
 
 function errorCode(error: unknown): string | undefined {
@@ -30,10 +31,15 @@ function errorCode(error: unknown): string | undefined {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Gateway answers: the server behind may or may not have applied the request. */
+const UNKNOWN_OUTCOME = new Set([502, 503, 504]);
+
 /**
  * JSON over one keep-alive undici pool to the state server: bearer token, request ids, typed
- * errors from the server's error document, and retries only where they cannot apply a write
- * twice (the request never left, or the server said 503: not applied).
+ * errors from the server's error document, and retries that cannot apply a write twice. Every
+ * mutation carries an Idempotency-Key made once per call and reused by its retries, so a write
+ * whose response was lost (reset, timeout, a gateway's 502/504) is retried like a read: the
+ * server answers a repeat from its record instead of applying it again.
  */
 export class StateHttpClient {
   readonly #pool: Pool;
@@ -57,6 +63,7 @@ export class StateHttpClient {
   async call<T>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, options: CallOptions = {}): Promise<T | undefined> {
     const requestId = newId("req");
     const headers: Record<string, string> = { accept: "application/json", [REQUEST_ID_HEADER]: requestId, ...options.headers };
+    if (method !== "GET") headers[IDEMPOTENCY_KEY_HEADER] = randomUUID();
     if (this.#options.token) headers.authorization = `Bearer ${this.#options.token.reveal()}`;
     let body: string | undefined;
     if (options.body !== undefined) {
@@ -71,12 +78,14 @@ export class StateHttpClient {
       let status: number;
       let text: string;
       let retryAfter: string | undefined;
+      let replayed: boolean;
       try {
         const res = await this.#pool.request({ path: fullPath, method, headers, body: body ?? null, headersTimeout: timeout, bodyTimeout: timeout });
         status = res.statusCode;
         text = await res.body.text();
         const ra = res.headers["retry-after"];
         retryAfter = typeof ra === "string" ? ra : undefined;
+        replayed = res.headers[REPLAYED_HEADER] === "true";
       } catch (error) {
         const code = errorCode(error);
         if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) {
@@ -85,9 +94,9 @@ export class StateHttpClient {
             code: "state_tls", hint: "point state.caFile (AUTOMNA_STATE_CA_FILE) at the PEM of the CA that signed it", cause: error,
           });
         }
-        const safe = NOT_SENT.has(code ?? "") || method === "GET";
+        // GETs are reads; mutations carry a key (above); so every call may be retried.
         this.#options.debug?.(`state: ${method} ${fullPath} failed (${code ?? (error as Error).message}) attempt ${attempt}/${attempts}`);
-        if (safe && attempt < attempts) {
+        if (attempt < attempts) {
           await sleep(backoff(attempt));
           continue;
         }
@@ -97,8 +106,8 @@ export class StateHttpClient {
           cause: error,
         });
       }
-      this.#options.debug?.(`state: ${method} ${fullPath} ${status} ${Date.now() - started}ms (${requestId})`);
-      if (status === 503 && attempt < attempts) {
+      this.#options.debug?.(`state: ${method} ${fullPath} ${status} ${Date.now() - started}ms (${requestId})${replayed ? " replayed" : ""}`);
+      if (UNKNOWN_OUTCOME.has(status) && attempt < attempts) {
         await sleep(Math.min(2000, retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : backoff(attempt)));
         continue;
       }
@@ -137,6 +146,7 @@ export function errorFromResponse(status: number, data: unknown, requestId: stri
     case 404: return new NotFoundError(message, opts("not_found"));
     case 409:
     case 412: return new ConflictError(message, opts(status === 412 ? "version_conflict" : "conflict"));
+    case 422: return new UsageError(message, opts("unprocessable"));
     case 423: return new LockedError(message, wire.holder, opts("locked"));
     case 503: return wire.code === "state_busy" ? new LockedError(message, undefined, opts("state_busy")) : new AutomnaError(message, opts("unavailable"));
     default:

@@ -116,6 +116,20 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX usage_user_start ON usage(user_id, start_at);
   `,
+  // 3: idempotency records of the state server (see the embedded schema's 4). The body is text,
+  // not jsonb: a replay answers the very bytes the first response had.
+  `
+  CREATE TABLE idempotency (
+    operator text COLLATE "C" NOT NULL,
+    idem_key text COLLATE "C" NOT NULL,
+    fingerprint text NOT NULL,
+    status integer,
+    body text,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (operator, idem_key)
+  );
+  CREATE INDEX idempotency_created ON idempotency(created_at);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

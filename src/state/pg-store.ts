@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from "pg";
 import { AutomnaError, ConflictError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { Secret } from "../lib/redact.js";
+import { idempotencySql, runClaimed, toRecord, type IdempotencyRecord } from "./idempotency.js";
 import { migratePg } from "./pg-schema.js";
 import { PgWhere, pgAudit, pgInstance, pgJournal, pgLease, pgLimit, pgOperation, pgToken, pgUsage, type PgRow } from "./pg-rows.js";
 import { describePgUrl, pgCode, RETRYABLE, Tx } from "./pg-tx.js";
@@ -96,7 +97,8 @@ export class PgStore implements ServerBackend {
       let broken = false;
       try {
         await client.query("BEGIN");
-        const result = await fn(new Tx(client, this.#now(), this.#stamp));
+        const tx = new Tx(client, this.#now(), this.#stamp);
+        const result = await runClaimed((sql, params) => tx.run(sql, params), this.#stamp?.idempotency, tx.now, () => fn(tx));
         await client.query("COMMIT");
         return result;
       } catch (error) {
@@ -367,6 +369,17 @@ export class PgStore implements ServerBackend {
 
   async ping(): Promise<void> {
     await this.#read("SELECT 1 AS ok");
+  }
+
+  // ---- idempotency records (written by #tx on keyed views; see idempotency.ts)
+
+  async getIdempotency(operator: string, key: string, notBefore: string): Promise<IdempotencyRecord | undefined> {
+    const [row] = await this.#read(idempotencySql("postgres", "find"), [operator, key, notBefore]);
+    return row && toRecord(row);
+  }
+
+  async purgeIdempotency(before: string): Promise<number> {
+    return this.#tx((tx) => tx.run(idempotencySql("postgres", "purge"), [before]));
   }
 
   // ---- tokens (server administration)

@@ -1,4 +1,5 @@
 import { ConflictError, LockedError, type LockHolder } from "../lib/errors.js";
+import type { IdempotencyClaim } from "./idempotency.js";
 import type { Lease, LeaseRef } from "./types.js";
 
 /**
@@ -63,4 +64,6 @@ export type AuditAction =
 export interface AuditStamp {
   who: string;
   requestId: string | null;
+  /** A keyed request: the view's mutation also claims the key and records its response, in the same transaction. */
+  idempotency?: IdempotencyClaim;
 }

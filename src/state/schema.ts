@@ -114,6 +114,20 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX usage_user_start ON usage(user, start);
   `,
+  // 4: idempotency records of the state server (src/state/idempotency.ts): the response of a keyed
+  // mutation, per operator and key, written in the mutation's own transaction.
+  `
+  CREATE TABLE idempotency (
+    operator TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER,
+    body TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (operator, idem_key)
+  );
+  CREATE INDEX idempotency_created ON idempotency(created_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,6 +4,7 @@ import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 
 import { AutomnaError, ConflictError, LockedError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { findDatabaseHolders } from "./db-holder.js";
+import { idempotencySql, runClaimedSync, toRecord, type IdempotencyRecord } from "./idempotency.js";
 import { assertLeaseAllows, assertVersion, lockedBy, type AuditAction, type AuditStamp } from "./rules.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 import {
@@ -116,7 +117,7 @@ export class SqliteStore implements ServerBackend {
       throw error;
     }
     try {
-      const result = fn();
+      const result = runClaimedSync((sql, params) => this.#run(sql, ...params), this.#stamp?.idempotency, this.#now(), fn);
       this.#db.exec("COMMIT");
       return result;
     } catch (error) {
@@ -473,6 +474,17 @@ export class SqliteStore implements ServerBackend {
 
   async ping(): Promise<void> {
     this.#get("SELECT 1 AS ok");
+  }
+
+  // ---- idempotency records (written by #write on keyed views; see idempotency.ts)
+
+  async getIdempotency(operator: string, key: string, notBefore: string): Promise<IdempotencyRecord | undefined> {
+    const row = this.#get(idempotencySql("sqlite", "find"), operator, key, notBefore);
+    return row && toRecord(row);
+  }
+
+  async purgeIdempotency(before: string): Promise<number> {
+    return this.#write(() => this.#run(idempotencySql("sqlite", "purge"), before));
   }
 
   // ---- tokens (server administration)

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { newId } from "../lib/ids.js";
+import type { IdempotencyStore } from "./idempotency.js";
 import type { AuditStamp } from "./rules.js";
 import type { StateStore } from "./types.js";
 
@@ -44,7 +45,7 @@ export interface TokenStore {
 }
 
 /** What `automna state serve` runs on: the state store, tokens, and audited views for requests. */
-export interface ServerBackend extends StateStore, TokenStore {
+export interface ServerBackend extends StateStore, TokenStore, IdempotencyStore {
   readonly kind: "sqlite" | "postgres";
   /** Throws when the database cannot answer (the health check). */
   ping(): Promise<void>;

@@ -14,10 +14,18 @@ import type { LeaseRef } from "./types.js";
  *   backend's lock protocol does with its lock info.
  * - 503 means the request was not applied (shutting down, database busy) and may be retried,
  *   whatever its method.
+ * - `Idempotency-Key: <1-255 visible ASCII characters>` on a mutation: the server records its
+ *   response (per operator and key, 24 h) in the mutation's transaction; a repeat of the same
+ *   request is answered from the record with `Idempotent-Replayed: true`, a different request
+ *   with the same key gets 422 `idempotency_key_reused`. The client sends one per logical call,
+ *   so a mutation whose response was lost can be retried without being applied twice.
  */
 export const LEASE_HEADER = "automna-lease";
 export const REQUEST_ID_HEADER = "x-request-id";
 export const REQUEST_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
+export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+export const REPLAYED_HEADER = "idempotent-replayed";
 
 export function encodeLease(ref: LeaseRef): string {
   return `${ref.user}:${ref.leaseId}`;

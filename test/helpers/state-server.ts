@@ -1,3 +1,4 @@
+import { request } from "undici";
 import { Secret } from "../../src/lib/redact.js";
 import { HttpStore } from "../../src/state/http-store.js";
 import { startStateServer, type RunningStateServer } from "../../src/state/server/app.js";
@@ -45,4 +46,17 @@ export async function startTestServer(backend: ServerBackend, now?: () => Date):
       await server.close();
     },
   };
+}
+
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** Raw HTTP, to see statuses, headers and bodies exactly as a client gets them. */
+export async function rawRequest(base: string, method: Method, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await request(`${base}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: text ? (JSON.parse(text) as { error?: Record<string, unknown> } & Record<string, unknown>) : undefined };
 }

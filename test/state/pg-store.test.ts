@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { ConflictError, LockedError } from "../../src/lib/errors.js";
-import { PgSchemaTooNewError, PG_SCHEMA_VERSION } from "../../src/state/pg-schema.js";
+import { PgSchemaTooNewError, PG_MIGRATIONS, PG_SCHEMA_VERSION } from "../../src/state/pg-schema.js";
 import { PgStore } from "../../src/state/pg-store.js";
 import { startPostgres, type PgCluster } from "../helpers/pg.js";
 import { describeStoreContract, instance } from "./contract.js";
@@ -61,6 +61,26 @@ describe("PgStore", () => {
       await client.query("UPDATE automna_schema SET version = version + 1");
       await expect(PgStore.open(url)).rejects.toBeInstanceOf(PgSchemaTooNewError);
       expect((await client.query("SELECT version FROM automna_schema")).rows).toEqual([{ version: PG_SCHEMA_VERSION + 1 }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("upgrades a database from schema 2 forward, keeping its rows", async () => {
+    const url = await cluster.createDatabase();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(PG_MIGRATIONS[0]!);
+      await client.query(PG_MIGRATIONS[1]!);
+      await client.query("CREATE TABLE automna_schema (version integer NOT NULL); INSERT INTO automna_schema VALUES (2)");
+      await client.query(`INSERT INTO audit (at, who, action, target, request_id, details) VALUES (now(), 'ann', 'x', 'y', NULL, '{}')`);
+      const store = await PgStore.open(url);
+      expect((await store.listAudit()).map((r) => r.who)).toEqual(["ann"]);
+      expect(await store.getIdempotency("ann", "k", "2000-01-01T00:00:00.000Z")).toBeUndefined();
+      await store.close();
+      expect((await client.query("SELECT version FROM automna_schema")).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
+      expect((await client.query("SELECT to_regclass('idempotency')::text AS t")).rows).toEqual([{ t: "idempotency" }]);
     } finally {
       await client.end();
     }

@@ -69,6 +69,7 @@ describe("SqliteStore on disk", () => {
     const db = new DatabaseSync(h.statePath);
     expect(db.prepare("PRAGMA user_version").get()).toEqual({ user_version: SCHEMA_VERSION });
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'usage_user_start'").get()).toEqual({ name: "usage_user_start" });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'idempotency'").get()).toEqual({ name: "idempotency" });
     db.close();
   });
 

@@ -71,7 +71,7 @@ export async function buildStateApp(options: StateServerOptions, https?: { cert:
     await options.backend.ping();
     return { status: "ok", backend: options.backend.kind };
   });
-  registerRoutes(app, options.backend);
+  registerRoutes(app, options.backend, now);
   return app;
 }
 

@@ -15,6 +15,16 @@ export class ForbiddenError extends AutomnaError {
   }
 }
 
+/** 422: an idempotency key already used for a different request by the same operator. */
+export class IdempotencyKeyReusedError extends AutomnaError {
+  constructor(key: string) {
+    super(`idempotency key ${key} was already used for a different request`, {
+      code: "idempotency_key_reused",
+      hint: "send a new Idempotency-Key for each distinct request",
+    });
+  }
+}
+
 /** The HTTP status and error document for anything a handler throws. */
 export function toHttpError(error: unknown, requestId: string): { status: number; body: { error: WireError }; headers: Record<string, string> } {
   const headers: Record<string, string> = {};
@@ -44,6 +54,7 @@ export function toHttpError(error: unknown, requestId: string): { status: number
 function statusOf(error: AutomnaError): number {
   if (error instanceof UnauthorizedError) return 401;
   if (error instanceof ForbiddenError) return 403;
+  if (error instanceof IdempotencyKeyReusedError) return 422;
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return error.code === "version_conflict" ? 412 : 409;
   if (error instanceof LockedError) return error.code === "state_busy" ? 503 : 423;

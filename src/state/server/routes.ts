@@ -1,14 +1,21 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from "fastify";
 import { NotFoundError, UsageError } from "../../lib/errors.js";
 import type { ServerBackend } from "../tokens.js";
 import type {
   AuditFilter, InstanceFilter, InstancePatch, InstanceRole, LeaseHolder, NewAuditEntry, NewInstance, NewJournalEntry, NewOperation,
-  NewUsageInterval, OperationFilter, OperationPatch, StateStore, UpdateOptions, UsageFilter,
+  NewUsageInterval, OperationFilter, OperationPatch, UpdateOptions, UsageFilter,
 } from "../types.js";
 import { decodeLease, decodeVersion, encodeVersion, LEASE_HEADER } from "../wire.js";
+import { mutations } from "./idempotency.js";
 import { S } from "./schemas.js";
 
-type Req = FastifyRequest;
+type Req = FastifyRequest<RouteGenericInterface>;
+type ById<B = unknown> = { Params: { id: string }; Body: B };
+type CloseUsage = { Body: { instanceId: string; end: string } };
+type Acquire = { Params: { user: string }; Body: { holder: LeaseHolder; ttlMs: number } };
+type Renew = { Params: { user: string }; Body: { leaseId: string; ttlMs: number } };
+type Release = { Params: { user: string; leaseId: string } };
+type Break = { Params: { user: string }; Body: { leaseId: string } };
 
 /** Fencing and versions from the headers; malformed ones are a 400, never ignored. */
 function writeOptions(request: Req): UpdateOptions {
@@ -44,9 +51,12 @@ function found<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-/** The state API, one route per store method; mutations go through an audited view. */
-export function registerRoutes(app: FastifyInstance, backend: ServerBackend): void {
-  const audited = (request: Req): StateStore => backend.audited({ who: request.caller!.operator, requestId: request.id });
+/**
+ * The state API, one route per store method; mutations go through an audited view, and through
+ * `mutation` for their Idempotency-Key (see idempotency.ts).
+ */
+export function registerRoutes(app: FastifyInstance, backend: ServerBackend, now: () => Date): void {
+  const mutation = mutations(backend, now);
   const read = { config: { scope: "read" as const } };
   const write = { config: { scope: "write" as const } };
   const admin = { config: { scope: "admin" as const } };
@@ -62,58 +72,49 @@ export function registerRoutes(app: FastifyInstance, backend: ServerBackend): vo
     withVersion(reply, found(await backend.getInstanceById(request.params.id), `instance ${request.params.id}`)));
   app.get<{ Params: { user: string; role: InstanceRole } }>("/v1/users/:user/instances/:role", { ...read, schema: S.userRoleParam }, async (request, reply) =>
     withVersion(reply, found(await backend.getInstance(request.params.user, request.params.role), `${request.params.role} instance of ${request.params.user}`)));
-  app.post<{ Body: NewInstance }>("/v1/instances", { ...write, schema: S.createInstance }, async (request, reply) => {
-    const created = await audited(request).createInstance(request.body, writeOptions(request));
-    return reply.code(201).send(withVersion(reply, created));
-  });
-  app.patch<{ Params: { id: string }; Body: InstancePatch }>("/v1/instances/:id", { ...write, schema: { ...S.idParam, ...S.patchInstance } }, async (request, reply) =>
-    withVersion(reply, await audited(request).updateInstance(request.params.id, request.body, writeOptions(request))));
-  app.delete<{ Params: { id: string } }>("/v1/instances/:id", { ...write, schema: S.idParam }, async (request, reply) => {
-    await audited(request).deleteInstance(request.params.id, writeOptions(request));
-    return reply.code(204).send();
-  });
+  app.post<{ Body: NewInstance }>("/v1/instances", { ...write, schema: S.createInstance }, mutation<{ Body: NewInstance }>(201, (store, request) =>
+    store.createInstance(request.body, writeOptions(request))));
+  app.patch<ById<InstancePatch>>("/v1/instances/:id", { ...write, schema: { ...S.idParam, ...S.patchInstance } }, mutation<ById<InstancePatch>>(200, (store, request) =>
+    store.updateInstance(request.params.id, request.body, writeOptions(request))));
+  app.delete<ById>("/v1/instances/:id", { ...write, schema: S.idParam }, mutation<ById>(204, (store, request) =>
+    store.deleteInstance(request.params.id, writeOptions(request))));
 
   // ---- usage
   app.get<{ Querystring: UsageFilter }>("/v1/usage", { ...read, schema: S.listUsage }, async (request) => backend.listUsage(request.query));
-  app.post<{ Body: NewUsageInterval }>("/v1/usage", { ...write, schema: S.openUsage }, async (request, reply) =>
-    reply.code(201).send(await audited(request).openUsage(request.body, writeOptions(request))));
-  app.post<{ Body: { instanceId: string; end: string } }>("/v1/usage/close", { ...write, schema: S.closeUsage }, async (request) =>
-    audited(request).closeUsage(request.body.instanceId, request.body.end, writeOptions(request)));
+  app.post<{ Body: NewUsageInterval }>("/v1/usage", { ...write, schema: S.openUsage }, mutation<{ Body: NewUsageInterval }>(201, (store, request) =>
+    store.openUsage(request.body, writeOptions(request))));
+  app.post<CloseUsage>("/v1/usage/close", { ...write, schema: S.closeUsage }, mutation<CloseUsage>(200, (store, request) =>
+    store.closeUsage(request.body.instanceId, request.body.end, writeOptions(request))));
 
   // ---- operations and their journals
   app.get<{ Querystring: OperationFilter }>("/v1/operations", { ...read, schema: S.listOperations }, async (request) => backend.listOperations(request.query));
   app.get<{ Params: { id: string } }>("/v1/operations/:id", { ...read, schema: S.idParam }, async (request, reply) =>
     withVersion(reply, found(await backend.getOperation(request.params.id), `operation ${request.params.id}`)));
-  app.post<{ Body: NewOperation }>("/v1/operations", { ...write, schema: S.createOperation }, async (request, reply) =>
-    reply.code(201).send(withVersion(reply, await audited(request).createOperation(request.body, writeOptions(request)))));
-  app.patch<{ Params: { id: string }; Body: OperationPatch }>("/v1/operations/:id", { ...write, schema: { ...S.idParam, ...S.patchOperation } }, async (request, reply) =>
-    withVersion(reply, await audited(request).updateOperation(request.params.id, request.body, writeOptions(request))));
+  app.post<{ Body: NewOperation }>("/v1/operations", { ...write, schema: S.createOperation }, mutation<{ Body: NewOperation }>(201, (store, request) =>
+    store.createOperation(request.body, writeOptions(request))));
+  app.patch<ById<OperationPatch>>("/v1/operations/:id", { ...write, schema: { ...S.idParam, ...S.patchOperation } }, mutation<ById<OperationPatch>>(200, (store, request) =>
+    store.updateOperation(request.params.id, request.body, writeOptions(request))));
   app.get<{ Params: { id: string } }>("/v1/operations/:id/journal", { ...read, schema: S.idParam }, async (request) => backend.listJournal(request.params.id));
-  app.post<{ Params: { id: string }; Body: NewJournalEntry }>("/v1/operations/:id/journal", { ...write, schema: { ...S.idParam, ...S.appendJournal } }, async (request, reply) =>
-    reply.code(201).send(await audited(request).appendJournal(request.params.id, request.body, writeOptions(request))));
+  app.post<ById<NewJournalEntry>>("/v1/operations/:id/journal", { ...write, schema: { ...S.idParam, ...S.appendJournal } }, mutation<ById<NewJournalEntry>>(201, (store, request) =>
+    store.appendJournal(request.params.id, request.body, writeOptions(request))));
 
   // ---- leases: Terraform's LOCK/UNLOCK, plus what its users ask for (list, expiry, heartbeat)
   app.get("/v1/leases", read, async () => backend.listLeases());
   app.get<{ Params: { user: string } }>("/v1/leases/:user", { ...read, schema: S.userParam }, async (request) =>
     found(await backend.getLease(request.params.user), `live lease on ${request.params.user}`));
-  app.put<{ Params: { user: string }; Body: { holder: LeaseHolder; ttlMs: number } }>("/v1/leases/:user", { ...write, schema: { ...S.userParam, ...S.acquireLease } }, async (request, reply) => {
-    const holder = { ...request.body.holder, who: claimed(request, request.body.holder.who) };
-    return reply.code(201).send(await audited(request).acquireLease(request.params.user, holder, request.body.ttlMs));
-  });
-  app.post<{ Params: { user: string }; Body: { leaseId: string; ttlMs: number } }>("/v1/leases/:user/renew", { ...write, schema: { ...S.userParam, ...S.renewLease } }, async (request) =>
-    audited(request).renewLease({ user: request.params.user, leaseId: request.body.leaseId }, request.body.ttlMs));
-  app.delete<{ Params: { user: string; leaseId: string } }>("/v1/leases/:user/:leaseId", { ...write, schema: S.leaseParam }, async (request, reply) => {
-    await audited(request).releaseLease({ user: request.params.user, leaseId: request.params.leaseId });
-    return reply.code(204).send();
-  });
+  app.put<Acquire>("/v1/leases/:user", { ...write, schema: { ...S.userParam, ...S.acquireLease } }, mutation<Acquire>(201, (store, request) =>
+    store.acquireLease(request.params.user, { ...request.body.holder, who: claimed(request, request.body.holder.who) }, request.body.ttlMs)));
+  app.post<Renew>("/v1/leases/:user/renew", { ...write, schema: { ...S.userParam, ...S.renewLease } }, mutation<Renew>(200, (store, request) =>
+    store.renewLease({ user: request.params.user, leaseId: request.body.leaseId }, request.body.ttlMs)));
+  app.delete<Release>("/v1/leases/:user/:leaseId", { ...write, schema: S.leaseParam }, mutation<Release>(204, (store, request) =>
+    store.releaseLease({ user: request.params.user, leaseId: request.params.leaseId })));
   // Breaking someone else's lease is the one operation that needs admin.
-  app.post<{ Params: { user: string }; Body: { leaseId: string } }>("/v1/leases/:user/break", { ...admin, schema: { ...S.userParam, ...S.breakLease } }, async (request) =>
-    audited(request).breakLease(request.params.user, request.body.leaseId));
+  app.post<Break>("/v1/leases/:user/break", { ...admin, schema: { ...S.userParam, ...S.breakLease } }, mutation<Break>(200, (store, request) =>
+    store.breakLease(request.params.user, request.body.leaseId)));
 
   // ---- audit log
   app.get<{ Querystring: AuditFilter }>("/v1/audit", { ...read, schema: S.listAudit }, async (request) => backend.listAudit(request.query));
-  app.post<{ Body: NewAuditEntry }>("/v1/audit", { ...write, schema: S.appendAudit }, async (request, reply) => {
-    const entry = { ...request.body, who: claimed(request, request.body.who), requestId: request.body.requestId ?? request.id };
-    return reply.code(201).send(await backend.appendAudit(entry));
-  });
+  // appendAudit on an audited view adds no second row; the view only carries the idempotency claim.
+  app.post<{ Body: NewAuditEntry }>("/v1/audit", { ...write, schema: S.appendAudit }, mutation<{ Body: NewAuditEntry }>(201, (store, request) =>
+    store.appendAudit({ ...request.body, who: claimed(request, request.body.who), requestId: request.body.requestId ?? request.id })));
 }

@@ -1,12 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { request } from "undici";
 import { ConflictError, LockedError } from "../../../src/lib/errors.js";
 import { Secret } from "../../../src/lib/redact.js";
 import { HttpStore } from "../../../src/state/http-store.js";
 import { updateInstanceRetrying } from "../../../src/state/retry.js";
 import { SqliteStore } from "../../../src/state/sqlite-store.js";
 import { makeHome, ManualClock, type Sandbox } from "../../helpers/cli.js";
-import { startTestServer, type TestServer } from "../../helpers/state-server.js";
+import { rawRequest, startTestServer, type Method, type TestServer } from "../../helpers/state-server.js";
 import { instance } from "../contract.js";
 
 let home: Sandbox;
@@ -26,16 +25,8 @@ afterEach(async () => {
   home.cleanup();
 });
 
-/** Raw HTTP, to see statuses, headers and bodies exactly as a client gets them. */
-async function raw(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await request(`${srv.url}${path}`, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: text ? (JSON.parse(text) as { error?: Record<string, unknown> } & Record<string, unknown>) : undefined };
-}
+const raw = (method: Method, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) =>
+  rawRequest(srv.url, method, path, token, body, headers);
 
 describe("state server: auth", () => {
   it("serves /healthz without a token and everything else only with one", async () => {
