@@ -3,7 +3,7 @@ import type { Pool } from "undici";
 import { AuthError, AutomnaError, ConflictError, LockedError, NotFoundError, UsageError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import type { Secret } from "../lib/redact.js";
-import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, REQUEST_ID_HEADER, type WireError } from "./wire.js";
+import { IDEMPOTENCY_KEY_HEADER, KEYS_HONOURED_HEADER, REPLAYED_HEADER, REQUEST_ID_HEADER, type WireError } from "./wire.js";
 
 export interface CallOptions {
   body?: unknown;
@@ -45,6 +45,8 @@ export class StateHttpClient {
   readonly #pool: Pool;
   readonly #base: URL;
   readonly #options: HttpClientOptions;
+  /** Whether the server has shown it honours idempotency keys (unknown until its first answer). */
+  #keysHonoured = false;
 
   constructor(pool: Pool, base: URL, options: HttpClientOptions) {
     this.#pool = pool;
@@ -58,6 +60,22 @@ export class StateHttpClient {
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
     const qs = params.toString();
     return `${prefix}${path}${qs ? `?${qs}` : ""}`;
+  }
+
+  /**
+   * A mutation whose outcome is unknown is retried only on a server known to honour its key: an
+   * older one would apply it again. Not known yet (no answer seen): ask its health endpoint.
+   */
+  async #mayRetry(method: string, code: string | undefined): Promise<boolean> {
+    if (method === "GET" || NOT_SENT.has(code ?? "") || this.#keysHonoured) return true;
+    try {
+      const res = await this.#pool.request({ path: this.#path("/healthz", undefined), method: "GET", headersTimeout: this.#options.timeoutMs ?? 30_000 });
+      await res.body.dump();
+      this.#keysHonoured = res.headers[KEYS_HONOURED_HEADER] === "1";
+    } catch {
+      // Unreachable now: the next failure asks again.
+    }
+    return this.#keysHonoured;
   }
 
   async call<T>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, options: CallOptions = {}): Promise<T | undefined> {
@@ -86,6 +104,7 @@ export class StateHttpClient {
         const ra = res.headers["retry-after"];
         retryAfter = typeof ra === "string" ? ra : undefined;
         replayed = res.headers[REPLAYED_HEADER] === "true";
+        if (res.headers[KEYS_HONOURED_HEADER] === "1") this.#keysHonoured = true;
       } catch (error) {
         const code = errorCode(error);
         if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(code)) {
@@ -94,9 +113,9 @@ export class StateHttpClient {
             code: "state_tls", hint: "point state.caFile (AUTOMNA_STATE_CA_FILE) at the PEM of the CA that signed it", cause: error,
           });
         }
-        // GETs are reads; mutations carry a key (above); so every call may be retried.
+        // Reads, requests that never left, and keyed mutations on a server that honours keys.
         this.#options.debug?.(`state: ${method} ${fullPath} failed (${code ?? (error as Error).message}) attempt ${attempt}/${attempts}`);
-        if (attempt < attempts) {
+        if (attempt < attempts && (await this.#mayRetry(method, code))) {
           await sleep(backoff(attempt));
           continue;
         }
@@ -107,7 +126,7 @@ export class StateHttpClient {
         });
       }
       this.#options.debug?.(`state: ${method} ${fullPath} ${status} ${Date.now() - started}ms (${requestId})${replayed ? " replayed" : ""}`);
-      if (UNKNOWN_OUTCOME.has(status) && attempt < attempts) {
+      if (UNKNOWN_OUTCOME.has(status) && attempt < attempts && (await this.#mayRetry(method, undefined))) {
         await sleep(Math.min(2000, retryAfter && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : backoff(attempt)));
         continue;
       }

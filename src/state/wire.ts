@@ -26,6 +26,12 @@ export const REQUEST_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
 export const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 export const REPLAYED_HEADER = "idempotent-replayed";
+/**
+ * On every response of a server that honours idempotency keys. A client retries a mutation whose
+ * outcome is unknown only once it has seen this: an older server ignores the key, and a retry
+ * there could apply the write twice.
+ */
+export const KEYS_HONOURED_HEADER = "automna-idempotency";
 
 export function encodeLease(ref: LeaseRef): string {
   return `${ref.user}:${ref.leaseId}`;

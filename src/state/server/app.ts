@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { newId } from "../../lib/ids.js";
 import type { ServerBackend } from "../tokens.js";
-import { REQUEST_ID_HEADER, REQUEST_ID_RE } from "../wire.js";
+import { KEYS_HONOURED_HEADER, REQUEST_ID_HEADER, REQUEST_ID_RE } from "../wire.js";
 import { authenticate } from "./auth.js";
 import { toHttpError } from "./errors.js";
 import { registerRoutes } from "./routes.js";
@@ -51,6 +51,7 @@ export async function buildStateApp(options: StateServerOptions, https?: { cert:
   app.addHook("onRequest", authenticate(options.backend, now));
   app.addHook("onSend", async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    reply.header(KEYS_HONOURED_HEADER, "1");
   });
   app.setErrorHandler((error, request, reply) => {
     const { status, body, headers } = toHttpError(error, request.id);

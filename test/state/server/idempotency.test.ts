@@ -203,6 +203,28 @@ for (const [name, open] of backends) {
       expect(await setup.backend.listOperations()).toHaveLength(1);
     });
 
+    it("a client retries a lost mutation only on a server that says it honours keys (an older one would apply it twice)", async () => {
+      // An "older server": answers without the header, and loses every response after the request arrived.
+      const { createServer } = await import("node:http");
+      let posts = 0;
+      const old = createServer((req, res) => {
+        if (req.method === "POST") posts++;
+        req.resume();
+        req.on("end", () => (req.url?.startsWith("/healthz") ? res.end("{}") : res.destroy()));
+      });
+      await new Promise<void>((r) => old.listen(0, "127.0.0.1", () => r()));
+      const port = (old.address() as { port: number }).port;
+      const client = await HttpStore.open(`http://127.0.0.1:${port}`, { token: new Secret(srv.tokens.write), attempts: 4, timeoutMs: 1000 });
+      try {
+        const error = await client.appendAudit({ who: "wes", action: "x", target: "alice" }).catch((e: unknown) => e);
+        expect((error as AutomnaError).hint).toContain("may or may not have been applied");
+        expect(posts).toBe(1);
+      } finally {
+        await client.close();
+        await new Promise((r) => old.close(r));
+      }
+    });
+
     describe("through the CLI's client, when responses are lost after the write committed", () => {
       let proxy: DropProxy;
       let store: HttpStore;
@@ -240,6 +262,8 @@ for (const [name, open] of backends) {
       });
 
       it("still says the outcome is unknown once the attempts run out, and applied it at most once", async () => {
+        // An answer first, so the client knows this server honours keys (the probe would be lost too).
+        await store.listOperations();
         proxy.lose(10);
         const error = await store.appendAudit({ who: "wes", action: "lost", target: "alice" }).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(AutomnaError);
