@@ -19,6 +19,8 @@ export interface RunOnInstanceOptions {
    * secret values passes one without them: a process's environment is readable by its user.
    */
   env?: NodeJS.ProcessEnv | undefined;
+  /** Share one SSH connection per host across this run's commands (see SshCommandOptions.shareDir). */
+  share?: boolean | undefined;
 }
 
 export interface RunOnInstanceResult {
@@ -138,7 +140,8 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
       if (out && !out.write(c)) return new Promise((resolve) => out.once("drain", () => resolve()));
     }
     : undefined;
-  const res = await spawnSsh(sshArgvFor(t, { command, tty: false, logLevel: "ERROR" }), {
+  const shareDir = options.share ? await sharedConnectionsDir(ctx.env) : undefined;
+  const res = await spawnSsh(sshArgvFor(t, { command, tty: false, logLevel: "ERROR", shareDir }), {
     env: options.env ?? ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: ctx.signal,
   });
   if (res.timedOut) throw new RemoteAccessError(`the command on ${what} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s and was stopped`, { code: "timeout" });
@@ -147,4 +150,39 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
     if (failure) throw failure;
   }
   return { exitCode: res.exitCode, ...(res.signal ? { signal: res.signal } : {}), stdout: res.stdout, stderr: res.stderr };
+}
+
+/**
+ * ssh binds `<dir>/<40 hex>.<16 random>` before renaming it to `<dir>/<40 hex>`, and a unix socket
+ * path has 104 bytes at most on macOS (108 on Linux), so the directory gets 45.
+ */
+const SOCKET_DIR_MAX = 103 - (1 + 40 + 17);
+
+/**
+ * A private directory (ours, 0700, not a symlink) short enough for shared SSH connection sockets:
+ * $XDG_RUNTIME_DIR/automna, automna's data directory, or <tmpdir>/automna-<uid>. None fits or is
+ * safe: no sharing (every command makes its own connection, as before).
+ */
+export async function sharedConnectionsDir(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const [{ mkdir, lstat }, { join }, { tmpdir }, { automnaDataDir }] = await Promise.all([
+    import("node:fs/promises"), import("node:path"), import("node:os"), import("../lib/paths.js"),
+  ]);
+  const uid = process.getuid?.();
+  const candidates = [
+    env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, "automna") : undefined,
+    join(automnaDataDir(env), "ssh-mux"),
+    uid === undefined ? undefined : join(tmpdir(), `automna-${uid}`),
+  ];
+  for (const dir of candidates) {
+    if (!dir || Buffer.byteLength(dir) > SOCKET_DIR_MAX) continue;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const st = await lstat(dir);
+      // Someone else's directory (a shared /tmp) must not hold our connections.
+      if (st.isDirectory() && !st.isSymbolicLink() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
+    } catch {
+      // not usable: try the next
+    }
+  }
+  return undefined;
 }

@@ -26,6 +26,19 @@ export interface SshCommandOptions {
    * the provider already reports running may not have sshd listening for a moment yet.
    */
   connectionAttempts?: number | undefined;
+  /**
+   * A directory for OpenSSH connection sharing (ControlMaster): this host's commands reuse one
+   * connection, kept 60 s after its last use, instead of a handshake each. For the data path
+   * (migrations, backups: a dozen commands per host), not for interactive use.
+   */
+  shareDir?: string | undefined;
+}
+
+/** ControlMaster options for a socket directory (already checked short and private by the caller). */
+function sharingOptions(dir: string | undefined): string[] {
+  // ssh expands % tokens in the path and splits the option on blanks: such a directory is skipped.
+  if (!dir || /[\s"%]/.test(dir)) return [];
+  return ["ControlMaster=auto", `ControlPath=${dir}/%C`, "ControlPersist=60"];
 }
 
 /** The ssh argv for a target: automna's known_hosts and strict checking, then the operator's options. */
@@ -34,7 +47,7 @@ export function sshArgvFor(t: SshTarget, o: SshCommandOptions): string[] {
   // ssh takes the first value of an option: the operator's `ssh.options` come before these defaults.
   return sshArgs({
     address: t.address, port: s.port, user: s.user, identityFile: s.identityFile, knownHostsFile: s.knownHosts,
-    extraOptions: [...s.options, `LogLevel=${o.logLevel}`, `ConnectionAttempts=${o.connectionAttempts ?? 3}`],
+    extraOptions: [...s.options, `LogLevel=${o.logLevel}`, `ConnectionAttempts=${o.connectionAttempts ?? 3}`, ...sharingOptions(o.shareDir)],
     ...(o.command !== undefined ? { command: o.command } : {}),
     ...(o.tty !== undefined ? { tty: o.tty } : {}),
     ...(o.batchMode !== undefined ? { batchMode: o.batchMode } : {}),

@@ -7,5 +7,6 @@ import type { HostRunner } from "./types.js";
  */
 export async function hostRunner(ctx: Context): Promise<HostRunner> {
   const { runOnInstance } = await import("../access/run.js");
-  return (instance, command, options = {}) => runOnInstance(ctx, instance, command, options);
+  // One shared SSH connection per host for the dozen commands a migration or backup runs on it.
+  return (instance, command, options = {}) => runOnInstance(ctx, instance, command, { ...options, share: true });
 }

@@ -4,7 +4,7 @@
  * the target, so the agent comes up on the new machine with its API keys. The values appear in no
  * output, journal or state file; only their names are recorded.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
@@ -14,11 +14,15 @@ const API_KEY = "sk-carried-0123456789abcdef";
 const USER = "env-1";
 
 let w: MigrateWorld;
+// Short, so the shared SSH connections' sockets go here (and can be seen).
+const runtime = mkdtempSync("/tmp/am-");
 beforeAll(async () => {
   w = await migrateWorld({ addressBase: "127.84" });
+  w.env.XDG_RUNTIME_DIR = runtime;
 });
 afterAll(async () => {
   await w?.cleanup();
+  rmSync(runtime, { recursive: true, force: true });
 });
 
 async function flySecrets(app: string): Promise<Record<string, string>> {
@@ -51,6 +55,9 @@ describe("migrate carries the agent's environment", () => {
     expect(toDo.code, toDo.stderr).toBe(0);
     const target = await live();
     expect(target.provider).toBe("digitalocean");
+    // The target VM's commands shared one SSH connection, whose master stays a minute after use
+    // (the retired source's went with its power-off).
+    expect(readdirSync(join(runtime, "automna"), { withFileTypes: true }).filter((e) => e.isSocket())).toHaveLength(1);
     const file = join(hostDir(w, target), ".host", "agent.env");
     expect(readFileSync(file, "utf8").split("\n").filter(Boolean).sort()).toEqual([`API_KEY=${API_KEY}`, "PLAIN=visible"]);
     expect(statSync(file).mode & 0o777).toBe(0o600);
