@@ -35,6 +35,27 @@ export interface SimHostsOptions {
  * cloud-init's `ssh_keys: {ed25519_private: ...}` from user-data, as its `cc_ssh` module reads
  * it: a double-quoted scalar (what automna writes) or a `|` block. Undefined when absent.
  */
+/**
+ * The content cloud-init's `write_files` gives /etc/automna/agent.env (the agent's plain `--env`
+ * values), as automna writes it: a double-quoted scalar. Undefined when user-data has none.
+ */
+export function envFileFromUserData(userData: string | null): string | undefined {
+  if (!userData) return undefined;
+  const lines = userData.split(/\r?\n/);
+  const at = lines.findIndex((l) => /^\s*- path: \/etc\/automna\/agent\.env\s*$/.test(l));
+  if (at < 0) return undefined;
+  for (let i = at + 1; i < lines.length && !/^\s*- /.test(lines[i]!) && /^\s+\S/.test(lines[i]!); i++) {
+    const m = /^\s+content:\s*(".*")\s*$/.exec(lines[i]!);
+    if (!m) continue;
+    try {
+      return JSON.parse(m[1]!) as string;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 export function hostKeyFromUserData(userData: string | null): string | undefined {
   if (!userData) return undefined;
   const lines = userData.split(/\r?\n/);
@@ -139,11 +160,12 @@ export class SimHosts implements HostModule {
     }
     if (!facts) return;
     const hostKey = hostKeyFromUserData(facts.userData);
+    const envFile = envFileFromUserData(facts.userData);
     let handle: HostHandle;
     try {
       handle = await startHost({
         id: host.name, address: host.address, sshPort: this.#options.sshPort, sshLatencyMs: this.#options.sshLatencyMs ?? 0, rootDir: host.dir, authorizedKeys: facts.authorizedKeys,
-        ...(hostKey ? { hostKey } : {}), healthPort: this.#options.healthPort, ...(this.#options.agent ? { agent: this.#options.agent } : {}), held: facts.held === true,
+        ...(hostKey ? { hostKey } : {}), ...(envFile !== undefined ? { firstBootEnvFile: envFile } : {}), healthPort: this.#options.healthPort, ...(this.#options.agent ? { agent: this.#options.agent } : {}), held: facts.held === true,
         onError: (error) => this.#options.warn(`host ${host.key}: ${error.message}`),
       });
     } catch (error) {

@@ -65,6 +65,19 @@ describe("automna env on a VM (Hetzner)", () => {
   });
 });
 
+describe("automna env and cloud-init's env file", () => {
+  it("lists the plain --env values cloud-init wrote at first boot and keeps them when a secret is added", async () => {
+    const made = await runCli(["provision", "dina", "--provider", "digitalocean", "--region", "fra1", "--size", "s-1vcpu-2gb", "--env", "ONLY=plain"], { env: w.env });
+    expect(made.code, made.stderr).toBe(0);
+    await w.sb.settled();
+    expect((await runCli(["env", "list", "dina", "--json"], { env: w.env })).json()).toEqual([{ name: "ONLY", digest: digest("plain") }]);
+    expect(await envFile("dina")).toEqual({ text: "ONLY=plain\n", mode: 0o600 });
+    const set = await runCli(["env", "set", "dina", "--secret", "API_KEY"], { env: { ...w.env, API_KEY: NEW } });
+    expect(set.code, set.stderr).toBe(0);
+    expect((await envFile("dina")).text).toBe(`ONLY=plain\nAPI_KEY=${NEW}\n`);
+  });
+});
+
 describe("automna env on Fly", () => {
   it("sets app secrets and restarts the machine with them; unset deletes them", async () => {
     const before = (await runCli(["status", "flo", "--json"], { env: w.env })).json<{ instance: { resources: { machine: string } } }>().instance.resources.machine;

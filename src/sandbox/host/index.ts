@@ -27,6 +27,8 @@ export interface HostOptions {
   sshPort?: number;
   /** Simulated one-way network latency of SSH connections (default 0). */
   sshLatencyMs?: number;
+  /** The env file cloud-init writes at first boot (user-data `write_files`): `.host/agent.env`, 0600, unless it exists. */
+  firstBootEnvFile?: string;
   /** The host's own directory: its data under `data/`, its machinery under `.host/`. */
   rootDir: string;
   /** OpenSSH public key lines registered for the machine through the provider API. */
@@ -113,6 +115,12 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   await mkdir(binDir, { recursive: true });
   await mkdir(dataDir, { recursive: true });
   const hostKey = await loadOrCreateHostKey(join(machineDir, "ssh_host_ed25519_key"), options.hostKey);
+  if (options.firstBootEnvFile !== undefined) {
+    // cloud-init runs write_files once, at the first boot: a file already there is the machine's own.
+    await writeFile(join(machineDir, "agent.env"), options.firstBootEnvFile, { mode: 0o600, flag: "wx" }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
+  }
   const isolation: Isolation = options.isolation === "env" ? "env" : await detectIsolation();
   await writeShim(binDir);
   const fstab = join(machineDir, "fstab");
