@@ -56,7 +56,7 @@ export async function updateAgentEnv(provider: Provider, instance: Instance, cha
   Object.assign(next, revealAll(change.set));
   const after = envFileText(next);
   if (envFileText(current) === after) return false;
-  await run(instance, "writing the agent's environment", deliveryScript(instance.image, o.port), after);
+  await run(instance, "writing the agent's environment", deliveryScript(instance.image, o.port, Buffer.byteLength(after)), after);
   return true;
 }
 

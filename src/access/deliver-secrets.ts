@@ -37,10 +37,13 @@ const ENV_FILE_WORD = "\0env-file";
  * reads `--env-file` at `docker run`, so a restart would keep the old environment.
  * `AUTOMNA_ENV_FILE` lets a sandbox host keep the file in its own directory.
  */
-export function deliveryScript(image: string, port: number): string {
+export function deliveryScript(image: string, port: number, bytes: number): string {
   const run = agentRunArgs({ image, port, envFile: ENV_FILE_WORD }).map((w) => (w === ENV_FILE_WORD ? '"$f"' : shellQuote(w))).join(" ");
   return [
     "set -eu",
+    // An operator's Ctrl-C or a dropped connection (SIGHUP) must not stop it between the
+    // container's removal and its re-creation, which would leave the user with no agent.
+    "trap '' HUP INT TERM PIPE",
     "command -v cloud-init >/dev/null 2>&1 && cloud-init status --wait >/dev/null 2>&1 || true",
     `f="\${AUTOMNA_ENV_FILE:-${AGENT_ENV_FILE}}"`,
     "umask 077",
@@ -48,6 +51,8 @@ export function deliveryScript(image: string, port: number): string {
     // A leftover from an interrupted run may have other permissions: start from a new file.
     'rm -f "$f.new"',
     'cat > "$f.new"',
+    // A connection lost mid-way ends stdin early: a partial file never replaces the whole one.
+    `[ "$(wc -c < "$f.new")" -eq ${bytes} ] || { rm -f "$f.new"; echo "the environment arrived incomplete; nothing changed" >&2; exit 65; }`,
     'mv -f "$f.new" "$f"',
     `docker rm -f ${AGENT_CONTAINER} >/dev/null 2>&1 || true`,
     `${run} >/dev/null`,
@@ -67,9 +72,9 @@ export function withoutSecrets(env: NodeJS.ProcessEnv, names: string[]): NodeJS.
  * up to `timeoutMs`. Idempotent: a resumed provision runs it again.
  */
 export async function deliverSecrets(ctx: Context, instance: Instance, d: SecretDelivery): Promise<void> {
-  const script = deliveryScript(d.image, d.port);
   const revealed = Object.fromEntries(Object.entries(d.secrets).map(([k, v]) => [k, v.reveal()]));
   const stdin = Buffer.from(envFileText(d.env, revealed));
+  const script = deliveryScript(d.image, d.port, stdin.length);
   const env = withoutSecrets(ctx.env, Object.keys(d.secrets));
   const started = Date.now();
   const deadline = started + d.timeoutMs;

@@ -68,7 +68,7 @@ describe("docker rm and run", () => {
   });
 
   test("automna's delivery script writes a 0600 env file from stdin and re-creates the container; a sandbox restart keeps it", async () => {
-    const r = await ssh(ws, host, deliveryScript("ghcr.io/automna/agent:3", 8080), { input: "A=1\nAPI_KEY=k-123456789\n" });
+    const r = await ssh(ws, host, deliveryScript("ghcr.io/automna/agent:3", 8080, 24), { input: "A=1\nAPI_KEY=k-123456789\n" });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const file = join(host.rootDir, ".host", "agent.env");
@@ -76,9 +76,15 @@ describe("docker rm and run", () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await inspect(host, "{{json .Config.Env}}"))).toEqual(["A=1", "API_KEY=k-123456789"]);
     // Idempotent: again with other values replaces the file and the container.
-    expect((await ssh(ws, host, deliveryScript("ghcr.io/automna/agent:3", 8080), { input: "A=2\n" })).code).toBe(0);
+    expect((await ssh(ws, host, deliveryScript("ghcr.io/automna/agent:3", 8080, 4), { input: "A=2\n" })).code).toBe(0);
     expect(readFileSync(file, "utf8")).toBe("A=2\n");
     expect(JSON.parse(await inspect(host, "{{json .Config.Env}}"))).toEqual(["A=2"]);
+    // Input cut short (a connection lost mid-way): refused, the file and the container as they were.
+    const id = await inspect(host, "{{.Id}}");
+    const cut = await ssh(ws, host, deliveryScript("ghcr.io/automna/agent:3", 8080, 40), { input: "A=3\nAPI_KE" });
+    expect([cut.code, cut.stderr]).toEqual([65, "the environment arrived incomplete; nothing changed\n"]);
+    expect(readFileSync(file, "utf8")).toBe("A=2\n");
+    expect(await inspect(host, "{{.Id}}")).toBe(id);
 
     // The sandbox process restarts: the container (image, env names) is still there and runs.
     await host.close();
