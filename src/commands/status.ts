@@ -5,6 +5,7 @@ import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import type { HealthResult } from "../lib/health.js";
 import { renderDetails } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
+import { monthlyTotal } from "../providers/plan.js";
 import type { Instance, UsageInterval } from "../state/types.js";
 
 export interface StatusReport {
@@ -41,7 +42,7 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   const now = ctx.clock.now();
   const report: StatusReport = {
     user, instance, health: null,
-    monthlyPrice: open.length ? Math.round(open.reduce((s, u) => s + (u.monthlyPrice ?? u.hourlyPrice * 730) * u.quantity, 0) * 100) / 100 : null,
+    monthlyPrice: open.length ? monthlyTotal(open) : null,
     currency: open[0]?.currency ?? usage[0]?.currency ?? null,
     costSoFar: Math.round(usage.reduce((s, u) => s + intervalCost(u, now), 0) * 10000) / 10000,
     usage,

@@ -1,3 +1,5 @@
+import type { Catalog } from "../pricing/types.js";
+
 /**
  * Static facts about each provider that commands need before any provider code loads: ids and
  * aliases, the config keys of its token and URL, and sensible defaults for `init`. The Provider
@@ -89,13 +91,20 @@ const BILLED_EXTRAS: Record<ProviderId, { ipv4: boolean; volume: boolean }> = {
 };
 
 const built = new Map<ProviderId, ProviderCatalog>();
+/** The shipped price catalog, read and validated once per process whichever providers ask. */
+let shipped: Promise<Catalog> | undefined;
+
+function shippedCatalog(): Promise<Catalog> {
+  shipped ??= import("../pricing/catalog.js").then(({ loadCatalog }) => loadCatalog());
+  shipped.catch(() => (shipped = undefined));
+  return shipped;
+}
 
 /** One provider's sizes and list prices, read from the shipped price catalog on first use. */
 export async function providerCatalog(id: ProviderId): Promise<ProviderCatalog> {
   const have = built.get(id);
   if (have) return have;
-  const { loadCatalog } = await import("../pricing/catalog.js");
-  const entries = loadCatalog().entries.filter((e) => e.provider === id);
+  const entries = (await shippedCatalog()).entries.filter((e) => e.provider === id);
   const first = entries[0];
   if (!first) throw new Error(`the price catalog has no ${id} plans`);
   const billed = BILLED_EXTRAS[id];

@@ -83,8 +83,8 @@ export function validatePlacement(placement: Placement, offer: { regions: Region
   return size;
 }
 
-/** Monthly price of one instance from its billing items (server + volume + address). */
-export function monthlyTotal(items: BillingItem[]): number {
+/** Monthly price of one instance from its billing items or open usage intervals (server + volume + address). */
+export function monthlyTotal(items: Pick<BillingItem, "quantity" | "hourlyPrice" | "monthlyPrice">[]): number {
   return Math.round(items.reduce((sum, i) => sum + (i.monthlyPrice ?? i.hourlyPrice * 730) * i.quantity, 0) * 100) / 100;
 }
 

@@ -10,6 +10,7 @@ import type {
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
+import { waitForVm } from "../vm/wait.js";
 import { DigitalOceanClient, parseDigitalOceanError, type DDroplet, type DSize } from "./client.js";
 
 /**
@@ -197,16 +198,11 @@ class DigitalOceanProvider implements Provider {
   }
 
   async wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs = 600_000): Promise<ProviderInstance> {
-    const deadline = Date.now() + timeoutMs;
-    const intervals = pollIntervals(this.#deps.pollMs ?? 100);
-    for (;;) {
-      const droplet = await this.#client.droplet(dropletId(instance));
-      if (!droplet) throw new AutomnaError(`DigitalOcean droplet ${dropletId(instance)} no longer exists`, { code: "not_found" });
-      const now = toInstance(droplet);
-      if (now.status === state) return now;
-      if (Date.now() > deadline) throw new AutomnaError(`DigitalOcean droplet ${droplet.id} is still ${droplet.status} after ${Math.round(timeoutMs / 1000)} s`, { code: "timeout" });
-      await sleep(intervals.next().value as number, this.#deps.signal);
-    }
+    const id = dropletId(instance);
+    return waitForVm(`DigitalOcean droplet ${id}`, async () => {
+      const droplet = await this.#client.droplet(id);
+      return droplet && toInstance(droplet);
+    }, state, { timeoutMs, pollMs: this.#deps.pollMs ?? 100, signal: this.#deps.signal });
   }
 
   async close(): Promise<void> {

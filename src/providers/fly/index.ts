@@ -277,6 +277,13 @@ class FlyProvider implements Provider {
     return (await this.list()).find((i) => i.opId === opId);
   }
 
+  /** The machine and its config, which the env and hold changes rewrite; a machine gone is not_found. */
+  async #configured(app: string, machine: string): Promise<FMachine & { config: NonNullable<FMachine["config"]> }> {
+    const current = await this.#client.machine(app, machine);
+    if (!current?.config) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+    return { ...current, config: current.config };
+  }
+
   /**
    * Holds or releases the agent by replacing the machine's init: held, it runs HOLD_EXEC (the
    * volume stays mounted, exec works, the agent is not running); released, the image's own
@@ -285,8 +292,7 @@ class FlyProvider implements Provider {
    */
   async holdAgent(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void> {
     const { app, machine } = ids(instance);
-    const current = await this.#client.machine(app, machine);
-    if (!current?.config) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+    const current = await this.#configured(app, machine);
     const isHeld = current.config.metadata?.[HELD] === "true";
     if (isHeld !== held) {
       const { init, metadata, ...rest } = current.config;
@@ -307,8 +313,7 @@ class FlyProvider implements Provider {
   /** The machine's plain env and the app's secrets (values read back: the token must allow it). */
   async agentEnv(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>> {
     const { app, machine } = ids(instance);
-    const [current, secrets] = await Promise.all([this.#client.machine(app, machine), this.#client.secrets(app, true)]);
-    if (!current?.config) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+    const [current, secrets] = await Promise.all([this.#configured(app, machine), this.#client.secrets(app, true)]);
     const env = (current.config.env ?? {}) as Record<string, unknown>;
     const out: Record<string, Secret> = {};
     for (const [k, v] of Object.entries(env)) if (typeof v === "string") out[k] = new Secret(v);
@@ -329,8 +334,7 @@ class FlyProvider implements Provider {
    */
   async updateAgentEnv(instance: Pick<ProviderInstance, "resources">, change: { set: Record<string, Secret>; unset: string[] }, restart: boolean): Promise<boolean> {
     const { app, machine } = ids(instance);
-    const [current, secrets] = await Promise.all([this.#client.machine(app, machine), this.#client.secrets(app, false)]);
-    if (!current?.config) throw new AutomnaError(`Fly machine ${machine} no longer exists`, { code: "not_found" });
+    const [current, secrets] = await Promise.all([this.#configured(app, machine), this.#client.secrets(app, false)]);
     const names = Object.keys(change.set);
     if (names.length) await this.#client.setSecrets(app, Object.fromEntries(names.map((k) => [k, change.set[k]!.reveal()])));
     const gone = change.unset.filter((n) => secrets.some((s) => s.name === n));

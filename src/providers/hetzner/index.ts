@@ -1,15 +1,16 @@
 import { AutomnaError, ConflictError, ProviderApiError } from "../../lib/errors.js";
 import { mayHaveCommitted } from "../../lib/http.js";
-import { RateBudget, sleep } from "../../lib/rate-budget.js";
+import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
-import { makeHttp, pollIntervals, price, type ProviderDeps } from "../deps.js";
+import { makeHttp, price, type ProviderDeps } from "../deps.js";
 import type {
   BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
+import { waitForVm } from "../vm/wait.js";
 import { ActionWatcher, HetznerClient, parseHetznerError, type HServer, type HServerType } from "./client.js";
 
 /** Hetzner's documented budget: 3600 requests per hour per project, refilling one per second. */
@@ -234,16 +235,11 @@ class HetznerProvider implements Provider {
   }
 
   async wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs = 600_000): Promise<ProviderInstance> {
-    const deadline = Date.now() + timeoutMs;
-    const intervals = pollIntervals(this.#deps.pollMs ?? 100);
-    for (;;) {
-      const server = await this.#client.server(serverId(instance));
-      if (!server) throw new AutomnaError(`Hetzner server ${serverId(instance)} no longer exists`, { code: "not_found" });
-      const now = toInstance(server);
-      if (now.status === state) return now;
-      if (Date.now() > deadline) throw new AutomnaError(`Hetzner server ${server.id} is still ${server.status} after ${Math.round(timeoutMs / 1000)} s`, { code: "timeout" });
-      await sleep(intervals.next().value as number, this.#deps.signal);
-    }
+    const id = serverId(instance);
+    return waitForVm(`Hetzner server ${id}`, async () => {
+      const server = await this.#client.server(id);
+      return server && toInstance(server);
+    }, state, { timeoutMs, pollMs: this.#deps.pollMs ?? 100, signal: this.#deps.signal });
   }
 
   async close(): Promise<void> {
