@@ -5,7 +5,6 @@ import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import type { HealthResult } from "../lib/health.js";
 import { renderDetails } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
-import { monthlyTotal } from "../providers/plan.js";
 import type { Instance, UsageInterval } from "../state/types.js";
 
 export interface StatusReport {
@@ -22,15 +21,6 @@ export interface StatusReport {
   usage: UsageInterval[];
 }
 
-/** Cost of an interval up to `now`: hourly, capped at the monthly price per started month. */
-export function intervalCost(u: UsageInterval, now: Date): number {
-  const end = u.end ? Date.parse(u.end) : now.getTime();
-  const hours = Math.max(0, (end - Date.parse(u.start)) / 3_600_000);
-  const hourly = hours * u.hourlyPrice;
-  const capped = u.monthlyPrice === null ? hourly : Math.min(hourly, Math.ceil(hours / 730 || 1) * u.monthlyPrice);
-  return capped * u.quantity;
-}
-
 export async function runStatus(ctx: Context, user: string): Promise<StatusReport> {
   validateUser(user);
   const state = await ctx.state();
@@ -40,11 +30,14 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   const usage = await state.listUsage({ user });
   const open = usage.filter((u) => u.end === null && u.instanceId === instance.id);
   const now = ctx.clock.now();
+  // Loaded here, not at start-up: every command module is imported for help and completion.
+  const [{ monthlyTotal }, { intervalCost }] = await Promise.all([import("../providers/plan.js"), import("../pricing/usage-cost.js")]);
   const report: StatusReport = {
     user, instance, health: null,
     monthlyPrice: open.length ? monthlyTotal(open) : null,
     currency: open[0]?.currency ?? usage[0]?.currency ?? null,
-    costSoFar: Math.round(usage.reduce((s, u) => s + intervalCost(u, now), 0) * 10000) / 10000,
+    // cost-report's arithmetic (each calendar month capped at the monthly price), so both agree.
+    costSoFar: Math.round(usage.reduce((s, u) => s + intervalCost(u, Date.parse(u.start), now.getTime(), u.end ? Date.parse(u.end) : now.getTime()).cost, 0) * 10000) / 10000,
     usage,
   };
   const registry = await ctx.providers();

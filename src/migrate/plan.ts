@@ -1,6 +1,7 @@
 import type { Context } from "../context.js";
 import { ConflictError, NotFoundError, UsageError } from "../lib/errors.js";
 import type { ProviderInfo } from "../providers/catalog.js";
+import { monthlyTotal } from "../providers/plan.js";
 import type { Instance, UsageInterval } from "../state/types.js";
 import type { MigrateParams } from "./types.js";
 
@@ -33,8 +34,7 @@ export interface MigrationPlan {
 
 function monthlyOf(usage: UsageInterval[]): { monthly: number | null; currency: string | null } {
   if (usage.length === 0) return { monthly: null, currency: null };
-  const sum = usage.reduce((s, u) => s + (u.monthlyPrice ?? u.hourlyPrice * 730) * u.quantity, 0);
-  return { monthly: Math.round(sum * 100) / 100, currency: usage[0]!.currency };
+  return { monthly: monthlyTotal(usage), currency: usage[0]!.currency };
 }
 
 /**

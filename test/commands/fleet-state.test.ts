@@ -73,6 +73,20 @@ describe("status, destroy, doctor without provider access", () => {
     expect(s.health).toMatchObject({ ok: false, url: "http://127.0.0.1:9/healthz", error: "ECONNREFUSED" });
   });
 
+  it("status counts cost so far as cost-report does: each calendar month capped at the monthly price", async () => {
+    const h = await seeded([row("ann")]);
+    const store = await SqliteStore.open(h.statePath);
+    const [inst] = await store.listInstances({ user: "ann" });
+    // September and October whole: 1464 hours at 0.006 would be 8.78; each month is capped at 3.79.
+    await store.openUsage({ user: "ann", instanceId: inst!.id, provider: "hetzner", size: "cx22", region: "fsn1", kind: "server", quantity: 1, hourlyPrice: 0.006, monthlyPrice: 3.79, currency: "EUR", start: "2026-09-01T00:00:00.000Z" });
+    await store.closeUsage(inst!.id, "2026-11-01T00:00:00.000Z");
+    await store.close();
+    const r = await runCli(["status", "ann", "--json"], { env: { ...h.env, AUTOMNA_HEALTH_PORT: "9" } });
+    expect(r.json<{ costSoFar: number }>().costSoFar).toBeCloseTo(7.58, 10);
+    const report = await runCli(["cost-report", "--from", "2026-09-01", "--to", "2026-11-01", "--currency", "EUR", "--json"], { env: h.env });
+    expect(JSON.stringify(report.json())).toContain("7.58");
+  });
+
   it("destroy of users with no instance is a no-op success, and needs --yes otherwise", async () => {
     const h = await seeded([row("ann")]);
     const absent = await runCli(["destroy", "zed", "--json"], { env: h.env });
