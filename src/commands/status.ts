@@ -5,6 +5,7 @@ import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import type { HealthResult } from "../lib/health.js";
 import { renderDetails } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
+import { MONTH_HOURS } from "../pricing/period.js";
 import type { Instance, UsageInterval } from "../state/types.js";
 
 export interface StatusReport {
@@ -60,7 +61,7 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
 
 /** "server 3.79 + ipv4 0.50": what the monthly price is made of. */
 function priceParts(open: UsageInterval[]): string {
-  return open.map((u) => `${u.kind}${u.quantity === 1 ? "" : ` x${u.quantity}`} ${((u.monthlyPrice ?? u.hourlyPrice * 730) * u.quantity).toFixed(2)}`).join(" + ");
+  return open.map((u) => `${u.kind}${u.quantity === 1 ? "" : ` x${u.quantity}`} ${((u.monthlyPrice ?? u.hourlyPrice * MONTH_HOURS) * u.quantity).toFixed(2)}`).join(" + ");
 }
 
 export const statusCommand: CommandModule = {

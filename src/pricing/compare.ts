@@ -3,8 +3,7 @@ import { findPlan } from "./catalog.js";
 import { convert } from "./money.js";
 import type { Availability, Catalog, CatalogEntry, Currency, Rates } from "./types.js";
 
-/** Hours in an average month (8766 h / 12, rounded as providers do). */
-export const MONTH_HOURS = 730;
+import { MONTH_HOURS } from "./period.js";
 
 /** What one user's agent needs. */
 export interface Need {

@@ -1,6 +1,8 @@
 import { UsageError } from "../lib/errors.js";
 
 export const HOUR_MS = 3_600_000;
+/** Hours in an average month (8766 h / 12, rounded as providers do). */
+export const MONTH_HOURS = 730;
 const DAY_MS = 86_400_000;
 
 /** A half-open time range [from, to) in epoch milliseconds, with how the user named it. */

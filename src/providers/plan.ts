@@ -1,6 +1,7 @@
 import type { Config } from "../lib/config.js";
 import { closest } from "../lib/config-keys.js";
 import { UsageError } from "../lib/errors.js";
+import { MONTH_HOURS } from "../pricing/period.js";
 import { providerCatalog, type ProviderInfo } from "./catalog.js";
 import type { ProviderRegistry } from "./index.js";
 import type { BillingItem, Provider, RegionInfo, SizeInfo } from "./types.js";
@@ -85,7 +86,7 @@ export function validatePlacement(placement: Placement, offer: { regions: Region
 
 /** Monthly price of one instance from its billing items or open usage intervals (server + volume + address). */
 export function monthlyTotal(items: Pick<BillingItem, "quantity" | "hourlyPrice" | "monthlyPrice">[]): number {
-  return Math.round(items.reduce((sum, i) => sum + (i.monthlyPrice ?? i.hourlyPrice * 730) * i.quantity, 0) * 100) / 100;
+  return Math.round(items.reduce((sum, i) => sum + (i.monthlyPrice ?? i.hourlyPrice * MONTH_HOURS) * i.quantity, 0) * 100) / 100;
 }
 
 /** Billing items from the catalog alone (a dry run without a token). */
@@ -94,7 +95,7 @@ export async function catalogBilling(provider: ProviderInfo, size: string, volum
   const row = cat.sizes.find((s) => s.name === size);
   const items: BillingItem[] = [];
   if (row) items.push({ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: cat.currency, source: "catalog" });
-  if (cat.ipv4Monthly) items.push({ kind: "ipv4", quantity: 1, hourlyPrice: cat.ipv4Monthly / 730, monthlyPrice: cat.ipv4Monthly, currency: cat.currency, source: "catalog" });
-  if (cat.volumeGbMonthly) items.push({ kind: "volume", quantity: volumeGb, hourlyPrice: cat.volumeGbMonthly / 730, monthlyPrice: cat.volumeGbMonthly, currency: cat.currency, source: "catalog" });
+  if (cat.ipv4Monthly) items.push({ kind: "ipv4", quantity: 1, hourlyPrice: cat.ipv4Monthly / MONTH_HOURS, monthlyPrice: cat.ipv4Monthly, currency: cat.currency, source: "catalog" });
+  if (cat.volumeGbMonthly) items.push({ kind: "volume", quantity: volumeGb, hourlyPrice: cat.volumeGbMonthly / MONTH_HOURS, monthlyPrice: cat.volumeGbMonthly, currency: cat.currency, source: "catalog" });
   return items;
 }

@@ -4,6 +4,7 @@ import { Secret } from "../../lib/redact.js";
 import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
+import { catalogBilling } from "../plan.js";
 import { makeHttp, type ProviderDeps } from "../deps.js";
 import type { HttpClient } from "../../lib/http.js";
 import type {
@@ -115,15 +116,11 @@ class FlyProvider implements Provider {
     return Math.max(1, Math.round(this.#deps.config.getNumber("fly.volumeGb") ?? 1));
   }
 
+  /** Fly publishes no prices: the catalog's, exactly as a dry run without a token prices it. */
   async billing(size: string): Promise<BillingItem[]> {
-    const cat = await providerCatalog("fly");
-    const row = cat.sizes.find((s) => s.name === size);
-    const gbMonth = cat.volumeGbMonthly ?? 0;
-    const items: BillingItem[] = [];
-    if (row) items.push({ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: "USD", source: "catalog" });
-    items.push({ kind: "volume", quantity: this.#volumeGb(), hourlyPrice: Math.round((gbMonth / 730) * 1e6) / 1e6, monthlyPrice: gbMonth, currency: "USD", source: "catalog" });
-    return items;
+    return catalogBilling(this.#deps.info, size, this.#volumeGb());
   }
+
 
   /** The app is the user's isolation boundary: created once, reused when it already exists in our org. */
   async #ensureApp(app: string): Promise<boolean> {
