@@ -456,7 +456,7 @@ export class SqliteStore implements ServerBackend {
   async appendAudit(entry: NewAuditEntry): Promise<AuditEntry> {
     return this.#write(() => {
       const at = this.#iso();
-      const result = this.#db.prepare("INSERT INTO audit (at, who, action, target, request_id, details) VALUES (?, ?, ?, ?, ?, ?)")
+      const result = this.#prepare("INSERT INTO audit (at, who, action, target, request_id, details) VALUES (?, ?, ?, ?, ?, ?)")
         .run(at, entry.who, entry.action, entry.target, entry.requestId ?? null, json(entry.details));
       return { id: Number(result.lastInsertRowid), at, who: entry.who, action: entry.action, target: entry.target, requestId: entry.requestId ?? null, details: entry.details ?? {} };
     });
