@@ -2,10 +2,11 @@ import type { Pool, PoolClient } from "pg";
 import { AutomnaError, ConflictError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { Secret } from "../lib/redact.js";
+import { describePgUrl } from "./backend.js";
 import { idempotencySql, runClaimed, toRecord, type IdempotencyRecord } from "./idempotency.js";
 import { migratePg } from "./pg-schema.js";
 import { PgWhere, pgAudit, pgInstance, pgJournal, pgLease, pgLimit, pgOperation, pgToken, pgUsage, type PgRow } from "./pg-rows.js";
-import { describePgUrl, pgCode, RETRYABLE, Tx } from "./pg-tx.js";
+import { pgCode, RETRYABLE, Tx } from "./pg-tx.js";
 import { assertLeaseAllows, assertVersion, lockedBy, type AuditStamp } from "./rules.js";
 import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
 import type {
@@ -13,8 +14,6 @@ import type {
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
   UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
 } from "./types.js";
-
-export { describePgUrl } from "./pg-tx.js";
 
 export interface PgStoreOptions {
   now?: () => Date;
