@@ -78,30 +78,6 @@ export function rowToAudit(r: Row): AuditEntry {
   };
 }
 
-/** Builds a WHERE clause from the filters that are set. */
-export class Where {
-  readonly clauses: string[] = [];
-  readonly params: SQLInputValue[] = [];
-  add(clause: string, value: SQLInputValue | undefined): this {
-    if (value !== undefined) {
-      this.clauses.push(clause);
-      this.params.push(value);
-    }
-    return this;
-  }
-  raw(clause: string, when: boolean | undefined): this {
-    if (when) this.clauses.push(clause);
-    return this;
-  }
-  toString(): string {
-    return this.clauses.length ? ` WHERE ${this.clauses.join(" AND ")}` : "";
-  }
-}
-
-export function limitClause(limit: number | undefined): string {
-  return limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
-}
-
 export function isBusy(error: unknown): boolean {
   const e = error as { errcode?: number; message?: string };
   return (e.errcode !== undefined && (e.errcode & 0xff) === 5) || /database is locked/i.test(e.message ?? "");
