@@ -4,6 +4,17 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//.test(db);
 }
 
+/** The URL without its password, for messages. */
+export function describePgUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://(unparseable URL)";
+  }
+}
+
 /**
  * The database `automna state serve` and `state token` work on: a PostgreSQL URL or an SQLite
  * file. The server's SQLite runs with synchronous=FULL: an acknowledged write survives power

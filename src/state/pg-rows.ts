@@ -61,27 +61,3 @@ export function pgToken(r: PgRow): TokenRecord {
     lastUsedAt: isoOrNull(r.last_used_at), revokedAt: isoOrNull(r.revoked_at), hash: str(r.hash),
   };
 }
-
-/** Builds a WHERE clause with numbered parameters from the filters that are set. */
-export class PgWhere {
-  readonly clauses: string[] = [];
-  readonly params: unknown[] = [];
-  add(clause: string, value: unknown): this {
-    if (value !== undefined) {
-      this.params.push(value);
-      this.clauses.push(clause.replace("?", `$${this.params.length}`));
-    }
-    return this;
-  }
-  raw(clause: string, when: boolean | undefined): this {
-    if (when) this.clauses.push(clause);
-    return this;
-  }
-  toString(): string {
-    return this.clauses.length ? ` WHERE ${this.clauses.join(" AND ")}` : "";
-  }
-}
-
-export function pgLimit(limit: number | undefined): string {
-  return limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
-}

@@ -2,19 +2,19 @@ import type { Pool, PoolClient } from "pg";
 import { AutomnaError, ConflictError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { Secret } from "../lib/redact.js";
+import { describePgUrl } from "./backend.js";
 import { idempotencySql, runClaimed, toRecord, type IdempotencyRecord } from "./idempotency.js";
 import { migratePg } from "./pg-schema.js";
-import { PgWhere, pgAudit, pgInstance, pgJournal, pgLease, pgLimit, pgOperation, pgToken, pgUsage, type PgRow } from "./pg-rows.js";
-import { describePgUrl, pgCode, RETRYABLE, Tx } from "./pg-tx.js";
+import { pgAudit, pgInstance, pgJournal, pgLease, pgOperation, pgToken, pgUsage, type PgRow } from "./pg-rows.js";
+import { pgCode, RETRYABLE, Tx } from "./pg-tx.js";
 import { assertLeaseAllows, assertVersion, lockedBy, type AuditStamp } from "./rules.js";
 import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
+import { limitClause, Where } from "./where.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
   UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
 } from "./types.js";
-
-export { describePgUrl } from "./pg-tx.js";
 
 export interface PgStoreOptions {
   now?: () => Date;
@@ -132,7 +132,7 @@ export class PgStore implements ServerBackend {
   }
 
   async listInstances(filter: InstanceFilter = {}): Promise<Instance[]> {
-    const where = new PgWhere().add("user_id = ?", filter.user).add("provider = ?", filter.provider).add("region = ?", filter.region)
+    const where = new Where(/* numbered */ true).add("user_id = ?", filter.user).add("provider = ?", filter.provider).add("region = ?", filter.region)
       .add("status = ?", filter.status).add("role = ?", filter.role).add("user_id = ANY(?::text[])", filter.users);
     return (await this.#read(`SELECT * FROM instances${where} ORDER BY user_id, created_at`, where.params)).map(pgInstance);
   }
@@ -218,7 +218,7 @@ export class PgStore implements ServerBackend {
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageInterval[]> {
-    const where = new PgWhere().add("user_id = ?", filter.user).add("provider = ?", filter.provider).add("instance_id = ?", filter.instanceId)
+    const where = new Where(/* numbered */ true).add("user_id = ?", filter.user).add("provider = ?", filter.provider).add("instance_id = ?", filter.instanceId)
       .add("start_at < ?", filter.to).add("(end_at IS NULL OR end_at > ?)", filter.from).raw("end_at IS NULL", filter.openOnly);
     return (await this.#read(`SELECT * FROM usage${where} ORDER BY user_id, start_at`, where.params)).map(pgUsage);
   }
@@ -249,9 +249,9 @@ export class PgStore implements ServerBackend {
   }
 
   async listOperations(filter: OperationFilter = {}): Promise<Operation[]> {
-    const where = new PgWhere().add("user_id = ?", filter.user).add("kind = ?", filter.kind).add("status = ?", filter.status)
+    const where = new Where(/* numbered */ true).add("user_id = ?", filter.user).add("kind = ?", filter.kind).add("status = ?", filter.status)
       .raw("status IN ('running', 'rolling_back')", filter.active);
-    return (await this.#read(`SELECT * FROM operations${where} ORDER BY id DESC${pgLimit(filter.limit)}`, where.params)).map(pgOperation);
+    return (await this.#read(`SELECT * FROM operations${where} ORDER BY id DESC${limitClause(filter.limit)}`, where.params)).map(pgOperation);
   }
 
   async updateOperation(id: string, patch: OperationPatch, options: UpdateOptions = {}): Promise<Operation> {
@@ -362,9 +362,9 @@ export class PgStore implements ServerBackend {
   }
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
-    const where = new PgWhere().add("who = ?", filter.who).add("action = ?", filter.action).add("target = ?", filter.target)
+    const where = new Where(/* numbered */ true).add("who = ?", filter.who).add("action = ?", filter.action).add("target = ?", filter.target)
       .add("at >= ?", filter.since).add("at < ?", filter.until);
-    return (await this.#read(`SELECT * FROM audit${where} ORDER BY id${filter.order === "desc" ? " DESC" : ""}${pgLimit(filter.limit)}`, where.params)).map(pgAudit);
+    return (await this.#read(`SELECT * FROM audit${where} ORDER BY id${filter.order === "desc" ? " DESC" : ""}${limitClause(filter.limit)}`, where.params)).map(pgAudit);
   }
 
   async ping(): Promise<void> {

@@ -3,17 +3,6 @@ import { pgLease, type PgRow } from "./pg-rows.js";
 import { assertLeaseAllows, type AuditAction, type AuditStamp } from "./rules.js";
 import type { Lease, LeaseRef } from "./types.js";
 
-/** The URL without its password, for messages. */
-export function describePgUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "postgres://(unparseable URL)";
-  }
-}
-
 export const RETRYABLE = new Set(["40001", "40P01"]);
 
 export function pgCode(error: unknown): string | undefined {

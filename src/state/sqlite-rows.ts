@@ -11,17 +11,9 @@ export const parse = <T>(text: Cell): T => JSON.parse(String(text)) as T;
 export const str = (v: Cell): string => String(v);
 export const strOrNull = (v: Cell): string | null => (v === null || v === undefined ? null : String(v));
 
-export function rowToInstance(r: Row): Instance {
-  return {
-    id: str(r.id), user: str(r.user), role: str(r.role) as InstanceRole, provider: str(r.provider), region: str(r.region),
-    size: str(r.size), image: str(r.image), resources: parse(r.resources), addresses: parse(r.addresses),
-    status: str(r.status) as Instance["status"], opId: strOrNull(r.op_id), meta: parse(r.meta),
-    createdAt: str(r.created_at), updatedAt: str(r.updated_at), version: Number(r.version),
-  };
-}
-
 /** The instance columns in the order arrayToInstance reads them. */
-export const INSTANCE_COLUMNS = "id, user, role, provider, region, size, image, resources, addresses, status, op_id, meta, created_at, updated_at, version";
+const INSTANCE_KEYS = ["id", "user", "role", "provider", "region", "size", "image", "resources", "addresses", "status", "op_id", "meta", "created_at", "updated_at", "version"] as const;
+export const INSTANCE_COLUMNS = INSTANCE_KEYS.join(", ");
 
 /** rowToInstance for a row read as an array of INSTANCE_COLUMNS. */
 export function arrayToInstance(r: Cell[]): Instance {
@@ -32,17 +24,13 @@ export function arrayToInstance(r: Cell[]): Instance {
   };
 }
 
-export function rowToUsage(r: Row): UsageInterval {
-  return {
-    id: str(r.id), user: str(r.user), instanceId: strOrNull(r.instance_id), provider: str(r.provider), size: str(r.size),
-    region: str(r.region), kind: str(r.kind) as UsageInterval["kind"], quantity: Number(r.quantity),
-    hourlyPrice: Number(r.hourly_price), monthlyPrice: r.monthly_price === null ? null : Number(r.monthly_price),
-    currency: str(r.currency), start: str(r.start), end: strOrNull(r.end),
-  };
+export function rowToInstance(r: Row): Instance {
+  return arrayToInstance(INSTANCE_KEYS.map((k) => r[k]));
 }
 
 /** Usage columns in the order usageFromArray reads them. */
-export const USAGE_COLUMNS = "id, user, instance_id, provider, size, region, kind, quantity, hourly_price, monthly_price, currency, start, end";
+const USAGE_KEYS = ["id", "user", "instance_id", "provider", "size", "region", "kind", "quantity", "hourly_price", "monthly_price", "currency", "start", "end"] as const;
+export const USAGE_COLUMNS = USAGE_KEYS.join(", ");
 
 /**
  * A usage row read as an array (setReturnArrays): cost reports read a whole fleet's history, and
@@ -54,6 +42,10 @@ export function usageFromArray(a: SQLOutputValue[]): UsageInterval {
     kind: str(a[6]) as UsageInterval["kind"], quantity: Number(a[7]), hourlyPrice: Number(a[8]),
     monthlyPrice: a[9] === null ? null : Number(a[9]), currency: str(a[10]), start: str(a[11]), end: strOrNull(a[12]),
   };
+}
+
+export function rowToUsage(r: Row): UsageInterval {
+  return usageFromArray(USAGE_KEYS.map((k) => r[k]) as SQLOutputValue[]);
 }
 
 export function rowToOperation(r: Row): Operation {
@@ -76,30 +68,6 @@ export function rowToAudit(r: Row): AuditEntry {
     id: Number(r.id), at: str(r.at), who: str(r.who), action: str(r.action), target: str(r.target),
     requestId: strOrNull(r.request_id), details: parse(r.details),
   };
-}
-
-/** Builds a WHERE clause from the filters that are set. */
-export class Where {
-  readonly clauses: string[] = [];
-  readonly params: SQLInputValue[] = [];
-  add(clause: string, value: SQLInputValue | undefined): this {
-    if (value !== undefined) {
-      this.clauses.push(clause);
-      this.params.push(value);
-    }
-    return this;
-  }
-  raw(clause: string, when: boolean | undefined): this {
-    if (when) this.clauses.push(clause);
-    return this;
-  }
-  toString(): string {
-    return this.clauses.length ? ` WHERE ${this.clauses.join(" AND ")}` : "";
-  }
-}
-
-export function limitClause(limit: number | undefined): string {
-  return limit === undefined ? "" : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
 }
 
 export function isBusy(error: unknown): boolean {

@@ -8,18 +8,16 @@ import { idempotencySql, runClaimedSync, toRecord, type IdempotencyRecord } from
 import { assertLeaseAllows, assertVersion, lockedBy, type AuditAction, type AuditStamp } from "./rules.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 import {
-  isBusy, json, limitClause, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, usageFromArray, USAGE_COLUMNS, Where, type Row,
+  isBusy, json, parse, rowToAudit, rowToInstance, rowToLease, rowToOperation, rowToToken, rowToUsage, str, usageFromArray, USAGE_COLUMNS, type Row,
   INSTANCE_COLUMNS, arrayToInstance, type Cell,
 } from "./sqlite-rows.js";
 import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
+import { limitClause, Where } from "./where.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
   UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
 } from "./types.js";
-
-export { rowToInstance } from "./sqlite-rows.js";
-export { leaseHolder } from "./rules.js";
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's transaction, in ms. */
@@ -172,8 +170,8 @@ export class SqliteStore implements ServerBackend {
   }
 
   #liveLease(user: string): Lease | undefined {
-    const row = this.#get("SELECT * FROM leases WHERE user = ? AND lease_id IS NOT NULL", user);
-    return row && str(row.expires_at) > this.#iso() ? rowToLease(row) : undefined;
+    const row = this.#get("SELECT * FROM leases WHERE user = ? AND lease_id IS NOT NULL AND expires_at > ?", user, this.#iso());
+    return row && rowToLease(row);
   }
 
   #checkLease(user: string, lease: LeaseRef | undefined): void {
@@ -193,7 +191,7 @@ export class SqliteStore implements ServerBackend {
   }
 
   async listInstances(filter: InstanceFilter = {}): Promise<Instance[]> {
-    const where = new Where()
+    const where = new Where<SQLInputValue>()
       .add("user = ?", filter.user)
       .add("provider = ?", filter.provider)
       .add("region = ?", filter.region)
@@ -299,7 +297,7 @@ export class SqliteStore implements ServerBackend {
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageInterval[]> {
-    const where = new Where()
+    const where = new Where<SQLInputValue>()
       .add("user = ?", filter.user)
       .add("provider = ?", filter.provider)
       .add("instance_id = ?", filter.instanceId)
@@ -341,7 +339,7 @@ export class SqliteStore implements ServerBackend {
   }
 
   async listOperations(filter: OperationFilter = {}): Promise<Operation[]> {
-    const where = new Where()
+    const where = new Where<SQLInputValue>()
       .add("user = ?", filter.user)
       .add("kind = ?", filter.kind)
       .add("status = ?", filter.status)
@@ -432,8 +430,7 @@ export class SqliteStore implements ServerBackend {
   }
 
   async getLease(user: string): Promise<Lease | undefined> {
-    const row = this.#get("SELECT * FROM leases WHERE user = ? AND lease_id IS NOT NULL AND expires_at > ?", user, this.#iso());
-    return row && rowToLease(row);
+    return this.#liveLease(user);
   }
 
   async listLeases(): Promise<Lease[]> {
@@ -456,14 +453,14 @@ export class SqliteStore implements ServerBackend {
   async appendAudit(entry: NewAuditEntry): Promise<AuditEntry> {
     return this.#write(() => {
       const at = this.#iso();
-      const result = this.#db.prepare("INSERT INTO audit (at, who, action, target, request_id, details) VALUES (?, ?, ?, ?, ?, ?)")
+      const result = this.#prepare("INSERT INTO audit (at, who, action, target, request_id, details) VALUES (?, ?, ?, ?, ?, ?)")
         .run(at, entry.who, entry.action, entry.target, entry.requestId ?? null, json(entry.details));
       return { id: Number(result.lastInsertRowid), at, who: entry.who, action: entry.action, target: entry.target, requestId: entry.requestId ?? null, details: entry.details ?? {} };
     });
   }
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
-    const where = new Where()
+    const where = new Where<SQLInputValue>()
       .add("who = ?", filter.who)
       .add("action = ?", filter.action)
       .add("target = ?", filter.target)

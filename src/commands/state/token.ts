@@ -7,7 +7,6 @@ import type { ServerBackend, TokenInfo, TokenScope } from "../../state/tokens.js
 import { describeDb } from "./db.js";
 
 const OPERATOR_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
-const SCOPES = ["read", "write", "admin"];
 
 const COLUMNS: Column<TokenInfo>[] = [
   { name: "id", value: (t) => t.id },
@@ -38,8 +37,8 @@ export interface CreatedToken extends TokenInfo {
 
 export async function runTokenCreate(ctx: Context, operator: string, scope: string, db?: string): Promise<CreatedToken> {
   if (!OPERATOR_RE.test(operator)) throw new UsageError(`invalid operator name "${operator}": 1-64 characters of letters, digits and . _ @ -`);
-  if (!SCOPES.includes(scope)) throw new UsageError(`--scope must be read, write or admin, got "${scope}"`);
-  const { mintToken, toTokenInfo } = await import("../../state/tokens.js");
+  const { mintToken, toTokenInfo, TOKEN_SCOPES } = await import("../../state/tokens.js");
+  if (!(TOKEN_SCOPES as readonly string[]).includes(scope)) throw new UsageError(`--scope must be read, write or admin, got "${scope}"`);
   return withBackend(ctx, db, async (backend, admin) => {
     const { token, record } = mintToken(operator, scope as TokenScope, ctx.clock.now(), admin);
     await backend.audited({ who: admin, requestId: null }).insertToken(record);
