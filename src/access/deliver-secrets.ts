@@ -6,7 +6,7 @@ import type { Secret } from "../lib/redact.js";
 import { AGENT_CONTAINER, AGENT_ENV_FILE, agentRunArgs, envFileText } from "../providers/vm/agent-container.js";
 import type { Instance } from "../state/types.js";
 import { runOnInstance, type RunOnInstanceResult } from "./run.js";
-import { RemoteAccessError } from "./ssh.js";
+import { lastErrorLine, RemoteAccessError } from "./ssh.js";
 
 /**
  * Secrets for a VM's agent travel over SSH after boot (never in user-data, which the provider's
@@ -95,8 +95,7 @@ export async function deliverSecrets(ctx: Context, instance: Instance, d: Secret
       continue;
     }
     if (result.exitCode === 0) return;
-    const why = result.stderr.toString("utf8").trim().split("\n").at(-1) || `exit ${result.exitCode}`;
-    throw new AutomnaError(`writing the secrets on ${instance.user}'s instance failed: ${why}`, {
+    throw new AutomnaError(`writing the secrets on ${instance.user}'s instance failed: ${lastErrorLine(result)}`, {
       code: "secrets_failed", hint: `the machine is up; automna ssh ${instance.user} to look, then re-run automna provision ${instance.user}`,
     });
   }
