@@ -2,7 +2,7 @@ import type { Context } from "../context.js";
 import { AutomnaError } from "../lib/errors.js";
 import { shellQuote } from "../lib/known-hosts.js";
 import { sleep } from "../lib/rate-budget.js";
-import type { Secret } from "../lib/redact.js";
+import { revealAll, type Secret } from "../lib/redact.js";
 import { AGENT_CONTAINER, AGENT_ENV_FILE, agentRunArgs, envFileText } from "../providers/vm/agent-container.js";
 import type { Instance } from "../state/types.js";
 import { runOnInstance, type RunOnInstanceResult } from "./run.js";
@@ -72,8 +72,7 @@ export function withoutSecrets(env: NodeJS.ProcessEnv, names: string[]): NodeJS.
  * up to `timeoutMs`. Idempotent: a resumed provision runs it again.
  */
 export async function deliverSecrets(ctx: Context, instance: Instance, d: SecretDelivery): Promise<void> {
-  const revealed = Object.fromEntries(Object.entries(d.secrets).map(([k, v]) => [k, v.reveal()]));
-  const stdin = Buffer.from(envFileText(d.env, revealed));
+  const stdin = Buffer.from(envFileText(d.env, revealAll(d.secrets)));
   const script = deliveryScript(d.image, d.port, stdin.length);
   const env = withoutSecrets(ctx.env, Object.keys(d.secrets));
   const started = Date.now();

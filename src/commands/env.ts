@@ -127,11 +127,11 @@ export const envCommand: CommandModule = {
         const secrets = flags.secret ?? [];
         if (plain.length + secrets.length === 0) throw new UsageError("nothing to set", { hint: "pass --env K=V or --secret NAME" });
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
-        const [{ collectSecrets, readStdin }, { Secret }] = await Promise.all([import("../lib/secret-input.js"), import("../lib/redact.js")]);
+        const [{ collectSecrets, readStdin }, { revealAll, Secret }] = await Promise.all([import("../lib/secret-input.js"), import("../lib/redact.js")]);
         const set = Object.fromEntries(plain.map((e) => parseKeyValue("--env", e)).map(([k, v]) => [k, new Secret(v)]));
         Object.assign(set, await collectSecrets(ctx, secrets, () => readStdin(ctx.io.streams.stdin)));
         const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");
-        refuseLineBreaks("--env/--secret", Object.fromEntries(Object.entries(set).map(([k, v]) => [k, v.reveal()])));
+        refuseLineBreaks("--env/--secret", revealAll(set));
         return report(ctx, await runEnvChange(ctx, users, { set, unset: [] }, concurrency));
       }));
 
