@@ -7,7 +7,7 @@ import { AutomnaError, NotSupportedError } from "../lib/errors.js";
 import { automnaDataDir } from "../lib/paths.js";
 import type { Instance } from "../state/types.js";
 import { classifySshFailure, RemoteAccessError, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
-import { ensurePinned, resolveTargets, sshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
+import { ensurePinned, sshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
 
 export interface RunOnInstanceOptions {
   /** Bytes for the command's stdin (a stream is read as it goes over SSH; Fly needs it whole). */
@@ -73,12 +73,6 @@ export async function runOnInstance(ctx: Context, instance: Instance, command: s
   }
   const target: Target = { user: instance.user, instance, provider, address };
   return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
-}
-
-/** runOnInstance for users (their live instances), resolving them first. */
-export async function runOnUser(ctx: Context, user: string, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
-  const [target] = await resolveTargets(ctx, [user]);
-  return runOnTarget(ctx, target!, target!.provider.remote ? undefined : await sshSettings(ctx), command, options);
 }
 
 async function readAll(input: Buffer | string | Readable): Promise<Buffer> {
