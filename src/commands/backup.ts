@@ -11,13 +11,9 @@ async function withBackupDeps<T>(ctx: Context, user: string, fn: (deps: BackupDe
   const deps = await buildEngineDeps(ctx, await hostRunner(ctx), () => undefined);
   const task = ctx.io.task(`${user}: starting`);
   try {
-    const out = await fn({ ...deps, step: (text) => task.update(`${user}: ${text}`) });
-    task.stop();
-    return out;
-  } catch (error) {
-    task.stop();
-    throw error;
+    return await fn({ ...deps, step: (text) => task.update(`${user}: ${text}`) });
   } finally {
+    task.stop();
     await deps.close();
   }
 }
