@@ -7,7 +7,7 @@ import { AutomnaError, NotSupportedError } from "../lib/errors.js";
 import { automnaDataDir } from "../lib/paths.js";
 import type { Instance } from "../state/types.js";
 import { classifySshFailure, RemoteAccessError, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
-import { ensurePinned, sshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
+import { ensurePinned, instanceSshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
 
 export interface RunOnInstanceOptions {
   /** Bytes for the command's stdin (a stream is read as it goes over SSH; Fly needs it whole). */
@@ -62,15 +62,8 @@ export interface RunHooks {
 export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
   const registry = await ctx.providers();
   const provider = await registry.get(instance.provider);
-  let address: string | undefined;
-  if (!provider.remote) {
-    address = sshAddress(instance.addresses);
-    if (!address) {
-      const live = await provider.get(instance.user);
-      address = live ? sshAddress(live.addresses) : undefined;
-    }
-    if (!address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
-  }
+  const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
+  if (!provider.remote && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
   const target: Target = { user: instance.user, instance, provider, address };
   return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
 }
