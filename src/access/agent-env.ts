@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Secret } from "../lib/redact.js";
+import { revealAll, Secret } from "../lib/redact.js";
 import type { Provider } from "../providers/types.js";
 import { AGENT_ENV_FILE, envFileText, refuseLineBreaks } from "../providers/vm/agent-container.js";
 import type { Instance } from "../state/types.js";
@@ -40,8 +40,6 @@ export async function readAgentEnv(provider: Provider, instance: Instance, run: 
   return parseEnvFile(await run(instance, "reading the agent's environment", readEnvScript()));
 }
 
-const revealAll = (values: Record<string, Secret>): Record<string, string> => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.reveal()]));
-
 /**
  * Applies a change. On a VM the file is rewritten whole and the container re-created from it (the
  * agent restarts); on Fly, with `restart`, the machine is updated so it starts with the new
@@ -63,4 +61,14 @@ export async function updateAgentEnv(provider: Provider, instance: Instance, cha
 /** A short digest of a value: lets operators compare values (as `fly secrets list` does) without showing them. */
 export function valueDigest(value: Secret): string {
   return createHash("sha256").update(value.reveal()).digest("hex").slice(0, 12);
+}
+
+/**
+ * A digest of a whole environment (its env file with the names sorted): a journal or report can
+ * say whether two environments are the same without holding any value.
+ */
+export function envDigest(values: Record<string, Secret>): string {
+  const names = Object.keys(values).sort();
+  const text = envFileText(Object.fromEntries(names.map((n) => [n, values[n]!.reveal()])));
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }

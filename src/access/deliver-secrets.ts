@@ -2,11 +2,11 @@ import type { Context } from "../context.js";
 import { AutomnaError } from "../lib/errors.js";
 import { shellQuote } from "../lib/known-hosts.js";
 import { sleep } from "../lib/rate-budget.js";
-import type { Secret } from "../lib/redact.js";
+import { revealAll, type Secret } from "../lib/redact.js";
 import { AGENT_CONTAINER, AGENT_ENV_FILE, agentRunArgs, envFileText } from "../providers/vm/agent-container.js";
 import type { Instance } from "../state/types.js";
 import { runOnInstance, type RunOnInstanceResult } from "./run.js";
-import { RemoteAccessError } from "./ssh.js";
+import { lastErrorLine, RemoteAccessError } from "./ssh.js";
 
 /**
  * Secrets for a VM's agent travel over SSH after boot (never in user-data, which the provider's
@@ -72,8 +72,7 @@ export function withoutSecrets(env: NodeJS.ProcessEnv, names: string[]): NodeJS.
  * up to `timeoutMs`. Idempotent: a resumed provision runs it again.
  */
 export async function deliverSecrets(ctx: Context, instance: Instance, d: SecretDelivery): Promise<void> {
-  const revealed = Object.fromEntries(Object.entries(d.secrets).map(([k, v]) => [k, v.reveal()]));
-  const stdin = Buffer.from(envFileText(d.env, revealed));
+  const stdin = Buffer.from(envFileText(d.env, revealAll(d.secrets)));
   const script = deliveryScript(d.image, d.port, stdin.length);
   const env = withoutSecrets(ctx.env, Object.keys(d.secrets));
   const started = Date.now();
@@ -95,8 +94,7 @@ export async function deliverSecrets(ctx: Context, instance: Instance, d: Secret
       continue;
     }
     if (result.exitCode === 0) return;
-    const why = result.stderr.toString("utf8").trim().split("\n").at(-1) || `exit ${result.exitCode}`;
-    throw new AutomnaError(`writing the secrets on ${instance.user}'s instance failed: ${why}`, {
+    throw new AutomnaError(`writing the secrets on ${instance.user}'s instance failed: ${lastErrorLine(result)}`, {
       code: "secrets_failed", hint: `the machine is up; automna ssh ${instance.user} to look, then re-run automna provision ${instance.user}`,
     });
   }

@@ -1,9 +1,13 @@
+import { lstat, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { Context } from "../context.js";
 import { AutomnaError, NotSupportedError } from "../lib/errors.js";
+import { automnaDataDir } from "../lib/paths.js";
 import type { Instance } from "../state/types.js";
 import { classifySshFailure, RemoteAccessError, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
-import { ensurePinned, resolveTargets, sshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
+import { ensurePinned, instanceSshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
 
 export interface RunOnInstanceOptions {
   /** Bytes for the command's stdin (a stream is read as it goes over SSH; Fly needs it whole). */
@@ -58,23 +62,10 @@ export interface RunHooks {
 export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
   const registry = await ctx.providers();
   const provider = await registry.get(instance.provider);
-  let address: string | undefined;
-  if (!provider.remote) {
-    address = sshAddress(instance.addresses);
-    if (!address) {
-      const live = await provider.get(instance.user);
-      address = live ? sshAddress(live.addresses) : undefined;
-    }
-    if (!address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
-  }
+  const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
+  if (!provider.remote && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
   const target: Target = { user: instance.user, instance, provider, address };
   return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
-}
-
-/** runOnInstance for users (their live instances), resolving them first. */
-export async function runOnUser(ctx: Context, user: string, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
-  const [target] = await resolveTargets(ctx, [user]);
-  return runOnTarget(ctx, target!, target!.provider.remote ? undefined : await sshSettings(ctx), command, options);
 }
 
 async function readAll(input: Buffer | string | Readable): Promise<Buffer> {
@@ -158,23 +149,33 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
  */
 const SOCKET_DIR_MAX = 103 - (1 + 40 + 17);
 
+/** The answers of sharedConnectionsDir, by candidate list: it is asked once per SSH command. */
+const sharedDirs = new Map<string, Promise<string | undefined>>();
+
 /**
  * A private directory (ours, 0700, not a symlink) short enough for shared SSH connection sockets:
  * $XDG_RUNTIME_DIR/automna, automna's data directory, or <tmpdir>/automna-<uid>. None fits or is
- * safe: no sharing (every command makes its own connection, as before).
+ * safe: no sharing (every command makes its own connection, as before). Worked out once per
+ * process for each environment, not on every command of a migration.
  */
-export async function sharedConnectionsDir(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const [{ mkdir, lstat }, { join }, { tmpdir }, { automnaDataDir }] = await Promise.all([
-    import("node:fs/promises"), import("node:path"), import("node:os"), import("../lib/paths.js"),
-  ]);
+export function sharedConnectionsDir(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const uid = process.getuid?.();
   const candidates = [
     env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, "automna") : undefined,
     join(automnaDataDir(env), "ssh-mux"),
     uid === undefined ? undefined : join(tmpdir(), `automna-${uid}`),
-  ];
+  ].filter((dir): dir is string => dir !== undefined && Buffer.byteLength(dir) <= SOCKET_DIR_MAX);
+  const key = candidates.join("\0");
+  let found = sharedDirs.get(key);
+  if (!found) {
+    found = firstPrivateDir(candidates, uid);
+    sharedDirs.set(key, found);
+  }
+  return found;
+}
+
+async function firstPrivateDir(candidates: string[], uid: number | undefined): Promise<string | undefined> {
   for (const dir of candidates) {
-    if (!dir || Buffer.byteLength(dir) > SOCKET_DIR_MAX) continue;
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const st = await lstat(dir);

@@ -6,6 +6,14 @@ import type { SshSettings } from "./target.js";
 /** A failure to reach an instance (not a command that ran and failed): exit 1 with what to check. */
 export class RemoteAccessError extends AutomnaError {}
 
+/**
+ * Why a remote command failed, in one line for an error message: the last line of its stderr
+ * (where a script says what went wrong), or its exit status when it said nothing.
+ */
+export function lastErrorLine(r: { exitCode: number; stderr: Buffer }): string {
+  return r.stderr.toString("utf8").trim().split("\n").at(-1) || `exit ${r.exitCode}`;
+}
+
 /** Where one SSH connection goes. */
 export interface SshTarget {
   user: string;
@@ -207,7 +215,7 @@ export async function diagnose(t: SshTarget, what: string, env: NodeJS.ProcessEn
     const probe = await spawnSsh(sshArgvFor(t, { command: "exit 0", logLevel: "ERROR", tty: false, connectionAttempts: 1 }), { env, signal, timeoutMs: 30_000 });
     if (probe.exitCode === 0) return undefined;
     return classifySshFailure(probe.stderr.toString("utf8"), t, what)
-      ?? new RemoteAccessError(`ssh to ${what} failed: ${probe.stderr.toString("utf8").trim().split("\n").at(-1) || `exit ${probe.exitCode}`}`, { code: "ssh_failed" });
+      ?? new RemoteAccessError(`ssh to ${what} failed: ${lastErrorLine(probe)}`, { code: "ssh_failed" });
   } catch (error) {
     if (isAbortError(error)) throw error;
     return new RemoteAccessError(`ssh to ${what} failed: ${(error as Error).message}`, { code: "ssh_failed" });

@@ -58,6 +58,17 @@ export function sshAddress(addresses: Record<string, string>): string | undefine
   return net.endsWith("::") ? `${net}1` : undefined;
 }
 
+/**
+ * The address to SSH to for a VM: the stored one, else the provider's (a --no-wait provision may
+ * have stored no address yet: the provider knows it by now). Undefined: it has none yet.
+ */
+export async function instanceSshAddress(provider: Provider, instance: Instance): Promise<string | undefined> {
+  const stored = sshAddress(instance.addresses);
+  if (stored) return stored;
+  const live = await provider.get(instance.user);
+  return live ? sshAddress(live.addresses) : undefined;
+}
+
 /** The public host keys automna learned for an instance at provision (`meta.hostKeys`). */
 export function hostKeysOf(instance: Pick<Instance, "meta">): string[] {
   const keys = instance.meta.hostKeys;
@@ -98,16 +109,8 @@ export async function resolveTargets(ctx: Context, users: string[]): Promise<Tar
   for (const user of users) {
     const instance = rows.get(user)!;
     const provider = await registry.get(instance.provider);
-    let address: string | undefined;
-    if (!provider.remote) {
-      address = sshAddress(instance.addresses);
-      // A --no-wait provision may have stored no address yet: the provider knows it by now.
-      if (!address) {
-        const live = await provider.get(user);
-        address = live ? sshAddress(live.addresses) : undefined;
-      }
-      if (!address) noAddress.push(user);
-    }
+    const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
+    if (!provider.remote && !address) noAddress.push(user);
     targets.push({ user, instance, provider, address });
   }
   if (noAddress.length) throw new UsageError(`no address yet for ${noAddress.join(", ")}`, { hint: "wait until the machine is running (automna status <user>)" });

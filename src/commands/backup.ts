@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { renderDetails } from "../lib/output.js";
+import { mib, renderDetails } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
 import type { BackupDeps, BackupResult, RestoreResult } from "../migrate/backup.js";
 
@@ -11,13 +11,9 @@ async function withBackupDeps<T>(ctx: Context, user: string, fn: (deps: BackupDe
   const deps = await buildEngineDeps(ctx, await hostRunner(ctx), () => undefined);
   const task = ctx.io.task(`${user}: starting`);
   try {
-    const out = await fn({ ...deps, step: (text) => task.update(`${user}: ${text}`) });
-    task.stop();
-    return out;
-  } catch (error) {
-    task.stop();
-    throw error;
+    return await fn({ ...deps, step: (text) => task.update(`${user}: ${text}`) });
   } finally {
+    task.stop();
     await deps.close();
   }
 }
@@ -38,8 +34,6 @@ export async function runRestore(ctx: Context, user: string, backupId: string): 
   const { restoreUser } = await import("../migrate/backup.js");
   return withBackupDeps(ctx, user, (deps) => restoreUser(deps, user, backupId));
 }
-
-const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 export const backupCommand: CommandModule = {
   name: "backup",

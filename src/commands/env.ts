@@ -21,15 +21,14 @@ export interface EnvOutcome {
 
 /** Scripts over SSH (or Fly exec) with an environment that holds none of the secret values. */
 async function scriptRunner(ctx: Context, hide: string[]): Promise<ScriptRunner> {
-  const [{ runOnInstance }, { withoutSecrets }, { AutomnaError }] = await Promise.all([
-    import("../access/run.js"), import("../access/deliver-secrets.js"), import("../lib/errors.js"),
+  const [{ runOnInstance }, { withoutSecrets }, { lastErrorLine }, { AutomnaError }] = await Promise.all([
+    import("../access/run.js"), import("../access/deliver-secrets.js"), import("../access/ssh.js"), import("../lib/errors.js"),
   ]);
   const env = withoutSecrets(ctx.env, hide);
   return async (instance, what, script, stdin) => {
     const r = await runOnInstance(ctx, instance, script, { stdin, env, timeoutMs: 300_000 });
     if (r.exitCode === 0) return r.stdout.toString("utf8");
-    const why = r.stderr.toString("utf8").trim().split("\n").at(-1) || `exit ${r.exitCode}`;
-    throw new AutomnaError(`${what} on ${instance.user}'s instance failed: ${why}`, { code: "remote_failed" });
+    throw new AutomnaError(`${what} on ${instance.user}'s instance failed: ${lastErrorLine(r)}`, { code: "remote_failed" });
   };
 }
 
@@ -128,11 +127,11 @@ export const envCommand: CommandModule = {
         const secrets = flags.secret ?? [];
         if (plain.length + secrets.length === 0) throw new UsageError("nothing to set", { hint: "pass --env K=V or --secret NAME" });
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
-        const [{ collectSecrets, readStdin }, { Secret }] = await Promise.all([import("../lib/secret-input.js"), import("../lib/redact.js")]);
+        const [{ collectSecrets, readStdin }, { revealAll, Secret }] = await Promise.all([import("../lib/secret-input.js"), import("../lib/redact.js")]);
         const set = Object.fromEntries(plain.map((e) => parseKeyValue("--env", e)).map(([k, v]) => [k, new Secret(v)]));
         Object.assign(set, await collectSecrets(ctx, secrets, () => readStdin(ctx.io.streams.stdin)));
         const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");
-        refuseLineBreaks("--env/--secret", Object.fromEntries(Object.entries(set).map(([k, v]) => [k, v.reveal()])));
+        refuseLineBreaks("--env/--secret", revealAll(set));
         return report(ctx, await runEnvChange(ctx, users, { set, unset: [] }, concurrency));
       }));
 

@@ -112,6 +112,11 @@ export function renderList<T>(io: IO, rows: T[], columns: Column<T>[], options: 
   }
 }
 
+/** A byte count as MiB with one decimal (`12.3 MiB`), as data sizes are shown everywhere. */
+export function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
 /** Key/value detail view (status and similar). */
 export function renderDetails(io: IO, pairs: [string, string | number | null | undefined][]): void {
   const width = Math.max(...pairs.map(([k]) => k.length));

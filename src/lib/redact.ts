@@ -26,6 +26,11 @@ export class Secret {
   }
 }
 
+/** The values of named secrets, at the point of use (an env file, a provider's API call). */
+export function revealAll(values: Record<string, Secret>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.reveal()]));
+}
+
 /**
  * Knows every secret value this process has loaded and scrubs them from text before it is
  * printed or logged. The error printer and the debug log pass everything through it, so a token

@@ -1,6 +1,4 @@
-import { createHash } from "node:crypto";
-import { readAgentEnv, updateAgentEnv, type ScriptRunner } from "../access/agent-env.js";
-import { envFileText } from "../providers/vm/agent-container.js";
+import { envDigest, readAgentEnv, updateAgentEnv, type ScriptRunner } from "../access/agent-env.js";
 import { runScript } from "./host.js";
 import type { Run } from "./run.js";
 
@@ -18,10 +16,9 @@ export async function carryAgentEnv(r: Run): Promise<Record<string, unknown>> {
   await r.j.fence();
   await updateAgentEnv(r.to, await r.target(), { set: values, unset: [] }, run, { port: r.deps.health.port, restart: false });
   const names = Object.keys(values).sort();
-  const text = envFileText(Object.fromEntries(names.map((n) => [n, values[n]!.reveal()])));
   return {
     names,
-    digest: createHash("sha256").update(text).digest("hex").slice(0, 16),
+    digest: envDigest(values),
     summary: names.length ? `${names.length} variable${names.length === 1 ? "" : "s"} carried (${names.join(", ")})` : "no variables to carry",
   };
 }

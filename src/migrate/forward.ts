@@ -2,6 +2,7 @@ import { generateHostKeyPair } from "../access/host-key-gen.js";
 import { hostKeysOf } from "../access/target.js";
 import { routeUser } from "../dns/route.js";
 import { AutomnaError } from "../lib/errors.js";
+import { mib } from "../lib/output.js";
 import { monthlyTotal } from "../providers/plan.js";
 import type { BillingItem, ProviderInstance } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
@@ -9,8 +10,6 @@ import { carryAgentEnv } from "./agent-env.js";
 import { archiveAll, archiveList, cleanupWork, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy, type ArchiveInfo } from "./host.js";
 import { manifestDelta, manifestDifferences, type Manifest } from "./manifest.js";
 import type { Run } from "./run.js";
-
-const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
 /** The forward path, step by step; each step is skipped when the journal has its `done`. */
 export async function forward(r: Run): Promise<void> {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
-import { addListFlags, listOptionsFrom, renderList, resolveFormat, type Column, type ListFlags } from "../../lib/output.js";
+import { addListFlags, listOptionsFrom, mib, renderList, resolveFormat, type Column, type ListFlags } from "../../lib/output.js";
 import { parseInteger } from "../../lib/validate.js";
 import { progress } from "./progress.js";
 import { finishRun } from "./render.js";
@@ -27,7 +27,7 @@ const DRY_COLUMNS: Column<DryRunRow>[] = [
   { name: "to", value: (r) => `${r.to} ${r.region} ${r.size}` },
   { name: "before", header: "MONTHLY NOW", value: (r) => (r.monthlyBefore === null ? null : `${r.monthlyBefore.toFixed(2)} ${r.currencyBefore}`), align: "right" },
   { name: "after", header: "MONTHLY AFTER", value: (r) => `${r.monthlyAfter.toFixed(2)} ${r.currencyAfter}`, align: "right" },
-  { name: "data", value: (r) => (r.dataBytes === null ? null : `${(r.dataBytes / 1048576).toFixed(1)} MiB`), align: "right" },
+  { name: "data", value: (r) => (r.dataBytes === null ? null : mib(r.dataBytes)), align: "right" },
 ];
 
 function renderDryRun(ctx: Context, report: DryRunReport, format: string): void {
@@ -39,7 +39,7 @@ function renderDryRun(ctx: Context, report: DryRunReport, format: string): void 
   renderList(ctx.io, report.users, DRY_COLUMNS, { format: "table" });
   const t = report.total;
   ctx.io.out();
-  ctx.io.out(`${report.users.length} users, ${(t.dataBytes / 1048576).toFixed(1)} MiB of data: ${t.before.toFixed(2)} -> ${t.after.toFixed(2)} USD/month, saving ${t.saving.toFixed(2)} USD/month`);
+  ctx.io.out(`${report.users.length} users, ${mib(t.dataBytes)} of data: ${t.before.toFixed(2)} -> ${t.after.toFixed(2)} USD/month, saving ${t.saving.toFixed(2)} USD/month`);
   ctx.io.info("dry run: nothing was changed");
 }
 

@@ -1,6 +1,6 @@
 import type { Context } from "../../context.js";
 import { AutomnaError } from "../../lib/errors.js";
-import { renderList, type Column } from "../../lib/output.js";
+import { mib, renderList, type Column } from "../../lib/output.js";
 import type { MigrateOutcome } from "../../migrate/types.js";
 
 export interface MigrateSummary {
@@ -24,7 +24,7 @@ const COLUMNS: Column<MigrateOutcome>[] = [
   { name: "to", value: (r) => r.to },
   { name: "op", value: (r) => r.op },
   { name: "downtime", value: (r) => (r.downtimeMs === null ? null : `${(r.downtimeMs / 1000).toFixed(1)}s`), align: "right" },
-  { name: "data", value: (r) => (r.bytes === null ? null : `${(r.bytes / 1048576).toFixed(1)} MiB`), align: "right" },
+  { name: "data", value: (r) => (r.bytes === null ? null : mib(r.bytes)), align: "right" },
   { name: "step", value: (r) => r.step, optional: true },
   { name: "error", value: (r) => r.error?.message.split("\n")[0] ?? null },
 ];
