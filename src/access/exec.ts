@@ -1,5 +1,5 @@
 import type { Context } from "../context.js";
-import { AutomnaError, isAbortError } from "../lib/errors.js";
+import { AutomnaError, errorJson, isAbortError } from "../lib/errors.js";
 import { mapConcurrent } from "../lib/concurrency.js";
 import { LineSplitter } from "./lines.js";
 import { runOnTarget } from "./run.js";
@@ -64,7 +64,7 @@ export async function runExec(ctx: Context, opts: ExecOptions): Promise<ExecOutc
       if (isAbortError(error) || !(error instanceof AutomnaError)) throw error;
       outcome = {
         user: t.user, provider: t.instance.provider, exitCode: null, signal: null, stdout: "", stderr: "",
-        error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) },
+        error: errorJson(error),
       };
     }
     opts.onDone?.(outcome);

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { AuthError, CancelledError, ProviderApiError, UsageError } from "../lib/errors.js";
+import { AuthError, CancelledError, errorJson, failureOf, ProviderApiError, rememberFailure, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -91,7 +91,6 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
     }
   }
   const [{ withLease }, { mapConcurrent }] = await Promise.all([import("../state/lease.js"), import("../lib/concurrency.js")]);
-  const { errorJson, rememberFailure } = await import("../fleet/provision-one.js");
   const who = await ctx.operator();
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
   const board = ctx.io.board();
@@ -142,7 +141,6 @@ export const destroyCommand: CommandModule = {
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && failed === 1) {
           // One user: the error itself, with its own exit code (4 when locked) and hint.
-          const { failureOf } = await import("../fleet/provision-one.js");
           throw failureOf(results[0]!);
         }
         if (ctx.globals.json) ctx.io.json(results);

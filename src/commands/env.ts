@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
-import { UsageError } from "../lib/errors.js";
+import { errorJson, UsageError } from "../lib/errors.js";
 import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
 import { parseInteger, parseKeyValue, validateUser, validateUsers } from "../lib/validate.js";
 import type { EnvChange, ScriptRunner } from "../access/agent-env.js";
@@ -47,8 +47,8 @@ export async function runEnvList(ctx: Context, user: string): Promise<EnvVariabl
  */
 export async function runEnvChange(ctx: Context, users: string[], change: EnvChange, concurrency: number): Promise<EnvOutcome[]> {
   validateUsers(users);
-  const [{ resolveTargets }, { updateAgentEnv }, { withLease }, { mapConcurrent }, { errorJson }] = await Promise.all([
-    import("../access/target.js"), import("../access/agent-env.js"), import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/provision-one.js"),
+  const [{ resolveTargets }, { updateAgentEnv }, { withLease }, { mapConcurrent }] = await Promise.all([
+    import("../access/target.js"), import("../access/agent-env.js"), import("../state/lease.js"), import("../lib/concurrency.js"),
   ]);
   const targets = await resolveTargets(ctx, users);
   const [state, config, who] = await Promise.all([ctx.state(), ctx.config(), ctx.operator()]);

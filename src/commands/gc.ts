@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { CancelledError } from "../lib/errors.js";
+import { CancelledError, errorJson } from "../lib/errors.js";
 import { renderList, resolveFormat, type Column } from "../lib/output.js";
 import { parseInteger } from "../lib/validate.js";
 import type { Instance } from "../state/types.js";
@@ -44,8 +44,8 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     const ok = await ctx.prompt.confirm({ message: `Destroy ${rows.length} retired source${rows.length === 1 ? "" : "s"} past the grace period (${rows.slice(0, 5).map((r) => r.user).join(", ")}${rows.length > 5 ? ", ..." : ""})?`, flag: "--yes", default: false });
     if (!ok) throw new CancelledError("gc cancelled; nothing was changed");
   }
-  const [{ withLease }, { mapConcurrent }, { destroyUser }, { errorJson }, registry, who] = await Promise.all([
-    import("../state/lease.js"), import("../lib/concurrency.js"), import("./destroy.js"), import("../fleet/provision-one.js"), ctx.providers(), ctx.operator(),
+  const [{ withLease }, { mapConcurrent }, { destroyUser }, registry, who] = await Promise.all([
+    import("../state/lease.js"), import("../lib/concurrency.js"), import("./destroy.js"), ctx.providers(), ctx.operator(),
   ]);
   const objects = await storageClient(ctx);
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
-import { NotSupportedError, UsageError } from "../lib/errors.js";
+import { failureOf, NotSupportedError, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
@@ -190,7 +190,6 @@ export const provisionCommand: CommandModule = {
         const s = report.summary;
         if (report.results.length === 1 && s.failed === 1) {
           // One user: the error itself, with its own exit code and hint.
-          const { failureOf } = await import("../fleet/provision-one.js");
           throw failureOf(report.results[0]!);
         }
         if (ctx.globals.json) ctx.io.json(report);

@@ -1,5 +1,5 @@
 import type { ProvisionAccess } from "../access/provision-keys.js";
-import { AuthError, AutomnaError, ProviderApiError, UsageError } from "../lib/errors.js";
+import { AuthError, errorJson, ProviderApiError, rememberFailure, UsageError } from "../lib/errors.js";
 import { isUnreachable, mayHaveCommitted } from "../lib/http.js";
 import { newId } from "../lib/ids.js";
 import { withLease } from "../state/lease.js";
@@ -55,10 +55,6 @@ function nothingMade(error: unknown): boolean {
   return error instanceof ProviderApiError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
 }
 
-export function errorJson(error: unknown): { code: string; message: string; hint?: string } {
-  if (error instanceof AutomnaError) return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  return { code: "internal", message: error instanceof Error ? error.message : String(error) };
-}
 
 /**
  * Provisions one user under their lease. The instance row is written (status provisioning, with
@@ -85,21 +81,9 @@ export async function provisionOne(job: ProvisionJob, user: string): Promise<Pro
     });
   } catch (error) {
     const outcome: ProvisionOutcome = { ...base, result: "failed", error: errorJson(error) };
-    FAILURES.set(outcome, error);
+    rememberFailure(outcome, error);
     return outcome;
   }
-}
-
-const FAILURES = new WeakMap<object, unknown>();
-
-/** Keeps the error behind a failed outcome of any bulk command. */
-export function rememberFailure(outcome: object, error: unknown): void {
-  FAILURES.set(outcome, error);
-}
-
-/** The error behind a failed outcome (a single-user run rethrows it for its exit code and hint). */
-export function failureOf(outcome: object): unknown {
-  return FAILURES.get(outcome);
 }
 
 async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing: Instance | undefined): Promise<ProvisionOutcome> {

@@ -170,3 +170,21 @@ export class ProviderApiError extends AutomnaError {
 export function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || (error as { code?: string }).code === "ABORT_ERR");
 }
+
+/** An error as bulk commands report it per user (`--json`): code, message, hint. */
+export function errorJson(error: unknown): { code: string; message: string; hint?: string } {
+  if (error instanceof AutomnaError) return { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  return { code: "internal", message: error instanceof Error ? error.message : String(error) };
+}
+
+const FAILURES = new WeakMap<object, unknown>();
+
+/** Keeps the error behind a failed outcome of any bulk command. */
+export function rememberFailure(outcome: object, error: unknown): void {
+  FAILURES.set(outcome, error);
+}
+
+/** The error behind a failed outcome (a single-user run rethrows it for its exit code and hint). */
+export function failureOf(outcome: object): unknown {
+  return FAILURES.get(outcome);
+}

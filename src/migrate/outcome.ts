@@ -1,4 +1,4 @@
-import { errorJson, rememberFailure } from "../fleet/provision-one.js";
+import { errorJson, rememberFailure } from "../lib/errors.js";
 import type { JournalEntry, Operation } from "../state/types.js";
 import { stepState } from "./journal.js";
 import type { MigrateOutcome, MigrateParams } from "./types.js";

@@ -1,5 +1,5 @@
 import type { Context } from "../../context.js";
-import { AutomnaError } from "../../lib/errors.js";
+import { AutomnaError, failureOf } from "../../lib/errors.js";
 import { mib, renderList, type Column } from "../../lib/output.js";
 import type { MigrateOutcome } from "../../migrate/types.js";
 
@@ -37,7 +37,6 @@ const COLUMNS: Column<MigrateOutcome>[] = [
 export async function finishRun(ctx: Context, results: MigrateOutcome[], format: "table" | "json" | "ndjson"): Promise<number> {
   const summary = summarize(results);
   if (results.length === 1 && results[0]!.result !== "migrated") {
-    const { failureOf } = await import("../../fleet/provision-one.js");
     // The event stream still ends with its summary line; the error (and its exit code) follows.
     if (format === "ndjson") ctx.io.ndjson({ type: "summary", ...summary });
     const cause = failureOf(results[0]!);

@@ -1,5 +1,5 @@
 import type { Context } from "../../context.js";
-import { CancelledError, NotFoundError, UsageError } from "../../lib/errors.js";
+import { CancelledError, errorJson, NotFoundError, rememberFailure, UsageError } from "../../lib/errors.js";
 import { parseDuration, validateUsers } from "../../lib/validate.js";
 import type { MigrateOutcome } from "../../migrate/types.js";
 import type { Progress } from "./progress.js";
@@ -78,8 +78,8 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
   const { planMigration } = await import("../../migrate/plan.js");
   const plan = await planMigration(ctx, { users, from: opts.from, to: opts.to, region: opts.region, size: opts.size, image: opts.image, keepSourceMs });
   if (opts.dryRun) return dryRun(ctx, plan);
-  const [{ hostRunner }, { buildEngineDeps }, { startMigration }, { mapConcurrent }, { errorJson, rememberFailure }] = await Promise.all([
-    import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js"), import("../../lib/concurrency.js"), import("../../fleet/provision-one.js"),
+  const [{ hostRunner }, { buildEngineDeps }, { startMigration }, { mapConcurrent }] = await Promise.all([
+    import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js"), import("../../lib/concurrency.js"),
   ]);
   // Storage and DNS settings are checked before anyone is asked anything.
   const sink: { view?: Progress } = {};
