@@ -32,13 +32,6 @@ export function dnsNameForUser(template: string, user: string): string {
   return name;
 }
 
-/** The template from config (dns.template / AUTOMNA_DNS_TEMPLATE). */
-export function dnsTemplateFromConfig(config: Config): string {
-  const template = config.getString("dns.template");
-  if (!template) throw new ConfigError("dns.template is not set (AUTOMNA_DNS_TEMPLATE)", { hint: "automna config set dns.template '{user}.agents.example.com'" });
-  return template;
-}
-
 export function recordForTarget(target: RouteTarget): { type: DnsRecordType; content: string } {
   if ("address" in target) {
     if (isIPv4(target.address)) return { type: "A", content: target.address };

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CloudflareDns } from "../../src/dns/cloudflare.js";
-import { dnsNameForUser, dnsTemplateFromConfig, recordForTarget, routeUser, userTag } from "../../src/dns/route.js";
+import { dnsNameForUser, recordForTarget, routeUser, userTag } from "../../src/dns/route.js";
 import { Config } from "../../src/lib/config.js";
 import { ConfigError, UsageError } from "../../src/lib/errors.js";
 import { StorageClient } from "../../src/lib/s3-objects.js";
@@ -44,7 +44,7 @@ describe("settings from config and environment", () => {
     const ok = await config({ CLOUDFLARE_API_TOKEN: "tok-0123456789", AUTOMNA_CLOUDFLARE_ZONE_ID: "a".repeat(32), AUTOMNA_CLOUDFLARE_URL: "http://127.0.0.1:9/client/v4", AUTOMNA_DNS_TEMPLATE: "{user}.agents.example.test" });
     const dns = CloudflareDns.fromConfig(ok);
     expect(dns.zoneId).toBe("a".repeat(32));
-    expect(dnsTemplateFromConfig(ok)).toBe("{user}.agents.example.test");
+    expect(ok.getString("dns.template")).toBe("{user}.agents.example.test");
     await dns.close();
     home!.cleanup();
     const badZone = await config({ CLOUDFLARE_API_TOKEN: "tok-0123456789", AUTOMNA_CLOUDFLARE_ZONE_ID: "agents.example.test" });
@@ -80,7 +80,7 @@ describe("wiring from the stand-ins' env", () => {
       expect(await storage.listObjects()).toEqual([]);
       await storage.close();
       const dns = CloudflareDns.fromConfig(cfg);
-      const rec = await routeUser(dns, { user: "alice", template: dnsTemplateFromConfig(cfg), target: { hostname: "automna-alice.fly.example" } });
+      const rec = await routeUser(dns, { user: "alice", template: cfg.getString("dns.template")!, target: { hostname: "automna-alice.fly.example" } });
       expect(rec).toMatchObject({ name: "alice.agents.example.test", type: "CNAME", content: "automna-alice.fly.example" });
       await dns.close();
       expect(Object.keys(s3.config).sort()).toEqual(["storage.accessKeyId", "storage.bucket", "storage.endpoint", "storage.region", "storage.secretAccessKey"]);
