@@ -1,5 +1,4 @@
 import { isIPv4, isIPv6 } from "node:net";
-import type { Config } from "../lib/config.js";
 import { ConfigError, UsageError } from "../lib/errors.js";
 import { validateUser } from "../lib/validate.js";
 import type { DnsProvider, DnsRecord, DnsRecordType } from "./types.js";
