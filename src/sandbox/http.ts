@@ -11,6 +11,14 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
+/**
+ * A handler helper's error reply rather than its result. Replies have a numeric status; resources
+ * have string ones (or none), and pages carry `items`.
+ */
+export function isReply(value: unknown): value is Reply {
+  return typeof value === "object" && value !== null && typeof (value as { status?: unknown }).status === "number" && !("items" in value);
+}
+
 export interface ApiRequest {
   method: string;
   path: string;
@@ -261,10 +269,4 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   } catch {
     return BAD_JSON;
   }
-}
-
-/** Parses a positive integer query/path value; null when absent, NaN when malformed. */
-export function intParam(value: string | null | undefined): number | null {
-  if (value === null || value === undefined || value === "") return null;
-  return /^\d+$/.test(value) ? Number(value) : NaN;
 }
