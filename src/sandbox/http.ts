@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readAllWithin } from "../lib/read-all.js";
 import type { Faults } from "./faults.js";
 import type { SandboxProvider } from "./util.js";
 import { sleep } from "./util.js";
@@ -256,16 +257,11 @@ const TOO_LARGE = Symbol("too large");
 const BAD_JSON = Symbol("bad json");
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return TOO_LARGE;
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
+  const raw = await readAllWithin(req, MAX_BODY);
+  if (raw === null) return TOO_LARGE;
+  if (raw.length === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+    return JSON.parse(raw.toString("utf8")) as unknown;
   } catch {
     return BAD_JSON;
   }

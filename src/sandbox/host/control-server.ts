@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { readAll } from "../../lib/read-all.js";
 import { CONTAINER_NAME, type SimAgent } from "./agent.js";
 import { listen } from "./agent-health.js";
 import { parseLogTime, TIMESTAMP_WIDTH, type LogEntry } from "./agent-log.js";
@@ -95,10 +96,9 @@ async function create(agent: SimAgent, name: string, body: unknown, res: ServerR
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = await readAll(req);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+    return JSON.parse(raw.toString("utf8")) as unknown;
   } catch {
     return undefined;
   }
