@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { settingsAsEnv } from "../lib/config-keys.js";
 import { filterRecords, type ResultInfo } from "./cloudflare-query.js";
 import { CfApiError, buildRecord, checkConflicts, validateRecord, type CfRecord } from "./cloudflare-records.js";
 import { CloudflareWorld, type ZoneSpec } from "./cloudflare-state.js";
@@ -228,10 +229,11 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}${BASE}`;
   const first = world.zones[0]!;
+  const config = { "cloudflare.url": url, "cloudflare.token": tokens[0]!.token, "cloudflare.zoneId": first.id, "dns.template": `{user}.${first.name}` };
   return {
     url,
-    config: { "cloudflare.url": url, "cloudflare.token": tokens[0]!.token, "cloudflare.zoneId": first.id, "dns.template": `{user}.${first.name}` },
-    env: { AUTOMNA_CLOUDFLARE_URL: url, CLOUDFLARE_API_TOKEN: tokens[0]!.token, AUTOMNA_CLOUDFLARE_ZONE_ID: first.id, AUTOMNA_DNS_TEMPLATE: `{user}.${first.name}` },
+    config,
+    env: settingsAsEnv(config),
     token: tokens[0]!.token,
     zoneId: world.zones[0]!.id,
     zones: world.zones.map((z) => ({ id: z.id, name: z.name })),

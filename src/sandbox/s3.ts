@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { settingsAsEnv } from "../lib/config-keys.js";
 import { parseQueryPairs, uriEncode } from "../lib/sigv4.js";
 import { verifyRequest } from "./s3-auth.js";
 import { S3Error, errorXml } from "./s3-errors.js";
@@ -110,16 +111,11 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   const bucket = buckets[0] ?? "";
+  const config = { "storage.endpoint": url, "storage.bucket": bucket, "storage.region": ctx.region, "storage.accessKeyId": credentials[0]!.accessKeyId, "storage.secretAccessKey": credentials[0]!.secretAccessKey };
   return {
     url,
-    config: { "storage.endpoint": url, "storage.bucket": bucket, "storage.region": ctx.region, "storage.accessKeyId": credentials[0]!.accessKeyId, "storage.secretAccessKey": credentials[0]!.secretAccessKey },
-    env: {
-      AUTOMNA_STORAGE_ENDPOINT: url,
-      AUTOMNA_STORAGE_BUCKET: bucket,
-      AUTOMNA_STORAGE_REGION: ctx.region,
-      AUTOMNA_STORAGE_ACCESS_KEY_ID: credentials[0]!.accessKeyId,
-      AUTOMNA_STORAGE_SECRET_ACCESS_KEY: credentials[0]!.secretAccessKey,
-    },
+    config,
+    env: settingsAsEnv(config),
     region: ctx.region,
     bucket,
     accessKeyId: credentials[0]!.accessKeyId,
