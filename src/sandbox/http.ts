@@ -1,9 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { readAllWithin } from "../lib/read-all.js";
 import type { Faults } from "./faults.js";
 import type { SandboxProvider } from "./util.js";
-import { sleep } from "./util.js";
+import { closeServer, listen, sleep } from "./util.js";
 
 /** What a route handler returns; the pipeline writes it (so faults can replace it). */
 export interface Reply {
@@ -163,23 +162,12 @@ export class ApiServer {
   }
 
   async listen(host: string, port: number): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
-    const address = this.#server.address() as AddressInfo;
-    this.origin = `http://${host}:${address.port}`;
+    this.origin = `http://${host}:${await listen(this.#server, port, host)}`;
     return this.origin;
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

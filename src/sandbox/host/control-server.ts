@@ -3,8 +3,8 @@ import { once } from "node:events";
 import { createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { readAll } from "../../lib/read-all.js";
+import { closeServer, listen } from "../util.js";
 import { CONTAINER_NAME, type SimAgent } from "./agent.js";
-import { listen } from "./agent-health.js";
 import { parseLogTime, TIMESTAMP_WIDTH, type LogEntry } from "./agent-log.js";
 import { inspectView, psView } from "./container-view.js";
 
@@ -43,10 +43,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
   const port = await listen(server, 0, init.address);
   return {
     url: `http://${init.address}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () => closeServer(server),
   };
 }
 
