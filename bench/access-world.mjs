@@ -5,6 +5,8 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { median } from "./lib/run.mjs";
+export { median };
 
 export const BIN = new URL("../dist/bin/automna.js", import.meta.url).pathname;
 const { startSandbox } = await import("../dist/src/sandbox/index.js");
@@ -59,10 +61,6 @@ export function run(cmd, args, { env, input } = {}) {
   });
 }
 
-export const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 export function machine() {
   return `${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`;

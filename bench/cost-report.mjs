@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { DatabaseSync } from "node:sqlite";
+import { median } from "./lib/run.mjs";
 
 const runs = Number(process.argv[2] ?? 7);
 const USERS = 10_000;
@@ -94,10 +95,6 @@ for (let i = 0; i < runs; i++) {
     times[name].cpu.push(cpu);
   }
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const load = loadavg()[0].toFixed(1);
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, ${runs} runs each, interleaved, load average ${load}`);
 for (const [name, { wall, cpu }] of Object.entries(times)) {

@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { median } from "./lib/run.mjs";
 
 const runs = Number(process.argv[2] ?? 7);
 const users = Number(process.argv[3] ?? 10_000);
@@ -61,10 +62,6 @@ const cases = {
 const results = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 for (const args of Object.values(cases)) measure(args);
 for (let i = 0; i < runs; i++) for (const [name, args] of Object.entries(cases)) results[name].push(measure(args));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const base = median(results["node -e ''"].map((r) => r.wall));
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, ${users} users, ${runs} runs each, interleaved, load average after ${load()}`);

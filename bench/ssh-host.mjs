@@ -7,6 +7,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { median } from "./lib/run.mjs";
 
 const { startHost } = await import("../dist/src/sandbox/host/index.js");
 const { pinHostKeys, sshArgs } = await import("../dist/src/lib/known-hosts.js");
@@ -39,10 +40,6 @@ const run = ([cmd, args]) => new Promise((resolve, reject) => {
 const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 for (const c of Object.values(cases)) await run(c); // warm-up
 for (let i = 0; i < runs; i++) for (const [name, c] of Object.entries(cases)) times[name].push(await run(c));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const base = median(times[`ssh host true (${hosts.ns.isolation})`]);
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, ${runs} runs each, interleaved`);
 for (const [name, xs] of Object.entries(times)) {

@@ -3,6 +3,7 @@
 // Runs are interleaved (node, version, help, node, ...) so machine noise hits all three alike.
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
+import { median } from "./lib/run.mjs";
 
 const runs = Number(process.argv[2] ?? 30);
 const bin = new URL("../dist/bin/automna.js", import.meta.url).pathname;
@@ -25,10 +26,6 @@ for (let i = 0; i < runs; i++) {
     times[name].push(ms);
   }
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const base = median(times["node -e ''"]);
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, ${runs} runs each, interleaved`);
 for (const [name, xs] of Object.entries(times)) {

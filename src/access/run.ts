@@ -5,6 +5,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Context } from "../context.js";
 import { AutomnaError, NotSupportedError } from "../lib/errors.js";
 import { automnaDataDir } from "../lib/paths.js";
+import { readAll } from "../lib/read-all.js";
 import type { Instance } from "../state/types.js";
 import { classifySshFailure, RemoteAccessError, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
 import { ensurePinned, instanceSshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
@@ -68,12 +69,10 @@ export async function runOnInstance(ctx: Context, instance: Instance, command: s
   return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
 }
 
-async function readAll(input: Buffer | string | Readable): Promise<Buffer> {
+async function inputBytes(input: Buffer | string | Readable): Promise<Buffer> {
   if (typeof input === "string") return Buffer.from(input);
   if (Buffer.isBuffer(input)) return input;
-  const chunks: Buffer[] = [];
-  for await (const chunk of input) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
+  return readAll(input);
 }
 
 export function describeTarget(t: Pick<Target, "user" | "provider">): string {
@@ -88,7 +87,7 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
     const argv = typeof command === "string" ? ["sh", "-c", command] : command;
     let stdin: string | undefined;
     if (options.stdin !== undefined) {
-      const bytes = await readAll(options.stdin);
+      const bytes = await inputBytes(options.stdin);
       try {
         stdin = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
       } catch {

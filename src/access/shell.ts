@@ -2,6 +2,7 @@ import { accessSync, constants } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
 import type { Context } from "../context.js";
 import { NotSupportedError } from "../lib/errors.js";
+import { readAll } from "../lib/read-all.js";
 import { describeTarget, runOnTarget } from "./run.js";
 import { diagnose, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
 import { ensurePinned, resolveTargets, sshSettings } from "./target.js";
@@ -36,12 +37,6 @@ export function onPath(program: string, env: NodeJS.ProcessEnv): string | undefi
   return undefined;
 }
 
-async function readStdin(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
-}
-
 /**
  * `automna ssh <user> [-- cmd...]`: returns the remote exit status, which becomes automna's.
  * VMs: the system ssh with the terminal handed over (stdio inherited when automna runs in one),
@@ -57,7 +52,7 @@ export async function runSsh(ctx: Context, opts: SshOptions): Promise<number> {
   const remote = t.provider.remote;
   if (remote) {
     if (opts.command.length === 0) return interactiveViaCli(ctx, t.provider.title, remote.shell({ ...t.instance }), opts.user);
-    const stdin = streams.stdin.isTTY === true ? undefined : await readStdin(streams.stdin);
+    const stdin = streams.stdin.isTTY === true ? undefined : await readAll(streams.stdin);
     const res = await runOnTarget(ctx, t, undefined, line, {
       stdin, timeoutMs: opts.timeoutMs,
       onStdout: (c) => void streams.stdout.write(c),

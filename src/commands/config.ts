@@ -5,6 +5,7 @@ import type { ConfigEntry, ConfigValue } from "../lib/config.js";
 import { requireKey } from "../lib/config.js";
 import { UsageError } from "../lib/errors.js";
 import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
+import { readAll } from "../lib/read-all.js";
 
 const COLUMNS: Column<ConfigEntry>[] = [
   { name: "key", value: (e) => e.key },
@@ -28,18 +29,12 @@ export async function runConfigSet(ctx: Context, key: string, value: string): Pr
   if (value === "-") {
     value = ctx.io.streams.stdin.isTTY === true
       ? await ctx.prompt.password({ message: `${key}:`, flag: `the value on stdin (printf %s "$VALUE" | automna config set ${key} -)` })
-      : (await readAll(ctx.io.streams.stdin)).trim();
+      : (await readAll(ctx.io.streams.stdin)).toString("utf8").trim();
     if (value === "") throw new UsageError(`no value for ${key} on stdin`);
   }
   const stored = config.set(key, value);
   if (spec.env && config.source(key) === "env") ctx.io.warn(`${spec.env} is set in the environment and overrides this value`);
   return { key, value: spec.secret ? "***" : stored, profile: config.profile, path: config.path };
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 export const configCommand: CommandModule = {

@@ -75,6 +75,18 @@ export function findConfigKey(key: string): ConfigKey | undefined {
   return BY_KEY.get(key);
 }
 
+/**
+ * The same settings as the environment variables that carry them (for a child process or a
+ * test's env). Throws on a key without one: that is a programming error, not the user's.
+ */
+export function settingsAsEnv(settings: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(settings).map(([key, value]) => {
+    const env = BY_KEY.get(key)?.env;
+    if (!env) throw new Error(`config key ${key} has no environment variable`);
+    return [env, value];
+  }));
+}
+
 /** Levenshtein distance, for "did you mean" suggestions. */
 export function editDistance(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, i) => i);

@@ -23,6 +23,8 @@ const PROFILE_RE = /^[a-z0-9][a-z0-9_-]{0,40}$/;
 interface ConfStore {
   get(key: string): unknown;
   set(key: string, value: unknown): void;
+  /** Several dotted keys in one read and one write of the file. */
+  set(values: Record<string, unknown>): void;
   delete(key: string): void;
   readonly store: Record<string, unknown>;
   readonly path: string;
@@ -140,12 +142,17 @@ export class Config {
     return value;
   }
 
-  /** Writes several already-typed values at once (init, sandbox up). */
+  /**
+   * Writes several already-typed values at once (init, sandbox up): all are validated first, then
+   * the file is written once, so a bad value leaves it untouched.
+   */
   setMany(values: Record<string, ConfigValue>): void {
+    const entries: Record<string, ConfigValue> = {};
     for (const [key, value] of Object.entries(values)) {
       const spec = requireKey(key);
-      this.#store.set(this.#profileKey(key), parseValue(spec, Array.isArray(value) ? value.join(",") : String(value), `value for ${key}`));
+      entries[this.#profileKey(key)] = parseValue(spec, Array.isArray(value) ? value.join(",") : String(value), `value for ${key}`);
     }
+    if (Object.keys(entries).length > 0) this.#store.set(entries);
   }
 
   unset(key: string): boolean {

@@ -1,8 +1,7 @@
-import { createHash } from "node:crypto";
 import { Agent, request, type Dispatcher } from "undici";
 import { AuthError, ProviderApiError } from "./errors.js";
 import { signHeaders, type StorageSettings } from "./s3-presign.js";
-import { s3CanonicalUri } from "./sigv4.js";
+import { s3CanonicalUri, sha256Hex } from "./sigv4.js";
 
 /**
  * The few object-storage calls the CLI makes itself (backup listing, cleanup), header-signed
@@ -104,10 +103,12 @@ export class StorageClient {
     const path = s3CanonicalUri(this.settings.bucket, key);
     const url = new URL(`${base.origin}${path}${query ? `?${query.replace(/\+/g, "%20")}` : ""}`);
     const shownPath = key === undefined ? `/${this.settings.bucket}` : `/${this.settings.bucket}/${key}`;
+    // The payload is the same on every attempt: hash it once.
+    const signedPayload = payload ? { payloadHash: sha256Hex(payload), headers: { "content-length": String(payload.length) } } : {};
     for (let attempt = 1; ; attempt++) {
       const headers = signHeaders({
         method, url, region: this.settings.region, accessKeyId: this.settings.accessKeyId, secretAccessKey: this.settings.secretAccessKey, now: this.#now(),
-        ...(payload ? { payloadHash: createHash("sha256").update(payload).digest("hex"), headers: { "content-length": String(payload.length) } } : {}),
+        ...signedPayload,
       });
       let status: number;
       let resHeaders: Record<string, string | string[] | undefined>;

@@ -1,12 +1,11 @@
 import type { Context } from "../context.js";
 import { UsageError } from "./errors.js";
+import { readAll } from "./read-all.js";
 import { Secret } from "./redact.js";
 
 /** All of stdin as text (the caller caches it: it can be read once). */
 export async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks).toString("utf8");
+  return (await readAll(stream)).toString("utf8");
 }
 
 /**

@@ -1,10 +1,9 @@
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { SandboxEnv } from "./env.js";
 import { validateFaultSpec, type FaultSpec, type Faults } from "./faults.js";
 import type { RequestRecord } from "./http.js";
 import type { SandboxProvider } from "./util.js";
-import { isoSeconds } from "./util.js";
+import { isoSeconds, listen } from "./util.js";
 
 /** What the admin endpoint can do to the running sandbox. */
 export interface AdminActions {
@@ -112,12 +111,5 @@ export function createAdminServer(admin: AdminActions): Server {
 }
 
 export async function listenAdmin(server: Server, host: string, port: number): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return `http://${host}:${(server.address() as AddressInfo).port}`;
+  return `http://${host}:${await listen(server, port, host)}`;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readAllWithin } from "../lib/read-all.js";
 import { CfApiError } from "./cloudflare-records.js";
 import type { CloudflareFaultOptions, CloudflareFaults } from "./cloudflare.js";
 
@@ -106,16 +107,11 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 1024 * 1024) throw new CfApiError(413, 10413, "Request body too large");
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
+  const raw = await readAllWithin(req, 1024 * 1024);
+  if (raw === null) throw new CfApiError(413, 10413, "Request body too large");
+  if (raw.length === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+    return JSON.parse(raw.toString("utf8")) as unknown;
   } catch {
     throw new CfApiError(400, 9207, "Request body is invalid.", [{ code: 6007, message: "Malformed JSON in request body" }]);
   }

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { settingsAsEnv } from "../lib/config-keys.js";
 import { filterRecords, type ResultInfo } from "./cloudflare-query.js";
 import { CfApiError, buildRecord, checkConflicts, validateRecord, type CfRecord } from "./cloudflare-records.js";
 import { CloudflareWorld, type ZoneSpec } from "./cloudflare-state.js";
 import { Traffic, readBody, send, serverError } from "./cloudflare-traffic.js";
+import { closeServer, listen } from "./util.js";
 
 /**
  * A Cloudflare DNS API stand-in on loopback: zones and dns_records under /client/v4 with the
@@ -221,17 +222,14 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
   };
 
   const server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0, "127.0.0.1");
   const url = `http://127.0.0.1:${port}${BASE}`;
   const first = world.zones[0]!;
+  const config = { "cloudflare.url": url, "cloudflare.token": tokens[0]!.token, "cloudflare.zoneId": first.id, "dns.template": `{user}.${first.name}` };
   return {
     url,
-    config: { "cloudflare.url": url, "cloudflare.token": tokens[0]!.token, "cloudflare.zoneId": first.id, "dns.template": `{user}.${first.name}` },
-    env: { AUTOMNA_CLOUDFLARE_URL: url, CLOUDFLARE_API_TOKEN: tokens[0]!.token, AUTOMNA_CLOUDFLARE_ZONE_ID: first.id, AUTOMNA_DNS_TEMPLATE: `{user}.${first.name}` },
+    config,
+    env: settingsAsEnv(config),
     token: tokens[0]!.token,
     zoneId: world.zones[0]!.id,
     zones: world.zones.map((z) => ({ id: z.id, name: z.name })),
@@ -239,8 +237,7 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
     records: (zoneId) => structuredClone(world.records.get(zoneId ?? world.zones[0]!.id) ?? []),
     faults: traffic.controls,
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer(server);
     },
   };
 }

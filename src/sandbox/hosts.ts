@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import type { SandboxProvider } from "./util.js";
+import { closeServer, listen, type SandboxProvider } from "./util.js";
 
 /** One simulated machine: a server, droplet or Fly machine with its own loopback address. */
 export interface SimHost {
@@ -66,30 +66,14 @@ export class HealthAgent implements HostModule {
     const server = this.#servers.get(host.key);
     if (!server) return;
     this.#servers.delete(host.key);
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(server);
   }
 
   async close(): Promise<void> {
     const all = [...this.#servers.values()];
     this.#servers.clear();
-    await Promise.all(all.map((s) => new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    })));
+    await Promise.all(all.map(closeServer));
   }
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }
 
 /** Addresses per /16: 127.B.0.1 .. 127.B.255.254 skipping .0 and .255 of each /24. */

@@ -1,14 +1,22 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { readAllWithin } from "../lib/read-all.js";
 import type { Faults } from "./faults.js";
 import type { SandboxProvider } from "./util.js";
-import { sleep } from "./util.js";
+import { closeServer, listen, sleep } from "./util.js";
 
 /** What a route handler returns; the pipeline writes it (so faults can replace it). */
 export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+}
+
+/**
+ * A handler helper's error reply rather than its result. Replies have a numeric status; resources
+ * have string ones (or none), and pages carry `items`.
+ */
+export function isReply(value: unknown): value is Reply {
+  return typeof value === "object" && value !== null && typeof (value as { status?: unknown }).status === "number" && !("items" in value);
 }
 
 export interface ApiRequest {
@@ -154,23 +162,12 @@ export class ApiServer {
   }
 
   async listen(host: string, port: number): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
-    const address = this.#server.address() as AddressInfo;
-    this.origin = `http://${host}:${address.port}`;
+    this.origin = `http://${host}:${await listen(this.#server, port, host)}`;
     return this.origin;
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -248,23 +245,12 @@ const TOO_LARGE = Symbol("too large");
 const BAD_JSON = Symbol("bad json");
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return TOO_LARGE;
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
+  const raw = await readAllWithin(req, MAX_BODY);
+  if (raw === null) return TOO_LARGE;
+  if (raw.length === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+    return JSON.parse(raw.toString("utf8")) as unknown;
   } catch {
     return BAD_JSON;
   }
-}
-
-/** Parses a positive integer query/path value; null when absent, NaN when malformed. */
-export function intParam(value: string | null | undefined): number | null {
-  if (value === null || value === undefined || value === "") return null;
-  return /^\d+$/.test(value) ? Number(value) : NaN;
 }

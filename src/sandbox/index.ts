@@ -17,7 +17,7 @@ import { SimHosts, worldFacts } from "./sim-hosts.js";
 import { acquireLock, prepareDir, resolveToken } from "./store.js";
 import { Timeline } from "./timeline.js";
 import type { SandboxProvider } from "./util.js";
-import { hashNumber } from "./util.js";
+import { closeServer, hashNumber } from "./util.js";
 import { World } from "./world.js";
 
 export type { FaultKind, FaultRule, FaultSpec } from "./faults.js";
@@ -249,10 +249,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       close: () => {
         closed ??= (async () => {
           await Promise.all([...servers.map((s) => s.close()), s3Handle.close(), cfHandle.close()]);
-          await new Promise<void>((r) => {
-            adminServer.close(() => r());
-            adminServer.closeAllConnections();
-          });
+          await closeServer(adminServer);
           timeline!.close();
           await theHosts.close();
           world.markDirty();

@@ -1,14 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { settingsAsEnv } from "../lib/config-keys.js";
 import { parseQueryPairs, uriEncode } from "../lib/sigv4.js";
 import { verifyRequest } from "./s3-auth.js";
 import { S3Error, errorXml } from "./s3-errors.js";
 import { getObject, listObjects, putObject, type HandlerContext, type Target } from "./s3-handlers.js";
 import { ObjectStore } from "./s3-store.js";
+import { closeServer, listen } from "./util.js";
 
 /**
  * An S3-compatible object store on loopback for the sandbox: path-style PUT/GET/HEAD/DELETE of
@@ -103,23 +104,14 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
   const server = createServer((req, res) => void handle(ctx, req, res));
   // Answer `Expect: 100-continue` only after authentication, so a rejected upload never sends its body.
   server.on("checkContinue", (req, res) => void handle(ctx, req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, options.port ?? 0, "127.0.0.1");
   const url = `http://127.0.0.1:${port}`;
   const bucket = buckets[0] ?? "";
+  const config = { "storage.endpoint": url, "storage.bucket": bucket, "storage.region": ctx.region, "storage.accessKeyId": credentials[0]!.accessKeyId, "storage.secretAccessKey": credentials[0]!.secretAccessKey };
   return {
     url,
-    config: { "storage.endpoint": url, "storage.bucket": bucket, "storage.region": ctx.region, "storage.accessKeyId": credentials[0]!.accessKeyId, "storage.secretAccessKey": credentials[0]!.secretAccessKey },
-    env: {
-      AUTOMNA_STORAGE_ENDPOINT: url,
-      AUTOMNA_STORAGE_BUCKET: bucket,
-      AUTOMNA_STORAGE_REGION: ctx.region,
-      AUTOMNA_STORAGE_ACCESS_KEY_ID: credentials[0]!.accessKeyId,
-      AUTOMNA_STORAGE_SECRET_ACCESS_KEY: credentials[0]!.secretAccessKey,
-    },
+    config,
+    env: settingsAsEnv(config),
     region: ctx.region,
     bucket,
     accessKeyId: credentials[0]!.accessKeyId,
@@ -141,8 +133,7 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
       },
     },
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer(server);
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

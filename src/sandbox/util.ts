@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import type { Server } from "node:http";
 
 /** The three provider APIs the sandbox stands in for. */
 export type SandboxProvider = "hetzner" | "digitalocean" | "fly";
@@ -79,4 +80,25 @@ export function memo<T extends object>(render: (t: T) => Record<string, unknown>
     if (!out) cache.set(t, (out = render(t)));
     return out;
   };
+}
+
+/** Listens on address:port (0 for any free port) and resolves with the bound port. */
+export function listen(server: Server, port: number, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once("error", onError);
+    server.listen(port, address, () => {
+      server.off("error", onError);
+      const bound = server.address();
+      resolve(typeof bound === "object" && bound ? bound.port : port);
+    });
+  });
+}
+
+/** Stops accepting, drops every open connection and resolves once the server has closed. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

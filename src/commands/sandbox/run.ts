@@ -93,12 +93,11 @@ async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], t
     settings["ssh.publicKey"] = pair.publicKey;
     settings["ssh.identityFile"] = pair.identityFile;
   }
-  config.setMany(settings);
   const creds = sandboxCredentials(token);
   const secrets: Record<string, string> = { "hetzner.token": token, "digitalocean.token": token, "fly.token": token };
   if (urls.s3) Object.assign(secrets, { "storage.accessKeyId": creds.s3.accessKeyId, "storage.secretAccessKey": creds.s3.secretAccessKey });
   if (urls.cloudflare && zoneId) secrets["cloudflare.token"] = creds.cloudflareToken;
-  for (const [key, value] of Object.entries(secrets)) config.set(key, value);
+  config.setMany({ ...settings, ...secrets });
   return {
     profile: PROFILE,
     config: config.path,

@@ -77,10 +77,5 @@ export function paginate<T>(items: T[], query: URLSearchParams, url: string): Do
   };
 }
 
-/** Replies have a numeric status; resources (droplets, actions) have string ones. */
-export function isReply(value: unknown): value is Reply {
-  return typeof value === "object" && value !== null && typeof (value as { status?: unknown }).status === "number";
-}
-
 /** Tag names: letters, digits, `:`, `-` and `_`, at most 255 characters. */
 export const TAG_NAME = /^[a-zA-Z0-9_\-:]{1,255}$/;

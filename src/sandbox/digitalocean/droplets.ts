@@ -1,9 +1,9 @@
 import type { SandboxEnv } from "../env.js";
-import type { ApiRequest, Reply, Route } from "../http.js";
+import { isReply, type ApiRequest, type Reply, type Route } from "../http.js";
 import { isPlainObject, isoSeconds, uuid } from "../util.js";
 import type { DoAction, DoDroplet } from "../world-types.js";
 import { REGIONS, findImage, findRegion, findSize, renderImage, renderRegion, renderSize } from "./catalog.js";
-import { TAG_NAME, isReply, notFound, paginate, unprocessable } from "./common.js";
+import { TAG_NAME, notFound, paginate, unprocessable } from "./common.js";
 
 const USER_DATA_MAX = 64 * 1024;
 const NAME = /^[a-zA-Z0-9]?[a-z0-9A-Z.-]*[a-z0-9A-Z]$/;

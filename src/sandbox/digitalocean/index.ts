@@ -1,11 +1,11 @@
 import type { SandboxEnv } from "../env.js";
-import type { ApiRequest, Limit, MatchedRoute, ProviderApi, Reply, Route } from "../http.js";
+import { isReply, type ApiRequest, type Limit, type MatchedRoute, type ProviderApi, type Reply, type Route } from "../http.js";
 import { SlidingWindow } from "../rate-limit.js";
 import { parsePublicKey } from "../ssh-keys.js";
 import { isPlainObject, uuid } from "../util.js";
 import type { DoSshKey } from "../world-types.js";
 import { IMAGES, REGIONS, SIZES, renderImage, renderRegion, renderSize } from "./catalog.js";
-import { TAG_NAME, doError, isReply, notFound, paginate, statusError, unprocessable } from "./common.js";
+import { TAG_NAME, doError, notFound, paginate, statusError, unprocessable } from "./common.js";
 import { dropletRoutes } from "./droplets.js";
 
 const HOURLY = 5000;

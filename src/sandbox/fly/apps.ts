@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import type { SandboxEnv } from "../env.js";
-import type { ApiRequest, Reply, Route } from "../http.js";
+import { isReply, type ApiRequest, type Reply, type Route } from "../http.js";
 import { isPlainObject, isoSeconds, randomAlnum, randomHex } from "../util.js";
 import type { FlyApp, FlySecret, FlyVolume } from "../world-types.js";
-import { ORGS, REGIONS, badRequest, cursorPage, flyError, isReply } from "./common.js";
+import { ORGS, REGIONS, badRequest, cursorPage, flyError } from "./common.js";
 
 const APP_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const VOLUME_NAME = /^[a-z0-9_]{1,30}$/;

@@ -10,10 +10,6 @@ export function badRequest(message: string): Reply {
   return flyError(400, message);
 }
 
-export function isReply(value: unknown): value is Reply {
-  return typeof value === "object" && value !== null && "status" in value && typeof (value as Reply).status === "number";
-}
-
 /**
  * Fly regions as `GET /v1/platform/regions` lists them (`main.regionRow`): code, city, geo region
  * and coordinates. None is marked deprecated or paid-only here.

@@ -1,10 +1,10 @@
 import { constants } from "node:os";
 import { shellJoin } from "../../lib/known-hosts.js";
 import type { SandboxEnv } from "../env.js";
-import type { Route } from "../http.js";
+import { isReply, type Route } from "../http.js";
 import { isPlainObject } from "../util.js";
 import { findApp } from "./apps.js";
-import { badRequest, flyError, isReply } from "./common.js";
+import { badRequest, flyError } from "./common.js";
 
 /** Fly's default when a request names no timeout (seconds). */
 const DEFAULT_TIMEOUT_S = 30;

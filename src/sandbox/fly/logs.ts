@@ -1,8 +1,8 @@
 import type { SandboxEnv } from "../env.js";
-import type { Route } from "../http.js";
+import { isReply, type Route } from "../http.js";
 import { ulid } from "../util.js";
 import { findApp } from "./apps.js";
-import { badRequest, isReply } from "./common.js";
+import { badRequest } from "./common.js";
 
 /**
  * The Fly logs API (`GET /api/v1/apps/{app}/logs?next_token=&instance=&region=`, the call

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import type { SandboxEnv } from "../env.js";
-import type { ApiRequest, Reply, Route } from "../http.js";
+import { isReply, type ApiRequest, type Reply, type Route } from "../http.js";
 import { isPlainObject, isStringMap, isoSeconds, randomAlnum, randomHex, ulid } from "../util.js";
 import type { FlyApp, FlyMachine } from "../world-types.js";
 import { findApp } from "./apps.js";
 import { flyLog } from "./logs.js";
-import { DEFAULT_REGION, REGIONS, badRequest, cursorPage, flyError, guestProblem, isReply } from "./common.js";
+import { DEFAULT_REGION, REGIONS, badRequest, cursorPage, flyError, guestProblem } from "./common.js";
 
 const WAIT_STATES = ["started", "stopped", "suspended", "destroyed", "failed", "settled"];
 /** States a machine rests in; `settled` means any of them. */

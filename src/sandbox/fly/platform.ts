@@ -1,8 +1,8 @@
 import type { SandboxEnv } from "../env.js";
-import type { ApiRequest, Reply, Route } from "../http.js";
+import { isReply, type ApiRequest, type Reply, type Route } from "../http.js";
 import { isoSeconds } from "../util.js";
 import type { FlyMachine } from "../world-types.js";
-import { DEFAULT_REGION, ORGS, REGION_ROWS, badRequest, cursorPage, flyError, isReply } from "./common.js";
+import { DEFAULT_REGION, ORGS, REGION_ROWS, badRequest, cursorPage, flyError } from "./common.js";
 
 /** Org machine lists take at most 1000 per page, and the maximum when `limit` is omitted (spec). */
 const ORG_PAGE_MAX = 1000;

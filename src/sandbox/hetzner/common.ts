@@ -80,10 +80,6 @@ export function paginate<T>(items: T[], query: URLSearchParams, url: string): Pa
   };
 }
 
-export function isReply(value: unknown): value is Reply {
-  return typeof value === "object" && value !== null && "status" in value && typeof (value as Reply).status === "number" && !("items" in value);
-}
-
 /** Applies `sort=field[:asc|:desc]` (repeatable) over the given accessors; unknown fields are an error. */
 export function sortBy<T>(items: T[], query: URLSearchParams, fields: Record<string, (item: T) => string | number>): T[] | Reply {
   const sorts = query.getAll("sort").flatMap((s) => s.split(",")).filter(Boolean);

@@ -1,12 +1,12 @@
 import type { SandboxEnv } from "../env.js";
-import type { ApiRequest, Limit, ProviderApi, Reply, Route } from "../http.js";
+import { isReply, type ApiRequest, type Limit, type ProviderApi, type Reply, type Route } from "../http.js";
 import { TokenBucket } from "../rate-limit.js";
 import { parsePublicKey } from "../ssh-keys.js";
 import { isPlainObject, isStringMap, isoOffset } from "../util.js";
 import type { HetznerSshKey } from "../world-types.js";
 import { HetznerActions, renderAction } from "./actions.js";
 import { IMAGES, LOCATIONS, SERVER_TYPES, renderDatacenter, renderImage, renderLocation, renderPricing, renderServerType } from "./catalog.js";
-import { hError, invalidInput, isReply, notFound, paginate, sortBy, statusError, uniqueness } from "./common.js";
+import { hError, invalidInput, notFound, paginate, sortBy, statusError, uniqueness } from "./common.js";
 import { labelProblem, parseLabelSelector } from "./labels.js";
 import { forceDeleteServer, serverRoutes } from "./servers.js";
 

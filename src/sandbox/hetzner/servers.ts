@@ -1,5 +1,5 @@
 import type { SandboxEnv } from "../env.js";
-import type { ApiRequest, Reply, Route } from "../http.js";
+import { isReply, type ApiRequest, type Reply, type Route } from "../http.js";
 import { isPlainObject, isStringMap, isoOffset, randomAlnum, randomHex } from "../util.js";
 import type { HetznerServer } from "../world-types.js";
 import { renderAction, type HetznerActions } from "./actions.js";
@@ -7,7 +7,7 @@ import {
   IMAGES, LOCATIONS, findImage, findLocation, findServerType, includedTraffic, renderDatacenter, renderImage,
   renderLocation, renderServerType,
 } from "./catalog.js";
-import { hError, invalidInput, isReply, locked, notFound, paginate, sortBy, uniqueness } from "./common.js";
+import { hError, invalidInput, locked, notFound, paginate, sortBy, uniqueness } from "./common.js";
 import { labelProblem, parseLabelSelector } from "./labels.js";
 
 const USER_DATA_MAX = 32 * 1024;

@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import { closeServer, listen } from "../util.js";
 
 export interface HealthEndpoint {
   address: string;
@@ -43,22 +44,7 @@ export class HealthServer {
     this.#server = undefined;
     this.#port = undefined;
     if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(server);
   }
 }
 
-/** Listens and returns the bound port. */
-export function listen(server: Server, port: number, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once("error", onError);
-    server.listen(port, address, () => {
-      server.off("error", onError);
-      const bound = server.address();
-      resolve(typeof bound === "object" && bound ? bound.port : port);
-    });
-  });
-}

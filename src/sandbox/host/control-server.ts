@@ -2,8 +2,9 @@ import { timingSafeEqual } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { readAll } from "../../lib/read-all.js";
+import { closeServer, listen } from "../util.js";
 import { CONTAINER_NAME, type SimAgent } from "./agent.js";
-import { listen } from "./agent-health.js";
 import { parseLogTime, TIMESTAMP_WIDTH, type LogEntry } from "./agent-log.js";
 import { inspectView, psView } from "./container-view.js";
 
@@ -42,10 +43,7 @@ export async function startControlServer(init: ControlServerInit): Promise<Contr
   const port = await listen(server, 0, init.address);
   return {
     url: `http://${init.address}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () => closeServer(server),
   };
 }
 
@@ -95,10 +93,9 @@ async function create(agent: SimAgent, name: string, body: unknown, res: ServerR
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = await readAll(req);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+    return JSON.parse(raw.toString("utf8")) as unknown;
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { shellQuote } from "../../lib/known-hosts.js";
 import { SimAgent, type AgentOptions } from "./agent.js";
 import type { LogEntry, LogQuery } from "./agent-log.js";
 import { startControlServer, type ControlServer } from "./control-server.js";
@@ -101,7 +102,6 @@ export interface HostHandle {
   /** Power off for good and release everything; the directory stays. */
   close(): Promise<void>;
 }
-
 
 /** Starts a simulated host: SSH on `address:sshPort`, the agent (unless it was `docker stop`ped) and its health endpoint. */
 export async function startHost(options: HostOptions): Promise<HostHandle> {
@@ -233,7 +233,6 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
 async function writeShim(binDir: string): Promise<void> {
   const program = join(binDir, "docker-cli.mjs");
   await writeFile(program, await shimSource());
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   // `docker logs -t automna-agent` (the whole log, how automna reads it) is the files as they are:
   // plain cat, as docker's json-file driver streams its file, without starting node.
   const script = [
@@ -245,7 +244,7 @@ async function writeShim(binDir: string): Promise<void> {
     "fi",
     // `--` first: node scans every argument for `--env-file` (even the program's own, such as
     // `docker run --env-file F`) and fails when F is missing unless its options end before the program.
-    `exec ${q(process.execPath)} -- ${q(program)} "$@"`,
+    `exec ${shellQuote(process.execPath)} -- ${shellQuote(program)} "$@"`,
     "",
   ].join("\n");
   await writeFile(join(binDir, "docker"), script, { mode: 0o755 });

@@ -3,6 +3,7 @@ import { accessSync, constants } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { shellQuote } from "../../lib/known-hosts.js";
 import { HOST_DATA_PATH } from "./container-view.js";
 
 /**
@@ -48,8 +49,6 @@ async function probe(): Promise<Isolation> {
   }
 }
 
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
 /**
  * unshare's arguments up to the command: a private mount and UTS namespace in which a shell
  * mounts the host's fstab (its data directory bound at each mount point), sets the hostname,
@@ -57,7 +56,7 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * one extra process: it runs before every command, so its cost is every command's cost.
  */
 export function namespaceArgs(fstab: string): string[] {
-  const script = `mount -a -T ${quote(fstab)} && { echo "$AUTOMNA_HOST_NAME" > /proc/sys/kernel/hostname; } 2>/dev/null; exec "$@"`;
+  const script = `mount -a -T ${shellQuote(fstab)} && { echo "$AUTOMNA_HOST_NAME" > /proc/sys/kernel/hostname; } 2>/dev/null; exec "$@"`;
   return ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", script, "automna-host"];
 }
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Writable } from "node:stream";
+import { shellQuote } from "../../lib/known-hosts.js";
 import { findExecutable, namespaceArgs, type Isolation } from "./isolation.js";
 
 export interface PtySize {
@@ -21,8 +22,6 @@ export interface CommandSpec {
   fstab: string;
 }
 
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
 /** Whether a pty can be offered; without `script`, pty requests are refused and ssh goes on without one. */
 export function ptySupported(): boolean {
   return findExecutable("script") !== undefined;
@@ -37,7 +36,7 @@ export function spawnCommand(spec: CommandSpec): ChildProcess {
   let argv = spec.command === undefined ? ["/bin/sh", "-i"] : ["/bin/sh", "-c", spec.command];
   if (spec.pty) {
     const size = `stty rows ${spec.pty.rows || 24} cols ${spec.pty.cols || 80} 2>/dev/null;`;
-    const inner = spec.command === undefined ? `${size} exec /bin/sh -i` : `${size} exec /bin/sh -c ${quote(spec.command)}`;
+    const inner = spec.command === undefined ? `${size} exec /bin/sh -i` : `${size} exec /bin/sh -c ${shellQuote(spec.command)}`;
     argv = ["script", "-q", "-f", "-e", "-c", inner, "/dev/null"];
   }
   if (spec.isolation === "mount-namespace") argv = ["unshare", ...namespaceArgs(spec.fstab), ...argv];
