@@ -3,8 +3,8 @@ import type { UsageInterval } from "../state/types.js";
 import { catalogProviders } from "./catalog.js";
 import { compareProviders, fleetShape, margins, type CompareRow, type Margin, type ShapeGroup } from "./compare.js";
 import { monthLabel, monthStart, nextMonthStart, HOUR_MS, type Period } from "./period.js";
-import type { Catalog, Currency, Rates } from "./types.js";
-import { summarizeViews, type CostByKind, type GroupBy, type GroupCost, type SpendSummary, type View } from "./usage-cost.js";
+import type { Catalog, Currency, GroupBy, Rates } from "./types.js";
+import { summarizeViews, type CostByKind, type GroupCost, type SpendSummary, type View } from "./usage-cost.js";
 
 /** `--users N --ram GB [--vcpu N]`: a fleet to price that need not exist yet. */
 export interface ShapeFlags {

@@ -11,6 +11,10 @@ export const BILLING_MODELS = ["monthly-cap", "per-second", "per-request"] as co
 export type BillingModel = (typeof BILLING_MODELS)[number];
 
 /** Whether an instance stays up on its own, or the platform puts it to sleep. */
+/** What cost-report groups spend by. */
+export const GROUP_BY = ["user", "provider", "region"] as const;
+export type GroupBy = (typeof GROUP_BY)[number];
+
 export const AVAILABILITIES = ["always-on", "scales-to-zero", "hibernates"] as const;
 export type Availability = (typeof AVAILABILITIES)[number];
 

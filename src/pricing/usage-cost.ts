@@ -1,7 +1,7 @@
 import type { UsageInterval, UsageKind } from "../state/types.js";
 import { convert } from "./money.js";
 import { HOUR_MS, monthStart, nextMonthStart, parseIso, type Period } from "./period.js";
-import type { Currency, Rates } from "./types.js";
+import type { Currency, GroupBy, Rates } from "./types.js";
 
 export interface IntervalCost {
   /** Hours of the interval inside the period. */
@@ -49,8 +49,6 @@ function costIn(iv: UsageInterval, start: number, end: number, from: number, to:
   return cost * iv.quantity;
 }
 
-export const GROUP_BY = ["user", "provider", "region"] as const;
-export type GroupBy = (typeof GROUP_BY)[number];
 
 export interface CostByKind {
   server: number;
