@@ -21,6 +21,8 @@ export function resolveStateLocation(config: Config, flag: string | undefined): 
 export interface OpenStateOptions {
   /** Debug lines (HTTP traffic of the shared-state client; tokens never included). */
   debug?: (line: string) => void;
+  /** Who the embedded store records in the audit log for every write (a state server takes it from the token). */
+  operator?: string;
 }
 
 export async function openStateStore(config: Config, flag: string | undefined, now?: () => Date, options: OpenStateOptions = {}): Promise<StateStore> {
@@ -39,5 +41,7 @@ export async function openStateStore(config: Config, flag: string | undefined, n
     return HttpStore.open(where.location, { token: config.secret("state.token"), ca, debug: options.debug });
   }
   const { SqliteStore } = await import("./sqlite-store.js");
-  return SqliteStore.open(where.location, { busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}) });
+  return SqliteStore.open(where.location, {
+    busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}), ...(options.operator ? { operator: options.operator } : {}),
+  });
 }
