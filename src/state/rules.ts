@@ -19,8 +19,8 @@ export function leaseHolder(lease: Lease): Required<LockHolder> {
  */
 export function lockedBy(user: string, live: Lease): LockedError {
   const h = live.holder;
-  const where = h.host ? `, ${h.pid === undefined ? "" : `pid ${h.pid} `}on ${h.host}` : "";
-  return new LockedError(`${user} is locked by ${h.who} (${h.operation}${where}) until ${live.expiresAt}`, leaseHolder(live), {
+  const where = h.host ? ` (${h.pid === undefined ? "" : `pid ${h.pid} `}on ${h.host})` : "";
+  return new LockedError(`${user} is locked by ${h.who} (${h.operation}) until ${live.expiresAt}${where}`, leaseHolder(live), {
     hint: `wait for it to finish (or for the lease to expire), or break it with: automna lock break ${user} --lease ${live.leaseId}`,
   });
 }

@@ -2,7 +2,7 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AutomnaError, UsageError } from "../../lib/errors.js";
-import type { WireError } from "../wire.js";
+import { KEYS_HONOURED_HEADER, REQUEST_ID_HEADER, type WireError } from "../wire.js";
 import { toHttpError } from "./errors.js";
 
 /**
@@ -53,6 +53,8 @@ export function frameworkError(error: Error & { code?: string; statusCode?: numb
     FST_ERR_BAD_URL: "invalid request: the URL is not validly encoded",
   };
   const message = error.code ? known[error.code] : undefined;
+  // The routes' onSend hook does not run for these: the headers every answer carries, here.
+  reply.header(REQUEST_ID_HEADER, request.id).header(KEYS_HONOURED_HEADER, "1");
   if (message) return reply.code(error.statusCode ?? 400).send({ error: { code: "invalid_request", message, requestId: request.id } satisfies WireError });
   const { status, body, headers } = toHttpError(error, request.id);
   return reply.code(status).headers(headers).send(body);
