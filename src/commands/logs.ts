@@ -4,7 +4,7 @@ import type { LogLine } from "../access/log-lines.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { parseInteger, parseSince, validateUsers } from "../lib/validate.js";
-import { prefixer } from "./exec.js";
+import { prefixer } from "../lib/user-prefix.js";
 
 interface LogsFlags {
   follow?: boolean;
