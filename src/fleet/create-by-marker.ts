@@ -62,8 +62,9 @@ export interface CreateProgress {
  * 3. A resumed create looks for the earlier attempt's resources by marker first and adopts them
  *    (reading the price, which a create would have answered); otherwise the create is sent, and
  *    its resource ids are written the moment the provider has them (the `created` hook).
- * 4. The row gets the final state: ids, addresses, status, region and size as the provider
- *    reports them, the price, and the host keys (made here: exactly this key; adopted: the list).
+ * 4. The row gets the final state: ids (added to those recorded), addresses, status, region and
+ *    size as the provider reports them, the price, and the host keys (made here: exactly this
+ *    key; adopted: the list).
  */
 export async function createByMarker(job: CreateJob, progress: CreateProgress = {}): Promise<Created> {
   const { state, provider, lease } = job;
@@ -101,7 +102,8 @@ export async function createByMarker(job: CreateJob, progress: CreateProgress = 
   }
   const status: InstanceStatus = job.keepProvisioning ? "provisioning" : live.status;
   row = await state.updateInstance(row.id, {
-    resources: live.resources, addresses: live.addresses, status, region: live.region || job.region, size: live.size || job.size,
+    // A lookup may show fewer ids than a create recorded (Fly's machine does not name its volume): keep them.
+    resources: { ...row.resources, ...live.resources }, addresses: live.addresses, status, region: live.region || job.region, size: live.size || job.size,
     meta: {
       ...row.meta, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(billing), currency: billing[0]?.currency ?? null,
       ...(hostKey ? { hostKeys: adopted ? candidates : [hostKey.publicKey] } : {}),
