@@ -57,10 +57,11 @@ function nothingMade(error: unknown): boolean {
 
 
 /**
- * Provisions one user under their lease. The instance row is written (status provisioning, with
- * the operation marker) before the provider is called, its resource ids the moment they exist,
- * and the final state after: a crash anywhere leaves a row that a re-run resumes (same marker,
- * so the provider adopts rather than duplicates) and that doctor can explain.
+ * Provisions one user under their lease, through createByMarker: the instance row is written
+ * (status provisioning, with the operation marker) before the provider is called, its resource
+ * ids the moment they exist, and the final state after. A crash anywhere leaves a row that a
+ * re-run resumes (the same marker, looked up before any second create) and doctor can explain.
+ * Then: the host key pinned, secrets delivered, billing opened, the provision audited.
  */
 export async function provisionOne(job: ProvisionJob, user: string): Promise<ProvisionOutcome> {
   const { state, placement } = job;
