@@ -44,10 +44,31 @@ export class IO {
   #chalkOut: ChalkInstance | undefined;
   #chalkErr: ChalkInstance | undefined;
   #liveLines = 0;
+  readonly #onOutputClosed: () => void;
 
-  constructor(streams: Streams, env: NodeJS.ProcessEnv) {
+  /** `onOutputClosed` runs when a write to stdout or stderr finds the pipe closed (EPIPE). */
+  constructor(streams: Streams, env: NodeJS.ProcessEnv, onOutputClosed: () => void = () => undefined) {
     this.streams = streams;
     this.env = env;
+    this.#onOutputClosed = onOutputClosed;
+    for (const stream of [streams.stdout, streams.stderr]) stream.on?.("error", (error: NodeJS.ErrnoException) => this.#writeFailed(error));
+  }
+
+  #writeFailed(error: NodeJS.ErrnoException | null | undefined): void {
+    if (error?.code === "EPIPE" || error?.code === "ERR_STREAM_DESTROYED") this.#onOutputClosed();
+  }
+
+  /**
+   * Resolves once everything written so far has left the process, so a reader that went away is
+   * known (through onOutputClosed) before the run decides its exit code.
+   */
+  async flush(): Promise<void> {
+    await Promise.all([this.streams.stdout, this.streams.stderr].map((stream) => new Promise<void>((resolve) => {
+      stream.write("", (error?: Error | null) => {
+        this.#writeFailed(error as NodeJS.ErrnoException | null | undefined);
+        resolve();
+      });
+    })));
   }
 
   configure(flags: Partial<OutputFlags>): void {
