@@ -4,6 +4,7 @@ import type { Context, GlobalOptions } from "./context.js";
 import { AutomnaError, CancelledError, ExitCode, isAbortError } from "./lib/errors.js";
 import { COMMAND_GROUPS } from "./lib/command.js";
 import { redact } from "./lib/redact.js";
+import { terminalText } from "./lib/terminal-text.js";
 
 /** Builds the program: global flags, grouped commands, root help with one example per command. */
 export function buildProgram(ctx: Context): Command {
@@ -115,8 +116,9 @@ export function printError(ctx: Context, error: unknown): number {
   }
   if (ctx.globals.json) io.json({ error: err.toJSON() });
   const c = io.colorErr;
-  io.errorLine(`${c.red("Error:")} ${err.message}`);
-  if (err.hint) io.errorLine(`${c.dim("Hint:")} ${err.hint}`);
+  // Messages carry providers' and agents' words: no control sequences, not even colours.
+  io.errorLine(`${c.red("Error:")} ${terminalText(err.message)}`);
+  if (err.hint) io.errorLine(`${c.dim("Hint:")} ${terminalText(err.hint)}`);
   if (ctx.globals.debug) {
     const stack = (err.cause instanceof Error ? err.cause : err).stack;
     if (stack) io.errorLine(c.dim(redact(stack)));

@@ -27,7 +27,7 @@ describe("automna lock (embedded store)", () => {
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toBe("Error: no lease lease_other on alice\nHint: automna lock list shows live leases\n");
     expect((await runCli(["lock", "break", "alice"], { env: h.env })).code).toBe(2);
-    const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: h.env });
+    const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId, "--yes"], { env: h.env });
     expect(broke.code).toBe(0);
     expect(broke.stderr).toBe(`✓ broke lease ${lease.leaseId} on alice held by ann (op_migrate) since ${lease.acquiredAt}\n`);
     expect((await runCli(["lock", "list", "-o", "json"], { env: h.env })).json()).toEqual([]);
@@ -75,10 +75,10 @@ describe("automna lock (state server)", () => {
       const env = (scope: "read" | "write" | "admin") => ({ ...h.env, AUTOMNA_STATE_URL: srv.url, AUTOMNA_STATE_TOKEN: srv.tokens[scope] });
       const list = await runCli(["lock", "list", "-o", "json"], { env: env("read") });
       expect(list.json<Lease[]>().map((l) => [l.user, l.holder.who, l.leaseId])).toEqual([["alice", "wes", lease.leaseId]]);
-      const denied = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: env("write") });
+      const denied = await runCli(["lock", "break", "alice", "--lease", lease.leaseId, "--yes"], { env: env("write") });
       expect(denied.code).toBe(1);
       expect(denied.stderr).toContain("has scope write; POST /v1/leases/:user/break needs admin");
-      const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: env("admin") });
+      const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId, "--yes"], { env: env("admin") });
       expect(broke.code).toBe(0);
       const rows = await backend.listAudit({ action: "lease.break" });
       expect(rows.map((r) => [r.who, r.target])).toEqual([["ann", "alice"]]);
