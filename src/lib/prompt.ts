@@ -32,7 +32,7 @@ function clean<Q extends Base>(q: Q): Q {
 }
 
 function unanswerable(q: Base): UsageError {
-  return new UsageError(`${q.message.replace(/[?:]\s*$/, "")}: no answer, and prompts are off (not a terminal, --no-input or CI)`, {
+  return new UsageError(`${q.message.replace(/[?:.]\s*$/, "")}: no answer, and prompts are off (not a terminal, --no-input or CI)`, {
     hint: `pass ${q.flag}`,
   });
 }

@@ -36,6 +36,23 @@ describe("automna lock (embedded store)", () => {
     await store.close();
   });
 
+  it("break asks first: off a terminal it needs --yes, a \"no\" keeps the lease", async () => {
+    const h = home();
+    const store = await SqliteStore.open(h.statePath);
+    const lease = await store.acquireLease("alice", { who: "ann", operation: "op_migrate" }, 600_000);
+    const refused = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: h.env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`Error: Break lease ${lease.leaseId} on alice, held by ann (op_migrate) since ${lease.acquiredAt}? Its holder's later writes will be refused: no answer, and prompts are off (not a terminal, --no-input or CI)\nHint: pass --yes\n`);
+    const declined = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: { ...h.env, NO_COLOR: "1" }, tty: true, answers: { "Break lease": false } });
+    expect(declined.code).toBe(130);
+    expect(declined.stderr).toContain("Error: lock break cancelled; nothing was changed");
+    expect((await store.listLeases()).map((l) => l.leaseId)).toEqual([lease.leaseId]);
+    const answered = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: h.env, tty: true, answers: { "Break lease": true } });
+    expect(answered.code).toBe(0);
+    expect(await store.listLeases()).toEqual([]);
+    await store.close();
+  });
+
   it("runs a command under the users' leases and passes its exit code on", async () => {
     const h = home();
     const res = await runCli(["lock", "run", "alice", "bob", "--reason", "disk resize", "--", "sh", "-c", 'echo "$AUTOMNA_LEASES"; exit 3'], { env: h.env });
