@@ -7,19 +7,11 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BIN, spawnServer } from "../helpers/bin.js";
-import { makeHome, runCli, type Sandbox } from "../helpers/cli.js";
+import { homesPerTest, runCli, type Sandbox } from "../helpers/cli.js";
 
-const homes: Sandbox[] = [];
-function home(): Sandbox {
-  const h = makeHome();
-  homes.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of homes.splice(0)) h.cleanup();
-});
+const home = homesPerTest();
 
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8);
 
