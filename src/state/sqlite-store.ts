@@ -6,6 +6,7 @@ import { findDatabaseHolders } from "./db-holder.js";
 import type { AuditStamp } from "./rules.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 import { SQLITE } from "./sql-dialect.js";
+import { isCorrupt, prepareDatabaseFile, StateCorruptError, tightenCompanions } from "./sqlite-file.js";
 import { runSync, type Answer, type Cell, type Query, type Steps } from "./sql-steps.js";
 import { SqlStore } from "./sql-store.js";
 
@@ -79,7 +80,10 @@ export class SqliteStore extends SqlStore {
 
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     const { DatabaseSync } = await import("node:sqlite");
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      prepareDatabaseFile(path);
+    }
     const timeout = options.busyTimeoutMs ?? 5000;
     let db: DatabaseSync;
     try {
@@ -93,18 +97,25 @@ export class SqliteStore extends SqlStore {
       store.#migrate(options.synchronous ?? "NORMAL");
     } catch (error) {
       db.close();
-      throw error;
+      throw isCorrupt(error) ? new StateCorruptError(path, error) : error;
     }
+    if (path !== ":memory:") tightenCompanions(path);
     return store;
   }
 
   #migrate(synchronous: "NORMAL" | "FULL"): void {
     const { db } = this.#c;
-    const version = (): number => Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+    const pragma = (name: string): unknown => (db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[name];
+    const version = (): number => Number(pragma("user_version"));
     const found = version();
     // Checked before anything is written, WAL mode included.
     if (found > SCHEMA_VERSION) throw new SchemaTooNewError(this.location, found);
-    if (this.location !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+    if (this.location !== ":memory:" && pragma("journal_mode") !== "wal") {
+      // Switching to WAL writes the header: a database not opened by automna before is checked first.
+      const check = String(pragma("quick_check"));
+      if (check !== "ok") throw new StateCorruptError(this.location, new Error(check));
+      db.exec("PRAGMA journal_mode = WAL");
+    }
     db.exec(`PRAGMA foreign_keys = ON; PRAGMA synchronous = ${synchronous}`);
     if (found === SCHEMA_VERSION) return;
     this.#inTransaction(() => {
@@ -120,7 +131,16 @@ export class SqliteStore extends SqlStore {
   }
 
   protected async read<T>(make: (now: Date) => Steps<T>): Promise<T> {
-    return runSync(make(this.#c.now()), (q) => this.#answer(q));
+    try {
+      return runSync(make(this.#c.now()), (q) => this.#answer(q));
+    } catch (error) {
+      throw this.#named(error);
+    }
+  }
+
+  /** Damage found while reading or writing names the file (SQLite's own message does not). */
+  #named(error: unknown): unknown {
+    return isCorrupt(error) ? new StateCorruptError(this.location, error) : error;
   }
 
   /** Runs fn in BEGIN IMMEDIATE ... COMMIT; a busy database becomes a LockedError naming who has it open. */
@@ -143,7 +163,7 @@ export class SqliteStore extends SqlStore {
         /* already rolled back by SQLite */
       }
       if (isBusy(error)) throw this.#busyError();
-      throw error;
+      throw this.#named(error);
     }
   }
 
