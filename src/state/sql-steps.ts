@@ -14,6 +14,8 @@ export type Cell = unknown;
 
 export type Query =
   | { kind: "rows"; sql: string; params: readonly unknown[] }
+  /** Only the first row is wanted (SQLite stops stepping after it). */
+  | { kind: "row"; sql: string; params: readonly unknown[] }
   | { kind: "run"; sql: string; params: readonly unknown[] }
   /**
    * Serialises lease changes (exclusive) against writes under a lease (shared) across every
@@ -35,7 +37,8 @@ export function* all<T>(sql: string, params: readonly unknown[], decode: (row: C
 }
 
 export function* first<T>(sql: string, params: readonly unknown[], decode: (row: Cell[]) => T): Steps<T | undefined> {
-  return (yield* all(sql, params, decode))[0];
+  const row = (yield { kind: "row", sql, params }).rows[0];
+  return row === undefined ? undefined : decode(row);
 }
 
 /** Runs a statement; the number of rows it changed. */

@@ -25,7 +25,9 @@ export interface Write {
   stamp: AuditStamp | undefined;
 }
 
-export const marks = (n: number): string => Array.from({ length: n }, () => "?").join(", ");
+/** `?, ?, ?` for n values (made once: writes are hot). */
+const MARKS = Array.from({ length: 16 }, (_, n) => Array.from({ length: n }, () => "?").join(", "));
+export const marks = (n: number): string => MARKS[n]!;
 export const LEASES = `SELECT ${LEASE_COLUMNS} FROM leases`;
 
 export function* audit(w: Write, action: AuditAction, target: string, details: Record<string, unknown>): Steps<void> {

@@ -183,6 +183,10 @@ export class SqliteStore extends SqlStore {
     const statement = this.#prepare(q.sql);
     const params = q.params.map(bind);
     if (q.kind === "run") return { rows: [], changes: Number(statement.run(...params).changes) };
+    if (q.kind === "row") {
+      const row = statement.get(...params) as unknown as Cell[] | undefined;
+      return { rows: row ? [row] : [], changes: 0 };
+    }
     return { rows: statement.all(...params) as unknown as Cell[][], changes: 0 };
   }
 
