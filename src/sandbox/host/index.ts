@@ -249,6 +249,17 @@ async function writeShim(binDir: string): Promise<void> {
   ].join("\n");
   await writeFile(join(binDir, "docker"), script, { mode: 0o755 });
   await chmod(join(binDir, "docker"), 0o755);
+  // A host that is up has finished its first boot: `cloud-init status --wait` answers at once, as
+  // on a booted VM, instead of the sandbox machine's own cloud-init (if installed) waiting forever.
+  const cloudInit = [
+    "#!/bin/sh",
+    'if [ "$1" = status ]; then echo "status: done"; exit 0; fi',
+    'echo "cloud-init $1: not simulated by the automna sandbox (only cloud-init status is)" >&2',
+    "exit 1",
+    "",
+  ].join("\n");
+  await writeFile(join(binDir, "cloud-init"), cloudInit, { mode: 0o755 });
+  await chmod(join(binDir, "cloud-init"), 0o755);
 }
 function execLocal(child: ChildProcess, opts: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
