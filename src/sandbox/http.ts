@@ -43,6 +43,8 @@ export interface Route {
   pattern: string;
   /** Stable name for rate-limit keys. */
   name: string;
+  /** The only values a parameter takes (`action: poweron|...`), where the real API has one path per value. */
+  values?: Record<string, readonly string[]>;
   handler: Handler;
 }
 

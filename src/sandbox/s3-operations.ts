@@ -42,32 +42,32 @@ export const S3_OPERATIONS: readonly OperationSpec[] = [
 ];
 
 /** Operations the sandbox refuses with NotImplemented, by the subresource that names them. */
-export const S3_REFUSED: readonly { name: string; method: string; level: S3Level; subresource?: string }[] = [
-  { name: "ListBuckets", method: "GET", level: "service" },
-  { name: "ListObjects (v1)", method: "GET", level: "bucket" },
-  { name: "ListObjectVersions", method: "GET", level: "bucket", subresource: "versions" },
-  { name: "ListMultipartUploads", method: "GET", level: "bucket", subresource: "uploads" },
-  { name: "DeleteObjects", method: "POST", level: "bucket", subresource: "delete" },
-  { name: "PostObject (browser form upload)", method: "POST", level: "bucket" },
-  { name: "CreateMultipartUpload", method: "POST", level: "object", subresource: "uploads" },
-  { name: "UploadPart / UploadPartCopy", method: "PUT", level: "object", subresource: "uploadId" },
-  { name: "CompleteMultipartUpload", method: "POST", level: "object", subresource: "uploadId" },
-  { name: "AbortMultipartUpload", method: "DELETE", level: "object", subresource: "uploadId" },
-  { name: "ListParts", method: "GET", level: "object", subresource: "uploadId" },
-  { name: "GetObjectAttributes", method: "GET", level: "object", subresource: "attributes" },
-  { name: "RestoreObject", method: "POST", level: "object", subresource: "restore" },
-  { name: "SelectObjectContent", method: "POST", level: "object", subresource: "select" },
-  { name: "GetObject by version or part", method: "GET", level: "object", subresource: "versionId, partNumber" },
-  ...["tagging", "acl", "legal-hold", "retention", "torrent"].flatMap((sub) => ["GET", "PUT", "DELETE"].map((method) => ({ name: `${method} object ?${sub}`, method, level: "object" as const, subresource: sub }))),
+export const S3_REFUSED: readonly { name: string; methods: readonly string[]; level: S3Level; subresource?: string }[] = [
+  { name: "ListBuckets", methods: ["GET"], level: "service" },
+  { name: "ListObjects (v1)", methods: ["GET"], level: "bucket" },
+  { name: "ListObjectVersions", methods: ["GET"], level: "bucket", subresource: "versions" },
+  { name: "ListMultipartUploads", methods: ["GET"], level: "bucket", subresource: "uploads" },
+  { name: "DeleteObjects", methods: ["POST"], level: "bucket", subresource: "delete" },
+  { name: "PostObject (browser form upload)", methods: ["POST"], level: "bucket" },
+  { name: "CreateMultipartUpload", methods: ["POST"], level: "object", subresource: "uploads" },
+  { name: "UploadPart / UploadPartCopy", methods: ["PUT"], level: "object", subresource: "uploadId" },
+  { name: "CompleteMultipartUpload", methods: ["POST"], level: "object", subresource: "uploadId" },
+  { name: "AbortMultipartUpload", methods: ["DELETE"], level: "object", subresource: "uploadId" },
+  { name: "ListParts", methods: ["GET"], level: "object", subresource: "uploadId" },
+  { name: "GetObjectAttributes", methods: ["GET"], level: "object", subresource: "attributes" },
+  { name: "RestoreObject", methods: ["POST"], level: "object", subresource: "restore" },
+  { name: "SelectObjectContent", methods: ["POST"], level: "object", subresource: "select" },
+  { name: "GetObject by version or part", methods: ["GET", "HEAD"], level: "object", subresource: "versionId, partNumber" },
+  ...["tagging", "acl", "legal-hold", "retention", "torrent"].map((sub) => ({ name: `object ?${sub}`, methods: ["GET", "PUT", "DELETE"], level: "object" as const, subresource: sub })),
   ...["location", "versioning", "policy", "lifecycle", "cors", "encryption", "tagging", "acl", "website", "logging", "notification", "replication", "object-lock", "ownershipControls", "publicAccessBlock", "accelerate", "requestPayment"]
-    .flatMap((sub) => ["GET", "PUT", "DELETE"].map((method) => ({ name: `${method} bucket ?${sub}`, method, level: "bucket" as const, subresource: sub }))),
+    .map((sub) => ({ name: `bucket ?${sub}`, methods: ["GET", "PUT", "DELETE"], level: "bucket" as const, subresource: sub })),
 ];
 
 /**
  * Headers that change what an upload, copy or read does in ways the sandbox does not model. A
  * header named here with an allowed value (`private`, `STANDARD`) is accepted as the no-op it is.
  */
-const REFUSED_HEADERS: readonly { prefix: string; allowed?: readonly string[] }[] = [
+export const REFUSED_HEADERS: readonly { prefix: string; allowed?: readonly string[] }[] = [
   { prefix: "x-amz-server-side-encryption" },
   { prefix: "x-amz-tagging" },
   { prefix: "x-amz-object-lock-" },
@@ -98,9 +98,9 @@ export function classify(method: string, level: S3Level, query: ReadonlyArray<re
   const spec = S3_OPERATIONS.find((o) => o.method === method && o.level === level && (!o.header || headers[o.header] !== undefined) && (!o.requires || map.get(o.requires[0]) === o.requires[1]));
   const unknown = spec ? names.filter((n) => !spec.params.includes(n)) : names;
   if (!spec || unknown.length > 0) {
-    const here = S3_REFUSED.filter((r) => r.method === method && r.level === level);
+    const here = S3_REFUSED.filter((r) => r.methods.includes(method) && r.level === level);
     const refused = here.find((r) => r.subresource?.split(", ").some((s) => map.has(s))) ?? (spec ? undefined : here.find((r) => r.subresource === undefined));
-    const what = refused ? refused.name : unknown.length ? `${method} with ?${unknown.join("&?")}` : `${method} on a ${level}`;
+    const what = refused ? (refused.methods.length > 1 ? `${method} ${refused.name}` : refused.name) : unknown.length ? `${method} with ?${unknown.join("&?")}` : `${method} on a ${level}`;
     throw notImplemented(`${what} is not implemented by the sandbox`);
   }
   for (const [name, value] of Object.entries(headers)) {

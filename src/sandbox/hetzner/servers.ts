@@ -320,7 +320,7 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
     { method: "PUT", pattern: "/v1/servers/:id", name: "servers.update", handler: update },
     { method: "DELETE", pattern: "/v1/servers/:id", name: "servers.delete", handler: remove },
     { method: "GET", pattern: "/v1/servers/:id/actions", name: "servers.actions", handler: serverActions },
-    { method: "POST", pattern: "/v1/servers/:id/actions/:action", name: "servers.power", handler: power },
+    { method: "POST", pattern: "/v1/servers/:id/actions/:action", name: "servers.power", values: { action: Object.keys(POWER) }, handler: power },
     { method: "GET", pattern: "/v1/servers/:id/actions/:action_id", name: "servers.action", handler: serverAction },
   ];
 }
