@@ -41,6 +41,17 @@ export function runClient(file: string, args: string[], env: Record<string, stri
   });
 }
 
+/** The HTTP status a client call failed with, read from its error by `status`; undefined when it succeeded. */
+export async function failedWith(call: Promise<unknown>, status: (error: Record<string, unknown>) => unknown): Promise<number | undefined> {
+  try {
+    await call;
+    return undefined;
+  } catch (error) {
+    const value = status(error as Record<string, unknown>);
+    return typeof value === "number" ? value : undefined;
+  }
+}
+
 /** Every flow in flows/*.ts, in file-name order. */
 export async function allFlows(): Promise<ClientFlow[]> {
   const dir = join(dirname(fileURLToPath(import.meta.url)), "flows");

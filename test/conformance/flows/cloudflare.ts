@@ -1,18 +1,11 @@
 import Cloudflare from "cloudflare";
 import { expect } from "vitest";
-import type { ClientFlow } from "../flow.js";
-
-/** The status a Cloudflare SDK call failed with (its APIError carries `status`). */
-async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await call;
-    return undefined;
-  } catch (error) {
-    return (error as { status?: number }).status;
-  }
-}
+import { failedWith, type ClientFlow } from "../flow.js";
 
 /** Cloudflare's official TypeScript SDK (`cloudflare`), DNS records in the sandbox's zone. */
+/** The status a Cloudflare SDK call failed with (its errors carry `status`). */
+const statusOf = (call: Promise<unknown>): Promise<number | undefined> => failedWith(call, (e) => e.status);
+
 export default {
   name: "Cloudflare SDK (cloudflare)",
   async run({ sb }) {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FetchRequestAdapter } from "@microsoft/kiota-http-fetchlibrary";
 import { expect } from "vitest";
-import type { ClientFlow } from "../flow.js";
+import { failedWith, type ClientFlow } from "../flow.js";
 
 /**
  * The part of dots this flow uses. dots publishes its TypeScript sources as its types, and they do
@@ -63,17 +63,10 @@ async function client(url: string, token: string): Promise<Client> {
   return c;
 }
 
-/** The status a dots call failed with (its errors carry `responseStatusCode`). */
-async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await call;
-    return undefined;
-  } catch (error) {
-    return (error as { responseStatusCode?: number }).responseStatusCode;
-  }
-}
-
 /** DigitalOcean's official TypeScript client, @digitalocean/dots. */
+/** The status a dots call failed with (its errors carry `responseStatusCode`). */
+const statusOf = (call: Promise<unknown>): Promise<number | undefined> => failedWith(call, (e) => e.responseStatusCode);
+
 export default {
   name: "DigitalOcean @digitalocean/dots",
   async run({ sb, dir }) {
