@@ -3,26 +3,31 @@
 # an old Node first on PATH (Node 20 from the npm registry, cached), no PostgreSQL to be found
 # (none on PATH, AUTOMNA_PG_BIN unset; the tests never look anywhere else), then exactly the
 # README's two commands. A warning from npm fails the check as well. Run by .ci/run; on its own:
-#   .ci/clean-clone.sh                        (CHECK_NODE=18.20.8 .ci/clean-clone.sh for another Node)
+#   .ci/clean-clone.sh
+#   CHECK_NODE=18.20.8 CHECK_NPM=10.8.2 .ci/clean-clone.sh   (another Node, with the npm it came with;
+#                                                            without CHECK_NPM the machine's npm runs on it)
 # It tests what is committed: uncommitted changes are not in the clone.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 node_version="${CHECK_NODE:-20.20.2}"
+npm_version="${CHECK_NPM:-}"
 commands=("npm ci && npm run demo" "npm ci && npm test")
 
 case "$(uname -m)" in x86_64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) arch="$(uname -m)" ;; esac
 node_pkg="node-$(uname -s | tr '[:upper:]' '[:lower:]')-$arch"
-cache="${AUTOMNA_NODE_CACHE:-$HOME/.cache/automna-node}/$node_version"
-if [ ! -x "$cache/node_modules/$node_pkg/bin/node" ]; then
-  echo "clean-clone: installing Node $node_version ($node_pkg) into $cache"
-  npm install --prefix "$cache" --no-save --no-audit --no-fund --loglevel=error "$node_pkg@$node_version"
+cache="${AUTOMNA_NODE_CACHE:-$HOME/.cache/automna-node}/$node_version${npm_version:+-npm$npm_version}"
+wanted=("$node_pkg@$node_version")
+[ -z "$npm_version" ] || wanted+=("npm@$npm_version")
+if [ ! -x "$cache/node_modules/.bin/node" ] || { [ -n "$npm_version" ] && [ ! -x "$cache/node_modules/.bin/npm" ]; }; then
+  echo "clean-clone: installing ${wanted[*]} into $cache"
+  npm install --prefix "$cache" --no-save --no-audit --no-fund --loglevel=error "${wanted[@]}"
 fi
 # npm finds its global config beside the Node that runs it: keep the machine's (CA file, proxy).
 globalconfig="$(npm config get globalconfig)"
 
 # PATH as the machine has it, minus every directory that holds a PostgreSQL server or anything
-# of this repository's, behind the old Node.
-clean_path="$cache/node_modules/$node_pkg/bin"
+# of this repository's, behind the old Node (and its npm, when given).
+clean_path="$cache/node_modules/.bin"
 IFS=: read -r -a dirs <<<"$PATH"
 for dir in "${dirs[@]}"; do
   [ -n "$dir" ] || continue
