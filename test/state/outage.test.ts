@@ -42,7 +42,9 @@ describe("state client through a state server outage", () => {
   const waitFor = (store: HttpStore, test: (e: StateWaitEvent) => boolean): Promise<StateWaitEvent> =>
     new Promise((resolve) => {
       const off = store.onWait((event) => {
-        if (test(event)) (off(), resolve(event));
+        if (!test(event)) return;
+        off();
+        resolve(event);
       });
     });
 
