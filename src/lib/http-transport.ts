@@ -272,7 +272,8 @@ export class Transport {
       if (kind === "rate") {
         refusals++;
         if (refusals >= policy.rateLimitAttempts || (waitAsked ?? 0) > policy.failRateWaitAboveMs) throw handler.error(failure);
-        delayMs = Math.min(policy.maxRateWaitMs, Math.max(waitAsked ?? 0, this.#backoff(refusals, policy)));
+        // The server knows when its window reopens: its word wins over our backoff.
+        delayMs = Math.min(policy.maxRateWaitMs, waitAsked ?? this.#backoff(refusals, policy));
       } else if (kind !== undefined) {
         faults++;
         const left = policy.retryForMs - failure.elapsedMs;
