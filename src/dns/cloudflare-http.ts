@@ -38,7 +38,7 @@ export class CloudflareApiError extends ProviderApiError {
 }
 
 export interface RetryOptions {
-  /** Total tries per call (default 5). */
+  /** Tries per call (default 5), for faults and for 429s each. */
   attempts?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
