@@ -9,10 +9,12 @@ if (major < 22 || (major === 22 && minor < 22) || (major > 22 && major < 24) || 
 
 const args = process.argv.slice(2);
 
-// A reader that stops early (`automna list | head`) closes the pipe: stop quietly, like a Unix tool.
+// A reader that stops early (`automna list | head`) closes the pipe. That is not fatal here: the
+// run's IO sees the same error and cancels the run through its signal, so a command stops
+// between steps, releases its leases and exits 141 (src/cli.ts), rather than dying mid-step.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    if (error.code === "EPIPE") return;
     process.stderr.write(`automna: cannot write output: ${error.message}\n`);
     process.exit(1);
   });

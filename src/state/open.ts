@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../lib/errors.js";
+import { ConfigError, UsageError } from "../lib/errors.js";
 import type { Config } from "../lib/config.js";
 import { defaultStatePath } from "../lib/paths.js";
 import { parseDuration } from "../lib/validate.js";
@@ -11,10 +11,24 @@ export interface StateLocation {
   location: string;
 }
 
-/** Where state lives: --state > AUTOMNA_STATE > config state.url / state.path > the XDG default. */
+/** `scheme://`: a URL, not a file name (a path may hold a colon, never right after its first word). */
+const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const HTTP = /^https?:\/\//i;
+
+/**
+ * Where state lives: --state > AUTOMNA_STATE > config state.url / state.path > the XDG default.
+ * A location is a file path or an http(s) URL; any other URL is refused rather than taken for a
+ * file name (`--state ftp://x` would otherwise make a directory `ftp:`).
+ */
 export function resolveStateLocation(config: Config, flag: string | undefined): StateLocation {
-  if (flag) return { kind: /^https?:\/\//.test(flag) ? "http" : "sqlite", location: flag };
+  if (flag) {
+    if (URL_LIKE.test(flag) && !HTTP.test(flag)) {
+      throw new UsageError(`--state takes a file path or an http(s):// URL, got "${flag}"`, { hint: "e.g. --state ~/fleet/state.db or --state https://state.example.com (also AUTOMNA_STATE)" });
+    }
+    return { kind: HTTP.test(flag) ? "http" : "sqlite", location: flag };
+  }
   const url = config.getString("state.url");
+  if (url && !HTTP.test(url)) throw new ConfigError(`state.url must be an http(s):// URL, got "${url}"`, { hint: "automna config set state.url https://... (or unset it for the embedded database)" });
   if (url) return { kind: "http", location: url };
   return { kind: "sqlite", location: config.getString("state.path") ?? defaultStatePath(config.env) };
 }

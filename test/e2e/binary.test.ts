@@ -69,7 +69,7 @@ describe("the pre-rendered help page", () => {
 });
 
 describe("a reader that stops early", () => {
-  it("ends the command quietly (exit 0, no stack trace), like `automna list | head -1`", async () => {
+  it("ends the command as a closed pipe (exit 141, as a shell reports SIGPIPE; no stack trace), like `automna list | head -1`", async () => {
     home = makeHome();
     // Enough rows that the output overflows the pipe after head has gone.
     const { SqliteStore } = await import("../../src/state/sqlite-store.js");
@@ -78,7 +78,7 @@ describe("a reader that stops early", () => {
     for (let i = 0; i < 3000; i++) await store.createInstance(instance(`user-${i}`));
     await store.close();
     const r = await execa("bash", ["-o", "pipefail", "-c", `"${process.execPath}" "${BIN}" list | head -1`], { env: home.env, extendEnv: false, reject: false });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode).toBe(141);
     expect(r.stdout.split("\n")).toHaveLength(1);
     expect(r.stderr).not.toContain("EPIPE");
     expect(r.stderr).not.toContain("    at ");
