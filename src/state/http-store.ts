@@ -1,6 +1,5 @@
 import { AutomnaError, UsageError } from "../lib/errors.js";
-import type { Secret } from "../lib/redact.js";
-import { StateHttpClient } from "./http-client.js";
+import { StateHttpClient, type HttpClientOptions, type StateWaitListener } from "./http-client.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
@@ -8,18 +7,11 @@ import type {
 } from "./types.js";
 import { encodeLease, encodeVersion, LEASE_HEADER, OPERATIONS_PAGE_MAX } from "./wire.js";
 
-export interface HttpStoreOptions {
-  token?: Secret | undefined;
-  /** PEM of a CA to trust for an https state server with a private certificate. */
-  ca?: string | Buffer | undefined;
-  /** Keep-alive connections to the server. */
-  connections?: number;
-  attempts?: number;
-  timeoutMs?: number;
-  debug?: ((line: string) => void) | undefined;
+/** Token, CA, connections, tries, outage window (`retryForMs`), timeout, debug and signal. */
+export type HttpStoreOptions = HttpClientOptions & {
   /** Operations asked for per request when listing them (the server answers at most OPERATIONS_PAGE_MAX). */
   pageSize?: number;
-}
+};
 
 function writeHeaders(options: UpdateOptions): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -38,13 +30,11 @@ const seg = encodeURIComponent;
 export class HttpStore implements StateStore {
   readonly location: string;
   readonly #client: StateHttpClient;
-  readonly #close: () => Promise<void>;
   readonly #pageSize: number;
 
-  private constructor(location: string, client: StateHttpClient, close: () => Promise<void>, pageSize: number) {
+  private constructor(location: string, client: StateHttpClient, pageSize: number) {
     this.location = location;
     this.#client = client;
-    this.#close = close;
     this.#pageSize = pageSize;
   }
 
@@ -59,17 +49,17 @@ export class HttpStore implements StateStore {
     if (base.username || base.password) {
       throw new UsageError("the state URL must not carry credentials", { hint: "put the token in AUTOMNA_STATE_TOKEN or config state.token" });
     }
-    const { Pool } = await import("undici");
-    const pool = new Pool(base.origin, {
-      connections: options.connections ?? 8,
-      keepAliveTimeout: 10_000,
-      ...(options.ca ? { connect: { ca: options.ca } } : {}),
-    });
-    const client = new StateHttpClient(pool, base, options);
     const pageSize = Math.max(1, Math.min(options.pageSize ?? OPERATIONS_PAGE_MAX, OPERATIONS_PAGE_MAX));
-    return new HttpStore(base.toString().replace(/\/$/, ""), client, async () => {
-      await pool.close();
-    }, pageSize);
+    return new HttpStore(base.toString().replace(/\/$/, ""), new StateHttpClient(base, options), pageSize);
+  }
+
+  /**
+   * Tells `listener` while the server is down and calls wait for it, and when it is back (see
+   * StateWaitEvent): the hook for "waiting for the state server" on a progress board, and for
+   * renewing a lease once the server answers again. Returns the unsubscribe.
+   */
+  onWait(listener: StateWaitListener): () => void {
+    return this.#client.onWait(listener);
   }
 
   async #must<T>(value: Promise<T | undefined>): Promise<T> {
@@ -174,6 +164,6 @@ export class HttpStore implements StateStore {
   }
 
   close(): Promise<void> {
-    return this.#close();
+    return this.#client.close();
   }
 }
