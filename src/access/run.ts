@@ -62,7 +62,7 @@ export interface RunHooks {
  */
 export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
   const registry = await ctx.providers();
-  const provider = await registry.get(instance.provider);
+  const provider = await registry.forInstance(instance);
   const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
   if (!provider.remote && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
   const target: Target = { user: instance.user, instance, provider, address };

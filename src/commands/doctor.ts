@@ -23,7 +23,8 @@ export interface Drift {
 }
 
 export interface DoctorReport {
-  providers: { provider: string; ok: boolean; error?: string; instances: number }[];
+  /** `elsewhere`: instances in state made through another endpoint or account (another profile's to check). */
+  providers: { provider: string; ok: boolean; error?: string; instances: number; elsewhere?: number }[];
   drift: Drift[];
   fixed: number;
 }
@@ -36,13 +37,15 @@ interface Found {
 
 export async function runDoctor(ctx: Context, opts: { provider?: string | undefined; fix: boolean; removeOrphans: boolean }): Promise<DoctorReport> {
   const [registry, state] = await Promise.all([ctx.providers(), ctx.state()]);
-  const { observeProviders, pairByUser, refreshPatch } = await import("../fleet/observe.js");
+  const { observeProviders, pairByUser, refreshPatch, rowsOf } = await import("../fleet/observe.js");
   const views = await observeProviders(registry, state, opts.provider);
   const found: Found[] = [];
+  const elsewhereBy = new Map<string, number>();
   for (const view of views) {
     if (!view.ok) continue;
-    const rows = await state.listInstances({ provider: view.provider });
-    const { pairs, missing, orphans } = pairByUser(rows, view.instances);
+    const { here, elsewhere } = await rowsOf(state, view);
+    if (elsewhere.length) elsewhereBy.set(view.provider, elsewhere.length);
+    const { pairs, missing, orphans } = pairByUser(here, view.instances);
     for (const live of orphans) {
       if (!isUserId(live.user)) {
         found.push({ drift: { kind: "invalid", user: live.user, provider: view.provider, detail: `automna-marked resource whose user id is not valid (${USER_RULE}); not adopted: rename or remove it at the provider`, resources: live.resources } });
@@ -62,7 +65,9 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
     }
   }
   const report: DoctorReport = {
-    providers: views.map((v) => ({ provider: v.provider, ok: v.ok, ...(v.error ? { error: v.error } : {}), instances: v.instances.length })),
+    providers: views.map((v) => ({
+      provider: v.provider, ok: v.ok, ...(v.error ? { error: v.error } : {}), instances: v.instances.length, ...(elsewhereBy.has(v.provider) ? { elsewhere: elsewhereBy.get(v.provider) } : {}),
+    })),
     drift: found.map((f) => f.drift),
     fixed: 0,
   };
@@ -102,7 +107,7 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
         const row = await state.createInstance({
           user: live.user, role: "live", provider: live.provider, region: live.region, size: live.size, image: live.image ?? "",
           resources: live.resources, addresses: live.addresses, status: live.status, opId: live.opId,
-          meta: { providerStatus: live.providerStatus, adoptedBy: "doctor", ...(billing.length ? { monthlyPrice: monthlyTotal(billing), currency: billing[0]!.currency } : {}) },
+          meta: { providerStatus: live.providerStatus, adoptedBy: "doctor", api: await provider.api(), ...(billing.length ? { monthlyPrice: monthlyTotal(billing), currency: billing[0]!.currency } : {}) },
         }, { lease });
         for (const b of billing) {
           await state.openUsage({ user: live.user, instanceId: row.id, provider: live.provider, size: live.size, region: live.region, kind: b.kind, quantity: b.quantity, hourlyPrice: b.hourlyPrice, monthlyPrice: b.monthlyPrice, currency: b.currency, start: now() }, { lease });
@@ -144,6 +149,7 @@ export const doctorCommand: CommandModule = {
         const format = resolveFormat(opts.output, ctx.globals.json);
         const report = await runDoctor(ctx, { provider: opts.provider, fix: opts.fix === true, removeOrphans: opts.removeOrphans === true });
         for (const p of report.providers) if (!p.ok) ctx.io.warn(`${p.provider}: not checked: ${p.error}`);
+        for (const p of report.providers) if (p.elsewhere) ctx.io.info(`${p.provider}: ${p.elsewhere} instance(s) made through another endpoint or account not checked (their profile's doctor checks them)`);
         if (format === "json") ctx.io.json(report);
         else if (report.drift.length) renderList(ctx.io, report.drift, COLUMNS, { format });
         const unfixed = report.drift.filter((d) => !d.fixed).length;

@@ -1,5 +1,5 @@
 import { AuthError, ProviderApiError, UsageError } from "../lib/errors.js";
-import type { ProviderRegistry } from "../providers/index.js";
+import type { Provider, ProviderRegistry } from "../providers/index.js";
 import type { Instance, LeaseRef, StateStore } from "../state/types.js";
 
 export interface DestroyDeps {
@@ -42,8 +42,11 @@ export async function destroyUser(deps: DestroyDeps, user: string, lease: LeaseR
   const rows = (await state.listInstances({ user })).filter(pick);
   if (rows.length === 0) return { user, result: "absent", provider: null, removed: [] };
   const removed: string[] = [];
+  // Every row's endpoint checked before anything is removed (one made elsewhere refuses the lot).
+  const providers = new Map<Instance, Provider>();
+  for (const row of rows) providers.set(row, await registry.forInstance(row, { lease }));
   for (const row of rows) {
-    const provider = await registry.get(row.provider);
+    const provider = providers.get(row)!;
     await state.updateInstance(row.id, { status: "deleting" }, { lease });
     try {
       let target = row.resources;

@@ -57,9 +57,9 @@ async function liveInstance(deps: BackupDeps, user: string): Promise<Instance> {
 
 export async function backupUser(deps: BackupDeps, user: string): Promise<BackupResult> {
   const id = newId("bk", deps.now());
-  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async () => {
+  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async (lease) => {
     const instance = await liveInstance(deps, user);
-    const provider = await deps.registry.get(instance.provider);
+    const provider = await deps.registry.forInstance(instance, { lease });
     const keys = backupKeys(user, id);
     deps.step("freezing the agent");
     const frozen = Date.now();
@@ -109,9 +109,9 @@ function parseBackupManifest(text: string): { sha256: string; manifestText: stri
  */
 export async function restoreUser(deps: BackupDeps, user: string, backupId: string): Promise<RestoreResult> {
   if (!BACKUP_ID.test(backupId)) throw new UsageError(`"${backupId}" is not a backup id (bk_...)`, { hint: "automna backup USER prints one" });
-  return withLease(deps.state, user, { who: deps.who, operation: `restore ${backupId}` }, async () => {
+  return withLease(deps.state, user, { who: deps.who, operation: `restore ${backupId}` }, async (lease) => {
     const instance = await liveInstance(deps, user);
-    const provider = await deps.registry.get(instance.provider);
+    const provider = await deps.registry.forInstance(instance, { lease });
     const keys = backupKeys(user, backupId);
     const text = await deps.objects.getText(keys.manifest);
     if (text === undefined) throw new NotFoundError(`no backup ${backupId} of ${user}`, { hint: `objects are under backups/${user}/ in the storage bucket` });
