@@ -41,6 +41,10 @@ trap 'rm -rf "$work"' EXIT
 commit="$(git -C "$repo" rev-parse HEAD)"
 git clone --quiet --no-checkout "$repo" "$work/automna"
 git -C "$work/automna" checkout --quiet --detach "$commit"
+# The conformance tests read the providers' specs from shared/ beside the repository (reference
+# data, never committed): give the clone the same neighbour.
+if [ -d "$repo/../shared/specs" ]; then ln -s "$(cd "$repo/../shared" && pwd)" "$work/shared"
+else echo "clean-clone: warning: no shared/specs beside $repo; the spec conformance tests will fail"; fi
 if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
   echo "clean-clone: note: $repo has uncommitted changes; the check runs the committed $commit"
 fi
