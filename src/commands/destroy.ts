@@ -31,8 +31,8 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
       if (!ok) throw new CancelledError("destroy cancelled; nothing was changed");
     }
   }
-  const [{ withLease }, { mapConcurrent }, { assertNotProtected, destroyUser }] = await Promise.all([
-    import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/destroy-user.js"),
+  const [{ withLease }, { mapConcurrent }, { assertNotProtected, destroyUser }, { unfinishedConflict, unfinishedMigration }] = await Promise.all([
+    import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/destroy-user.js"), import("../migrate/unfinished.js"),
   ]);
   const who = await ctx.operator();
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
@@ -41,6 +41,9 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
     return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
       try {
         const out = await withLease(state, user, { who, operation: "destroy" }, async (lease) => {
+          // A migration left unfinished still owns instances and archives: destroying under it strands the user.
+          const unfinished = await unfinishedMigration(state, user);
+          if (unfinished) throw unfinishedConflict(unfinished, "destroying it now would strand the operation (its source or target would be gone)");
           assertNotProtected(user, await state.listInstances({ user }), opts.force);
           return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget }, user, lease);
         });
