@@ -65,7 +65,7 @@ export async function leftoversOf(deps: Pick<AbandonDeps, "state" | "registry">,
 /** One line per leftover, for the question and the result. */
 export function describeLeftovers(user: string, l: Leftovers): string[] {
   const lines: string[] = [];
-  if (l.target) lines.push(`${user}'s target on ${l.target.provider} (${Object.entries(l.target.resources).map(([k, v]) => `${k} ${v}`).join(", ")}) stays there, forgotten by state: automna doctor reports it, doctor --fix removes it`);
+  if (l.target) lines.push(`${user}'s target on ${l.target.provider} (${Object.entries(l.target.resources).map(([k, v]) => `${k} ${v}`).join(", ")}) stays there, forgotten by state: automna doctor reports it as an orphan, doctor --fix --remove-orphans removes it`);
   if (l.sourceStopped) lines.push(`${user}'s agent on ${l.sourceStopped.provider} stays stopped (frozen by the migration); migrate rollback would start it instead`);
   if (l.archives.length) lines.push(`archives may remain in the object store: ${l.archives.join(", ")}`);
   return lines;

@@ -53,9 +53,11 @@ export async function standDown(r: Run, stop: Interruption, cause: unknown): Pro
     }
   }
   try {
+    const frozen = stepState(entries, "freeze").started && !stepState(entries, "freeze").undone;
     const { serving, recorded } = stepState(entries, "switch").started ? { serving: afterSwitch(r, entries), recorded: true } : await restoreSource(r, entries, lease);
     const next = stepState(entries, "switch").started ? `automna migrate resume ${opId}`
-      : recorded ? `automna migrate resume ${opId} (it freezes and copies again), or automna migrate rollback ${opId}`
+      : !frozen ? `automna migrate resume ${opId}, or automna migrate rollback ${opId}`
+        : recorded ? `automna migrate resume ${opId} (it freezes and copies again), or automna migrate rollback ${opId}`
         : `automna migrate rollback ${opId} (the source runs again but state could not record it, so a resume would roll back anyway)`;
     const message = `${user}: migration ${opId} interrupted at ${step} (${stop.why}); ${serving}`;
     const options = { code: "interrupted", hint: `next: ${next}`, cause };

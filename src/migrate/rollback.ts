@@ -21,11 +21,11 @@ export async function rollback(r: Run, reason: string): Promise<void> {
       j.emit("rollback", undefined, text, "warn");
     };
     const source = await r.sourceRow();
+    if (!source) note(`the source instance of ${r.user} is gone from state: there is no agent to restart (automna provision ${r.user} makes a new one)`);
     let sourceHealthy = source !== undefined;
     if (j.state("freeze").started && !j.state("freeze").undone) {
       j.checkpoint();
       sourceHealthy = source ? await restartSource(r, source, note) : false;
-      if (!source) note(`the source instance of ${r.user} is gone from state: there is no agent to restart (automna provision ${r.user} makes a new one)`);
       const summary = !source ? "source gone: nothing to restart" : sourceHealthy ? "source agent serving again" : "source agent started (not healthy yet)";
       await j.append("freeze", "undone", { sourceHealthy, summary });
       j.emit("freeze", "undone", summary);
