@@ -36,6 +36,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
   ]);
   const who = await ctx.operator();
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
+  const dns = await (await import("../migrate/deps.js")).dnsFromConfig(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
@@ -45,7 +46,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
           const unfinished = await unfinishedMigration(state, user);
           if (unfinished) throw unfinishedConflict(unfinished, "destroying it now would strand the operation (its source or target would be gone)");
           assertNotProtected(user, await state.listInstances({ user }), opts.force);
-          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget }, user, lease);
+          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget, dns }, user, lease);
         });
         board.done(user, out.result === "absent" ? "no instance (nothing to do)" : `destroyed (${out.removed.join(", ") || "already gone at the provider"})`);
         return { ...out, error: null };
@@ -59,6 +60,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
     });
   } finally {
     board.close();
+    await dns?.provider.close();
   }
 }
 
