@@ -15,6 +15,15 @@ export interface Interruption {
 /** How long standing down may take (restarting the source and waiting for its health), at most. */
 const STAND_DOWN_MS = 5 * 60_000;
 
+/**
+ * What running scripts needs for the last calls of an interrupted run (starting a stopped agent
+ * again): when the run's own signal is the Ctrl-C that stopped it, one of their own, bounded.
+ */
+export function standDownExec<T extends ExecDeps>(deps: T): T {
+  if (!deps.signal.aborted) return deps;
+  return { ...deps, guard: undefined, signal: AbortSignal.timeout(STAND_DOWN_MS), sleep: (ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)) };
+}
+
 /** The interruption an error (or the run's signal) stands for, or undefined for a real failure. */
 export function interruptionOf(r: Run, error: unknown): Interruption | undefined {
   if (r.deps.signal.aborted || error instanceof CancelledError) {
@@ -77,9 +86,7 @@ function afterSwitch(r: Run, entries: readonly JournalEntry[]): string {
 async function restoreSource(r: Run, entries: readonly JournalEntry[], lease: LeaseRef | undefined): Promise<{ serving: string; recorded: boolean }> {
   const freeze = stepState(entries, "freeze");
   if (!freeze.started || freeze.undone) return { serving: `${r.user}'s agent still serves on ${r.from.title} (it was not stopped)`, recorded: true };
-  // The run's own signal may be the Ctrl-C that stopped it: these last calls get their own.
-  const signal = AbortSignal.timeout(STAND_DOWN_MS);
-  const host: ExecDeps = { run: r.deps.run, signal, sleep: (ms) => new Promise((ok) => setTimeout(ok, ms)) };
+  const host = standDownExec(r.deps);
   let serving: string;
   let healthy: boolean;
   try {

@@ -4,7 +4,7 @@ import type { MigrateEvent } from "../../src/migrate/types.js";
 import { SqliteStore } from "../../src/state/sqlite-store.js";
 import { BIN } from "../helpers/bin.js";
 import { runCli, type RunResult } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, migrateWorld, provision, type MigrateWorld } from "./world.js";
+import { expectCarriedOver, hostDir, instances, migrateWorld, PLACES, provision, type MigrateWorld } from "./world.js";
 
 /**
  * #11 items 4 and 5, as an operator meets them: a migration stopped part-way (Ctrl-C after the
@@ -15,7 +15,7 @@ import { expectCarriedOver, hostDir, instances, migrateWorld, provision, type Mi
 let w: MigrateWorld;
 beforeAll(async () => {
   w = await migrateWorld({ addressBase: "127.86", seedBytes: 256 * 1024, writeEveryMs: 100 });
-  await provision(w, "hetzner", ["cc-1", "lb-1", "gone-1", "ab-1"]);
+  await provision(w, "hetzner", ["cc-1", "lb-1", "gone-1", "ab-1", "bk-1"]);
 });
 afterAll(async () => {
   await w?.cleanup();
@@ -169,5 +169,59 @@ describe("ending an operation whatever is left", () => {
 
     const again = await runCli(["migrate", "ab-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: w.env });
     expect(again.code, again.stderr).toBe(0);
+  });
+});
+
+/** Runs a command in-process and presses Ctrl-C the moment its progress (board or task line) shows `text`. */
+async function ctrlCAt(argv: string[], text: RegExp): Promise<RunResult> {
+  const controller = new AbortController();
+  return runCli(argv, {
+    env: w.env,
+    signal: controller.signal,
+    setup: (ctx) => {
+      const open = ctx.io.board.bind(ctx.io);
+      ctx.io.board = () => {
+        const board = open();
+        const update = board.update.bind(board);
+        board.update = (item: string, line: string): void => {
+          update(item, line);
+          if (text.test(line)) controller.abort();
+        };
+        return board;
+      };
+      const start = ctx.io.task.bind(ctx.io);
+      ctx.io.task = (first: string) => {
+        const task = start(first);
+        const update = task.update.bind(task);
+        task.update = (line: string): void => {
+          update(line);
+          if (text.test(line)) controller.abort();
+        };
+        return task;
+      };
+    },
+  });
+}
+
+describe("backup, restore and provision interrupted", () => {
+  it("Ctrl-C while a backup archives the frozen /data: the agent is started again, the message says so and what to run", async () => {
+    const res = await ctrlCAt(["backup", "bk-1"], /^bk-1: archiving \/data$/);
+    expect(res.code).toBe(130);
+    expect(res.stderr).toMatch(/Error: bk-1: backup bk_[a-z0-9]+ interrupted while starting the agent \(Ctrl-C or SIGTERM\); bk-1's agent serves\n/);
+    expect(res.stderr).toMatch(/Hint: next: automna backup bk-1 \(nothing of bk_[a-z0-9]+ was kept\)/);
+    expect(await serves("bk-1")).toEqual({ provider: "hetzner", ok: true });
+    expect((await runCli(["backup", "bk-1", "--json"], { env: w.env })).code).toBe(0);
+  });
+
+  it("Ctrl-C while provisioning: who has no agent yet, and the command that resumes it", async () => {
+    const [region, size] = PLACES.hetzner;
+    const flags = ["--provider", "hetzner", "--region", region, "--size", size];
+    const res = await ctrlCAt(["provision", "pi-1", ...flags], /^creating$/);
+    expect(res.code).toBe(130);
+    expect(res.stderr).toContain("Error: provision interrupted (Ctrl-C or SIGTERM): no agent serves yet for pi-1\n");
+    expect(res.stderr).toContain("Hint: next: automna provision pi-1 with the same flags resumes them (what was made is found by its marker, never made twice)");
+    const again = await runCli(["provision", "pi-1", ...flags, "--json"], { env: w.env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json<{ results: { result: string; status: string }[] }>().results[0]).toMatchObject({ result: "resumed", status: "running" });
   });
 });

@@ -83,9 +83,10 @@ describe("the state server lost during migrations", () => {
     const port = new URL(server.url).port;
     const child = automna(["migrate", LOST, "--from", "hetzner", "--to", "digitalocean", "--yes", "-o", "ndjson"], { ...env, AUTOMNA_STATE_RETRY_FOR: "2s" }, { timeout: 120_000 });
     let out = "";
+    let killed = false;
     child.stdout!.on("data", (chunk: Buffer) => {
       out += chunk.toString();
-      if (!server.proc.killed && /"step":"freeze","phase":"done"/.test(out)) server.proc.kill("SIGKILL");
+      if (!killed && /"step":"freeze","phase":"done"/.test(out)) killed = server.proc.kill("SIGKILL");
     });
     const res = await child;
     expect(res.exitCode, String(res.stderr)).toBe(1);
