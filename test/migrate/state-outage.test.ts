@@ -14,6 +14,7 @@ import { migrateWorld, PLACES, type MigrateWorld } from "./world.js";
 const OUTAGE_MS = 10_000;
 const USERS = ["so-1", "so-2", "so-3"];
 const LOST = "so-4";
+const LONG = "so-5";
 
 let w: MigrateWorld;
 let db: string;
@@ -26,7 +27,7 @@ beforeAll(async () => {
   server = await spawnServer(db, w.home.env);
   env = { ...w.env, AUTOMNA_STATE_URL: server.url, AUTOMNA_STATE_TOKEN: token };
   const [region, size] = PLACES.hetzner;
-  const made = await runCli(["provision", ...USERS, LOST, "--provider", "hetzner", "--region", region, "--size", size, "--json"], { env });
+  const made = await runCli(["provision", ...USERS, LOST, LONG, "--provider", "hetzner", "--region", region, "--size", size, "--json"], { env });
   expect(made.code, made.stderr).toBe(0);
   await w.sb.settled();
 }, 120_000);
@@ -101,5 +102,14 @@ describe("the state server lost during migrations", () => {
     const rollback = await runCli(["migrate", "rollback", op, "--yes"], { env });
     expect(rollback.code, rollback.stderr).toBe(0);
     expect((await runCli(["status", LOST, "--json"], { env })).json<{ health: { ok: boolean } }>().health.ok).toBe(true);
+  });
+
+  it("on a state server a migration's lease outlives the outage its calls wait out (state.retryFor x 1.5), so it is renewed, not lost, when the server is back", async () => {
+    const { AUTOMNA_MIGRATE_LEASE_TTL: _ttl, ...defaults } = env;
+    const res = await runCli(["migrate", LONG, "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: { ...defaults, AUTOMNA_STATE_RETRY_FOR: "80s" } });
+    expect(res.code, res.stderr).toBe(0);
+    const audit = (await runCli(["state", "audit", "--json", "--limit", "10000"], { env })).json<{ action: string; target: string; details: { ttlMs?: number; operation?: string } }[]>();
+    const taken = audit.filter((a) => a.action === "lease.acquire" && a.target === LONG && a.details.operation?.startsWith("op_"));
+    expect(taken.map((a) => a.details.ttlMs)).toEqual([120_000]);
   });
 });
