@@ -77,4 +77,15 @@ describe("state belongs to a profile", () => {
     expect(destroyed.exitCode, String(destroyed.stderr)).toBe(0);
     expect(reached.filter((r) => r.method !== "GET")).toEqual([]);
   });
+
+  it("an instance made for one account (Fly organization) is refused, exit 2 naming both, through another on the same endpoint", async () => {
+    const made = await automna(["--profile", "sandbox", "provision", "f1", "--provider", "fly", "--region", "ams", "--size", "shared-cpu-1x-2gb", "--json"], h.env, { timeout: 60_000 });
+    expect(made.exitCode, String(made.stderr)).toBe(0);
+    const before = reached.length;
+    const refused = await automna(["--profile", "sandbox", "destroy", "f1", "--yes"], { ...h.env, AUTOMNA_FLY_ORG: "other-org" });
+    expect(refused.exitCode).toBe(2);
+    expect(String(refused.stderr)).toContain("Error: f1's Fly.io instance was made through Fly.io account personal; profile sandbox reaches account other-org: refusing to act on it there");
+    expect(reached.length).toBe(before);
+    expect(JSON.parse(String((await automna(["--profile", "sandbox", "list", "--json"], h.env)).stdout))).toEqual([expect.objectContaining({ user: "f1", provider: "fly" })]);
+  });
 });
