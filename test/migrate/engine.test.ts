@@ -9,6 +9,7 @@ import { resumeMigration, rollbackMigration, startMigration } from "../../src/mi
 import { planMigration } from "../../src/migrate/plan.js";
 import { MIGRATE_STEPS, type MigrateEvent } from "../../src/migrate/types.js";
 import { startSandbox, type RunningSandbox } from "../../src/sandbox/index.js";
+import { budgetSetting } from "../helpers/budget.js";
 import { makeHome, MemoryStream, runCli, type Sandbox as Home } from "../helpers/cli.js";
 import { LocalHosts } from "./local-hosts.js";
 
@@ -31,7 +32,7 @@ afterAll(async () => {
 function env(extra: Record<string, string> = {}): Record<string, string> {
   return {
     ...home.env, ...sandbox.env(), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_POLL_MS: "5", AUTOMNA_RATE_SCALE: "1000",
-    AUTOMNA_HEALTH_CHECKS: "2", AUTOMNA_HEALTH_INTERVAL: "10ms", AUTOMNA_HEALTH_TIMEOUT: "3s", ...extra,
+    AUTOMNA_HEALTH_CHECKS: "2", AUTOMNA_HEALTH_INTERVAL: "10ms", AUTOMNA_HEALTH_TIMEOUT: budgetSetting(3000), ...extra,
   };
 }
 

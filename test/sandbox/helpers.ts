@@ -42,16 +42,8 @@ export function client(base: string, token: string | null) {
   };
 }
 
-/** Polls until `check` returns a value (not undefined/false) or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polls until `check` returns a value (not undefined/false) or its budget runs out. */
+export { until as eventually } from "../helpers/budget.js";
 
 /** GET <ip>:<port>/healthz: the status, or "down" when nothing answers. */
 export async function health(ip: string, port = 8080): Promise<number | "down"> {
