@@ -10,12 +10,14 @@ import { budget, QUIET_MS, SLOWDOWN, SLOWDOWN_VAR, TEST_CONCURRENCY } from "./te
 const SLOW = [
   "test/e2e/**/*.test.ts", // the built binary, end to end
   "test/migrate/**/*.test.ts", // migrations between simulated hosts over real ssh, crash points, bulk
+  "test/state/server/**/*.test.ts", // state server processes
   "test/**/*.slow.test.ts",
   "test/**/*{crash,bulk,fault,faults}*.test.ts",
-  // Simulated hosts and real ssh/docker-shim processes, each file tens of seconds.
-  "test/sandbox/host-{docker,docker-run,fleet}.test.ts",
-  "test/commands/{provision-secrets,exec,logs}.test.ts",
-  "test/commands/sandbox.test.ts", // the built binary as a daemon
+  // Simulated hosts over real ssh; an object of hundreds of MB; an hour's rate budget spent.
+  "test/sandbox/{host-*,sim-hosts,s3,hetzner}.test.ts",
+  "test/state/{http-store,pg-store}.test.ts", // state server and PostgreSQL processes
+  // ssh into simulated hosts; the binary as a daemon; fleets of 50 users.
+  "test/commands/{provision-secrets,exec,logs,env,ssh,sandbox,fleet-sandbox}.test.ts",
 ];
 
 /**

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { startSandbox, type RunningSandbox, type SandboxOptions } from "../../src/sandbox/index.js";
+import { budget } from "../helpers/budget.js";
 
 /**
  * A parsed provider response body. Tests walk deep into provider JSON and assert on it; the
@@ -17,10 +18,13 @@ export interface Response<T = Body> {
   headers: Headers;
 }
 
-/** A sandbox in a fresh directory on ephemeral ports, with fast transitions. */
+/**
+ * A sandbox in a fresh directory on ephemeral ports, with fast transitions: an action still runs
+ * when the test's next request arrives (a second action is refused), however busy the machine.
+ */
 export async function sandbox(options: Partial<SandboxOptions> = {}): Promise<RunningSandbox & { dir: string; cleanup(): Promise<void> }> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "automna-sandbox-"));
-  const sb = await startSandbox({ actionDelayMs: 40, ...options, dir });
+  const sb = await startSandbox({ actionDelayMs: budget(100), ...options, dir });
   return Object.assign(sb, {
     dir,
     cleanup: async () => {
