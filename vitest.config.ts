@@ -16,6 +16,7 @@ const SLOW = [
   // Simulated hosts over real ssh; an object of hundreds of MB; an hour's rate budget spent.
   "test/sandbox/{host-*,sim-hosts,s3,hetzner}.test.ts",
   "test/state/{http-store,pg-store}.test.ts", // state server and PostgreSQL processes
+  "test/conformance/{clients,spec-conformance}.test.ts", // official clients' processes; a fleet's whole life
   // ssh into simulated hosts; the binary as a daemon; fleets of 50 users.
   "test/commands/{provision-secrets,exec,logs,env,ssh,sandbox,fleet-sandbox}.test.ts",
 ];

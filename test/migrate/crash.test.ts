@@ -42,7 +42,7 @@ afterAll(async () => {
 const withCrash = (w: MigrateWorld, crash?: string) => (crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env);
 const migrate = (w: MigrateWorld, user: string, crash: string) =>
   automna(["migrate", user, "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], withCrash(w, crash), { quietMs: QUIET_MS.migration * CROWD });
-const resume = (w: MigrateWorld, op: string, crash?: string) => automna(["migrate", "resume", op, "--json"], withCrash(w, crash), { quietMs: QUIET_MS.migration * CROWD });
+const resume = (w: MigrateWorld, op: string, crash?: string) => automna(["migrate", "resume", op, "--json", "--yes"], withCrash(w, crash), { quietMs: QUIET_MS.migration * CROWD });
 
 /** `automna migrate status` (in-process: the same command, without starting Node again). */
 async function statusJson<T>(w: MigrateWorld, args: string[]): Promise<T> {

@@ -16,7 +16,7 @@ afterAll(async () => {
 
 const migrate = (user: string, crash: string) =>
   automna(["migrate", user, "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: crash }, { quietMs: QUIET_MS.migration });
-const resume = (op: string) => automna(["migrate", "resume", op, "--json"], w.env, { quietMs: QUIET_MS.migration });
+const resume = (op: string) => automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration });
 
 async function opOf(user: string): Promise<string> {
   const res = await automna(["migrate", "status", "-o", "json", "--limit", "1000"], w.env);
@@ -66,7 +66,7 @@ describe("a holder paused past its lease (built binary)", () => {
       if (!locks.some((l) => l.user === "stale-1")) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    const takeover = await automna(["migrate", "resume", op, "--json"], env, { quietMs: QUIET_MS.migration });
+    const takeover = await automna(["migrate", "resume", op, "--json", "--yes"], env, { quietMs: QUIET_MS.migration });
     expect(takeover.exitCode, takeover.stderr).toBe(0);
     first.kill("SIGCONT");
     const late = await first;
@@ -85,7 +85,7 @@ describe("migrate rollback (built binary)", () => {
     await provision(w, "hetzner", ["undo-1"]);
     expect((await migrate("undo-1", "final-upload:after")).signal).toBe("SIGKILL");
     const op = await opOf("undo-1");
-    const undo = await automna(["migrate", "rollback", op], w.env, { quietMs: QUIET_MS.migration });
+    const undo = await automna(["migrate", "rollback", op, "--yes"], w.env, { quietMs: QUIET_MS.migration });
     expect(undo.exitCode, undo.stderr).toBe(0);
     expect(undo.stderr).toContain(`${op}: rolled back; undo-1 runs on hetzner as before`);
     expect((await instances(w, "undo-1")).map((r) => [r.provider, r.role, r.status])).toEqual([["hetzner", "live", "running"]]);
@@ -97,7 +97,7 @@ describe("migrate rollback (built binary)", () => {
     const moved = await runCli(["migrate", "past-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: w.env });
     expect(moved.code, moved.stderr).toBe(0);
     const finished = await opOf("past-1");
-    const refused = await automna(["migrate", "rollback", finished], w.env);
+    const refused = await automna(["migrate", "rollback", finished, "--yes"], w.env);
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toContain(`${finished} is past the routing switch`);
     const human = await automna(["migrate", "status", op], w.env);
