@@ -18,6 +18,19 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/**
+ * The command path whose help a plain help request asks for: `--help`, `config list --help` and
+ * `help config list` give "", "config list" and "config list". Undefined for anything else
+ * (global flags, arguments), which the live program answers.
+ */
+function helpPage(argv: string[]): string | undefined {
+  let words: string[];
+  if (argv[0] === "help") words = argv.slice(1);
+  else if (argv.at(-1) === "--help" || argv.at(-1) === "-h") words = argv.slice(0, -1);
+  else return undefined;
+  return words.every((w) => /^[a-z][a-z0-9-]*$/.test(w)) ? words.join(" ") : undefined;
+}
+
 async function run(): Promise<number> {
   // Reuse compiled bytecode between runs: most of a CLI's start-up is module compilation.
   const { enableCompileCache } = await import("node:module");
@@ -27,12 +40,16 @@ async function run(): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
-    // The root help page is rendered at build time by the real program (scripts/write-help-cache.mjs).
+  const page = helpPage(args);
+  if (page !== undefined) {
+    // Help pages are rendered at build time by the real program (scripts/write-help-cache.mjs).
     const { readFileSync } = await import("node:fs");
     try {
-      process.stdout.write(readFileSync(new URL("../help.txt", import.meta.url), "utf8"));
-      return 0;
+      const pages = JSON.parse(readFileSync(new URL("../help.json", import.meta.url), "utf8")) as Record<string, string>;
+      if (Object.hasOwn(pages, page)) {
+        process.stdout.write(pages[page]!);
+        return 0;
+      }
     } catch {
       /* not pre-rendered: render it live below */
     }
@@ -48,12 +65,7 @@ async function run(): Promise<number> {
   const [{ main }, { createContext }] = await Promise.all([import("../src/cli.js"), import("../src/context.js")]);
   const controller = new AbortController();
   let interrupts = 0;
-  let firstAt = 0;
   const onSignal = (): void => {
-    // conf's exit hook (when-exit) re-raises a signal on this process the moment it sees it; that
-    // echo is not a second Ctrl-C, and no person presses twice within a quarter of a second.
-    if (interrupts > 0 && Date.now() - firstAt < 250) return;
-    if (interrupts === 0) firstAt = Date.now();
     interrupts++;
     if (interrupts > 1) {
       // A second Ctrl-C while cleaning up: stop now. State writes are transactions, so nothing is torn.

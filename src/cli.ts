@@ -1,20 +1,73 @@
-import { Command, CommanderError } from "commander";
-import { COMMANDS } from "./commands/index.js";
+import { Command, CommanderError, Help, type HelpConfiguration, type Option } from "commander";
+import { COMMANDS, findCommand } from "./commands/index.js";
 import type { Context, GlobalOptions } from "./context.js";
 import { AutomnaError, CancelledError, ExitCode, isAbortError } from "./lib/errors.js";
-import { COMMAND_GROUPS } from "./lib/command.js";
+import { COMMAND_GROUPS, type CommandModule, type GlobalFlag } from "./lib/command.js";
 import { redact } from "./lib/redact.js";
 
-/** Builds the program: global flags, grouped commands, root help with one example per command. */
-export function buildProgram(ctx: Context): Command {
+const GLOBAL_FLAGS = "Global flags:";
+/** Global flags every command honours, so no manifest entry lists them. */
+const OUTPUT_FLAGS: readonly GlobalFlag[] = ["quiet", "verbose", "debug", "color"];
+/** Global flags that take a value, which is not a command name. */
+const VALUE_FLAGS = new Set(["--profile", "--config", "--state"]);
+
+/**
+ * The top-level commands the command line names: its first operand, and for `help <command>`
+ * that command too. Only these modules load.
+ */
+export function namedCommands(argv: readonly string[]): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") break;
+    if (VALUE_FLAGS.has(arg)) i++;
+    else if (!arg.startsWith("-")) {
+      names.push(arg);
+      if (names.length === 2 || arg !== "help") break;
+    }
+  }
+  return names;
+}
+
+/**
+ * Help is a fixed 100 columns wide, so the build can pre-render the root page. The root lists
+ * commands by name (their usage needs their modules); a command's help ends with the global
+ * flags it honours, from its manifest entry.
+ */
+const HELP: HelpConfiguration = {
+  helpWidth: 100,
+  showGlobalOptions: true,
+  subcommandTerm(this: Help, cmd: Command): string {
+    return cmd.parent?.parent ? Help.prototype.subcommandTerm.call(this, cmd) : cmd.name();
+  },
+  visibleGlobalOptions: honouredGlobals,
+  formatItemList(this: Help, heading: string, items: string[], helper: Help): string[] {
+    return Help.prototype.formatItemList.call(this, heading === "Global Options:" ? GLOBAL_FLAGS : heading, items, helper);
+  },
+};
+
+function honouredGlobals(cmd: Command): Option[] {
+  let top = cmd;
+  while (top.parent?.parent) top = top.parent;
+  const root = top.parent;
+  if (!root) return [];
+  const honoured = new Set<string>([...OUTPUT_FLAGS, ...(findCommand(top.name())?.globals ?? [])]);
+  return root.options.filter((o) => o.helpGroupHeading === GLOBAL_FLAGS && honoured.has(o.attributeName()));
+}
+
+/**
+ * Builds the program: global flags, every command of the manifest grouped, root help with one
+ * example per command. Only the commands `argv` names are loaded and built (every one with
+ * `all`); the others are there by name and summary, for the root help and typo suggestions.
+ */
+export async function buildProgram(ctx: Context, argv: readonly string[] = [], all = false): Promise<Command> {
   const captured: string[] = [];
   const program = new Command("automna")
     .description("Operate a fleet of always-on per-user AI agents on Hetzner Cloud, Fly.io and DigitalOcean.")
     .version(ctx.version, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
-    // A fixed width makes help the same everywhere, so the build can pre-render the root page.
-    .configureHelp({ helpWidth: 100 })
-    .optionsGroup("Global flags:")
+    .configureHelp(HELP)
+    .optionsGroup(GLOBAL_FLAGS)
     .option("--json", "print one JSON document on stdout")
     .option("--profile <name>", "configuration profile (env AUTOMNA_PROFILE)")
     .option("--config <file>", "configuration file (env AUTOMNA_CONFIG)")
@@ -37,11 +90,15 @@ export function buildProgram(ctx: Context): Command {
 
   program.hook("preAction", () => applyGlobals(ctx, program.opts() as GlobalOptions));
 
+  const named = namedCommands(argv);
+  const wanted = all || named.some((n) => findCommand(n)?.needsAll) ? COMMANDS : COMMANDS.filter((c) => named.includes(c.name));
+  const modules = new Map<string, CommandModule>(await Promise.all(wanted.map(async (c) => [c.name, await c.load()] as const)));
   for (const group of COMMAND_GROUPS) {
-    const members = COMMANDS.filter((c) => c.group === group);
-    if (members.length === 0) continue;
     program.commandsGroup(`${group}:`);
-    for (const command of members) command.register(program, ctx);
+    for (const entry of COMMANDS.filter((c) => c.group === group)) {
+      const command = program.command(entry.name).description(entry.summary);
+      modules.get(entry.name)?.register(command, ctx);
+    }
   }
   program.addHelpText("after", () => {
     const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -127,13 +184,14 @@ export function printError(ctx: Context, error: unknown): number {
 /** Runs automna with the given arguments and returns the exit code. Only bin/ exits the process. */
 export async function main(argv: string[], ctx: Context): Promise<number> {
   applyGlobals(ctx, prescanGlobals(argv));
-  const program = buildProgram(ctx) as CommandWithCapture;
+  let program: CommandWithCapture | undefined;
   try {
+    program = (await buildProgram(ctx, argv)) as CommandWithCapture;
     await program.parseAsync(argv, { from: "user" });
     if (ctx.signal.aborted && !ctx.abortIsStop) throw new CancelledError();
     return ctx.exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return handleCommanderError(ctx, program, error);
+    if (error instanceof CommanderError && program) return handleCommanderError(ctx, program, error);
     if (ctx.signal.aborted && !(error instanceof AutomnaError && error.exitCode === ExitCode.LOCKED)) return printError(ctx, new CancelledError());
     return printError(ctx, error);
   } finally {

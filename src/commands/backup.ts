@@ -36,13 +36,8 @@ export async function runRestore(ctx: Context, user: string, backupId: string): 
 }
 
 export const backupCommand: CommandModule = {
-  name: "backup",
-  group: "Migration",
-  example: "automna backup alice",
-  register(program: Command, ctx: Context) {
-    program
-      .command("backup")
-      .description("archive a user's /data to object storage (the agent pauses for the snapshot, then serves during the upload)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .addHelpText("after", examples("automna backup alice", "automna backup alice --json"))
       .action(action(ctx, async (user: string) => {
@@ -56,13 +51,8 @@ export const backupCommand: CommandModule = {
 };
 
 export const restoreCommand: CommandModule = {
-  name: "restore",
-  group: "Migration",
-  example: "automna restore alice --from bk_m3x9k2a1b7f3c2d1",
-  register(program: Command, ctx: Context) {
-    program
-      .command("restore")
-      .description("replace a user's /data with a backup (verified before anything is deleted), then start and health-check the agent")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .requiredOption("--from <backup-id>", "the backup id (automna backup prints it)")
       .addHelpText("after", examples("automna restore alice --from bk_m3x9k2a1b7f3c2d1 --yes"))

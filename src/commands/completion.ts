@@ -90,17 +90,13 @@ export function completionScript(program: Command, shell: string): string {
 }
 
 export const completionCommand: CommandModule = {
-  name: "completion",
-  group: "Setup",
-  example: 'eval "$(automna completion bash)"',
-  register(program: Command, ctx: Context) {
-    program
-      .command("completion")
-      .description("print a shell completion script (bash, zsh or fish)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<shell>", SHELLS.join(", "))
       .addHelpText("after", examples('echo \'eval "$(automna completion bash)"\' >> ~/.bashrc', "automna completion fish > ~/.config/fish/completions/automna.fish"))
       .action(action(ctx, async (shell: string) => {
-        ctx.io.write(completionScript(program, shell));
+        // src/cli.ts loaded every command for this one (needsAll), so the whole tree is there.
+        ctx.io.write(completionScript(command.parent!, shell));
       }));
   },
 };

@@ -125,13 +125,8 @@ const COLUMNS: Column<DestroyOutcome>[] = [
 ];
 
 export const destroyCommand: CommandModule = {
-  name: "destroy",
-  group: "Fleet",
-  example: "automna destroy alice --yes",
-  register(program: Command, ctx: Context) {
-    program
-      .command("destroy")
-      .description("remove users' agent instances and their data at the provider (idempotent)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<users...>", "user ids")
       .option("--concurrency <n>", "users destroyed at once", "8")
       .option("--force", "also destroy retired sources that migrations keep as a fallback")

@@ -120,13 +120,8 @@ const COLUMNS: Column<Drift>[] = [
 ];
 
 export const doctorCommand: CommandModule = {
-  name: "doctor",
-  group: "Fleet",
-  example: "automna doctor --fix",
-  register(program: Command, ctx: Context) {
-    program
-      .command("doctor")
-      .description("find drift between state and providers: orphans, missing and mismatched instances (exit 1 when any)")
+  register(command: Command, ctx: Context) {
+    command
       .option("--provider <name>", "only this provider")
       .option("--fix", "repair: adopt orphans, drop missing entries, update mismatched ones (asks first)")
       .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them")

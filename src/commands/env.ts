@@ -95,11 +95,7 @@ function report(ctx: Context, outcomes: EnvOutcome[]): number {
 }
 
 export const envCommand: CommandModule = {
-  name: "env",
-  group: "Access",
-  example: "automna env set alice bob --secret OPENAI_API_KEY",
-  register(program: Command, ctx: Context) {
-    const env = program.command("env").description("the agent's environment variables and secrets: list names, set, unset (the agent restarts)");
+  register(env: Command, ctx: Context) {
     env.addHelpText("after", examples(
       "automna env list alice",
       "OPENAI_API_KEY=... automna env set alice bob --secret OPENAI_API_KEY",

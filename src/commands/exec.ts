@@ -23,13 +23,8 @@ export function prefixer(ctx: Context, users: string[], stream: "stdout" | "stde
 }
 
 export const execCommand: CommandModule = {
-  name: "exec",
-  group: "Access",
-  example: "automna exec alice bob -- df -h /data",
-  register(program: Command, ctx: Context) {
-    program
-      .command("exec")
-      .description("run one command on many users' machines at once; output prefixed by user (exit 3 if any failed)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<users...>", "user ids, then -- and the command")
       .option("--concurrency <n>", "machines at once", "16")
       .option("--timeout <duration>", "stop each command after this long (e.g. 30s, 5m)")

@@ -56,13 +56,8 @@ function finish(out: NodeJS.WritableStream): Promise<void> {
 }
 
 export const logsCommand: CommandModule = {
-  name: "logs",
-  group: "Access",
-  example: "automna logs alice -f --since 10m",
-  register(program: Command, ctx: Context) {
-    program
-      .command("logs")
-      .description("the agents' logs, several users merged in time order; -f follows and survives dropped connections")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<users...>", "user ids")
       .option("-f, --follow", "keep printing new lines until Ctrl-C")
       .option("--since <when>", "only lines since a duration ago (10m, 2h) or an ISO time")

@@ -151,13 +151,8 @@ const PLAN_COLUMNS: Column<PlanRow>[] = [
 ];
 
 export const provisionCommand: CommandModule = {
-  name: "provision",
-  group: "Fleet",
-  example: "automna provision alice bob --provider hetzner --region fsn1",
-  register(program: Command, ctx: Context) {
-    program
-      .command("provision")
-      .description("create each user's agent instance (idempotent: users who have one are left alone)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("[users...]", "user ids")
       .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
       .option("--provider <name>", "hetzner, fly, digitalocean (do)")

@@ -4,13 +4,8 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import { parseDuration, validateUser } from "../lib/validate.js";
 
 export const sshCommand: CommandModule = {
-  name: "ssh",
-  group: "Access",
-  example: "automna ssh alice -- docker ps",
-  register(program: Command, ctx: Context) {
-    program
-      .command("ssh")
-      .description("a shell on a user's machine, or one command (its exit code becomes automna's)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .argument("[command...]", "remote command (after --), joined with spaces like ssh does")
       .option("-t, --tty", "allocate a terminal even for a command")

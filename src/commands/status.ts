@@ -65,13 +65,8 @@ function priceParts(open: UsageInterval[]): string {
 }
 
 export const statusCommand: CommandModule = {
-  name: "status",
-  group: "Fleet",
-  example: "automna status alice",
-  register(program: Command, ctx: Context) {
-    program
-      .command("status")
-      .description("where a user's agent runs, its ids, addresses, health, price and usage history")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .addHelpText("after", examples("automna status alice", "automna status alice --json"))
       .action(action(ctx, async (user: string) => {

@@ -10,13 +10,8 @@ const REPORT_FORMATS: readonly OutputFormat[] = ["table", "json", "csv"];
 // Registration only: the report's modules (pricing, state, rendering) load when it runs, not at
 // every command's start-up.
 export const costReportCommand: CommandModule = {
-  name: "cost-report",
-  group: "Cost",
-  example: "automna cost-report --compare --users 100 --ram 2",
-  register(program: Command, ctx: Context) {
-    addListFlags(program
-      .command("cost-report")
-      .description("what the fleet costs per user and provider, what it would cost elsewhere, the margin per plan")
+  register(command: Command, ctx: Context) {
+    addListFlags(command
       .option("--period <window|month>", "30d, 12h, 2w or a month like 2026-11 (default: this month)")
       .option("--from <date>", "start of the period (2026-11-01 or an ISO time)")
       .option("--to <date>", "end of the period, exclusive (default: now)")
