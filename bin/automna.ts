@@ -10,7 +10,7 @@ if (major < 22 || (major === 22 && minor < 22) || (major > 22 && major < 24) || 
 const args = process.argv.slice(2);
 
 // A reader that stops early (`automna list | head`) closes the pipe: stop quietly, like a Unix tool.
-for (const stream of [process.stdout, process.stderr]) {
+function watchOutput(stream: NodeJS.WriteStream): void {
   stream.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
     process.stderr.write(`automna: cannot write output: ${error.message}\n`);
@@ -19,41 +19,50 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 /**
- * The command path whose help a plain help request asks for: `--help`, `config list --help` and
- * `help config list` give "", "config list" and "config list". Undefined for anything else
- * (global flags, arguments), which the live program answers.
+ * The pre-rendered page a plain help request asks for, named by its command line: `--help`,
+ * `config list --help` and `help config list` give "automna", "automna config list" and
+ * "automna config list". Undefined for anything else (global flags, arguments), which the live
+ * program answers.
  */
 function helpPage(argv: string[]): string | undefined {
   let words: string[];
   if (argv[0] === "help") words = argv.slice(1);
   else if (argv.at(-1) === "--help" || argv.at(-1) === "-h") words = argv.slice(0, -1);
   else return undefined;
-  return words.every((w) => /^[a-z][a-z0-9-]*$/.test(w)) ? words.join(" ") : undefined;
+  return words.every((w) => /^[a-z][a-z0-9-]*$/.test(w)) ? ["automna", ...words].join(" ") : undefined;
+}
+
+/** `--version` and the pre-rendered help pages: what the binary answers without loading the program. */
+async function quickAnswer(argv: string[]): Promise<string | undefined> {
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+    const { VERSION } = await import("../src/version.js");
+    return `${VERSION}\n`;
+  }
+  const page = helpPage(argv);
+  if (page === undefined) return undefined;
+  // Help pages are rendered at build time by the real program (scripts/write-help-cache.mjs).
+  // getBuiltinModule, not import(): an ES module namespace of node:fs costs more than the read.
+  const { readFileSync } = process.getBuiltinModule("node:fs");
+  try {
+    return readFileSync(new URL(`../help/${page}.txt`, import.meta.url), "utf8");
+  } catch {
+    return undefined; // not pre-rendered (no such command, or not built): the live program answers
+  }
 }
 
 async function run(): Promise<number> {
-  // Reuse compiled bytecode between runs: most of a CLI's start-up is module compilation.
-  const { enableCompileCache } = await import("node:module");
-  enableCompileCache?.();
-  if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
-    const { VERSION } = await import("../src/version.js");
-    process.stdout.write(`${VERSION}\n`);
+  // Answered before anything else is set up: even opening stderr shows in `--help`'s start-up time.
+  const quick = await quickAnswer(args);
+  watchOutput(process.stdout);
+  if (quick !== undefined) {
+    process.stdout.write(quick);
     return 0;
   }
-  const page = helpPage(args);
-  if (page !== undefined) {
-    // Help pages are rendered at build time by the real program (scripts/write-help-cache.mjs).
-    const { readFileSync } = await import("node:fs");
-    try {
-      const pages = JSON.parse(readFileSync(new URL("../help.json", import.meta.url), "utf8")) as Record<string, string>;
-      if (Object.hasOwn(pages, page)) {
-        process.stdout.write(pages[page]!);
-        return 0;
-      }
-    } catch {
-      /* not pre-rendered: render it live below */
-    }
-  }
+  watchOutput(process.stderr);
+  // Reuse compiled bytecode between runs: most of a CLI's start-up is module compilation (the
+  // fast paths above compile next to nothing, so they do not pay for opening the cache).
+  const { enableCompileCache } = await import("node:module");
+  enableCompileCache?.();
   // node:sqlite warns that it is experimental on Node 22; that is not the user's concern.
   const emit = process.emitWarning.bind(process);
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {

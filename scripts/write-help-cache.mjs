@@ -1,8 +1,8 @@
-// Renders every help page with the real program into dist/help.json, keyed by command path
-// ("" is the root page, "config list" is `automna config list --help`), so the binary prints
-// help without loading commander or any command (see bin/automna.ts). The e2e test checks each
-// cached page is byte-for-byte what the live program prints.
-import { writeFileSync } from "node:fs";
+// Renders every help page with the real program into dist/help/, one file per command line
+// ("automna.txt" is `automna --help`, "automna config list.txt" is `automna config list --help`),
+// so the binary prints help without loading commander or any command (see bin/automna.ts). The
+// e2e test checks each cached page is byte-for-byte what the live program prints.
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { Writable } from "node:stream";
 
 const { buildProgram, main } = await import("../dist/src/cli.js");
@@ -26,6 +26,8 @@ const walk = (cmd, path) => {
   for (const sub of cmd.commands) walk(sub, [...path, sub.name()]);
 };
 walk(await buildProgram(context(process.stderr), [], true), []);
-const pages = {};
-for (const path of paths) pages[path.join(" ")] = await render(path);
-writeFileSync(new URL("../dist/help.json", import.meta.url), JSON.stringify(pages));
+const dir = new URL("../dist/help/", import.meta.url);
+// A removed command's page must not outlive it.
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+for (const path of paths) writeFileSync(new URL(`${["automna", ...path].join(" ")}.txt`, dir), await render(path));
