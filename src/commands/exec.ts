@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
-import type { ExecOutcome } from "../access/exec.js";
+import { runExec, type ExecOutcome } from "../access/exec.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { parseDuration, parseInteger, validateUsers } from "../lib/validate.js";
@@ -51,7 +51,6 @@ each line prefixed "user |" as it arrives (remote stderr on stderr). --json: one
         const out = prefixer(ctx, users, "stdout");
         const err = prefixer(ctx, users, "stderr");
         const c = ctx.io.colorErr;
-        const { runExec } = await import("../access/exec.js");
         const results = await runExec(ctx, {
           users, command, concurrency, timeoutMs, keepOutput: json,
           ...(json ? {} : {

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import type { LogLine } from "../access/log-lines.js";
+import { runLogs } from "../access/logs.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { parseInteger, parseSince, validateUsers } from "../lib/validate.js";
@@ -79,7 +80,6 @@ exit 3 when some users' logs could not be read, 1 when the only user's could not
         if (flags.since !== undefined) parseSince("--since", flags.since, ctx.clock.now());
         if (users.length === 0) throw new UsageError("no users given");
         const c = ctx.io.colorErr;
-        const { runLogs } = await import("../access/logs.js");
         const plain = users.length === 1 && !ctx.globals.json && flags.timestamps !== true;
         const stdout = outputStream(ctx);
         // A reader that went away (`automna logs -f alice | head`) ends the run quietly.

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { runSsh } from "../access/shell.js";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { parseDuration, validateUser } from "../lib/validate.js";
@@ -24,7 +25,6 @@ Fly: a command goes through the Machines API exec endpoint; a shell needs flyctl
       .action(action(ctx, async (user: string, command: string[], flags: { tty?: boolean; timeout?: string }) => {
         validateUser(user);
         const timeoutMs = flags.timeout === undefined ? undefined : parseDuration("--timeout", flags.timeout);
-        const { runSsh } = await import("../access/shell.js");
         return runSsh(ctx, { user, command, tty: flags.tty === true, timeoutMs });
       }));
   },
