@@ -3,6 +3,7 @@
 // Usage: npm run build && npm install --no-save cli-table3@0.6.5 && node bench/table-render.mjs
 // (cli-table3 is not a dependency any more; the install is for this comparison only.)
 import { cpus } from "node:os";
+import { performance } from "node:perf_hooks";
 import { formatTable } from "../dist/src/lib/output.js";
 import { median } from "./lib/run.mjs";
 

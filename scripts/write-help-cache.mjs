@@ -6,6 +6,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { Writable } from "node:stream";
 
 const { buildProgram, main } = await import("../dist/src/cli.js");
+const { loadCommand } = await import("../dist/src/commands/index.js");
 const { createContext } = await import("../dist/src/context.js");
 
 function context(sink) {
@@ -25,7 +26,10 @@ const walk = (cmd, path) => {
   paths.push(path);
   for (const sub of cmd.commands) walk(sub, [...path, sub.name()]);
 };
-walk(await buildProgram(context(process.stderr), [], true), []);
+const ctx = context(process.stderr);
+const program = buildProgram(ctx);
+for (const command of program.commands) await loadCommand(command, ctx);
+walk(program, []);
 const dir = new URL("../dist/help/", import.meta.url);
 // A removed command's page must not outlive it.
 rmSync(dir, { recursive: true, force: true });

@@ -1,33 +1,13 @@
 import { Command, CommanderError, Help, type HelpConfiguration, type Option } from "commander";
-import { COMMANDS, findCommand } from "./commands/index.js";
+import { COMMANDS, findCommand, loadCommand } from "./commands/index.js";
 import type { Context, GlobalOptions } from "./context.js";
 import { AutomnaError, CancelledError, ExitCode, isAbortError } from "./lib/errors.js";
-import { COMMAND_GROUPS, type CommandModule, type GlobalFlag } from "./lib/command.js";
+import { COMMAND_GROUPS, type GlobalFlag } from "./lib/command.js";
 import { redact } from "./lib/redact.js";
 
 const GLOBAL_FLAGS = "Global flags:";
 /** Global flags every command honours, so no manifest entry lists them. */
 const OUTPUT_FLAGS: readonly GlobalFlag[] = ["quiet", "verbose", "debug", "color"];
-/** Global flags that take a value, which is not a command name. */
-const VALUE_FLAGS = new Set(["--profile", "--config", "--state"]);
-
-/**
- * The top-level commands the command line names: its first operand, and for `help <command>`
- * that command too. Only these modules load.
- */
-export function namedCommands(argv: readonly string[]): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--") break;
-    if (VALUE_FLAGS.has(arg)) i++;
-    else if (!arg.startsWith("-")) {
-      names.push(arg);
-      if (names.length === 2 || arg !== "help") break;
-    }
-  }
-  return names;
-}
 
 /**
  * Help is a fixed 100 columns wide, so the build can pre-render the root page. The root lists
@@ -56,11 +36,11 @@ function honouredGlobals(cmd: Command): Option[] {
 }
 
 /**
- * Builds the program: global flags, every command of the manifest grouped, root help with one
- * example per command. Only the commands `argv` names are loaded and built (every one with
- * `all`); the others are there by name and summary, for the root help and typo suggestions.
+ * Builds the program: global flags, every command of the manifest by name and summary (for the
+ * root help and typo suggestions), grouped, and root help with one example per command. A
+ * command's module loads when the command line dispatches to it.
  */
-export async function buildProgram(ctx: Context, argv: readonly string[] = [], all = false): Promise<Command> {
+export function buildProgram(ctx: Context): Command {
   const captured: string[] = [];
   const program = new Command("automna")
     .description("Operate a fleet of always-on per-user AI agents on Hetzner Cloud, Fly.io and DigitalOcean.")
@@ -89,34 +69,18 @@ export async function buildProgram(ctx: Context, argv: readonly string[] = [], a
   (program as CommandWithCapture).captured = captured;
 
   program.hook("preAction", () => applyGlobals(ctx, program.opts() as GlobalOptions));
+  program.hook("preSubcommand", (_program, command) => loadCommand(command, ctx));
 
-  const named = namedCommands(argv);
-  const wanted = all || named.some((n) => findCommand(n)?.needsAll) ? COMMANDS : COMMANDS.filter((c) => named.includes(c.name));
-  const modules = new Map<string, CommandModule>(await Promise.all(wanted.map(async (c) => [c.name, await c.load()] as const)));
+  // Each command inherits the program's settings: exit override, suggestions, output capture.
   for (const group of COMMAND_GROUPS) {
     program.commandsGroup(`${group}:`);
-    for (const entry of COMMANDS.filter((c) => c.group === group)) {
-      const command = program.command(entry.name).description(entry.summary);
-      modules.get(entry.name)?.register(command, ctx);
-    }
+    for (const entry of COMMANDS.filter((c) => c.group === group)) program.command(entry.name).description(entry.summary);
   }
   program.addHelpText("after", () => {
     const width = Math.max(...COMMANDS.map((c) => c.name.length));
     const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  $ ${c.example}`);
     return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled.\nRun "automna <command> --help" for a command's flags and examples.\n`;
   });
-  // Every subcommand reports errors through the same capture and override.
-  const configure = (cmd: Command): void => {
-    for (const sub of cmd.commands) {
-      sub.exitOverride().showSuggestionAfterError(true).helpCommand(false).configureOutput({
-        writeOut: (s) => ctx.io.write(s),
-        writeErr: (s) => captured.push(s),
-        outputError: () => undefined,
-      });
-      configure(sub);
-    }
-  };
-  configure(program);
   return program;
 }
 
@@ -186,7 +150,7 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
   applyGlobals(ctx, prescanGlobals(argv));
   let program: CommandWithCapture | undefined;
   try {
-    program = (await buildProgram(ctx, argv)) as CommandWithCapture;
+    program = buildProgram(ctx) as CommandWithCapture;
     await program.parseAsync(argv, { from: "user" });
     if (ctx.signal.aborted && !ctx.abortIsStop) throw new CancelledError();
     return ctx.exitCode;

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
+import { loadCommand } from "./index.js";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 type Shell = (typeof SHELLS)[number];
@@ -95,8 +96,10 @@ export const completionCommand: CommandModule = {
       .argument("<shell>", SHELLS.join(", "))
       .addHelpText("after", examples('echo \'eval "$(automna completion bash)"\' >> ~/.bashrc', "automna completion fish > ~/.config/fish/completions/automna.fish"))
       .action(action(ctx, async (shell: string) => {
-        // src/cli.ts loaded every command for this one (needsAll), so the whole tree is there.
-        ctx.io.write(completionScript(command.parent!, shell));
+        // Every command's flags go into the script: load them all.
+        const program = command.parent!;
+        await Promise.all(program.commands.map((c) => loadCommand(c, ctx)));
+        ctx.io.write(completionScript(program, shell));
       }));
   },
 };

@@ -3,11 +3,9 @@ import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { closest } from "../lib/config-keys.js";
 import { UsageError } from "../lib/errors.js";
+import { loadCommand } from "./index.js";
 
-/**
- * `automna help migrate status` prints what `automna migrate status --help` prints. src/cli.ts
- * loads the named command along with this one, so its whole tree is there to walk.
- */
+/** `automna help migrate status` prints what `automna migrate status --help` prints. */
 export const helpCommand: CommandModule = {
   register(command: Command, ctx: Context) {
     command
@@ -18,6 +16,7 @@ export const helpCommand: CommandModule = {
         for (const [i, word] of words.entries()) {
           const next = target.commands.find((c) => c.name() === word);
           if (!next) throw unknownCommand(words.slice(0, i), word, target);
+          if (i === 0) await loadCommand(next, ctx);
           target = next;
         }
         target.outputHelp();

@@ -1,9 +1,11 @@
+import type { Command } from "commander";
+import type { Context } from "../context.js";
 import type { CommandGroup, CommandModule, GlobalFlag } from "../lib/command.js";
 
 /**
- * A top-level command as automna knows it before loading it: enough for the root help, typo
- * suggestions and the build's help cache. Only the command named on the command line is loaded
- * (src/cli.ts), so start-up costs the same however many commands there are.
+ * A top-level command as automna knows it before loading it: enough for the root help and typo
+ * suggestions. Its module loads only when it is needed (loadCommand), so start-up costs the same
+ * however many commands there are.
  */
 export interface CommandEntry {
   name: string;
@@ -17,8 +19,6 @@ export interface CommandEntry {
    * apply to every command and are not repeated here.
    */
   globals: readonly GlobalFlag[];
-  /** Its builder reads every command's flags (completion): every module loads first. */
-  needsAll?: boolean;
   load(): Promise<CommandModule>;
 }
 
@@ -156,7 +156,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./sandbox/index.js")).sandboxCommand,
   },
   {
-    name: "completion", group: "Setup", globals: [], needsAll: true,
+    name: "completion", group: "Setup", globals: [],
     summary: "print a shell completion script (bash, zsh or fish)",
     example: 'eval "$(automna completion bash)"',
     load: async () => (await import("./completion.js")).completionCommand,
@@ -178,4 +178,25 @@ export const COMMANDS: readonly CommandEntry[] = [
 /** The entry of a top-level command name. */
 export function findCommand(name: string): CommandEntry | undefined {
   return COMMANDS.find((c) => c.name === name);
+}
+
+const built = new WeakSet<Command>();
+
+/**
+ * Builds a top-level command from its module onto the command src/cli.ts made for it (named and
+ * described), the first time it is needed: when the command line dispatches to it, for
+ * `help <command>`, for completion. Later calls do nothing.
+ */
+export async function loadCommand(command: Command, ctx: Context): Promise<void> {
+  const entry = command.parent?.parent ? undefined : findCommand(command.name());
+  if (!entry || built.has(command)) return;
+  built.add(command);
+  (await entry.load()).register(command, ctx);
+  // Commands inherit the program's settings but not this one: automna's help is the top-level
+  // `help`, so no group grows an implicit `help` subcommand of its own.
+  const noHelpCommand = (c: Command): void => {
+    c.helpCommand(false);
+    c.commands.forEach(noHelpCommand);
+  };
+  noHelpCommand(command);
 }

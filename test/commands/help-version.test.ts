@@ -3,7 +3,7 @@ import { COMMANDS } from "../../src/commands/index.js";
 import { PG_SCHEMA_VERSION } from "../../src/state/pg-schema.js";
 import { SCHEMA_VERSION } from "../../src/state/schema.js";
 import { VERSION } from "../../src/version.js";
-import { runCli } from "../helpers/cli.js";
+import { makeHome, runCli } from "../helpers/cli.js";
 
 /** The flags listed under "Global flags:" in a help page, e.g. ["--json", "-y, --yes"]. */
 function globalFlags(page: string): string[] {
@@ -90,5 +90,20 @@ describe("the global flags in each command's help", () => {
     }
     // The root page lists every global flag.
     expect(globalFlags(root)).toEqual(Object.values(FLAG_TEXT));
+  });
+});
+
+describe("loading commands", () => {
+  it("loads the command commander dispatches to, wherever its name stands", async () => {
+    const home = makeHome();
+    try {
+      for (const argv of [["config", "path"], ["--profile", "default", "config", "path"], ["--", "config", "path"], ["-q", "config", "path"]]) {
+        const r = await runCli(argv, { env: home.env });
+        expect(r.code, argv.join(" ")).toBe(0);
+        expect(r.stdout).toBe(`${home.configPath}\n`);
+      }
+    } finally {
+      home.cleanup();
+    }
   });
 });

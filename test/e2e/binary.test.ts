@@ -64,13 +64,17 @@ describe("the pre-rendered help pages", () => {
     home = makeHome();
     const { runCli } = await import("../helpers/cli.js");
     const { buildProgram } = await import("../../src/cli.js");
+    const { loadCommand } = await import("../../src/commands/index.js");
     const { createContext } = await import("../../src/context.js");
     const paths: string[][] = [];
     const walk = (cmd: Command, path: string[]): void => {
       paths.push(path);
       for (const sub of cmd.commands) walk(sub, [...path, sub.name()]);
     };
-    walk(await buildProgram(createContext({ streams: { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }, env: {} }), [], true), []);
+    const ctx = createContext({ streams: { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }, env: {} });
+    const program = buildProgram(ctx);
+    for (const command of program.commands) await loadCommand(command, ctx);
+    walk(program, []);
     expect(readdirSync(HELP_PAGES).sort()).toEqual(paths.map((p) => `${["automna", ...p].join(" ")}.txt`).sort());
     for (const path of paths) {
       const live = await runCli([...path, "--help"], { env: {} });
