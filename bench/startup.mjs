@@ -1,8 +1,10 @@
 // Cold start of `automna --version`, `automna --help` and every `automna <command> --help`
 // against bare `node -e ''`. Goal: --version and --help at most 1.15x, each command's help at
 // most 1.3x.
-// Usage: npm run build && node bench/startup.mjs [runs]
+// Usage: npm run build && node bench/startup.mjs [runs] [baseline-bin]
 // Runs are interleaved (node, version, help, each command, node, ...) so machine noise hits all alike.
+// With a second argument, the path of another build's dist/bin/automna.js (e.g. main's), its
+// --version, --help and `config --help` run interleaved too, as the before of a before/after.
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { COMMANDS } from "../dist/src/commands/index.js";
@@ -10,14 +12,22 @@ import { median } from "./lib/run.mjs";
 
 const runs = Number(process.argv[2] ?? 30);
 const bin = new URL("../dist/bin/automna.js", import.meta.url).pathname;
+const baseline = process.argv[3];
 const cases = {
   "node -e ''": [process.execPath, ["-e", ""]],
   "automna --version": [process.execPath, [bin, "--version"]],
   "automna --help": [process.execPath, [bin, "--help"]],
-  // Not fast-pathed: builds the program with the one named command loaded, renders its page.
+  // Pre-rendered at build time (dist/help/), like the root page.
   ...Object.fromEntries(COMMANDS.map((c) => [`automna ${c.name} --help`, [process.execPath, [bin, c.name, "--help"]]])),
+  // Not pre-rendered (a global flag first): commander, the manifest and config's module, live.
+  "automna --no-color config --help": [process.execPath, [bin, "--no-color", "config", "--help"]],
+  ...(baseline ? {
+    "before: automna --version": [process.execPath, [baseline, "--version"]],
+    "before: automna --help": [process.execPath, [baseline, "--help"]],
+    "before: automna config --help": [process.execPath, [baseline, "config", "--help"]],
+  } : {}),
 };
-const goal = (name) => (name.startsWith("node") ? "" : name === "automna --version" || name === "automna --help" ? 1.15 : 1.3);
+const goal = (name) => (name.startsWith("node") || name.startsWith("before") || name.includes("--no-color") ? "" : name === "automna --version" || name === "automna --help" ? 1.15 : 1.3);
 const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 // Warm-up: fills the OS file cache and the compile cache, as any second run of a CLI would.
 for (const [cmd, args] of Object.values(cases)) spawnSync(cmd, args);

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Help, type HelpConfiguration, type Option } from "commander";
-import { COMMANDS, findCommand, loadCommand } from "./commands/index.js";
+import { COMMANDS, findCommand, isBuilt, loadCommand } from "./commands/index.js";
 import type { Context, GlobalOptions } from "./context.js";
 import { AutomnaError, CancelledError, ExitCode, isAbortError } from "./lib/errors.js";
 import { COMMAND_GROUPS, type GlobalFlag } from "./lib/command.js";
@@ -10,7 +10,7 @@ const GLOBAL_FLAGS = "Global flags:";
 const OUTPUT_FLAGS: readonly GlobalFlag[] = ["quiet", "verbose", "debug", "color"];
 
 /**
- * Help is a fixed 100 columns wide, so the build can pre-render the root page. The root lists
+ * Help is a fixed 100 columns wide, so the build can pre-render every page. The root lists
  * commands by name (their usage needs their modules); a command's help ends with the global
  * flags it honours, from its manifest entry.
  */
@@ -26,6 +26,7 @@ const HELP: HelpConfiguration = {
   },
 };
 
+/** The global flags a command's help lists: the output flags, and those its manifest entry names. */
 function honouredGlobals(cmd: Command): Option[] {
   let top = cmd;
   while (top.parent?.parent) top = top.parent;
@@ -69,7 +70,11 @@ export function buildProgram(ctx: Context): Command {
   (program as CommandWithCapture).captured = captured;
 
   program.hook("preAction", () => applyGlobals(ctx, program.opts() as GlobalOptions));
-  program.hook("preSubcommand", (_program, command) => loadCommand(command, ctx));
+  // main() builds the command the command line names before parsing, because commander settles
+  // some option defaults (a lone --no-x flag's) as it dispatches; reaching any other is a bug.
+  program.hook("preSubcommand", (_program, command) => {
+    if (!isBuilt(command)) throw new Error(`command ${command.name()} was dispatched before it was loaded`);
+  });
 
   // Each command inherits the program's settings: exit override, suggestions, output capture.
   for (const group of COMMAND_GROUPS) {
@@ -109,6 +114,32 @@ function prescanGlobals(argv: string[]): Partial<GlobalOptions> {
   const o = head.indexOf("-o");
   if (o !== -1 && head[o + 1] === "json") found.json = true;
   return found;
+}
+
+/**
+ * The top-level command the command line names, read as commander reads it: the first operand
+ * after the program's own options (and their values), or the word after `--`. Undefined when an
+ * unknown option comes first (commander dispatches nothing then) or there is no operand.
+ */
+export function commandNamed(program: Command, argv: readonly string[]): string | undefined {
+  const option = (flag: string): Option | undefined => program.options.find((o) => o.long === flag || o.short === flag);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") return argv[i + 1];
+    if (arg.length < 2 || !arg.startsWith("-")) return arg;
+    const known = option(arg.includes("=") && arg.startsWith("--") ? arg.slice(0, arg.indexOf("=")) : arg);
+    if (known) {
+      if (known.required && !arg.includes("=")) i++;
+      continue;
+    }
+    // A group of short flags (-qy): each a known flag without a value, or the last one with its value.
+    if (/^-[^-]/.test(arg) && [...arg.slice(1)].every((c) => option(`-${c}`) !== undefined)) {
+      if (option(`-${arg.at(-1)}`)!.required) i++;
+      continue;
+    }
+    return undefined;
+  }
+  return undefined;
 }
 
 /** Turns commander's two-line messages into our one-line form. */
@@ -151,6 +182,8 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
   let program: CommandWithCapture | undefined;
   try {
     program = buildProgram(ctx) as CommandWithCapture;
+    const named = program.commands.find((c) => c.name() === commandNamed(program!, argv));
+    if (named) await loadCommand(named, ctx);
     await program.parseAsync(argv, { from: "user" });
     if (ctx.signal.aborted && !ctx.abortIsStop) throw new CancelledError();
     return ctx.exitCode;

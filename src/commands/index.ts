@@ -182,9 +182,14 @@ export function findCommand(name: string): CommandEntry | undefined {
 
 const built = new WeakSet<Command>();
 
+/** Whether loadCommand has built this command. */
+export function isBuilt(command: Command): boolean {
+  return built.has(command);
+}
+
 /**
  * Builds a top-level command from its module onto the command src/cli.ts made for it (named and
- * described), the first time it is needed: when the command line dispatches to it, for
+ * described), the first time it is needed: when the command line names it, for
  * `help <command>`, for completion. Later calls do nothing.
  */
 export async function loadCommand(command: Command, ctx: Context): Promise<void> {

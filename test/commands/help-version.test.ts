@@ -94,14 +94,20 @@ describe("the global flags in each command's help", () => {
 });
 
 describe("loading commands", () => {
-  it("loads the command commander dispatches to, wherever its name stands", async () => {
+  it("loads the command the command line names, however the global flags before it are written", async () => {
     const home = makeHome();
     try {
-      for (const argv of [["config", "path"], ["--profile", "default", "config", "path"], ["--", "config", "path"], ["-q", "config", "path"]]) {
+      const forms = [["config", "path"], ["--profile", "default", "config", "path"], ["--profile=default", "config", "path"], ["--", "config", "path"], ["-q", "config", "path"], ["-qy", "--no-color", "config", "path"], ["config", "--json", "path"]];
+      for (const argv of forms) {
         const r = await runCli(argv, { env: home.env });
-        expect(r.code, argv.join(" ")).toBe(0);
-        expect(r.stdout).toBe(`${home.configPath}\n`);
+        expect(r.code, `${argv.join(" ")}: ${r.stderr}`).toBe(0);
+        expect(r.stdout).toContain(home.configPath);
       }
+      // A lone --no-x flag's default (true) is settled as commander dispatches: the command was built first.
+      const listed = await runCli(["--quiet", "config", "list", "--columns", "key"], { env: home.env });
+      expect(listed.stdout.split("\n")[0]).toBe("KEY");
+      const unknown = await runCli(["--bogus", "config", "path"], { env: home.env });
+      expect(unknown.stderr).toBe("Error: unknown option '--bogus'\nHint: run the command with --help for its flags\n");
     } finally {
       home.cleanup();
     }
