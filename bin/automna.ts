@@ -3,16 +3,20 @@
 // old Node reaches the version check, and `--version` costs little more than Node's own start.
 const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
 if (major < 22 || (major === 22 && minor < 22) || (major > 22 && major < 24) || (major === 24 && minor < 15)) {
-  process.stderr.write(`automna needs Node.js 22.22+ or 24.15+; this is ${process.version}\n`);
+  process.stderr.write(
+    `automna needs Node.js 22.22+ or 24.15+; this is ${process.version}: install Node.js 24 (https://nodejs.org/en/download, or \`nvm install 24\`)\n`,
+  );
   process.exit(1);
 }
 
 const args = process.argv.slice(2);
 
-// A reader that stops early (`automna list | head`) closes the pipe: stop quietly, like a Unix tool.
+// A reader that stops early (`automna list | head`) closes the pipe. That is not fatal here: the
+// run's IO sees the same error and cancels the run through its signal, so a command stops
+// between steps, releases its leases and exits 141 (src/cli.ts), rather than dying mid-step.
 function watchOutput(stream: NodeJS.WriteStream): void {
   stream.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    if (error.code === "EPIPE") return;
     process.stderr.write(`automna: cannot write output: ${error.message}\n`);
     process.exit(1);
   });

@@ -4,6 +4,7 @@ import type { Context, GlobalOptions } from "./context.js";
 import { AutomnaError, CancelledError, ExitCode, isAbortError } from "./lib/errors.js";
 import { COMMAND_GROUPS, type GlobalFlag } from "./lib/command.js";
 import { redact } from "./lib/redact.js";
+import { terminalText } from "./lib/terminal-text.js";
 
 const GLOBAL_FLAGS = "Global flags:";
 /** Global flags every command honours, so no manifest entry lists them. */
@@ -84,7 +85,7 @@ export function buildProgram(ctx: Context): Command {
   program.addHelpText("after", () => {
     const width = Math.max(...COMMANDS.map((c) => c.name.length));
     const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  $ ${c.example}`);
-    return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled.\nRun "automna <command> --help" for a command's flags and examples.\n`;
+    return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled, 141 output closed.\nRun "automna <command> --help" for a command's flags and examples.\n`;
   });
   return program;
 }
@@ -167,13 +168,25 @@ export function printError(ctx: Context, error: unknown): number {
   }
   if (ctx.globals.json) io.json({ error: err.toJSON() });
   const c = io.colorErr;
-  io.errorLine(`${c.red("Error:")} ${err.message}`);
-  if (err.hint) io.errorLine(`${c.dim("Hint:")} ${err.hint}`);
+  // Messages carry providers' and agents' words: no control sequences, not even colours.
+  io.errorLine(`${c.red("Error:")} ${terminalText(err.message)}`);
+  if (err.hint) io.errorLine(`${c.dim("Hint:")} ${terminalText(err.hint)}`);
   if (ctx.globals.debug) {
     const stack = (err.cause instanceof Error ? err.cause : err).stack;
     if (stack) io.errorLine(c.dim(redact(stack)));
   }
   return err.exitCode;
+}
+
+/**
+ * How an aborted run ends: 141 when the output pipe closed, 130 for Ctrl-C; a command's own
+ * cancellation message (one naming its operation) is kept.
+ */
+function cancellation(signal: AbortSignal, error?: unknown): CancelledError {
+  const reason: unknown = signal.reason;
+  const base = reason instanceof CancelledError ? reason : new CancelledError();
+  if (!(error instanceof CancelledError) || error === base || error.message === "cancelled") return base;
+  return new CancelledError(error.message, { code: base.code, exitCode: base.exitCode, hint: error.hint ?? base.hint });
 }
 
 /** Runs automna with the given arguments and returns the exit code. Only bin/ exits the process. */
@@ -185,11 +198,13 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
     const named = program.commands.find((c) => c.name() === commandNamed(program!, argv));
     if (named) await loadCommand(named, ctx);
     await program.parseAsync(argv, { from: "user" });
-    if (ctx.signal.aborted && !ctx.abortIsStop) throw new CancelledError();
+    // A reader that went away during the last writes must count before the exit code does.
+    await ctx.io.flush();
+    if (ctx.signal.aborted && !ctx.abortIsStop) throw cancellation(ctx.signal);
     return ctx.exitCode;
   } catch (error) {
     if (error instanceof CommanderError && program) return handleCommanderError(ctx, program, error);
-    if (ctx.signal.aborted && !(error instanceof AutomnaError && error.exitCode === ExitCode.LOCKED)) return printError(ctx, new CancelledError());
+    if (ctx.signal.aborted && !(error instanceof AutomnaError && error.exitCode === ExitCode.LOCKED)) return printError(ctx, cancellation(ctx.signal, error));
     return printError(ctx, error);
   } finally {
     await ctx.dispose();

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { Config } from "./lib/config.js";
+import { OutputClosedError } from "./lib/errors.js";
 import { IO, type Streams } from "./lib/io.js";
 import { InquirerPrompter, PolicyPrompter, type Prompter } from "./lib/prompt.js";
 import type { ProviderRegistry } from "./providers/index.js";
@@ -34,7 +35,10 @@ export interface Context {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
   readonly clock: Clock;
-  /** Aborted on Ctrl-C; long work checks it and stops cleanly. */
+  /**
+   * Aborted on Ctrl-C (reason: an AbortError) or when the output pipe closes (reason: an
+   * OutputClosedError); long work checks it and stops cleanly.
+   */
   readonly signal: AbortSignal;
   readonly prompt: Prompter;
   readonly version: string;
@@ -72,8 +76,13 @@ export const DEFAULT_GLOBALS: GlobalOptions = {
 };
 
 export function createContext(init: ContextInit): Context {
-  const io = new IO(init.streams, init.env);
-  const signal = init.signal ?? new AbortController().signal;
+  // A closed output pipe cancels the run like Ctrl-C does, so leases are released and state is
+  // left resumable rather than the process dying mid-step or finishing with exit 0.
+  const outputClosed = new AbortController();
+  const io = new IO(init.streams, init.env, () => {
+    if (!outputClosed.signal.aborted) outputClosed.abort(new OutputClosedError());
+  });
+  const signal = init.signal ? AbortSignal.any([init.signal, outputClosed.signal]) : outputClosed.signal;
   const clock = init.clock ?? { now: () => new Date() };
   let config: Promise<Config> | undefined;
   let state: Promise<StateStore> | undefined;
@@ -96,7 +105,7 @@ export function createContext(init: ContextInit): Context {
       state ??= (async () => {
         const cfg = await ctx.config();
         const { openStateStore } = await import("./state/open.js");
-        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line) });
+        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line), signal });
       })();
       return state;
     },

@@ -3,10 +3,12 @@ import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError } from "../lib/errors.js";
 import { renderList, resolveFormat, type Column } from "../lib/output.js";
+import { isUserId, USER_RULE } from "../lib/validate.js";
 import type { ProviderInstance } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
 
-export type DriftKind = "orphan" | "missing" | "mismatch";
+/** `invalid`: an automna-marked resource whose user id (read from the provider) is not one; never adopted. */
+export type DriftKind = "orphan" | "missing" | "mismatch" | "invalid";
 
 export interface Drift {
   kind: DriftKind;
@@ -42,6 +44,10 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
     const rows = await state.listInstances({ provider: view.provider });
     const { pairs, missing, orphans } = pairByUser(rows, view.instances);
     for (const live of orphans) {
+      if (!isUserId(live.user)) {
+        found.push({ drift: { kind: "invalid", user: live.user, provider: view.provider, detail: `automna-marked resource whose user id is not valid (${USER_RULE}); not adopted: rename or remove it at the provider`, resources: live.resources } });
+        continue;
+      }
       found.push({ live, drift: { kind: "orphan", user: live.user, provider: view.provider, detail: `automna-marked ${live.providerStatus} resource that state does not know`, resources: live.resources } });
     }
     for (const row of missing) {
@@ -60,15 +66,17 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
     drift: found.map((f) => f.drift),
     fixed: 0,
   };
-  if (!opts.fix || found.length === 0) return report;
+  const fixable = found.filter((f) => f.drift.kind !== "invalid");
+  for (const f of found) if (opts.fix && f.drift.kind === "invalid") f.drift.fixError = "not fixable by automna: the user id is invalid";
+  if (!opts.fix || fixable.length === 0) return report;
   if (!ctx.globals.yes) {
-    const ok = await ctx.prompt.confirm({ message: `Fix ${found.length} drift item(s)${opts.removeOrphans ? " (orphans will be destroyed)" : ""}?`, flag: "--yes", default: false });
+    const ok = await ctx.prompt.confirm({ message: `Fix ${fixable.length} drift item(s)${opts.removeOrphans ? " (orphans will be destroyed)" : ""}?`, flag: "--yes", default: false });
     if (!ok) throw new CancelledError("doctor --fix cancelled; nothing was changed");
   }
   const { withLease } = await import("../state/lease.js");
   const who = await ctx.operator();
   const now = (): string => ctx.clock.now().toISOString();
-  for (const f of found) {
+  for (const f of fixable) {
     try {
       f.drift.fixed = await withLease(state, f.drift.user, { who, operation: "doctor --fix" }, async (lease) => {
         if (f.drift.kind === "missing" && f.row) {

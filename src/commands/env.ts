@@ -117,15 +117,16 @@ export const envCommand: CommandModule = {
       .argument("<users...>", "user ids")
       .option("--env <K=V>", "a plain variable (repeatable)", repeatable)
       .option("--secret <NAME>", "a secret from $NAME or stdin, never the command line (repeatable)", repeatable)
+      .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
       .option("--concurrency <n>", "users at once", "8")
-      .action(action(ctx, async (users: string[], flags: { env?: string[]; secret?: string[]; concurrency: string }) => {
+      .action(action(ctx, async (users: string[], flags: { env?: string[]; secret?: string[]; allowEmptySecret?: boolean; concurrency: string }) => {
         const plain = flags.env ?? [];
         const secrets = flags.secret ?? [];
         if (plain.length + secrets.length === 0) throw new UsageError("nothing to set", { hint: "pass --env K=V or --secret NAME" });
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
         const [{ collectSecrets, readStdin }, { revealAll, Secret }] = await Promise.all([import("../lib/secret-input.js"), import("../lib/redact.js")]);
         const set = Object.fromEntries(plain.map((e) => parseKeyValue("--env", e)).map(([k, v]) => [k, new Secret(v)]));
-        Object.assign(set, await collectSecrets(ctx, secrets, () => readStdin(ctx.io.streams.stdin)));
+        Object.assign(set, await collectSecrets(ctx, secrets, () => readStdin(ctx.io.streams.stdin), { allowEmpty: flags.allowEmptySecret }));
         const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");
         refuseLineBreaks("--env/--secret", revealAll(set));
         return report(ctx, await runEnvChange(ctx, users, { set, unset: [] }, concurrency));

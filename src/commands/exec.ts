@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { runExec, type ExecOutcome } from "../access/exec.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
+import { terminalText } from "../lib/terminal-text.js";
 import { parseDuration, parseInteger, validateUsers } from "../lib/validate.js";
 
 /**
@@ -19,7 +20,7 @@ export function splitOperands(operands: string[], rawArgs: readonly string[]): {
 export function prefixer(ctx: Context, users: string[], stream: "stdout" | "stderr"): (user: string, line: string) => string {
   const width = Math.max(...users.map((u) => u.length));
   const c = stream === "stdout" ? ctx.io.color : ctx.io.colorErr;
-  return (user, line) => `${c.cyan(user.padEnd(width))} ${c.dim("|")} ${line}`;
+  return (user, line) => `${c.cyan(user.padEnd(width))} ${c.dim("|")} ${terminalText(line)}`;
 }
 
 export const execCommand: CommandModule = {

@@ -77,7 +77,7 @@ async function storageClient(ctx: Context): Promise<import("../lib/s3-objects.js
   const config = await ctx.config();
   if (!config.getString("storage.endpoint")) return null;
   const [{ storageSettingsFromConfig }, { StorageClient }] = await Promise.all([import("../lib/s3-presign.js"), import("../lib/s3-objects.js")]);
-  return new StorageClient(storageSettingsFromConfig(config));
+  return new StorageClient(storageSettingsFromConfig(config), { signal: ctx.signal, debug: (line) => ctx.io.debug(line) });
 }
 
 const COLUMNS: Column<GcRow>[] = [

@@ -132,7 +132,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./state/index.js")).stateCommand,
   },
   {
-    name: "lock", group: "State", globals: ["json", ...STATE],
+    name: "lock", group: "State", globals: ["json", ...STATE, ...CONFIRMS],
     summary: "per-user leases: list, break, run a command under them",
     example: "automna lock list",
     load: async () => (await import("./lock/index.js")).lockCommand,

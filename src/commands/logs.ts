@@ -4,6 +4,7 @@ import type { LogLine } from "../access/log-lines.js";
 import { runLogs } from "../access/logs.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
+import { terminalBytes, terminalText } from "../lib/terminal-text.js";
 import { parseInteger, parseSince, validateUsers } from "../lib/validate.js";
 import { prefixer } from "./exec.js";
 
@@ -24,7 +25,9 @@ function writer(ctx: Context, stdout: NodeJS.WritableStream, users: string[], ti
   const format = ctx.globals.json
     ? (l: LogLine) => JSON.stringify({ user: l.user, provider: l.provider, time: l.time, line: l.line })
     : (l: LogLine) => {
-      const text = timestamps ? `${dim(l.time)} ${l.line}` : l.line;
+      // An agent's line may carry control sequences: shown clean; --json keeps them (escaped).
+      const line = terminalText(l.line);
+      const text = timestamps ? `${dim(l.time)} ${line}` : line;
       return prefix ? prefix(l.user, text) : text;
     };
   return (lines) => {
@@ -92,7 +95,7 @@ exit 3 when some users' logs could not be read, 1 when the only user's could not
           users, since: flags.since, tail, follow: flags.follow === true, stop: gone.signal,
           onLines: writer(ctx, stdout, users, flags.timestamps === true),
           // One user, plain text: the lines arrive as bytes ready to print.
-          ...(plain ? { onText: (bytes: Buffer) => (stdout.write(bytes) ? undefined : new Promise<void>((resolve) => stdout.once("drain", () => resolve()))) } : {}),
+          ...(plain ? { onText: (bytes: Buffer) => (stdout.write(terminalBytes(bytes)) ? undefined : new Promise<void>((resolve) => stdout.once("drain", () => resolve()))) } : {}),
           onError: (user, error) => {
             if (users.length > 1) ctx.io.errorLine(`${c.red("✗")} ${user}: ${error.message}`);
           },

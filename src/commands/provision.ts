@@ -17,6 +17,8 @@ export interface ProvisionOptions {
   image?: string | undefined;
   env: string[];
   secret: string[];
+  /** `--allow-empty-secret`: an empty --secret value is meant (refused otherwise). */
+  allowEmptySecret?: boolean | undefined;
   concurrency: number;
   dryRun: boolean;
   wait: boolean;
@@ -99,7 +101,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
     return report;
   }
 
-  const secrets = await collectSecrets(ctx, opts.secret, stdinText);
+  const secrets = await collectSecrets(ctx, opts.secret, stdinText, { allowEmpty: opts.allowEmptySecret });
   const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
   let deliverSecrets: ProvisionJob["deliverSecrets"];
   if (overSsh) {
@@ -161,6 +163,7 @@ export const provisionCommand: CommandModule = {
       .option("--image <ref>", "agent container image")
       .option("--env <K=V>", "environment for the agent (repeatable)", repeatable)
       .option("--secret <NAME>", "secret from $NAME or stdin (repeatable; Fly: app secrets, VMs: a 0600 env file written over SSH)", repeatable)
+      .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
       .option("--concurrency <n>", "users provisioned at once", "8")
       .option("--dry-run", "show the plan and its monthly price; change nothing")
       .option("--no-wait", "return once creates are accepted")

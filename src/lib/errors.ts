@@ -12,6 +12,8 @@ export const ExitCode = {
   PARTIAL: 3,
   LOCKED: 4,
   CANCELLED: 130,
+  /** 128 + SIGPIPE, what a shell reports for a tool whose output pipe closed. */
+  OUTPUT_CLOSED: 141,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -104,10 +106,24 @@ export class NotFoundError extends AutomnaError {
   }
 }
 
-/** Ctrl-C, a cancelled prompt or an aborted operation: exit 130. */
+/** Ctrl-C, a cancelled prompt or an aborted operation: exit 130 (141 when the output pipe closed). */
 export class CancelledError extends AutomnaError {
-  constructor(message = "cancelled", options: Omit<AutomnaErrorOptions, "exitCode"> = {}) {
-    super(message, { code: "cancelled", ...options, exitCode: ExitCode.CANCELLED });
+  constructor(message = "cancelled", options: AutomnaErrorOptions = {}) {
+    super(message, { code: "cancelled", exitCode: ExitCode.CANCELLED, ...options });
+  }
+}
+
+/**
+ * Whoever read automna's output went away (`automna provision d3 | head -1`): the run stops as a
+ * cancel, so a mutating command never exits 0 with its work half done.
+ */
+export class OutputClosedError extends CancelledError {
+  constructor() {
+    super("stopped: the output pipe closed before automna finished", {
+      code: "output_closed",
+      exitCode: ExitCode.OUTPUT_CLOSED,
+      hint: "run the command again with its output going to a reader that stays open; work it started resumes",
+    });
   }
 }
 

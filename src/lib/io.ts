@@ -1,6 +1,7 @@
 import { Chalk, type ChalkInstance } from "chalk";
 import type { Ora } from "ora";
 import { redact } from "./redact.js";
+import { terminalText } from "./terminal-text.js";
 
 /** The streams a command talks to; tests pass their own. */
 export interface Streams {
@@ -46,10 +47,31 @@ export class IO {
   #chalkOut: ChalkInstance | undefined;
   #chalkErr: ChalkInstance | undefined;
   #liveLines = 0;
+  readonly #onOutputClosed: () => void;
 
-  constructor(streams: Streams, env: NodeJS.ProcessEnv) {
+  /** `onOutputClosed` runs when a write to stdout or stderr finds the pipe closed (EPIPE). */
+  constructor(streams: Streams, env: NodeJS.ProcessEnv, onOutputClosed: () => void = () => undefined) {
     this.streams = streams;
     this.env = env;
+    this.#onOutputClosed = onOutputClosed;
+    for (const stream of [streams.stdout, streams.stderr]) stream.on?.("error", (error: NodeJS.ErrnoException) => this.#writeFailed(error));
+  }
+
+  #writeFailed(error: NodeJS.ErrnoException | null | undefined): void {
+    if (error?.code === "EPIPE" || error?.code === "ERR_STREAM_DESTROYED") this.#onOutputClosed();
+  }
+
+  /**
+   * Resolves once everything written so far has left the process, so a reader that went away is
+   * known (through onOutputClosed) before the run decides its exit code.
+   */
+  async flush(): Promise<void> {
+    await Promise.all([this.streams.stdout, this.streams.stderr].map((stream) => new Promise<void>((resolve) => {
+      stream.write("", (error?: Error | null) => {
+        this.#writeFailed(error as NodeJS.ErrnoException | null | undefined);
+        resolve();
+      });
+    })));
   }
 
   configure(flags: Partial<OutputFlags>): void {
@@ -97,12 +119,15 @@ export class IO {
     return this.streams.stdout.columns ?? 100;
   }
 
-  /** Writes a result line to stdout. */
+  /** Writes a result line to stdout, without control sequences (automna's own colours aside). */
   out(line = ""): void {
-    this.streams.stdout.write(`${line}\n`);
+    this.streams.stdout.write(`${terminalText(line, { colour: this.#colorFor(this.streams.stdout) })}\n`);
   }
 
-  /** Writes raw result bytes to stdout. */
+  /**
+   * Writes result bytes to stdout exactly as given: text automna made or already cleaned (a
+   * rendered list), or a passthrough that must stay byte-exact (`lock run`'s command output).
+   */
   write(text: string | Uint8Array): void {
     this.streams.stdout.write(text);
   }
@@ -148,7 +173,7 @@ export class IO {
 
   #err(message: string): void {
     this.#clearLive();
-    this.streams.stderr.write(`${redact(message)}\n`);
+    this.streams.stderr.write(`${terminalText(redact(message), { colour: this.#colorFor(this.streams.stderr) })}\n`);
   }
 
   #clearLive(): void {
@@ -163,7 +188,7 @@ export class IO {
    * show each step) unless --quiet or --json.
    */
   task(text: string): Task {
-    if (this.isLive) return this.#spinnerTask(text);
+    if (this.isLive) return this.#spinnerTask(oneLine(text));
     const plain = !this.flags.quiet && !this.flags.json;
     if (plain) this.#err(text);
     return {
@@ -198,8 +223,8 @@ export class IO {
     };
     return {
       update: (next) => {
-        text = next;
-        if (spinner) spinner.text = next;
+        text = oneLine(next);
+        if (spinner) spinner.text = text;
       },
       succeed: (next) => end(next === undefined ? undefined : `${c.green("✓")} ${next}`),
       fail: (next) => end(next === undefined ? undefined : `${c.red("✗")} ${next}`),
@@ -219,7 +244,8 @@ export class IO {
   drawLive(lines: string[]): void {
     const stderr = this.streams.stderr;
     let text = this.#liveLines > 0 ? `\x1b[${this.#liveLines}A\x1b[0J` : "";
-    text += lines.map((l) => `${l}\n`).join("");
+    const colour = this.#colorFor(stderr);
+    text += lines.map((l) => `${terminalText(l, { colour, oneLine: true })}\n`).join("");
     stderr.write(text);
     this.#liveLines = lines.length;
   }
@@ -231,6 +257,11 @@ export class IO {
 }
 
 type ItemState = "running" | "done" | "failed";
+
+/** A progress text (often a provider's or an agent's words) as one clean line. */
+function oneLine(text: string): string {
+  return terminalText(text, { oneLine: true });
+}
 
 /** Per-item progress lines; see IO.board(). */
 export class ProgressBoard {
@@ -260,7 +291,9 @@ export class ProgressBoard {
     this.#set(item, text, "failed");
   }
 
-  #set(item: string, text: string, state: ItemState): void {
+  #set(item: string, raw: string, state: ItemState): void {
+    // An item's text is often a provider's or an agent's message: no control sequences at all.
+    const text = oneLine(raw);
     this.#items.set(item, { text, state });
     const io = this.#io;
     if (io.isLive) return;

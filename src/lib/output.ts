@@ -1,5 +1,6 @@
 import type { IO } from "./io.js";
 import { UsageError } from "./errors.js";
+import { terminalText } from "./terminal-text.js";
 
 export const OUTPUT_FORMATS = ["table", "json", "ndjson", "csv"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -45,15 +46,16 @@ export function parseColumnList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter(Boolean);
 }
 
+/** A table cell or detail value: one line, no control sequences (values come from providers and agents). */
 function cell(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return "-";
-  return String(value);
+  return typeof value === "string" ? terminalText(value, { oneLine: true }) : String(value);
 }
 
-/** RFC 4180 quoting. */
+/** RFC 4180 quoting; control sequences removed (line breaks are quoted, as CSV allows). */
 export function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return "";
-  const text = String(value);
+  const text = typeof value === "string" ? terminalText(value) : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

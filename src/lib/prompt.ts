@@ -1,5 +1,6 @@
 import { CancelledError, UsageError } from "./errors.js";
 import type { IO } from "./io.js";
+import { terminalText } from "./terminal-text.js";
 
 export interface Choice<T extends string = string> {
   name: string;
@@ -25,10 +26,24 @@ export interface Prompter {
   password(q: Base): Promise<string>;
 }
 
+/** A question names users, holders and resources from state and providers: shown without control sequences. */
+function clean<Q extends Base>(q: Q): Q {
+  return { ...q, message: terminalText(q.message, { oneLine: true }) };
+}
+
 function unanswerable(q: Base): UsageError {
-  return new UsageError(`${q.message.replace(/[?:]\s*$/, "")}: no answer, and prompts are off (not a terminal, --no-input or CI)`, {
+  return new UsageError(`${q.message.replace(/[?:.]\s*$/, "")}: no answer, and prompts are off (not a terminal, --no-input or CI)`, {
     hint: `pass ${q.flag}`,
   });
+}
+
+/**
+ * Asks before a change that is hard to take back, unless `--yes` answered already. Off a terminal
+ * without `--yes` it fails at once naming the flag (exit 2); a "no" cancels with `declined`.
+ */
+export async function confirmRisk(prompt: Prompter, yes: boolean, message: string, declined: string): Promise<void> {
+  if (yes) return;
+  if (!(await prompt.confirm({ message, flag: "--yes", default: false }))) throw new CancelledError(declined);
 }
 
 /**
@@ -46,23 +61,23 @@ export class PolicyPrompter implements Prompter {
   }
 
   input(q: Base & { default?: string; validate?: (value: string) => true | string }): Promise<string> {
-    if (this.#io.canPrompt) return this.#inner.input(q);
+    if (this.#io.canPrompt) return this.#inner.input(clean(q));
     if (q.default !== undefined) return Promise.resolve(q.default);
     return Promise.reject(unanswerable(q));
   }
 
   select<T extends string>(q: Base & { choices: Choice<T>[]; default?: T }): Promise<T> {
-    if (this.#io.canPrompt) return this.#inner.select(q);
+    if (this.#io.canPrompt) return this.#inner.select(clean(q));
     if (q.default !== undefined) return Promise.resolve(q.default);
     return Promise.reject(unanswerable(q));
   }
 
   confirm(q: Base & { default?: boolean }): Promise<boolean> {
-    return this.#io.canPrompt ? this.#inner.confirm(q) : Promise.reject(unanswerable(q));
+    return this.#io.canPrompt ? this.#inner.confirm(clean(q)) : Promise.reject(unanswerable(q));
   }
 
   password(q: Base): Promise<string> {
-    return this.#io.canPrompt ? this.#inner.password(q) : Promise.reject(unanswerable(q));
+    return this.#io.canPrompt ? this.#inner.password(clean(q)) : Promise.reject(unanswerable(q));
   }
 }
 

@@ -1,10 +1,15 @@
 import { UsageError } from "./errors.js";
 
-export const USER_ID_RE = /^[a-z0-9][a-z0-9-]{0,40}$/;
-const USER_RULE = "user ids are 1-41 characters of a-z, 0-9 and '-', starting with a letter or digit";
+/** A user id is part of hostnames and Fly app names (`automna-<user>`): it cannot end in '-'. */
+export const USER_ID_RE = /^[a-z0-9](?:[a-z0-9-]{0,39}[a-z0-9])?$/;
+export const USER_RULE = "user ids are 1-41 characters of a-z, 0-9 and '-', starting and ending with a letter or digit";
+
+export function isUserId(id: string): boolean {
+  return USER_ID_RE.test(id);
+}
 
 export function validateUser(id: string): string {
-  if (!USER_ID_RE.test(id)) throw new UsageError(`invalid user id "${id}": ${USER_RULE}`);
+  if (!isUserId(id)) throw new UsageError(`invalid user id "${id}": ${USER_RULE}`);
   return id;
 }
 

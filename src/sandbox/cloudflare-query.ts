@@ -1,10 +1,13 @@
 import { CfApiError, type CfRecord } from "./cloudflare-records.js";
 
 /**
- * List filters of `GET /zones/{zone_id}/dns_records` as the API schema describes them: name, type,
- * content, proxied, comment(.exact|.contains|.startswith|.endswith|.present|.absent), tag and
- * tag.<predicate> (case-insensitive, combined by tag_match), search, match=all|any, order,
- * direction, page and per_page with `result_info`.
+ * List filters of `GET /zones/{zone_id}/dns_records` as Cloudflare documents them: `name`,
+ * `content` and `comment`, each also as `.exact|.contains|.startswith|.endswith` (the plain form is
+ * `.exact`; comment adds `.present|.absent`), all case-insensitive; `type`, `proxied`, `search`;
+ * `tag` and `tag.<predicate>` (combined by `tag_match`); `match=all|any` across the filters;
+ * `order`, `direction`, `page` and `per_page` with `result_info`. An unknown predicate of a known
+ * filter (`name.like`) is refused with 400, never ignored: a client that deletes what a name
+ * lookup returns must not get the whole zone.
  */
 
 export interface ResultInfo {
@@ -41,22 +44,48 @@ function tagPredicate(kind: string, arg: string): Predicate {
   }
 }
 
-function commentPredicate(kind: string, arg: string): Predicate {
+const TEXT_PREDICATES = ["exact", "contains", "startswith", "endswith"] as const;
+const TAG_PREDICATES = ["present", "absent", "exact", "contains", "startswith", "endswith"] as const;
+
+/** Names and contents are stored without a trailing dot, so `exact`/`endswith` of `a.example.` match `a.example`. */
+const noDot = (v: string): string => v.replace(/\.$/, "");
+
+const TEXT_FILTERS: Record<string, { field: (r: CfRecord) => string | undefined; predicates: readonly string[]; clean: (v: string) => string }> = {
+  name: { field: (r) => r.name, predicates: TEXT_PREDICATES, clean: noDot },
+  content: { field: (r) => r.content, predicates: TEXT_PREDICATES, clean: noDot },
+  comment: { field: (r) => r.comment, predicates: [...TEXT_PREDICATES, "present", "absent"], clean: (v) => v },
+};
+
+/** A case-insensitive predicate over one text field of a record (a record without the field matches only `absent`). */
+function textPredicate(field: (r: CfRecord) => string | undefined, kind: string, arg: string): Predicate {
+  if (kind === "present") return (r) => field(r) !== undefined;
+  if (kind === "absent") return (r) => field(r) === undefined;
   const v = lower(arg);
-  switch (kind) {
-    case "present":
-      return (r) => r.comment !== undefined;
-    case "absent":
-      return (r) => r.comment === undefined;
-    case "contains":
-      return (r) => r.comment !== undefined && lower(r.comment).includes(v);
-    case "startswith":
-      return (r) => r.comment !== undefined && lower(r.comment).startsWith(v);
-    case "endswith":
-      return (r) => r.comment !== undefined && lower(r.comment).endsWith(v);
-    default:
-      return (r) => r.comment !== undefined && lower(r.comment) === v;
+  const test = kind === "contains" ? (f: string) => f.includes(v) : kind === "startswith" ? (f: string) => f.startsWith(v) : kind === "endswith" ? (f: string) => f.endsWith(v) : (f: string) => f === v;
+  return (r) => {
+    const value = field(r);
+    return value !== undefined && test(lower(value));
+  };
+}
+
+/** `name=`, `name.exact=`, `comment.present=`...: the text filters' predicates, or a 400 for an unknown one. */
+function textFilters(params: URLSearchParams): Predicate[] {
+  const out: Predicate[] = [];
+  for (const [key, value] of params) {
+    const dot = key.indexOf(".");
+    const base = dot === -1 ? key : key.slice(0, dot);
+    const kind = dot === -1 ? "exact" : key.slice(dot + 1);
+    if (base === "tag" && dot !== -1 && !(TAG_PREDICATES as readonly string[]).includes(kind)) throw unknownFilter(key);
+    const filter = TEXT_FILTERS[base];
+    if (!filter) continue;
+    if (!filter.predicates.includes(kind)) throw unknownFilter(key);
+    out.push(textPredicate(filter.field, kind, kind === "exact" || kind === "endswith" ? filter.clean(value) : value));
   }
+  return out;
+}
+
+function unknownFilter(key: string): CfApiError {
+  return new CfApiError(400, 1004, `Invalid filter "${key}": the sandbox knows name, content and comment with .exact, .contains, .startswith, .endswith (comment also .present, .absent), and tag with .present, .absent, .exact, .contains, .startswith, .endswith`);
 }
 
 function choice(params: URLSearchParams, key: string, allowed: readonly string[], fallback: string): string {
@@ -81,21 +110,15 @@ export function filterRecords(records: readonly CfRecord[], params: URLSearchPar
   const page = positiveInt(params, "page", 1, 1, Number.MAX_SAFE_INTEGER);
   const perPage = positiveInt(params, "per_page", 100, 1, 5_000_000);
 
-  const plain: Predicate[] = [];
-  for (const name of params.getAll("name")) plain.push((r) => r.name === lower(name).replace(/\.$/, ""));
+  const plain: Predicate[] = textFilters(params);
   for (const type of params.getAll("type")) plain.push((r) => r.type === type.toUpperCase());
-  for (const content of params.getAll("content")) plain.push((r) => lower(r.content) === lower(content).replace(/\.$/, ""));
   for (const proxied of params.getAll("proxied")) plain.push((r) => String(r.proxied) === proxied);
-  for (const c of params.getAll("comment")) plain.push(commentPredicate("exact", c));
-  for (const kind of ["exact", "contains", "startswith", "endswith", "present", "absent"]) {
-    for (const c of params.getAll(`comment.${kind}`)) plain.push(commentPredicate(kind, c));
-  }
   const search = params.get("search");
   if (search) plain.push((r) => [r.name, r.content, r.comment ?? ""].some((f) => lower(f).includes(lower(search))));
 
   const tags: Predicate[] = [];
   for (const t of params.getAll("tag")) tags.push(tagPredicate(t.includes(":") ? "exact" : "present", t));
-  for (const kind of ["present", "absent", "exact", "contains", "startswith", "endswith"]) {
+  for (const kind of TAG_PREDICATES) {
     for (const t of params.getAll(`tag.${kind}`)) tags.push(tagPredicate(kind, t));
   }
   if (tags.length) plain.push(tagMatch === "all" ? (r) => tags.every((p) => p(r)) : (r) => tags.some((p) => p(r)));

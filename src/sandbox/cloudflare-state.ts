@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cfId, planLimits, type CfRecord, type CfZone, type PlanLimits, type ZonePlan } from "./cloudflare-records.js";
@@ -54,6 +54,11 @@ export class CloudflareWorld {
     }
     for (const zone of this.zones) if (!this.limits.has(zone.id)) this.limits.set(zone.id, planLimits(zone.plan));
     this.save();
+  }
+
+  /** A token's id as `GET /user/tokens/verify` reports it: stable per token and account, and not the token. */
+  tokenId(token: string): string {
+    return createHash("sha256").update(`${this.accountId}:${token}`).digest("hex").slice(0, 32);
   }
 
   zone(id: string): CfZone | undefined {

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { settingsAsEnv } from "../lib/config-keys.js";
-import { filterRecords, type ResultInfo } from "./cloudflare-query.js";
-import { CfApiError, buildRecord, checkConflicts, validateRecord, type CfRecord } from "./cloudflare-records.js";
+import { CfApiError, type CfRecord } from "./cloudflare-records.js";
+import { cloudflareRoutes, type CfToken } from "./cloudflare-routes.js";
 import { CloudflareWorld, type ZoneSpec } from "./cloudflare-state.js";
 import { Traffic, readBody, send, serverError } from "./cloudflare-traffic.js";
+import { compileRoutes, matchRoute } from "./http.js";
 import { closeServer, listen } from "./util.js";
 
 /**
@@ -14,11 +15,7 @@ import { closeServer, listen } from "./util.js";
  * tests) and fault injection (5xx before or after applying a change, 429s, an error rate, latency).
  */
 
-export interface CloudflareToken {
-  token: string;
-  /** Zone names this token may use; all zones when omitted. */
-  zones?: string[];
-}
+export type CloudflareToken = CfToken;
 
 export interface CloudflareSandboxOptions {
   port?: number;
@@ -83,7 +80,6 @@ export interface CloudflareSandboxHandle {
 
 const BASE = "/client/v4";
 const TOKEN_RE = /^[A-Za-z0-9_-]{8,200}$/;
-const ID_RE = /^[0-9a-f]{32}$/;
 
 export async function startCloudflareSandbox(options: CloudflareSandboxOptions = {}): Promise<CloudflareSandboxHandle> {
   const world = new CloudflareWorld(options.zones ?? [{ name: "agents.example.test" }], options.dataDir);
@@ -91,6 +87,7 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
   const now = options.now ?? Date.now;
   const traffic = new Traffic(options.rateLimit ?? { limit: 1200, windowMs: 300_000 }, now, options.seed ?? 1);
   const requests: CloudflareRequestRecord[] = [];
+  const routes = compileRoutes(cloudflareRoutes(world, now));
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? "GET";
@@ -111,7 +108,9 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
       const fault = traffic.fault(method);
       if (fault && !fault.afterApply) throw serverError(fault.status);
       if (!url.pathname.startsWith(`${BASE}/`)) throw new CfApiError(404, 7000, "No route for that URI");
-      const out = route(method, path, url.searchParams, body, token);
+      const { match, pathExists } = matchRoute(routes, method, path);
+      if (!match) throw pathExists ? new CfApiError(405, 10405, "Method not allowed for this route") : new CfApiError(404, 7000, "No route for that URI");
+      const out = match.route.handler({ params: match.params, query: url.searchParams, body, token });
       if (fault) throw serverError(fault.status);
       answer(200, { success: true, errors: [], messages: [], result: out.result, ...(out.info ? { result_info: out.info } : {}) });
     } catch (error) {
@@ -133,92 +132,6 @@ export async function startCloudflareSandbox(options: CloudflareSandboxOptions =
     const token = tokens.find((t) => t.token === m[1]);
     if (!token) throw new CfApiError(401, 9109, "Invalid access token");
     return token;
-  };
-
-  const zoneFor = (zoneId: string, token: CloudflareToken, rest: string) => {
-    const zone = ID_RE.test(zoneId) ? world.zone(zoneId) : undefined;
-    if (!zone) throw new CfApiError(400, 7003, `Could not route to /zones/${zoneId}${rest}, perhaps your object identifier is invalid?`);
-    if (token.zones && !token.zones.includes(zone.name)) throw new CfApiError(403, 10000, "Authentication error");
-    return zone;
-  };
-
-  const route = (method: string, path: string, params: URLSearchParams, body: unknown, token: CloudflareToken): { result: unknown; info?: ResultInfo } => {
-    const parts = path.split("/").filter(Boolean);
-    if (parts[0] !== "zones") throw new CfApiError(404, 7000, "No route for that URI");
-    if (parts.length === 1) {
-      if (method !== "GET") throw new CfApiError(405, 10405, "Method not allowed for this route (the sandbox cannot create zones)");
-      return listZones(params, token);
-    }
-    const zone = zoneFor(parts[1]!, token, parts.length > 2 ? `/${parts.slice(2).join("/")}` : "");
-    if (parts.length === 2) {
-      if (method !== "GET") throw new CfApiError(405, 10405, "Method not allowed for this route");
-      return { result: world.renderZone(zone) };
-    }
-    if (parts[2] !== "dns_records" || parts.length > 4) throw new CfApiError(404, 7000, "No route for that URI");
-    const records = world.records.get(zone.id)!;
-    const limits = world.limits.get(zone.id)!;
-    const stamp = new Date(now()).toISOString();
-    if (parts.length === 3) {
-      if (method === "GET") {
-        const { result, info } = filterRecords(records, params);
-        return { result, info };
-      }
-      if (method !== "POST") throw new CfApiError(405, 10405, "Method not allowed for this route");
-      const fields = validateRecord(body, zone, limits);
-      checkConflicts(fields, records);
-      if (records.length >= limits.recordQuota) throw new CfApiError(400, 81045, "Record quota exceeded.");
-      const record = buildRecord(zone, fields, stamp);
-      records.push(record);
-      world.save();
-      return { result: record };
-    }
-    const index = records.findIndex((r) => r.id === parts[3]);
-    if (index === -1) throw new CfApiError(404, 81044, "Record does not exist.");
-    const existing = records[index]!;
-    switch (method) {
-      case "GET":
-        return { result: existing };
-      case "DELETE":
-        records.splice(index, 1);
-        world.save();
-        return { result: { id: existing.id } };
-      case "PATCH":
-      case "PUT": {
-        if (method === "PUT" && (typeof body !== "object" || body === null || !("type" in body) || !("name" in body) || !("content" in body))) {
-          throw new CfApiError(400, 1004, "DNS Validation Error", [{ code: 9008, message: "PUT replaces the record: type, name and content are required." }]);
-        }
-        const base = method === "PATCH" ? existing : { ...existing, comment: undefined, tags: [], ttl: 1, proxied: false } as CfRecord;
-        const fields = validateRecord(body, zone, limits, base);
-        checkConflicts(fields, records, existing.id);
-        const record = buildRecord(zone, fields, stamp, existing);
-        records[index] = record;
-        world.save();
-        return { result: record };
-      }
-      default:
-        throw new CfApiError(405, 10405, "Method not allowed for this route");
-    }
-  };
-
-  const listZones = (params: URLSearchParams, token: CloudflareToken): { result: unknown; info: ResultInfo } => {
-    const page = Number(params.get("page") ?? 1);
-    const perPage = Number(params.get("per_page") ?? 20);
-    if (!Number.isInteger(page) || page < 1) throw new CfApiError(400, 1001, "Invalid value for page");
-    if (!Number.isInteger(perPage) || perPage < 5 || perPage > 50) throw new CfApiError(400, 1001, "Invalid value for per_page: must be from 5 to 50");
-    let zones = world.zones.filter((z) => !token.zones || token.zones.includes(z.name));
-    const name = params.get("name");
-    if (name) {
-      const m = /^(contains|starts_with|ends_with):(.*)$/.exec(name);
-      const v = (m ? m[2]! : name).toLowerCase();
-      zones = zones.filter((z) => (!m ? z.name === v : m[1] === "contains" ? z.name.includes(v) : m[1] === "starts_with" ? z.name.startsWith(v) : z.name.endsWith(v)));
-    }
-    const status = params.get("status");
-    if (status && status !== "active") zones = [];
-    const slice = zones.slice((page - 1) * perPage, page * perPage);
-    return {
-      result: slice.map((z) => world.renderZone(z)),
-      info: { page, per_page: perPage, count: slice.length, total_count: zones.length, total_pages: Math.max(1, Math.ceil(zones.length / perPage)) },
-    };
   };
 
   const server = createServer((req, res) => void handle(req, res));

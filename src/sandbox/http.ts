@@ -43,6 +43,8 @@ export interface Route {
   pattern: string;
   /** Stable name for rate-limit keys. */
   name: string;
+  /** The only values a parameter takes (`action: poweron|...`), where the real API has one path per value. */
+  values?: Record<string, readonly string[]>;
   handler: Handler;
 }
 
@@ -90,13 +92,18 @@ export interface RequestRecord {
 const MAX_BODY = 1024 * 1024;
 const MAX_LOG = 100_000;
 
-interface CompiledRoute {
-  route: Route;
+interface CompiledRoute<R extends { method: string; pattern: string } = Route> {
+  route: R;
   segments: string[];
 }
 
+/** Splits each route's pattern once, for matchRoute. */
+export function compileRoutes<R extends { method: string; pattern: string }>(routes: readonly R[]): CompiledRoute<R>[] {
+  return routes.map((route) => ({ route, segments: route.pattern.split("/").filter(Boolean) }));
+}
+
 /** Matches a path against routes; also says whether the path exists for another method. */
-export function matchRoute(routes: CompiledRoute[], method: string, path: string): { match: MatchedRoute | null; pathExists: boolean } {
+export function matchRoute<R extends { method: string; pattern: string }>(routes: CompiledRoute<R>[], method: string, path: string): { match: { route: R; params: Record<string, string> } | null; pathExists: boolean } {
   const parts = path.split("/").filter(Boolean).map((p) => {
     try {
       return decodeURIComponent(p);
@@ -153,7 +160,7 @@ export class ApiServer {
   constructor(api: ProviderApi, ctx: PipelineContext) {
     this.api = api;
     this.#ctx = ctx;
-    this.#routes = api.routes.map((route) => ({ route, segments: route.pattern.split("/").filter(Boolean) }));
+    this.#routes = compileRoutes(api.routes);
     this.#server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
         if (!res.headersSent) this.#write(res, { status: 500, body: { error: String(error) } }, {});

@@ -9,7 +9,7 @@ import { flyLog } from "./fly/logs.js";
 import type { AgentOptions, HostHandle } from "./host/index.js";
 import { hetznerApi } from "./hetzner/index.js";
 import { HealthAgent, Hosts, type HostModule } from "./hosts.js";
-import { ApiServer, type RequestRecord } from "./http.js";
+import { ApiServer, type RequestRecord, type Route } from "./http.js";
 import { startCloudflareSandbox, type CloudflareSandboxHandle } from "./cloudflare.js";
 import { SANDBOX_BUCKET, SANDBOX_ZONE, sandboxCredentials } from "./credentials.js";
 import { startS3Sandbox, type S3SandboxHandle } from "./s3.js";
@@ -105,6 +105,8 @@ export interface RunningSandbox {
   sshPort: number | null;
   /** A machine's simulated host by `provider:id` (`hetzner:51000001`, `fly:<machine id>`). */
   simHost(key: string): HostHandle | undefined;
+  /** The provider APIs' route tables (what each stand-in implements; see API.md). */
+  routeTables(): Record<SandboxProvider, readonly Route[]>;
   /** Adds a line to a Fly machine's logs (what its agent printed), served by the logs API. */
   appendFlyLog(app: string, machineId: string, message: string): void;
   close(): Promise<void>;
@@ -242,6 +244,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       settled: () => theHosts.settle(),
       sshPort: sim ? sim.sshPort : null,
       simHost: (key) => sim?.handle(key),
+      routeTables: () => ({ hetzner: hetzner.routes, digitalocean: digitalocean.routes, fly: fly.routes }),
       appendFlyLog: (app, machineId, message) => {
         const m = world.fly.machines.get(machineId);
         flyLog(env, app, machineId, m?.region ?? "", message);

@@ -8,8 +8,10 @@ import {
   parseAmzDate,
   signature,
   signaturesEqual,
+  signingKey,
   stringToSign,
 } from "../lib/sigv4.js";
+import type { ChunkSigning } from "./s3-chunked.js";
 import { S3Error } from "./s3-errors.js";
 
 /**
@@ -33,7 +35,16 @@ export interface VerifiedRequest {
   /** sha256 hex the client committed to, or undefined when unsigned. */
   payloadSha256: string | undefined;
   presigned: boolean;
+  /** Set for an `aws-chunked` body: how to verify its chunks (signed variants) and whether trailers follow. */
+  streaming?: { signing: ChunkSigning | undefined; trailer: boolean } | undefined;
 }
+
+/** The `x-amz-content-sha256` values of an aws-chunked body the sandbox decodes (the ECDSA/SigV4a ones it refuses). */
+const STREAMING: Record<string, { signed: boolean; trailer: boolean }> = {
+  "STREAMING-UNSIGNED-PAYLOAD-TRAILER": { signed: false, trailer: true },
+  "STREAMING-AWS4-HMAC-SHA256-PAYLOAD": { signed: true, trailer: false },
+  "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER": { signed: true, trailer: true },
+};
 
 const MAX_SKEW_MS = 15 * 60 * 1000;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -127,12 +138,24 @@ function verifyHeader(input: VerifyInput, authorization: string): VerifiedReques
   }
   const payloadHash = header(input.headers, "x-amz-content-sha256");
   if (!payloadHash) throw new S3Error(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
-  if (payloadHash.startsWith("STREAMING-")) throw new S3Error(501, "NotImplemented", "A header you provided implies functionality that is not implemented", { Header: "x-amz-content-sha256" });
-  if (payloadHash !== UNSIGNED_PAYLOAD && !HEX64.test(payloadHash)) {
+  const streaming = STREAMING[payloadHash];
+  if (payloadHash.startsWith("STREAMING-") && !streaming) throw new S3Error(501, "NotImplemented", "A header you provided implies functionality that is not implemented", { Header: "x-amz-content-sha256" });
+  if (!streaming && payloadHash !== UNSIGNED_PAYLOAD && !HEX64.test(payloadHash)) {
     throw new S3Error(400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD or a valid sha256 value.");
   }
   check(input, { timestamp, scope, signed, payloadHash, query: input.query, provided: sig });
-  return { accessKeyId: scope.accessKeyId, payloadSha256: payloadHash === UNSIGNED_PAYLOAD ? undefined : payloadHash, presigned: false };
+  return {
+    accessKeyId: scope.accessKeyId,
+    payloadSha256: payloadHash === UNSIGNED_PAYLOAD || streaming ? undefined : payloadHash,
+    presigned: false,
+    streaming: streaming && {
+      trailer: streaming.trailer,
+      signing: streaming.signed ? {
+        key: signingKey(input.secrets.get(scope.accessKeyId)!, scope.date, scope.region, scope.service),
+        timestamp, scope: credentialScope(scope.date, scope.region, scope.service), seed: sig,
+      } : undefined,
+    },
+  };
 }
 
 interface Scope {

@@ -1,12 +1,19 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { uriEncode } from "../lib/sigv4.js";
 import type { VerifiedRequest } from "./s3-auth.js";
+import { requestedChecksum } from "./s3-checksums.js";
+import { AwsChunkedDecoder } from "./s3-chunked.js";
 import { S3Error, XML_HEADER, xmlEscape } from "./s3-errors.js";
+import { checkPreconditions, checkWritePreconditions, objectHeadersOf, objectResponseHeaders } from "./s3-object-headers.js";
 import type { ObjectMeta, ObjectStore } from "./s3-store.js";
 import type { S3RequestRecord } from "./s3.js";
 
-/** The S3 stand-in's object operations: streaming PUT and GET (with ranges and faults), ListObjectsV2. */
+/**
+ * The S3 stand-in's object operations: streaming PUT (plain or aws-chunked, with checksums and
+ * metadata) and GET (ranges, preconditions, faults), ListObjectsV2. CopyObject is in s3-copy.ts.
+ */
 
 export interface HandlerContext {
   store: ObjectStore;
@@ -21,43 +28,77 @@ export interface HandlerContext {
 export interface Target {
   bucket: string;
   key: string | undefined;
-  query: Array<[string, string]>;
+  query: ReadonlyMap<string, string>;
+  /** The request's headers plus x-amz-* parameters hoisted into a presigned URL's query. */
+  headers: IncomingHttpHeaders;
   auth: VerifiedRequest;
 }
 
-export async function putObject(ctx: HandlerContext, t: Target, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const lengthHeader = req.headers["content-length"];
-  if (lengthHeader === undefined) throw new S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
-  const length = Number(lengthHeader);
+/** Content-Length of the object an upload carries: the decoded length of an aws-chunked body. */
+function uploadLength(ctx: HandlerContext, t: Target): number {
+  const chunked = t.auth.streaming !== undefined;
+  const raw = chunked ? t.headers["x-amz-decoded-content-length"] : t.headers["content-length"];
+  if (raw === undefined) {
+    throw new S3Error(411, "MissingContentLength", chunked ? "An aws-chunked upload must send x-amz-decoded-content-length." : "You must provide the Content-Length HTTP header.");
+  }
+  const length = Number(raw);
   if (!Number.isSafeInteger(length) || length < 0) throw new S3Error(400, "InvalidArgument", "Content-Length is not a valid number");
   if (length > ctx.maxObjectBytes) {
     throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.maxObjectBytes) });
   }
-  if (/100-continue/i.test(req.headers.expect ?? "")) res.writeContinue();
+  return length;
+}
+
+export async function putObject(ctx: HandlerContext, t: Target, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const length = uploadLength(ctx, t);
+  const object = objectHeadersOf(t.headers);
+  const wanted = requestedChecksum(t.headers);
+  if (wanted?.trailer && !t.auth.streaming?.trailer) throw new S3Error(400, "InvalidRequest", "x-amz-trailer is only valid with a STREAMING-...-TRAILER x-amz-content-sha256.");
+  checkWritePreconditions(t.headers, await ctx.store.head(t.bucket, key), key);
+  if (/100-continue/i.test(String(t.headers.expect ?? ""))) res.writeContinue();
   if (ctx.state.failUploads > 0) {
     ctx.state.failUploads--;
     // Read the whole body first, like a store that failed while committing it.
     await pipeline(req, new Transform({ transform: (_c, _e, done) => done() }));
     throw new S3Error(ctx.state.failStatus, ctx.state.failStatus === 503 ? "SlowDown" : "InternalError", "We encountered an internal error. Please try again. (injected)");
   }
-  const md5 = req.headers["content-md5"];
-  const meta = await ctx.store.put(t.bucket, key, req, {
+  const decoder = t.auth.streaming ? new AwsChunkedDecoder(t.auth.streaming.signing) : undefined;
+  const body = decoder ? req.pipe(decoder) : req;
+  // A socket error on req ends the decoder too, so the store sees the upload fail.
+  if (decoder) req.once("error", (error) => decoder.destroy(error));
+  const md5 = t.headers["content-md5"];
+  const meta = await ctx.store.put(t.bucket, key, body, {
     contentLength: length,
-    contentType: req.headers["content-type"],
+    object,
     expectedSha256: t.auth.payloadSha256,
     expectedMd5Base64: typeof md5 === "string" ? md5 : undefined,
+    checksum: wanted && {
+      algorithm: wanted.algorithm,
+      expected: () => {
+        const value = wanted.value ?? decoder?.trailers.get(wanted.trailer ?? "");
+        if (value === undefined) throw new S3Error(400, "InvalidRequest", `The upload declared the trailer ${wanted.trailer} but did not send it.`);
+        return value;
+      },
+    },
   });
-  res.writeHead(200, { etag: meta.etag, "content-length": 0 }).end();
+  const headers: Record<string, string | number> = { etag: meta.etag, "content-length": 0 };
+  if (meta.checksum) headers[`x-amz-checksum-${meta.checksum.algorithm}`] = meta.checksum.value;
+  res.writeHead(200, headers).end();
 }
 
 export async function getObject(ctx: HandlerContext, t: Target, key: string, req: IncomingMessage, res: ServerResponse, headOnly: boolean): Promise<void> {
   const meta = await ctx.store.head(t.bucket, key);
   if (!meta) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.", { Key: key });
+  const validators = { etag: meta.etag, "last-modified": new Date(meta.lastModified).toUTCString() };
+  if (checkPreconditions(t.headers, meta) === 304) {
+    res.writeHead(304, validators).end();
+    return;
+  }
   const range = parseRange(req.headers.range, meta.size);
+  const stored = { contentType: meta.contentType, headers: meta.headers ?? {}, userMeta: meta.userMeta ?? {}, checksum: meta.checksum };
   const headers: Record<string, string | number> = {
-    "content-type": meta.contentType,
-    etag: meta.etag,
-    "last-modified": new Date(meta.lastModified).toUTCString(),
+    ...objectResponseHeaders(stored, t.query, !range && /^enabled$/i.test(String(t.headers["x-amz-checksum-mode"] ?? ""))),
+    ...validators,
     "accept-ranges": "bytes",
     "content-length": range ? range.end - range.start + 1 : meta.size,
   };
@@ -130,8 +171,7 @@ function invalidRange(size: number): S3Error {
 }
 
 export async function listObjects(ctx: HandlerContext, t: Target, res: ServerResponse): Promise<void> {
-  const q = new Map(t.query);
-  if (q.get("list-type") !== "2") throw new S3Error(501, "NotImplemented", "Only ListObjectsV2 (list-type=2) is implemented by the sandbox");
+  const q = t.query;
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") || undefined;
   const maxRaw = q.get("max-keys");
@@ -145,20 +185,25 @@ export async function listObjects(ctx: HandlerContext, t: Target, res: ServerRes
       throw new S3Error(400, "InvalidArgument", "The continuation token provided is incorrect", { ArgumentName: "continuation-token" });
     }
   }
+  const encoding = q.get("encoding-type");
+  if (encoding !== undefined && encoding !== "url") throw new S3Error(400, "InvalidArgument", "Invalid Encoding Method specified in Request", { ArgumentName: "encoding-type" });
+  // With encoding-type=url, keys and prefixes come URL-encoded (XML 1.0 cannot carry every key).
+  const name = (value: string): string => (encoding ? uriEncode(value, true) : value);
   const result = await ctx.store.list(t.bucket, { prefix, delimiter, maxKeys: Math.min(maxKeys, 1000), startAfter: after });
   const el = (name: string, value: string | number | boolean): string => `<${name}>${xmlEscape(String(value))}</${name}>`;
   const parts = [
     el("Name", t.bucket),
-    el("Prefix", prefix),
-    delimiter ? el("Delimiter", delimiter) : "",
+    el("Prefix", name(prefix)),
+    delimiter ? el("Delimiter", name(delimiter)) : "",
+    encoding ? el("EncodingType", encoding) : "",
     el("KeyCount", result.objects.length + result.commonPrefixes.length),
     el("MaxKeys", Math.min(maxKeys, 1000)),
     el("IsTruncated", result.truncated),
     token !== undefined ? el("ContinuationToken", token) : "",
     result.truncated && result.lastReturned !== undefined ? el("NextContinuationToken", Buffer.from(result.lastReturned).toString("base64url")) : "",
-    q.has("start-after") ? el("StartAfter", q.get("start-after")!) : "",
-    ...result.objects.map((o: ObjectMeta) => `<Contents>${el("Key", o.key)}${el("LastModified", o.lastModified)}${el("ETag", o.etag)}${el("Size", o.size)}${el("StorageClass", "STANDARD")}</Contents>`),
-    ...result.commonPrefixes.map((p) => `<CommonPrefixes>${el("Prefix", p)}</CommonPrefixes>`),
+    q.has("start-after") ? el("StartAfter", name(q.get("start-after")!)) : "",
+    ...result.objects.map((o: ObjectMeta) => `<Contents>${el("Key", name(o.key))}${el("LastModified", o.lastModified)}${el("ETag", o.etag)}${el("Size", o.size)}${el("StorageClass", "STANDARD")}</Contents>`),
+    ...result.commonPrefixes.map((p) => `<CommonPrefixes>${el("Prefix", name(p))}</CommonPrefixes>`),
   ];
   const body = `${XML_HEADER}<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts.join("")}</ListBucketResult>`;
   res.writeHead(200, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) }).end(body);

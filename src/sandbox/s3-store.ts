@@ -4,7 +4,9 @@ import { mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from "n
 import { join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { checksumHasher, checksumMismatch, type ChecksumAlgorithm, type StoredChecksum } from "./s3-checksums.js";
 import { S3Error } from "./s3-errors.js";
+import type { ObjectHeaders } from "./s3-object-headers.js";
 
 /**
  * The S3 stand-in's disk store. Each object is a data file plus a JSON sidecar named by the
@@ -20,13 +22,21 @@ export interface ObjectMeta {
   etag: string;
   lastModified: string;
   contentType: string;
+  /** Stored content headers (Cache-Control...), lower-case names; absent in objects written before they were kept. */
+  headers?: Record<string, string>;
+  /** `x-amz-meta-*` without the prefix. */
+  userMeta?: Record<string, string>;
+  /** The additional checksum the upload sent and the sandbox verified. */
+  checksum?: StoredChecksum;
   /** File name of the data under the bucket's objects directory. */
   dataFile: string;
 }
 
 export interface PutOptions {
   contentLength: number;
-  contentType?: string | undefined;
+  object: ObjectHeaders;
+  /** An additional checksum to compute and check; `expected` is asked once the body has ended (it may come as a trailer). */
+  checksum?: { algorithm: ChecksumAlgorithm; expected(): string } | undefined;
   /** sha256 hex the client signed; the upload is rejected if the bytes differ. */
   expectedSha256?: string | undefined;
   /** base64 MD5 from Content-MD5; the upload is rejected if the bytes differ. */
@@ -97,6 +107,15 @@ export class ObjectStore {
     }
   }
 
+  /** DeleteBucket: only an empty bucket, as S3 does. */
+  async deleteBucket(bucket: string): Promise<void> {
+    await this.requireBucket(bucket);
+    if ((await readdir(this.#objectsDir(bucket))).some((n) => n.endsWith(".json"))) {
+      throw new S3Error(409, "BucketNotEmpty", "The bucket you tried to delete is not empty", { BucketName: bucket });
+    }
+    await rm(join(this.dir, "buckets", bucket), { recursive: true, force: true });
+  }
+
   async head(bucket: string, key: string): Promise<ObjectMeta | undefined> {
     try {
       return JSON.parse(await readFile(this.#metaPath(bucket, key), "utf8")) as ObjectMeta;
@@ -131,12 +150,14 @@ export class ObjectStore {
     const tmp = join(this.dir, "tmp", randomUUID());
     const md5 = createHash("md5");
     const sha = options.expectedSha256 ? createHash("sha256") : undefined;
+    const extra = options.checksum ? checksumHasher(options.checksum.algorithm) : undefined;
     let bytes = 0;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
         md5.update(chunk);
         sha?.update(chunk);
+        extra?.update(chunk);
         done(null, chunk);
       },
     });
@@ -158,12 +179,20 @@ export class ObjectStore {
           });
         }
       }
+      let checksum: StoredChecksum | undefined;
+      if (options.checksum && extra) {
+        checksum = { algorithm: options.checksum.algorithm, value: extra.base64() };
+        if (checksum.value !== options.checksum.expected()) throw checksumMismatch(checksum.algorithm);
+      }
       const meta: ObjectMeta = {
         key,
         size: bytes,
         etag: `"${md5Digest.toString("hex")}"`,
         lastModified: new Date().toISOString(),
-        contentType: options.contentType || "application/octet-stream",
+        contentType: options.object.contentType,
+        headers: options.object.headers,
+        userMeta: options.object.userMeta,
+        ...(checksum ? { checksum } : {}),
         dataFile: `${createHash("sha256").update(key).digest("hex")}.${randomUUID()}.data`,
       };
       await this.#commit(bucket, tmp, meta);

@@ -1,20 +1,24 @@
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { settingsAsEnv } from "../lib/config-keys.js";
 import { parseQueryPairs, uriEncode } from "../lib/sigv4.js";
 import { verifyRequest } from "./s3-auth.js";
 import { S3Error, errorXml } from "./s3-errors.js";
+import { copyObject } from "./s3-copy.js";
 import { getObject, listObjects, putObject, type HandlerContext, type Target } from "./s3-handlers.js";
+import { classify, type ImplementedOperation } from "./s3-operations.js";
 import { ObjectStore } from "./s3-store.js";
 import { closeServer, listen } from "./util.js";
 
 /**
- * An S3-compatible object store on loopback for the sandbox: path-style PUT/GET/HEAD/DELETE of
- * objects, ListObjectsV2, SigV4 header and presigned-URL authentication with S3's error XML, data
- * streamed to a directory on disk. Fault injection corrupts downloads or fails uploads so the
+ * An S3-compatible object store on loopback for the sandbox: path-style PUT (plain and aws-chunked,
+ * with user metadata and checksums), CopyObject, GET/HEAD/DELETE of objects, ListObjectsV2, bucket
+ * create/head/delete, SigV4 header and presigned-URL authentication with S3's error XML, data
+ * streamed to a directory on disk; every other operation answers S3's 501 NotImplemented
+ * (s3-operations.ts). Fault injection corrupts downloads or fails uploads so the
  * migration's verification can be tested against a transfer that went wrong.
  */
 
@@ -176,51 +180,59 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
       secrets: ctx.secrets,
     });
     presigned = auth.presigned;
-    const target: Target = { bucket, key, query, auth };
     if (!bucket) throw new S3Error(501, "NotImplemented", "ListBuckets is not implemented by the sandbox");
-    if (key === undefined || key === "") await bucketRequest(ctx, method, target, res);
-    else await objectRequest(ctx, method, target, req, res);
+    const headers = withHoisted(req.headers, query);
+    const level = key === undefined || key === "" ? "bucket" : "object";
+    const { op, query: params } = classify(method, level, query, headers);
+    const target: Target = { bucket, key, query: params, headers, auth };
+    await run(ctx, op, target, req, res);
   } catch (error) {
     sendError(req, res, method, error, requestId, rawPath);
   }
 }
 
-async function bucketRequest(ctx: HandlerContext, method: string, t: Target, res: ServerResponse): Promise<void> {
-  switch (method) {
-    case "GET":
-      await ctx.store.requireBucket(t.bucket);
+/**
+ * A presigned URL carries x-amz-* headers in its query; S3 applies them as headers (metadata,
+ * and the refusals). Checksums in the query are left out: real S3 ignores them, and the JS SDK
+ * presigns a CRC32 of the empty body into every PutObject URL (aws-sdk-js-v3 since 3.729.0).
+ */
+function withHoisted(headers: IncomingHttpHeaders, query: ReadonlyArray<readonly [string, string]>): IncomingHttpHeaders {
+  const hoisted = query.filter(([k]) => /^x-amz-/i.test(k) && !/^x-amz-(algorithm|credential|date|expires|signedheaders|signature|security-token|content-sha256|checksum-|sdk-checksum-)/i.test(k));
+  if (hoisted.length === 0) return headers;
+  return { ...headers, ...Object.fromEntries(hoisted.map(([k, v]) => [k.toLowerCase(), v])) };
+}
+
+async function run(ctx: HandlerContext, op: ImplementedOperation, t: Target, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const key = t.key!;
+  if (t.key !== undefined && Buffer.byteLength(key) > 1024) throw new S3Error(400, "KeyTooLongError", "Your key is too long");
+  if (op !== "CreateBucket") await ctx.store.requireBucket(t.bucket);
+  switch (op) {
+    case "ListObjectsV2":
       return listObjects(ctx, t, res);
-    case "HEAD":
-      await ctx.store.requireBucket(t.bucket);
+    case "HeadBucket":
       res.writeHead(200, { "x-amz-bucket-region": ctx.region }).end();
       return;
-    case "PUT":
+    case "CreateBucket":
       if (!(await ctx.store.createBucket(t.bucket))) {
         throw new S3Error(409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.", { BucketName: t.bucket });
       }
       res.writeHead(200, { location: `/${t.bucket}` }).end();
       return;
-    default:
-      throw new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", { Method: method, ResourceType: "BUCKET" });
-  }
-}
-
-async function objectRequest(ctx: HandlerContext, method: string, t: Target, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const key = t.key!;
-  if (Buffer.byteLength(key) > 1024) throw new S3Error(400, "KeyTooLongError", "Your key is too long");
-  await ctx.store.requireBucket(t.bucket);
-  switch (method) {
-    case "PUT":
+    case "DeleteBucket":
+      await ctx.store.deleteBucket(t.bucket);
+      res.writeHead(204).end();
+      return;
+    case "PutObject":
       return putObject(ctx, t, key, req, res);
-    case "GET":
-    case "HEAD":
-      return getObject(ctx, t, key, req, res, method === "HEAD");
-    case "DELETE":
+    case "CopyObject":
+      return copyObject(ctx, t, key, req, res);
+    case "GetObject":
+    case "HeadObject":
+      return getObject(ctx, t, key, req, res, op === "HeadObject");
+    case "DeleteObject":
       await ctx.store.delete(t.bucket, key);
       res.writeHead(204).end();
       return;
-    default:
-      throw new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", { Method: method, ResourceType: "OBJECT" });
   }
 }
 

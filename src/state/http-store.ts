@@ -1,6 +1,5 @@
 import { AutomnaError, UsageError } from "../lib/errors.js";
-import type { Secret } from "../lib/redact.js";
-import { StateHttpClient } from "./http-client.js";
+import { StateHttpClient, type HttpClientOptions, type StateWaitListener } from "./http-client.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
@@ -8,16 +7,8 @@ import type {
 } from "./types.js";
 import { encodeLease, encodeVersion, LEASE_HEADER } from "./wire.js";
 
-export interface HttpStoreOptions {
-  token?: Secret | undefined;
-  /** PEM of a CA to trust for an https state server with a private certificate. */
-  ca?: string | Buffer | undefined;
-  /** Keep-alive connections to the server. */
-  connections?: number;
-  attempts?: number;
-  timeoutMs?: number;
-  debug?: ((line: string) => void) | undefined;
-}
+/** Token, CA, connections, tries, outage window (`retryForMs`), timeout, debug and signal. */
+export type HttpStoreOptions = HttpClientOptions;
 
 function writeHeaders(options: UpdateOptions): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -38,12 +29,10 @@ export class HttpStore implements StateStore {
   /** The server appends an audit row for every mutation; callers need not add their own. */
   readonly auditsWrites = true;
   readonly #client: StateHttpClient;
-  readonly #close: () => Promise<void>;
 
-  private constructor(location: string, client: StateHttpClient, close: () => Promise<void>) {
+  private constructor(location: string, client: StateHttpClient) {
     this.location = location;
     this.#client = client;
-    this.#close = close;
   }
 
   static async open(url: string, options: HttpStoreOptions = {}): Promise<HttpStore> {
@@ -57,16 +46,16 @@ export class HttpStore implements StateStore {
     if (base.username || base.password) {
       throw new UsageError("the state URL must not carry credentials", { hint: "put the token in AUTOMNA_STATE_TOKEN or config state.token" });
     }
-    const { Pool } = await import("undici");
-    const pool = new Pool(base.origin, {
-      connections: options.connections ?? 8,
-      keepAliveTimeout: 10_000,
-      ...(options.ca ? { connect: { ca: options.ca } } : {}),
-    });
-    const client = new StateHttpClient(pool, base, options);
-    return new HttpStore(base.toString().replace(/\/$/, ""), client, async () => {
-      await pool.close();
-    });
+    return new HttpStore(base.toString().replace(/\/$/, ""), new StateHttpClient(base, options));
+  }
+
+  /**
+   * Tells `listener` while the server is down and calls wait for it, and when it is back (see
+   * StateWaitEvent): the hook for "waiting for the state server" on a progress board, and for
+   * renewing a lease once the server answers again. Returns the unsubscribe.
+   */
+  onWait(listener: StateWaitListener): () => void {
+    return this.#client.onWait(listener);
   }
 
   async #must<T>(value: Promise<T | undefined>): Promise<T> {
@@ -157,6 +146,6 @@ export class HttpStore implements StateStore {
   }
 
   close(): Promise<void> {
-    return this.#close();
+    return this.#client.close();
   }
 }

@@ -4,6 +4,7 @@ import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 
 import { AutomnaError, ConflictError, LockedError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { findDatabaseHolders } from "./db-holder.js";
+import { isCorrupt, prepareDatabaseFile, StateCorruptError, tightenCompanions } from "./sqlite-file.js";
 import { idempotencySql, runClaimedSync, toRecord, type IdempotencyRecord } from "./idempotency.js";
 import { assertLeaseAllows, assertVersion, lockedBy, type AuditAction, type AuditStamp } from "./rules.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
@@ -69,7 +70,10 @@ export class SqliteStore implements ServerBackend {
 
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     const { DatabaseSync } = await import("node:sqlite");
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      prepareDatabaseFile(path);
+    }
     const timeout = options.busyTimeoutMs ?? 5000;
     let db: DatabaseSync;
     try {
@@ -82,8 +86,9 @@ export class SqliteStore implements ServerBackend {
       store.#migrate(options.synchronous ?? "NORMAL");
     } catch (error) {
       db.close();
-      throw error;
+      throw isCorrupt(error) ? new StateCorruptError(path, error) : error;
     }
+    if (path !== ":memory:") tightenCompanions(path);
     return store;
   }
 
@@ -91,7 +96,12 @@ export class SqliteStore implements ServerBackend {
     const found = Number((this.#db.prepare("PRAGMA user_version").get() as Row).user_version);
     // Checked before anything is written, WAL mode included.
     if (found > SCHEMA_VERSION) throw new SchemaTooNewError(this.location, found);
-    if (this.location !== ":memory:") this.#db.exec("PRAGMA journal_mode = WAL");
+    if (this.location !== ":memory:" && (this.#db.prepare("PRAGMA journal_mode").get() as Row).journal_mode !== "wal") {
+      // Switching to WAL writes the header: a database not opened by automna before is checked first.
+      const check = String((this.#db.prepare("PRAGMA quick_check").get() as Row).quick_check);
+      if (check !== "ok") throw new StateCorruptError(this.location, new Error(check));
+      this.#db.exec("PRAGMA journal_mode = WAL");
+    }
     this.#db.exec(`PRAGMA foreign_keys = ON; PRAGMA synchronous = ${synchronous}`);
     if (found === SCHEMA_VERSION) return;
     this.#write(() => {
@@ -125,7 +135,7 @@ export class SqliteStore implements ServerBackend {
         /* already rolled back by SQLite */
       }
       if (isBusy(error)) throw this.#busyError();
-      throw error;
+      throw this.#named(error);
     }
   }
 
@@ -151,11 +161,24 @@ export class SqliteStore implements ServerBackend {
   }
 
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#prepare(sql).get(...params) as Row | undefined;
+    try {
+      return this.#prepare(sql).get(...params) as Row | undefined;
+    } catch (error) {
+      throw this.#named(error);
+    }
   }
 
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#prepare(sql).all(...params) as Row[];
+    try {
+      return this.#prepare(sql).all(...params) as Row[];
+    } catch (error) {
+      throw this.#named(error);
+    }
+  }
+
+  /** Damage found while reading or writing names the file (SQLite's own message does not). */
+  #named(error: unknown): unknown {
+    return isCorrupt(error) ? new StateCorruptError(this.location, error) : error;
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {

@@ -7,6 +7,7 @@
  * Times are ISO-8601 UTC strings with milliseconds. Every mutation that runs under a lease takes
  * `{ lease }` and is rejected (LockedError) when that lease is no longer the live one: fencing.
  */
+import type { StateWaitEvent } from "./http-client.js";
 
 export type InstanceStatus =
   | "provisioning"
@@ -258,6 +259,13 @@ export interface StateStore {
   // Audit log (append-only)
   appendAudit(entry: NewAuditEntry): Promise<AuditEntry>;
   listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
+
+  /**
+   * Only a store behind a server (the HTTP store): tells `listener` while the server is down and
+   * calls wait for it, and when it is back (see StateWaitEvent in http-client.ts). Returns the
+   * unsubscribe. `state.onWait?.(...)` is a no-op on an embedded store.
+   */
+  onWait?(listener: (event: StateWaitEvent) => void): () => void;
 
   close(): Promise<void>;
 }

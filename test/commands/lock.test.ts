@@ -27,12 +27,29 @@ describe("automna lock (embedded store)", () => {
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toBe("Error: no lease lease_other on alice\nHint: automna lock list shows live leases\n");
     expect((await runCli(["lock", "break", "alice"], { env: h.env })).code).toBe(2);
-    const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: h.env });
+    const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId, "--yes"], { env: h.env });
     expect(broke.code).toBe(0);
     expect(broke.stderr).toBe(`✓ broke lease ${lease.leaseId} on alice held by ann (op_migrate) since ${lease.acquiredAt}\n`);
     expect((await runCli(["lock", "list", "-o", "json"], { env: h.env })).json()).toEqual([]);
     const audit = await runCli(["state", "audit", "--action", "lease.break", "-o", "json"], { env: h.env });
     expect(audit.json<AuditEntry[]>().map((a) => [a.who, a.target, a.details.leaseId])).toEqual([["boss", "alice", lease.leaseId]]);
+    await store.close();
+  });
+
+  it("break asks first: off a terminal it needs --yes, a \"no\" keeps the lease", async () => {
+    const h = home();
+    const store = await SqliteStore.open(h.statePath);
+    const lease = await store.acquireLease("alice", { who: "ann", operation: "op_migrate" }, 600_000);
+    const refused = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: h.env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`Error: Break lease ${lease.leaseId} on alice, held by ann (op_migrate) since ${lease.acquiredAt}? Its holder's later writes will be refused: no answer, and prompts are off (not a terminal, --no-input or CI)\nHint: pass --yes\n`);
+    const declined = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: { ...h.env, NO_COLOR: "1" }, tty: true, answers: { "Break lease": false } });
+    expect(declined.code).toBe(130);
+    expect(declined.stderr).toContain("Error: lock break cancelled; nothing was changed");
+    expect((await store.listLeases()).map((l) => l.leaseId)).toEqual([lease.leaseId]);
+    const answered = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: h.env, tty: true, answers: { "Break lease": true } });
+    expect(answered.code).toBe(0);
+    expect(await store.listLeases()).toEqual([]);
     await store.close();
   });
 
@@ -75,10 +92,10 @@ describe("automna lock (state server)", () => {
       const env = (scope: "read" | "write" | "admin") => ({ ...h.env, AUTOMNA_STATE_URL: srv.url, AUTOMNA_STATE_TOKEN: srv.tokens[scope] });
       const list = await runCli(["lock", "list", "-o", "json"], { env: env("read") });
       expect(list.json<Lease[]>().map((l) => [l.user, l.holder.who, l.leaseId])).toEqual([["alice", "wes", lease.leaseId]]);
-      const denied = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: env("write") });
+      const denied = await runCli(["lock", "break", "alice", "--lease", lease.leaseId, "--yes"], { env: env("write") });
       expect(denied.code).toBe(1);
       expect(denied.stderr).toContain("has scope write; POST /v1/leases/:user/break needs admin");
-      const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId], { env: env("admin") });
+      const broke = await runCli(["lock", "break", "alice", "--lease", lease.leaseId, "--yes"], { env: env("admin") });
       expect(broke.code).toBe(0);
       const rows = await backend.listAudit({ action: "lease.break" });
       expect(rows.map((r) => [r.who, r.target])).toEqual([["ann", "alice"]]);

@@ -42,6 +42,25 @@ describe("migrate: input and state checks (no provider is called)", () => {
     expect(gc.stderr).toContain("nothing to collect");
   });
 
+  it("resume and rollback ask first: off a terminal they need --yes, a \"no\" changes nothing", async () => {
+    const { SqliteStore } = await import("../../src/state/sqlite-store.js");
+    const store = await SqliteStore.open(home.statePath);
+    const op = await store.createOperation({ kind: "migrate", user: "alice", params: { from: "fly", to: "hetzner" }, status: "running", step: "warm-upload" });
+    await store.close();
+    for (const verb of ["resume", "rollback"]) {
+      const refused = await runCli(["migrate", verb, op.id], { env });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(new RegExp(`^Error: ${verb === "resume" ? "Resume" : "Roll back"} migration ${op.id} of alice from fly to hetzner.*: no answer, and prompts are off \\(not a terminal, --no-input or CI\\)\nHint: pass --yes\n$`));
+      const declined = await runCli(["migrate", verb, op.id], { env: { ...env, NO_COLOR: "1" }, tty: true, answers: { [`migration ${op.id}`]: false } });
+      expect(declined.code).toBe(130);
+      expect(declined.stderr).toContain(`Error: migrate ${verb} cancelled; nothing was changed`);
+    }
+    const after = await SqliteStore.open(home.statePath);
+    expect(await after.getOperation(op.id)).toMatchObject({ status: "running", step: "warm-upload", version: op.version });
+    expect(await after.listLeases()).toEqual([]);
+    await after.close();
+  });
+
   it("help lists the Migration commands", async () => {
     const help = await runCli(["--help"], { env });
     const group = help.stdout.slice(help.stdout.indexOf("Migration:"), help.stdout.indexOf("Cost:"));

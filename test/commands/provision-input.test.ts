@@ -35,6 +35,9 @@ describe("provision: input checked before anything is sent", () => {
   it("rejects bad user ids and an empty user list", async () => {
     const h = home();
     expect((await runCli(["provision", "Alice!", "--provider", "fly", "--dry-run"], { env: h.env })).code).toBe(2);
+    // Not a hostname label or a Fly app name (automna-<user>): ids end with a letter or digit.
+    const dash = await runCli(["provision", "bob-", "--provider", "fly", "--dry-run"], { env: h.env });
+    expect([dash.code, dash.stderr]).toEqual([2, `Error: invalid user id "bob-": user ids are 1-41 characters of a-z, 0-9 and '-', starting and ending with a letter or digit\n`]);
     const none = await runCli(["provision", "--provider", "fly", "--dry-run"], { env: h.env });
     expect(none.code).toBe(2);
     expect(none.stderr).toContain("no users given");

@@ -48,14 +48,14 @@ describe("the automna binary", () => {
     expect(forced.stderr).toContain("\u001b[32m");
   });
 
-  it("refuses to run on Node older than 22, in one line", async () => {
+  it("refuses to run on Node older than 22, in one line that says how to get a newer one", async () => {
     home = makeHome();
     const preload = join(home.dir, "old-node.mjs");
     writeFileSync(preload, 'Object.defineProperty(process, "versions", { value: { ...process.versions, node: "20.19.0" } });\nObject.defineProperty(process, "version", { value: "v20.19.0" });\n');
     const r = await execa(process.execPath, ["--import", preload, BIN, "--help"], { reject: false, env: home.env, extendEnv: false });
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe("automna needs Node.js 22.22+ or 24.15+; this is v20.19.0");
+    expect(r.stderr).toBe("automna needs Node.js 22.22+ or 24.15+; this is v20.19.0: install Node.js 24 (https://nodejs.org/en/download, or `nvm install 24`)");
   });
 });
 
@@ -141,7 +141,7 @@ describe("the configuration store", () => {
 });
 
 describe("a reader that stops early", () => {
-  it("ends the command quietly (exit 0, no stack trace), like `automna list | head -1`", async () => {
+  it("ends the command as a closed pipe (exit 141, as a shell reports SIGPIPE; no stack trace), like `automna list | head -1`", async () => {
     home = makeHome();
     // Enough rows that the output overflows the pipe after head has gone.
     const { SqliteStore } = await import("../../src/state/sqlite-store.js");
@@ -150,7 +150,7 @@ describe("a reader that stops early", () => {
     for (let i = 0; i < 3000; i++) await store.createInstance(instance(`user-${i}`));
     await store.close();
     const r = await execa("bash", ["-o", "pipefail", "-c", `"${process.execPath}" "${BIN}" list | head -1`], { env: home.env, extendEnv: false, reject: false });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode).toBe(141);
     expect(r.stdout.split("\n")).toHaveLength(1);
     expect(r.stderr).not.toContain("EPIPE");
     expect(r.stderr).not.toContain("    at ");

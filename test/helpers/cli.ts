@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
+import { afterEach } from "vitest";
 import { main } from "../../src/cli.js";
 import { createContext, type Clock, type Context } from "../../src/context.js";
 import { ScriptedPrompter } from "../../src/lib/prompt.js";
@@ -61,6 +62,19 @@ export function makeHome(extraEnv: Record<string, string> = {}): Sandbox {
     configPath: join(dir, "config", "automna", "config.json"),
     statePath: join(dir, "data", "automna", "state.db"),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A maker of fresh homes for a test file; each is removed after the test that made it. */
+export function homesPerTest(extraEnv: Record<string, string> = {}): () => Sandbox {
+  const homes: Sandbox[] = [];
+  afterEach(() => {
+    for (const h of homes.splice(0)) h.cleanup();
+  });
+  return () => {
+    const h = makeHome(extraEnv);
+    homes.push(h);
+    return h;
   };
 }
 

@@ -6,9 +6,12 @@ import { parseDuration, parseSince, validateUser, validateUsers } from "../../sr
 describe("user ids", () => {
   it("accepts the documented form and names the rule otherwise", () => {
     expect(validateUser("alice-01")).toBe("alice-01");
-    expect(() => validateUser("Alice")).toThrow(`invalid user id "Alice": user ids are 1-41 characters of a-z, 0-9 and '-', starting with a letter or digit`);
+    expect(() => validateUser("Alice")).toThrow(`invalid user id "Alice": user ids are 1-41 characters of a-z, 0-9 and '-', starting and ending with a letter or digit`);
     expect(() => validateUser("-x")).toThrow(/invalid user id/);
     expect(() => validateUser("a".repeat(42))).toThrow(/invalid user id/);
+    for (const ok of ["a", "7", "a-b", "a".repeat(41), `a${"-".repeat(39)}b`]) expect(validateUser(ok)).toBe(ok);
+    // Not a valid hostname label or Fly app name (automna-<user>).
+    for (const bad of ["a-", "alice--", `${"a".repeat(40)}-`]) expect(() => validateUser(bad)).toThrow(/invalid user id/);
     expect(() => validateUsers(["a", "b", "a"])).toThrow('user "a" is given twice');
   });
 });

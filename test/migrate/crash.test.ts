@@ -27,7 +27,7 @@ afterAll(async () => {
 interface Row { op: string; user: string }
 const migrate = (user: string, crash?: string) =>
   automna(["migrate", user, "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env, { timeout: 60_000 });
-const resume = (op: string, crash?: string) => automna(["migrate", "resume", op, "--json"], crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env, { timeout: 60_000 });
+const resume = (op: string, crash?: string) => automna(["migrate", "resume", op, "--json", "--yes"], crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env, { timeout: 60_000 });
 
 async function opOf(user: string): Promise<string> {
   const res = await automna(["migrate", "status", "-o", "json", "--limit", "1000"], w.env);
@@ -129,7 +129,7 @@ describe("a holder paused past its lease (built binary)", () => {
       if (!locks.some((l) => l.user === "stale-1")) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    const takeover = await automna(["migrate", "resume", op, "--json"], env, { timeout: 60_000 });
+    const takeover = await automna(["migrate", "resume", op, "--json", "--yes"], env, { timeout: 60_000 });
     expect(takeover.exitCode, takeover.stderr).toBe(0);
     first.kill("SIGCONT");
     const late = await first;
@@ -148,7 +148,7 @@ describe("migrate rollback (built binary)", () => {
     await provision(w, "hetzner", ["undo-1"]);
     expect((await migrate("undo-1", "final-upload:after")).signal).toBe("SIGKILL");
     const op = await opOf("undo-1");
-    const undo = await automna(["migrate", "rollback", op], w.env, { timeout: 60_000 });
+    const undo = await automna(["migrate", "rollback", op, "--yes"], w.env, { timeout: 60_000 });
     expect(undo.exitCode, undo.stderr).toBe(0);
     expect(undo.stderr).toContain(`${op}: rolled back; undo-1 runs on hetzner as before`);
     expect((await instances(w, "undo-1")).map((r) => [r.provider, r.role, r.status])).toEqual([["hetzner", "live", "running"]]);
@@ -157,7 +157,7 @@ describe("migrate rollback (built binary)", () => {
     expect(w.sb.s3.requests.filter((q) => q.method === "DELETE" && q.key?.startsWith(`migrations/undo-1/${op}/`)).length).toBeGreaterThan(0);
 
     const finished = await opOf("chain");
-    const refused = await automna(["migrate", "rollback", finished], w.env);
+    const refused = await automna(["migrate", "rollback", finished, "--yes"], w.env);
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toContain(`${finished} is past the routing switch`);
     const human = await automna(["migrate", "status", op], w.env);

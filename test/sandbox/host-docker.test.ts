@@ -170,3 +170,13 @@ describe("docker ps, inspect, stop, start", () => {
     await ssh(ws, host, "docker start automna-agent");
   });
 });
+
+describe("cloud-init", () => {
+  test("a sandbox host's first boot has finished: status --wait answers done at once, whatever the dev machine has installed", async () => {
+    const r = await ssh(ws, host, "cloud-init status --wait");
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toBe("status: done\n");
+    const other = await ssh(ws, host, "cloud-init schema -c /dev/null");
+    expect(other.code).toBe(1);
+  });
+});

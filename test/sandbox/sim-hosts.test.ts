@@ -12,7 +12,7 @@ describe("host keys in cloud-init user-data", () => {
   it("automna's user-data carries the key as cloud-init's ssh_keys, and the stand-in reads it back", () => {
     const key = generateHostKeyPair();
     const text = renderUserData({ user: "alice", opId: "op_1", image: "img", env: {}, health: { port: 8080, path: "/healthz" }, hostKey: key }, 32 * 1024);
-    expect(text).toContain("ssh_genkeytypes: []\n");
+    expect(text).toContain("ssh_genkeytypes: [ed25519]\n");
     expect(text).toContain(`  ed25519_public: ${JSON.stringify(key.publicKey)}\n`);
     expect(hostKeyFromUserData(text)).toBe(key.privateKey.reveal());
     expect(renderUserData({ user: "a", opId: "o", image: "i", env: {}, health: { port: 1, path: "/" } }, 32 * 1024)).not.toContain("ssh_keys");

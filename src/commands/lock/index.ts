@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
 import { addListFlags, listOptionsFrom, renderList, type Column } from "../../lib/output.js";
+import { confirmRisk } from "../../lib/prompt.js";
 import { validateUser } from "../../lib/validate.js";
 import type { Lease } from "../../state/types.js";
 import { registerLockRun } from "./run.js";
@@ -52,10 +53,15 @@ export const lockCommand: CommandModule = {
 
     lock
       .command("break")
-      .description("remove a user's lease whoever holds it (the holder's later writes are refused)")
+      .description("remove a user's lease whoever holds it (the holder's later writes are refused); asks first unless --yes")
       .argument("<user>", "user id")
       .requiredOption("--lease <id>", "the lease id, as `automna lock list` shows it")
       .action(action(ctx, async (user: string, opts: { lease: string }) => {
+        // Asked about the lease as it is now; a lease id that does not match is runLockBreak's error.
+        const held = (await (await ctx.state()).listLeases()).find((l) => l.user === user && l.leaseId === opts.lease);
+        if (held) {
+          await confirmRisk(ctx.prompt, ctx.globals.yes, `Break lease ${held.leaseId} on ${user}, held by ${held.holder.who} (${held.holder.operation}) since ${held.acquiredAt}? Its holder's later writes will be refused.`, "lock break cancelled; nothing was changed");
+        }
         const broken = await runLockBreak(ctx, user, opts.lease);
         if (ctx.globals.json) ctx.io.json(broken);
         else ctx.io.success(`broke lease ${broken.leaseId} on ${user} held by ${broken.holder.who} (${broken.holder.operation}) since ${broken.acquiredAt}`);

@@ -96,8 +96,8 @@ export const migrateCommand: CommandModule = {
       migrate
         .command(verb)
         .description(verb === "resume"
-          ? "continue a migration from the first step not confirmed done (or finish its rollback)"
-          : "undo a migration that has not reached the DNS switch (refused after it, exit 2)")
+          ? "continue a migration from the first step not confirmed done (or finish its rollback); asks first unless --yes"
+          : "undo a migration that has not reached the DNS switch (refused after it, exit 2); asks first unless --yes")
         .argument("<op-id>", "the operation id (automna migrate status)")
         .option("-o, --output <format>", "table, json, or ndjson")
         .action(action(ctx, async (opId: string, flags: { output?: string }) => {

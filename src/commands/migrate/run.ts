@@ -1,5 +1,6 @@
 import type { Context } from "../../context.js";
 import { CancelledError, errorJson, NotFoundError, rememberFailure, UsageError } from "../../lib/errors.js";
+import { confirmRisk } from "../../lib/prompt.js";
 import { parseDuration, validateUsers } from "../../lib/validate.js";
 import type { MigrateOutcome } from "../../migrate/types.js";
 import type { Progress } from "./progress.js";
@@ -120,6 +121,10 @@ export async function runMigrateOp(ctx: Context, action: "resume" | "rollback", 
   // Named before anything else is needed (storage, DNS): a mistyped id is the likeliest problem.
   const op = await (await ctx.state()).getOperation(opId);
   if (!op || op.kind !== "migrate") throw new NotFoundError(`no migration ${opId}`, { hint: "automna migrate status lists them" });
+  const route = `${op.user} from ${String(op.params.from)} to ${String(op.params.to)}`;
+  await confirmRisk(ctx.prompt, ctx.globals.yes, action === "resume"
+    ? `Resume migration ${opId} of ${route}? It continues from step ${op.step ?? "lock"}; the agent stops briefly during the final copy.`
+    : `Roll back migration ${opId} of ${route}? The target instance is destroyed and ${op.user} stays where it was.`, `migrate ${action} cancelled; nothing was changed`);
   const [{ hostRunner }, { buildEngineDeps }, engine] = await Promise.all([import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js")]);
   const view = progress();
   const deps = await buildEngineDeps(ctx, await hostRunner(ctx), (e) => view.emit(e));

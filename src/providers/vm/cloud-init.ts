@@ -27,11 +27,16 @@ export interface AgentUserData {
 /** YAML accepts JSON strings, which quote anything safely. */
 const q = (s: string): string => JSON.stringify(s);
 
+/**
+ * The image's own host keys are deleted and automna's ed25519 key installed. cloud-init generates
+ * keys only when `ssh_keys` is absent, and skips a type whose key file exists, so naming ed25519
+ * (the schema wants at least one type; `[]` is invalid) still leaves the pinned key the only one.
+ */
 function hostKeyLines(key: HostKeyPair | undefined): string[] {
   if (!key) return [];
   return [
     "ssh_deletekeys: true",
-    "ssh_genkeytypes: []",
+    "ssh_genkeytypes: [ed25519]",
     "ssh_keys:",
     `  ed25519_private: ${q(key.privateKey.reveal())}`,
     `  ed25519_public: ${q(key.publicKey)}`,

@@ -59,14 +59,26 @@ export function renderServer(s: HetznerServer, actions: HetznerActions): Record<
   };
 }
 
+/**
+ * An "ID or name" field as the real API takes it: a name, an ID as a string, or an ID as a JSON
+ * integer. undefined when absent (or null), null when it is neither.
+ */
+export function idOrName(value: unknown): string | undefined | null {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) return String(value);
+  return null;
+}
+
 /** Parses `ssh_keys` (ids or names) against the project's keys. */
 function resolveSshKeys(env: SandboxEnv, refs: unknown): number[] | Reply {
   if (refs === undefined) return [];
   if (!Array.isArray(refs)) return invalidInput([{ name: "ssh_keys", messages: ["must be an array"] }]);
   const ids: number[] = [];
   for (const ref of refs) {
-    if (typeof ref !== "string" && typeof ref !== "number") return invalidInput([{ name: "ssh_keys", messages: ["must contain ids or names"] }]);
-    const key = [...env.world.hetzner.sshKeys.values()].find((k) => String(k.id) === String(ref) || k.name === ref);
+    const id = idOrName(ref);
+    if (id === undefined || id === null) return invalidInput([{ name: "ssh_keys", messages: ["must contain ids or names"] }]);
+    const key = [...env.world.hetzner.sshKeys.values()].find((k) => String(k.id) === id || k.name === ref);
     if (!key) return invalidInput([{ name: "ssh_keys", messages: [`ssh key '${ref}' not found`] }]);
     ids.push(key.id);
   }
@@ -124,25 +136,32 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
     if (!isPlainObject(b)) return invalidInput([{ name: "body", messages: ["must be a JSON object"] }]);
     const missing = ["name", "server_type", "image"].filter((k) => b[k] === undefined || b[k] === null || b[k] === "");
     if (missing.length) return invalidInput(missing.map((name) => ({ name, messages: ["Missing data for required field."] })));
-    for (const k of ["name", "server_type", "image", "location", "datacenter", "user_data"]) {
+    for (const k of ["name", "user_data"]) {
       if (b[k] !== undefined && b[k] !== null && typeof b[k] !== "string") return invalidInput([{ name: k, messages: ["Not a valid string."] }]);
+    }
+    // "ID or name" fields: hcloud-go and the CLI send the resolved ID as a JSON number.
+    const refs: Record<string, string | undefined> = {};
+    for (const k of ["server_type", "image", "location", "datacenter"]) {
+      const ref = idOrName(b[k]);
+      if (ref === null) return invalidInput([{ name: k, messages: ["Not a valid ID or name."] }]);
+      refs[k] = ref;
     }
     const name = b.name as string;
     if (!HOSTNAME.test(name)) return invalidInput([{ name: "name", messages: ["must be a valid hostname"] }]);
-    const type = findServerType(b.server_type as string);
-    if (!type) return invalidInput([{ name: "server_type", messages: [`server type '${String(b.server_type)}' not found`] }]);
+    const type = findServerType(refs.server_type!);
+    if (!type) return invalidInput([{ name: "server_type", messages: [`server type '${refs.server_type}' not found`] }]);
     let locationName: string;
-    if (typeof b.location === "string") {
-      const location = findLocation(b.location);
-      if (!location) return invalidInput([{ name: "location", messages: [`location '${b.location}' not found`] }]);
+    if (refs.location !== undefined) {
+      const location = findLocation(refs.location);
+      if (!location) return invalidInput([{ name: "location", messages: [`location '${refs.location}' not found`] }]);
       locationName = location.name;
-    } else if (typeof b.datacenter === "string") {
-      const location = LOCATIONS.find((l) => l.datacenter.name === b.datacenter || String(l.datacenter.id) === b.datacenter);
-      if (!location) return invalidInput([{ name: "datacenter", messages: [`datacenter '${b.datacenter}' not found`] }]);
+    } else if (refs.datacenter !== undefined) {
+      const location = LOCATIONS.find((l) => l.datacenter.name === refs.datacenter || String(l.datacenter.id) === refs.datacenter);
+      if (!location) return invalidInput([{ name: "datacenter", messages: [`datacenter '${refs.datacenter}' not found`] }]);
       locationName = location.name;
     } else locationName = type.locations[0]!;
     if (!type.locations.includes(locationName)) return invalidInput([{ name: "server_type", messages: [`server type '${type.name}' is not available in location '${locationName}'`] }]);
-    const image = findImage(b.image as string, type.architecture);
+    const image = findImage(refs.image!, type.architecture);
     if (!image) return invalidInput([{ name: "image", messages: [`image '${String(b.image)}' not found`] }]);
     if (b.start_after_create !== undefined && typeof b.start_after_create !== "boolean") return invalidInput([{ name: "start_after_create", messages: ["Not a valid boolean."] }]);
     if (typeof b.user_data === "string" && Buffer.byteLength(b.user_data) > USER_DATA_MAX) return invalidInput([{ name: "user_data", messages: ["user_data is limited to 32 KiB"] }]);
@@ -301,7 +320,7 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
     { method: "PUT", pattern: "/v1/servers/:id", name: "servers.update", handler: update },
     { method: "DELETE", pattern: "/v1/servers/:id", name: "servers.delete", handler: remove },
     { method: "GET", pattern: "/v1/servers/:id/actions", name: "servers.actions", handler: serverActions },
-    { method: "POST", pattern: "/v1/servers/:id/actions/:action", name: "servers.power", handler: power },
+    { method: "POST", pattern: "/v1/servers/:id/actions/:action", name: "servers.power", values: { action: Object.keys(POWER) }, handler: power },
     { method: "GET", pattern: "/v1/servers/:id/actions/:action_id", name: "servers.action", handler: serverAction },
   ];
 }

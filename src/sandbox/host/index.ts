@@ -249,6 +249,25 @@ async function writeShim(binDir: string): Promise<void> {
   ].join("\n");
   await writeFile(join(binDir, "docker"), script, { mode: 0o755 });
   await chmod(join(binDir, "docker"), 0o755);
+  await writeCloudInit(binDir);
+}
+
+/**
+ * The host's `cloud-init`: a simulated machine has finished its first boot, so `status` reports
+ * done at once. Without it, a dev machine that has Debian's cloud-init installed (for `cloud-init
+ * schema`) would answer `cloud-init status --wait` from its own never-booted state: forever.
+ */
+async function writeCloudInit(binDir: string): Promise<void> {
+  const script = [
+    "#!/bin/sh",
+    'case "$1" in',
+    '  status) echo "status: done"; exit 0 ;;',
+    '  *) echo "cloud-init: only status is simulated on sandbox hosts" >&2; exit 1 ;;',
+    "esac",
+    "",
+  ].join("\n");
+  await writeFile(join(binDir, "cloud-init"), script, { mode: 0o755 });
+  await chmod(join(binDir, "cloud-init"), 0o755);
 }
 function execLocal(child: ChildProcess, opts: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult> {
   return new Promise((resolve, reject) => {

@@ -1,0 +1,16 @@
+# The providers' official clients and cloud-init, for the conformance tests (test/conformance/),
+# sourced by .ci/run. Debian packages only, each installed only when missing.
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq --no-install-recommends "$@" >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+  else sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }; fi
+}
+missing=()
+command -v hcloud >/dev/null 2>&1 || missing+=(hcloud-cli)
+# Debian's python3-hcloud is for the system interpreter, which is what the test runs.
+/usr/bin/python3 -c 'import hcloud' >/dev/null 2>&1 || missing+=(python3-hcloud)
+command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
