@@ -45,7 +45,7 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     if (!ok) throw new CancelledError("gc cancelled; nothing was changed");
   }
   const [{ withLease }, { mapConcurrent }, { destroyUser }, registry, who] = await Promise.all([
-    import("../state/lease.js"), import("../lib/concurrency.js"), import("./destroy.js"), ctx.providers(), ctx.operator(),
+    import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/destroy-user.js"), ctx.providers(), ctx.operator(),
   ]);
   const objects = await storageClient(ctx);
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);

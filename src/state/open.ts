@@ -36,6 +36,8 @@ export function resolveStateLocation(config: Config, flag: string | undefined): 
 export interface OpenStateOptions {
   /** Debug lines (HTTP traffic of the shared-state client; tokens never included). */
   debug?: (line: string) => void;
+  /** Who the embedded store records in the audit log for every write (a state server takes it from the token). */
+  operator?: string;
   /** Ctrl-C: cuts the state client's waits for an unreachable server short. */
   signal?: AbortSignal;
 }
@@ -67,5 +69,7 @@ export async function openStateStore(config: Config, flag: string | undefined, n
     return HttpStore.open(where.location, { token: config.secret("state.token"), ca, debug: options.debug, signal: options.signal, retryForMs: stateRetryForMs(config) });
   }
   const { SqliteStore } = await import("./sqlite-store.js");
-  return SqliteStore.open(where.location, { busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}) });
+  return SqliteStore.open(where.location, {
+    busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}), ...(options.operator ? { operator: options.operator } : {}),
+  });
 }
