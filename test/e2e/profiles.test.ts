@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqliteStore } from "../../src/state/sqlite-store.js";
 import { automna } from "../helpers/bin.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { makeHome, type Sandbox } from "../helpers/cli.js";
 
 /**
@@ -19,7 +20,7 @@ const reached: { method: string; path: string }[] = [];
 
 beforeAll(async () => {
   h = makeHome();
-  const up = await automna(["sandbox", "up", "--detach", "--port", "0", "--action-delay", "20", "--json"], h.env, { timeout: 60_000 });
+  const up = await automna(["sandbox", "up", "--detach", "--port", "0", "--action-delay", "20", "--json"], h.env, { quietMs: QUIET_MS.migration });
   expect(up.exitCode, String(up.stderr)).toBe(0);
   sandboxState = join((JSON.parse(String(up.stdout)) as { dir: string }).dir, "state.db");
   // Hetzner as the real API would answer a list: nothing of automna's there.
@@ -31,7 +32,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((ok) => real.listen(0, "127.0.0.1", ok));
   realUrl = `http://127.0.0.1:${(real.address() as { port: number }).port}/v1`;
-}, 120_000);
+}, budget(QUIET_MS.test + QUIET_MS.migration));
 afterAll(async () => {
   await automna(["sandbox", "down"], h.env);
   await new Promise((ok) => real?.close(ok));
@@ -43,7 +44,7 @@ const realEnv = (): Record<string, string> => ({ ...h.env, HCLOUD_TOKEN: "real-t
 
 describe("state belongs to a profile", () => {
   it("a sandbox user is not in the default fleet; a sandbox instance is never acted on through another endpoint; pricing refresh writes the sandbox's file", async () => {
-    const made = await automna(["--profile", "sandbox", "provision", "p1", "--json"], h.env, { timeout: 60_000 });
+    const made = await automna(["--profile", "sandbox", "provision", "p1", "--json"], h.env, { quietMs: QUIET_MS.migration });
     expect(made.exitCode, String(made.stderr)).toBe(0);
     expect(JSON.parse(String((await automna(["list", "--json"], h.env)).stdout))).toEqual([]);
     const listed = JSON.parse(String((await automna(["--profile", "sandbox", "list", "--json"], h.env)).stdout)) as { user: string }[];
@@ -67,19 +68,19 @@ describe("state belongs to a profile", () => {
     expect(reached.every((r) => r.method === "GET")).toBe(true);
     expect(JSON.parse(String((await automna(["--profile", "sandbox", "list", "--json"], h.env)).stdout))).toHaveLength(1);
 
-    const refresh = await automna(["--profile", "sandbox", "pricing", "refresh", "--provider", "hetzner", "--json"], h.env, { timeout: 60_000 });
+    const refresh = await automna(["--profile", "sandbox", "pricing", "refresh", "--provider", "hetzner", "--json"], h.env, { quietMs: QUIET_MS.migration });
     expect(refresh.exitCode, String(refresh.stderr)).toBe(0);
     expect((JSON.parse(String(refresh.stdout)) as { path: string }).path).toBe(join(h.dir, "data", "automna", "profiles", "sandbox", "prices.json"));
     expect(existsSync(join(h.dir, "data", "automna", "prices.json"))).toBe(false);
 
     // Through the profile it was made with, the unbound instance is found, bound and destroyed.
-    const destroyed = await automna(["--profile", "sandbox", "destroy", "p1", "--yes", "--json"], h.env, { timeout: 60_000 });
+    const destroyed = await automna(["--profile", "sandbox", "destroy", "p1", "--yes", "--json"], h.env, { quietMs: QUIET_MS.migration });
     expect(destroyed.exitCode, String(destroyed.stderr)).toBe(0);
     expect(reached.filter((r) => r.method !== "GET")).toEqual([]);
-  });
+  }, budget(QUIET_MS.test + 10 * QUIET_MS.binaryRun));
 
   it("an instance made for one account (Fly organization) is refused, exit 2 naming both, through another on the same endpoint", async () => {
-    const made = await automna(["--profile", "sandbox", "provision", "f1", "--provider", "fly", "--region", "ams", "--size", "shared-cpu-1x-2gb", "--json"], h.env, { timeout: 60_000 });
+    const made = await automna(["--profile", "sandbox", "provision", "f1", "--provider", "fly", "--region", "ams", "--size", "shared-cpu-1x-2gb", "--json"], h.env, { quietMs: QUIET_MS.migration });
     expect(made.exitCode, String(made.stderr)).toBe(0);
     const before = reached.length;
     const refused = await automna(["--profile", "sandbox", "destroy", "f1", "--yes"], { ...h.env, AUTOMNA_FLY_ORG: "other-org" });
@@ -87,5 +88,5 @@ describe("state belongs to a profile", () => {
     expect(String(refused.stderr)).toContain("Error: f1's Fly.io instance was made through Fly.io account personal; profile sandbox reaches account other-org: refusing to act on it there");
     expect(reached.length).toBe(before);
     expect(JSON.parse(String((await automna(["--profile", "sandbox", "list", "--json"], h.env)).stdout))).toEqual([expect.objectContaining({ user: "f1", provider: "fly" })]);
-  });
+  }, budget(QUIET_MS.test + 4 * QUIET_MS.binaryRun));
 });

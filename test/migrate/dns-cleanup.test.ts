@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import { instances, migrateWorld, provision, type MigrateWorld } from "./world.js";
 
@@ -11,7 +12,7 @@ let w: MigrateWorld;
 beforeAll(async () => {
   w = await migrateWorld({ addressBase: "127.87", seedBytes: 128 * 1024, writeEveryMs: 200 });
   await provision(w, "hetzner", ["dn-1"]);
-});
+}, budget(2 * QUIET_MS.test));
 afterAll(async () => {
   await w?.cleanup();
 });
@@ -45,7 +46,7 @@ describe("DNS records follow the instances they route to", () => {
     expect(destroyed.code, destroyed.stderr).toBe(0);
     expect(destroyed.json<{ removed: string[] }[]>()[0]!.removed).toContain(`dns A ${name("dn-1")} -> ${live.addresses.ipv4}`);
     expect(w.sb.cloudflare.records().filter((r) => r.name === name("dn-1")).map((r) => r.type)).toEqual(["TXT"]);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("doctor reports a record automna made with no instance behind it; --fix removes it and nothing else", async () => {
     // As a destroy before this fix left it: labelled for a user state no longer has.
@@ -68,5 +69,5 @@ describe("DNS records follow the instances they route to", () => {
     expect(w.sb.cloudflare.records().map((r) => r.name)).toContain("www.agents.example.test");
     const again = await runCli(["doctor", "--json"], { env: w.env });
     expect(again.json<{ dns: { dangling: number } }>().dns.dangling).toBe(0);
-  });
+  }, budget(QUIET_MS.test));
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MigrateEvent } from "../../src/migrate/types.js";
 import { SqliteStore } from "../../src/state/sqlite-store.js";
 import { BIN } from "../helpers/bin.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli, type RunResult } from "../helpers/cli.js";
 import { expectCarriedOver, hostDir, instances, migrateWorld, PLACES, provision, type MigrateWorld } from "./world.js";
 
@@ -16,7 +17,7 @@ let w: MigrateWorld;
 beforeAll(async () => {
   w = await migrateWorld({ addressBase: "127.86", seedBytes: 256 * 1024, writeEveryMs: 100 });
   await provision(w, "hetzner", ["cc-1", "lb-1", "gone-1", "ab-1", "bk-1"]);
-});
+}, budget(2 * QUIET_MS.test));
 afterAll(async () => {
   await w?.cleanup();
 });
@@ -86,7 +87,7 @@ describe("a migration interrupted before the switch", () => {
     const detail = (await runCli(["migrate", "status", op, "--json"], { env: w.env })).json<{ status: string; journal: { step: string; phase: string }[] }>();
     expect(detail.status).toBe("succeeded");
     expect(detail.journal.filter((e) => e.step === "freeze").map((e) => e.phase)).toEqual(["intent", "done", "undone", "intent", "done"]);
-  });
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 
   it("lock break mid-migration: the broken holder restarts the source and exits 4 with the next command; resume finishes", async () => {
     const env = { ...w.env };
@@ -108,7 +109,7 @@ describe("a migration interrupted before the switch", () => {
     const resumed = await runCli(["migrate", "resume", op, "--yes", "--json"], { env: w.env });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(await serves("lb-1")).toEqual({ provider: "digitalocean", ok: true });
-  });
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration + 2 * QUIET_MS.binaryRun));
 });
 
 describe("ending an operation whatever is left", () => {
@@ -136,7 +137,7 @@ describe("ending an operation whatever is left", () => {
     await provision(w, "hetzner", ["gone-1"]);
     const again = await runCli(["migrate", "gone-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: w.env });
     expect(again.code, again.stderr).toBe(0);
-  });
+  }, budget(QUIET_MS.test + 3 * QUIET_MS.migration));
 
   it("migrate abandon asks (--yes off a terminal), shows what it leaves, closes the operation; the user can be migrated again", async () => {
     const res = await migrateUntil("ab-1", at("warm-restore", "done"), (abort) => abort());
@@ -169,7 +170,7 @@ describe("ending an operation whatever is left", () => {
 
     const again = await runCli(["migrate", "ab-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: w.env });
     expect(again.code, again.stderr).toBe(0);
-  });
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 });
 
 /** Runs a command in-process and presses Ctrl-C the moment its progress (board or task line) shows `text`. */
@@ -211,7 +212,7 @@ describe("backup, restore and provision interrupted", () => {
     expect(res.stderr).toMatch(/Hint: next: automna backup bk-1 \(nothing of bk_[a-z0-9]+ was kept\)/);
     expect(await serves("bk-1")).toEqual({ provider: "hetzner", ok: true });
     expect((await runCli(["backup", "bk-1", "--json"], { env: w.env })).code).toBe(0);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("Ctrl-C while provisioning: who has no agent yet, and the command that resumes it", async () => {
     const [region, size] = PLACES.hetzner;
@@ -223,5 +224,5 @@ describe("backup, restore and provision interrupted", () => {
     const again = await runCli(["provision", "pi-1", ...flags, "--json"], { env: w.env });
     expect(again.code, again.stderr).toBe(0);
     expect(again.json<{ results: { result: string; status: string }[] }>().results[0]).toMatchObject({ result: "resumed", status: "running" });
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 });

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { automna, BIN, spawnServer, type ServerProcess } from "../helpers/bin.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import { migrateWorld, PLACES, type MigrateWorld } from "./world.js";
 
@@ -30,7 +31,7 @@ beforeAll(async () => {
   const made = await runCli(["provision", ...USERS, LOST, LONG, "--provider", "hetzner", "--region", region, "--size", size, "--json"], { env });
   expect(made.code, made.stderr).toBe(0);
   await w.sb.settled();
-}, 120_000);
+}, budget(2 * QUIET_MS.test + 2 * QUIET_MS.binaryRun));
 afterAll(async () => {
   server?.proc.kill("SIGKILL");
   await server?.proc;
@@ -78,11 +79,11 @@ describe("the state server lost during migrations", () => {
     const ops = (await runCli(["migrate", "status", "-o", "json"], { env })).json<{ user: string; status: string }[]>();
     expect(ops.filter((o) => USERS.includes(o.user)).map((o) => o.status).every((s) => s === "succeeded" || s === "rolled_back")).toBe(true);
     expect(JSON.parse(String((await automna(["lock", "list", "--json"], env)).stdout))).toEqual([]);
-  });
+  }, budget(QUIET_MS.test + 3 * QUIET_MS.migration) + OUTAGE_MS);
 
   it("a state server gone longer than state.retryFor after the freeze: the holder restarts the source, says so and what to run; rollback then ends it", async () => {
     const port = new URL(server.url).port;
-    const child = automna(["migrate", LOST, "--from", "hetzner", "--to", "digitalocean", "--yes", "-o", "ndjson"], { ...env, AUTOMNA_STATE_RETRY_FOR: "2s" }, { timeout: 120_000 });
+    const child = automna(["migrate", LOST, "--from", "hetzner", "--to", "digitalocean", "--yes", "-o", "ndjson"], { ...env, AUTOMNA_STATE_RETRY_FOR: "2s" }, { quietMs: 2 * QUIET_MS.migration });
     let out = "";
     let killed = false;
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -102,7 +103,7 @@ describe("the state server lost during migrations", () => {
     const rollback = await runCli(["migrate", "rollback", op, "--yes"], { env });
     expect(rollback.code, rollback.stderr).toBe(0);
     expect((await runCli(["status", LOST, "--json"], { env })).json<{ health: { ok: boolean } }>().health.ok).toBe(true);
-  });
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 
   it("on a state server a migration's lease outlives the outage its calls wait out (state.retryFor x 1.5), so it is renewed, not lost, when the server is back", async () => {
     const { AUTOMNA_MIGRATE_LEASE_TTL: _ttl, ...defaults } = env;
@@ -111,5 +112,5 @@ describe("the state server lost during migrations", () => {
     const audit = (await runCli(["state", "audit", "--json", "--limit", "10000"], { env })).json<{ action: string; target: string; details: { ttlMs?: number; operation?: string } }[]>();
     const taken = audit.filter((a) => a.action === "lease.acquire" && a.target === LONG && a.details.operation?.startsWith("op_"));
     expect(taken.map((a) => a.details.ttlMs)).toEqual([120_000]);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 });
