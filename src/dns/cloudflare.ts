@@ -167,7 +167,8 @@ export class CloudflareDns implements DnsProvider {
 
   async #delete(id: string): Promise<void> {
     try {
-      await this.#http.call("DELETE", `${this.#records}/${id}`);
+      // The API's description of this call requires a JSON body, though nothing is in it.
+      await this.#http.call("DELETE", `${this.#records}/${id}`, { body: {} });
     } catch (error) {
       // 81044: already gone (a retried DELETE whose first try landed).
       if (!(error instanceof CloudflareApiError && error.codes.includes(81044))) throw error;
