@@ -63,10 +63,11 @@ export interface RunHooks {
 export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
   const registry = await ctx.providers();
   const provider = await registry.get(instance.provider);
-  const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
-  if (!provider.remote && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
+  const overSsh = provider.reach === "ssh";
+  const address = overSsh ? await instanceSshAddress(provider, instance) : undefined;
+  if (overSsh && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
   const target: Target = { user: instance.user, instance, provider, address };
-  return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
+  return runOnTarget(ctx, target, overSsh ? await sshSettings(ctx) : undefined, command, options);
 }
 
 async function inputBytes(input: Buffer | string | Readable): Promise<Buffer> {
@@ -82,7 +83,7 @@ export function describeTarget(t: Pick<Target, "user" | "provider">): string {
 /** Runs on an already resolved target (exec resolves all users first). */
 export async function runOnTarget(ctx: Context, target: Target, settings: SshSettings | undefined, command: string | string[], options: RunOnInstanceOptions & RunHooks = {}): Promise<RunOnInstanceResult> {
   const what = describeTarget(target);
-  const remote = target.provider.remote;
+  const remote = target.provider.access(target.instance).api;
   if (remote) {
     const argv = typeof command === "string" ? ["sh", "-c", command] : command;
     let stdin: string | undefined;

@@ -68,7 +68,7 @@ export interface CreateProgress {
  */
 export async function createByMarker(job: CreateJob, progress: CreateProgress = {}): Promise<Created> {
   const { state, provider, lease } = job;
-  const hostKey = provider.remote ? undefined : generateHostKeyPair();
+  const hostKey = provider.reach === "ssh" ? generateHostKeyPair() : undefined;
   const candidates = hostKey ? [...hostKeysOf(job.existing ?? { meta: {} }), hostKey.publicKey] : [];
   let row = job.existing ?? await state.createInstance({
     user: job.user, role: job.role, provider: provider.id, region: job.region, size: job.size, image: job.image, resources: {}, addresses: {},

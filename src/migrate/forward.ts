@@ -16,8 +16,9 @@ export async function forward(r: Run): Promise<void> {
   // Before the hold: on a VM, writing the env re-creates the agent container, which the hold then stops.
   await r.j.step("carry-env", "carrying the agent's environment (variables and secrets) to the target", {}, async () => carryAgentEnv(r));
   await r.j.step("hold-target", "holding the target's agent until its data is in place", {}, async () => {
-    // Providers that can hold the agent created the target held; the others started it: stop it.
-    if (!r.to.holdAgent) await setAgent(r.host, r.to, await r.target(), false);
+    // Providers that can hold the agent created the target held; the others started it: hold it.
+    const target = await r.target();
+    if (!r.to.access(target).createsHeld) await setAgent(r.host, r.to, target, false);
     return {};
   });
   await copyAll(r);
@@ -136,11 +137,9 @@ async function verify(r: Run): Promise<void> {
 }
 
 function routeFor(r: Run, target: Instance): { address: string } | { hostname: string } {
-  const custom = r.to.routeTarget?.({ resources: target.resources, addresses: target.addresses });
-  if (custom) return custom;
-  const address = target.addresses.ipv4 ?? target.addresses.ipv6;
-  if (!address) throw new AutomnaError(`the target of ${r.user} has no public address to route to`, { code: "no_address" });
-  return { address };
+  const route = r.to.access(target).route();
+  if (!route) throw new AutomnaError(`the target of ${r.user} has no public address to route to`, { code: "no_address" });
+  return route;
 }
 
 async function switchRouting(r: Run): Promise<void> {

@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSandbox, type RunningSandbox, type SandboxOptions, type SandboxRequest } from "../../src/sandbox/index.js";
+import type { ProviderId } from "../../src/providers/catalog.js";
+import type { FixtureShape } from "../../src/providers/manifest.js";
+import { MANIFESTS } from "../../src/providers/manifests.js";
 import type { Sandbox as Home } from "./cli.js";
 
 /**
@@ -12,24 +15,15 @@ import type { Sandbox as Home } from "./cli.js";
 export const RATE_SCALE = 100;
 export const IMAGE = "ghcr.io/automna/agent:1";
 
-export interface ProviderCase {
-  id: "hetzner" | "fly" | "digitalocean";
-  region: string;
-  size: string;
+/** A provider as the generic fleet tests drive it: its manifest's fixture shape, token and URL variables. */
+export interface ProviderCase extends FixtureShape {
+  id: ProviderId;
   tokenEnv: string;
   urlEnv: string;
-  /** The create request whose answer a fault can lose (fault path pattern and request-log regex). */
-  createFault: string;
-  createPath: RegExp;
-  /** The request field a provider's 422 for a bad size names. */
-  sizeField: string;
 }
 
-export const PROVIDERS: readonly ProviderCase[] = [
-  { id: "hetzner", region: "fsn1", size: "cx22", tokenEnv: "HCLOUD_TOKEN", urlEnv: "AUTOMNA_HETZNER_URL", createFault: "/v1/servers", createPath: /^\/v1\/servers$/, sizeField: "server_type" },
-  { id: "fly", region: "ams", size: "shared-cpu-1x-2gb", tokenEnv: "FLY_API_TOKEN", urlEnv: "AUTOMNA_FLY_URL", createFault: "/v1/apps/*/machines", createPath: /^\/v1\/apps\/[^/]+\/machines$/, sizeField: "guest" },
-  { id: "digitalocean", region: "fra1", size: "s-1vcpu-2gb", tokenEnv: "DIGITALOCEAN_ACCESS_TOKEN", urlEnv: "AUTOMNA_DIGITALOCEAN_URL", createFault: "/v2/droplets", createPath: /^\/v2\/droplets$/, sizeField: "size" },
-];
+/** Every provider the manifests list (src/providers/manifests.ts). */
+export const PROVIDERS: readonly ProviderCase[] = MANIFESTS.map((m) => ({ id: m.id, ...m.fixture, tokenEnv: m.token.env, urlEnv: m.url.env }));
 
 export function placementFlags(p: ProviderCase): string[] {
   return ["--provider", p.id, "--region", p.region, "--size", p.size];
