@@ -1,5 +1,3 @@
-import type { IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
 import type { LogEntry } from "./host/index.js";
 import type { ProviderApi } from "./http.js";
 import type { MachineFacts } from "./sim-hosts.js";
@@ -25,6 +23,4 @@ export interface StandIn extends ProviderApi {
    * `DELETE /<provider>/...`; undefined when the stand-in has no such admin route.
    */
   adminDelete(path: string[]): boolean | undefined;
-  /** A WebSocket upgrade on its port (exec and log streams); absent: upgrades are refused. */
-  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
