@@ -86,17 +86,7 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
   const remote = target.provider.access(target.instance).api;
   if (remote) {
     const argv = typeof command === "string" ? ["sh", "-c", command] : command;
-    let stdin: string | undefined;
-    if (options.stdin !== undefined) {
-      const bytes = await inputBytes(options.stdin);
-      try {
-        stdin = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-      } catch {
-        throw new NotSupportedError(`${target.provider.title}'s exec API carries stdin as text, and this input is not UTF-8`, {
-          hint: "move binary data through object storage (a presigned URL and curl on the machine)",
-        });
-      }
-    }
+    const stdin = options.stdin === undefined ? undefined : await inputBytes(options.stdin);
     const res = await remote.exec(target.instance, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
     const deliver = (data: Buffer, into: Writable | undefined, hook: ((c: Buffer) => void) | undefined): Buffer => {
       if (data.length && hook) hook(data);

@@ -142,10 +142,10 @@ export interface RemoteLogEntry {
  */
 export interface ProviderRemote {
   /**
-   * Runs argv on the instance. The API carries stdin, stdout and stderr as JSON strings: text
-   * only (invalid UTF-8 is replaced), and the whole output is held in one response.
+   * Runs argv on the instance with the whole of stdin, and returns the whole output. An API that
+   * carries only text (Fly's JSON strings) refuses stdin that is not UTF-8.
    */
-  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: string; timeoutMs?: number }): Promise<RemoteExecResult>;
+  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult>;
   /** One poll of the log API: the entries after `cursor` (oldest first) and the cursor for the next poll. */
   logs(instance: Pick<ProviderInstance, "resources">, cursor: string | undefined): Promise<{ entries: RemoteLogEntry[]; cursor: string | undefined }>;
   /** The provider's own CLI for an interactive shell on the instance (e.g. `flyctl ssh console`). */
