@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { Context } from "../context.js";
-import { AutomnaError, NotSupportedError } from "../lib/errors.js";
+import { AutomnaError } from "../lib/errors.js";
 import { automnaDataDir } from "../lib/paths.js";
 import { readAll } from "../lib/read-all.js";
 import type { Instance } from "../state/types.js";
