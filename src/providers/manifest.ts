@@ -69,6 +69,11 @@ export interface FixtureShape {
   readonly createPath: RegExp;
   /** The request field a provider's 4xx for a bad size names. */
   readonly sizeField: string;
+  /**
+   * Whether its instances report an address automna checks health at (a Koyeb WORKER has none:
+   * Koyeb checks its health and the deployment's state says so).
+   */
+  readonly addressed: boolean;
 }
 
 /** Keeps a manifest's id a literal type, so the list of manifests yields the ProviderId union. */

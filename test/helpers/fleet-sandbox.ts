@@ -95,6 +95,16 @@ export async function makeOrphan(fs: FleetSandbox, p: ProviderCase, user: string
     }));
   } else if (p.id === "digitalocean") {
     ok(await fs.api("digitalocean", "POST", "/v2/droplets", { name, region: p.region, size: p.size, image: "ubuntu-24-04-x64", tags: ["automna", `automna-user-${user}`] }));
+  } else if (p.id === "koyeb") {
+    const app = await fs.api("koyeb", "POST", "/v1/apps", { name });
+    ok(app);
+    ok(await fs.api("koyeb", "POST", "/v1/services", {
+      app_id: app.body.app.id, name: "agent",
+      definition: {
+        type: "WORKER", docker: { image: IMAGE }, regions: [p.region], instance_types: [{ type: p.size }], scalings: [{ min: 1, max: 1 }],
+        env: [{ key: "AUTOMNA_USER", value: user }, { key: "AUTOMNA_OP", value: "op_console" }],
+      },
+    }));
   } else {
     ok(await fs.api("fly", "POST", "/v1/apps", { name, org_slug: "personal" }));
     ok(await fs.api("fly", "POST", `/v1/apps/${name}/machines`, {
@@ -105,7 +115,7 @@ export async function makeOrphan(fs: FleetSandbox, p: ProviderCase, user: string
 
 /** Deletes an instance's resource through the admin API, as if removed in the provider's console. */
 export async function deleteBehindBack(fs: FleetSandbox, p: ProviderCase, resources: Record<string, string>): Promise<void> {
-  const path = p.id === "hetzner" ? `/hetzner/servers/${resources.server}` : p.id === "digitalocean" ? `/digitalocean/droplets/${resources.droplet}` : `/fly/apps/${resources.app}`;
+  const path = p.id === "hetzner" ? `/hetzner/servers/${resources.server}` : p.id === "digitalocean" ? `/digitalocean/droplets/${resources.droplet}` : `/${p.id}/apps/${resources.app}`;
   const r = await fs.admin("DELETE", path);
   if (r.status !== 200) throw new Error(`admin DELETE ${path}: ${r.status}`);
 }
@@ -114,7 +124,8 @@ export async function deleteBehindBack(fs: FleetSandbox, p: ProviderCase, resour
 export async function powerOffBehindBack(fs: FleetSandbox, p: ProviderCase, resources: Record<string, string>): Promise<void> {
   const r = p.id === "hetzner" ? await fs.api("hetzner", "POST", `/servers/${resources.server}/actions/poweroff`)
     : p.id === "digitalocean" ? await fs.api("digitalocean", "POST", `/v2/droplets/${resources.droplet}/actions`, { type: "power_off" })
-      : await fs.api("fly", "POST", `/v1/apps/${resources.app}/machines/${resources.machine}/stop`, {});
+      : p.id === "koyeb" ? await fs.api("koyeb", "POST", `/v1/services/${resources.service}/pause`, {})
+        : await fs.api("fly", "POST", `/v1/apps/${resources.app}/machines/${resources.machine}/stop`, {});
   if (r.status >= 300) throw new Error(`power off ${p.id}: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
@@ -123,6 +134,10 @@ export async function countAtProvider(fs: FleetSandbox, p: ProviderCase, user: s
   const world = (await fs.admin("GET", "/world")).body;
   if (p.id === "hetzner") return (world.hetzner.servers as { labels: Record<string, string> }[]).filter((s) => s.labels["automna.user"] === user).length;
   if (p.id === "digitalocean") return (world.digitalocean.droplets as { tags: string[] }[]).filter((d) => d.tags.includes(`automna-user-${user}`)).length;
+  if (p.id === "koyeb") {
+    const app = (world.koyeb.apps as { id: string; name: string }[]).find((a) => a.name === `automna-${user}`);
+    return (world.koyeb.services as { app: string }[]).filter((s) => s.app === app?.id).length;
+  }
   return (world.fly.machines as { state: string; metadata: Record<string, string> }[]).filter((m) => m.state !== "destroyed" && m.metadata.automna_user === user).length;
 }
 

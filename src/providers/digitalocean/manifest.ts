@@ -22,5 +22,5 @@ export const digitalocean = defineManifest({
   capabilities: { volumes: "the agent's data lives on the droplet's own disk" },
   load: async () => (await import("./index.js")).createProvider,
   sandbox: { load: async () => (await import("../../sandbox/digitalocean/stand-in.js")).digitaloceanStandIn, portOffset: 1, urlPath: "" },
-  fixture: { region: "fra1", size: "s-1vcpu-2gb", createFault: "/v2/droplets", createPath: /^\/v2\/droplets$/, sizeField: "size" },
+  fixture: { region: "fra1", size: "s-1vcpu-2gb", createFault: "/v2/droplets", createPath: /^\/v2\/droplets$/, addressed: true, sizeField: "size" },
 });

@@ -35,7 +35,7 @@ export const fly = defineManifest({
     // The logs API (api.fly.io in real life) is served on the Machines API's port.
     settings: (url) => ({ "fly.logsUrl": url, "fly.org": "personal" }),
   },
-  fixture: { region: "ams", size: "shared-cpu-1x-2gb", createFault: "/v1/apps/*/machines", createPath: /^\/v1\/apps\/[^/]+\/machines$/, sizeField: "guest" },
+  fixture: { region: "ams", size: "shared-cpu-1x-2gb", createFault: "/v1/apps/*/machines", createPath: /^\/v1\/apps\/[^/]+\/machines$/, addressed: true, sizeField: "guest" },
 });
 
 /** Each user's /data volume in whole GB, at least 1 (`fly.volumeGb`). */

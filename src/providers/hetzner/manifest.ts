@@ -20,5 +20,5 @@ export const hetzner = defineManifest({
   capabilities: { volumes: "the agent's data lives on the server's own disk" },
   load: async () => (await import("./index.js")).createProvider,
   sandbox: { load: async () => (await import("../../sandbox/hetzner/stand-in.js")).hetznerStandIn, portOffset: 0, urlPath: "/v1" },
-  fixture: { region: "fsn1", size: "cx22", createFault: "/v1/servers", createPath: /^\/v1\/servers$/, sizeField: "server_type" },
+  fixture: { region: "fsn1", size: "cx22", createFault: "/v1/servers", createPath: /^\/v1\/servers$/, addressed: true, sizeField: "server_type" },
 });
