@@ -62,7 +62,9 @@ export class KoyebRemote implements ProviderRemote {
         else resolve(result!);
       };
       const timer = setTimeout(() => finish(new AutomnaError(`the command on Koyeb service ${service} did not finish within ${Math.round(timeoutMs / 1000)} s`, { code: "timeout" })), timeoutMs);
+      let opened = false;
       ws.addEventListener("open", () => {
+        opened = true;
         ws.send(JSON.stringify({ id: service, idType: "SERVICE_ID", body: { command: argv, disableTty: true } }));
         const input = options.stdin ?? Buffer.alloc(0);
         for (let at = 0; at < input.length; at += STDIN_CHUNK) ws.send(JSON.stringify({ body: { stdin: { data: input.subarray(at, at + STDIN_CHUNK).toString("base64") } } }));
@@ -86,12 +88,15 @@ export class KoyebRemote implements ProviderRemote {
         if (r.exited) finish(undefined, { exitCode: r.exit_code ?? 0, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) });
       });
       // A stream that ends before the command's exit frame is a failure, reported rather than waited on.
-      ws.addEventListener("close", () => finish(new AutomnaError(`Koyeb's exec stream for service ${service} closed before the command finished`, {
-        code: "exec_dropped", hint: "the command may or may not have run; run it again if it is safe to repeat",
-      })));
-      ws.addEventListener("error", () => finish(new AutomnaError(`Koyeb's exec stream for service ${service} could not be opened or broke`, {
-        code: "exec_dropped", hint: "check the token and the service's state (automna status)",
-      })));
+      const dropped = (): void => finish(opened
+        ? new AutomnaError(`Koyeb's exec stream for service ${service} closed before the command finished`, {
+          code: "exec_dropped", hint: "the command may or may not have run; run it again if it is safe to repeat",
+        })
+        : new AutomnaError(`Koyeb's exec stream for service ${service} could not be opened`, {
+          code: "exec_dropped", hint: "check the token and the service's state (automna status)",
+        }));
+      ws.addEventListener("close", dropped);
+      ws.addEventListener("error", dropped);
     });
   }
 

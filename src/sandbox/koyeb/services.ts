@@ -52,8 +52,9 @@ export function serviceRoutes(env: SandboxEnv): ServiceOps {
       }
       const i = instanceOf(d);
       if (i) i.status = "STARTING";
+      // Healthy once the restarted host runs (its agent, or held, its stand-in command).
       const host = hostOf(s);
-      void env.hosts.set(host, false).then(() => env.hosts.set(host, true));
+      void env.hosts.set(host, false).then(() => env.hosts.set(host, true)).then(() => env.timeline.add("koyeb.deployment", `${d.id}:HEALTHY`, step));
     }
     if (status === "HEALTHY") {
       const i = instanceOf(d);
@@ -62,7 +63,7 @@ export function serviceRoutes(env: SandboxEnv): ServiceOps {
       if (s.status !== "PAUSED" && s.status !== "PAUSING") s.status = "HEALTHY";
     }
     const next = RISE[RISE.indexOf(status as (typeof RISE)[number]) + 1];
-    if (next) env.timeline.add("koyeb.deployment", `${d.id}:${next}`, step);
+    if (next && status !== "STARTING") env.timeline.add("koyeb.deployment", `${d.id}:${next}`, step);
     env.events.emit(`change:koyeb:${s.id}`);
     env.world.changed();
   });

@@ -90,7 +90,7 @@ export function streamRoutes(env: SandboxEnv, hostOf: (s: KService) => HostHandl
 
   const exec = (u: UpgradeRequest, ws: JsonSocket): void => {
     let command: string[] | undefined;
-    let host: HostHandle | undefined;
+    let service: KService | undefined;
     const stdin: Buffer[] = [];
     let started = false;
     const fail = (message: string): void => {
@@ -106,9 +106,8 @@ export function streamRoutes(env: SandboxEnv, hostOf: (s: KService) => HostHandl
         const instance = m.idType === "INSTANCE_ID" ? w.instances[m.id] : undefined;
         const s = m.idType === "SERVICE_ID" ? w.services[m.id] : instance ? w.services[instance.serviceId] : undefined;
         if (!s || (instance && instance.status !== "HEALTHY")) return fail(`${m.idType === "SERVICE_ID" ? "service" : "instance"} ${m.id} has no running instance`);
-        host = hostOf(s);
-        if (!host?.running()) return fail(`the instance of service ${s.name} is not running`);
         command = body.command as string[];
+        service = s;
         // A fault: the connection goes away once the command was accepted (mid-exec).
         if (u.dropAfterOpen) return ws.drop();
         return;
@@ -118,13 +117,18 @@ export function streamRoutes(env: SandboxEnv, hostOf: (s: KService) => HostHandl
       if (typeof input.data === "string" && input.data) stdin.push(Buffer.from(input.data, "base64"));
       if (input.close !== true) return;
       started = true;
-      void host!.exec(shellJoin(command), { stdin: Buffer.concat(stdin), timeoutMs: 30 * 60_000 }).then((r) => {
+      void (async () => {
+        // A deployment that has just become healthy may still be bringing its host up.
+        if (!hostOf(service!)?.running()) await env.hosts.settle();
+        const h = hostOf(service!);
+        if (!h?.running()) return fail(`the instance of service ${service!.name} is not running`);
+        const r = await h.exec(shellJoin(command), { stdin: Buffer.concat(stdin), timeoutMs: 30 * 60_000 });
         for (const [name, data] of [["stdout", r.stdout], ["stderr", r.stderr]] as const) {
           for (let at = 0; at < data.length; at += CHUNK) ws.send({ result: { [name]: { data: data.subarray(at, at + CHUNK).toString("base64"), close: false }, exited: false } });
         }
         ws.send({ result: { stdout: { data: "", close: true }, stderr: { data: "", close: true }, exited: true, exit_code: r.exitCode } });
         ws.close(1000);
-      }, (error: unknown) => fail(String(error)));
+      })().catch((error: unknown) => fail(String(error)));
     });
   };
 
