@@ -120,9 +120,19 @@ class KoyebProvider implements Provider {
       health_checks: [{ grace_period: 60, interval: 30, restart_limit: 3, timeout: 5, tcp: { port: spec.health.port } }],
     };
     hooks.step?.("creating service");
-    const before = (await this.#client.services(app.id)).find((s) => s.name === SERVICE_NAME);
-    const adopted = before !== undefined;
-    const service = before ?? await this.#ensure(async () => (await this.#client.services(app.id)).find((s) => s.name === SERVICE_NAME), () => this.#client.createService(app.id, SERVICE_NAME, definition));
+    const findService = async (): Promise<KService | undefined> => (await this.#client.services(app.id)).find((s) => s.name === SERVICE_NAME);
+    let service = await findService();
+    let adopted = service !== undefined;
+    if (!service) {
+      try {
+        service = await this.#client.createService(app.id, SERVICE_NAME, definition);
+      } catch (error) {
+        // The answer was lost: the service is looked up before any second create.
+        service = mayHaveCommitted(error) ? await findService() : undefined;
+        if (!service) throw error;
+        adopted = true;
+      }
+    }
     const resources = { app: app.id, appName: name, service: service.id, volume: volume.id };
     await hooks.created?.({ resources, addresses: {} });
     if (!spec.noWait) {
