@@ -75,7 +75,7 @@ export async function backupUser(deps: BackupDeps, user: string): Promise<Backup
       await setAgent(deps, provider, instance, true);
     }
     const frozenMs = Date.now() - frozen;
-    await waitHealthy(deps, instance, deps.health);
+    await waitHealthy(deps, instance, deps.health, provider);
     deps.step("uploading");
     await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
     const createdAt = deps.now().toISOString();
@@ -129,7 +129,7 @@ export async function restoreUser(deps: BackupDeps, user: string, backupId: stri
       deps.step("starting the agent");
       await setAgent(deps, provider, instance, true);
     }
-    await waitHealthy(deps, instance, deps.health);
+    await waitHealthy(deps, instance, deps.health, provider);
     const downtimeMs = Date.now() - stopped;
     await cleanupWork(deps, instance, backupId).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "restore", target: user, details: { backupId, sha256 } }).catch(() => undefined);

@@ -145,11 +145,18 @@ export async function setAgent(deps: ExecDeps, provider: Provider, instance: Ins
   }
 }
 
-/** Waits for `checks` consecutive healthy answers (any failure starts the count again). */
-export async function waitHealthy(deps: ExecDeps, instance: Instance, health: HealthSettings): Promise<{ checks: number; ms: number }> {
+/**
+ * Waits for `checks` consecutive healthy answers (any failure starts the count again). An
+ * instance without an address automna can reach (a Koyeb worker) is healthy when its provider
+ * says it runs: the provider checks the agent itself.
+ */
+export async function waitHealthy(deps: ExecDeps, instance: Instance, health: HealthSettings, provider: Provider): Promise<{ checks: number; ms: number }> {
   const host = healthHost(instance.addresses);
-  if (!host) throw new AutomnaError(`the ${instance.provider} instance of ${instance.user} has no address to check`, { code: "health_failed" });
   const started = Date.now();
+  if (!host) {
+    await provider.wait(instance, "running", health.timeoutMs);
+    return { checks: 1, ms: Date.now() - started };
+  }
   let streak = 0;
   let last = "";
   for (;;) {

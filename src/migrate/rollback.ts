@@ -18,7 +18,7 @@ export async function rollback(r: Run, reason: string): Promise<void> {
       const source = await r.source();
       await setAgent(r.host, r.from, source, true);
       try {
-        await waitHealthy(r.host, source, r.deps.health);
+        await waitHealthy(r.host, source, r.deps.health, r.from);
       } catch (error) {
         // The agent is started; its health is the operator's to look at, not a reason to keep the target.
         sourceHealthy = false;

@@ -107,7 +107,7 @@ export interface RegionInfo {
 }
 
 /** Things a provider may not be able to do; the map says why, in words for the user. */
-export type Capability = "secrets" | "volumes" | "stop" | "ssh" | "exec" | "logs" | "liveSizes" | "livePrices";
+export type Capability = "secrets" | "volumes" | "stop" | "ssh" | "exec" | "logs" | "liveSizes" | "livePrices" | "inbound";
 
 export type CredentialCheck = { ok: true; account?: string } | { ok: false; reason: string };
 

@@ -19,6 +19,7 @@ export const koyeb = defineManifest({
   billedExtras: { ipv4: false },
   reach: "api",
   capabilities: {
+    inbound: "a WORKER service has no public port or domain",
     ssh: "Koyeb instances have no SSH; commands go through Koyeb's exec API and a shell through `koyeb services exec`",
   },
   load: async () => (await import("./index.js")).createProvider,
