@@ -123,3 +123,18 @@ describe("Koyeb: a 429 storm", () => {
     expect((world.koyeb.services as { app: string }[]).filter((s) => s.app === app[0]!.id)).toHaveLength(1);
   });
 });
+
+describe("Koyeb: prices and costs", () => {
+  it("pricing refresh reads the live instance catalog (no Eco or free type); cost-report counts the Koyeb users", async () => {
+    const refresh = await run(["pricing", "refresh", "--provider", "koyeb", "--json"]);
+    expect(refresh.code, refresh.stderr).toBe(0);
+    expect(refresh.json<{ refreshed: { provider: string; plans: number }[] }>().refreshed).toEqual([expect.objectContaining({ provider: "koyeb" })]);
+    const listed = (await run(["pricing", "list", "--provider", "koyeb", "--json"])).json<{ plan: string; monthlyPrice: number }[]>();
+    expect(listed.find((e) => e.plan === "micro")?.monthlyPrice).toBe(5.36);
+    expect(listed.map((e) => e.plan)).not.toContain("free");
+    const cost = await run(["cost-report", "--json"]);
+    expect(cost.code, cost.stderr).toBe(0);
+    const report = cost.json<{ spend: { groups: { key: string; users: number }[] } }>();
+    expect(report.spend.groups.find((g) => g.key === "koyeb")?.users).toBeGreaterThanOrEqual(2);
+  });
+});
