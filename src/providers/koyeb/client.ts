@@ -104,7 +104,7 @@ export class KoyebClient {
     return this.http.post<{ secret: KSecret }>("/v1/secrets", { name, type: "SIMPLE", value }, { sensitive: true }).then((r) => r.body.secret);
   }
   async updateSecret(id: string, value: string): Promise<void> {
-    await this.http.post(`/v1/secrets/${enc(id)}`, { value }, { sensitive: true });
+    await this.http.request("PATCH", `/v1/secrets/${enc(id)}`, { body: { value }, sensitive: true });
   }
   async reveal(id: string): Promise<string> {
     return (await this.http.post<{ value: unknown }>(`/v1/secrets/${enc(id)}/reveal`, {}, { sensitive: true })).body.value as string;

@@ -102,8 +102,8 @@ export function secretRoutes(env: SandboxEnv): Route[] {
         return page(Object.values(w.secrets).filter((s) => !name || s.name === name), req.query, "secrets", renderSecret);
       },
     },
-    {
-      method: "POST", pattern: "/v1/secrets/:id", name: "secrets.update", handler: (req) => {
+    ...(["PATCH", "PUT"] as const).map((method): Route => ({
+      method, pattern: "/v1/secrets/:id", name: `secrets.${method === "PATCH" ? "update" : "replace"}`, handler: (req) => {
         const s = w.secrets[req.params.id!];
         if (!s) return notFound("secret");
         if (!isPlainObject(req.body) || typeof req.body.value !== "string") return invalid("value", "is required");
@@ -111,7 +111,7 @@ export function secretRoutes(env: SandboxEnv): Route[] {
         env.world.changed();
         return { status: 200, body: { secret: renderSecret(s) } };
       },
-    },
+    })),
     {
       method: "DELETE", pattern: "/v1/secrets/:id", name: "secrets.delete", handler: (req) => {
         if (!w.secrets[req.params.id!]) return notFound("secret");
