@@ -76,6 +76,11 @@ export interface FixtureShape {
   readonly addressed: boolean;
 }
 
+/** A user's /data volume in whole GB from a `<provider>.volumeGb` setting, at least 1. */
+export function volumeGb(setting: number | undefined): number {
+  return Math.max(1, Math.round(setting ?? 1));
+}
+
 /** Keeps a manifest's id a literal type, so the list of manifests yields the ProviderId union. */
 export function defineManifest<const Id extends string>(manifest: ProviderManifest<Id>): ProviderManifest<Id> {
   return manifest;

@@ -12,7 +12,8 @@ import type {
 } from "../types.js";
 import { resourceName } from "../types.js";
 import { FlyClient, parseFlyError, type FGuest, type FMachine } from "./client.js";
-import { fly, flyVolumeGb } from "./manifest.js";
+import { volumeGb } from "../manifest.js";
+import { fly } from "./manifest.js";
 import { FlyRemote } from "./remote.js";
 
 /**
@@ -112,7 +113,7 @@ class FlyProvider implements Provider {
   }
 
   #volumeGb(): number {
-    return flyVolumeGb(this.#deps.config.getNumber("fly.volumeGb"));
+    return volumeGb(this.#deps.config.getNumber("fly.volumeGb"));
   }
 
   /** Fly publishes no prices: the catalog's, exactly as a dry run without a token prices it. */

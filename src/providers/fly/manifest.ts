@@ -1,4 +1,4 @@
-import { defineManifest } from "../manifest.js";
+import { defineManifest, volumeGb } from "../manifest.js";
 
 export const fly = defineManifest({
   id: "fly",
@@ -21,7 +21,7 @@ export const fly = defineManifest({
     { name: "nrt", description: "Tokyo, JP" }, { name: "syd", description: "Sydney, AU" },
   ],
   // Fly apps use the free shared IPv4; the machine's /data volume is billed per GB.
-  billedExtras: { ipv4: false, volumeGb: (config) => flyVolumeGb(config.getNumber("fly.volumeGb")) },
+  billedExtras: { ipv4: false, volumeGb: (config) => volumeGb(config.getNumber("fly.volumeGb")) },
   reach: "api",
   capabilities: {
     liveSizes: "the Machines API publishes no sizes or prices; automna uses its catalog",
@@ -37,8 +37,3 @@ export const fly = defineManifest({
   },
   fixture: { region: "ams", size: "shared-cpu-1x-2gb", createFault: "/v1/apps/*/machines", createPath: /^\/v1\/apps\/[^/]+\/machines$/, addressed: true, sizeField: "guest" },
 });
-
-/** Each user's /data volume in whole GB, at least 1 (`fly.volumeGb`). */
-export function flyVolumeGb(setting: number | undefined): number {
-  return Math.max(1, Math.round(setting ?? 1));
-}

@@ -10,7 +10,8 @@ import type {
 } from "../types.js";
 import { resourceName } from "../types.js";
 import { KoyebClient, parseKoyebError, type KApp, type KCatalogInstance, type KDefinition, type KDeployment, type KService } from "./client.js";
-import { koyeb, koyebVolumeGb } from "./manifest.js";
+import { volumeGb } from "../manifest.js";
+import { koyeb } from "./manifest.js";
 import { KoyebRemote, SERVICE_NAME } from "./remote.js";
 
 /** The operation marker and the user ride in the service's env: Koyeb resources have no labels. */
@@ -100,7 +101,7 @@ class KoyebProvider implements Provider {
     const secretRefs = await this.#putSecrets(spec.user, Object.fromEntries(Object.entries(spec.secrets).map(([k, v]) => [k, v.reveal()])));
     hooks.step?.("creating volume");
     const vName = volumeName(spec.user);
-    const volume = await this.#ensure(() => this.#client.volumeByName(vName), () => this.#client.createVolume(vName, spec.region, koyebVolumeGb(this.#deps.config.getNumber("koyeb.volumeGb"))));
+    const volume = await this.#ensure(() => this.#client.volumeByName(vName), () => this.#client.createVolume(vName, spec.region, volumeGb(this.#deps.config.getNumber("koyeb.volumeGb"))));
     if (volume.region !== spec.region) throw new AutomnaError(`${spec.user}'s Koyeb volume is in ${volume.region}, not ${spec.region}`, { code: "conflict", hint: "a volume cannot move; destroy the instance first or provision in its region" });
     await hooks.created?.({ resources: { app: app.id, appName: name, volume: volume.id }, addresses: {} });
     const definition: KDefinition = {

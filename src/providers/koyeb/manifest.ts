@@ -26,8 +26,3 @@ export const koyeb = defineManifest({
   sandbox: { load: async () => (await import("../../sandbox/koyeb/index.js")).koyebStandIn, portOffset: 6, urlPath: "" },
   fixture: { region: "fra", size: "micro", createFault: "/v1/services", createPath: /^\/v1\/services$/, addressed: false, sizeField: "definition.instance_types" },
 });
-
-/** Each user's /data volume in whole GB, at least 1 (`koyeb.volumeGb`). */
-export function koyebVolumeGb(setting: number | undefined): number {
-  return Math.max(1, Math.round(setting ?? 1));
-}
