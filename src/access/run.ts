@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { Context } from "../context.js";
-import { AutomnaError, NotSupportedError } from "../lib/errors.js";
+import { AutomnaError } from "../lib/errors.js";
 import { automnaDataDir } from "../lib/paths.js";
 import { readAll } from "../lib/read-all.js";
 import type { Instance } from "../state/types.js";
@@ -68,10 +68,11 @@ export interface RunHooks {
 export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
   const registry = await ctx.providers();
   const provider = await registry.forInstance(instance);
-  const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
-  if (!provider.remote && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
+  const overSsh = provider.reach === "ssh";
+  const address = overSsh ? await instanceSshAddress(provider, instance) : undefined;
+  if (overSsh && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
   const target: Target = { user: instance.user, instance, provider, address };
-  return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
+  return runOnTarget(ctx, target, overSsh ? await sshSettings(ctx) : undefined, command, options);
 }
 
 async function inputBytes(input: Buffer | string | Readable): Promise<Buffer> {
@@ -87,20 +88,10 @@ export function describeTarget(t: Pick<Target, "user" | "provider">): string {
 /** Runs on an already resolved target (exec resolves all users first). */
 export async function runOnTarget(ctx: Context, target: Target, settings: SshSettings | undefined, command: string | string[], options: RunOnInstanceOptions & RunHooks = {}): Promise<RunOnInstanceResult> {
   const what = describeTarget(target);
-  const remote = target.provider.remote;
+  const remote = target.provider.access(target.instance).api;
   if (remote) {
     const argv = typeof command === "string" ? ["sh", "-c", command] : command;
-    let stdin: string | undefined;
-    if (options.stdin !== undefined) {
-      const bytes = await inputBytes(options.stdin);
-      try {
-        stdin = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-      } catch {
-        throw new NotSupportedError(`${target.provider.title}'s exec API carries stdin as text, and this input is not UTF-8`, {
-          hint: "move binary data through object storage (a presigned URL and curl on the machine)",
-        });
-      }
-    }
+    const stdin = options.stdin === undefined ? undefined : await inputBytes(options.stdin);
     const res = await remote.exec(target.instance, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
     const deliver = (data: Buffer, into: Writable | undefined, hook: ((c: Buffer) => void) | undefined): Buffer => {
       if (data.length && hook) hook(data);

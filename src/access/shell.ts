@@ -49,7 +49,7 @@ export async function runSsh(ctx: Context, opts: SshOptions): Promise<number> {
   const t = target!;
   const streams = ctx.io.streams;
   const line = opts.command.join(" ");
-  const remote = t.provider.remote;
+  const remote = t.provider.access(t.instance).api;
   if (remote) {
     if (opts.command.length === 0) return interactiveViaCli(ctx, t.provider.title, remote.shell({ ...t.instance }), opts.user);
     const stdin = streams.stdin.isTTY === true ? undefined : await readAll(streams.stdin);

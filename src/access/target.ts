@@ -109,8 +109,8 @@ export async function resolveTargets(ctx: Context, users: string[]): Promise<Tar
   for (const user of users) {
     const instance = rows.get(user)!;
     const provider = await registry.forInstance(instance);
-    const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
-    if (!provider.remote && !address) noAddress.push(user);
+    const address = provider.reach === "ssh" ? await instanceSshAddress(provider, instance) : undefined;
+    if (provider.reach === "ssh" && !address) noAddress.push(user);
     targets.push({ user, instance, provider, address });
   }
   if (noAddress.length) throw new UsageError(`no address yet for ${noAddress.join(", ")}`, { hint: "wait until the machine is running (automna status <user>)" });

@@ -43,9 +43,9 @@ export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResu
 
   const providerId = opts.provider ?? (await p.select({
     message: "Default provider:",
-    flag: "--provider <hetzner|fly|digitalocean>",
+    flag: `--provider <${PROVIDERS.map((x) => x.id).join("|")}>`,
     choices: PROVIDERS.map((x) => ({ name: x.title, value: x.id })),
-    default: (providerInfo(current("provider") ?? "")?.id ?? "hetzner") as ProviderInfo["id"],
+    default: providerInfo(current("provider") ?? "")?.id ?? PROVIDERS[0]!.id,
   }));
   const provider = resolveProvider(providerId);
   const sameProvider = providerInfo(current("provider") ?? "")?.id === provider.id;

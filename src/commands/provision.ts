@@ -6,6 +6,7 @@ import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageE
 import { renderList, type Column } from "../lib/output.js";
 import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
+import { providerChoices } from "../providers/catalog.js";
 import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../providers/plan.js";
 import type { ProvisionJob, ProvisionOutcome } from "../fleet/provision-one.js";
 
@@ -75,7 +76,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
     throw new NotSupportedError(`--secret is not supported on ${provider.title} yet`, { hint: provider.capabilities.secrets });
   }
   // VMs get their secrets over SSH once they run: a run that does not wait for that cannot deliver them.
-  const overSsh = opts.secret.length > 0 && !provider.remote;
+  const overSsh = opts.secret.length > 0 && provider.reach === "ssh";
   if (overSsh && !opts.wait) {
     throw new UsageError(`--secret needs the machine up (on ${provider.title} secrets are written over SSH after boot), so it cannot be used with --no-wait`);
   }
@@ -87,7 +88,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const report: ProvisionReport = { dryRun: opts.dryRun, provider: placement.provider.id, region: placement.region, size: placement.size, image: placement.image, results: [], summary };
 
   if (opts.dryRun) {
-    const billing = hasToken ? await provider.billing(placement.size, placement.region) : await catalogBilling(placement.provider, placement.size, config.getNumber("fly.volumeGb") ?? 1);
+    const billing = hasToken ? await provider.billing(placement.size, placement.region) : await catalogBilling(placement.provider, placement.size, config);
     const each = monthlyTotal(billing);
     const currency = billing[0]?.currency ?? "USD";
     const existing = new Map((await state.listInstances({ users })).filter((i) => i.role === "live").map((i) => [i.user, i]));
@@ -173,7 +174,7 @@ export const provisionCommand: CommandModule = {
     command
       .argument("[users...]", "user ids")
       .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
-      .option("--provider <name>", "hetzner, fly, digitalocean (do)")
+      .option("--provider <name>", providerChoices())
       .option("--region <name>", "provider region")
       .option("--size <name>", "provider size")
       .option("--image <ref>", "agent container image")

@@ -69,7 +69,7 @@ export interface CreateProgress {
  */
 export async function createByMarker(job: CreateJob, progress: CreateProgress = {}): Promise<Created> {
   const { state, provider, lease } = job;
-  const hostKey = provider.remote ? undefined : generateHostKeyPair();
+  const hostKey = provider.reach === "ssh" ? generateHostKeyPair() : undefined;
   const candidates = hostKey ? [...hostKeysOf(job.existing ?? { meta: {} }), hostKey.publicKey] : [];
   // The endpoint and account it is made through, recorded before it exists: nothing acts on it
   // through another (ProviderRegistry.forInstance), and an earlier attempt made elsewhere is not resumed here.

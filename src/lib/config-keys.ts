@@ -4,6 +4,8 @@
  * list` shows them, and `init` writes a subset. Secrets are shown as `***` and come from the
  * environment or the 0600 file, never from a flag.
  */
+import { MANIFESTS } from "../providers/manifests.js";
+
 export type ConfigValueType = "string" | "number" | "boolean" | "list";
 
 export interface ConfigKey {
@@ -18,10 +20,17 @@ export interface ConfigKey {
   choices?: readonly string[];
 }
 
-export const PROVIDER_IDS = ["hetzner", "fly", "digitalocean"] as const;
+/** Each provider's token, URL and own settings, from its manifest. */
+function providerKeys(): ConfigKey[] {
+  return MANIFESTS.flatMap((m) => [
+    { key: m.token.key, type: "string" as const, description: m.token.description, env: m.token.env, secret: true },
+    { key: m.url.key, type: "string" as const, description: m.url.description, env: m.url.env, default: m.url.default },
+    ...m.settings,
+  ]);
+}
 
 export const CONFIG_KEYS: readonly ConfigKey[] = [
-  { key: "provider", type: "string", description: "default provider for provision", env: "AUTOMNA_PROVIDER", choices: [...PROVIDER_IDS, "do"] },
+  { key: "provider", type: "string", description: "default provider for provision", env: "AUTOMNA_PROVIDER", choices: MANIFESTS.flatMap((m) => [m.id, ...m.aliases]) },
   { key: "region", type: "string", description: "default region (provider-specific name)", env: "AUTOMNA_REGION" },
   { key: "size", type: "string", description: "default size (provider-specific name)", env: "AUTOMNA_SIZE" },
   { key: "image", type: "string", description: "agent container image", env: "AUTOMNA_IMAGE", default: "ghcr.io/automna/agent:latest" },
@@ -34,15 +43,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "state.retryFor", type: "string", description: "how long calls to a state server that answered before wait out its outage, retrying (duration; 0s: fail at once)", env: "AUTOMNA_STATE_RETRY_FOR", default: "60s" },
   { key: "state.busyTimeoutMs", type: "number", description: "how long to wait for a state database locked by another process", env: "AUTOMNA_STATE_BUSY_TIMEOUT_MS", default: 5000 },
 
-  { key: "hetzner.token", type: "string", description: "Hetzner Cloud API token", env: "HCLOUD_TOKEN", secret: true },
-  { key: "hetzner.url", type: "string", description: "Hetzner Cloud API base URL", env: "AUTOMNA_HETZNER_URL", default: "https://api.hetzner.cloud/v1" },
-  { key: "fly.token", type: "string", description: "Fly.io API token", env: "FLY_API_TOKEN", secret: true },
-  { key: "fly.url", type: "string", description: "Fly Machines API base URL", env: "AUTOMNA_FLY_URL", default: "https://api.machines.dev" },
-  { key: "fly.logsUrl", type: "string", description: "Fly logs API base URL", env: "AUTOMNA_FLY_LOGS_URL", default: "https://api.fly.io" },
-  { key: "fly.volumeGb", type: "number", description: "size of each Fly user's /data volume in GB", env: "AUTOMNA_FLY_VOLUME_GB", default: 1 },
-  { key: "fly.org", type: "string", description: "Fly organization slug for new apps", env: "AUTOMNA_FLY_ORG", default: "personal" },
-  { key: "digitalocean.token", type: "string", description: "DigitalOcean API token", env: "DIGITALOCEAN_ACCESS_TOKEN", secret: true },
-  { key: "digitalocean.url", type: "string", description: "DigitalOcean API base URL", env: "AUTOMNA_DIGITALOCEAN_URL", default: "https://api.digitalocean.com" },
+  ...providerKeys(),
   { key: "cloudflare.token", type: "string", description: "Cloudflare API token (DNS)", env: "CLOUDFLARE_API_TOKEN", secret: true },
   { key: "cloudflare.url", type: "string", description: "Cloudflare API base URL", env: "AUTOMNA_CLOUDFLARE_URL", default: "https://api.cloudflare.com/client/v4" },
   { key: "cloudflare.zoneId", type: "string", description: "Cloudflare zone id for agent DNS records", env: "AUTOMNA_CLOUDFLARE_ZONE_ID" },

@@ -113,7 +113,7 @@ async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: P
       await p.start(provider, instance);
     }
     const frozenMs = Date.now() - frozen;
-    await waitHealthy(deps, instance, deps.health);
+    await waitHealthy(deps, instance, deps.health, provider);
     p.step("uploading");
     await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
     const createdAt = deps.now().toISOString();
@@ -176,7 +176,7 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     } finally {
       await p.start(provider, instance);
     }
-    await waitHealthy(deps, instance, deps.health);
+    await waitHealthy(deps, instance, deps.health, provider);
     const downtimeMs = Date.now() - stopped;
     await cleanupWork(deps, instance, backupId).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "restore", target: user, details: { backupId, sha256 } }).catch(() => undefined);

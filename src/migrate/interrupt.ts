@@ -93,7 +93,7 @@ async function restoreSource(r: Run, entries: readonly JournalEntry[], lease: Le
     const source = r.seen.source ?? await r.source();
     if (stepState(entries, "start-target").started) await setAgent(host, r.to, r.seen.target ?? await r.target(), false);
     await setAgent(host, r.from, source, true);
-    healthy = await waitHealthy(host, source, r.deps.health).then(() => true, () => false);
+    healthy = await waitHealthy(host, source, r.deps.health, r.from).then(() => true, () => false);
     serving = healthy ? `${r.user}'s agent serves on ${r.from.title} again (the source was restarted)` : `${r.user}'s agent on ${r.from.title} was restarted but is not healthy yet`;
   } catch (error) {
     return { serving: `${r.user}'s agent on ${r.from.title} is stopped and could not be restarted: ${(error as Error).message.split("\n")[0]}`, recorded: true };

@@ -74,7 +74,7 @@ export async function planMigration(ctx: Context, req: MigrateRequest): Promise<
   const imageless = users.filter((u) => !imageOf(u));
   if (imageless.length) throw new UsageError(`no agent image known for ${imageless.slice(0, 5).join(", ")}`, { hint: "pass --image or set image (automna config set image REF)" });
   validatePlacement({ provider: to, region, size, image: imageOf(users[0]!) }, await offerings(target, hasToken));
-  const billing = hasToken ? await target.billing(size, region) : await catalogBilling(to, size, config.getNumber("fly.volumeGb") ?? 1);
+  const billing = hasToken ? await target.billing(size, region) : await catalogBilling(to, size, config);
   const after = { monthly: monthlyTotal(billing), currency: billing[0]?.currency ?? "USD" };
   const usage = await state.listUsage({ openOnly: true });
   const planned = users.map((user): PlannedMigration => {

@@ -70,7 +70,7 @@ async function restartSource(r: Run, source: Instance, note: (text: string) => v
     return false;
   }
   try {
-    await waitHealthy(r.host, source, r.deps.health);
+    await waitHealthy(r.host, source, r.deps.health, r.from);
     return true;
   } catch (error) {
     if (error instanceof LockedError || r.deps.signal.aborted) throw error;

@@ -142,11 +142,6 @@ cd /
 rm -rf "$W"`;
 }
 
-/** `docker stop|start automna-agent` on a VM host. */
-export function dockerScript(action: "stop" | "start"): string {
-  return `docker ${action} automna-agent >/dev/null`;
-}
-
 /** Parses `key=value` lines. */
 export function parseKv(text: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -5,18 +5,8 @@ import { UsageError } from "../lib/errors.js";
 import { rateScaleFromEnv } from "../lib/rate-budget.js";
 import type { Instance, LeaseRef } from "../state/types.js";
 import { normalizeEndpoint, recordedBinding, sameApi, wrongApi, type ApiBinding } from "./binding.js";
-import { PROVIDERS, providerInfo, providerNames, type ProviderId, type ProviderInfo } from "./catalog.js";
-import type { ProviderDeps } from "./deps.js";
+import { manifestOf, PROVIDERS, providerInfo, providerNames, type ProviderId, type ProviderInfo } from "./catalog.js";
 import type { Provider } from "./types.js";
-
-type Factory = (deps: ProviderDeps) => Provider;
-
-/** Each provider's code loads only when a command first needs that provider. */
-const LOADERS: Record<ProviderId, () => Promise<Factory>> = {
-  hetzner: async () => (await import("./hetzner/index.js")).createProvider,
-  fly: async () => (await import("./fly/index.js")).createProvider,
-  digitalocean: async () => (await import("./digitalocean/index.js")).createProvider,
-};
 
 export interface RegistryOptions {
   env: NodeJS.ProcessEnv;
@@ -79,7 +69,8 @@ export class ProviderRegistry {
     const info = this.resolve(idOrAlias);
     let made = this.#made.get(info.id);
     if (!made) {
-      made = LOADERS[info.id]().then((factory) => factory({
+      // Each provider's code loads only when a command first needs that provider.
+      made = manifestOf(info.id).load().then((factory) => factory({
         info,
         config: this.#config,
         env: this.#options.env,

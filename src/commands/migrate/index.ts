@@ -4,6 +4,7 @@ import { action, examples, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
 import { addListFlags, listOptionsFrom, mib, renderList, resolveFormat, type Column, type ListFlags } from "../../lib/output.js";
 import { parseInteger } from "../../lib/validate.js";
+import { providerChoices } from "../../providers/catalog.js";
 import { progress } from "./progress.js";
 import { finishRun } from "./render.js";
 import type { DryRunReport, DryRunRow } from "./run.js";
@@ -52,7 +53,7 @@ export const migrateCommand: CommandModule = {
     const migrate = command
       .argument("[users...]", "user ids (or --all)")
       .option("--all", "every user live on --from")
-      .option("--from <provider>", "where they run now: hetzner, fly, digitalocean (do)")
+      .option("--from <provider>", `where they run now: ${providerChoices()}`)
       .option("--to <provider>", "where they move")
       .option("--region <region>", "target region (default: the provider's default)")
       .option("--size <size>", "target size (default: the provider's default)")

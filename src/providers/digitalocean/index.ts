@@ -5,13 +5,15 @@ import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { apiBinding, makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
+import { vmAccess } from "../vm/access.js";
 import { waitForVm } from "../vm/wait.js";
+import { digitalocean } from "./manifest.js";
 import { DigitalOceanClient, parseDigitalOceanError, type DDroplet, type DSize } from "./client.js";
 
 /**
@@ -60,9 +62,9 @@ export function toInstance(d: DDroplet): ProviderInstance {
 class DigitalOceanProvider implements Provider {
   readonly id = "digitalocean" as const;
   readonly title = "DigitalOcean";
-  readonly capabilities: Partial<Record<Capability, string>> = {
-    volumes: "the agent's data lives on the droplet's own disk",
-  };
+  readonly capabilities = digitalocean.capabilities;
+  readonly reach = digitalocean.reach;
+  readonly access = vmAccess;
   readonly #deps: ProviderDeps;
   readonly #client: DigitalOceanClient;
   #sizes: Promise<DSize[]> | undefined;

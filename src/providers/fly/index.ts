@@ -8,11 +8,13 @@ import { catalogBilling } from "../plan.js";
 import { apiBinding, makeHttp, type ProviderDeps } from "../deps.js";
 import type { HttpClient } from "../../lib/http.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProviderRemote, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  AccessInstance, AgentEnvChange, BillingItem, CredentialCheck, InstanceAccess, Provider, ProviderInstance, ProviderRemote, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { FlyClient, parseFlyError, type FGuest, type FMachine } from "./client.js";
+import { volumeGb } from "../manifest.js";
+import { fly } from "./manifest.js";
 import { FlyRemote } from "./remote.js";
 
 /**
@@ -75,14 +77,12 @@ export function toInstance(app: string, m: FMachine): ProviderInstance {
 class FlyProvider implements Provider {
   readonly id = "fly" as const;
   readonly title = "Fly.io";
-  readonly capabilities: Partial<Record<Capability, string>> = {
-    liveSizes: "the Machines API publishes no sizes or prices; automna uses its catalog",
-    livePrices: "the Machines API publishes no prices; automna uses its catalog",
-  };
+  readonly capabilities = fly.capabilities;
+  readonly reach = fly.reach;
   readonly #deps: ProviderDeps;
   readonly #client: FlyClient;
   readonly #org: string;
-  readonly remote: ProviderRemote;
+  readonly #remote: ProviderRemote;
   #logsHttp: HttpClient | undefined;
 
   constructor(deps: ProviderDeps) {
@@ -90,7 +90,7 @@ class FlyProvider implements Provider {
     this.#client = new FlyClient(makeHttp(deps, parseFlyError, new RateBudget(FLY_BUDGET, deps.rateScale)));
     this.#org = deps.config.getString("fly.org") ?? "personal";
     // The logs API is another host than the Machines API, with no documented per-machine budget.
-    this.remote = new FlyRemote(this.#client, () => (this.#logsHttp ??= makeHttp({ ...deps, info: { ...deps.info, urlKey: "fly.logsUrl" } }, parseFlyError, new RateBudget({ global: [] }, deps.rateScale))));
+    this.#remote = new FlyRemote(this.#client, () => (this.#logsHttp ??= makeHttp({ ...deps, info: { ...deps.info, urlKey: "fly.logsUrl" } }, parseFlyError, new RateBudget({ global: [] }, deps.rateScale))));
   }
 
   /** Everything automna makes lives in the organization `fly.org`: that is the account. */
@@ -119,12 +119,12 @@ class FlyProvider implements Provider {
   }
 
   #volumeGb(): number {
-    return Math.max(1, Math.round(this.#deps.config.getNumber("fly.volumeGb") ?? 1));
+    return volumeGb(this.#deps.config.getNumber("fly.volumeGb"));
   }
 
   /** Fly publishes no prices: the catalog's, exactly as a dry run without a token prices it. */
   async billing(size: string): Promise<BillingItem[]> {
-    return catalogBilling(this.#deps.info, size, this.#volumeGb());
+    return catalogBilling(this.#deps.info, size, this.#deps.config);
   }
 
 
@@ -293,7 +293,7 @@ class FlyProvider implements Provider {
    * command again. Fly restarts the machine on an update; this waits until it has started.
    * A machine already in the wanted mode is left alone.
    */
-  async holdAgent(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void> {
+  async #hold(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void> {
     const { app, machine } = ids(instance);
     const current = await this.#configured(app, machine);
     const isHeld = current.config.metadata?.[HELD] === "true";
@@ -314,7 +314,7 @@ class FlyProvider implements Provider {
   }
 
   /** The machine's plain env and the app's secrets (values read back: the token must allow it). */
-  async agentEnv(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>> {
+  async #readEnv(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>> {
     const { app, machine } = ids(instance);
     const [current, secrets] = await Promise.all([this.#configured(app, machine), this.#client.secrets(app, true)]);
     const env = (current.config.env ?? {}) as Record<string, unknown>;
@@ -335,7 +335,7 @@ class FlyProvider implements Provider {
    * one value remains); removed names leave both. Fly gives a machine its secrets when it starts:
    * with `restart` the machine is updated (restarted) even when only secrets changed.
    */
-  async updateAgentEnv(instance: Pick<ProviderInstance, "resources">, change: { set: Record<string, Secret>; unset: string[] }, restart: boolean): Promise<boolean> {
+  async #updateEnv(instance: Pick<ProviderInstance, "resources">, change: AgentEnvChange, restart: boolean): Promise<boolean> {
     const { app, machine } = ids(instance);
     const [current, secrets] = await Promise.all([this.#configured(app, machine), this.#client.secrets(app, false)]);
     const names = Object.keys(change.set);
@@ -369,9 +369,20 @@ class FlyProvider implements Provider {
     }
   }
 
-  /** A user's name points at the app's own hostname (Fly routes it to the machine). */
-  routeTarget(instance: Pick<ProviderInstance, "resources">): { hostname: string } | undefined {
-    return instance.resources.app ? { hostname: `${instance.resources.app}.fly.dev` } : undefined;
+  /**
+   * A machine through Fly's APIs: exec, logs and `flyctl ssh console`; env as machine env and app
+   * secrets; held by replacing its init (created held when asked); a user's name points at the
+   * app's own hostname (Fly routes it to the machine).
+   */
+  access(instance: AccessInstance): InstanceAccess {
+    return {
+      api: this.#remote,
+      createsHeld: true,
+      readEnv: () => this.#readEnv(instance),
+      updateEnv: (change, _run, options) => this.#updateEnv(instance, change, options.restart),
+      hold: (held) => this.#hold(instance, held),
+      route: () => (instance.resources.app ? { hostname: `${instance.resources.app}.fly.dev` } : undefined),
+    };
   }
 
   async start(instance: Pick<ProviderInstance, "resources">): Promise<void> {

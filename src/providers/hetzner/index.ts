@@ -5,13 +5,15 @@ import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { apiBinding, makeHttp, price, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
+import { vmAccess } from "../vm/access.js";
 import { waitForVm } from "../vm/wait.js";
+import { hetzner } from "./manifest.js";
 import { ActionWatcher, HetznerClient, parseHetznerError, type HServer, type HServerType } from "./client.js";
 
 /** Hetzner's documented budget: 3600 requests per hour per project, refilling one per second. */
@@ -50,9 +52,9 @@ export function toInstance(s: HServer): ProviderInstance {
 class HetznerProvider implements Provider {
   readonly id = "hetzner" as const;
   readonly title = "Hetzner Cloud";
-  readonly capabilities: Partial<Record<Capability, string>> = {
-    volumes: "the agent's data lives on the server's own disk",
-  };
+  readonly capabilities = hetzner.capabilities;
+  readonly reach = hetzner.reach;
+  readonly access = vmAccess;
   readonly #deps: ProviderDeps;
   readonly #client: HetznerClient;
   readonly #watcher: ActionWatcher;
