@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { observeProviders, pairByUser, refreshPatch } from "../fleet/observe.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError } from "../lib/errors.js";
-import { renderList, resolveFormat, type Column } from "../lib/output.js";
+import { addListFlags, listOptionsFrom, renderDocument, renderList, type Column, type ListFlags } from "../lib/output.js";
 import { isUserId, USER_RULE } from "../lib/validate.js";
 import type { ProviderInstance } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
@@ -129,18 +129,18 @@ const COLUMNS: Column<Drift>[] = [
 
 export const doctorCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addListFlags(command
       .option("--provider <name>", "only this provider")
       .option("--fix", "repair: adopt orphans, drop missing entries, update mismatched ones (asks first)")
-      .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them")
-      .option("-o, --output <format>", "table, json, ndjson or csv")
+      .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them"), COLUMNS)
       .addHelpText("after", examples("automna doctor", "automna doctor --fix --yes", "automna doctor --provider fly --json"))
-      .action(action(ctx, async (opts: { provider?: string; fix?: boolean; removeOrphans?: boolean; output?: string }) => {
-        const format = resolveFormat(opts.output, ctx.globals.json);
+      .action(action(ctx, async (opts: ListFlags & { provider?: string; fix?: boolean; removeOrphans?: boolean }) => {
+        const output = listOptionsFrom(opts, ctx.globals.json);
         const report = await runDoctor(ctx, { provider: opts.provider, fix: opts.fix === true, removeOrphans: opts.removeOrphans === true });
         for (const p of report.providers) if (!p.ok) ctx.io.warn(`${p.provider}: not checked: ${p.error}`);
-        if (format === "json") ctx.io.json(report);
-        else if (report.drift.length) renderList(ctx.io, report.drift, COLUMNS, { format });
+        // JSON and YAML: the whole report (providers checked, drift, fixes); the other formats list the drift.
+        if (output.format === "json" || output.format === "yaml") renderDocument(ctx.io, output.format, report, () => undefined);
+        else if (report.drift.length) renderList(ctx.io, report.drift, COLUMNS, output);
         const unfixed = report.drift.filter((d) => !d.fixed).length;
         const unchecked = report.providers.some((p) => !p.ok);
         if (report.drift.length === 0) ctx.io.success(`no drift across ${report.providers.filter((p) => p.ok).map((p) => p.provider).join(", ") || "no provider"}`);
