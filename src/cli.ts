@@ -85,7 +85,7 @@ export function buildProgram(ctx: Context): Command {
   program.addHelpText("after", () => {
     const width = Math.max(...COMMANDS.map((c) => c.name.length));
     const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  $ ${c.example}`);
-    return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled, 141 output closed.\nRun "automna <command> --help" for a command's flags and examples.\n`;
+    return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 124 timed out (ssh --timeout), 130 cancelled, 141 output closed.\nRun "automna <command> --help" for a command's flags and examples.\n`;
   });
   return program;
 }

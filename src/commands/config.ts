@@ -84,10 +84,13 @@ export const configCommand: CommandModule = {
     addListFlags(config
       .command("list")
       .description("every setting with its value and where it comes from (secrets shown as ***)")
-      .option("--all", "include settings that are not set"), COLUMNS)
+      .option("--all", "include settings that are not set, with their variables and descriptions"), COLUMNS)
       .action(action(ctx, async (opts: { all?: boolean; output?: string; columns?: string; header: boolean }) => {
+        const output = listOptionsFrom(opts, ctx.globals.json);
+        // --all is the reference of every setting: with its variable and what it is for.
+        if (opts.all && !output.columns) output.columns = COLUMNS.map((c) => c.name);
         const cfg = await ctx.config();
-        renderList(ctx.io, cfg.list(opts.all === true), COLUMNS, listOptionsFrom(opts, ctx.globals.json));
+        renderList(ctx.io, cfg.list(opts.all === true), COLUMNS, output);
       }));
 
     config

@@ -4,6 +4,7 @@ import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
 import { failureOf, NotSupportedError, UsageError } from "../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
+import { count } from "../lib/words.js";
 import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
 import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../providers/plan.js";
@@ -182,7 +183,7 @@ export const provisionCommand: CommandModule = {
           const plan = report.plan;
           renderDocument(ctx.io, format, report, () => {
             renderList(ctx.io, plan, PLAN_COLUMNS, { format: "table" });
-            ctx.io.info(`dry run: ${report.total!.users} instance(s) to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total (list prices before VAT/tax); nothing changed`);
+            ctx.io.info(`dry run: ${count(report.total!.users, "instance")} to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total (list prices before VAT/tax); nothing changed`);
           });
           return;
         }

@@ -53,6 +53,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "ssh.user", type: "string", description: "remote user for ssh", env: "AUTOMNA_SSH_USER", default: "root" },
   { key: "ssh.port", type: "number", description: "remote port for ssh", env: "AUTOMNA_SSH_PORT", default: 22 },
   { key: "ssh.options", type: "list", description: "extra ssh -o options, comma-separated", env: "AUTOMNA_SSH_OPTIONS" },
+  { key: "sandbox.dir", type: "string", description: "world directory of the sandbox that wrote this profile (sandbox up --dir); sandbox status and down find it here" },
   { key: "ssh.bootTimeout", type: "string", description: "how long provision waits for a new VM to accept SSH to deliver --secret values (duration)", env: "AUTOMNA_SSH_BOOT_TIMEOUT", default: "5m" },
 
   { key: "storage.endpoint", type: "string", description: "S3-compatible endpoint for migration data and backups", env: "AUTOMNA_STORAGE_ENDPOINT" },

@@ -133,3 +133,35 @@ describe("an option a command lists in its help always works", () => {
     expect(checked).toBeGreaterThan(15);
   });
 });
+
+describe("wording and numbers (#17 item 8)", () => {
+  it("status shows hourly prices to four decimals, not every digit a division leaves", async () => {
+    const r = await run(["status", "alice"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ 0\.\d{4}\/h +\d+\.\d{2}\/mo +EUR$/m);
+    expect(r.stdout).not.toMatch(/\d\.\d{5,}/);
+  });
+
+  it("config list --all has the variable and description columns", async () => {
+    const r = await run(["config", "list", "--all"]);
+    expect(r.stdout.split("\n")[0]!.split(/\s+/)).toEqual(["KEY", "VALUE", "SOURCE", "ENV", "DESCRIPTION"]);
+    expect(r.stdout).toMatch(/^hetzner\.token +\*\*\* +env +HCLOUD_TOKEN +Hetzner Cloud API token$/m);
+  });
+
+  it("a migration dry run counts users in words and says when moving costs more", async () => {
+    const one = await run(["migrate", "bob", "--from", "hetzner", "--to", "fly", "--size", "shared-cpu-2x-4gb", "--dry-run"]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toMatch(/^1 user, .* USD\/month, costing \d+\.\d\d USD\/month more$/m);
+  });
+
+  it("doctor with nothing to check is bad input naming what to set (exit 2), not 'no drift across no provider'", async () => {
+    const empty = makeHome();
+    try {
+      const r = await runCli(["doctor"], { env: empty.env });
+      expect([r.code, r.stderr.split("\n")[0]]).toEqual([2, "Error: nothing to check: no provider has a token and state holds no instances"]);
+      expect(r.stderr).not.toContain("no drift");
+    } finally {
+      empty.cleanup();
+    }
+  });
+});

@@ -2,6 +2,7 @@ import { barChart, type Bar } from "../../lib/bar-chart.js";
 import type { IO } from "../../lib/io.js";
 import { formatTable, renderDocument, renderList, type Column, type ListOptions } from "../../lib/output.js";
 import { formatMoney, roundMoney } from "../../pricing/money.js";
+import { count } from "../../lib/words.js";
 import type { CostReport, SpendGroup } from "../../pricing/report.js";
 import type { Currency } from "../../pricing/types.js";
 
@@ -113,7 +114,7 @@ function renderTable(io: IO, report: CostReport, options: RenderOptions): void {
       for (const line of formatTable(null, [
         ["Spend:", money(s.total), c.dim(`server ${money(s.server)}, volumes ${money(s.volume)}, IPv4 ${money(s.ipv4)}`)],
         ["Users:", String(s.users), c.dim(`average ${money(s.averagePerUser)} per user over the period`)],
-        [`Projected ${p.month}:`, money(p.total), c.dim(`${p.users} users, ${money(p.averagePerUser)} per user for the full month`)],
+        [`Projected ${p.month}:`, money(p.total), c.dim(`${count(p.users, "user")}, ${money(p.averagePerUser)} per user for the full month`)],
       ], ["left", "right", "left"])) io.out(line);
       io.out();
       renderList(io, s.groups, spendColumns(report, "table"), report.compare ? { format: "table" } : list);

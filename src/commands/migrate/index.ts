@@ -4,6 +4,7 @@ import { action, examples, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
 import { addListFlags, listOptionsFrom, mib, renderDocument, renderList, resolveFormat, type Column, type ListFlags } from "../../lib/output.js";
 import { parseInteger } from "../../lib/validate.js";
+import { count } from "../../lib/words.js";
 import { progress } from "./progress.js";
 import { finishRun } from "./render.js";
 import type { DryRunReport, DryRunRow } from "./run.js";
@@ -39,7 +40,8 @@ function renderDryRun(ctx: Context, report: DryRunReport, format: RunFormat): vo
   renderList(ctx.io, report.users, DRY_COLUMNS, { format: "table" });
   const t = report.total;
   ctx.io.out();
-  ctx.io.out(`${report.users.length} users, ${mib(t.dataBytes)} of data: ${t.before.toFixed(2)} -> ${t.after.toFixed(2)} USD/month, saving ${t.saving.toFixed(2)} USD/month`);
+  const change = t.saving >= 0 ? `saving ${t.saving.toFixed(2)} USD/month` : `costing ${(-t.saving).toFixed(2)} USD/month more`;
+  ctx.io.out(`${count(report.users.length, "user")}, ${mib(t.dataBytes)} of data: ${t.before.toFixed(2)} -> ${t.after.toFixed(2)} USD/month, ${change}`);
   ctx.io.info("dry run: nothing was changed");
 }
 

@@ -48,6 +48,18 @@ export function sandboxDir(ctx: Context, dir?: string): string {
   return resolve(ctx.cwd, dir ?? join(automnaDataDir(ctx.env), "sandbox"));
 }
 
+/**
+ * The sandbox `status` and `down` mean: --dir, else the one whose profile `up` wrote (the
+ * active --profile, or `sandbox`), which remembers its directory, else the default one.
+ */
+async function upDir(ctx: Context, dir: string | undefined): Promise<string> {
+  if (dir !== undefined) return sandboxDir(ctx, dir);
+  const { Config } = await import("../../lib/config.js");
+  const config = await Config.open({ path: ctx.globals.config, profile: ctx.globals.profile ?? ctx.env.AUTOMNA_PROFILE ?? PROFILE, env: ctx.env });
+  const remembered = config.fileValue("sandbox.dir");
+  return sandboxDir(ctx, typeof remembered === "string" ? remembered : undefined);
+}
+
 const OVERRIDES = ["AUTOMNA_SSH_PORT", "AUTOMNA_SSH_PUBLIC_KEY", "AUTOMNA_SSH_IDENTITY_FILE", "HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
 
 /**
@@ -80,7 +92,7 @@ async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], t
   const settings: Record<string, ConfigValue> = {
     provider: "hetzner", region: "fsn1", size: "cx22",
     "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
-    "ssh.port": sshPort,
+    "ssh.port": sshPort, "sandbox.dir": dir,
   };
   // Object storage and DNS for migrations and backups (the bucket and zone exist from the start).
   if (urls.s3) Object.assign(settings, { "storage.endpoint": urls.s3, "storage.bucket": SANDBOX_BUCKET, "storage.region": "auto" });
@@ -245,7 +257,7 @@ export interface DownResult {
 
 /** Stops the sandbox serving `dir` (SIGTERM, then waits for it to exit). */
 export async function runSandboxDown(ctx: Context, opts: { dir?: string }): Promise<DownResult> {
-  const dir = sandboxDir(ctx, opts.dir);
+  const dir = await upDir(ctx, opts.dir);
   const daemon = await import("../../sandbox/daemon.js");
   const info = daemon.readRunInfo(dir);
   if (!info || !daemon.processAlive(info.pid)) {
@@ -272,7 +284,7 @@ export interface StatusResult {
 }
 
 export async function runSandboxStatus(ctx: Context, opts: { dir?: string }): Promise<StatusResult> {
-  const dir = sandboxDir(ctx, opts.dir);
+  const dir = await upDir(ctx, opts.dir);
   const info = await runningSandbox(dir);
   let counts: Record<string, number>;
   if (info) {
