@@ -155,6 +155,8 @@ function commanderMessage(error: CommanderError): string {
 /** The one error printer: one line plus a hint, JSON document in --json mode, stack only with --debug. */
 export function printError(ctx: Context, error: unknown): number {
   const io = ctx.io;
+  // Nothing of a spinner or a board stays in front of the error (Ctrl-C, a failure mid-run).
+  io.endLive();
   let err: AutomnaError;
   if (error instanceof AutomnaError) err = error;
   else if (isAbortError(error)) err = new CancelledError();
