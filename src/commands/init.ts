@@ -37,6 +37,8 @@ function resolveProvider(value: string): ProviderInfo {
 
 /** Guided setup: every question has a flag, so `--no-input` with flags runs in CI. */
 export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResult> {
+  // init makes the profile --profile names.
+  ctx.createsProfile = true;
   const config = await ctx.config();
   const current = (key: string): string | undefined => config.getString(key);
   const p = ctx.prompt;
@@ -49,12 +51,19 @@ export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResu
   }));
   const provider = resolveProvider(providerId);
   const sameProvider = providerInfo(current("provider") ?? "")?.id === provider.id;
+  // Regions and sizes are checked against the provider's catalog now, not at the first provision.
+  const { checkPlacement, namesOf } = await import("../lib/catalog-check.js");
+  const [regions, sizes] = await Promise.all([namesOf(provider, "region"), namesOf(provider, "size")]);
   const region = opts.region ?? (await p.input({
     message: `Default ${provider.title} region:`, flag: "--region <name>", default: (sameProvider && current("region")) || provider.defaultRegion,
+    validate: (v) => regions.includes(v) || `${provider.title} regions: ${regions.join(", ")}`,
   }));
+  await checkPlacement(provider, "region", region);
   const size = opts.size ?? (await p.input({
     message: `Default ${provider.title} size:`, flag: "--size <name>", default: (sameProvider && current("size")) || provider.defaultSize,
+    validate: (v) => sizes.includes(v) || `${provider.title} sizes: ${sizes.join(", ")} (automna pricing list --provider ${provider.id} shows their prices)`,
   }));
+  await checkPlacement(provider, "size", size);
   const image = opts.image ?? (await p.input({ message: "Agent container image:", flag: "--image <ref>", default: current("image") ?? "" }));
   const home = ctx.env.HOME ?? "";
   const guessKey = [current("ssh.publicKey"), join(home, ".ssh", "id_ed25519.pub"), join(home, ".ssh", "id_rsa.pub")].find((k) => k && existsSync(k));
