@@ -9,8 +9,9 @@ import { UsageError } from "../lib/errors.js";
 import { renderDetails } from "../lib/output.js";
 import { defaultStatePath } from "../lib/paths.js";
 import { PROVIDERS, providerInfo, providerNames, type ProviderInfo } from "../providers/catalog.js";
+import { askServices, type ServiceFlags } from "./init-services.js";
 
-export interface InitOptions {
+export interface InitOptions extends ServiceFlags {
   provider?: string;
   region?: string;
   size?: string;
@@ -24,7 +25,17 @@ export interface InitResult {
   settings: Record<string, ConfigValue>;
   /** Provider token environment variable still to set, if none was found or given. */
   missingToken: string | null;
+  /** What migrations and backups still need (storage, DNS, their secrets), in words. */
+  missing: string[];
 }
+
+const INTRODUCTION = [
+  "automna runs one always-on AI agent per user on Hetzner Cloud, Fly.io or DigitalOcean and moves",
+  "them between providers. This sets the defaults new agents get (provider, region, size, image,",
+  "SSH key), where state is kept, and the object storage and DNS that migrations and backups use.",
+  "Every answer is also a flag (automna init --help); nothing is created at any provider.",
+  "",
+];
 
 function resolveProvider(value: string): ProviderInfo {
   const info = providerInfo(value);
@@ -42,6 +53,7 @@ export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResu
   const config = await ctx.config();
   const current = (key: string): string | undefined => config.getString(key);
   const p = ctx.prompt;
+  if (ctx.io.canPrompt) for (const line of INTRODUCTION) ctx.io.info(line);
 
   const providerId = opts.provider ?? (await p.select({
     message: "Default provider:",
@@ -92,8 +104,10 @@ export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResu
       else missingToken = provider.tokenEnv;
     } else missingToken = provider.tokenEnv;
   }
-  config.setMany(settings);
-  return { profile: config.profile, path: config.path, settings, missingToken };
+  const services = await askServices(ctx, config, opts);
+  Object.assign(settings, services.settings);
+  config.setMany({ ...settings, ...services.secrets });
+  return { profile: config.profile, path: config.path, settings, missingToken, missing: services.missing };
 }
 
 export const initCommand: CommandModule = {
@@ -104,6 +118,12 @@ export const initCommand: CommandModule = {
       .option("--size <name>", "default size")
       .option("--image <ref>", "agent container image")
       .option("--ssh-public-key <file>", "public key installed on new servers")
+      .option("--storage-endpoint <url>", "S3-compatible endpoint for migrations and backups (with --storage-bucket)")
+      .option("--storage-bucket <name>", "bucket for migrations and backups")
+      .option("--no-storage", "skip object storage (set it later with automna config set)")
+      .option("--dns-zone <id>", "Cloudflare zone id for the users' names (with --dns-template)")
+      .option("--dns-template <template>", "name per user, e.g. {user}.agents.example.com")
+      .option("--no-dns", "skip DNS")
       .addHelpText("after", examples("automna init", "automna init --provider fly --region ams --size shared-cpu-1x-2gb --no-input", "automna --profile staging init"))
       .action(action(ctx, async (opts: InitOptions) => {
         const result = await runInit(ctx, opts);
@@ -111,6 +131,7 @@ export const initCommand: CommandModule = {
         ctx.io.success(`profile ${result.profile} written to ${result.path}`);
         renderDetails(ctx.io, Object.entries(result.settings).map(([k, v]) => [k, String(v)]));
         if (result.missingToken) ctx.io.info(`Next: export ${result.missingToken}=<your token> (tokens are read from the environment or the config file, never from flags)`);
+        if (result.missing.length) ctx.io.info(`Migrations and backups still need: ${result.missing.join(", ")}`);
       }));
   },
 };
