@@ -1,6 +1,6 @@
-import type { Context } from "../context.js";
-import type { Config, ConfigValue } from "../lib/config.js";
-import { UsageError } from "../lib/errors.js";
+import type { Context } from "../../context.js";
+import type { Config, ConfigValue } from "../../lib/config.js";
+import { UsageError } from "../../lib/errors.js";
 
 /** init's flags for the services every migration and backup needs. */
 export interface ServiceFlags {

@@ -1,15 +1,15 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import type { Context } from "../context.js";
-import { action, examples, type CommandModule } from "../lib/command.js";
-import type { ConfigValue } from "../lib/config.js";
-import { closest } from "../lib/config-keys.js";
-import { UsageError } from "../lib/errors.js";
-import { renderDetails } from "../lib/output.js";
-import { defaultStatePath } from "../lib/paths.js";
-import { PROVIDERS, providerInfo, providerNames, type ProviderInfo } from "../providers/catalog.js";
-import { askServices, type ServiceFlags } from "./init-services.js";
+import type { Context } from "../../context.js";
+import { action, examples, type CommandModule } from "../../lib/command.js";
+import type { ConfigValue } from "../../lib/config.js";
+import { closest } from "../../lib/config-keys.js";
+import { UsageError } from "../../lib/errors.js";
+import { renderDetails } from "../../lib/output.js";
+import { defaultStatePath } from "../../lib/paths.js";
+import { PROVIDERS, providerInfo, providerNames, type ProviderInfo } from "../../providers/catalog.js";
+import { askServices, type ServiceFlags } from "./services.js";
 
 export interface InitOptions extends ServiceFlags {
   provider?: string;
@@ -64,7 +64,7 @@ export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResu
   const provider = resolveProvider(providerId);
   const sameProvider = providerInfo(current("provider") ?? "")?.id === provider.id;
   // Regions and sizes are checked against the provider's catalog now, not at the first provision.
-  const { checkPlacement, namesOf } = await import("../lib/catalog-check.js");
+  const { checkPlacement, namesOf } = await import("../../lib/catalog-check.js");
   const [regions, sizes] = await Promise.all([namesOf(provider, "region"), namesOf(provider, "size")]);
   const region = opts.region ?? (await p.input({
     message: `Default ${provider.title} region:`, flag: "--region <name>", default: (sameProvider && current("region")) || provider.defaultRegion,
