@@ -7,7 +7,7 @@ import { AutomnaError } from "../lib/errors.js";
 import { automnaDataDir } from "../lib/paths.js";
 import { readAll } from "../lib/read-all.js";
 import type { Instance } from "../state/types.js";
-import { classifySshFailure, RemoteAccessError, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
+import { classifySshFailure, spawnSsh, sshArgvFor, timedOut, type SshTarget } from "./ssh.js";
 import { ensurePinned, instanceSshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
 
 export interface RunOnInstanceOptions {
@@ -92,7 +92,11 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
   if (remote) {
     const argv = typeof command === "string" ? ["sh", "-c", command] : command;
     const stdin = options.stdin === undefined ? undefined : await inputBytes(options.stdin);
+    const started = Date.now();
     const res = await remote.exec(target.instance, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    // The exec API ends a command that outlives its timeout with a signal and says no more: a
+    // signal once the time is up is that timeout.
+    if (options.timeoutMs && res.signal && Date.now() - started >= options.timeoutMs) throw timedOut(what, options.timeoutMs);
     const deliver = (data: Buffer, into: Writable | undefined, hook: ((c: Buffer) => void) | undefined): Buffer => {
       if (data.length && hook) hook(data);
       if (into) {
@@ -130,7 +134,7 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
   const res = await spawnSsh(sshArgvFor(t, { command, tty: false, logLevel: "ERROR", shareDir }), {
     env: options.env ?? ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: options.signal ?? ctx.signal,
   });
-  if (res.timedOut) throw new RemoteAccessError(`the command on ${what} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s and was stopped`, { code: "timeout" });
+  if (res.timedOut) throw timedOut(what, options.timeoutMs);
   if (res.exitCode === 255) {
     const failure = classifySshFailure(onStderr ? tail : res.stderr.toString("latin1"), t, what);
     if (failure) throw failure;

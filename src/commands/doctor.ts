@@ -4,8 +4,9 @@ import { observeProviders, pairByUser, refreshPatch, rowsOf } from "../fleet/obs
 import { action, examples, type CommandModule } from "../lib/command.js";
 import type { DnsSetup } from "../dns/cleanup.js";
 import type { DnsRecord } from "../dns/types.js";
-import { AutomnaError, CancelledError } from "../lib/errors.js";
-import { renderList, resolveFormat, type Column } from "../lib/output.js";
+import { AutomnaError, CancelledError, UsageError } from "../lib/errors.js";
+import { addListFlags, listOptionsFrom, renderDocument, renderList, type Column, type ListFlags } from "../lib/output.js";
+import { count } from "../lib/words.js";
 import { isUserId, USER_RULE } from "../lib/validate.js";
 import type { ProviderInstance } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
@@ -89,7 +90,7 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
     return report;
   }
   if (!ctx.globals.yes) {
-    const ok = await ctx.prompt.confirm({ message: `Fix ${fixable.length} drift item(s)${opts.removeOrphans ? " (orphans will be destroyed)" : ""}?`, flag: "--yes", default: false });
+    const ok = await ctx.prompt.confirm({ message: `Fix ${count(fixable.length, "drift item")}${opts.removeOrphans ? " (orphans will be destroyed)" : ""}?`, flag: "--yes", default: false });
     if (!ok) throw new CancelledError("doctor --fix cancelled; nothing was changed");
   }
   const { withLease } = await import("../state/lease.js");
@@ -169,24 +170,29 @@ const COLUMNS: Column<Drift>[] = [
 
 export const doctorCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addListFlags(command
       .option("--provider <name>", "only this provider")
       .option("--fix", "repair: adopt orphans, drop missing entries, update mismatched ones, remove dangling DNS records (asks first)")
-      .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them")
-      .option("-o, --output <format>", "table, json, ndjson or csv")
+      .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them"), COLUMNS)
       .addHelpText("after", examples("automna doctor", "automna doctor --fix --yes", "automna doctor --provider fly --json"))
-      .action(action(ctx, async (opts: { provider?: string; fix?: boolean; removeOrphans?: boolean; output?: string }) => {
-        const format = resolveFormat(opts.output, ctx.globals.json);
+      .action(action(ctx, async (opts: ListFlags & { provider?: string; fix?: boolean; removeOrphans?: boolean }) => {
+        const output = listOptionsFrom(opts, ctx.globals.json);
         const report = await runDoctor(ctx, { provider: opts.provider, fix: opts.fix === true, removeOrphans: opts.removeOrphans === true });
+        if (report.providers.length === 0) {
+          throw new UsageError("nothing to check: no provider has a token and state holds no instances", { hint: "set a provider's token (e.g. HCLOUD_TOKEN, or automna init) first" });
+        }
         for (const p of report.providers) if (!p.ok) ctx.io.warn(`${p.provider}: not checked: ${p.error}`);
         if (report.dns && !report.dns.ok) ctx.io.warn(`dns: not checked: ${report.dns.error}`);
-        for (const p of report.providers) if (p.elsewhere) ctx.io.info(`${p.provider}: ${p.elsewhere} instance(s) made through another endpoint or account not checked (their profile's doctor checks them)`);
-        if (format === "json") ctx.io.json(report);
-        else if (report.drift.length) renderList(ctx.io, report.drift, COLUMNS, { format });
+        for (const p of report.providers) if (p.elsewhere) ctx.io.info(`${p.provider}: ${count(p.elsewhere, "instance")} made through another endpoint or account not checked (their profile's doctor checks them)`);
+        // JSON and YAML: the whole report (providers checked, drift, fixes); the other formats list the drift.
+        if (output.format === "json" || output.format === "yaml") renderDocument(ctx.io, output.format, report, () => undefined);
+        else if (report.drift.length) renderList(ctx.io, report.drift, COLUMNS, output);
         const unfixed = report.drift.filter((d) => !d.fixed).length;
         const unchecked = report.providers.some((p) => !p.ok);
-        if (report.drift.length === 0) ctx.io.success(`no drift across ${report.providers.filter((p) => p.ok).map((p) => p.provider).join(", ") || "no provider"}`);
-        else ctx.io.info(`${report.drift.length} drift item(s)${opts.fix ? `, ${report.fixed} fixed` : "; automna doctor --fix repairs them"}`);
+        const checked = report.providers.filter((p) => p.ok).map((p) => p.provider);
+        if (checked.length === 0) ctx.io.errorLine("no provider could be checked (see the warnings above)");
+        else if (report.drift.length === 0) ctx.io.success(`no drift across ${checked.join(", ")}${unchecked ? " (the others were not checked)" : ""}`);
+        else ctx.io.info(`${count(report.drift.length, "drift item")}${opts.fix ? `, ${report.fixed} fixed` : "; automna doctor --fix repairs them"}`);
         return unfixed > 0 || unchecked ? 1 : 0;
       }));
   },

@@ -141,7 +141,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: "init", group: "Setup", globals: ["json", ...SETTINGS, "input"],
     summary: "guided setup: default provider, region, size, image, SSH key and state location",
     example: "automna init --provider hetzner --region fsn1 --size cx22 --no-input",
-    load: async () => (await import("./init.js")).initCommand,
+    load: async () => (await import("./init/index.js")).initCommand,
   },
   {
     name: "config", group: "Setup", globals: ["json", ...SETTINGS, "input"],

@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
 import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../lib/errors.js";
-import { renderList, type Column } from "../lib/output.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
+import { count } from "../lib/words.js";
 import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
 import { providerChoices } from "../providers/catalog.js";
@@ -171,7 +172,7 @@ const PLAN_COLUMNS: Column<PlanRow>[] = [
 
 export const provisionCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addOutputFlag(command
       .argument("[users...]", "user ids")
       .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
       .option("--provider <name>", providerChoices())
@@ -183,7 +184,7 @@ export const provisionCommand: CommandModule = {
       .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
       .option("--concurrency <n>", "users provisioned at once", "8")
       .option("--dry-run", "show the plan and its monthly price; change nothing")
-      .option("--no-wait", "return once creates are accepted")
+      .option("--no-wait", "return once creates are accepted"))
       .addHelpText("after", examples(
         "automna provision alice --provider fly --region ams",
         "automna provision --from-file users.txt --provider hetzner --concurrency 16",
@@ -191,15 +192,16 @@ export const provisionCommand: CommandModule = {
         "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
         "printf %s \"$KEY\" | automna provision bob --provider hetzner --secret ANTHROPIC_API_KEY",
       ))
-      .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun" | "env" | "secret"> & { concurrency: string; dryRun?: boolean; env?: string[]; secret?: string[] }) => {
+      .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun" | "env" | "secret"> & { concurrency: string; dryRun?: boolean; env?: string[]; secret?: string[]; output?: string }) => {
+        const format = resolveFormat(raw.output, ctx.globals.json, DOCUMENT_FORMATS);
         const opts: ProvisionOptions = { ...raw, env: raw.env ?? [], secret: raw.secret ?? [], users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), dryRun: raw.dryRun === true };
         const report = await runProvision(ctx, opts);
         if (report.plan) {
-          if (ctx.globals.json) ctx.io.json(report);
-          else {
-            renderList(ctx.io, report.plan, PLAN_COLUMNS, { format: "table" });
-            ctx.io.info(`dry run: ${report.total!.users} instance(s) to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total (list prices before VAT/tax); nothing changed`);
-          }
+          const plan = report.plan;
+          renderDocument(ctx.io, format, report, () => {
+            renderList(ctx.io, plan, PLAN_COLUMNS, { format: "table" });
+            ctx.io.info(`dry run: ${count(report.total!.users, "instance")} to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total (list prices before VAT/tax); nothing changed`);
+          });
           return;
         }
         const s = report.summary;
@@ -207,8 +209,7 @@ export const provisionCommand: CommandModule = {
           // One user: the error itself, with its own exit code and hint.
           throw failureOf(report.results[0]!);
         }
-        if (ctx.globals.json) ctx.io.json(report);
-        else renderList(ctx.io, report.results, COLUMNS, { format: "table" });
+        renderDocument(ctx.io, format, report, () => renderList(ctx.io, report.results, COLUMNS, { format: "table" }));
         ctx.io.info(`${s.created} created, ${s.adopted + s.resumed} adopted or resumed, ${s.exists} already there, ${s.failed} failed`);
         if (s.failed === 0) return 0;
         return s.failed === report.results.length ? 1 : 3;

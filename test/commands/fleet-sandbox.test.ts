@@ -101,11 +101,11 @@ describe.each(PROVIDERS)("fleet on $id", (p) => {
     // --fix changes state and providers: it asks, and without a terminal it needs --yes.
     const refused = await run(["doctor", "--provider", p.id, "--fix"]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain("Fix 3 drift item(s): no answer, and prompts are off");
+    expect(refused.stderr).toContain("Fix 3 drift items: no answer, and prompts are off");
     expect(refused.stderr).toContain("Hint: pass --yes");
-    const declined = await runCli(["doctor", "--provider", p.id, "--fix"], { env: fs.env(home), tty: true, answers: { "Fix 3 drift item(s)?": false } });
+    const declined = await runCli(["doctor", "--provider", p.id, "--fix"], { env: fs.env(home), tty: true, answers: { "Fix 3 drift items?": false } });
     expect(declined.code).toBe(130);
-    expect(declined.prompts).toEqual(["Fix 3 drift item(s)?"]);
+    expect(declined.prompts).toEqual(["Fix 3 drift items?"]);
     expect((await doctor()).drift).toHaveLength(3);
 
     const fixed = await doctor("--fix", "--yes");

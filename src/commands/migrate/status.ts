@@ -1,6 +1,6 @@
 import type { Context } from "../../context.js";
 import { NotFoundError, UsageError } from "../../lib/errors.js";
-import { renderDetails, renderList, type Column, type OutputFormat } from "../../lib/output.js";
+import { renderDetails, renderDocument, renderList, type Column, type ListOptions } from "../../lib/output.js";
 import { UNFINISHED, UNFINISHED_STATUSES } from "../../migrate/unfinished.js";
 import { heldByDeadProcess } from "../../state/lease.js";
 import type { JournalEntry, Lease, Operation } from "../../state/types.js";
@@ -82,10 +82,11 @@ function entryText(e: JournalEntry): string {
   return "";
 }
 
-export function renderMigrateStatus(ctx: Context, result: MigrationRow[] | MigrationDetail, format: OutputFormat, columns?: string[], noHeader?: boolean): void {
-  if (Array.isArray(result)) return renderList(ctx.io, result, COLUMNS, { format, columns, noHeader });
-  if (format === "json") return ctx.io.json(result);
-  if (format !== "table") throw new UsageError(`-o ${format} is for the list of migrations; use -o json for one`);
+export function renderMigrateStatus(ctx: Context, result: MigrationRow[] | MigrationDetail, options: ListOptions): void {
+  if (Array.isArray(result)) return renderList(ctx.io, result, COLUMNS, options);
+  const { format } = options;
+  if (format === "csv") throw new UsageError("-o csv is for the list of migrations; use -o json or yaml for one");
+  if (format !== "table") return renderDocument(ctx.io, format, result, () => undefined);
   renderDetails(ctx.io, [
     ["op", result.op], ["user", result.user], ["status", result.status], ["step", result.step], ["from", result.from], ["to", result.to],
     ["region", String(result.params.region ?? "")], ["size", String(result.params.size ?? "")], ["created", result.createdAt], ["updated", result.updatedAt], ["error", result.error], ["next", result.next],

@@ -2,7 +2,7 @@ import { Option, type Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
-import { renderDetails } from "../../lib/output.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDetails, renderDocument, resolveFormat } from "../../lib/output.js";
 import { parseInteger, parseNumber } from "../../lib/validate.js";
 import { MANIFESTS } from "../../providers/manifests.js";
 import { DEFAULT_PORT, portPlan, runSandboxDown, runSandboxStatus, runSandboxUp, type UpOptions, type UpResult } from "./run.js";
@@ -98,13 +98,14 @@ export const sandboxCommand: CommandModule = {
         else ctx.io.info(`no sandbox is running on ${result.dir}`);
       }));
 
-    sandbox
+    addOutputFlag(sandbox
       .command("status")
       .description("whether the sandbox runs, its URLs and what its world holds")
-      .option("--dir <dir>", "world directory")
-      .action(action(ctx, async (flags: { dir?: string }) => {
+      .option("--dir <dir>", "world directory"))
+      .action(action(ctx, async (flags: { dir?: string; output?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const result = await runSandboxStatus(ctx, flags);
-        if (ctx.globals.json) return ctx.io.json(result);
+        if (format !== "table") return renderDocument(ctx.io, format, result, () => undefined);
         const pairs: [string, string | number | null][] = [
           ["status", result.running ? `running (pid ${result.pid}, since ${result.startedAt})` : "not running"],
           ["dir", result.dir],

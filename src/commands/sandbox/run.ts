@@ -50,6 +50,18 @@ export function sandboxDir(ctx: Context, dir?: string): string {
   return resolve(ctx.cwd, dir ?? join(automnaDataDir(ctx.env), "sandbox"));
 }
 
+/**
+ * The sandbox `status` and `down` mean: --dir, else the one whose profile `up` wrote (the
+ * active --profile, or `sandbox`), which remembers its directory, else the default one.
+ */
+async function upDir(ctx: Context, dir: string | undefined): Promise<string> {
+  if (dir !== undefined) return sandboxDir(ctx, dir);
+  const { Config } = await import("../../lib/config.js");
+  const config = await Config.open({ path: ctx.globals.config, profile: ctx.globals.profile ?? ctx.env.AUTOMNA_PROFILE ?? PROFILE, env: ctx.env });
+  const remembered = config.fileValue("sandbox.dir");
+  return sandboxDir(ctx, typeof remembered === "string" ? remembered : undefined);
+}
+
 const OVERRIDES = [
   "AUTOMNA_STATE", "AUTOMNA_STATE_URL", "AUTOMNA_SSH_PORT", "AUTOMNA_SSH_PUBLIC_KEY", "AUTOMNA_SSH_IDENTITY_FILE",
   ...MANIFESTS.flatMap((m) => [m.token.env, m.url.env, ...m.settings.flatMap((k) => (k.env ? [k.env] : []))]),
@@ -90,7 +102,7 @@ async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], t
     // The first provider listed, at its defaults.
     provider: MANIFESTS[0].id, region: MANIFESTS[0].defaultRegion, size: MANIFESTS[0].defaultSize,
     ...forProviders.config,
-    "ssh.port": sshPort,
+    "ssh.port": sshPort, "sandbox.dir": dir,
     // The sandbox's fleet lives with its world, never in the real fleet's database.
     "state.path": join(dir, "state.db"),
   };
@@ -265,7 +277,7 @@ export interface DownResult {
 
 /** Stops the sandbox serving `dir` (SIGTERM, then waits for it to exit). */
 export async function runSandboxDown(ctx: Context, opts: { dir?: string }): Promise<DownResult> {
-  const dir = sandboxDir(ctx, opts.dir);
+  const dir = await upDir(ctx, opts.dir);
   const daemon = await import("../../sandbox/daemon.js");
   const info = daemon.readRunInfo(dir);
   if (!info || !daemon.processAlive(info.pid)) {
@@ -292,7 +304,7 @@ export interface StatusResult {
 }
 
 export async function runSandboxStatus(ctx: Context, opts: { dir?: string }): Promise<StatusResult> {
-  const dir = sandboxDir(ctx, opts.dir);
+  const dir = await upDir(ctx, opts.dir);
   const info = await runningSandbox(dir);
   let counts: Record<string, number>;
   if (info) {

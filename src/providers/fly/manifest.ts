@@ -8,7 +8,7 @@ export const fly = defineManifest({
   url: { key: "fly.url", env: "AUTOMNA_FLY_URL", description: "Fly Machines API base URL", default: "https://api.machines.dev" },
   settings: [
     { key: "fly.logsUrl", type: "string", description: "Fly logs API base URL", env: "AUTOMNA_FLY_LOGS_URL", default: "https://api.fly.io" },
-    { key: "fly.volumeGb", type: "number", description: "size of each Fly user's /data volume in GB", env: "AUTOMNA_FLY_VOLUME_GB", default: 1 },
+    { key: "fly.volumeGb", type: "number", range: { min: 1, max: 500, integer: true }, description: "size of each Fly user's /data volume in GB", env: "AUTOMNA_FLY_VOLUME_GB", default: 1 },
     { key: "fly.org", type: "string", description: "Fly organization slug for new apps", env: "AUTOMNA_FLY_ORG", default: "personal" },
   ],
   defaultRegion: "ams",
