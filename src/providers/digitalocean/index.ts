@@ -12,6 +12,7 @@ import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
 import { waitForVm } from "../vm/wait.js";
 import { DigitalOceanClient, parseDigitalOceanError, type DDroplet, type DSize } from "./client.js";
+import { DigitalOceanImport } from "./import.js";
 
 /**
  * DigitalOcean's documented budget per token: 5,000 requests per hour and 250 per minute, where
@@ -25,8 +26,9 @@ export const DIGITALOCEAN_BUDGET: BudgetRule = {
 const OS_IMAGE = "ubuntu-24-04-x64";
 const USER_DATA_MAX = 64 * 1024;
 const TAG = "automna";
-const userTag = (user: string): string => `automna-user-${user}`;
-const opTag = (opId: string): string => `automna-op-${opId}`;
+export const AUTOMNA_TAG = TAG;
+export const userTag = (user: string): string => `automna-user-${user}`;
+export const opTag = (opId: string): string => `automna-op-${opId}`;
 
 const STATUS: Record<string, InstanceStatus> = { new: "starting", active: "running", off: "stopped", archive: "stopped" };
 
@@ -64,12 +66,14 @@ class DigitalOceanProvider implements Provider {
   };
   readonly #deps: ProviderDeps;
   readonly #client: DigitalOceanClient;
+  readonly importer: DigitalOceanImport;
   #sizes: Promise<DSize[]> | undefined;
   #sshKey: Promise<string | undefined> | undefined;
 
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new DigitalOceanClient(makeHttp(deps, parseDigitalOceanError, new RateBudget(DIGITALOCEAN_BUDGET, deps.rateScale)));
+    this.importer = new DigitalOceanImport(this.#client);
   }
 
   async checkCredentials(): Promise<CredentialCheck> {
