@@ -86,9 +86,9 @@ function parseCsv(text: string, source: string): { rows: MappingRow[]; problems:
     }
     if (columns === undefined) {
       columns = [...FIELDS];
-      // A header names its columns; the first one is then "user" (or an alias of it).
-      if (ALIASES[cells[0]!.toLowerCase()] === "user") {
-        const named = cells.map((c) => ALIASES[c.toLowerCase()]);
+      // A header names its columns, among them user and provider (no data row has a provider called "provider").
+      const named = cells.map((c) => ALIASES[c.toLowerCase()]);
+      if (named.includes("user") && named.includes("provider")) {
         const unknown = cells.filter((_, k) => named[k] === undefined);
         if (unknown.length) throw malformed(source, `line ${line}: unknown column${unknown.length > 1 ? "s" : ""} ${unknown.map((u) => JSON.stringify(u)).join(", ")} in the header`);
         const missing = (["user", "provider", "id"] as const).filter((f) => !named.includes(f));
