@@ -99,19 +99,26 @@ describe("automna import: take over a fleet automna did not make", () => {
 
   it("imports one user per provider from a mapping; a user with an instance, another user's resource and a missing one are refused (exit 3)", async () => {
     await provision(w, "digitalocean", ["zoe"]);
+    const zoeDroplet = (await instances(w, "zoe"))[0]!.resources.droplet!;
     const started = new Date().toISOString();
     const file = mappingFile("users.csv", [
       mapping(),
       `zoe,hetzner,${ids.spareZoe}`,
       `victor,hetzner,${ids.olga}`,
       "ghost,hetzner,99999999",
+      `zara,do,${zoeDroplet}`,
+      "zed,do,99999998",
+      "nobody,fly,no-such-app",
     ].join("\n"));
     const res = await runCli(["--json", "import", "--from-file", file], { env: w.env });
     expect(res.code, res.stderr).toBe(3);
     const report = res.json<Report>();
-    expect(report.summary).toEqual({ imported: 3, "already-imported": 0, "would-import": 0, refused: 2, failed: 1 });
+    expect(report.summary).toEqual({ imported: 3, "already-imported": 0, "would-import": 0, refused: 3, failed: 3 });
     const by = Object.fromEntries(report.results.map((r) => [r.user, r]));
-    expect(by.zoe!.error).toMatchObject({ code: "conflict", message: `zoe already has an instance on digitalocean (droplet ${(await instances(w, "zoe"))[0]!.resources.droplet}), not Hetzner Cloud server id ${ids.spareZoe}` });
+    expect(by.zoe!.error).toMatchObject({ code: "conflict", message: `zoe already has an instance on digitalocean (droplet ${zoeDroplet}), not Hetzner Cloud server id ${ids.spareZoe}` });
+    expect(by.zara!.error).toMatchObject({ code: "conflict", message: `DigitalOcean droplet id ${zoeDroplet} is already zoe's instance in automna's state` });
+    expect(by.zed!.error).toMatchObject({ code: "not_found", message: "DigitalOcean droplet id 99999998 does not exist" });
+    expect(by.nobody!.error).toMatchObject({ code: "not_found", message: "Fly.io app name no-such-app does not exist" });
     expect(by.victor!.error).toMatchObject({ code: "conflict", message: `Hetzner Cloud server id ${ids.olga} carries automna's markers for user olga` });
     expect(by.ghost!).toMatchObject({ result: "failed", line: 7, error: { code: "not_found", message: "Hetzner Cloud server id 99999999 does not exist" } });
     // VMs imported without --accept-host-key: said, and their host keys stay unaccepted.
@@ -147,13 +154,16 @@ describe("automna import: take over a fleet automna did not make", () => {
     expect(status.json<{ live: { status: string }; health: { ok: boolean } }>()).toMatchObject({ live: { status: "running" } });
   }, budget(QUIET_MS.test * 2));
 
-  it("re-running the mapping is a no-op: every user already imported, exit 0, nothing written", async () => {
-    const before = await store(async (s) => ({ rows: await s.listInstances(), usage: await s.listUsage({}) }));
+  it("re-running the mapping is a no-op: every user already imported, exit 0, nothing written; the same app for another user is refused", async () => {
+    const before = await store(async (s) => ({ rows: await s.listInstances(), usage: await s.listUsage({}), audit: (await s.listAudit()).filter((a) => !a.action.startsWith("lease.")) }));
     const res = await runCli(["import", "--from-file", mappingFile("again.csv", mapping())], { env: w.env });
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toContain("0 imported, 3 already imported, 0 refused, 0 failed");
     expect(res.stdout).toMatch(/hana\s+already-imported\s+hetzner/);
-    const after = await store(async (s) => ({ rows: await s.listInstances(), usage: await s.listUsage({}) }));
+    const other = await runCli(["--json", "import", "--from-file", "-"], { env: w.env, stdin: "fiona2,fly,agent-fiona\n" });
+    expect(other.code).toBe(1);
+    expect(other.json<Report>().results[0]!.error).toMatchObject({ code: "conflict", message: "Fly.io app name agent-fiona is already fiona's instance in automna's state" });
+    const after = await store(async (s) => ({ rows: await s.listInstances(), usage: await s.listUsage({}), audit: (await s.listAudit()).filter((a) => !a.action.startsWith("lease.")) }));
     expect(after).toEqual(before);
   });
 
