@@ -5,14 +5,14 @@ import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, Capability, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
 import { waitForVm } from "../vm/wait.js";
 import { DigitalOceanClient, parseDigitalOceanError, type DDroplet, type DSize } from "./client.js";
-import { DigitalOceanImport } from "./import.js";
+import { digitalOceanImport } from "./import.js";
 
 /**
  * DigitalOcean's documented budget per token: 5,000 requests per hour and 250 per minute, where
@@ -66,14 +66,14 @@ class DigitalOceanProvider implements Provider {
   };
   readonly #deps: ProviderDeps;
   readonly #client: DigitalOceanClient;
-  readonly importer: DigitalOceanImport;
+  readonly importer: ProviderImport;
   #sizes: Promise<DSize[]> | undefined;
   #sshKey: Promise<string | undefined> | undefined;
 
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new DigitalOceanClient(makeHttp(deps, parseDigitalOceanError, new RateBudget(DIGITALOCEAN_BUDGET, deps.rateScale)));
-    this.importer = new DigitalOceanImport(this.#client);
+    this.importer = digitalOceanImport(this.#client);
   }
 
   async checkCredentials(): Promise<CredentialCheck> {

@@ -5,14 +5,14 @@ import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { makeHttp, price, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, Capability, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
 import { waitForVm } from "../vm/wait.js";
 import { ActionWatcher, HetznerClient, parseHetznerError, type HServer, type HServerType } from "./client.js";
-import { HetznerImport } from "./import.js";
+import { hetznerImport } from "./import.js";
 
 /** Hetzner's documented budget: 3600 requests per hour per project, refilling one per second. */
 export const HETZNER_BUDGET = { global: [{ capacity: 3600, perSecond: 1 }] };
@@ -56,7 +56,7 @@ class HetznerProvider implements Provider {
   readonly #deps: ProviderDeps;
   readonly #client: HetznerClient;
   readonly #watcher: ActionWatcher;
-  readonly importer: HetznerImport;
+  readonly importer: ProviderImport;
   #sshKey: Promise<number | undefined> | undefined;
   #types: Promise<HServerType[]> | undefined;
   #pricing: Promise<{ currency: string; ipv4: Map<string, { hourly: number; monthly: number }> }> | undefined;
@@ -65,7 +65,7 @@ class HetznerProvider implements Provider {
     this.#deps = deps;
     this.#client = new HetznerClient(makeHttp(deps, parseHetznerError, new RateBudget(HETZNER_BUDGET, deps.rateScale)));
     this.#watcher = new ActionWatcher(this.#client, deps.pollMs ?? 100, deps.signal);
-    this.importer = new HetznerImport(this.#client);
+    this.importer = hetznerImport(this.#client);
   }
 
   async checkCredentials(): Promise<CredentialCheck> {
