@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Context } from "../context.js";
 import { ConfigError, NotFoundError, UsageError } from "../lib/errors.js";
-import { defaultKnownHostsPath, pinHostKeys } from "../lib/known-hosts.js";
+import { defaultKnownHostsPath, pinHostKeys, shellQuote } from "../lib/known-hosts.js";
 import { validateUsers } from "../lib/validate.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
@@ -82,10 +82,14 @@ export function hostKeysOf(instance: Pick<Instance, "meta">): string[] {
  * first use. Undefined when it is not such a machine.
  */
 export function unacceptedHostKey(instance: Pick<Instance, "user" | "provider" | "meta">): RemoteAccessError | undefined {
-  if (!instance.meta.imported || hostKeysOf(instance).length > 0) return undefined;
+  const imported = instance.meta.imported as { file?: unknown; match?: unknown } | undefined;
+  if (!imported || hostKeysOf(instance).length > 0) return undefined;
+  // The import as it was run, when state says how: a re-run changes nothing but the key.
+  const how = typeof imported.match === "string" ? `--match ${shellQuote(imported.match)} --provider ${instance.provider}`
+    : `--from-file ${typeof imported.file === "string" && imported.file !== "-" ? shellQuote(imported.file) : "FILE"}`;
   return new RemoteAccessError(`${instance.user}'s ${instance.provider} machine was imported without accepting its SSH host key, so automna will not connect to it`, {
     code: "host_key_unknown",
-    hint: "re-run the import with --accept-host-key (automna import --from-file FILE --accept-host-key): it records the key the machine presents and prints its fingerprint; compare that with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the machine",
+    hint: `re-run the import with --accept-host-key (automna import ${how} --accept-host-key): it records the key the machine presents and prints its fingerprint; compare that with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the machine`,
   });
 }
 

@@ -73,7 +73,7 @@ export async function runImport(ctx: Context, opts: ImportOptions): Promise<Impo
   const { mapConcurrent } = await import("../lib/concurrency.js");
   const board = ctx.io.board();
   const job = {
-    state, who: await ctx.operator(), now: () => ctx.clock.now(), dryRun: opts.dryRun, via: opts.match === undefined ? "file" as const : "match" as const,
+    state, who: await ctx.operator(), now: () => ctx.clock.now(), dryRun: opts.dryRun, via: opts.match === undefined ? { file: opts.fromFile! } : { match: opts.match },
     step: (user: string, text: string) => board.update(user, text), pin, owners,
     scanHostKeys: opts.acceptHostKey ? (address: string) => scanHostKeys(address, port, { signal: ctx.signal }) : undefined,
   };

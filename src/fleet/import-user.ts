@@ -40,7 +40,8 @@ export interface ImportJob {
   who: string;
   now: () => Date;
   dryRun: boolean;
-  via: "file" | "match";
+  /** How the users were named: a mapping file (its path as given, "-" for stdin) or a `--match` pattern. */
+  via: { file: string } | { match: string };
   step: (user: string, text: string) => void;
   /**
    * `--accept-host-key`: reads the host keys a VM presents now (trust on first use, allowed here
@@ -147,7 +148,7 @@ async function take(job: ImportJob, entry: ImportEntry, found: ImportCandidate, 
   await p.importer.mark(live, entry.user, opId);
   const billing = await p.billing(live.size, live.region);
   const now = job.now();
-  const imported = { at: now.toISOString(), via: job.via, id: entry.id, name: found.name, ...(entry.data ? { dataLocation: entry.data } : {}) };
+  const imported = { at: now.toISOString(), ...job.via, id: entry.id, name: found.name, ...(entry.data ? { dataLocation: entry.data } : {}) };
   const row = await state.createInstance({
     user: entry.user, role: "live", provider: p.id, region: live.region, size: live.size, image: found.agentImage ?? "", resources: live.resources,
     addresses: live.addresses, status: live.status, opId,
@@ -160,7 +161,7 @@ async function take(job: ImportJob, entry: ImportEntry, found: ImportCandidate, 
   await openUsage(state, row, billing, now, lease);
   await state.appendAudit({
     who: job.who, action: "import", target: entry.user,
-    details: { provider: p.id, id: entry.id, name: found.name, opId, via: job.via, resources: row.resources, hostKeys: keys.map((k) => k.fingerprint) },
+    details: { provider: p.id, id: entry.id, name: found.name, opId, ...job.via, resources: row.resources, hostKeys: keys.map((k) => k.fingerprint) },
   });
   return fromCandidate({ ...base, instanceId: row.id, status: row.status }, found, billing, keys, "imported", !p.remote);
 }

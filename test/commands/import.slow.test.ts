@@ -128,7 +128,7 @@ describe("automna import: take over a fleet automna did not make", () => {
 
     // The rows look like provision's: live, the provider's region/size/status, the price, the marker, usage open from now.
     const hana = (await instances(w, "hana"))[0]!;
-    expect(hana).toMatchObject({ role: "live", provider: "hetzner", status: "running", resources: { server: ids.hana }, meta: { imported: { via: "file", id: ids.hana, name: "agent-hana", dataLocation: "/var/lib/automna/data" } } });
+    expect(hana).toMatchObject({ role: "live", provider: "hetzner", status: "running", resources: { server: ids.hana }, meta: { imported: { file: join(w.home.dir, "users.csv"), id: ids.hana, name: "agent-hana", dataLocation: "/var/lib/automna/data" } } });
     const plan = await runCli(["--json", "provision", "someone", "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--dry-run"], { env: w.env });
     expect(by.hana!.monthlyPrice).toBe(plan.json<{ plan: { monthlyPrice: number }[] }>().plan[0]!.monthlyPrice);
     const fiona = (await instances(w, "fiona"))[0]!;
@@ -171,7 +171,7 @@ describe("automna import: take over a fleet automna did not make", () => {
     const ssh = await runCli(["ssh", "hana", "--", "true"], { env: w.env });
     expect(ssh.code).toBe(1);
     expect(ssh.stderr).toContain("Error: hana's hetzner machine was imported without accepting its SSH host key, so automna will not connect to it");
-    expect(ssh.stderr).toContain("automna import --from-file FILE --accept-host-key");
+    expect(ssh.stderr).toContain(`(automna import --from-file ${join(w.home.dir, "users.csv")} --accept-host-key)`);
     const exec = await runCli(["--json", "exec", "dana", "--", "true"], { env: w.env });
     expect(exec.json<{ error: { code: string } }[]>()[0]!.error.code).toBe("host_key_unknown");
     const migrate = await runCli(["migrate", "hana", "--from", "hetzner", "--to", "fly", "--yes"], { env: w.env });
