@@ -26,11 +26,11 @@ async function hetznerServer(name: string, labels: Record<string, string> = {}):
   return id;
 }
 
-async function flyApp(name: string): Promise<{ machine: string; version: string }> {
-  expect((await api.fly("POST", "/v1/apps", { name, org_slug: "personal" })).status).toBe(201);
+async function flyApp(name: string, mountPath = "/data", existing = false): Promise<{ machine: string; version: string }> {
+  if (!existing) expect((await api.fly("POST", "/v1/apps", { name, org_slug: "personal" })).status).toBe(201);
   const volume = await api.fly("POST", `/v1/apps/${name}/volumes`, { name: "data", region: "ams", size_gb: 1 });
   const m = await api.fly("POST", `/v1/apps/${name}/machines`, {
-    region: "ams", config: { image: "ghcr.io/acme/agent:7", guest: { cpu_kind: "shared", cpus: 1, memory_mb: 2048 }, mounts: [{ volume: volume.body.id, path: "/data" }], restart: { policy: "always" } },
+    region: "ams", config: { image: "ghcr.io/acme/agent:7", guest: { cpu_kind: "shared", cpus: 1, memory_mb: 2048 }, mounts: [{ volume: volume.body.id, path: mountPath }], restart: { policy: "always" } },
   });
   expect(m.status, JSON.stringify(m.body)).toBe(200);
   return { machine: m.body.id, version: m.body.version };
@@ -256,4 +256,20 @@ describe("automna import: take over a fleet automna did not make", () => {
     });
     expect(/\b[0-9a-f]{64}\b/.exec(check.stdout)![0]).toBe(sum);
   }, budget(QUIET_MS.test + QUIET_MS.migration));
+
+  it("a Fly app with several machines is named app/machine; one whose volume is not at /data is not taken over", async () => {
+    const first = await flyApp("agent-gil");
+    await flyApp("agent-gil", "/data", true);
+    await flyApp("agent-sam", "/state");
+    await w.sb.settled();
+    const res = await runCli(["--json", "import", "--from-file", "-"], { env: w.env, stdin: "gil,fly,agent-gil\nsam,fly,agent-sam\n" });
+    expect(res.code).toBe(1);
+    const [gil, sam] = res.json<Report>().results;
+    expect(gil!.error).toMatchObject({ code: "ambiguous", message: expect.stringMatching(/^the Fly app agent-gil has 2 machines/) });
+    expect(sam!.error).toMatchObject({ code: "unsupported_layout", message: expect.stringContaining("mounts its volume at /state, not at /data") });
+    const named = await runCli(["--json", "import", "--from-file", "-"], { env: w.env, stdin: `gil,fly,agent-gil/${first.machine}\n` });
+    expect(named.code, named.stderr).toBe(0);
+    expect((await instances(w, "gil"))[0]!.resources).toMatchObject({ app: "agent-gil", machine: first.machine });
+    expect(await instances(w, "sam")).toEqual([]);
+  });
 });

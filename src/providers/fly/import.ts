@@ -5,6 +5,19 @@ import { toInstance } from "./index.js";
 
 const APP_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/**
+ * automna reads and moves an agent's data at /data: a machine whose volume is mounted elsewhere
+ * would be migrated without it, so it is not taken over as it is.
+ */
+function checkMounts(app: string, m: FMachine): void {
+  const paths = (m.config?.mounts ?? []).map((x) => x.path).filter((p): p is string => typeof p === "string");
+  if (paths.length && !paths.includes("/data")) {
+    throw new AutomnaError(`the Fly machine ${m.id} of ${app} mounts its volume at ${paths.join(", ")}, not at /data where automna reads an agent's data`, {
+      code: "unsupported_layout", hint: "mount the volume at /data (fly machine update --volume), then import it",
+    });
+  }
+}
+
 function candidate(app: string, m: FMachine, id: string): ImportCandidate {
   const meta = m.config?.metadata ?? {};
   return { name: app, id, instance: toInstance(app, m), markedUser: meta.automna_managed === "true" ? meta.automna_user ?? null : null, agentImage: m.config?.image ?? null };
@@ -36,11 +49,12 @@ export class FlyImport implements ProviderImport {
     const [app, wanted] = id.split("/") as [string, string?];
     if (!(await this.#client.app(app))) return undefined;
     const machines = (await this.#client.machines(app)).filter((m) => m.state !== "destroyed" && m.state !== "destroying");
-    if (wanted) {
-      const m = machines.find((x) => x.id === wanted);
-      return m && candidate(app, m, id);
+    const chosen = wanted ? machines.find((x) => x.id === wanted) : machines.length === 1 ? machines[0] : undefined;
+    if (chosen) {
+      checkMounts(app, chosen);
+      return candidate(app, chosen, id);
     }
-    if (machines.length === 1) return candidate(app, machines[0]!, id);
+    if (wanted) return undefined;
     if (machines.length === 0) throw new AutomnaError(`the Fly app ${app} has no machine to import`, { code: "not_found", hint: "an agent's app runs one machine; import the app once it has one" });
     throw new AutomnaError(`the Fly app ${app} has ${machines.length} machines (${machines.map((m) => m.id).join(", ")})`, {
       code: "ambiguous", hint: `name the agent's machine as ${app}/<machine id>`,
