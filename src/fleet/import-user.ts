@@ -174,6 +174,8 @@ async function take(job: ImportJob, entry: ImportEntry, found: ImportCandidate, 
 async function settleExisting(job: ImportJob, entry: ImportEntry, row: Instance, base: ImportOutcome, lease: LeaseRef): Promise<ImportOutcome> {
   const { state } = job;
   let current = row;
+  // A migration's target or retired source holding the resource: already automna's, left as it is.
+  if (row.role !== "live") return fromRow(base, row, "already-imported", !entry.provider.remote);
   if (row.meta.imported && hostKeysOf(row).length === 0 && job.scanHostKeys && !entry.provider.remote) {
     const keys = await readHostKeys(job, entry, row.addresses);
     current = await state.updateInstance(row.id, { meta: { ...row.meta, hostKeys: keys.map((k) => k.key) } }, { lease });

@@ -255,6 +255,11 @@ describe("automna import: take over a fleet automna did not make", () => {
       return r.code === 0 ? r : undefined;
     });
     expect(/\b[0-9a-f]{64}\b/.exec(check.stdout)![0]).toBe(sum);
+    // The old mapping run again: the retired source is automna's already, and its billing stays as the migration left it.
+    const usage = await store((s) => s.listUsage({ user: "hana", openOnly: true }));
+    const again = await runCli(["--json", "import", "--from-file", "-"], { env: w.env, stdin: `hana,hetzner,${ids.hana}\n` });
+    expect([again.code, again.json<Report>().results[0]!.result]).toEqual([0, "already-imported"]);
+    expect(await store((s) => s.listUsage({ user: "hana", openOnly: true }))).toEqual(usage);
   }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a Fly app with several machines is named app/machine; one whose volume is not at /data is not taken over", async () => {
