@@ -105,15 +105,18 @@ export function createContext(init: ContextInit): Context {
       state ??= (async () => {
         const cfg = await ctx.config();
         const { openStateStore } = await import("./state/open.js");
-        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line), signal, operator: await ctx.operator() });
+        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), {
+          debug: (line) => io.debug(line), warn: (line) => io.warn(line), signal, operator: await ctx.operator(),
+        });
       })();
       return state;
     },
     providers() {
       providers ??= (async () => {
         const cfg = await ctx.config();
-        const { ProviderRegistry } = await import("./providers/index.js");
-        return new ProviderRegistry(cfg, { env: init.env, signal, debug: (m) => io.debug(m) });
+        const [{ ProviderRegistry }, { legacyBinder }] = await Promise.all([import("./providers/index.js"), import("./fleet/legacy-binding.js")]);
+        const onUnbound = legacyBinder({ state: () => ctx.state(), prompt: ctx.prompt, yes: () => ctx.globals.yes });
+        return new ProviderRegistry(cfg, { env: init.env, signal, debug: (m) => io.debug(m), onUnbound });
       })();
       return providers;
     },

@@ -26,6 +26,11 @@ export interface RunOnInstanceOptions {
   env?: NodeJS.ProcessEnv | undefined;
   /** Share one SSH connection per host across this run's commands (see SshCommandOptions.shareDir). */
   share?: boolean | undefined;
+  /**
+   * What stops the command (default: the run's Ctrl-C). A migration interrupted before its switch
+   * passes its own, so it can still restart the source agent after the Ctrl-C that stopped it.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface RunOnInstanceResult {
@@ -62,7 +67,7 @@ export interface RunHooks {
  */
 export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
   const registry = await ctx.providers();
-  const provider = await registry.get(instance.provider);
+  const provider = await registry.forInstance(instance);
   const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
   if (!provider.remote && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
   const target: Target = { user: instance.user, instance, provider, address };
@@ -132,7 +137,7 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
     : undefined;
   const shareDir = options.share ? await sharedConnectionsDir(ctx.env) : undefined;
   const res = await spawnSsh(sshArgvFor(t, { command, tty: false, logLevel: "ERROR", shareDir }), {
-    env: options.env ?? ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: ctx.signal,
+    env: options.env ?? ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: options.signal ?? ctx.signal,
   });
   if (res.timedOut) throw new RemoteAccessError(`the command on ${what} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s and was stopped`, { code: "timeout" });
   if (res.exitCode === 255) {

@@ -129,7 +129,7 @@ export async function resolveTargets(ctx: Context, users: string[]): Promise<Tar
   const noAddress: string[] = [];
   for (const user of users) {
     const instance = rows.get(user)!;
-    const provider = await registry.get(instance.provider);
+    const provider = await registry.forInstance(instance);
     const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
     if (!provider.remote && !address) noAddress.push(user);
     targets.push({ user, instance, provider, address });

@@ -7,6 +7,8 @@ import { CancelledError, errorJson, failureOf, rememberFailure } from "../lib/er
 import { mapConcurrent } from "../lib/concurrency.js";
 import { renderList, type Column } from "../lib/output.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
+import { dnsFromConfig } from "../migrate/deps.js";
+import { unfinishedConflict, unfinishedMigration } from "../migrate/unfinished.js";
 import { withLease } from "../state/lease.js";
 
 export interface DestroyOutcome {
@@ -37,13 +39,17 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
   }
   const who = await ctx.operator();
   const { forget } = await provisionAccess(ctx);
+  const dns = await dnsFromConfig(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
       try {
         const out = await withLease(state, user, { who, operation: "destroy" }, async (lease) => {
+          // A migration left unfinished still owns instances and archives: destroying under it strands the user.
+          const unfinished = await unfinishedMigration(state, user);
+          if (unfinished) throw unfinishedConflict(unfinished, "destroying it now would strand the operation (its source or target would be gone)");
           assertNotProtected(user, await state.listInstances({ user }), opts.force);
-          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget }, user, lease);
+          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget, dns }, user, lease);
         });
         board.done(user, out.result === "absent" ? "no instance (nothing to do)" : `destroyed (${out.removed.join(", ") || "already gone at the provider"})`);
         return { ...out, error: null };
@@ -57,6 +63,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
     });
   } finally {
     board.close();
+    await dns?.provider.close();
   }
 }
 

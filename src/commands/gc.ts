@@ -48,13 +48,14 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/destroy-user.js"), ctx.providers(), ctx.operator(),
   ]);
   const objects = await storageClient(ctx);
+  const dns = await (await import("../migrate/deps.js")).dnsFromConfig(ctx);
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(rows, opts.concurrency, async (row): Promise<GcRow> => {
       try {
         const out = await withLease(state, row.user, { who, operation: "gc" }, (lease) =>
-          destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(row.user, t), forget }, row.user, lease, (r) => r.id === row.id));
+          destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(row.user, t), forget, dns }, row.user, lease, (r) => r.id === row.id));
         const op = typeof row.meta.retiredBy === "string" ? row.meta.retiredBy : null;
         if (objects && op) {
           for (const name of ["warm", "final"]) await objects.deleteObject(`migrations/${row.user}/${op}/${name}.tar`).catch(() => undefined);
@@ -70,6 +71,7 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
   } finally {
     board.close();
     await objects?.close();
+    await dns?.provider.close();
   }
 }
 

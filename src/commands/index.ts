@@ -67,7 +67,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: "doctor", group: "Fleet", globals: ["json", ...STATE, ...CONFIRMS],
-    summary: "find drift between state and providers: orphans, missing and mismatched instances (exit 1 when any)",
+    summary: "find drift between state and providers: orphans, missing and mismatched instances, DNS records with no instance behind them (exit 1 when any)",
     example: "automna doctor --fix",
     load: async () => (await import("./doctor.js")).doctorCommand,
   },

@@ -64,7 +64,7 @@ export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResu
   }));
   if (sshPublicKey && !existsSync(sshPublicKey)) throw new UsageError(`--ssh-public-key: no file at ${sshPublicKey}`);
   const statePath = ctx.globals.state ?? (await p.input({
-    message: "State database:", flag: "--state <path>", default: current("state.path") ?? defaultStatePath(ctx.env),
+    message: "State database:", flag: "--state <path>", default: current("state.path") ?? defaultStatePath(ctx.env, config.profile),
   }));
 
   const settings: Record<string, ConfigValue> = { provider: provider.id, region, size };

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
-import { failureOf, NotSupportedError, UsageError } from "../lib/errors.js";
+import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
@@ -129,7 +129,23 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
     board.close();
   }
   for (const r of report.results) summary[r.result]++;
+  if (ctx.signal.aborted) throw interrupted(ctx, report.results);
   return report;
+}
+
+/**
+ * Ctrl-C, SIGTERM or a closed output pipe while provisioning: which users were left unfinished
+ * (resumable: their rows and markers stay, so the same command finds what was made rather than
+ * making it twice), which are done, and the next command.
+ */
+function interrupted(ctx: Context, results: ProvisionOutcome[]): CancelledError {
+  const open = results.filter((r) => r.result === "failed").map((r) => r.user);
+  const done = results.filter((r) => r.result !== "failed").map((r) => r.user);
+  const why = ctx.signal.reason instanceof OutputClosedError ? "the output pipe closed" : "Ctrl-C or SIGTERM";
+  return new CancelledError(`provision interrupted (${why}): ${open.length ? `no agent serves yet for ${open.join(", ")}` : "every user was finished"}${done.length ? `; done: ${done.join(", ")}` : ""}`, {
+    code: "interrupted",
+    hint: open.length ? `next: automna provision ${open.join(" ")} with the same flags resumes them (what was made is found by its marker, never made twice)` : undefined,
+  });
 }
 
 const COLUMNS: Column<ProvisionOutcome>[] = [

@@ -45,7 +45,7 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   let addresses = instance.addresses;
   if (registry.configured().some((p) => p.id === instance.provider)) {
     try {
-      const live = await (await registry.get(instance.provider)).get(user);
+      const live = await (await registry.forInstance(instance, { read: true })).get(user);
       report.live = live ? { status: live.status, providerStatus: live.providerStatus, region: live.region, size: live.size, addresses: live.addresses } : null;
       if (live && Object.keys(live.addresses).length) addresses = live.addresses;
     } catch (error) {

@@ -66,7 +66,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "health.checks", type: "number", description: "consecutive passing health checks a migration target needs", env: "AUTOMNA_HEALTH_CHECKS", default: 3 },
   { key: "health.interval", type: "string", description: "pause between those health checks (duration)", env: "AUTOMNA_HEALTH_INTERVAL", default: "1s" },
   { key: "health.timeout", type: "string", description: "how long a migration target may take to become healthy (duration)", env: "AUTOMNA_HEALTH_TIMEOUT", default: "120s" },
-  { key: "migrate.leaseTtl", type: "string", description: "TTL of the per-user lease a migration holds, renewed every third of it (duration)", env: "AUTOMNA_MIGRATE_LEASE_TTL", default: "60s" },
+  { key: "migrate.leaseTtl", type: "string", description: "TTL of the per-user lease a migration holds, renewed every third of it (duration; on a state server the default is at least 1.5 x state.retryFor)", env: "AUTOMNA_MIGRATE_LEASE_TTL", default: "60s" },
   { key: "pricing.eurUsd", type: "number", description: "EUR to USD rate for cost reports", env: "AUTOMNA_EUR_USD", default: 1.08 },
 ];
 

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, resolve } from "node:path";
 import { CONFIG_KEYS, closest, findConfigKey, type ConfigKey } from "./config-keys.js";
 import { ConfigError, UsageError } from "./errors.js";
-import { defaultConfigPath } from "./paths.js";
+import { defaultConfigPath, profileName } from "./paths.js";
 import { Secret } from "./redact.js";
 
 export type ConfigValue = string | number | boolean | string[];
@@ -52,7 +52,7 @@ export class Config {
   static async open(options: { path?: string | undefined; profile?: string | undefined; env: NodeJS.ProcessEnv }): Promise<Config> {
     const env = options.env;
     const path = resolve(options.path || env.AUTOMNA_CONFIG || defaultConfigPath(env));
-    const profile = options.profile || env.AUTOMNA_PROFILE || "default";
+    const profile = profileName(options.profile, env);
     if (!PROFILE_RE.test(profile)) {
       throw new UsageError(`invalid profile name "${profile}"`, { hint: "profile names match ^[a-z0-9][a-z0-9_-]{0,40}$" });
     }

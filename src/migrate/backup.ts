@@ -1,8 +1,10 @@
-import { AutomnaError, NotFoundError, UsageError } from "../lib/errors.js";
+import { AutomnaError, CancelledError, NotFoundError, OutputClosedError, UsageError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { withLease } from "../state/lease.js";
+import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
 import { archiveAll, cleanupWork, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy } from "./host.js";
+import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
 import type { EngineDeps } from "./types.js";
 
@@ -55,28 +57,64 @@ async function liveInstance(deps: BackupDeps, user: string): Promise<Instance> {
   return row;
 }
 
+/**
+ * Where a backup or restore stands, so an interrupted one (Ctrl-C, SIGTERM, a closed pipe) says
+ * what it was doing, whether the agent serves, and the next command, instead of "cancelled".
+ */
+class Progress {
+  at = "starting";
+  /** Whether the agent is stopped by this run right now. */
+  stopped = false;
+  constructor(private readonly deps: BackupDeps) {}
+  step(text: string): void {
+    this.at = text;
+    this.deps.step(text);
+  }
+  /** Starts the agent again, even after the Ctrl-C that stopped the run. */
+  async start(provider: Provider, instance: Instance): Promise<void> {
+    this.step("starting the agent");
+    await setAgent(standDownExec(this.deps), provider, instance, true);
+    this.stopped = false;
+  }
+  interrupted(what: string, user: string, error: unknown, next: string): unknown {
+    if (!this.deps.signal.aborted) return error;
+    const why = this.deps.signal.reason instanceof OutputClosedError ? "the output pipe closed" : "Ctrl-C or SIGTERM";
+    const serving = this.stopped ? `${user}'s agent is stopped and could not be started again: ${(error as Error).message.split("\n")[0]}` : `${user}'s agent serves`;
+    return new CancelledError(`${user}: ${what} interrupted while ${this.at} (${why}); ${serving}`, { code: "interrupted", hint: `next: ${next}` });
+  }
+}
+
 export async function backupUser(deps: BackupDeps, user: string): Promise<BackupResult> {
   const id = newId("bk", deps.now());
-  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async () => {
+  const p = new Progress(deps);
+  try {
+    return await backupUnderLease(deps, user, id, p);
+  } catch (error) {
+    throw p.interrupted(`backup ${id}`, user, error, `automna backup ${user} (nothing of ${id} was kept)`);
+  }
+}
+
+async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: Progress): Promise<BackupResult> {
+  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async (lease) => {
     const instance = await liveInstance(deps, user);
-    const provider = await deps.registry.get(instance.provider);
+    const provider = await deps.registry.forInstance(instance, { lease });
     const keys = backupKeys(user, id);
-    deps.step("freezing the agent");
+    p.step("freezing the agent");
     const frozen = Date.now();
     let archive;
     let m;
     try {
+      p.stopped = true;
       await setAgent(deps, provider, instance, false);
-      deps.step("archiving /data");
+      p.step("archiving /data");
       archive = await archiveAll(deps, instance, id, "backup", false);
       m = await manifest(deps, instance, id);
     } finally {
-      deps.step("starting the agent");
-      await setAgent(deps, provider, instance, true);
+      await p.start(provider, instance);
     }
     const frozenMs = Date.now() - frozen;
     await waitHealthy(deps, instance, deps.health);
-    deps.step("uploading");
+    p.step("uploading");
     await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
     const createdAt = deps.now().toISOString();
     const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`];
@@ -109,25 +147,34 @@ function parseBackupManifest(text: string): { sha256: string; manifestText: stri
  */
 export async function restoreUser(deps: BackupDeps, user: string, backupId: string): Promise<RestoreResult> {
   if (!BACKUP_ID.test(backupId)) throw new UsageError(`"${backupId}" is not a backup id (bk_...)`, { hint: "automna backup USER prints one" });
-  return withLease(deps.state, user, { who: deps.who, operation: `restore ${backupId}` }, async () => {
+  const p = new Progress(deps);
+  try {
+    return await restoreUnderLease(deps, user, backupId, p);
+  } catch (error) {
+    throw p.interrupted(`restore of ${backupId}`, user, error, `automna restore ${user} --from ${backupId} (downloads, checks and extracts it again)`);
+  }
+}
+
+async function restoreUnderLease(deps: BackupDeps, user: string, backupId: string, p: Progress): Promise<RestoreResult> {
+  return withLease(deps.state, user, { who: deps.who, operation: `restore ${backupId}` }, async (lease) => {
     const instance = await liveInstance(deps, user);
-    const provider = await deps.registry.get(instance.provider);
+    const provider = await deps.registry.forInstance(instance, { lease });
     const keys = backupKeys(user, backupId);
     const text = await deps.objects.getText(keys.manifest);
     if (text === undefined) throw new NotFoundError(`no backup ${backupId} of ${user}`, { hint: `objects are under backups/${user}/ in the storage bucket` });
     const { sha256, manifestText } = parseBackupManifest(text);
     const want = parseManifest(manifestText);
-    deps.step("stopping the agent");
+    p.step("stopping the agent");
     const stopped = Date.now();
+    p.stopped = true;
     await setAgent(deps, provider, instance, false);
     try {
-      deps.step("downloading, verifying and extracting");
+      p.step("downloading, verifying and extracting");
       await restoreArchive(deps, instance, backupId, "backup", keys.archive, sha256, "replace");
       const have = await manifest(deps, instance, backupId);
       if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match the backup's manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
     } finally {
-      deps.step("starting the agent");
-      await setAgent(deps, provider, instance, true);
+      await p.start(provider, instance);
     }
     await waitHealthy(deps, instance, deps.health);
     const downtimeMs = Date.now() - stopped;

@@ -33,7 +33,7 @@ export async function forward(r: Run): Promise<void> {
     const h = await waitHealthy(r.host, target, r.deps.health);
     const healthyAt = r.deps.now();
     // From the moment the freeze began (its intent), so a crash in between counts as downtime too.
-    const began = r.j.entries.find((e) => e.step === "freeze" && e.phase === "intent")?.at ?? String(r.j.learned("freeze").frozenAt);
+    const began = r.j.entries.findLast((e) => e.step === "freeze" && e.phase === "intent")?.at ?? String(r.j.learned("freeze").frozenAt);
     const frozenAt = Date.parse(began);
     return { healthyAt: healthyAt.toISOString(), checks: h.checks, downtimeMs: healthyAt.getTime() - frozenAt, summary: `target healthy (${h.checks} checks in a row)` };
   });

@@ -35,7 +35,7 @@ export async function runScript(deps: ExecDeps, instance: Instance, what: string
     await deps.guard?.();
     let r: ExecResult;
     try {
-      r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin }), timeoutMs });
+      r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin }), timeoutMs, signal: deps.signal });
     } catch (error) {
       // Not reachable yet (a VM still booting): worth another try; anything else is final.
       if (error instanceof AutomnaError && error.code === "unreachable" && attempt < 6 && !deps.signal.aborted) {

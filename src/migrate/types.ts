@@ -42,7 +42,7 @@ export interface ExecResult {
 }
 
 /** Runs a shell command on an instance (see runOnInstance in src/access). */
-export type HostRunner = (instance: Instance, command: string, options?: { stdin?: string | Buffer; timeoutMs?: number }) => Promise<ExecResult>;
+export type HostRunner = (instance: Instance, command: string, options?: { stdin?: string | Buffer; timeoutMs?: number; signal?: AbortSignal }) => Promise<ExecResult>;
 
 export interface HealthSettings {
   port: number;
@@ -108,4 +108,6 @@ export interface MigrateOutcome {
   target: { instanceId: string; resources: Record<string, string> } | null;
   dns: { name: string; type: string; content: string } | null;
   error: { code: string; message: string; hint?: string } | null;
+  /** A rollback's notes on what it could not put back (a source or target already gone); absent when all was. */
+  unrestored?: string[];
 }

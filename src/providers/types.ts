@@ -1,5 +1,6 @@
 import type { HostKeyPair } from "../access/host-key-gen.js";
 import type { Secret } from "../lib/redact.js";
+import type { ApiBinding } from "./binding.js";
 import type { InstanceStatus, UsageKind } from "../state/types.js";
 import type { ProviderId } from "./catalog.js";
 
@@ -193,6 +194,12 @@ export interface Provider {
   /** Unsupported capability -> the reason, shown when a command needs it. */
   readonly capabilities: Partial<Record<Capability, string>>;
 
+  /**
+   * The endpoint this provider object talks to and, where the provider names it, the account its
+   * token belongs to (recorded on every instance it makes; see binding.ts). Asks the API at most
+   * once per process.
+   */
+  api(): Promise<ApiBinding>;
   /** Does the configured token work? Never throws for a bad token: returns the reason. */
   checkCredentials(): Promise<CredentialCheck>;
   regions(): Promise<RegionInfo[]>;

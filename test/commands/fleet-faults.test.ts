@@ -171,9 +171,10 @@ describe("provider faults", () => {
       expect(made.code).toBe(1);
       expect(made.stderr).toMatch(/^Error: cannot reach the .* API at http:\/\/127\.0\.0\.1:1(\/v1)? \(ECONNREFUSED\)$/m);
       expect(made.stderr).toContain("nothing was changed");
+      // base was made through the sandbox's endpoint: another one is refused before anything is sent (#11.1).
       const destroy = await run(p, ["destroy", "base", "--yes"], dead);
-      expect(destroy.code).toBe(1);
-      expect(destroy.stderr).toContain("cannot reach the");
+      expect(destroy.code).toBe(2);
+      expect(destroy.stderr).toContain("refusing to act on it there");
       const doctor = await run(p, ["doctor"], dead);
       expect(doctor.code).toBe(1);
       expect(doctor.stderr).toContain(`Warning: ${p.id}: not checked: cannot reach the`);

@@ -67,6 +67,7 @@ export const migrateCommand: CommandModule = {
         "automna migrate --all --from fly --to hetzner --concurrency 8 --yes -o ndjson",
         "automna migrate status",
         "automna migrate resume op_m3x9k2a1b7f3c2d1",
+        "automna migrate abandon op_m3x9k2a1b7f3c2d1 --yes",
       ))
       .action(action(ctx, async (users: string[], flags: MigrateFlags) => {
         if (!flags.from || !flags.to) throw new UsageError("--from and --to are required", { hint: "automna migrate alice --from fly --to hetzner" });
@@ -74,7 +75,7 @@ export const migrateCommand: CommandModule = {
         const { runMigrate } = await import("./run.js");
         const result = await runMigrate(ctx, {
           users, all: flags.all === true, from: flags.from, to: flags.to, region: flags.region, size: flags.size, image: flags.image, dryRun: flags.dryRun === true,
-          concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64), keepSource: flags.keepSource,
+          concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64), keepSource: flags.keepSource, ndjson: fmt === "ndjson",
         }, () => progress(ctx, fmt === "ndjson"));
         if (!Array.isArray(result)) return renderDryRun(ctx, result, fmt);
         return finishRun(ctx, result, fmt);
@@ -92,6 +93,15 @@ export const migrateCommand: CommandModule = {
         renderMigrateStatus(ctx, result, output.format, output.columns, output.noHeader === true);
       }));
 
+    migrate
+      .command("abandon")
+      .description("close an unfinished migration without resuming or rolling it back, after showing what it leaves at the providers; asks first unless --yes")
+      .argument("<op-id>", "the operation id (automna migrate status)")
+      .action(action(ctx, async (opId: string) => {
+        const { runMigrateAbandon, renderAbandon } = await import("./abandon.js");
+        await renderAbandon(ctx, await runMigrateAbandon(ctx, opId));
+      }));
+
     for (const verb of ["resume", "rollback"] as const) {
       migrate
         .command(verb)
@@ -103,9 +113,10 @@ export const migrateCommand: CommandModule = {
         .action(action(ctx, async (opId: string, flags: { output?: string }) => {
           const fmt = format(ctx, flags.output);
           const { runMigrateOp } = await import("./run.js");
-          const outcome = await runMigrateOp(ctx, verb, opId, () => progress(ctx, fmt === "ndjson"));
+          const outcome = await runMigrateOp(ctx, verb, opId, () => progress(ctx, fmt === "ndjson"), fmt === "ndjson");
           if (verb === "rollback" && outcome.result === "rolled_back" && fmt !== "ndjson") {
             if (fmt === "json") ctx.io.json({ results: [outcome], summary: { migrated: 0, rolledBack: 1, failed: 0 } });
+            else if (outcome.unrestored) ctx.io.warn(`${outcome.op}: rolled back, but ${outcome.unrestored.join("; ")}`);
             else ctx.io.success(`${outcome.op}: rolled back; ${outcome.user} runs on ${outcome.from} as before`);
             return 0;
           }

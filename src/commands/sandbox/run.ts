@@ -48,7 +48,7 @@ export function sandboxDir(ctx: Context, dir?: string): string {
   return resolve(ctx.cwd, dir ?? join(automnaDataDir(ctx.env), "sandbox"));
 }
 
-const OVERRIDES = ["AUTOMNA_SSH_PORT", "AUTOMNA_SSH_PUBLIC_KEY", "AUTOMNA_SSH_IDENTITY_FILE", "HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
+const OVERRIDES = ["AUTOMNA_STATE", "AUTOMNA_STATE_URL", "AUTOMNA_SSH_PORT", "AUTOMNA_SSH_PUBLIC_KEY", "AUTOMNA_SSH_IDENTITY_FILE", "HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
 
 /**
  * The sandbox's own SSH key pair (`<dir>/ssh/id_ed25519`), made once: provision registers its
@@ -81,6 +81,8 @@ async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], t
     provider: "hetzner", region: "fsn1", size: "cx22",
     "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
     "ssh.port": sshPort,
+    // The sandbox's fleet lives with its world, never in the real fleet's database.
+    "state.path": join(dir, "state.db"),
   };
   // Object storage and DNS for migrations and backups (the bucket and zone exist from the start).
   if (urls.s3) Object.assign(settings, { "storage.endpoint": urls.s3, "storage.bucket": SANDBOX_BUCKET, "storage.region": "auto" });

@@ -3,10 +3,11 @@ import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget, sleep, type BudgetRule } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
-import { makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
+import { apiBinding, makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
 import type {
   BillingItem, Capability, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
+import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
@@ -69,11 +70,28 @@ class DigitalOceanProvider implements Provider {
   readonly importer: ProviderImport;
   #sizes: Promise<DSize[]> | undefined;
   #sshKey: Promise<string | undefined> | undefined;
+  #api: Promise<ApiBinding> | undefined;
 
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new DigitalOceanClient(makeHttp(deps, parseDigitalOceanError, new RateBudget(DIGITALOCEAN_BUDGET, deps.rateScale)));
     this.importer = digitalOceanImport(this.#client);
+  }
+
+  /**
+   * The account the token belongs to (`GET /v2/account`, its uuid), asked once. A token whose
+   * scopes do not include reading the account (403) is bound by endpoint alone.
+   */
+  api(): Promise<ApiBinding> {
+    this.#api ??= this.#client.http.get<{ account?: { uuid?: string } }>("/v2/account").then(
+      (res) => apiBinding(this.#deps, res.body.account?.uuid),
+      (error: unknown) => {
+        if (error instanceof ProviderApiError && error.status === 403) return apiBinding(this.#deps);
+        throw error;
+      },
+    );
+    this.#api.catch(() => (this.#api = undefined));
+    return this.#api;
   }
 
   async checkCredentials(): Promise<CredentialCheck> {

@@ -5,11 +5,12 @@ import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { catalogBilling } from "../plan.js";
-import { makeHttp, type ProviderDeps } from "../deps.js";
+import { apiBinding, makeHttp, type ProviderDeps } from "../deps.js";
 import type { HttpClient } from "../../lib/http.js";
 import type {
   BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProviderRemote, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
+import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { FlyClient, parseFlyError, type FGuest, type FMachine } from "./client.js";
 import { FlyImport } from "./import.js";
@@ -93,6 +94,11 @@ class FlyProvider implements Provider {
     this.importer = new FlyImport(this.#client, this.#org);
     // The logs API is another host than the Machines API, with no documented per-machine budget.
     this.remote = new FlyRemote(this.#client, () => (this.#logsHttp ??= makeHttp({ ...deps, info: { ...deps.info, urlKey: "fly.logsUrl" } }, parseFlyError, new RateBudget({ global: [] }, deps.rateScale))));
+  }
+
+  /** Everything automna makes lives in the organization `fly.org`: that is the account. */
+  api(): Promise<ApiBinding> {
+    return Promise.resolve(apiBinding(this.#deps, this.#org));
   }
 
   async checkCredentials(): Promise<CredentialCheck> {

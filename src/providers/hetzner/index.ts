@@ -3,10 +3,11 @@ import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
-import { makeHttp, price, type ProviderDeps } from "../deps.js";
+import { apiBinding, makeHttp, price, type ProviderDeps } from "../deps.js";
 import type {
   BillingItem, Capability, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
+import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
@@ -66,6 +67,11 @@ class HetznerProvider implements Provider {
     this.#client = new HetznerClient(makeHttp(deps, parseHetznerError, new RateBudget(HETZNER_BUDGET, deps.rateScale)));
     this.#watcher = new ActionWatcher(this.#client, deps.pollMs ?? 100, deps.signal);
     this.importer = hetznerImport(this.#client);
+  }
+
+  /** A Hetzner token belongs to one project, which the API does not name: the endpoint alone. */
+  api(): Promise<ApiBinding> {
+    return Promise.resolve(apiBinding(this.#deps));
   }
 
   async checkCredentials(): Promise<CredentialCheck> {
