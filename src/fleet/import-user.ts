@@ -146,14 +146,15 @@ async function take(job: ImportJob, entry: ImportEntry, found: ImportCandidate, 
   const opId = found.markedUser === entry.user && live.opId ? live.opId : newId("op", job.now());
   job.step(entry.user, `marking ${p.importer.idLabel} ${entry.id} as ${entry.user}'s`);
   await p.importer.mark(live, entry.user, opId);
-  const billing = await p.billing(live.size, live.region);
+  // The endpoint and account it was found through, as provision records them: nothing acts on it through another.
+  const [billing, api] = await Promise.all([p.billing(live.size, live.region), p.api()]);
   const now = job.now();
   const imported = { at: now.toISOString(), ...job.via, id: entry.id, name: found.name, ...(entry.data ? { dataLocation: entry.data } : {}) };
   const row = await state.createInstance({
     user: entry.user, role: "live", provider: p.id, region: live.region, size: live.size, image: found.agentImage ?? "", resources: live.resources,
     addresses: live.addresses, status: live.status, opId,
     meta: {
-      providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(billing), currency: billing[0]?.currency ?? null, imported,
+      api, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(billing), currency: billing[0]?.currency ?? null, imported,
       ...(keys.length ? { hostKeys: keys.map((k) => k.key) } : {}),
     },
   }, { lease });

@@ -128,7 +128,7 @@ describe("automna import: take over a fleet automna did not make", () => {
 
     // The rows look like provision's: live, the provider's region/size/status, the price, the marker, usage open from now.
     const hana = (await instances(w, "hana"))[0]!;
-    expect(hana).toMatchObject({ role: "live", provider: "hetzner", status: "running", resources: { server: ids.hana }, meta: { imported: { file: join(w.home.dir, "users.csv"), id: ids.hana, name: "agent-hana", dataLocation: "/var/lib/automna/data" } } });
+    expect(hana).toMatchObject({ role: "live", provider: "hetzner", status: "running", resources: { server: ids.hana }, meta: { api: { endpoint: w.sb.urls.hetzner }, imported: { file: join(w.home.dir, "users.csv"), id: ids.hana, name: "agent-hana", dataLocation: "/var/lib/automna/data" } } });
     const plan = await runCli(["--json", "provision", "someone", "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--dry-run"], { env: w.env });
     expect(by.hana!.monthlyPrice).toBe(plan.json<{ plan: { monthlyPrice: number }[] }>().plan[0]!.monthlyPrice);
     const fiona = (await instances(w, "fiona"))[0]!;
