@@ -42,6 +42,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./provision.js")).provisionCommand,
   },
   {
+    name: "import", group: "Fleet", globals: ["json", ...STATE],
+    summary: "take over users whose agents exist at a provider but not in automna's state (a mapping file, or --match by name)",
+    example: "automna import --from-file users.csv --accept-host-key",
+    load: async () => (await import("./import.js")).importCommand,
+  },
+  {
     name: "list", group: "Fleet", globals: ["json", ...STATE],
     summary: "every user's instance, from state (--refresh asks the providers first)",
     example: "automna list --provider fly -o json",

@@ -62,6 +62,12 @@ export async function planMigration(ctx: Context, req: MigrateRequest): Promise<
     if (!row) problems.push(`${user} has no live instance`);
     else if (row.provider !== from.id) problems.push(`${user} runs on ${row.provider}, not ${from.id}`);
   }
+  // A machine imported without accepting its host key is refused before any target is made.
+  if (problems.length === 0 && (await registry.get(from.id)).reach === "ssh") {
+    const { unacceptedHostKey } = await import("../access/target.js");
+    const unpinned = users.map((u) => live.get(u)!).find((row) => unacceptedHostKey(row));
+    if (unpinned) throw unacceptedHostKey(unpinned)!;
+  }
   if (problems.length) throw new UsageError(problems.slice(0, 5).join("; ") + (problems.length > 5 ? ` and ${problems.length - 5} more` : ""), { hint: "automna list shows where each user runs" });
   const blocked = (await state.listInstances({ users, provider: to.id })).filter((r) => r.role === "retired");
   if (blocked.length) {

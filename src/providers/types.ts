@@ -153,6 +153,41 @@ export interface ProviderRemote {
   shell(instance: Pick<ProviderInstance, "resources" | "user">): { program: string; args: string[]; install: string };
 }
 
+/** A resource at a provider as `automna import` sees it: its name and whose automna marker it carries. */
+export interface ImportCandidate {
+  /** The provider's name for it (server/droplet name, Fly app name), which `--match` reads. */
+  name: string;
+  /** The id a mapping names it by (what `lookup` takes): a server or droplet id, a Fly app name. */
+  id: string;
+  instance: ProviderInstance;
+  /** The automna user its markers name, or null when it carries none (made outside automna). */
+  markedUser: string | null;
+  /** The agent's container image where the provider knows it (a Fly machine's); null for VMs, whose API knows only the OS image. */
+  agentImage: string | null;
+}
+
+/**
+ * Taking over resources automna did not make (`automna import`): found by the provider's own
+ * id or by name, whether or not they carry automna's markers, then given them.
+ */
+export interface ProviderImport {
+  /** What the mapping's id names here, for messages ("server id", "app name"). */
+  readonly idLabel: string;
+  /** Where automna reads an agent's data on this provider: a mapping's data location must be one of these. */
+  readonly dataLocations: readonly string[];
+  /** What is wrong with an id given for this provider (a mapping row's), or undefined when it can be one. */
+  checkId(id: string): string | undefined;
+  /** The resource with this provider id; undefined when there is none (gone, or never was). */
+  lookup(id: string): Promise<ImportCandidate | undefined>;
+  /** Every resource of the account, marked or not (all pages), for `--match`. */
+  listAll(): Promise<ImportCandidate[]>;
+  /**
+   * Puts automna's markers on the resource (labels, tags or metadata, added to what it has,
+   * nothing else changed and no restart), so list, doctor and a retried import see it as the user's.
+   */
+  mark(instance: ProviderInstance, user: string, opId: string): Promise<void>;
+}
+
 export interface Provider {
   readonly id: ProviderId;
   readonly title: string;
@@ -201,6 +236,8 @@ export interface Provider {
   wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs?: number): Promise<ProviderInstance>;
   /** Frees connections. */
   close(): Promise<void>;
+  /** Present when `automna import` can take over this provider's resources. */
+  readonly importer?: ProviderImport;
 }
 
 /** What access() needs of an instance (a state row or what the provider reported). */

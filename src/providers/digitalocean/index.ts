@@ -5,7 +5,7 @@ import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { apiBinding, makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
@@ -15,6 +15,7 @@ import { vmAccess } from "../vm/access.js";
 import { waitForVm } from "../vm/wait.js";
 import { digitalocean } from "./manifest.js";
 import { DigitalOceanClient, parseDigitalOceanError, type DDroplet, type DSize } from "./client.js";
+import { digitalOceanImport } from "./import.js";
 
 /**
  * DigitalOcean's documented budget per token: 5,000 requests per hour and 250 per minute, where
@@ -28,8 +29,9 @@ export const DIGITALOCEAN_BUDGET: BudgetRule = {
 const OS_IMAGE = "ubuntu-24-04-x64";
 const USER_DATA_MAX = 64 * 1024;
 const TAG = "automna";
-const userTag = (user: string): string => `automna-user-${user}`;
-const opTag = (opId: string): string => `automna-op-${opId}`;
+export const AUTOMNA_TAG = TAG;
+export const userTag = (user: string): string => `automna-user-${user}`;
+export const opTag = (opId: string): string => `automna-op-${opId}`;
 
 const STATUS: Record<string, InstanceStatus> = { new: "starting", active: "running", off: "stopped", archive: "stopped" };
 
@@ -67,6 +69,7 @@ class DigitalOceanProvider implements Provider {
   readonly access = vmAccess;
   readonly #deps: ProviderDeps;
   readonly #client: DigitalOceanClient;
+  readonly importer: ProviderImport;
   #sizes: Promise<DSize[]> | undefined;
   #sshKey: Promise<string | undefined> | undefined;
   #api: Promise<ApiBinding> | undefined;
@@ -74,6 +77,7 @@ class DigitalOceanProvider implements Provider {
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new DigitalOceanClient(makeHttp(deps, parseDigitalOceanError, new RateBudget(DIGITALOCEAN_BUDGET, deps.rateScale)));
+    this.importer = digitalOceanImport(this.#client);
   }
 
   /**

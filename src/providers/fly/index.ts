@@ -15,6 +15,7 @@ import { resourceName } from "../types.js";
 import { FlyClient, parseFlyError, type FGuest, type FMachine } from "./client.js";
 import { volumeGb } from "../manifest.js";
 import { fly } from "./manifest.js";
+import { FlyImport } from "./import.js";
 import { FlyRemote } from "./remote.js";
 
 /**
@@ -83,12 +84,14 @@ class FlyProvider implements Provider {
   readonly #client: FlyClient;
   readonly #org: string;
   readonly #remote: ProviderRemote;
+  readonly importer: FlyImport;
   #logsHttp: HttpClient | undefined;
 
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new FlyClient(makeHttp(deps, parseFlyError, new RateBudget(FLY_BUDGET, deps.rateScale)));
     this.#org = deps.config.getString("fly.org") ?? "personal";
+    this.importer = new FlyImport(this.#client, this.#org);
     // The logs API is another host than the Machines API, with no documented per-machine budget.
     this.#remote = new FlyRemote(this.#client, () => (this.#logsHttp ??= makeHttp({ ...deps, info: { ...deps.info, urlKey: "fly.logsUrl" } }, parseFlyError, new RateBudget({ global: [] }, deps.rateScale))));
   }
@@ -225,9 +228,17 @@ class FlyProvider implements Provider {
 
   async get(user: string): Promise<ProviderInstance | undefined> {
     const app = resourceName(user);
-    if (!(await this.#client.app(app))) return undefined;
+    if (!(await this.#client.app(app))) return this.#imported(user);
     const machines = await this.#client.machines(app, { automna_managed: "true" });
     return machines[0] ? toInstance(app, machines[0]) : this.#bareApp(app);
+  }
+
+  /** A user's app imported under another name than automna's: found by its machine's markers. */
+  async #imported(user: string): Promise<ProviderInstance | undefined> {
+    const m = (await this.#client.orgMachines(this.#org)).find((x) => x.config?.metadata?.automna_managed === "true" && x.config.metadata.automna_user === user && x.state !== "destroyed");
+    if (!m) return undefined;
+    const full = await this.#client.machine(m.app_name, m.id);
+    return full ? toInstance(m.app_name, full) : undefined;
   }
 
   /** An automna app without a machine (a half-made or half-removed instance). */
@@ -246,7 +257,6 @@ class FlyProvider implements Provider {
    */
   async list(): Promise<ProviderInstance[]> {
     const [apps, machines] = await Promise.all([this.#client.apps(this.#org), this.#client.orgMachines(this.#org)]);
-    const ours = apps.filter((a) => a.name.startsWith("automna-"));
     const byApp = new Map<string, FMachine[]>();
     for (const m of machines) {
       if (m.config?.metadata?.automna_managed !== "true") continue;
@@ -254,6 +264,8 @@ class FlyProvider implements Provider {
       if (list) list.push(m);
       else byApp.set(m.app_name, [m]);
     }
+    // automna's own apps by name; an imported app keeps its name and is automna's by its machine's markers.
+    const ours = apps.filter((a) => a.name.startsWith("automna-") || byApp.has(a.name));
     const out: ProviderInstance[] = [];
     const lagging: string[] = [];
     for (const app of ours) {

@@ -5,7 +5,7 @@ import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { apiBinding, makeHttp, price, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
 import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
@@ -15,6 +15,7 @@ import { vmAccess } from "../vm/access.js";
 import { waitForVm } from "../vm/wait.js";
 import { hetzner } from "./manifest.js";
 import { ActionWatcher, HetznerClient, parseHetznerError, type HServer, type HServerType } from "./client.js";
+import { hetznerImport } from "./import.js";
 
 /** Hetzner's documented budget: 3600 requests per hour per project, refilling one per second. */
 export const HETZNER_BUDGET = { global: [{ capacity: 3600, perSecond: 1 }] };
@@ -58,6 +59,7 @@ class HetznerProvider implements Provider {
   readonly #deps: ProviderDeps;
   readonly #client: HetznerClient;
   readonly #watcher: ActionWatcher;
+  readonly importer: ProviderImport;
   #sshKey: Promise<number | undefined> | undefined;
   #types: Promise<HServerType[]> | undefined;
   #pricing: Promise<{ currency: string; ipv4: Map<string, { hourly: number; monthly: number }> }> | undefined;
@@ -66,6 +68,7 @@ class HetznerProvider implements Provider {
     this.#deps = deps;
     this.#client = new HetznerClient(makeHttp(deps, parseHetznerError, new RateBudget(HETZNER_BUDGET, deps.rateScale)));
     this.#watcher = new ActionWatcher(this.#client, deps.pollMs ?? 100, deps.signal);
+    this.importer = hetznerImport(this.#client);
   }
 
   /** A Hetzner token belongs to one project, which the API does not name: the endpoint alone. */
