@@ -170,7 +170,7 @@ export class SshLogSource implements LogSource {
   }
 }
 
-/** The provider's log API, polled with its cursor (Fly's `next_token`). */
+/** The provider's log API, polled with its cursor (Fly's `next_token`), or followed through its live stream (Koyeb's tail WebSocket). */
 export class ApiLogSource implements LogSource {
   readonly target: Target;
   readonly #remote: ProviderRemote;
