@@ -6,11 +6,10 @@
  */
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Context } from "../../src/context.js";
-import { accessWorld, provision, seqs, type AccessWorld } from "../access/helpers.js";
+import { accessWorld, expectContiguous, followLogs, provision, seqs, type AccessWorld } from "../access/helpers.js";
 import { BIN } from "../helpers/bin.js";
 import { budget, QUIET_MS, until } from "../helpers/budget.js";
-import { runCli, type MemoryStream } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 
 let w: AccessWorld;
 beforeAll(async () => {
@@ -28,25 +27,7 @@ interface Line { user: string; provider: string; time: string; line: string }
 const ndjson = (text: string): Line[] => text.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Line);
 const koyebRequests = (from: number) => w.sb.requests().slice(from).filter((r) => r.provider === "koyeb");
 
-/** Each number once, each one more than the one before. */
-function expectContiguous(ns: number[]): void {
-  expect(ns.length).toBeGreaterThan(0);
-  expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => ns[0]! + i));
-}
-
-/** Starts a follow in-process and hands back its live stdout and a way to stop it (Ctrl-C). */
-function follow(args: string[]): { out: () => string; stop: () => Promise<{ code: number; stdout: string; stderr: string }> } {
-  const controller = new AbortController();
-  let stdout: MemoryStream | undefined;
-  const running = runCli(args, { env: w.env, signal: controller.signal, setup: (ctx: Context) => (stdout = ctx.io.streams.stdout as MemoryStream) });
-  return {
-    out: () => stdout?.text() ?? "",
-    stop: async () => {
-      controller.abort();
-      return running;
-    },
-  };
-}
+const follow = (args: string[]) => followLogs(w.env, args);
 
 /** The secrets in automna's environment, which no output may show. */
 const secrets = () => Object.entries(w.env).filter(([k]) => /TOKEN|SECRET/.test(k)).map(([, v]) => v).filter((v) => v.length >= 8);
