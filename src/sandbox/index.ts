@@ -135,7 +135,10 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       warnings.push(message);
       if (warnings.length > 200) warnings.shift();
     };
+    const faults = new Faults();
+    if (options.faults) faults.set(options.faults);
     const sim = options.simulatedHosts === false ? undefined : new SimHosts({
+      reachable: (h) => !faults.hostsDown(h.provider),
       sshPort: sshPort ?? defaultSshPort(), sshLatencyMs: options.sshLatencyMs, healthPort, agent: options.agent, warn,
       facts: (h) => standIns.get(h.provider)?.facts(h.id),
       // What an agent prints is what its provider's log API serves, where it has one.
@@ -157,8 +160,6 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     timeline.resume();
     for (const standIn of standIns.values()) standIn.resumeHosts();
 
-    const faults = new Faults();
-    if (options.faults) faults.set(options.faults);
     const log: RequestRecord[] = [];
     const ctx = { token, faults, log };
     const ports = options.ports ?? {};
@@ -178,7 +179,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     urls.s3 = s3.url;
     urls.cloudflare = cloudflare.url;
     admin = createAdminServer({
-      env, faults, log, warnings, urls: () => urls,
+      env, faults, log, warnings, urls: () => urls, cutOff: (provider) => sim?.cutOff(provider),
       reset: async () => {
         for (const h of theHosts.running()) await theHosts.destroy(h);
         timeline!.clear();
@@ -206,6 +207,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         const problem = validateFaultSpec(spec);
         if (problem) throw new Error(problem);
         faults.set(spec);
+        for (const rule of faults.outages()) sim?.cutOff(rule.provider!);
       },
       settled: () => theHosts.settle(),
       sshPort: sim ? sim.sshPort : null,

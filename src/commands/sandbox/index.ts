@@ -5,6 +5,7 @@ import { UsageError } from "../../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, renderDetails, renderDocument, resolveFormat } from "../../lib/output.js";
 import { parseInteger, parseNumber } from "../../lib/validate.js";
 import { MANIFESTS } from "../../providers/manifests.js";
+import { registerOutage } from "./outage.js";
 import { DEFAULT_PORT, portPlan, runSandboxDown, runSandboxStatus, runSandboxUp, type UpOptions, type UpResult } from "./run.js";
 
 interface UpFlags {
@@ -117,5 +118,7 @@ export const sandboxCommand: CommandModule = {
         for (const [key, value] of Object.entries(result.counts)) pairs.push([key, value]);
         renderDetails(ctx.io, pairs);
       }));
+
+    registerOutage(sandbox, ctx);
   },
 };

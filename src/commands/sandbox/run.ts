@@ -54,7 +54,7 @@ export function sandboxDir(ctx: Context, dir?: string): string {
  * The sandbox `status` and `down` mean: --dir, else the one whose profile `up` wrote (the
  * active --profile, or `sandbox`), which remembers its directory, else the default one.
  */
-async function upDir(ctx: Context, dir: string | undefined): Promise<string> {
+export async function upDir(ctx: Context, dir: string | undefined): Promise<string> {
   if (dir !== undefined) return sandboxDir(ctx, dir);
   const { Config } = await import("../../lib/config.js");
   const config = await Config.open({ path: ctx.globals.config, profile: ctx.globals.profile ?? ctx.env.AUTOMNA_PROFILE ?? PROFILE, env: ctx.env });
