@@ -108,9 +108,9 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./gc.js")).gcCommand,
   },
   {
-    name: "backup", group: "Migration", globals: ["json", ...STATE],
-    summary: "archive a user's /data to object storage (the agent pauses for the snapshot, then serves during the upload)",
-    example: "automna backup alice",
+    name: "backup", group: "Migration", globals: ["json", ...STATE, ...CONFIRMS],
+    summary: "archive users' /data to object storage, verified against its manifest (--all for the fleet); list and prune backups",
+    example: "automna backup --all --concurrency 8",
     load: async () => (await import("./backup.js")).backupCommand,
   },
   {

@@ -3,7 +3,8 @@ import { newId } from "../lib/ids.js";
 import { withLease } from "../state/lease.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
-import { archiveAll, cleanupWork, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy } from "./host.js";
+import { BACKUP_ID, backupKeys } from "./backup-catalog.js";
+import { archiveAll, cleanupWork, describeArchive, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy, type ArchiveInfo } from "./host.js";
 import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
 import type { EngineDeps } from "./types.js";
@@ -31,6 +32,8 @@ export interface BackupResult {
   /** How long the agent was stopped, ms. */
   frozenMs: number;
   createdAt: string;
+  /** When the stored archive was checked against the manifest (it counts from then on). */
+  verifiedAt: string;
 }
 
 export interface RestoreResult {
@@ -45,11 +48,7 @@ export interface RestoreResult {
 
 export type BackupDeps = Omit<EngineDeps, "dns" | "crash" | "emit"> & { step(text: string): void };
 
-const BACKUP_ID = /^bk_[a-z0-9]+$/;
-
-export function backupKeys(user: string, id: string): { archive: string; manifest: string } {
-  return { archive: `backups/${user}/${id}.tar`, manifest: `backups/${user}/${id}.manifest` };
-}
+export { backupKeys } from "./backup-catalog.js";
 
 async function liveInstance(deps: BackupDeps, user: string): Promise<Instance> {
   const row = await deps.state.getInstance(user, "live");
@@ -115,15 +114,36 @@ async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: P
     const frozenMs = Date.now() - frozen;
     await waitHealthy(deps, instance, deps.health, provider);
     p.step("uploading");
-    await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
     const createdAt = deps.now().toISOString();
-    const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`];
+    await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
+    p.step("verifying the stored archive");
+    const verifiedAt = await verifyStored(deps, instance, id, keys.archive, archive).catch(async (error: unknown) => {
+      // Nothing of a backup that does not verify is kept: without its manifest it would not count anyway.
+      await deps.objects.deleteObject(keys.archive).catch(() => undefined);
+      throw error;
+    });
+    const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`, `# verified: ${verifiedAt}`];
     const body = [...header, ...[...m.entries.values()].map((e) => `${e.type} ${e.size ?? "-"} ${e.sha256 ?? "-"} ${e.path}`)].join("\n") + "\n";
     await deps.objects.putObject(keys.manifest, body);
     await cleanupWork(deps, instance, id).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "backup", target: user, details: { backupId: id, key: keys.archive, sha256: archive.sha256, bytes: archive.bytes } }).catch(() => undefined);
-    return { user, backupId: id, provider: instance.provider, key: keys.archive, manifestKey: keys.manifest, sha256: archive.sha256, bytes: archive.bytes, files: m.files, dataBytes: m.bytes, frozenMs, createdAt };
+    return { user, backupId: id, provider: instance.provider, key: keys.archive, manifestKey: keys.manifest, sha256: archive.sha256, bytes: archive.bytes, files: m.files, dataBytes: m.bytes, frozenMs, createdAt, verifiedAt };
   }, deps.leaseTtlMs);
+}
+
+/**
+ * Checks the stored object against what the manifest will say: its size, and its ETag (the MD5 of
+ * a single-part upload) against the MD5 of the archive on the host whose sha256 the manifest
+ * records. Only then is the manifest written, so a listed backup is a verified one.
+ */
+async function verifyStored(deps: BackupDeps, instance: Instance, id: string, key: string, archive: ArchiveInfo): Promise<string> {
+  const [head, local] = await Promise.all([deps.objects.headObject(key), describeArchive(deps, instance, id, "backup")]);
+  if (!head) throw new AutomnaError(`the uploaded archive ${key} is not in the bucket`, { code: "verify_failed" });
+  if (head.size !== archive.bytes) throw new AutomnaError(`the stored archive ${key} has ${head.size} bytes, the manifest ${archive.bytes}`, { code: "verify_failed" });
+  if (!local || local.sha256 !== archive.sha256) throw new AutomnaError(`the archive on the host changed before it could be checked`, { code: "verify_failed" });
+  const etag = head.etag.replace(/"/g, "");
+  if (local.md5 && /^[0-9a-f]{32}$/.test(etag) && etag !== local.md5) throw new AutomnaError(`the stored archive ${key} differs from the one taken (ETag ${etag}, MD5 ${local.md5})`, { code: "verify_failed" });
+  return deps.now().toISOString();
 }
 
 function parseBackupManifest(text: string): { sha256: string; manifestText: string } {
