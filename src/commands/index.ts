@@ -102,6 +102,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./migrate/index.js")).migrateCommand,
   },
   {
+    name: "failover", group: "Migration", globals: ["json", ...STATE, ...CONFIRMS],
+    summary: "bring users back on another provider from their newest verified backup when theirs is down (journaled; run again to resume; old instances marked lost)",
+    example: "automna failover --provider hetzner --to fly",
+    load: async () => (await import("./failover.js")).failoverCommand,
+  },
+  {
     name: "gc", group: "Migration", globals: ["json", ...STATE, ...CONFIRMS],
     summary: "destroy retired migration sources whose grace period (--keep-source) is over",
     example: "automna gc --yes",

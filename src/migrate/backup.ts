@@ -146,7 +146,7 @@ async function verifyStored(deps: BackupDeps, instance: Instance, id: string, ke
   return deps.now().toISOString();
 }
 
-function parseBackupManifest(text: string): { sha256: string; manifestText: string } {
+export function parseBackupManifest(text: string): { sha256: string; manifestText: string } {
   const header = new Map<string, string>();
   const lines: string[] = [];
   for (const line of text.split("\n")) {
