@@ -101,9 +101,16 @@ function outcome(r: Run | null, p: FailoverParams, started: number, error: unkno
 
 async function forward(r: Run, p: FailoverParams): Promise<void> {
   await r.j.step("fence-source", p.forced ? "stopping the old agent first (forced: it still answers)" : "the old instance is unreachable: it is marked lost at the end, doctor stops it if it comes back", { forced: p.forced }, async () => {
-    // A user is never served by two agents: a reachable source is stopped before the target starts.
-    if (p.forced) await setAgent(r.host, r.from, await r.source(), false);
-    return { stopped: p.forced };
+    // A user is never served by two agents: a reachable source's agent is stopped before the
+    // target starts, then its machine too where the provider's API answers (a reboot would start it).
+    if (!p.forced) return { stopped: false };
+    const source = await r.source();
+    await setAgent(r.host, r.from, source, false);
+    const powered = await r.from.stop({ resources: source.resources }).then(() => r.from.wait({ resources: source.resources }, "stopped")).then(() => true, (error: unknown) => {
+      r.j.emit("fence-source", undefined, `the old machine could not be powered off (${(error as Error).message.split("\n")[0]}); its agent is stopped`, "warn");
+      return false;
+    });
+    return { stopped: true, poweredOff: powered };
   });
   await provision(r);
   await r.j.step("hold-target", "holding the target's agent until the backup is in place", {}, async () => {
