@@ -98,7 +98,7 @@ interface ActiveRule {
 export interface FaultDecision {
   latencyMs: number;
   /** The first matching non-latency rule, if any. */
-  action: { kind: "error" | "rate_limit" | "reset"; status: number; commit: boolean; message?: string; field?: string } | null;
+  action: { kind: "error" | "rate_limit" | "reset"; status: number; commit: boolean; message?: string; field?: string; outage?: boolean } | null;
 }
 
 /** The fault rules in force, matched per request. */
@@ -147,7 +147,7 @@ export class Faults {
       if (rule.provider && rule.provider !== provider) continue;
       if (rule.kind === "outage") {
         if (decision.action) continue;
-        decision.action = rule.reset === true ? { kind: "reset", status: 0, commit: false } : { kind: "error", status: rule.status ?? 503, commit: false, message: rule.message ?? `${provider} is unavailable (sandbox outage)` };
+        decision.action = rule.reset === true ? { kind: "reset", status: 0, commit: false } : { kind: "error", status: rule.status ?? 503, commit: false, message: rule.message ?? `${provider} is unavailable (sandbox outage)`, outage: true };
         continue;
       }
       if (rule.method && rule.method.toUpperCase() !== method) continue;

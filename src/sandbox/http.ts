@@ -266,7 +266,9 @@ export class ApiServer {
     const token = bearer(req.headers);
     const limit = this.api.limit(token === this.#ctx.token ? token : null, match, Date.now());
     let reply: Reply;
-    if (limit.blocked) reply = limit.blocked;
+    // A provider that is down answers before it looks at tokens or budgets.
+    if (action?.outage) reply = this.api.error(action.status, action.message, action.field);
+    else if (limit.blocked) reply = limit.blocked;
     else if (token !== this.#ctx.token) reply = this.api.unauthorized();
     else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());
     else if (action?.kind === "error" && !action.commit) reply = this.api.error(action.status, action.message, action.field);
