@@ -1,3 +1,4 @@
+/* global fetch */
 // Recovery from a provider outage: N Hetzner users with M MB of /data each are backed up
 // (`backup --all`), Hetzner goes down in the sandbox (API 503, hosts unreachable), and
 // `failover --provider hetzner --to fly` brings every user back on Fly from the newest backup.

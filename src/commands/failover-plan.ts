@@ -50,7 +50,6 @@ export async function planFailover(ctx: Context, req: FailoverRequest, objects: 
   const [{ unfinishedFailover }, { newestVerified }] = await Promise.all([import("../migrate/failover.js"), import("../migrate/backup-catalog.js")]);
   const rows = from ? await state.listInstances({ provider: from, role: "live", ...(req.region ? { region: req.region } : {}) }) : await state.listInstances({ users: validateUsers(req.users), role: "live" });
   const live = new Map(rows.map((r) => [r.user, r]));
-  const unfinished = new Map<string, string>();
   const users = from ? [...live.keys()].sort() : req.users;
   // Users whose failover was left unfinished (a killed run) are picked up whatever their live row says now.
   if (from) {
