@@ -25,6 +25,8 @@ export interface ProvisionOptions {
   concurrency: number;
   dryRun: boolean;
   wait: boolean;
+  /** With --provider auto: the policy's order (`first` with room, or `cheapest`). */
+  placement?: string | undefined;
 }
 
 export interface PlanRow {
@@ -35,6 +37,8 @@ export interface PlanRow {
   size: string;
   monthlyPrice: number;
   currency: string;
+  /** With --provider auto: why the user lands there. */
+  why?: string;
 }
 
 export interface ProvisionReport {
@@ -70,6 +74,10 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const stdinText = (): Promise<string> => (stdinCache ??= readStdin(ctx.io.streams.stdin));
   const users = await collectUsers(ctx, opts, stdinText);
   const env = Object.fromEntries(opts.env.map((e) => parseKeyValue("--env", e)));
+  if (opts.provider === "auto" || opts.placement !== undefined) {
+    if (opts.provider !== undefined && opts.provider !== "auto") throw new UsageError("--placement goes with --provider auto", { hint: "automna provision alice --provider auto --placement cheapest" });
+    return (await import("./provision-auto.js")).runAutoProvision(ctx, opts, users, env);
+  }
   const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
   const placement = resolvePlacement(config, registry, opts);
   const provider = await registry.get(placement.provider.id);
@@ -168,6 +176,7 @@ const PLAN_COLUMNS: Column<PlanRow>[] = [
   { name: "region", value: (r) => r.region },
   { name: "size", value: (r) => r.size },
   { name: "monthly", value: (r) => `${r.monthlyPrice.toFixed(2)} ${r.currency}`, align: "right" },
+  { name: "why", value: (r) => r.why ?? null },
 ];
 
 export const provisionCommand: CommandModule = {
@@ -175,7 +184,8 @@ export const provisionCommand: CommandModule = {
     addOutputFlag(command
       .argument("[users...]", "user ids")
       .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
-      .option("--provider <name>", providerChoices())
+      .option("--provider <name>", `${providerChoices()}, or auto: where the placement policy has room (config placement)`)
+      .option("--placement <order>", "with --provider auto: first (the policy's order, default) or cheapest")
       .option("--region <name>", "provider region")
       .option("--size <name>", "provider size")
       .option("--image <ref>", "agent container image")
@@ -189,6 +199,7 @@ export const provisionCommand: CommandModule = {
         "automna provision alice --provider fly --region ams",
         "automna provision --from-file users.txt --provider hetzner --concurrency 16",
         "automna provision alice bob --dry-run",
+        "automna provision --from-file users.txt --provider auto --placement cheapest --dry-run",
         "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
         "printf %s \"$KEY\" | automna provision bob --provider hetzner --secret ANTHROPIC_API_KEY",
       ))

@@ -58,6 +58,12 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   return report;
 }
 
+/** Why the placement policy put the instance where it is (provision --provider auto), if it did. */
+export function placedWhy(meta: Record<string, unknown>): string | null {
+  const p = meta.placement as { entry?: unknown; why?: unknown } | undefined;
+  return p && typeof p.entry === "string" ? `${p.entry}: ${String(p.why)}` : null;
+}
+
 /** "server 3.79 + ipv4 0.50": what the monthly price is made of. */
 function priceParts(open: UsageInterval[]): string {
   return open.map((u) => `${u.kind}${u.quantity === 1 ? "" : ` x${u.quantity}`} ${((u.monthlyPrice ?? u.hourlyPrice * MONTH_HOURS) * u.quantity).toFixed(2)}`).join(" + ");
@@ -94,6 +100,7 @@ function renderStatus(ctx: Context, r: StatusReport): void {
     ["monthly price", r.monthlyPrice === null ? null : `${fmt(r.monthlyPrice)} before VAT/tax (${priceParts(r.usage.filter((u) => u.end === null && u.instanceId === i.id))})`],
     ["cost so far", fmt(r.costSoFar)],
     ["operation", i.opId],
+    ["placed", placedWhy(i.meta)],
   ]);
   if (!r.usage.length) return;
   ctx.io.out("");

@@ -45,6 +45,8 @@ export interface SandboxOptions {
   healthPort?: number;
   /** Faults in force from the start. */
   faults?: FaultSpec;
+  /** Per-provider resource limits: servers (Hetzner) or droplets (DigitalOcean) the account may have. */
+  limits?: Partial<Record<"hetzner" | "digitalocean", number>>;
   /** Per-host services besides the built-in ones, up for every running host. */
   hostModules?: HostModule[];
   /** Cloudflare's API budget (default its real 1,200 requests per 5 minutes per token). */
@@ -152,7 +154,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     timeline = new Timeline(world);
     const env: SandboxEnv = {
       world, timeline, hosts: theHosts, delayMs: options.actionDelayMs ?? 300, rateScale: options.rateLimitScale ?? 1,
-      rateLimits: options.rateLimits ?? true, events: createEvents(), warn, sim,
+      rateLimits: options.rateLimits ?? true, events: createEvents(), warn, sim, limits: options.limits,
     };
     if (!(env.rateScale > 0)) throw new Error("rateLimitScale must be greater than 0");
     for (const f of factories) standIns.set(f.manifest.id, f.make(env));

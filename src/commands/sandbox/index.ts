@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../../context.js";
-import { action, examples, type CommandModule } from "../../lib/command.js";
+import { action, examples, repeatable, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, renderDetails, renderDocument, resolveFormat } from "../../lib/output.js";
 import { parseInteger, parseNumber } from "../../lib/validate.js";
@@ -19,7 +19,20 @@ interface UpFlags {
   sshPort?: string;
   sshLatency?: string;
   faults?: string;
+  limit?: string[];
   internalDaemon?: boolean;
+}
+
+/** `--limit hetzner=10` (repeatable): the providers whose account limit the sandbox enforces. */
+function parseLimits(values: string[] | undefined): UpOptions["limits"] {
+  if (!values?.length) return undefined;
+  const limits: NonNullable<UpOptions["limits"]> = {};
+  for (const v of values) {
+    const m = /^(hetzner|digitalocean)=(\d+)$/.exec(v);
+    if (!m) throw new UsageError(`--limit must look like hetzner=10 or digitalocean=25, got "${v}"`);
+    limits[m[1] as "hetzner" | "digitalocean"] = Number(m[2]);
+  }
+  return limits;
 }
 
 function parseUpFlags(flags: UpFlags): UpOptions {
@@ -34,6 +47,7 @@ function parseUpFlags(flags: UpFlags): UpOptions {
     sshPort: flags.sshPort === undefined ? undefined : parseInteger("--ssh-port", flags.sshPort, 1, 65535),
     sshLatency: flags.sshLatency === undefined ? undefined : parseInteger("--ssh-latency", flags.sshLatency, 0, 10_000),
     faults: flags.faults,
+    limits: parseLimits(flags.limit),
     internalDaemon: flags.internalDaemon === true,
   };
 }
@@ -78,6 +92,7 @@ export const sandboxCommand: CommandModule = {
       .option("--ssh-port <n>", "SSH port on each host's own address (default 22 as root, else 2222)")
       .option("--ssh-latency <ms>", "simulated one-way network latency of SSH connections, as to a real datacenter (default 0)")
       .option("--faults <file>", "JSON fault spec in force from the start ({\"rules\": [...]})")
+      .option("--limit <provider=n>", "servers (hetzner) or droplets (digitalocean) the account may have; creates past it are refused as the provider does (repeatable)", repeatable)
       .addOption(new Option("--internal-daemon").hideHelp())
       .addHelpText("after", examples("automna sandbox up", "automna sandbox up --detach --port 0 --action-delay 50", "automna sandbox up --dir ./world --no-rate-limits"))
       .action(action(ctx, async (flags: UpFlags) => {

@@ -25,6 +25,8 @@ export interface UpOptions {
   /** Simulated one-way latency of the hosts' SSH connections, in ms. */
   sshLatency?: number;
   faults?: string;
+  /** `--limit hetzner=10`: servers or droplets the sandbox account may have. */
+  limits?: Partial<Record<"hetzner" | "digitalocean", number>>;
   /** Set in the background process `up --detach` starts. */
   internalDaemon?: boolean;
 }
@@ -173,6 +175,7 @@ function childArgs(dir: string, opts: UpOptions): string[] {
   if (opts.sshPort !== undefined) args.push("--ssh-port", String(opts.sshPort));
   if (opts.sshLatency !== undefined) args.push("--ssh-latency", String(opts.sshLatency));
   if (opts.faults !== undefined) args.push("--faults", resolve(opts.faults));
+  for (const [provider, n] of Object.entries(opts.limits ?? {})) args.push("--limit", `${provider}=${n}`);
   return args;
 }
 
@@ -234,6 +237,7 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
       dir, ports: portsFrom(opts.port ?? DEFAULT_PORT), actionDelayMs: opts.actionDelay, rateLimitScale: opts.rateLimitScale,
       rateLimits: opts.rateLimits, healthPort: opts.healthPort, sshPort: opts.sshPort, ...(opts.sshLatency ? { sshLatencyMs: opts.sshLatency } : {}),
       ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),
+      ...(opts.limits ? { limits: opts.limits } : {}),
     });
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
