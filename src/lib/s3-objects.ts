@@ -94,6 +94,15 @@ export class StorageClient {
     return out;
   }
 
+  /**
+   * A signed call for operations built elsewhere (multipart uploads: s3-multipart.ts). A 404 is
+   * an answer rather than an error when `allow404`.
+   */
+  async call(method: "GET" | "POST" | "DELETE", key: string | undefined, query: string, body?: Buffer, allow404 = false): Promise<{ status: number; text: string }> {
+    const res = await this.#send(method, key, query, body, allow404);
+    return { status: res.status, text: res.body };
+  }
+
   async close(): Promise<void> {
     if (this.#ownDispatcher) await this.#dispatcher.close();
   }
@@ -153,7 +162,7 @@ function storageError(status: number, body: string, headers: Record<string, stri
   return apiError;
 }
 
-function xmlText(xml: string, tag: string): string | undefined {
+export function xmlText(xml: string, tag: string): string | undefined {
   const m = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(xml);
   if (!m) return undefined;
   return m[1]!.replace(/&(lt|gt|amp|apos|quot);/g, (_all, e: string) => ({ lt: "<", gt: ">", amp: "&", apos: "'", quot: '"' })[e]!);

@@ -8,10 +8,9 @@ import { Journal } from "./journal.js";
 import { outcomeOf } from "./outcome.js";
 import { assertBeforeSwitch, rollback } from "./rollback.js";
 import { Run } from "./run.js";
-import { COMMIT_STEP, MIGRATE_KIND, type EngineDeps, type MigrateOutcome, type MigrateParams } from "./types.js";
+import { COMMIT_STEP, MIGRATE_KIND, UNFINISHED, type EngineDeps, type MigrateOutcome, type MigrateParams } from "./types.js";
 
-/** Statuses of a migration that still needs someone: resume or roll back. */
-export const UNFINISHED = new Set(["running", "rolling_back", "failed"]);
+export { UNFINISHED } from "./types.js";
 
 function processAlive(pid: number): boolean {
   try {

@@ -8,6 +8,7 @@ import { AwsChunkedDecoder } from "./s3-chunked.js";
 import { S3Error, XML_HEADER, xmlEscape } from "./s3-errors.js";
 import { checkPreconditions, checkWritePreconditions, objectHeadersOf, objectResponseHeaders } from "./s3-object-headers.js";
 import type { ObjectMeta, ObjectStore } from "./s3-store.js";
+import type { S3Limits, UploadStore } from "./s3-uploads.js";
 import type { S3RequestRecord } from "./s3.js";
 
 /**
@@ -20,7 +21,8 @@ export interface HandlerContext {
   secrets: ReadonlyMap<string, string>;
   region: string;
   now: () => Date;
-  maxObjectBytes: number;
+  limits: S3Limits;
+  uploads: UploadStore;
   state: { corruptDownloads: number; failUploads: number; failStatus: number };
   requests: S3RequestRecord[];
 }
@@ -43,8 +45,8 @@ function uploadLength(ctx: HandlerContext, t: Target): number {
   }
   const length = Number(raw);
   if (!Number.isSafeInteger(length) || length < 0) throw new S3Error(400, "InvalidArgument", "Content-Length is not a valid number");
-  if (length > ctx.maxObjectBytes) {
-    throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.maxObjectBytes) });
+  if (length > ctx.limits.maxPutBytes) {
+    throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.limits.maxPutBytes) });
   }
   return length;
 }
@@ -56,12 +58,7 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
   if (wanted?.trailer && !t.auth.streaming?.trailer) throw new S3Error(400, "InvalidRequest", "x-amz-trailer is only valid with a STREAMING-...-TRAILER x-amz-content-sha256.");
   checkWritePreconditions(t.headers, await ctx.store.head(t.bucket, key), key);
   if (/100-continue/i.test(String(t.headers.expect ?? ""))) res.writeContinue();
-  if (ctx.state.failUploads > 0) {
-    ctx.state.failUploads--;
-    // Read the whole body first, like a store that failed while committing it.
-    await pipeline(req, new Transform({ transform: (_c, _e, done) => done() }));
-    throw new S3Error(ctx.state.failStatus, ctx.state.failStatus === 503 ? "SlowDown" : "InternalError", "We encountered an internal error. Please try again. (injected)");
-  }
+  await discardFailedUpload(ctx, req);
   const decoder = t.auth.streaming ? new AwsChunkedDecoder(t.auth.streaming.signing) : undefined;
   const body = decoder ? req.pipe(decoder) : req;
   // A socket error on req ends the decoder too, so the store sees the upload fail.
@@ -84,6 +81,15 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
   const headers: Record<string, string | number> = { etag: meta.etag, "content-length": 0 };
   if (meta.checksum) headers[`x-amz-checksum-${meta.checksum.algorithm}`] = meta.checksum.value;
   res.writeHead(200, headers).end();
+}
+
+/** An injected upload failure (faults.failNextUploads): the body is read whole, then refused. */
+export async function discardFailedUpload(ctx: HandlerContext, req: IncomingMessage): Promise<void> {
+  if (ctx.state.failUploads <= 0) return;
+  ctx.state.failUploads--;
+  // Read the whole body first, like a store that failed while committing it.
+  await pipeline(req, new Transform({ transform: (_c, _e, done) => done() }));
+  throw new S3Error(ctx.state.failStatus, ctx.state.failStatus === 503 ? "SlowDown" : "InternalError", "We encountered an internal error. Please try again. (injected)");
 }
 
 export async function getObject(ctx: HandlerContext, t: Target, key: string, req: IncomingMessage, res: ServerResponse, headOnly: boolean): Promise<void> {

@@ -120,7 +120,10 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
     expect(readFileSync(join(hosts.dir(live), "agent"), "utf8").trim()).toBe("running");
 
     const journal = await state.listJournal(outcome.op);
-    expect(journal.find((e) => e.step === "final-archive" && e.phase === "done")!.data).toMatchObject({ changed: 3 });
+    // blob-1 rewritten, late.json added, empty-dir now a file; and any file written less than 2 s
+    // before the warm listing (racily clean: its times cannot vouch for it).
+    expect(journal.find((e) => e.step === "freeze" && e.phase === "done")!.data.changed).toBeGreaterThanOrEqual(3);
+    // blob-3 and the directory empty-dir.
     expect(journal.find((e) => e.step === "final-restore" && e.phase === "done")!.data).toMatchObject({ removed: 2 });
     const steps = journal.filter((e) => e.phase === "done").map((e) => e.step);
     expect(steps).toEqual([...MIGRATE_STEPS]);
