@@ -2,20 +2,12 @@
 // because benches run plain .mjs against dist/). Default durability settings (fsync on,
 // synchronous_commit on): a benchmark measures what production would get.
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-
-function pgBin() {
-  if (process.env.AUTOMNA_PG_BIN) return process.env.AUTOMNA_PG_BIN;
-  const root = "/usr/lib/postgresql";
-  const v = existsSync(root) ? readdirSync(root).filter((x) => /^\d+$/.test(x)).sort((a, b) => b - a)[0] : undefined;
-  if (!v) throw new Error("PostgreSQL server binaries not found: run .ci/services.sh");
-  return join(root, v, "bin");
-}
+import { prepareCluster } from "../scripts/postgres-server.mjs";
 
 const freePort = () => new Promise((resolve) => {
   const s = createServer().listen(0, "127.0.0.1", () => {
@@ -25,17 +17,7 @@ const freePort = () => new Promise((resolve) => {
 });
 
 export async function startCluster() {
-  const bin = pgBin();
-  const root = process.getuid() === 0;
-  const ids = root ? (() => {
-    const [, , uid, gid] = execFileSync("getent", ["passwd", "postgres"], { encoding: "utf8" }).trim().split(":");
-    return { uid: Number(uid), gid: Number(gid) };
-  })() : {};
-  const dir = mkdtempSync(join(root ? "/tmp" : tmpdir(), "automna-bench-pg-"));
-  if (root) {
-    chmodSync(dir, 0o755);
-    chownSync(dir, ids.uid, ids.gid);
-  }
+  const { dir, bin, spawnOptions: ids } = await prepareCluster("automna-bench-pg-");
   execFileSync(join(bin, "initdb"), ["-D", join(dir, "data"), "-A", "trust", "-U", "automna", "-E", "UTF8", "--locale=C"], { ...ids, stdio: "ignore" });
   const port = await freePort();
   const child = spawn(join(bin, "postgres"), ["-D", join(dir, "data"), "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-k", dir, "-c", "max_connections=200"], { ...ids, stdio: "ignore" });

@@ -3,7 +3,9 @@
 // old Node reaches the version check, and `--version` costs little more than Node's own start.
 const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
 if (major < 22 || (major === 22 && minor < 22) || (major > 22 && major < 24) || (major === 24 && minor < 15)) {
-  process.stderr.write(`automna needs Node.js 22.22+ or 24.15+; this is ${process.version}\n`);
+  process.stderr.write(
+    `automna needs Node.js 22.22+ or 24.15+; this is ${process.version}: install Node.js 24 (https://nodejs.org/en/download, or \`nvm install 24\`)\n`,
+  );
   process.exit(1);
 }
 

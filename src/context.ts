@@ -105,7 +105,7 @@ export function createContext(init: ContextInit): Context {
       state ??= (async () => {
         const cfg = await ctx.config();
         const { openStateStore } = await import("./state/open.js");
-        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line) });
+        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line), signal, operator: await ctx.operator() });
       })();
       return state;
     },

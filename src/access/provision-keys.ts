@@ -1,13 +1,13 @@
 import type { Context } from "../context.js";
 import { defaultKnownHostsPath, normalizeHostKey, pinHostKeys, pinnedKeys, unpinHost } from "../lib/known-hosts.js";
 import type { Instance } from "../state/types.js";
-import { generateHostKeyPair, type HostKeyPair } from "./host-key-gen.js";
 import { hostKeysOf, sshAddress } from "./target.js";
 
-/** What provisioning and destroying need to give machines a known SSH host key, pin it and forget it. */
+/**
+ * What provisioning and destroying need to pin a created machine's SSH host keys and forget them
+ * (the keys themselves are made by fleet/create-by-marker.ts and kept in state).
+ */
 export interface ProvisionAccess {
-  /** A fresh host key for a machine reached over SSH (installed through cloud-init user-data). */
-  newHostKey(): HostKeyPair;
   /** Pins the instance's host keys (`meta.hostKeys`) for its address in automna's known_hosts. */
   pin(instance: Pick<Instance, "addresses" | "meta">): Promise<void>;
   /**
@@ -22,7 +22,6 @@ export async function provisionAccess(ctx: Context): Promise<ProvisionAccess> {
   const port = config.getNumber("ssh.port") ?? 22;
   const knownHosts = defaultKnownHostsPath(ctx.env);
   return {
-    newHostKey: () => generateHostKeyPair(),
     async pin(instance) {
       const address = sshAddress(instance.addresses);
       const keys = hostKeysOf(instance);

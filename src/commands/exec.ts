@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import type { ExecOutcome } from "../access/exec.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
-import { terminalText } from "../lib/terminal-text.js";
+import { prefixer } from "../lib/user-prefix.js";
 import { parseDuration, parseInteger, validateUsers } from "../lib/validate.js";
 
 /**
@@ -16,12 +16,6 @@ export function splitOperands(operands: string[], rawArgs: readonly string[]): {
   return { users: operands.slice(0, operands.length - count), command: operands.slice(operands.length - count) };
 }
 
-/** `alice | line` with users padded to one width, so many users' output lines up. */
-export function prefixer(ctx: Context, users: string[], stream: "stdout" | "stderr"): (user: string, line: string) => string {
-  const width = Math.max(...users.map((u) => u.length));
-  const c = stream === "stdout" ? ctx.io.color : ctx.io.colorErr;
-  return (user, line) => `${c.cyan(user.padEnd(width))} ${c.dim("|")} ${terminalText(line)}`;
-}
 
 export const execCommand: CommandModule = {
   name: "exec",

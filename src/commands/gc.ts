@@ -47,7 +47,7 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     if (!ok) throw new CancelledError("gc cancelled; nothing was changed");
   }
   const [{ withLease }, { mapConcurrent }, { destroyUser }, registry, who] = await Promise.all([
-    import("../state/lease.js"), import("../lib/concurrency.js"), import("./destroy.js"), ctx.providers(), ctx.operator(),
+    import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/destroy-user.js"), ctx.providers(), ctx.operator(),
   ]);
   const objects = await storageClient(ctx);
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
@@ -95,7 +95,7 @@ async function storageClient(ctx: Context): Promise<import("../lib/s3-objects.js
   const config = await ctx.config();
   if (!config.getString("storage.endpoint")) return null;
   const [{ storageSettingsFromConfig }, { StorageClient }] = await Promise.all([import("../lib/s3-presign.js"), import("../lib/s3-objects.js")]);
-  return new StorageClient(storageSettingsFromConfig(config));
+  return new StorageClient(storageSettingsFromConfig(config), { signal: ctx.signal, debug: (line) => ctx.io.debug(line) });
 }
 
 const COLUMNS: Column<GcRow>[] = [

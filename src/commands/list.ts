@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
+import type { RefreshSummary } from "../fleet/refresh.js";
 import { INSTANCE_STATUSES, type Instance, type InstanceStatus } from "../state/types.js";
 
 export interface ListOptions {
@@ -18,51 +19,17 @@ export interface ListRow extends Instance {
   currency: string | null;
 }
 
-export interface RefreshSummary {
-  providers: { provider: string; ok: boolean; error?: string; instances: number }[];
-  updated: number;
-  missing: number;
-  skippedLocked: number;
-}
-
-/** Reads every provider and brings state up to date (status, addresses, region, size). */
-export async function refreshState(ctx: Context, provider?: string): Promise<RefreshSummary> {
-  const [registry, state] = await Promise.all([ctx.providers(), ctx.state()]);
-  const { observeProviders, pairByUser, refreshPatch } = await import("../fleet/observe.js");
-  const views = await observeProviders(registry, state, provider);
-  const summary: RefreshSummary = { providers: views.map((v) => ({ provider: v.provider, ok: v.ok, ...(v.error ? { error: v.error } : {}), instances: v.instances.length })), updated: 0, missing: 0, skippedLocked: 0 };
-  const leased = new Set((await state.listLeases()).map((l) => l.user));
-  for (const view of views) {
-    if (!view.ok) continue;
-    const rows = await state.listInstances({ provider: view.provider });
-    const { pairs, missing } = pairByUser(rows, view.instances);
-    for (const [row, live] of pairs) {
-      const patch = refreshPatch(row, live);
-      if (Object.keys(patch).length === 0) continue;
-      // A user under another operation's lease is theirs to update.
-      if (leased.has(row.user)) {
-        summary.skippedLocked++;
-        continue;
-      }
-      await state.updateInstance(row.id, patch);
-      summary.updated++;
-    }
-    for (const row of missing) {
-      if (row.status === "provisioning" || leased.has(row.user)) continue;
-      summary.missing++;
-      if (row.status !== "unknown") await state.updateInstance(row.id, { status: "unknown", meta: { ...row.meta, providerStatus: "not found" } });
-    }
-  }
-  return summary;
-}
-
 export async function runList(ctx: Context, opts: ListOptions): Promise<{ rows: ListRow[]; refresh?: RefreshSummary }> {
   if (opts.status !== undefined && !INSTANCE_STATUSES.includes(opts.status as InstanceStatus)) {
     throw new UsageError(`unknown status "${opts.status}"`, { hint: `statuses: ${INSTANCE_STATUSES.join(", ")}` });
   }
   const provider = opts.provider === undefined ? undefined : (await ctx.providers()).resolve(opts.provider).id;
-  const refresh = opts.refresh ? await refreshState(ctx, provider) : undefined;
   const state = await ctx.state();
+  let refresh: RefreshSummary | undefined;
+  if (opts.refresh) {
+    const { refreshState } = await import("../fleet/refresh.js");
+    refresh = await refreshState({ registry: await ctx.providers(), state }, provider);
+  }
   const instances = await state.listInstances({ provider, region: opts.region, status: opts.status as InstanceStatus | undefined });
   // The price at creation is kept on the instance (meta), so a 10,000-row list reads one table.
   const rows = instances.map((i) => {

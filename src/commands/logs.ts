@@ -5,7 +5,7 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { terminalBytes, terminalText } from "../lib/terminal-text.js";
 import { parseInteger, parseSince, validateUsers } from "../lib/validate.js";
-import { prefixer } from "./exec.js";
+import { prefixer } from "../lib/user-prefix.js";
 
 interface LogsFlags {
   follow?: boolean;

@@ -8,7 +8,7 @@ import type { Placement } from "../providers/plan.js";
 import { monthlyTotal } from "../providers/plan.js";
 import type { BillingItem, Provider, ProviderInstance } from "../providers/types.js";
 import type { Instance, LeaseRef, StateStore } from "../state/types.js";
-import { hostKeysOf } from "../access/target.js";
+import { createByMarker, type CreateProgress } from "./create-by-marker.js";
 
 export type ProvisionStatus = "created" | "adopted" | "resumed" | "exists" | "failed";
 
@@ -39,7 +39,7 @@ export interface ProvisionJob {
   who: string;
   now: () => Date;
   step: (user: string, text: string) => void;
-  /** SSH host keys: made here for machines reached over SSH, kept (public half) in state, pinned once created. */
+  /** Pins the host keys of a created machine reached over SSH (createByMarker makes them and keeps them in state). */
   access?: ProvisionAccess | undefined;
   /**
    * Writes the secrets onto a created VM over SSH; set when there are secrets and the provider's
@@ -57,10 +57,11 @@ function nothingMade(error: unknown): boolean {
 
 
 /**
- * Provisions one user under their lease. The instance row is written (status provisioning, with
- * the operation marker) before the provider is called, its resource ids the moment they exist,
- * and the final state after: a crash anywhere leaves a row that a re-run resumes (same marker,
- * so the provider adopts rather than duplicates) and that doctor can explain.
+ * Provisions one user under their lease, through createByMarker: the instance row is written
+ * (status provisioning, with the operation marker) before the provider is called, its resource
+ * ids the moment they exist, and the final state after. A crash anywhere leaves a row that a
+ * re-run resumes (the same marker, looked up before any second create) and doctor can explain.
+ * Then: the host key pinned, secrets delivered, billing opened, the provision audited.
  */
 export async function provisionOne(job: ProvisionJob, user: string): Promise<ProvisionOutcome> {
   const { state, placement } = job;
@@ -87,55 +88,32 @@ export async function provisionOne(job: ProvisionJob, user: string): Promise<Pro
 }
 
 async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing: Instance | undefined): Promise<ProvisionOutcome> {
-  const { state, provider, placement } = job;
+  const { state, placement } = job;
   const opId = existing?.opId ?? newId("op", job.now());
-  // The host key's public half is in state before the create: a machine this attempt makes, or an
-  // earlier attempt made and this one adopts, has one of the keys listed there.
-  const hostKey = job.access && !provider.remote ? job.access.newHostKey() : undefined;
-  const candidates = hostKey ? [...hostKeysOf(existing ?? { meta: {} }), hostKey.publicKey] : [];
-  let row = existing ?? await state.createInstance({
-    user, role: "live", provider: placement.provider.id, region: placement.region, size: placement.size, image: placement.image,
-    resources: {}, addresses: {}, status: "provisioning", opId, meta: hostKey ? { hostKeys: candidates } : {},
-  }, { lease });
-  if (existing && hostKey) row = await state.updateInstance(row.id, { meta: { ...row.meta, hostKeys: candidates } }, { lease });
-  let recorded = Object.keys(row.resources).length > 0;
+  const deliver = job.deliverSecrets;
+  const progress: CreateProgress = {};
   job.step(user, existing ? `resuming operation ${opId}` : "creating");
   try {
-    const result = await provider.provision({
-      user, region: placement.region, size: placement.size, image: placement.image, env: job.env, secrets: job.secrets, opId,
-      health: job.health, noWait: job.noWait, ...(hostKey ? { hostKey } : {}),
-    }, {
-      step: (text) => job.step(user, text),
-      created: async (partial) => {
-        recorded = true;
-        await state.updateInstance(row.id, { resources: partial.resources, addresses: partial.addresses }, { lease });
-      },
-    });
-    const live = result.instance;
-    const deliver = job.deliverSecrets;
-    let done = await state.updateInstance(row.id, {
-      resources: live.resources, addresses: live.addresses, status: deliver ? "provisioning" : live.status, region: live.region || placement.region,
-      size: live.size || placement.size,
-      meta: {
-        ...row.meta, providerStatus: live.providerStatus, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null,
-        // Made by this call: exactly this key. Adopted: one of the candidates.
-        ...(hostKey ? { hostKeys: result.adopted ? candidates : [hostKey.publicKey] } : {}),
-      },
-    }, { lease });
+    const made = await createByMarker({
+      state, provider: job.provider, lease, user, role: "live", region: placement.region, size: placement.size, image: placement.image,
+      marker: opId, existing, resumed: existing !== undefined, keepProvisioning: deliver !== undefined, step: (text) => job.step(user, text),
+      spec: { env: job.env, secrets: job.secrets, health: job.health, noWait: job.noWait },
+    }, progress);
+    let done = made.row;
     if (job.access) await job.access.pin(done).catch((error: unknown) => job.step(user, `could not pin the SSH host key: ${(error as Error).message}`));
     if (deliver) {
       await deliver(done, (text) => job.step(user, text));
-      done = await state.updateInstance(row.id, { status: live.status }, { lease });
+      done = await state.updateInstance(done.id, { status: made.live.status }, { lease });
     }
-    await openUsage(state, done, result.billing, job.now(), lease);
+    await openUsage(state, done, made.billing, job.now(), lease);
     await state.appendAudit({
       who: job.who, action: "provision", target: user,
-      details: { provider: done.provider, region: done.region, size: done.size, opId, adopted: result.adopted, resources: done.resources },
+      details: { provider: done.provider, region: done.region, size: done.size, opId, adopted: made.adopted, resources: done.resources },
     });
-    const outcome: ProvisionStatus = existing ? "resumed" : result.adopted ? "adopted" : "created";
-    return { ...fromInstance(done), result: outcome, monthlyPrice: monthlyTotal(result.billing), currency: result.billing[0]?.currency ?? null };
+    const outcome: ProvisionStatus = existing ? "resumed" : made.adopted ? "adopted" : "created";
+    return { ...fromInstance(done), result: outcome, monthlyPrice: monthlyTotal(made.billing), currency: made.billing[0]?.currency ?? null };
   } catch (error) {
-    await settleFailure(job, row, opId, recorded, existing !== undefined, error, lease);
+    if (progress.row) await settleFailure(job, progress.row, opId, progress.recorded === true, existing !== undefined, error, lease);
     throw error;
   }
 }

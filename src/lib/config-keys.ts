@@ -31,6 +31,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "state.url", type: "string", description: "shared state server URL (automna state serve)", env: "AUTOMNA_STATE_URL" },
   { key: "state.token", type: "string", description: "bearer token for the state server", env: "AUTOMNA_STATE_TOKEN", secret: true },
   { key: "state.caFile", type: "string", description: "PEM file of the CA that signed an https state server's certificate", env: "AUTOMNA_STATE_CA_FILE" },
+  { key: "state.retryFor", type: "string", description: "how long calls to a state server that answered before wait out its outage, retrying (duration; 0s: fail at once)", env: "AUTOMNA_STATE_RETRY_FOR", default: "60s" },
   { key: "state.busyTimeoutMs", type: "number", description: "how long to wait for a state database locked by another process", env: "AUTOMNA_STATE_BUSY_TIMEOUT_MS", default: 5000 },
 
   { key: "hetzner.token", type: "string", description: "Hetzner Cloud API token", env: "HCLOUD_TOKEN", secret: true },

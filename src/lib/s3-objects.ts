@@ -1,12 +1,14 @@
-import { Agent, request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import { AuthError, ProviderApiError } from "./errors.js";
+import { Transport, type Reply } from "./http-transport.js";
 import { signHeaders, type StorageSettings } from "./s3-presign.js";
 import { s3CanonicalUri, sha256Hex } from "./sigv4.js";
 
 /**
  * The few object-storage calls the CLI makes itself (backup listing, cleanup), header-signed
- * with SigV4 over undici with keep-alive. The bulk data never passes through here: hosts move
- * it with curl and presigned URLs.
+ * with SigV4 (afresh for each attempt) over the shared transport (src/lib/http-transport.ts).
+ * Every call is idempotent (GET, HEAD, PUT, DELETE), so 5xx and connection failures are retried.
+ * The bulk data never passes through here: hosts move it with curl and presigned URLs.
  */
 
 export interface StoredObject {
@@ -22,26 +24,33 @@ export interface StorageClientOptions {
   /** Attempts for idempotent calls after a 5xx or a connection failure. */
   attempts?: number;
   now?: () => Date;
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Ctrl-C: ends a call in flight or waiting to retry. */
+  signal?: AbortSignal | undefined;
+  debug?: ((line: string) => void) | undefined;
 }
 
 const AUTH_CODES = new Set(["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "RequestTimeTooSkewed", "AuthorizationHeaderMalformed"]);
 
 export class StorageClient {
   readonly settings: StorageSettings;
-  readonly #dispatcher: Dispatcher;
-  readonly #ownDispatcher: boolean;
-  readonly #attempts: number;
+  readonly #transport: Transport;
   readonly #now: () => Date;
-  readonly #sleep: (ms: number) => Promise<void>;
 
   constructor(settings: StorageSettings, options: StorageClientOptions = {}) {
     this.settings = settings;
-    this.#ownDispatcher = options.dispatcher === undefined;
-    this.#dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connections: 8 });
-    this.#attempts = options.attempts ?? 3;
     this.#now = options.now ?? (() => new Date());
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#transport = new Transport({
+      baseUrl: new URL(settings.endpoint).origin,
+      label: "s3",
+      dispatcher: options.dispatcher,
+      connections: 8,
+      timeoutMs: 60_000,
+      signal: options.signal,
+      debug: options.debug,
+      sleep: options.sleep,
+      retry: { attempts: options.attempts ?? 3, baseDelayMs: 200, maxDelayMs: 2000 },
+    });
   }
 
   /** The object's size and ETag, or undefined when it does not exist. */
@@ -64,7 +73,7 @@ export class StorageClient {
   /** A small object's text (a manifest), or undefined when it does not exist. */
   async getText(key: string): Promise<string | undefined> {
     const res = await this.#send("GET", key, "", undefined, true);
-    return res.status === 404 ? undefined : res.body;
+    return res.status === 404 ? undefined : res.text;
   }
 
   /** Deletes an object; deleting one that is already gone succeeds, as in S3. */
@@ -80,7 +89,7 @@ export class StorageClient {
       const params = new URLSearchParams({ "list-type": "2", prefix });
       if (token) params.set("continuation-token", token);
       const res = await this.#send("GET", undefined, params.toString());
-      const xml = res.body;
+      const xml = res.text;
       for (const block of xml.match(/<Contents>[\s\S]*?<\/Contents>/g) ?? []) {
         out.push({
           key: xmlText(block, "Key") ?? "",
@@ -96,62 +105,48 @@ export class StorageClient {
 
   /**
    * A signed call for operations built elsewhere (multipart uploads: s3-multipart.ts). A 404 is
-   * an answer rather than an error when `allow404`.
+   * an answer rather than an error when `allow404`. POSTs (create, complete) are not retried
+   * after an ambiguous failure: a resumed upload looks its state up instead.
    */
   async call(method: "GET" | "POST" | "DELETE", key: string | undefined, query: string, body?: Buffer, allow404 = false): Promise<{ status: number; text: string }> {
     const res = await this.#send(method, key, query, body, allow404);
-    return { status: res.status, text: res.body };
+    return { status: res.status, text: res.text };
   }
 
-  async close(): Promise<void> {
-    if (this.#ownDispatcher) await this.#dispatcher.close();
+  close(): Promise<void> {
+    return this.#transport.close();
   }
 
-  async #send(method: string, key: string | undefined, query: string, payload?: Buffer, allow404 = false): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-    const base = new URL(this.settings.endpoint);
+  #send(method: Dispatcher.HttpMethod, key: string | undefined, query: string, payload?: Buffer, allow404 = false): Promise<Reply> {
     const path = s3CanonicalUri(this.settings.bucket, key);
-    const url = new URL(`${base.origin}${path}${query ? `?${query.replace(/\+/g, "%20")}` : ""}`);
+    const pathAndQuery = `${path}${query ? `?${query.replace(/\+/g, "%20")}` : ""}`;
+    const url = new URL(`${this.#transport.origin}${pathAndQuery}`);
     const shownPath = key === undefined ? `/${this.settings.bucket}` : `/${this.settings.bucket}/${key}`;
     // The payload is the same on every attempt: hash it once.
     const signedPayload = payload ? { payloadHash: sha256Hex(payload), headers: { "content-length": String(payload.length) } } : {};
-    for (let attempt = 1; ; attempt++) {
-      const headers = signHeaders({
+    return this.#transport.call<Reply>({
+      method,
+      path: pathAndQuery,
+      // Signed for each attempt: the signature carries the time.
+      headers: () => signHeaders({
         method, url, region: this.settings.region, accessKeyId: this.settings.accessKeyId, secretAccessKey: this.settings.secretAccessKey, now: this.#now(),
         ...signedPayload,
-      });
-      let status: number;
-      let resHeaders: Record<string, string | string[] | undefined>;
-      let body: string;
-      try {
-        const res = await request(url, { method: method as Dispatcher.HttpMethod, headers, ...(payload ? { body: payload } : {}), dispatcher: this.#dispatcher, headersTimeout: 30_000, bodyTimeout: 60_000 });
-        status = res.statusCode;
-        resHeaders = res.headers;
-        body = await res.body.text();
-      } catch (error) {
-        if (attempt < this.#attempts) {
-          await this.#sleep(backoff(attempt));
-          continue;
-        }
-        throw new ProviderApiError(`object storage unreachable at ${base.origin}: ${(error as Error).message}`, { provider: "s3", status: 0, method, path: shownPath, cause: error });
-      }
-      if (status >= 500 && attempt < this.#attempts) {
-        await this.#sleep(backoff(attempt));
-        continue;
-      }
-      if (status < 300 || ((method === "HEAD" || allow404) && status === 404)) return { status, headers: resHeaders, body };
-      throw storageError(status, body, resHeaders, method, shownPath);
-    }
+      }),
+      body: payload,
+    }, {
+      accept: (reply) => (reply.status < 300 || ((method === "HEAD" || allow404) && reply.status === 404) ? { value: reply } : undefined),
+      error: (failure) => failure.reply
+        ? storageError(failure.reply, method, shownPath)
+        : new ProviderApiError(`object storage unreachable at ${this.#transport.origin}: ${failure.network!.message}`, { provider: "s3", status: 0, method, path: shownPath, cause: failure.network!.cause }),
+    });
   }
 }
 
-function backoff(attempt: number): number {
-  return Math.round(Math.random() * Math.min(2000, 100 * 2 ** attempt));
-}
-
-function storageError(status: number, body: string, headers: Record<string, string | string[] | undefined>, method: string, path: string): Error {
+function storageError(reply: Reply, method: string, path: string): Error {
+  const { status, text: body, headers } = reply;
   const code = xmlText(body, "Code") ?? (status === 403 ? "AccessDenied" : status === 404 ? "NotFound" : `http_${status}`);
   const message = xmlText(body, "Message") ?? `HTTP ${status}`;
-  const requestId = typeof headers["x-amz-request-id"] === "string" ? headers["x-amz-request-id"] : undefined;
+  const requestId = headers["x-amz-request-id"];
   const apiError = new ProviderApiError(`object storage: ${code}: ${message} (${method} ${path})`, { provider: "s3", status, providerCode: code, requestId, method, path });
   if (status === 403 && AUTH_CODES.has(code)) {
     return new AuthError(`object storage rejected the credentials: ${code}: ${message}`, {

@@ -50,7 +50,7 @@ export async function dnsFromConfig(ctx: Context): Promise<{ provider: DnsProvid
   if (!template && !token) return null;
   if (!template) throw new ConfigError("cloudflare.token is set but dns.template is not (AUTOMNA_DNS_TEMPLATE)", { hint: "automna config set dns.template '{user}.agents.example.com'" });
   const { CloudflareDns } = await import("../dns/cloudflare.js");
-  return { provider: CloudflareDns.fromConfig(config, { signal: ctx.signal }), template };
+  return { provider: CloudflareDns.fromConfig(config, { signal: ctx.signal, debug: (line) => ctx.io.debug(line) }), template };
 }
 
 export function abortableSleep(signal: AbortSignal): (ms: number) => Promise<void> {
@@ -71,7 +71,7 @@ export async function buildEngineDeps(ctx: Context, run: HostRunner, emit: (even
   const [config, state, registry] = await Promise.all([ctx.config(), ctx.state(), ctx.providers()]);
   const [{ storageSettingsFromConfig }, { StorageClient }] = await Promise.all([import("../lib/s3-presign.js"), import("../lib/s3-objects.js")]);
   const storage = storageSettingsFromConfig(config);
-  const objects = new StorageClient(storage);
+  const objects = new StorageClient(storage, { signal: ctx.signal, debug: (line) => ctx.io.debug(line) });
   const dns = await dnsFromConfig(ctx);
   const ttl = config.getString("migrate.leaseTtl");
   const leaseTtlMs = ttl ? parseDuration("migrate.leaseTtl", ttl) : Math.min(LEASE_TTL_MS, 60_000);

@@ -12,34 +12,13 @@ import { COMMIT_STEP, MIGRATE_KIND, UNFINISHED, type EngineDeps, type MigrateOut
 
 export { UNFINISHED } from "./types.js";
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
- * Takes the user's lease for an operation. A lease held by a process of this host that no longer
- * exists (a crash, kill -9) is broken at once instead of waiting for its TTL; any other live
- * holder is a LockedError (exit 4) naming who holds it and for which operation.
+ * Takes the user's lease for an operation: a lease of a dead process of this machine is taken
+ * over at once (state/lease.ts); any other live holder is a LockedError (exit 4) naming who holds
+ * it, for which operation, until when, and how to free it.
  */
-async function takeLease(deps: EngineDeps, user: string, opId: string, resuming: boolean): Promise<HeldLeases> {
-  const holder = { who: deps.who, operation: opId, host: hostname(), pid: process.pid };
-  const hold = (): Promise<HeldLeases> => holdLeases(deps.state, [user], holder, { ttlMs: deps.leaseTtlMs });
-  try {
-    return await hold();
-  } catch (error) {
-    if (!(error instanceof LockedError) || !resuming) throw error;
-    const live = await deps.state.getLease(user);
-    const h = live?.holder;
-    if (!live || !h || h.host !== hostname() || h.pid === undefined || h.pid === process.pid || processAlive(h.pid)) throw error;
-    await deps.state.breakLease(user, live.leaseId).catch(() => undefined);
-    await deps.state.appendAudit({ who: deps.who, action: "lease.takeover", target: user, details: { from: h, operation: opId } }).catch(() => undefined);
-    return hold();
-  }
+function takeLease(deps: EngineDeps, user: string, opId: string): Promise<HeldLeases> {
+  return holdLeases(deps.state, [user], { who: deps.who, operation: opId, host: hostname(), pid: process.pid }, { ttlMs: deps.leaseTtlMs });
 }
 
 async function openRun(deps: EngineDeps, op: Operation, held: HeldLeases): Promise<Run> {
@@ -76,7 +55,7 @@ async function drive(r: Run): Promise<void> {
 }
 
 async function withOperation(deps: EngineDeps, op: Operation, resuming: boolean, fn: (r: Run) => Promise<void>): Promise<MigrateOutcome> {
-  const held = await takeLease(deps, op.user, op.id, resuming);
+  const held = await takeLease(deps, op.user, op.id);
   return underLease(held, async () => {
     const run = await openRun(deps, op, held);
     if (resuming) await run.j.append("lock", "done", { leaseId: held.leases[0]!.leaseId, fence: held.leases[0]!.fence, resumedBy: deps.who });
@@ -106,7 +85,7 @@ async function underLease(held: HeldLeases, open: () => Promise<Run>, fn: (r: Ru
 export async function startMigration(deps: EngineDeps, user: string, params: MigrateParams): Promise<MigrateOutcome> {
   const opId = newId("op", deps.now());
   // The lease first: a migration in progress elsewhere is named by its holder (exit 4).
-  const held = await takeLease(deps, user, opId, false);
+  const held = await takeLease(deps, user, opId);
   return underLease(held, async () => {
     const active = (await deps.state.listOperations({ user, kind: MIGRATE_KIND })).find((o) => UNFINISHED.has(o.status));
     if (active) {

@@ -1,9 +1,8 @@
-import { generateHostKeyPair } from "../access/host-key-gen.js";
-import { hostKeysOf } from "../access/target.js";
 import { routeUser } from "../dns/route.js";
+import { createByMarker } from "../fleet/create-by-marker.js";
 import { AutomnaError } from "../lib/errors.js";
 import { monthlyTotal } from "../providers/plan.js";
-import type { BillingItem, ProviderInstance } from "../providers/types.js";
+import type { BillingItem } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
 import { freeze, warmArchive, warmRestore } from "./copy.js";
 import { cleanupWork, setAgent, waitHealthy } from "./host.js";
@@ -33,54 +32,17 @@ export async function forward(r: Run): Promise<void> {
 }
 
 async function provision(r: Run): Promise<void> {
-  const { state } = r.deps;
   const p = r.params;
   await r.j.step("provision", `provisioning the target on ${r.to.title} (${p.region}, ${p.size})`, { provider: p.to, region: p.region, size: p.size, marker: r.opId }, async (resumed) => {
-    const lease = r.lease;
-    // A VM gets a host key made here; its public half is in state before the create, so whatever
-    // this attempt makes (or a later one adopts) is reached with a pinned key.
-    const hostKey = r.to.remote ? undefined : generateHostKeyPair();
-    const existing = await r.targetRow();
-    const candidates = hostKey ? [...hostKeysOf(existing ?? { meta: {} }), hostKey.publicKey] : [];
-    // The row goes in BEFORE the create, with the marker, so a crash leaves something to find.
-    let row = existing ?? await state.createInstance({
-      user: r.user, role: "target", provider: p.to, region: p.region, size: p.size, image: p.image, resources: {}, addresses: {},
-      status: "provisioning", opId: r.opId, meta: { migration: r.opId, ...(hostKey ? { hostKeys: candidates } : {}) },
-    }, { lease });
-    if (existing && hostKey) row = await state.updateInstance(row.id, { meta: { ...row.meta, hostKeys: candidates } }, { lease });
-    // A resumed create looks for what the first attempt made before it sends anything.
-    const found = resumed || Object.keys(row.resources).length > 0 ? await r.to.findByMarker(r.opId) : undefined;
-    let live: ProviderInstance;
-    let billing: BillingItem[];
-    let adoptedByProvider = false;
-    if (found) {
-      live = found.status === "running" ? found : await r.to.wait(found, "running");
-      billing = await r.to.billing(p.size, p.region);
-    } else {
-      await r.j.fence();
-      const result = await r.to.provision({
-        user: r.user, region: p.region, size: p.size, image: p.image, env: {}, secrets: {}, opId: r.opId, health: { port: r.deps.health.port, path: r.deps.health.path }, hold: true,
-        ...(hostKey ? { hostKey } : {}),
-      }, {
-        step: (text) => r.j.emit("provision", undefined, text, "info"),
-        created: async (partial) => void (await state.updateInstance(row.id, { resources: partial.resources, addresses: partial.addresses }, { lease })),
-      });
-      live = result.instance;
-      billing = result.billing;
-      adoptedByProvider = result.adopted;
-    }
-    const monthlyPrice = monthlyTotal(billing);
-    await state.updateInstance(row.id, {
-      resources: live.resources, addresses: live.addresses, status: live.status,
-      meta: {
-        ...row.meta, providerStatus: live.providerStatus, monthlyPrice, currency: billing[0]?.currency ?? null,
-        // Made by this attempt: exactly its key; adopted: one of the candidates.
-        ...(hostKey && !found && !adoptedByProvider ? { hostKeys: [hostKey.publicKey] } : {}),
-      },
-    }, { lease });
+    const { row, live, billing, adopted, foundByMarker } = await createByMarker({
+      state: r.deps.state, provider: r.to, lease: r.lease, user: r.user, role: "target", region: p.region, size: p.size, image: p.image,
+      marker: r.opId, existing: await r.targetRow(), resumed, meta: { migration: r.opId }, beforeCreate: () => r.j.fence(),
+      spec: { env: {}, secrets: {}, health: { port: r.deps.health.port, path: r.deps.health.path }, hold: true },
+      step: (text) => r.j.emit("provision", undefined, text, "info"),
+    });
     return {
-      instanceId: row.id, resources: live.resources, addresses: live.addresses, adopted: found !== undefined || adoptedByProvider, billing, monthlyPrice,
-      summary: `target ${Object.entries(live.resources).map(([k, v]) => `${k} ${v}`).join(", ")}${found ? " (adopted by marker)" : ""}`,
+      instanceId: row.id, resources: live.resources, addresses: live.addresses, adopted, billing, monthlyPrice: monthlyTotal(billing),
+      summary: `target ${Object.entries(live.resources).map(([k, v]) => `${k} ${v}`).join(", ")}${foundByMarker ? " (adopted by marker)" : ""}`,
     };
   });
 }

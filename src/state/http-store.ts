@@ -1,23 +1,17 @@
 import { AutomnaError, UsageError } from "../lib/errors.js";
-import type { Secret } from "../lib/redact.js";
-import { StateHttpClient } from "./http-client.js";
+import { StateHttpClient, type HttpClientOptions, type StateWaitListener } from "./http-client.js";
 import type {
   AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
   StateStore, UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
 } from "./types.js";
-import { encodeLease, encodeVersion, LEASE_HEADER } from "./wire.js";
+import { encodeLease, encodeVersion, LEASE_HEADER, OPERATIONS_PAGE_MAX } from "./wire.js";
 
-export interface HttpStoreOptions {
-  token?: Secret | undefined;
-  /** PEM of a CA to trust for an https state server with a private certificate. */
-  ca?: string | Buffer | undefined;
-  /** Keep-alive connections to the server. */
-  connections?: number;
-  attempts?: number;
-  timeoutMs?: number;
-  debug?: ((line: string) => void) | undefined;
-}
+/** Token, CA, connections, tries, outage window (`retryForMs`), timeout, debug and signal. */
+export type HttpStoreOptions = HttpClientOptions & {
+  /** Operations asked for per request when listing them (the server answers at most OPERATIONS_PAGE_MAX). */
+  pageSize?: number;
+};
 
 function writeHeaders(options: UpdateOptions): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -35,15 +29,13 @@ const seg = encodeURIComponent;
  */
 export class HttpStore implements StateStore {
   readonly location: string;
-  /** The server appends an audit row for every mutation; callers need not add their own. */
-  readonly auditsWrites = true;
   readonly #client: StateHttpClient;
-  readonly #close: () => Promise<void>;
+  readonly #pageSize: number;
 
-  private constructor(location: string, client: StateHttpClient, close: () => Promise<void>) {
+  private constructor(location: string, client: StateHttpClient, pageSize: number) {
     this.location = location;
     this.#client = client;
-    this.#close = close;
+    this.#pageSize = pageSize;
   }
 
   static async open(url: string, options: HttpStoreOptions = {}): Promise<HttpStore> {
@@ -57,16 +49,17 @@ export class HttpStore implements StateStore {
     if (base.username || base.password) {
       throw new UsageError("the state URL must not carry credentials", { hint: "put the token in AUTOMNA_STATE_TOKEN or config state.token" });
     }
-    const { Pool } = await import("undici");
-    const pool = new Pool(base.origin, {
-      connections: options.connections ?? 8,
-      keepAliveTimeout: 10_000,
-      ...(options.ca ? { connect: { ca: options.ca } } : {}),
-    });
-    const client = new StateHttpClient(pool, base, options);
-    return new HttpStore(base.toString().replace(/\/$/, ""), client, async () => {
-      await pool.close();
-    });
+    const pageSize = Math.max(1, Math.min(options.pageSize ?? OPERATIONS_PAGE_MAX, OPERATIONS_PAGE_MAX));
+    return new HttpStore(base.toString().replace(/\/$/, ""), new StateHttpClient(base, options), pageSize);
+  }
+
+  /**
+   * Tells `listener` while the server is down and calls wait for it, and when it is back (see
+   * StateWaitEvent): the hook for "waiting for the state server" on a progress board, and for
+   * renewing a lease once the server answers again. Returns the unsubscribe.
+   */
+  onWait(listener: StateWaitListener): () => void {
+    return this.#client.onWait(listener);
   }
 
   async #must<T>(value: Promise<T | undefined>): Promise<T> {
@@ -112,8 +105,22 @@ export class HttpStore implements StateStore {
   getOperation(id: string): Promise<Operation | undefined> {
     return this.#client.call<Operation>("GET", `/v1/operations/${seg(id)}`, { allow404: true });
   }
-  listOperations(filter: OperationFilter = {}): Promise<Operation[]> {
-    return this.#must(this.#client.call<Operation[]>("GET", "/v1/operations", { query: { ...filter } }));
+  /**
+   * Page by page (newest first, each page after the last id of the one before), as many as the
+   * filter's limit asks for, or all: the server answers at most OPERATIONS_PAGE_MAX at a time.
+   */
+  async listOperations(filter: OperationFilter = {}): Promise<Operation[]> {
+    const out: Operation[] = [];
+    const wanted = filter.limit ?? Number.POSITIVE_INFINITY;
+    let before = filter.before;
+    while (out.length < wanted) {
+      const limit = Math.min(this.#pageSize, wanted - out.length);
+      const page = await this.#must(this.#client.call<Operation[]>("GET", "/v1/operations", { query: { ...filter, before, limit } }));
+      out.push(...page);
+      if (page.length < limit) break;
+      before = page[page.length - 1]!.id;
+    }
+    return out;
   }
   updateOperation(id: string, patch: OperationPatch, options: UpdateOptions = {}): Promise<Operation> {
     return this.#must(this.#client.call<Operation>("PATCH", `/v1/operations/${seg(id)}`, { body: patch, headers: writeHeaders(options) }));
@@ -157,6 +164,6 @@ export class HttpStore implements StateStore {
   }
 
   close(): Promise<void> {
-    return this.#close();
+    return this.#client.close();
   }
 }

@@ -1,4 +1,5 @@
 import { AutomnaError } from "../lib/errors.js";
+import { first, run, type Cell, type Steps } from "./sql-steps.js";
 
 /**
  * Idempotency records of `automna state serve`: the response a keyed mutation answered, kept so a
@@ -52,7 +53,6 @@ export class IdempotencyKeyTakenError extends AutomnaError {
   }
 }
 
-/** One SQL text per statement, in SQLite's `?` placeholders; PostgreSQL gets them numbered. */
 const SQL = {
   dropExpired: "DELETE FROM idempotency WHERE operator = ? AND idem_key = ? AND created_at < ?",
   claim: "INSERT INTO idempotency (operator, idem_key, fingerprint, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -61,59 +61,29 @@ const SQL = {
   purge: "DELETE FROM idempotency WHERE created_at < ?",
 } as const;
 
-type Statement = keyof typeof SQL;
-
-const numbered = (sql: string): string => {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
-};
-const PG_SQL = Object.fromEntries(Object.entries(SQL).map(([k, v]) => [k, numbered(v)])) as Record<Statement, string>;
-
-export function idempotencySql(dialect: "sqlite" | "postgres", statement: Statement): string {
-  return dialect === "sqlite" ? SQL[statement] : PG_SQL[statement];
-}
-
 export function expiredBefore(now: Date): string {
   return new Date(now.getTime() - IDEMPOTENCY_TTL_MS).toISOString();
 }
 
-function claimParams(claim: IdempotencyClaim, now: Date): { drop: string[]; claim: string[] } {
-  return { drop: [claim.operator, claim.key, expiredBefore(now)], claim: [claim.operator, claim.key, claim.fingerprint, now.toISOString()] };
+function toRecord(r: Cell[]): IdempotencyRecord {
+  return { fingerprint: String(r[0]), status: Number(r[1]), body: r[2] === null || r[2] === undefined ? null : String(r[2]) };
 }
 
-function recordParams(claim: IdempotencyClaim, result: unknown): (string | number | null)[] {
+/** The steps of a mutation, between the claim of its key and the record of its response (none without a claim). */
+export function* claimed<T>(claim: IdempotencyClaim | undefined, now: Date, steps: Steps<T>): Steps<T> {
+  if (!claim) return yield* steps;
+  yield* run(SQL.dropExpired, [claim.operator, claim.key, expiredBefore(now)]);
+  if ((yield* run(SQL.claim, [claim.operator, claim.key, claim.fingerprint, now.toISOString()])) === 0) throw new IdempotencyKeyTakenError(claim.key);
+  const result = yield* steps;
   const response = claim.respond(result);
-  return [response.status, response.body, claim.operator, claim.key];
-}
-
-export function toRecord(row: Record<string, unknown>): IdempotencyRecord {
-  return { fingerprint: String(row.fingerprint), status: Number(row.status), body: row.body === null || row.body === undefined ? null : String(row.body) };
-}
-
-type Params = (string | number | null)[];
-
-/**
- * SQLite: runs `fn` (already inside BEGIN IMMEDIATE) between the claim and the record. Synchronous
- * on purpose: the connection is shared, and an await inside a transaction would let another
- * request's statements into it.
- */
-export function runClaimedSync<T>(run: (sql: string, params: Params) => number, claim: IdempotencyClaim | undefined, now: Date, fn: () => T): T {
-  if (!claim) return fn();
-  const p = claimParams(claim, now);
-  run(SQL.dropExpired, p.drop);
-  if (run(SQL.claim, p.claim) === 0) throw new IdempotencyKeyTakenError(claim.key);
-  const result = fn();
-  run(SQL.record, recordParams(claim, result));
+  yield* run(SQL.record, [response.status, response.body, claim.operator, claim.key]);
   return result;
 }
 
-/** PostgreSQL: the same, inside the transaction the store opened on one pooled connection. */
-export async function runClaimed<T>(run: (sql: string, params: Params) => Promise<number>, claim: IdempotencyClaim | undefined, now: Date, fn: () => Promise<T>): Promise<T> {
-  if (!claim) return fn();
-  const p = claimParams(claim, now);
-  await run(PG_SQL.dropExpired, p.drop);
-  if ((await run(PG_SQL.claim, p.claim)) === 0) throw new IdempotencyKeyTakenError(claim.key);
-  const result = await fn();
-  await run(PG_SQL.record, recordParams(claim, result));
-  return result;
+export function findIdempotency(operator: string, key: string, notBefore: string): Steps<IdempotencyRecord | undefined> {
+  return first(SQL.find, [operator, key, notBefore], toRecord);
+}
+
+export function purgeIdempotency(before: string): Steps<number> {
+  return run(SQL.purge, [before]);
 }

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { LockedError } from "../lib/errors.js";
 import type { Lease, LeaseHolder, LeaseRef, StateStore } from "./types.js";
 
@@ -24,17 +25,60 @@ export interface HoldOptions {
   onLost?: (user: string, error: LockedError) => void;
 }
 
+/** Whether a process of this machine exists (EPERM: it does, it is another user's). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** A lease whose holder said it runs on this machine, as a process that no longer exists (a crash, kill -9, a closed pipe). */
+export function heldByDeadProcess(lease: Lease): boolean {
+  const { host, pid } = lease.holder;
+  return host === hostname() && pid !== undefined && pid !== process.pid && !processAlive(pid);
+}
+
+/**
+ * Takes the user's lease. A live lease whose holder process is gone from this machine is taken
+ * over at once rather than blocking the user until its TTL: it is released (on a state server
+ * only its holder's operator may, so another operator's stays until it expires or an admin
+ * breaks it) and taken again. Any other live holder is the store's LockedError (exit 4), naming
+ * holder, operation, expiry and the command that frees it.
+ */
+export async function acquireLease(store: StateStore, user: string, holder: LeaseHolder, ttlMs: number): Promise<Lease> {
+  try {
+    return await store.acquireLease(user, holder, ttlMs);
+  } catch (error) {
+    if (!(error instanceof LockedError)) throw error;
+    const live = await store.getLease(user);
+    if (!live || !heldByDeadProcess(live)) throw error;
+    try {
+      await store.releaseLease({ user, leaseId: live.leaseId });
+    } catch {
+      throw error;
+    }
+    await store.appendAudit({ who: holder.who, action: "lease.takeover", target: user, details: { leaseId: live.leaseId, from: live.holder, operation: holder.operation } })
+      .catch(() => undefined);
+    return store.acquireLease(user, holder, ttlMs);
+  }
+}
+
 /**
  * Takes the leases of several users, all or none (in sorted order, so two runs over overlapping
- * sets cannot each hold half), and keeps them alive with heartbeats until released. A crashed
- * process's leases simply expire; a lease that is lost meanwhile (expired and taken over, or
- * broken) is reported through `lost`, `signal` and `onLost`, and every later write presenting it
- * is refused by the store (fencing).
+ * sets cannot each hold half), and keeps them alive with heartbeats until released. The holder
+ * is recorded with this machine and process, so a crash's leases are taken over by the next
+ * command here (acquireLease) and elsewhere simply expire; a lease that is lost meanwhile
+ * (expired and taken over, or broken) is reported through `lost`, `signal` and `onLost`, and every
+ * later write presenting it is refused by the store (fencing).
  */
 export async function holdLeases(store: StateStore, users: string[], holder: LeaseHolder, options: HoldOptions): Promise<HeldLeases> {
+  const self: LeaseHolder = { ...holder, host: holder.host ?? hostname(), pid: holder.pid ?? process.pid };
   const taken: Lease[] = [];
   try {
-    for (const user of [...users].sort()) taken.push(await store.acquireLease(user, holder, options.ttlMs));
+    for (const user of [...users].sort()) taken.push(await acquireLease(store, user, self, options.ttlMs));
   } catch (error) {
     await Promise.allSettled(taken.map((l) => store.releaseLease({ user: l.user, leaseId: l.leaseId })));
     throw error;
@@ -81,7 +125,7 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
  * it, even when it fails.
  */
 export async function withLease<T>(state: StateStore, user: string, holder: LeaseHolder, fn: (lease: LeaseRef, held: HeldLeases) => Promise<T>, ttlMs = LEASE_TTL_MS): Promise<T> {
-  const held = await holdLeases(state, [user], { ...holder, pid: holder.pid ?? process.pid }, { ttlMs, heartbeatMs: Math.max(1000, Math.floor(ttlMs / 3)) });
+  const held = await holdLeases(state, [user], holder, { ttlMs, heartbeatMs: Math.max(1000, Math.floor(ttlMs / 3)) });
   try {
     return await fn(held.ref(user), held);
   } finally {

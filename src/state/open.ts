@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError, UsageError } from "../lib/errors.js";
 import type { Config } from "../lib/config.js";
 import { defaultStatePath } from "../lib/paths.js";
+import { parseDuration } from "../lib/validate.js";
 import type { StateStore } from "./types.js";
 
 export interface StateLocation {
@@ -35,6 +36,21 @@ export function resolveStateLocation(config: Config, flag: string | undefined): 
 export interface OpenStateOptions {
   /** Debug lines (HTTP traffic of the shared-state client; tokens never included). */
   debug?: (line: string) => void;
+  /** Who the embedded store records in the audit log for every write (a state server takes it from the token). */
+  operator?: string;
+  /** Ctrl-C: cuts the state client's waits for an unreachable server short. */
+  signal?: AbortSignal;
+}
+
+/** Longest `state.retryFor` accepted: a day (a wait longer than that is a stuck command). */
+const MAX_RETRY_FOR_MS = 24 * 3600_000;
+
+/** `state.retryFor` (a duration, default 60s): how long state calls wait out a server outage. */
+export function stateRetryForMs(config: Config): number {
+  const value = config.getString("state.retryFor") ?? "60s";
+  const ms = parseDuration("state.retryFor", value.trim());
+  if (ms > MAX_RETRY_FOR_MS) throw new ConfigError(`state.retryFor must be at most 24h, got "${value}"`, { hint: "e.g. automna config set state.retryFor 2m (0s: do not wait)" });
+  return ms;
 }
 
 export async function openStateStore(config: Config, flag: string | undefined, now?: () => Date, options: OpenStateOptions = {}): Promise<StateStore> {
@@ -50,8 +66,10 @@ export async function openStateStore(config: Config, flag: string | undefined, n
       }
     }
     const { HttpStore } = await import("./http-store.js");
-    return HttpStore.open(where.location, { token: config.secret("state.token"), ca, debug: options.debug });
+    return HttpStore.open(where.location, { token: config.secret("state.token"), ca, debug: options.debug, signal: options.signal, retryForMs: stateRetryForMs(config) });
   }
   const { SqliteStore } = await import("./sqlite-store.js");
-  return SqliteStore.open(where.location, { busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}) });
+  return SqliteStore.open(where.location, {
+    busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}), ...(options.operator ? { operator: options.operator } : {}),
+  });
 }

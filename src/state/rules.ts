@@ -1,22 +1,39 @@
 import { ConflictError, LockedError, type LockHolder } from "../lib/errors.js";
 import type { IdempotencyClaim } from "./idempotency.js";
+import { ForbiddenError } from "./server/errors.js";
 import type { Lease, LeaseRef } from "./types.js";
 
 /**
  * The semantics every store enforces, written once so the embedded, PostgreSQL and HTTP stores
- * say the same thing in the same words. Each store calls these inside the transaction that
- * guards the write.
+ * say the same thing in the same words. The SQL stores call these from sql-store.ts, inside the
+ * transaction that guards the write.
  */
 
 export function leaseHolder(lease: Lease): Required<LockHolder> {
   return { who: lease.holder.who, operation: lease.holder.operation, since: lease.acquiredAt, leaseId: lease.leaseId, expiresAt: lease.expiresAt };
 }
 
-/** The user is held by someone else's live lease. */
+/**
+ * The user is held by someone else's live lease: who, doing what, from which process (when the
+ * holder said), until when, and the command that frees it.
+ */
 export function lockedBy(user: string, live: Lease): LockedError {
-  return new LockedError(`${user} is locked by ${live.holder.who} (${live.holder.operation}) until ${live.expiresAt}`, leaseHolder(live), {
-    hint: `wait for it to finish, or break it with: automna lock break ${user} --lease ${live.leaseId}`,
+  const h = live.holder;
+  const where = h.host ? ` (${h.pid === undefined ? "" : `pid ${h.pid} `}on ${h.host})` : "";
+  return new LockedError(`${user} is locked by ${h.who} (${h.operation}) until ${live.expiresAt}${where}`, leaseHolder(live), {
+    hint: `wait for it to finish (or for the lease to expire), or break it with: automna lock break ${user} --lease ${live.leaseId}`,
   });
+}
+
+/**
+ * On a state server a lease is renewed or released only by its holder (the operator of the token
+ * that took it) or an admin: lease ids are readable with any token, and another operator freeing
+ * or extending a lease would defeat it. Breaking one is admin-only (a route scope).
+ */
+export function assertLeaseHolder(lease: Lease, stamp: AuditStamp | undefined): void {
+  if (!stamp?.holderOnly || lease.holder.who === stamp.who) return;
+  throw new ForbiddenError(`lease ${lease.leaseId} on ${lease.user} is held by ${lease.holder.who}, not ${stamp.who}; only its holder or an admin may renew or release it`,
+    `an admin can break it: automna lock break ${lease.user} --lease ${lease.leaseId}`);
 }
 
 /**
@@ -57,13 +74,15 @@ export type AuditAction =
   | "token.create" | "token.revoke";
 
 /**
- * Who is writing, for stores opened by `automna state serve` or the token admin: every mutation
- * made through an audited view appends an audit row in the same transaction, so a crash can never
- * keep a change and lose its record (or the reverse).
+ * Who is writing: the operator of the CLI's embedded store, or of a state server request or the
+ * token admin. Every mutation made through an audited store appends an audit row in the same
+ * transaction, so a crash can never keep a change and lose its record (or the reverse).
  */
 export interface AuditStamp {
   who: string;
   requestId: string | null;
+  /** Leases may be renewed or released only when `who` holds them (a state server request without admin scope). */
+  holderOnly?: boolean;
   /** A keyed request: the view's mutation also claims the key and records its response, in the same transaction. */
   idempotency?: IdempotencyClaim;
 }

@@ -1,12 +1,15 @@
 /**
  * The state store: which user's agent runs where, what it cost, which operation is in flight,
- * who holds each user's lock, and who did what. The embedded SQLite store and the HTTP client of
- * `automna state serve` implement this same interface and pass the same contract suite
- * (test/state/contract.ts).
+ * who holds each user's lock, and who did what. The embedded SQLite store, the PostgreSQL store
+ * and the HTTP client of `automna state serve` implement this same interface and pass the same
+ * contract suite (test/state/contract.ts). Every mutation is recorded in the audit log by the
+ * store itself (the CLI's embedded store as its operator, the server as the token's operator);
+ * commands append entries only for what is not a store write (a destroy, a backup).
  *
  * Times are ISO-8601 UTC strings with milliseconds. Every mutation that runs under a lease takes
  * `{ lease }` and is rejected (LockedError) when that lease is no longer the live one: fencing.
  */
+import type { StateWaitEvent } from "./http-client.js";
 
 export type InstanceStatus =
   | "provisioning"
@@ -136,6 +139,8 @@ export interface OperationFilter {
   status?: OperationStatus;
   /** Only operations not yet finished (running or rolling back). */
   active?: boolean;
+  /** Only operations whose id sorts before this one: the next page of a newest-first list. */
+  before?: string;
   limit?: number;
 }
 
@@ -213,11 +218,6 @@ export interface AuditFilter {
 export interface StateStore {
   /** Where it lives, for messages (a file path or a URL). */
   readonly location: string;
-  /**
-   * True when every mutation is recorded in the audit log by the store itself (the HTTP store:
-   * the server does it, attributed to the token). Commands then need not append their own rows.
-   */
-  readonly auditsWrites?: boolean;
 
   // Instances
   getInstance(user: string, role?: InstanceRole): Promise<Instance | undefined>;
@@ -258,6 +258,13 @@ export interface StateStore {
   // Audit log (append-only)
   appendAudit(entry: NewAuditEntry): Promise<AuditEntry>;
   listAudit(filter?: AuditFilter): Promise<AuditEntry[]>;
+
+  /**
+   * Only a store behind a server (the HTTP store): tells `listener` while the server is down and
+   * calls wait for it, and when it is back (see StateWaitEvent in http-client.ts). Returns the
+   * unsubscribe. `state.onWait?.(...)` is a no-op on an embedded store.
+   */
+  onWait?(listener: (event: StateWaitEvent) => void): () => void;
 
   close(): Promise<void>;
 }

@@ -1,16 +1,14 @@
 /**
- * WHERE and LIMIT builders shared by the SQLite and PostgreSQL stores: a clause is added only when
- * its filter is set. Clauses are written with one `?`; PostgreSQL's Where numbers it ($1, $2, ...).
+ * WHERE and LIMIT builders for the stores' list queries: a clause is added only when its filter
+ * is set. Clauses are written with one `?` (the dialect numbers them for PostgreSQL).
  */
-export class Where<P = unknown> {
+export class Where {
   readonly clauses: string[] = [];
-  readonly params: P[] = [];
-  /** `numbered`: PostgreSQL placeholders ($1, $2, ...) instead of SQLite's `?`. */
-  constructor(private readonly numbered = false) {}
-  add(clause: string, value: P | undefined): this {
+  readonly params: unknown[] = [];
+  add(clause: string, value: unknown): this {
     if (value !== undefined) {
       this.params.push(value);
-      this.clauses.push(this.numbered ? clause.replace("?", `$${this.params.length}`) : clause);
+      this.clauses.push(clause);
     }
     return this;
   }

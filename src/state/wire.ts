@@ -19,6 +19,11 @@ import type { LeaseRef } from "./types.js";
  *   request is answered from the record with `Idempotent-Replayed: true`, a different request
  *   with the same key gets 422 `idempotency_key_reused`. The client sends one per logical call,
  *   so a mutation whose response was lost can be retried without being applied twice.
+ * - Lists of operations are pages, newest first: `limit` at most OPERATIONS_PAGE_MAX (also the
+ *   page size when no limit is given), `before=<id>` for the page after the one ending with that
+ *   id; a page shorter than asked for is the last.
+ * - Every error, the server's own and the HTTP framework's (a 414 for an over-long URL, a 400 for
+ *   malformed or too deeply nested JSON, a 503 while shutting down), has the error document shape.
  */
 export const LEASE_HEADER = "automna-lease";
 export const REQUEST_ID_HEADER = "x-request-id";
@@ -32,6 +37,8 @@ export const REPLAYED_HEADER = "idempotent-replayed";
  * there could apply the write twice.
  */
 export const KEYS_HONOURED_HEADER = "automna-idempotency";
+/** The most operations one request lists (see above). */
+export const OPERATIONS_PAGE_MAX = 10_000;
 
 export function encodeLease(ref: LeaseRef): string {
   return `${ref.user}:${ref.leaseId}`;

@@ -1,10 +1,12 @@
+import { spawn } from "node:child_process";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openBackend } from "../../src/state/backend.js";
 import { SqliteStore } from "../../src/state/sqlite-store.js";
 import type { AuditEntry, Lease } from "../../src/state/types.js";
 import { makeHome, runCli, type Sandbox } from "../helpers/cli.js";
-import { startTestServer } from "../helpers/state-server.js";
+import { createToken, startTestServer } from "../helpers/state-server.js";
 
 const homes: Sandbox[] = [];
 function home(): Sandbox {
@@ -60,8 +62,12 @@ describe("automna lock (embedded store)", () => {
     expect(res.stdout).toMatch(/^alice:lease_\w+,bob:lease_\w+\n$/);
     const store = await SqliteStore.open(h.statePath);
     expect(await store.listLeases()).toEqual([]);
-    const acquired = (await store.listAudit()).map((a) => [a.who, a.action, a.target, a.details.exitCode]);
-    expect(acquired).toEqual([["boss", "lock.run", "alice", 3], ["boss", "lock.run", "bob", 3]]);
+    // The embedded store audits its own writes, as the operator (the command adds no rows of its own).
+    const audited = (await store.listAudit()).map((a) => [a.who, a.action, a.target, a.details.operation ?? null]);
+    expect(audited).toEqual([
+      ["boss", "lease.acquire", "alice", "disk resize"], ["boss", "lease.acquire", "bob", "disk resize"],
+      ["boss", "lease.release", "alice", null], ["boss", "lease.release", "bob", null],
+    ]);
     await store.close();
     const noCommand = await runCli(["lock", "run", "alice"], { env: h.env });
     expect(noCommand.code).toBe(2);
@@ -78,6 +84,83 @@ describe("automna lock (embedded store)", () => {
     expect(res.stderr).toContain("Error: bob is locked by ann (op_migrate) until");
     expect((await store.listLeases()).map((l) => l.user)).toEqual(["bob"]);
     await store.close();
+  });
+});
+
+/** The pid of a process that has just exited: nothing of this machine runs under it now. */
+async function deadPid(): Promise<number> {
+  const child = spawn("true");
+  await new Promise((resolve) => child.once("exit", resolve));
+  return child.pid!;
+}
+
+describe("a lease whose holder process is gone", () => {
+  it("is taken over at once by any command on the same machine, and recorded", async () => {
+    const h = home();
+    const store = await SqliteStore.open(h.statePath);
+    const pid = await deadPid();
+    const stale = await store.acquireLease("alice", { who: "ann", operation: "provision", host: hostname(), pid }, 600_000);
+    const run = await runCli(["lock", "run", "alice", "--", "true"], { env: h.env });
+    expect(run.stderr).toMatch(/^holding alice \(lease_\w+\); running true\n$/);
+    expect(run.code).toBe(0);
+    await store.acquireLease("bob", { who: "ann", operation: "provision", host: hostname(), pid }, 600_000);
+    const destroy = await runCli(["destroy", "bob", "--yes", "--json"], { env: h.env });
+    expect(destroy.code).toBe(0);
+    expect(destroy.json()).toEqual([{ user: "bob", result: "absent", provider: null, removed: [], error: null }]);
+    const takeovers = await store.listAudit({ action: "lease.takeover" });
+    expect(takeovers.map((a) => [a.who, a.target, a.details.operation])).toEqual([["boss", "alice", "lock run: true"], ["boss", "bob", "destroy"]]);
+    expect(takeovers[0]!.details).toMatchObject({ leaseId: stale.leaseId, from: { who: "ann", operation: "provision", pid } });
+    expect(await store.listLeases()).toEqual([]);
+    await store.close();
+  });
+
+  it("is not taken over while its process lives, nor when it ran on another machine: exit 4 naming holder, operation, expiry and the way out", async () => {
+    const h = home();
+    const store = await SqliteStore.open(h.statePath);
+    const alive = spawn("sleep", ["60"]);
+    try {
+      const gone = await deadPid();
+      const cases = [
+        { user: "alice", holder: { who: "ann", operation: "provision", host: hostname(), pid: alive.pid! }, where: `pid ${alive.pid} on ${hostname()}` },
+        { user: "bob", holder: { who: "ann", operation: "op_migrate", host: "ci-runner-7", pid: gone }, where: `pid ${gone} on ci-runner-7` },
+      ];
+      for (const c of cases) {
+        const lease = await store.acquireLease(c.user, c.holder, 600_000);
+        const res = await runCli(["lock", "run", c.user, "--", "true"], { env: h.env });
+        expect(res.code).toBe(4);
+        expect(res.stderr).toBe(`Error: ${c.user} is locked by ann (${c.holder.operation}) until ${lease.expiresAt} (${c.where})\n`
+          + `Hint: wait for it to finish (or for the lease to expire), or break it with: automna lock break ${c.user} --lease ${lease.leaseId}\n`);
+        expect((await store.getLease(c.user))?.leaseId).toBe(lease.leaseId);
+      }
+    } finally {
+      alive.kill();
+    }
+    await store.close();
+  });
+
+  it("through a state server: taken over by its own operator, refused to another (only the holder may release it)", async () => {
+    const h = home();
+    const backend = await openBackend(join(h.dir, "server.db"));
+    const srv = await startTestServer(backend);
+    try {
+      const wil = await createToken(backend, "wil", "write");
+      const writer = await srv.client("write");
+      const pid = await deadPid();
+      const stale = await writer.acquireLease("alice", { who: "wes", operation: "provision", host: hostname(), pid }, 600_000);
+      const env = (token: string) => ({ ...h.env, AUTOMNA_STATE_URL: srv.url, AUTOMNA_STATE_TOKEN: token });
+      const other = await runCli(["lock", "run", "alice", "--", "true"], { env: env(wil) });
+      expect(other.code).toBe(4);
+      expect(other.stderr).toContain(`Error: alice is locked by wes (provision) until ${stale.expiresAt} (pid ${pid} on ${hostname()})\n`);
+      expect(other.stderr).toContain(`automna lock break alice --lease ${stale.leaseId}`);
+      const own = await runCli(["lock", "run", "alice", "--", "true"], { env: env(srv.tokens.write) });
+      expect(own.code).toBe(0);
+      expect((await backend.listAudit({ target: "alice" })).map((r) => [r.who, r.action])).toEqual([
+        ["wes", "lease.acquire"], ["wes", "lease.release"], ["wes", "lease.takeover"], ["wes", "lease.acquire"], ["wes", "lease.release"],
+      ]);
+    } finally {
+      await srv.close();
+      await backend.close();
+    }
   });
 });
 

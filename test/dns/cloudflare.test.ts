@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CloudflareDns, type CloudflareDnsOptions } from "../../src/dns/cloudflare.js";
 import { routeUser } from "../../src/dns/route.js";
-import { AuthError, ProviderApiError } from "../../src/lib/errors.js";
+import { AuthError, ProviderApiError, isAbortError } from "../../src/lib/errors.js";
 import { Secret } from "../../src/lib/redact.js";
 import { startCloudflareSandbox, type CloudflareSandboxHandle } from "../../src/sandbox/cloudflare.js";
 
@@ -159,6 +159,16 @@ describe("retries", () => {
       expect(cf.records().filter((r) => r.name === `${user}.agents.example.test`).map((r) => r.content)).toEqual([`198.51.100.${i + 1}`]);
     }
     expect(cf.requests.some((r) => r.status === 503)).toBe(true);
+  });
+
+  it("ends a wait for a 300 s retry-after at Ctrl-C: the call rejects as cancelled", async () => {
+    const ac = new AbortController();
+    const waits: number[] = [];
+    const dns = client({ sleep: undefined, signal: ac.signal, onRetry: (i) => (waits.push(i.delayMs), ac.abort()) });
+    cf.faults.rateLimitNext(1, 300);
+    const error = await dns.getRecords("x.agents.example.test").catch((e: unknown) => e);
+    expect(waits).toEqual([300_000]);
+    expect(isAbortError(error)).toBe(true);
   });
 
   it("gives up after its attempts with the provider's error, request id included", async () => {

@@ -45,14 +45,14 @@ describe("the automna binary", () => {
     expect(forced.stderr).toContain("\u001b[32m");
   });
 
-  it("refuses to run on Node older than 22, in one line", async () => {
+  it("refuses to run on Node older than 22, in one line that says how to get a newer one", async () => {
     home = makeHome();
     const preload = join(home.dir, "old-node.mjs");
     writeFileSync(preload, 'Object.defineProperty(process, "versions", { value: { ...process.versions, node: "20.19.0" } });\nObject.defineProperty(process, "version", { value: "v20.19.0" });\n');
     const r = await execa(process.execPath, ["--import", preload, BIN, "--help"], { reject: false, env: home.env, extendEnv: false });
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe("automna needs Node.js 22.22+ or 24.15+; this is v20.19.0");
+    expect(r.stderr).toBe("automna needs Node.js 22.22+ or 24.15+; this is v20.19.0: install Node.js 24 (https://nodejs.org/en/download, or `nvm install 24`)");
   });
 });
 

@@ -76,7 +76,7 @@ describe("automna CLI processes through one state server", () => {
     // bob is still held by the second process: a third process is refused, naming it.
     const refused = await automna(["lock", "run", "bob", "--", "true"], env(ann));
     expect(refused.exitCode).toBe(4);
-    expect(refused.stderr).toMatch(/^Error: bob is locked by bob \(lock run: node \S+\/bob\.mjs\) until \d{4}-.*Z\nHint: wait for it to finish, or break it with: automna lock break bob --lease lease_\w+$/);
+    expect(refused.stderr).toMatch(/^Error: bob is locked by bob \(lock run: node \S+\/bob\.mjs\) until \d{4}-\S+Z \(pid \d+ on \S+\)\nHint: wait for it to finish \(or for the lease to expire\), or break it with: automna lock break bob --lease lease_\w+$/);
     writeFileSync(join(h.dir, "go"), "");
     expect((await b).exitCode).toBe(0);
     const store = await HttpStore.open(srv.url, { token: new Secret(ann) });

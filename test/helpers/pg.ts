@@ -1,15 +1,15 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { prepareCluster } from "../../scripts/postgres-server.mjs";
 
 /**
  * A throwaway PostgreSQL cluster for tests: initdb into a temp dir, postgres on a free loopback
- * port with its socket in that dir, stopped and deleted afterwards. The server binaries come
- * from Debian's packages (/usr/lib/postgresql/<version>/bin; .ci/services.sh installs them). As
- * root, postgres refuses to run, so it runs as the `postgres` system user the package creates.
+ * port with its socket in that dir, stopped and deleted afterwards. The server binaries are the
+ * ones `npm ci` installs from the npm registry (or AUTOMNA_PG_BIN; see scripts/postgres-server.mjs),
+ * never the machine's; as root the server runs as `nobody`.
  */
 export interface PgCluster {
   /** URL of a database in the cluster (default: postgres). */
@@ -20,18 +20,6 @@ export interface PgCluster {
    */
   createDatabase(): Promise<string>;
   stop(): Promise<void>;
-}
-
-export function findPgBin(): string {
-  const given = process.env.AUTOMNA_PG_BIN;
-  if (given && existsSync(join(given, "initdb"))) return given;
-  const root = "/usr/lib/postgresql";
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const v of versions) {
-    const bin = join(root, v, "bin");
-    if (existsSync(join(bin, "initdb")) && existsSync(join(bin, "postgres"))) return bin;
-  }
-  throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: run .ci/services.sh (apt-get install postgresql)");
 }
 
 async function freePort(): Promise<number> {
@@ -45,33 +33,18 @@ async function freePort(): Promise<number> {
   });
 }
 
-function asPgUser(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const line = execFileSync("getent", ["passwd", "postgres"], { encoding: "utf8" }).trim();
-  const [, , uid, gid] = line.split(":");
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
 let databases = 0;
 
 export async function startPostgres(): Promise<PgCluster> {
-  const bin = findPgBin();
-  const user = asPgUser();
-  // As root the postgres user must reach the directory: /tmp is world-traversable, $TMPDIR may not be.
-  const dir = mkdtempSync(join(user ? "/tmp" : tmpdir(), "automna-pg-"));
-  if (user) {
-    chmodSync(dir, 0o755);
-    chownSync(dir, user.uid, user.gid);
-  }
-  const ids = user ? { uid: user.uid, gid: user.gid } : {};
+  const { dir, bin, spawnOptions } = await prepareCluster("automna-pg-");
   const data = join(dir, "data");
-  execFileSync(join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "automna", "-E", "UTF8", "--no-sync", "--locale=C"], { ...ids, stdio: "pipe" });
+  execFileSync(join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "automna", "-E", "UTF8", "--no-sync", "--locale=C"], { ...spawnOptions, stdio: "pipe" });
   const port = await freePort();
   // fsync off: a test cluster is thrown away; durability is tested against the store, not the disk.
   const child: ChildProcess = spawn(join(bin, "postgres"), [
     "-D", data, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-k", dir, "-c", "fsync=off",
     "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
-  ], { ...ids, stdio: ["ignore", "ignore", "pipe"] });
+  ], { ...spawnOptions, stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const url = (database = "postgres"): string => `postgres://automna@127.0.0.1:${port}/${database}`;

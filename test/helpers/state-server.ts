@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { request } from "undici";
 import { Secret } from "../../src/lib/redact.js";
 import { HttpStore } from "../../src/state/http-store.js";
@@ -59,4 +60,16 @@ export async function rawRequest(base: string, method: Method, path: string, tok
   });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: text ? (JSON.parse(text) as { error?: Record<string, unknown> } & Record<string, unknown>) : undefined };
+}
+
+/** Bytes written straight to the server's socket (malformed HTTP), and all it answers before closing. */
+export function rawSocket(base: string, bytes: string): Promise<string> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(bytes));
+    const chunks: Buffer[] = [];
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+  });
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConflictError, LockedError, NotFoundError } from "../../src/lib/errors.js";
+import type { ServerBackend } from "../../src/state/tokens.js";
 import type { NewInstance, StateStore } from "../../src/state/types.js";
 import { ManualClock } from "../helpers/cli.js";
 
@@ -132,6 +133,18 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await store.listOperations({ user: "alice" }))[0]!.status).toBe("succeeded");
         await expect(store.appendJournal("op_missing", { step: "x", phase: "intent" })).rejects.toBeInstanceOf(NotFoundError);
       });
+
+      it("lists operations newest first and pages through them with before", async () => {
+        for (const n of [1, 2, 3, 4, 5]) await store.createOperation({ id: `op_00${n}`, kind: "migrate", user: n % 2 ? "alice" : "bob" });
+        const ids = (ops: { id: string }[]): string[] => ops.map((o) => o.id);
+        expect(ids(await store.listOperations())).toEqual(["op_005", "op_004", "op_003", "op_002", "op_001"]);
+        expect(ids(await store.listOperations({ limit: 2 }))).toEqual(["op_005", "op_004"]);
+        expect(ids(await store.listOperations({ before: "op_004", limit: 2 }))).toEqual(["op_003", "op_002"]);
+        expect(ids(await store.listOperations({ before: "op_002" }))).toEqual(["op_001"]);
+        expect(ids(await store.listOperations({ user: "alice", before: "op_005" }))).toEqual(["op_003", "op_001"]);
+        expect(await store.listOperations({ limit: 0 })).toEqual([]);
+        await expect(store.createOperation({ id: "op_003", kind: "migrate", user: "alice" })).rejects.toBeInstanceOf(ConflictError);
+      });
     });
 
     describe("leases", () => {
@@ -203,6 +216,79 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(await store.listAudit({ limit: 1 })).toHaveLength(1);
         expect((await store.listAudit({ order: "desc", limit: 1 })).map((a) => a.action)).toEqual(["destroy"]);
       });
+    });
+  });
+}
+
+/** Builds a fresh, empty database of a server backend (SQLite or PostgreSQL) on the given clock. */
+export type BackendFactory = (clock: ManualClock) => Promise<{ backend: ServerBackend; cleanup(): Promise<void> }>;
+
+/**
+ * The rules only the SQL stores carry (the HTTP store gets them from its server): every write of an
+ * audited store leaves an audit row in its own transaction, and a holder-only view (a state
+ * server request without admin scope) renews and releases only its own leases.
+ */
+export function describeAuditedStoreContract(name: string, factory: BackendFactory): void {
+  describe(`audited store: ${name}`, () => {
+    let clock: ManualClock;
+    let fx: Awaited<ReturnType<BackendFactory>>;
+
+    beforeEach(async () => {
+      clock = new ManualClock();
+      fx = await factory(clock);
+    });
+    afterEach(async () => {
+      await fx.cleanup();
+    });
+
+    it("records each write as its operator, and nothing for a write that was refused", async () => {
+      const ann = fx.backend.audited({ who: "ann", requestId: null });
+      const lease = await ann.acquireLease("alice", holder("ann"), 30_000);
+      const ref = { user: "alice", leaseId: lease.leaseId };
+      const a = await ann.createInstance(instance("alice"), { lease: ref });
+      await expect(ann.createInstance(instance("alice"), { lease: ref })).rejects.toBeInstanceOf(ConflictError);
+      await ann.updateInstance(a.id, { status: "stopped" }, { lease: ref });
+      await expect(ann.updateInstance(a.id, { status: "running" }, { lease: ref, expectedVersion: 1 })).rejects.toBeInstanceOf(ConflictError);
+      const op = await ann.createOperation({ kind: "migrate", user: "alice" }, { lease: ref });
+      await ann.appendJournal(op.id, { step: "lock", phase: "done" }, { lease: ref });
+      await ann.updateOperation(op.id, { status: "succeeded" }, { lease: ref });
+      await ann.openUsage({
+        user: "alice", instanceId: a.id, provider: "hetzner", size: "cx22", region: "fsn1", kind: "server", quantity: 1,
+        hourlyPrice: 0.006, monthlyPrice: 3.79, currency: "EUR", start: clock.now().toISOString(),
+      }, { lease: ref });
+      await ann.closeUsage(a.id, clock.now().toISOString(), { lease: ref });
+      await ann.deleteInstance(a.id, { lease: ref });
+      await ann.renewLease(ref, 30_000);
+      await ann.releaseLease(ref);
+      await ann.appendAudit({ who: "ann", action: "destroy", target: "alice" });
+      const rows = await fx.backend.listAudit();
+      expect(rows.map((r) => r.action)).toEqual([
+        "lease.acquire", "instance.create", "instance.update", "operation.create", "journal.append", "operation.update",
+        "usage.open", "usage.close", "instance.delete", "lease.renew", "lease.release", "destroy",
+      ]);
+      expect(new Set(rows.map((r) => [r.who, r.target].join(" ")))).toEqual(new Set(["ann alice"]));
+      // The store itself, not audited, adds nothing.
+      await fx.backend.createInstance(instance("bob"));
+      expect(await fx.backend.listAudit()).toHaveLength(rows.length);
+    });
+
+    it("lets only the holder (or an admin view) renew or release a lease", async () => {
+      const ann = fx.backend.audited({ who: "ann", requestId: null, holderOnly: true });
+      const bo = fx.backend.audited({ who: "bo", requestId: null, holderOnly: true });
+      const admin = fx.backend.audited({ who: "root", requestId: null });
+      const lease = await ann.acquireLease("alice", holder("ann"), 30_000);
+      const ref = { user: "alice", leaseId: lease.leaseId };
+      for (const attempt of [bo.renewLease(ref, 7 * 24 * 3_600_000), bo.releaseLease(ref)]) {
+        const err = await attempt.catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: "forbidden", hint: `an admin can break it: automna lock break alice --lease ${lease.leaseId}` });
+        expect((err as Error).message).toBe(`lease ${lease.leaseId} on alice is held by ann, not bo; only its holder or an admin may renew or release it`);
+      }
+      expect((await fx.backend.getLease("alice"))?.expiresAt).toBe(lease.expiresAt);
+      clock.advance(1000);
+      expect((await ann.renewLease(ref, 30_000)).expiresAt).toBe("2026-11-29T12:00:31.000Z");
+      await admin.releaseLease(ref);
+      expect(await fx.backend.getLease("alice")).toBeUndefined();
+      expect((await fx.backend.listAudit({ action: "lease.release" })).map((r) => r.who)).toEqual(["root"]);
     });
   });
 }

@@ -4,7 +4,7 @@ import { ConflictError, LockedError } from "../../src/lib/errors.js";
 import { PgSchemaTooNewError, PG_MIGRATIONS, PG_SCHEMA_VERSION } from "../../src/state/pg-schema.js";
 import { PgStore } from "../../src/state/pg-store.js";
 import { startPostgres, type PgCluster } from "../helpers/pg.js";
-import { describeStoreContract, instance } from "./contract.js";
+import { describeAuditedStoreContract, describeStoreContract, instance } from "./contract.js";
 
 let cluster: PgCluster;
 beforeAll(async () => {
@@ -17,6 +17,11 @@ afterAll(async () => {
 describeStoreContract("postgres", async (clock) => {
   const store = await PgStore.open(await cluster.createDatabase(), { now: () => clock.now() });
   return { store, cleanup: () => store.close() };
+});
+
+describeAuditedStoreContract("postgres", async (clock) => {
+  const backend = await PgStore.open(await cluster.createDatabase(), { now: () => clock.now() });
+  return { backend, cleanup: () => backend.close() };
 });
 
 describe("PgStore", () => {

@@ -8,7 +8,7 @@ import { LockedError } from "../../src/lib/errors.js";
 import { SCHEMA_VERSION } from "../../src/state/schema.js";
 import { SchemaTooNewError, SqliteStore } from "../../src/state/sqlite-store.js";
 import { makeHome, type Sandbox } from "../helpers/cli.js";
-import { describeStoreContract, instance } from "./contract.js";
+import { describeAuditedStoreContract, describeStoreContract, instance } from "./contract.js";
 
 const homes: Sandbox[] = [];
 function home(): Sandbox {
@@ -24,6 +24,12 @@ describeStoreContract("sqlite", async (clock) => {
   const h = makeHome();
   const store = await SqliteStore.open(h.statePath, { now: () => clock.now() });
   return { store, cleanup: async () => (await store.close(), h.cleanup()) };
+});
+
+describeAuditedStoreContract("sqlite", async (clock) => {
+  const h = makeHome();
+  const backend = await SqliteStore.open(h.statePath, { now: () => clock.now() });
+  return { backend, cleanup: async () => (await backend.close(), h.cleanup()) };
 });
 
 describe("SqliteStore on disk", () => {

@@ -8,8 +8,8 @@ import { parsePeriod, type PeriodFlags } from "../../pricing/period.js";
 import { buildReport, projectionMonth, type CostReport, type ShapeFlags } from "../../pricing/report.js";
 import { GROUP_BY, type Currency, type GroupBy } from "../../pricing/types.js";
 import type { UsageInterval } from "../../state/types.js";
-import { catalogFor, ratesFor } from "../pricing/shared.js";
-import { parsePriceList, positiveNumber } from "../pricing/values.js";
+import { catalogFor, ratesFor } from "../../pricing/sources.js";
+import { parsePriceList, positiveNumber } from "../../pricing/values.js";
 
 export interface CostReportOptions extends PeriodFlags {
   by?: GroupBy | undefined;

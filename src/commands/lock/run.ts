@@ -68,9 +68,6 @@ export async function runLockRun(ctx: Context, users: string[], command: string[
       hint: "someone broke the lease; see `automna state audit --action lease.break`",
     });
   }
-  if (!store.auditsWrites) {
-    for (const user of users) await store.appendAudit({ who: operator, action: "lock.run", target: user, details: { command: command[0], exitCode } });
-  }
   return { users, leases: Object.fromEntries(held.leases.map((l) => [l.user, l.leaseId])), exitCode };
 }
 

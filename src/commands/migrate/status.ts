@@ -1,7 +1,10 @@
 import type { Context } from "../../context.js";
 import { NotFoundError, UsageError } from "../../lib/errors.js";
 import { renderDetails, renderList, type Column, type OutputFormat } from "../../lib/output.js";
-import type { JournalEntry, Operation } from "../../state/types.js";
+import type { JournalEntry, Operation, OperationStatus } from "../../state/types.js";
+
+/** Migrations that still need someone (resume or roll back), listed first. */
+const UNFINISHED: OperationStatus[] = ["running", "rolling_back", "failed"];
 
 export interface MigrationRow {
   op: string;
@@ -36,8 +39,13 @@ export async function runMigrateStatus(ctx: Context, opId: string | undefined, l
     if (!op || op.kind !== "migrate") throw new NotFoundError(`no migration ${opId}`, { hint: "automna migrate status lists them" });
     return { ...row(op), params: op.params, journal: await state.listJournal(op.id) };
   }
-  const ops = await state.listOperations({ kind: "migrate", limit: 100_000 });
-  const unfinished = (o: Operation): number => (["running", "rolling_back", "failed"].includes(o.status) ? 0 : 1);
+  // Every unfinished one (however old) and the newest `limit`: never the whole history.
+  const lists = await Promise.all([
+    ...UNFINISHED.map((status) => state.listOperations({ kind: "migrate", status })),
+    state.listOperations({ kind: "migrate", limit }),
+  ]);
+  const ops = [...new Map(lists.flat().map((o) => [o.id, o])).values()];
+  const unfinished = (o: Operation): number => (UNFINISHED.includes(o.status) ? 0 : 1);
   return ops.sort((a, b) => unfinished(a) - unfinished(b) || (a.id < b.id ? 1 : -1)).slice(0, limit).map(row);
 }
 

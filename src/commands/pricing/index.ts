@@ -5,7 +5,7 @@ import { addListFlags, listOptionsFrom, renderList, type Column } from "../../li
 import { parseCurrency } from "../../pricing/money.js";
 import type { ListedEntry } from "./list.js";
 import { registerPricingRefresh } from "./refresh.js";
-import { fixedPrice, hourlyPrice, positiveNumber } from "./values.js";
+import { fixedPrice, hourlyPrice, positiveNumber } from "../../pricing/values.js";
 
 export type { ListedEntry };
 

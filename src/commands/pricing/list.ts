@@ -2,7 +2,7 @@ import type { Context } from "../../context.js";
 import { catalogProviders, parseProviderList } from "../../pricing/catalog.js";
 import { convert } from "../../pricing/money.js";
 import type { CatalogEntry, Currency } from "../../pricing/types.js";
-import { catalogFor, ratesFor } from "./shared.js";
+import { catalogFor, ratesFor } from "../../pricing/sources.js";
 
 export interface PricingListOptions {
   /** Comma-separated providers (aliases allowed). */

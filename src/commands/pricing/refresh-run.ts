@@ -2,7 +2,7 @@ import type { Context } from "../../context.js";
 import { AutomnaError, UsageError } from "../../lib/errors.js";
 import { loadCatalog } from "../../pricing/catalog.js";
 import { liveEntries, writeLiveBlocks, type LiveBlock } from "../../pricing/live.js";
-import { livePricesPath } from "./shared.js";
+import { livePricesPath } from "../../pricing/sources.js";
 
 export interface RefreshedProvider {
   provider: string;

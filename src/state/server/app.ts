@@ -4,6 +4,7 @@ import { newId } from "../../lib/ids.js";
 import type { ServerBackend } from "../tokens.js";
 import { KEYS_HONOURED_HEADER, REQUEST_ID_HEADER, REQUEST_ID_RE } from "../wire.js";
 import { authenticate } from "./auth.js";
+import { clientError, frameworkError, guardJsonDepth, refuseWhileClosing } from "./edges.js";
 import { toHttpError } from "./errors.js";
 import { registerRoutes } from "./routes.js";
 
@@ -45,9 +46,14 @@ export async function buildStateApp(options: StateServerOptions, https?: { cert:
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
+    // Fastify's own answers (over-long URLs, shutdown, malformed HTTP) in the documented shape.
+    return503OnClosing: false,
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   }) as unknown as FastifyInstance;
   app.decorateRequest("caller", null);
+  guardJsonDepth(app);
+  refuseWhileClosing(app);
   app.addHook("onRequest", authenticate(options.backend, now));
   app.addHook("onSend", async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);

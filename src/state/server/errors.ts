@@ -10,8 +10,8 @@ export class UnauthorizedError extends AutomnaError {
 
 /** 403: a valid token whose scope does not cover the request. */
 export class ForbiddenError extends AutomnaError {
-  constructor(message: string) {
-    super(message, { code: "forbidden", hint: "ask the state server's admin for a token with that scope" });
+  constructor(message: string, hint = "ask the state server's admin for a token with that scope") {
+    super(message, { code: "forbidden", hint });
   }
 }
 
@@ -59,6 +59,7 @@ function statusOf(error: AutomnaError): number {
   if (error instanceof ConflictError) return error.code === "version_conflict" ? 412 : 409;
   if (error instanceof LockedError) return error.code === "state_busy" ? 503 : 423;
   if (error instanceof UsageError) return 400;
-  if (error.code === "state_unreachable") return 503;
+  // Not applied (the database is unreachable, the server is shutting down): may be retried.
+  if (error.code === "state_unreachable" || error.code === "unavailable") return 503;
   return 500;
 }

@@ -56,7 +56,7 @@ export function mutations(backend: ServerBackend, now: () => Date) {
   return <R extends RouteGenericInterface>(status: 200 | 201 | 204, exec: Exec<R>) =>
     async (request: FastifyRequest<R>, reply: FastifyReply): Promise<FastifyReply> => {
       const respond = (result: unknown): StoredResponse => ({ status, body: status === 204 || result === undefined ? null : JSON.stringify(result) });
-      const stamp = { who: request.caller!.operator, requestId: request.id };
+      const stamp = { who: request.caller!.operator, requestId: request.id, holderOnly: request.caller!.scope !== "admin" };
       const key = request.headers[IDEMPOTENCY_KEY_HEADER];
       if (key === undefined) return send(reply, respond(await exec(backend.audited(stamp), request)));
       if (typeof key !== "string" || !IDEMPOTENCY_KEY_RE.test(key)) {

@@ -5,7 +5,7 @@ import type {
   AuditFilter, InstanceFilter, InstancePatch, InstanceRole, LeaseHolder, NewAuditEntry, NewInstance, NewJournalEntry, NewOperation,
   NewUsageInterval, OperationFilter, OperationPatch, UpdateOptions, UsageFilter,
 } from "../types.js";
-import { decodeLease, decodeVersion, encodeVersion, LEASE_HEADER } from "../wire.js";
+import { decodeLease, decodeVersion, encodeVersion, LEASE_HEADER, OPERATIONS_PAGE_MAX } from "../wire.js";
 import { mutations } from "./idempotency.js";
 import { S } from "./schemas.js";
 
@@ -87,7 +87,9 @@ export function registerRoutes(app: FastifyInstance, backend: ServerBackend, now
     store.closeUsage(request.body.instanceId, request.body.end, writeOptions(request))));
 
   // ---- operations and their journals
-  app.get<{ Querystring: OperationFilter }>("/v1/operations", { ...read, schema: S.listOperations }, async (request) => backend.listOperations(request.query));
+  // A page at most (wire.ts): a list of every operation ever would grow without bound.
+  app.get<{ Querystring: OperationFilter }>("/v1/operations", { ...read, schema: S.listOperations }, async (request) =>
+    backend.listOperations({ ...request.query, limit: request.query.limit ?? OPERATIONS_PAGE_MAX }));
   app.get<{ Params: { id: string } }>("/v1/operations/:id", { ...read, schema: S.idParam }, async (request, reply) =>
     withVersion(reply, found(await backend.getOperation(request.params.id), `operation ${request.params.id}`)));
   app.post<{ Body: NewOperation }>("/v1/operations", { ...write, schema: S.createOperation }, mutation<{ Body: NewOperation }>(201, (store, request) =>
@@ -104,6 +106,7 @@ export function registerRoutes(app: FastifyInstance, backend: ServerBackend, now
     found(await backend.getLease(request.params.user), `live lease on ${request.params.user}`));
   app.put<Acquire>("/v1/leases/:user", { ...write, schema: { ...S.userParam, ...S.acquireLease } }, mutation<Acquire>(201, (store, request) =>
     store.acquireLease(request.params.user, { ...request.body.holder, who: claimed(request, request.body.holder.who) }, request.body.ttlMs)));
+  // Renewing and releasing: the lease's holder (its token's operator) or an admin (sql-store.ts).
   app.post<Renew>("/v1/leases/:user/renew", { ...write, schema: { ...S.userParam, ...S.renewLease } }, mutation<Renew>(200, (store, request) =>
     store.renewLease({ user: request.params.user, leaseId: request.body.leaseId }, request.body.ttlMs)));
   app.delete<Release>("/v1/leases/:user/:leaseId", { ...write, schema: S.leaseParam }, mutation<Release>(204, (store, request) =>

@@ -1,4 +1,5 @@
 import { INSTANCE_STATUSES } from "../types.js";
+import { OPERATIONS_PAGE_MAX } from "../wire.js";
 
 /**
  * JSON schemas of the state API's requests. Fastify validates every body, query and path
@@ -59,7 +60,9 @@ export const S = {
     body: body({ id, kind: name, user: userId, params: object, data: object, step: nullable(name), status: opStatus }, ["kind", "user"]),
   },
   listOperations: {
-    querystring: query({ user: userId, kind: name, status: opStatus, active: { type: "boolean" }, limit: { type: "integer", minimum: 0, maximum: 10000 } }),
+    querystring: query({
+      user: userId, kind: name, status: opStatus, active: { type: "boolean" }, before: id, limit: { type: "integer", minimum: 0, maximum: OPERATIONS_PAGE_MAX },
+    }),
   },
   patchOperation: {
     body: body({ status: opStatus, step: nullable(name), data: object, error: nullable({ type: "string", maxLength: 10000 }), params: object }),

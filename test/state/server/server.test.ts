@@ -1,3 +1,4 @@
+import { request } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConflictError, LockedError } from "../../../src/lib/errors.js";
 import { Secret } from "../../../src/lib/redact.js";
@@ -5,7 +6,7 @@ import { HttpStore } from "../../../src/state/http-store.js";
 import { updateInstanceRetrying } from "../../../src/state/retry.js";
 import { SqliteStore } from "../../../src/state/sqlite-store.js";
 import { makeHome, ManualClock, type Sandbox } from "../../helpers/cli.js";
-import { rawRequest, startTestServer, type Method, type TestServer } from "../../helpers/state-server.js";
+import { createToken, rawRequest, rawSocket, startTestServer, type Method, type TestServer } from "../../helpers/state-server.js";
 import { instance } from "../contract.js";
 
 let home: Sandbox;
@@ -72,6 +73,39 @@ describe("state server: auth", () => {
   });
 });
 
+describe("state server: leases belong to their holder", () => {
+  it("lets a second operator's write token neither release nor renew a lease; the holder and an admin may", async () => {
+    const wil = await createToken(backend, "wil", "write");
+    const lease = (await raw("PUT", "/v1/leases/alice", srv.tokens.write, { holder: { who: "wes", operation: "op_migrate" }, ttlMs: 60_000 })).json!;
+    const id = String(lease.leaseId);
+    const refused = [
+      await raw("DELETE", `/v1/leases/alice/${id}`, wil),
+      await raw("POST", "/v1/leases/alice/renew", wil, { leaseId: id, ttlMs: 7 * 24 * 3_600_000 }),
+    ];
+    for (const r of refused) {
+      expect(r.status).toBe(403);
+      expect(r.json!.error).toMatchObject({
+        code: "forbidden",
+        message: `lease ${id} on alice is held by wes, not wil; only its holder or an admin may renew or release it`,
+        hint: `an admin can break it: automna lock break alice --lease ${id}`,
+      });
+    }
+    expect(await backend.getLease("alice")).toMatchObject({ leaseId: id, expiresAt: "2026-11-29T12:01:00.000Z" });
+    expect((await raw("POST", "/v1/leases/alice/renew", srv.tokens.write, { leaseId: id, ttlMs: 120_000 })).status).toBe(200);
+    expect((await raw("DELETE", `/v1/leases/alice/${id}`, srv.tokens.admin)).status).toBe(204);
+    expect(await backend.getLease("alice")).toBeUndefined();
+    // Through the client: the typed error, exit 1 with the hint.
+    const mine = await (await srv.client("write")).acquireLease("bob", { who: "wes", operation: "op" }, 60_000);
+    const other = await HttpStore.open(srv.url, { token: new Secret(wil), attempts: 1 });
+    try {
+      await expect(other.releaseLease({ user: "bob", leaseId: mine.leaseId })).rejects.toMatchObject({ code: "forbidden", exitCode: 1 });
+    } finally {
+      await other.close();
+    }
+    expect((await backend.listAudit({ action: "lease.release" })).map((r) => r.who)).toEqual(["ann"]);
+  });
+});
+
 describe("state server: errors and validation", () => {
   it("rejects invalid requests with 400 and says what is wrong", async () => {
     const badUser = await raw("POST", "/v1/instances", srv.tokens.write, instance("Not_Valid"));
@@ -86,6 +120,38 @@ describe("state server: errors and validation", () => {
     expect((await raw("PATCH", `/v1/instances/${String(a.id)}`, srv.tokens.write, { status: "stopped" }, { "automna-lease": "nonsense" })).status).toBe(400);
     expect((await raw("PATCH", `/v1/instances/${String(a.id)}`, srv.tokens.write, { status: "stopped" }, { "if-match": "yesterday" })).status).toBe(400);
     expect((await raw("GET", "/v1/nope", srv.tokens.read)).status).toBe(404);
+  });
+
+  it("answers a body nested 10,000 deep with 400, not a stack overflow's 500, in the error shape", async () => {
+    const nest = (depth: number): string => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+    const send = (path: string, method: Method, body: string) =>
+      request(`${srv.url}${path}`, { method, headers: { authorization: `Bearer ${srv.tokens.write}`, "content-type": "application/json" }, body });
+    const a = (await raw("POST", "/v1/instances", srv.tokens.write, instance("alice"))).json!;
+    for (const [method, path, body] of [
+      ["POST", "/v1/operations", `{"kind":"migrate","user":"alice","params":{"deep":${nest(10_000)}}}`],
+      ["PATCH", `/v1/instances/${String(a.id)}`, `{"meta":{"deep":${nest(10_000)}}}`],
+      ["POST", "/v1/operations", `{"kind":"migrate","user":"alice","params":{"deep":${nest(64)}}}`],
+    ] as const) {
+      const res = await send(path, method, body);
+      const text = await res.body.text();
+      expect([res.statusCode, text], path).toEqual([400, expect.stringMatching(/^\{"error":\{"code":"invalid_request","message":"invalid request: the JSON body nests deeper than 64 levels","requestId":"req_\w+"\}\}$/)]);
+    }
+    const fine = await send("/v1/operations", "POST", `{"kind":"migrate","user":"alice","params":{"deep":${nest(60)}}}`);
+    expect(fine.statusCode).toBe(201);
+    await fine.body.dump();
+    expect((await backend.getInstanceById(String(a.id)))?.version).toBe(1);
+  });
+
+  it("answers an over-long URL (414), a malformed one and malformed HTTP in the error shape, not Fastify's", async () => {
+    const long = await raw("GET", `/v1/leases/${"a".repeat(5000)}`, srv.tokens.read);
+    expect(long.status).toBe(414);
+    expect(long.json).toEqual({ error: { code: "invalid_request", message: "invalid request: a path parameter is longer than 100 characters", requestId: expect.stringMatching(/^req_\w+$/) } });
+    expect(long.headers["x-request-id"]).toBe(long.json!.error!.requestId);
+    const badUrl = await raw("GET", "/v1/instances/%E0%A4%A", srv.tokens.read);
+    expect(badUrl.status).toBe(400);
+    expect(badUrl.json!.error).toMatchObject({ code: "invalid_request", message: "invalid request: the URL is not validly encoded" });
+    const garbled = await rawSocket(srv.url, "NOT HTTP AT ALL\r\n\r\n");
+    expect(garbled).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\n\{"error":\{"code":"invalid_request","message":"malformed HTTP request"\}\}$/);
   });
 
   it("answers 412 for a stale version, 409 for a clash and 423 naming the holder", async () => {

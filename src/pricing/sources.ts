@@ -1,9 +1,9 @@
 import { join } from "node:path";
-import type { Context } from "../../context.js";
-import { ConfigError } from "../../lib/errors.js";
-import { automnaDataDir } from "../../lib/paths.js";
-import { loadCatalog } from "../../pricing/catalog.js";
-import type { Catalog, Rates } from "../../pricing/types.js";
+import type { Context } from "../context.js";
+import { ConfigError } from "../lib/errors.js";
+import { automnaDataDir } from "../lib/paths.js";
+import { loadCatalog } from "./catalog.js";
+import type { Catalog, Rates } from "./types.js";
 
 /** Where `pricing refresh` keeps live prices: used in preference to the shipped catalog. */
 export function livePricesPath(env: NodeJS.ProcessEnv): string {

@@ -1,5 +1,5 @@
-import { UsageError } from "../../lib/errors.js";
-import { parseNumber } from "../../lib/validate.js";
+import { UsageError } from "../lib/errors.js";
+import { parseNumber } from "../lib/validate.js";
 
 // Flag values and price formatting for pricing and cost-report, without the catalog: command
 // registration (every start-up) needs these, the catalog only when a command runs.
