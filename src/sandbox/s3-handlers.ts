@@ -23,7 +23,12 @@ export interface HandlerContext {
   now: () => Date;
   limits: S3Limits;
   uploads: UploadStore;
-  state: { corruptDownloads: number; failUploads: number; failStatus: number };
+  state: {
+    corruptDownloads: number; failUploads: number; failStatus: number;
+    /** UploadParts still let through before the rest are held (faults.holdPartsAfter); undefined: none held. */
+    partsBeforeHold?: number | undefined;
+    heldParts: (() => void)[];
+  };
   requests: S3RequestRecord[];
 }
 
@@ -81,6 +86,17 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
   const headers: Record<string, string | number> = { etag: meta.etag, "content-length": 0 };
   if (meta.checksum) headers[`x-amz-checksum-${meta.checksum.algorithm}`] = meta.checksum.value;
   res.writeHead(200, headers).end();
+}
+
+/** An UploadPart held until faults.releaseParts (faults.holdPartsAfter): its body is not read meanwhile. */
+export async function holdPart(ctx: HandlerContext): Promise<void> {
+  const left = ctx.state.partsBeforeHold;
+  if (left === undefined) return;
+  if (left > 0) {
+    ctx.state.partsBeforeHold = left - 1;
+    return;
+  }
+  await new Promise<void>((resolve) => ctx.state.heldParts.push(resolve));
 }
 
 /** An injected upload failure (faults.failNextUploads): the body is read whole, then refused. */

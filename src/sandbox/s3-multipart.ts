@@ -3,7 +3,7 @@ import { readAllWithin } from "../lib/read-all.js";
 import { requestedChecksum } from "./s3-checksums.js";
 import { AwsChunkedDecoder } from "./s3-chunked.js";
 import { S3Error, XML_HEADER, xmlEscape } from "./s3-errors.js";
-import { discardFailedUpload, type HandlerContext, type Target } from "./s3-handlers.js";
+import { discardFailedUpload, holdPart, type HandlerContext, type Target } from "./s3-handlers.js";
 import { objectHeadersOf } from "./s3-object-headers.js";
 import type { UploadRecord } from "./s3-uploads.js";
 
@@ -54,6 +54,7 @@ export async function uploadPart(ctx: HandlerContext, t: Target, key: string, re
     throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.limits.maxPartBytes) });
   }
   const wanted = requestedChecksum(t.headers);
+  await holdPart(ctx);
   if (/100-continue/i.test(String(t.headers.expect ?? ""))) res.writeContinue();
   await discardFailedUpload(ctx, req);
   const decoder = t.auth.streaming ? new AwsChunkedDecoder(t.auth.streaming.signing) : undefined;

@@ -53,8 +53,12 @@ export interface S3Faults {
   corruptNextDownloads(n: number): void;
   /** The next `n` uploads (PUT) are read and discarded, then answered with `status` (500). */
   failNextUploads(n: number, status?: number): void;
+  /** The next `n` UploadParts are answered; later ones wait (their bodies unread) until releaseParts. */
+  holdPartsAfter(n: number): void;
+  /** Lets held UploadParts (and later ones) through. */
+  releaseParts(): void;
   reset(): void;
-  readonly pending: { corruptDownloads: number; failUploads: number };
+  readonly pending: { corruptDownloads: number; failUploads: number; heldParts: number };
 }
 
 export interface S3RequestRecord {
@@ -104,7 +108,11 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
     { accessKeyId: `AKSANDBOX${randomBytes(6).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") },
   ];
   const secrets = new Map(credentials.map((c) => [c.accessKeyId, c.secretAccessKey]));
-  const state = { corruptDownloads: 0, failUploads: 0, failStatus: 500 };
+  const state: HandlerContext["state"] = { corruptDownloads: 0, failUploads: 0, failStatus: 500, heldParts: [] };
+  const releaseParts = (): void => {
+    state.partsBeforeHold = undefined;
+    for (const release of state.heldParts.splice(0)) release();
+  };
   const requests: S3RequestRecord[] = [];
   const ctx: HandlerContext = {
     store,
@@ -140,12 +148,15 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
         state.failUploads = n;
         state.failStatus = status;
       },
+      holdPartsAfter: (n) => void (state.partsBeforeHold = n),
+      releaseParts,
       reset: () => {
         state.corruptDownloads = 0;
         state.failUploads = 0;
+        releaseParts();
       },
       get pending() {
-        return { corruptDownloads: state.corruptDownloads, failUploads: state.failUploads };
+        return { corruptDownloads: state.corruptDownloads, failUploads: state.failUploads, heldParts: state.heldParts.length };
       },
     },
     close: async () => {

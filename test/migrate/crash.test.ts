@@ -2,7 +2,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna, BIN } from "../helpers/bin.js";
-import { expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, provision, type MigrateWorld } from "./world.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, provision, type MigrateWorld } from "./world.js";
 
 /**
  * SIGKILL of the CLI (the built binary) at every step in turn: right after the step's intent is
@@ -66,7 +66,7 @@ describe("SIGKILL at every step, then migrate resume (built binary)", () => {
       const journal = (JSON.parse(status.stdout) as { status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] });
       expect(journal.status).toBe("succeeded");
       const verified = journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data;
-      expect(verified.manifest, user).toBe(manifestDigest(`${hostDir(w, retired)}/data`));
+      expect(verified.listing, user).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
       expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live)}/data`), user).toEqual([]);
     }
     // The chain's journal: every step done exactly once, in order.
@@ -146,7 +146,7 @@ describe("a holder paused past its lease (built binary)", () => {
 describe("migrate rollback (built binary)", () => {
   it("undoes a migration killed before the switch, and refuses one past it with exit 2", async () => {
     await provision(w, "hetzner", ["undo-1"]);
-    expect((await migrate("undo-1", "final-upload:after")).signal).toBe("SIGKILL");
+    expect((await migrate("undo-1", "freeze:after")).signal).toBe("SIGKILL");
     const op = await opOf("undo-1");
     const undo = await automna(["migrate", "rollback", op, "--yes"], w.env, { timeout: 60_000 });
     expect(undo.exitCode, undo.stderr).toBe(0);

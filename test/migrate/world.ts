@@ -149,6 +149,28 @@ export function manifestDigest(dir: string): string {
 }
 
 /**
+ * The digest of a directory's canonical listing as the engine's quick verification records it
+ * (src/migrate/shell.ts): `<type> <size> ./<path>` lines, size "-" for directories and others,
+ * sorted bytewise, each ending in a newline.
+ */
+export function listingDigestOf(dir: string): string {
+  const lines: Buffer[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      const type = st.isSymbolicLink() ? "l" : st.isDirectory() ? "d" : st.isFile() ? "f" : "o";
+      lines.push(Buffer.from(`${type} ${type === "f" || type === "l" ? st.size : "-"} ./${relative(dir, p)}`));
+      if (type === "d") walk(p);
+    }
+  };
+  walk(dir);
+  const hash = createHash("sha256");
+  for (const line of lines.sort(Buffer.compare)) hash.update(line).update("\n");
+  return hash.digest("hex");
+}
+
+/**
  * The target has everything the frozen source had: files the agent never touches are identical;
  * the ones it keeps writing after it started on the target have the source's content as their start
  * (blobs are appended to; conversation documents keep their messages and add new ones).
