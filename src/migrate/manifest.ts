@@ -49,7 +49,7 @@ export function manifestDifferences(want: Manifest, have: Manifest, limit = 5): 
   for (const [path, w] of want.entries) {
     const h = have.entries.get(path);
     if (!h) out.push(`${path} missing`);
-    else if (!same(w, h)) out.push(`${path} differs (${h.type} ${h.size ?? "-"} bytes, expected ${w.type} ${w.size ?? "-"})`);
+    else if (!same(w, h)) out.push(h.type === w.type && h.size === w.size ? `${path} differs (sha256)` : `${path} differs (${h.type} ${h.size ?? "-"} bytes, expected ${w.type} ${w.size ?? "-"})`);
     if (out.length >= limit) return out;
   }
   for (const path of have.entries.keys()) {

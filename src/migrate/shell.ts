@@ -97,7 +97,8 @@ describe() { read -r sum < "$W/$1.sha"; SIZE=$(wc -c < "$W/$1.tar"); SIZE=$((SIZ
 # PUTs $W/$1.tar to the presigned URL in $CFG (a curl config line).
 put_archive() { printf '%s\n' "$CFG" | curl -fsS --retry 2 -K - -T "$W/$1.tar" -o /dev/null; }
 # The full manifest of /data from stat listing $1: "f <size> <sha256> <path>", "d - - <path>",
-# "l - <sha256 of the link target> <path>", "o - - <path>", sorted.
+# "l - <sha256 of the link target> <path>", "o - - <path>", sorted by path (as backups made
+# before have their manifests: a restore compares digests).
 manifest() {
   awk '$1 == "f" { p = $0; sub(${STAT_PREFIX}, "", p); print p }' "$1" > "$W/m.files"
   hash_files "$W/m.files" > "$W/m.hash"
@@ -109,7 +110,7 @@ manifest() {
       if ($1 == "f") print "f " $2 " " hashed[p] " " p
       else if ($1 == "d") print "d - - " p
       else if ($1 == "l") print "l - " lsha[p] " " p
-      else print "o - - " p }' "$W/m.hash" "$W/m.links" "$1" | LC_ALL=C sort
+      else print "o - - " p }' "$W/m.hash" "$W/m.links" "$1" | LC_ALL=C sort -t ' ' -k 4
 }
 # The agent container's lifecycle on a VM (a provider that holds agents by API does it there).
 agent() { n=0; until docker "$1" automna-agent >/dev/null; do n=$((n + 1)); [ "$n" -lt 3 ] || return 1; sleep 1; done; }`;

@@ -38,7 +38,7 @@ describe("manifests", () => {
 
   it("names the differences", () => {
     expect(manifestDifferences(want, have, 3)).toEqual([
-      "./blobs/b.bin differs (f 20 bytes, expected f 20)",
+      "./blobs/b.bin differs (sha256)",
       "./new missing",
       "./new/x missing",
     ]);
