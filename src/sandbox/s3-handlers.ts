@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { uriEncode } from "../lib/sigv4.js";
 import type { VerifiedRequest } from "./s3-auth.js";
@@ -88,15 +88,34 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
   res.writeHead(200, headers).end();
 }
 
-/** An UploadPart held until faults.releaseParts (faults.holdPartsAfter): its body is not read meanwhile. */
-export async function holdPart(ctx: HandlerContext): Promise<void> {
+/**
+ * An UploadPart held (faults.holdPartsAfter): its body is read whole, then it waits for
+ * faults.releaseParts before it is stored and answered. One whose client goes away meanwhile stops
+ * being held and fails, as a part whose sender died does; nothing of it is stored.
+ */
+export async function holdPart(ctx: HandlerContext, req: IncomingMessage, body: Readable): Promise<Readable> {
   const left = ctx.state.partsBeforeHold;
-  if (left === undefined) return;
+  if (left === undefined) return body;
   if (left > 0) {
     ctx.state.partsBeforeHold = left - 1;
-    return;
+    return body;
   }
-  await new Promise<void>((resolve) => ctx.state.heldParts.push(resolve));
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  const clientGone = await new Promise<boolean>((resolve) => {
+    const held = ctx.state.heldParts;
+    const settle = (gone: boolean) => (): void => {
+      const i = held.indexOf(release);
+      if (i !== -1) held.splice(i, 1);
+      resolve(gone);
+    };
+    const release = settle(false);
+    held.push(release);
+    if (req.socket.destroyed) settle(true)();
+    else req.socket.once("close", settle(true));
+  });
+  if (clientGone) throw new S3Error(400, "IncompleteBody", "The client went away before the part was stored (held by faults.holdPartsAfter).");
+  return Readable.from(chunks);
 }
 
 /** An injected upload failure (faults.failNextUploads): the body is read whole, then refused. */

@@ -54,12 +54,11 @@ export async function uploadPart(ctx: HandlerContext, t: Target, key: string, re
     throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.limits.maxPartBytes) });
   }
   const wanted = requestedChecksum(t.headers);
-  await holdPart(ctx);
   if (/100-continue/i.test(String(t.headers.expect ?? ""))) res.writeContinue();
   await discardFailedUpload(ctx, req);
   const decoder = t.auth.streaming ? new AwsChunkedDecoder(t.auth.streaming.signing) : undefined;
-  const body = decoder ? req.pipe(decoder) : req;
   if (decoder) req.once("error", (error) => decoder.destroy(error));
+  const body = await holdPart(ctx, req, decoder ? req.pipe(decoder) : req);
   const md5 = t.headers["content-md5"];
   const got = await ctx.store.receive(body, {
     contentLength: length,

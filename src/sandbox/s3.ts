@@ -53,7 +53,7 @@ export interface S3Faults {
   corruptNextDownloads(n: number): void;
   /** The next `n` uploads (PUT) are read and discarded, then answered with `status` (500). */
   failNextUploads(n: number, status?: number): void;
-  /** The next `n` UploadParts are answered; later ones wait (their bodies unread) until releaseParts. */
+  /** The next `n` UploadParts are answered; later ones wait (their bodies unread) until releaseParts or their client goes away. */
   holdPartsAfter(n: number): void;
   /** Lets held UploadParts (and later ones) through. */
   releaseParts(): void;
@@ -111,7 +111,7 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
   const state: HandlerContext["state"] = { corruptDownloads: 0, failUploads: 0, failStatus: 500, heldParts: [] };
   const releaseParts = (): void => {
     state.partsBeforeHold = undefined;
-    for (const release of state.heldParts.splice(0)) release();
+    for (const release of [...state.heldParts]) release();
   };
   const requests: S3RequestRecord[] = [];
   const ctx: HandlerContext = {

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, relative } from "node:path";
+import type { S3Limits } from "../../src/sandbox/s3-uploads.js";
 import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 
@@ -23,12 +24,12 @@ export interface MigrateWorld {
  * A sandbox whose hosts run a busy simulated agent (by default it rewrites JSON and appends to
  * blobs every 50 ms, so /data changes between the warm copy and the freeze), and a home pointed at it.
  */
-export async function migrateWorld(options: { addressBase: string; rateLimitScale?: number; seedBytes?: number; writeEveryMs?: number }): Promise<MigrateWorld> {
+export async function migrateWorld(options: { addressBase: string; rateLimitScale?: number; seedBytes?: number; writeEveryMs?: number; s3Limits?: Partial<S3Limits> }): Promise<MigrateWorld> {
   const sb = await sandbox({
     // Its own /16 per test file: a frozen or held agent leaves its address looking free to another
     // sandbox's probe, and two hosts on one address would answer each other's health checks.
     addressBase: options.addressBase,
-    actionDelayMs: 15, rateLimitScale: options.rateLimitScale ?? 1000, sshPort: SSH_PORT,
+    actionDelayMs: 15, rateLimitScale: options.rateLimitScale ?? 1000, sshPort: SSH_PORT, s3Limits: options.s3Limits,
     agent: { logIntervalMs: 500, dataWriteIntervalMs: options.writeEveryMs ?? 50, seedBytes: options.seedBytes ?? 1024 * 1024, maxDataBytes: 16 * 1024 * 1024 },
   });
   const home = makeHome();
