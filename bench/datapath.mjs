@@ -14,6 +14,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Buffer } from "node:buffer";
 
 const runs = Number(process.argv[2] ?? 3);
 const cases = (process.argv[3] ?? "0,200,1024,files").split(",");
@@ -111,7 +113,7 @@ async function migrate(c, n) {
   const to = source.provider === "hetzner" ? "digitalocean" : "hetzner";
   const data = dataDir(source);
   // Data is old when an agent is moved: past the quick check's 2 s window for racily clean files.
-  await new Promise((r) => setTimeout(r, 2500));
+  await sleep(2500);
   let changed = false;
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
