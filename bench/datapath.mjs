@@ -7,7 +7,9 @@
 // curl GET, sha256sum, tar -x). Reports per case, medians over the runs: wall, the data path
 // (warm-archive start to verify done), downtime (freeze to target healthy), floor, floor/data path,
 // and CPU (this process, which is the sandbox with every host's commands, plus the CLI and ssh:
-// user+sys, so a loaded machine inflates it less than wall time).
+// user+sys, so a loaded machine inflates it less than wall time; the CLI's share from /usr/bin/time).
+// BENCH_COMPARE=<dir with another build's dist/> migrates a second set of users with that build's
+// CLI in the same run, interleaved (same sandbox; its own state home), for a side-by-side ratio.
 // Usage: npm run build && node bench/datapath.mjs [runs=3] [cases=0,200,1024,files] [latency-ms=0]
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -34,16 +36,17 @@ const sandbox = await startSandbox({
 });
 const key = join(dir, "id_ed25519");
 execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-const env = {
-  PATH: process.env.PATH, HOME: dir, USER: "bench", XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data"), NO_COLOR: "1", ...sandbox.env(),
+const homeEnv = (home) => ({
+  PATH: process.env.PATH, HOME: dir, USER: "bench", XDG_CONFIG_HOME: join(dir, home, "config"), XDG_DATA_HOME: join(dir, home, "data"), NO_COLOR: "1", ...sandbox.env(),
   AUTOMNA_RATE_SCALE: String(scale), AUTOMNA_POLL_MS: "50", AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_SSH_PORT: "22223",
   AUTOMNA_SSH_PUBLIC_KEY: `${key}.pub`, AUTOMNA_SSH_IDENTITY_FILE: key, AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "200ms",
-};
-const bin = new URL("../dist/bin/automna.js", import.meta.url).pathname;
+});
+const builds = [{ name: "this build", prefix: "dp", bin: new URL("../dist/bin/automna.js", import.meta.url).pathname, env: homeEnv("a") }];
+if (process.env.BENCH_COMPARE) builds.push({ name: `compared (${process.env.BENCH_COMPARE})`, prefix: "dq", bin: join(process.env.BENCH_COMPARE, "dist/bin/automna.js"), env: homeEnv("b") });
 
 // Asynchronous on purpose: the sandbox serves from this very process.
 const run = (cmd, args, options = {}) => new Promise((resolve, reject) => {
-  const child = spawn(cmd, args, { env, ...options });
+  const child = spawn(cmd, args, { env: builds[0].env, ...options });
   let out = "";
   let err = "";
   child.stdout.on("data", (d) => {
@@ -55,7 +58,7 @@ const run = (cmd, args, options = {}) => new Promise((resolve, reject) => {
   child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${[cmd, ...args].join(" ").slice(0, 200)} exited ${code}: ${err.slice(-2000)}`))));
   child.stdin.end();
 });
-const cli = (args, options) => run(process.execPath, [bin, ...args], options);
+const cli = (b, args, options) => run(process.execPath, [b.bin, ...args], { env: b.env, ...options });
 
 /** CPU seconds of this process and of every child it has waited for (the CLI, ssh, the hosts' commands). */
 function cpuSeconds() {
@@ -66,27 +69,29 @@ function cpuSeconds() {
   return (own.user + own.system) / 1e6 + children;
 }
 
-const users = Object.fromEntries(cases.map((c) => [c, `dp-${c}`]));
-await cli(["provision", ...Object.values(users), "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json", "--quiet"]);
-await sandbox.settled();
-const live = async () => new Map(JSON.parse(await cli(["list", "-o", "json"])).filter((r) => r.status === "running").map((r) => [r.user, r]));
+const userOf = (b, c) => `${b.prefix}-${c}`;
+const live = async (b) => new Map(JSON.parse(await cli(b, ["list", "-o", "json"])).filter((r) => r.status === "running").map((r) => [r.user, r]));
 const dataDir = (row) => join(sandbox.dir ?? join(dir, "world"), "hosts", `${row.provider}-${row.resources.server ?? row.resources.droplet}`, "data");
 const sh = (script, ...args) => run("sh", ["-c", script, "sh", ...args]);
 
 // The data, written straight to each source host's disk once; it moves with the user.
-for (const [c, user] of Object.entries(users)) {
-  const d = join(dataDir((await live()).get(user)), "bench");
-  mkdirSync(d, { recursive: true });
-  if (c === "files") await sh('cd "$1"; d=0; while [ $d -lt 50 ]; do mkdir -p "c$d"; i=0; while [ $i -lt 100 ]; do head -c 2048 /dev/urandom > "c$d/m$i.json"; i=$((i+1)); done; d=$((d+1)); done', d);
-  else if (Number(c) > 0) {
-    const files = Number(c) >= 1024 ? 16 : 20;
-    await sh('i=0; while [ $i -lt "$2" ]; do openssl rand -out "$1/blob-$i.bin" "$3"; i=$((i+1)); done', d, String(files), String(Math.round((Number(c) * MB) / files)));
+for (const b of builds) {
+  await cli(b, ["provision", ...cases.map((c) => userOf(b, c)), "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json", "--quiet"]);
+  await sandbox.settled();
+  for (const c of cases) {
+    const d = join(dataDir((await live(b)).get(userOf(b, c))), "bench");
+    mkdirSync(d, { recursive: true });
+    if (c === "files") await sh('cd "$1"; d=0; while [ $d -lt 50 ]; do mkdir -p "c$d"; i=0; while [ $i -lt 100 ]; do head -c 2048 /dev/urandom > "c$d/m$i.json"; i=$((i+1)); done; d=$((d+1)); done', d);
+    else if (Number(c) > 0) {
+      const files = Number(c) >= 1024 ? 16 : 20;
+      await sh('i=0; while [ $i -lt "$2" ]; do openssl rand -out "$1/blob-$i.bin" "$3"; i=$((i+1)); done', d, String(files), String(Math.round((Number(c) * MB) / files)));
+    }
   }
 }
 
 /** The floor: the user's /data moved by hand through the same object store, one step after another. */
 async function floor(user) {
-  const src = dataDir((await live()).get(user));
+  const src = dataDir((await live(builds[0])).get(user));
   const work = mkdtempSync(join(dir, "floor-"));
   const s3 = sandbox.s3;
   const sign = (method) => presignUrl({ method, endpoint: s3.url, bucket: s3.bucket, key: `floor/${user}.tar`, region: s3.region, accessKeyId: new Secret(s3.accessKeyId), secretAccessKey: new Secret(s3.secretAccessKey), expiresInSeconds: 3600 });
@@ -107,9 +112,9 @@ function change(c, data, n) {
   else writeFileSync(join(data, "bench", `changed-${n}.bin`), Buffer.alloc(MB, n));
 }
 
-async function migrate(c, n) {
-  const user = users[c];
-  const source = (await live()).get(user);
+async function migrate(b, c, n) {
+  const user = userOf(b, c);
+  const source = (await live(b)).get(user);
   const to = source.provider === "hetzner" ? "digitalocean" : "hetzner";
   const data = dataDir(source);
   // Data is old when an agent is moved: past the quick check's 2 s window for racily clean files.
@@ -117,7 +122,9 @@ async function migrate(c, n) {
   let changed = false;
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
-  const out = await cli(["migrate", user, "--from", source.provider, "--to", to, "--keep-source", "0s", "--yes", "-o", "ndjson"], {
+  const timed = join(dir, "time.txt");
+  const out = await run("/usr/bin/time", ["-f", "%U %S", "-o", timed, process.execPath, b.bin, "migrate", user, "--from", source.provider, "--to", to, "--keep-source", "0s", "--yes", "-o", "ndjson"], {
+    env: b.env,
     onStdout: (text) => {
       if (!changed && text.includes('"step":"warm-restore","phase":"done"')) {
         changed = true;
@@ -127,23 +134,27 @@ async function migrate(c, n) {
   });
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds() - cpu0;
+  // The CLI with the ssh clients it waited for (the shared connections' masters are daemons: not counted anywhere).
+  const cliCpu = readFileSync(timed, "utf8").trim().split("\n").at(-1).split(" ").reduce((a, b) => a + Number(b), 0);
   const events = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
   const result = events.find((e) => e.type === "result");
   if (result?.result !== "migrated") throw new Error(`${user}: ${JSON.stringify(result)}`);
   const at = (step, phase) => Date.parse(events.find((e) => e.step === step && e.phase === phase).at);
-  await cli(["gc", "--yes", "--quiet"]);
-  return { wall, cpu, downtime: result.downtimeMs / 1000, datapath: (at("verify", "done") - at("warm-archive", "start")) / 1000 };
+  await cli(b, ["gc", "--yes", "--quiet"]);
+  return { wall, cpu, cliCpu, downtime: result.downtimeMs / 1000, datapath: (at("verify", "done") - at("warm-archive", "start")) / 1000 };
 }
 
-const rows = Object.fromEntries(cases.map((c) => [c, []]));
+const rows = builds.map(() => Object.fromEntries(cases.map((c) => [c, []])));
 const load = [loadavg()[0]];
 for (let n = 1; n <= runs; n++) {
   for (const c of cases) {
-    const f = await floor(users[c]);
-    const m = await migrate(c, n);
-    rows[c].push({ ...m, floor: f });
-    console.log(`run ${n} ${c}: wall ${m.wall.toFixed(2)} s, data path ${m.datapath.toFixed(2)} s, downtime ${m.downtime.toFixed(2)} s, floor ${f.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s (load ${loadavg()[0].toFixed(1)})`);
-    load.push(loadavg()[0]);
+    const f = await floor(userOf(builds[0], c));
+    for (const [i, b] of builds.entries()) {
+      const m = await migrate(b, c, n);
+      rows[i][c].push({ ...m, floor: f });
+      console.log(`run ${n} ${c} ${b.name}: wall ${m.wall.toFixed(2)} s, data path ${m.datapath.toFixed(2)} s, downtime ${m.downtime.toFixed(2)} s, floor ${f.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s of which the CLI ${m.cliCpu.toFixed(2)} s (load ${loadavg()[0].toFixed(1)})`);
+      load.push(loadavg()[0]);
+    }
   }
 }
 await sandbox.close();
@@ -154,13 +165,21 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load average ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)}, SSH latency ${latencyMs} ms, ${runs} runs, medians:`);
-console.log("| /data | wall | data path | downtime | floor | floor / data path | CPU |");
-console.log("|---|---|---|---|---|---|---|");
-const zero = rows["0"] ? median(rows["0"].map((r) => r.downtime)) : undefined;
-for (const c of cases) {
-  const r = rows[c];
-  const m = (k) => median(r.map((x) => x[k]));
-  const name = c === "files" ? "5,000 files of 2 KiB" : c === "0" ? "0 B" : `${c} MB`;
-  const vsZero = zero && c !== "0" ? ` (${(m("downtime") / zero).toFixed(2)}x 0 B)` : "";
-  console.log(`| ${name} | ${m("wall").toFixed(2)} s | ${m("datapath").toFixed(2)} s | ${m("downtime").toFixed(2)} s${vsZero} | ${m("floor").toFixed(2)} s | ${median(r.map((x) => x.floor / x.datapath)).toFixed(2)} | ${m("cpu").toFixed(2)} s |`);
+console.log("| build | /data | wall | data path | downtime | floor | floor / data path | CPU (of which the CLI) |");
+console.log("|---|---|---|---|---|---|---|---|");
+for (const [i, b] of builds.entries()) {
+  const zero = rows[i]["0"] ? median(rows[i]["0"].map((r) => r.downtime)) : undefined;
+  for (const c of cases) {
+    const r = rows[i][c];
+    const m = (k) => median(r.map((x) => x[k]));
+    const name = c === "files" ? "5,000 files of 2 KiB" : c === "0" ? "0 B" : `${c} MB`;
+    const vsZero = zero && c !== "0" ? ` (${(m("downtime") / zero).toFixed(2)}x 0 B)` : "";
+    console.log(`| ${b.name} | ${name} | ${m("wall").toFixed(2)} s | ${m("datapath").toFixed(2)} s | ${m("downtime").toFixed(2)} s${vsZero} | ${m("floor").toFixed(2)} s | ${median(r.map((x) => x.floor / x.datapath)).toFixed(2)} | ${m("cpu").toFixed(2)} s (${m("cliCpu").toFixed(2)} s) |`);
+  }
+}
+if (builds.length === 2) {
+  for (const c of cases) {
+    const ratio = (k) => median(rows[0][c].map((x, j) => rows[1][c][j][k] / x[k])).toFixed(2);
+    console.log(`${c}: compared / this build, medians of per-run ratios: wall ${ratio("wall")}, data path ${ratio("datapath")}, downtime ${ratio("downtime")}, CPU ${ratio("cpu")}`);
+  }
 }
