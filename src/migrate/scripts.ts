@@ -136,38 +136,43 @@ if [ ${whole(bytes)} -gt 0 ] || [ -s "$f" ]; then
 fi`;
 }
 
-/** Streams the archive at the URL in $CFG into tar -x (sha256 on the way, via a fifo); curl failures are retried whole. */
-function streamExtract(name: string, expected: string, clean: string): string {
+/**
+ * Downloads the archive at the URL in $CFG into `sink` (a pipeline reading curl's output that
+ * leaves its sha256 in $W/x.sha), `before` each try and `after` it; curl failures are retried
+ * whole; a sha256 other than `expected` runs `clean` and exits 65.
+ */
+function download(name: string, expected: string, o: { before: string; sink: string; after: string; clean: string }): string {
   return `n=0
 while :; do
-  ${clean}
-  rm -f "$W/x.fifo"; mkfifo "$W/x.fifo"
-  $HASH < "$W/x.fifo" > "$W/x.sha" & hp=$!
-  trc=0
-  { crc=0; printf '%s\\n' "$CFG" | curl -fsS -K - || crc=$?; echo "$crc" > "$W/x.rc"; } | tee "$W/x.fifo" | tar -xf - || trc=$?
-  wait "$hp" || true
+  ${o.before}
+  { crc=0; printf '%s\\n' "$CFG" | curl -fsS -K - || crc=$?; echo "$crc" > "$W/x.rc"; } | ${o.sink}
+  ${o.after}
   read -r crc < "$W/x.rc"
   [ "$crc" -ne 0 ] || break
   n=$((n + 1)); [ "$n" -lt 3 ] || { echo "downloading ${name}.tar failed (curl exit $crc)" >&2; exit 75; }
   sleep "$n"
 done
 read -r got _ < "$W/x.sha"
-if [ "$got" != "${sha(expected)}" ]; then ${clean}; echo "archive ${name}.tar arrived with sha256 $got, expected ${expected}: corrupted in transfer" >&2; exit 65; fi
+if [ "$got" != "${sha(expected)}" ]; then ${o.clean}; echo "archive ${name}.tar arrived with sha256 $got, expected ${expected}: corrupted in transfer" >&2; exit 65; fi`;
+}
+
+/** Streams the archive at the URL in $CFG into tar -x (sha256 on the way, via a fifo). */
+function streamExtract(name: string, expected: string, clean: string): string {
+  return `${download(name, expected, {
+    before: `${clean}
+  rm -f "$W/x.fifo"; mkfifo "$W/x.fifo"
+  $HASH < "$W/x.fifo" > "$W/x.sha" & hp=$!
+  trc=0`,
+    sink: `tee "$W/x.fifo" | tar -xf - || trc=$?`,
+    after: `wait "$hp" || true`,
+    clean,
+  })}
 [ "$trc" -eq 0 ] || { echo "tar -x of ${name}.tar failed (exit $trc)" >&2; exit 70; }`;
 }
 
-/** Downloads the archive at the URL in $CFG to $W/<name>.tar, sha256 on the way; exit 65 on a mismatch. */
+/** Downloads the archive at the URL in $CFG to $W/<name>.tar, sha256 on the way. */
 function fetchArchive(name: string, expected: string): string {
-  return `n=0
-while :; do
-  { crc=0; printf '%s\\n' "$CFG" | curl -fsS -K - || crc=$?; echo "$crc" > "$W/x.rc"; } | tee "$W/${name}.tar" | $HASH > "$W/x.sha"
-  read -r crc < "$W/x.rc"
-  [ "$crc" -ne 0 ] || break
-  n=$((n + 1)); [ "$n" -lt 3 ] || { echo "downloading ${name}.tar failed (curl exit $crc)" >&2; exit 75; }
-  sleep "$n"
-done
-read -r got _ < "$W/x.sha"
-if [ "$got" != "${sha(expected)}" ]; then rm -f "$W/${name}.tar"; echo "archive ${name}.tar arrived with sha256 $got, expected ${expected}: corrupted in transfer" >&2; exit 65; fi`;
+  return download(name, expected, { before: "", sink: `tee "$W/${name}.tar" | $HASH > "$W/x.sha"`, after: "", clean: `rm -f "$W/${name}.tar"` });
 }
 
 const WIPE = "find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +";

@@ -7,7 +7,7 @@ import { requestedChecksum } from "./s3-checksums.js";
 import { AwsChunkedDecoder } from "./s3-chunked.js";
 import { S3Error, XML_HEADER, xmlEscape } from "./s3-errors.js";
 import { checkPreconditions, checkWritePreconditions, objectHeadersOf, objectResponseHeaders } from "./s3-object-headers.js";
-import type { ObjectMeta, ObjectStore } from "./s3-store.js";
+import type { ObjectMeta, ObjectStore, PutOptions } from "./s3-store.js";
 import type { S3Limits, UploadStore } from "./s3-uploads.js";
 import type { S3RequestRecord } from "./s3.js";
 
@@ -68,10 +68,16 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
   const body = decoder ? req.pipe(decoder) : req;
   // A socket error on req ends the decoder too, so the store sees the upload fail.
   if (decoder) req.once("error", (error) => decoder.destroy(error));
+  const meta = await ctx.store.put(t.bucket, key, body, { contentLength: length, object, ...bodyChecks(t, wanted, decoder) });
+  const headers: Record<string, string | number> = { etag: meta.etag, "content-length": 0 };
+  if (meta.checksum) headers[`x-amz-checksum-${meta.checksum.algorithm}`] = meta.checksum.value;
+  res.writeHead(200, headers).end();
+}
+
+/** What an upload's body is checked against: the signed sha256, Content-MD5, an x-amz-checksum-* value or trailer. */
+export function bodyChecks(t: Target, wanted: ReturnType<typeof requestedChecksum>, decoder: AwsChunkedDecoder | undefined): Omit<PutOptions, "object" | "contentLength"> {
   const md5 = t.headers["content-md5"];
-  const meta = await ctx.store.put(t.bucket, key, body, {
-    contentLength: length,
-    object,
+  return {
     expectedSha256: t.auth.payloadSha256,
     expectedMd5Base64: typeof md5 === "string" ? md5 : undefined,
     checksum: wanted && {
@@ -82,10 +88,7 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
         return value;
       },
     },
-  });
-  const headers: Record<string, string | number> = { etag: meta.etag, "content-length": 0 };
-  if (meta.checksum) headers[`x-amz-checksum-${meta.checksum.algorithm}`] = meta.checksum.value;
-  res.writeHead(200, headers).end();
+  };
 }
 
 /**

@@ -3,7 +3,7 @@ import { readAllWithin } from "../lib/read-all.js";
 import { requestedChecksum } from "./s3-checksums.js";
 import { AwsChunkedDecoder } from "./s3-chunked.js";
 import { S3Error, XML_HEADER, xmlEscape } from "./s3-errors.js";
-import { discardFailedUpload, holdPart, type HandlerContext, type Target } from "./s3-handlers.js";
+import { bodyChecks, discardFailedUpload, holdPart, type HandlerContext, type Target } from "./s3-handlers.js";
 import { objectHeadersOf } from "./s3-object-headers.js";
 import type { UploadRecord } from "./s3-uploads.js";
 
@@ -59,20 +59,7 @@ export async function uploadPart(ctx: HandlerContext, t: Target, key: string, re
   const decoder = t.auth.streaming ? new AwsChunkedDecoder(t.auth.streaming.signing) : undefined;
   if (decoder) req.once("error", (error) => decoder.destroy(error));
   const body = await holdPart(ctx, req, decoder ? req.pipe(decoder) : req);
-  const md5 = t.headers["content-md5"];
-  const got = await ctx.store.receive(body, {
-    contentLength: length,
-    expectedSha256: t.auth.payloadSha256,
-    expectedMd5Base64: typeof md5 === "string" ? md5 : undefined,
-    checksum: wanted && {
-      algorithm: wanted.algorithm,
-      expected: () => {
-        const value = wanted.value ?? decoder?.trailers.get(wanted.trailer ?? "");
-        if (value === undefined) throw new S3Error(400, "InvalidRequest", `The upload declared the trailer ${wanted.trailer} but did not send it.`);
-        return value;
-      },
-    },
-  });
+  const got = await ctx.store.receive(body, { contentLength: length, ...bodyChecks(t, wanted, decoder) });
   const part = await ctx.uploads.putPart(record, partNumber, got);
   const headers: Record<string, string | number> = { etag: part.etag, "content-length": 0 };
   if (got.checksum) headers[`x-amz-checksum-${got.checksum.algorithm}`] = got.checksum.value;

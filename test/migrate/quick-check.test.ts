@@ -7,49 +7,38 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createContext, type Context } from "../../src/context.js";
+import type { Context } from "../../src/context.js";
 import { Secret } from "../../src/lib/redact.js";
 import { presignUrl } from "../../src/lib/s3-presign.js";
 import { buildEngineDeps } from "../../src/migrate/deps.js";
 import { startMigration } from "../../src/migrate/engine.js";
 import { planMigration } from "../../src/migrate/plan.js";
 import type { MigrateEvent, VerifyMode } from "../../src/migrate/types.js";
-import { startSandbox, type RunningSandbox } from "../../src/sandbox/index.js";
+import type { RunningSandbox } from "../../src/sandbox/index.js";
 import type { Instance } from "../../src/state/types.js";
-import { makeHome, MemoryStream, runCli, type Sandbox as Home } from "../helpers/cli.js";
-import { LocalHosts } from "./local-hosts.js";
+import { runCli } from "../helpers/cli.js";
+import type { LocalHosts } from "./local-hosts.js";
+import { localWorld, type LocalWorld } from "./local-world.js";
 import { listingDigestOf, manifestDigest } from "./world.js";
 
+let w: LocalWorld;
 let sandbox: RunningSandbox;
-let home: Home;
 let hosts: LocalHosts;
-const root = mkdtempSync(join(tmpdir(), "automna-quick-"));
+let root: string;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ dir: join(root, "world"), actionDelayMs: 10, rateLimitScale: 1000, simulatedHosts: false });
-  home = makeHome();
-  hosts = new LocalHosts(join(root, "local"));
+  w = await localWorld("quick");
+  ({ sandbox, hosts, root } = w);
 });
 afterAll(async () => {
-  await sandbox.close();
-  home.cleanup();
-  rmSync(root, { recursive: true, force: true });
+  await w?.cleanup();
 });
 
-function env(): Record<string, string> {
-  return {
-    ...home.env, ...sandbox.env(), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_POLL_MS: "5", AUTOMNA_RATE_SCALE: "1000",
-    AUTOMNA_HEALTH_CHECKS: "2", AUTOMNA_HEALTH_INTERVAL: "10ms", AUTOMNA_HEALTH_TIMEOUT: "3s",
-  };
-}
-
-function context(): Context {
-  return createContext({ streams: { stdout: new MemoryStream(), stderr: new MemoryStream(), stdin: process.stdin }, env: env() });
-}
+const env = (): Record<string, string> => w.env();
+const context = (): Context => w.context();
 
 async function provision(user: string): Promise<{ row: Instance; data: string }> {
   const made = await runCli(["provision", user, "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json"], { env: env() });
