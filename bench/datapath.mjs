@@ -9,7 +9,8 @@
 // and CPU (this process, which is the sandbox with every host's commands, plus the CLI and ssh:
 // user+sys, so a loaded machine inflates it less than wall time; the CLI's share from /usr/bin/time).
 // BENCH_COMPARE=<dir with another build's dist/> migrates a second set of users with that build's
-// CLI in the same run, interleaved (same sandbox; its own state home), for a side-by-side ratio.
+// CLI in the same run, interleaved (same sandbox; its own state home), for a side-by-side ratio;
+// BENCH_COMPARE_CASES=0,200 limits it to those cases (a slow build's 5,000-file case takes minutes).
 // Usage: npm run build && node bench/datapath.mjs [runs=3] [cases=0,200,1024,files] [latency-ms=0]
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,6 +43,7 @@ const homeEnv = (home) => ({
   AUTOMNA_SSH_PUBLIC_KEY: `${key}.pub`, AUTOMNA_SSH_IDENTITY_FILE: key, AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "200ms",
 });
 const builds = [{ name: "this build", prefix: "dp", bin: new URL("../dist/bin/automna.js", import.meta.url).pathname, env: homeEnv("a") }];
+const compareCases = (process.env.BENCH_COMPARE_CASES ?? cases.join(",")).split(",");
 if (process.env.BENCH_COMPARE) builds.push({ name: `compared (${process.env.BENCH_COMPARE})`, prefix: "dq", bin: join(process.env.BENCH_COMPARE, "dist/bin/automna.js"), env: homeEnv("b") });
 
 // Asynchronous on purpose: the sandbox serves from this very process.
@@ -70,15 +72,16 @@ function cpuSeconds() {
 }
 
 const userOf = (b, c) => `${b.prefix}-${c}`;
+const casesOf = (b) => (b === builds[0] ? cases : cases.filter((c) => compareCases.includes(c)));
 const live = async (b) => new Map(JSON.parse(await cli(b, ["list", "-o", "json"])).filter((r) => r.status === "running").map((r) => [r.user, r]));
 const dataDir = (row) => join(sandbox.dir ?? join(dir, "world"), "hosts", `${row.provider}-${row.resources.server ?? row.resources.droplet}`, "data");
 const sh = (script, ...args) => run("sh", ["-c", script, "sh", ...args]);
 
 // The data, written straight to each source host's disk once; it moves with the user.
 for (const b of builds) {
-  await cli(b, ["provision", ...cases.map((c) => userOf(b, c)), "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json", "--quiet"]);
+  await cli(b, ["provision", ...casesOf(b).map((c) => userOf(b, c)), "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json", "--quiet"]);
   await sandbox.settled();
-  for (const c of cases) {
+  for (const c of casesOf(b)) {
     const d = join(dataDir((await live(b)).get(userOf(b, c))), "bench");
     mkdirSync(d, { recursive: true });
     if (c === "files") await sh('cd "$1"; d=0; while [ $d -lt 50 ]; do mkdir -p "c$d"; i=0; while [ $i -lt 100 ]; do head -c 2048 /dev/urandom > "c$d/m$i.json"; i=$((i+1)); done; d=$((d+1)); done', d);
@@ -150,6 +153,7 @@ for (let n = 1; n <= runs; n++) {
   for (const c of cases) {
     const f = await floor(userOf(builds[0], c));
     for (const [i, b] of builds.entries()) {
+      if (!casesOf(b).includes(c)) continue;
       const m = await migrate(b, c, n);
       rows[i][c].push({ ...m, floor: f });
       console.log(`run ${n} ${c} ${b.name}: wall ${m.wall.toFixed(2)} s, data path ${m.datapath.toFixed(2)} s, downtime ${m.downtime.toFixed(2)} s, floor ${f.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s of which the CLI ${m.cliCpu.toFixed(2)} s (load ${loadavg()[0].toFixed(1)})`);
@@ -169,7 +173,7 @@ console.log("| build | /data | wall | data path | downtime | floor | floor / dat
 console.log("|---|---|---|---|---|---|---|---|");
 for (const [i, b] of builds.entries()) {
   const zero = rows[i]["0"] ? median(rows[i]["0"].map((r) => r.downtime)) : undefined;
-  for (const c of cases) {
+  for (const c of casesOf(b)) {
     const r = rows[i][c];
     const m = (k) => median(r.map((x) => x[k]));
     const name = c === "files" ? "5,000 files of 2 KiB" : c === "0" ? "0 B" : `${c} MB`;
@@ -178,7 +182,7 @@ for (const [i, b] of builds.entries()) {
   }
 }
 if (builds.length === 2) {
-  for (const c of cases) {
+  for (const c of casesOf(builds[1])) {
     const ratio = (k) => median(rows[0][c].map((x, j) => rows[1][c][j][k] / x[k])).toFixed(2);
     console.log(`${c}: compared / this build, medians of per-run ratios: wall ${ratio("wall")}, data path ${ratio("datapath")}, downtime ${ratio("downtime")}, CPU ${ratio("cpu")}`);
   }
