@@ -14,7 +14,7 @@ const args = process.argv.slice(2);
 // A reader that stops early (`automna list | head`) closes the pipe. That is not fatal here: the
 // run's IO sees the same error and cancels the run through its signal, so a command stops
 // between steps, releases its leases and exits 141 (src/cli.ts), rather than dying mid-step.
-for (const stream of [process.stdout, process.stderr]) {
+function watchOutput(stream: NodeJS.WriteStream): void {
   stream.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") return;
     process.stderr.write(`automna: cannot write output: ${error.message}\n`);
@@ -22,25 +22,51 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-async function run(): Promise<number> {
-  // Reuse compiled bytecode between runs: most of a CLI's start-up is module compilation.
-  const { enableCompileCache } = await import("node:module");
-  enableCompileCache?.();
-  if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
+/**
+ * The pre-rendered page a plain help request asks for, named by its command line: `--help`,
+ * `config list --help` and `help config list` give "automna", "automna config list" and
+ * "automna config list". Undefined for anything else (global flags, arguments), which the live
+ * program answers.
+ */
+function helpPage(argv: string[]): string | undefined {
+  let words: string[];
+  if (argv[0] === "help") words = argv.slice(1);
+  else if (argv.at(-1) === "--help" || argv.at(-1) === "-h") words = argv.slice(0, -1);
+  else return undefined;
+  return words.every((w) => /^[a-z][a-z0-9-]*$/.test(w)) ? ["automna", ...words].join(" ") : undefined;
+}
+
+/** `--version` and the pre-rendered help pages: what the binary answers without loading the program. */
+async function quickAnswer(argv: string[]): Promise<string | undefined> {
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
     const { VERSION } = await import("../src/version.js");
-    process.stdout.write(`${VERSION}\n`);
+    return `${VERSION}\n`;
+  }
+  const page = helpPage(argv);
+  if (page === undefined) return undefined;
+  // Help pages are rendered at build time by the real program (scripts/write-help-cache.mjs).
+  // getBuiltinModule, not import(): an ES module namespace of node:fs costs more than the read.
+  const { readFileSync } = process.getBuiltinModule("node:fs");
+  try {
+    return readFileSync(new URL(`../help/${page}.txt`, import.meta.url), "utf8");
+  } catch {
+    return undefined; // not pre-rendered (no such command, or not built): the live program answers
+  }
+}
+
+async function run(): Promise<number> {
+  // Answered before anything else is set up: even opening stderr shows in `--help`'s start-up time.
+  const quick = await quickAnswer(args);
+  watchOutput(process.stdout);
+  if (quick !== undefined) {
+    process.stdout.write(quick);
     return 0;
   }
-  if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
-    // The root help page is rendered at build time by the real program (scripts/write-help-cache.mjs).
-    const { readFileSync } = await import("node:fs");
-    try {
-      process.stdout.write(readFileSync(new URL("../help.txt", import.meta.url), "utf8"));
-      return 0;
-    } catch {
-      /* not pre-rendered: render it live below */
-    }
-  }
+  watchOutput(process.stderr);
+  // Reuse compiled bytecode between runs: most of a CLI's start-up is module compilation (the
+  // fast paths above compile next to nothing, so they do not pay for opening the cache).
+  const { enableCompileCache } = await import("node:module");
+  enableCompileCache?.();
   // node:sqlite warns that it is experimental on Node 22; that is not the user's concern.
   const emit = process.emitWarning.bind(process);
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
@@ -52,12 +78,7 @@ async function run(): Promise<number> {
   const [{ main }, { createContext }] = await Promise.all([import("../src/cli.js"), import("../src/context.js")]);
   const controller = new AbortController();
   let interrupts = 0;
-  let firstAt = 0;
   const onSignal = (): void => {
-    // conf's exit hook (when-exit) re-raises a signal on this process the moment it sees it; that
-    // echo is not a second Ctrl-C, and no person presses twice within a quarter of a second.
-    if (interrupts > 0 && Date.now() - firstAt < 250) return;
-    if (interrupts === 0) firstAt = Date.now();
     interrupts++;
     if (interrupts > 1) {
       // A second Ctrl-C while cleaning up: stop now. State writes are transactions, so nothing is torn.

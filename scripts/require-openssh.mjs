@@ -1,4 +1,4 @@
-// Runs before `npm test` and `npm run demo` (pretest/predemo): both drive the real OpenSSH client
+// Runs before `npm test`, `npm run test:fast`/`test:slow` and `npm run demo` (their pre scripts): all drive the real OpenSSH client
 // against the sandbox's hosts, the one thing they need that npm cannot bring. Without it the
 // suite would fail test by test; this says once what is missing and how to get it.
 import { accessSync, constants } from "node:fs";
@@ -16,7 +16,8 @@ const onPath = (name) =>
 
 const missing = ["ssh", "ssh-keygen"].filter((name) => !onPath(name));
 if (missing.length > 0) {
-  const command = process.env.npm_lifecycle_event === "predemo" ? "npm run demo" : "npm test";
+  const event = process.env.npm_lifecycle_event ?? "pretest";
+  const command = event === "pretest" ? "npm test" : `npm run ${event.replace(/^pre/, "")}`;
   console.error(
     `${command} needs the OpenSSH client (${missing.join(", ")} not found on PATH): install it with ` +
       "`sudo apt-get install openssh-client` (Debian, Ubuntu), `sudo dnf install openssh-clients` (Fedora) or your system's package manager",

@@ -1,21 +1,55 @@
-import { Command, CommanderError } from "commander";
-import { COMMANDS } from "./commands/index.js";
+import { Command, CommanderError, Help, type HelpConfiguration, type Option } from "commander";
+import { COMMANDS, findCommand, isBuilt, loadCommand } from "./commands/index.js";
 import type { Context, GlobalOptions } from "./context.js";
 import { AutomnaError, CancelledError, ExitCode, isAbortError } from "./lib/errors.js";
-import { COMMAND_GROUPS } from "./lib/command.js";
+import { COMMAND_GROUPS, type GlobalFlag } from "./lib/command.js";
 import { redact } from "./lib/redact.js";
 import { terminalText } from "./lib/terminal-text.js";
 
-/** Builds the program: global flags, grouped commands, root help with one example per command. */
+const GLOBAL_FLAGS = "Global flags:";
+/** Global flags every command honours, so no manifest entry lists them. */
+const OUTPUT_FLAGS: readonly GlobalFlag[] = ["quiet", "verbose", "debug", "color"];
+
+/**
+ * Help is a fixed 100 columns wide, so the build can pre-render every page. The root lists
+ * commands by name (their usage needs their modules); a command's help ends with the global
+ * flags it honours, from its manifest entry.
+ */
+const HELP: HelpConfiguration = {
+  helpWidth: 100,
+  showGlobalOptions: true,
+  subcommandTerm(this: Help, cmd: Command): string {
+    return cmd.parent?.parent ? Help.prototype.subcommandTerm.call(this, cmd) : cmd.name();
+  },
+  visibleGlobalOptions: honouredGlobals,
+  formatItemList(this: Help, heading: string, items: string[], helper: Help): string[] {
+    return Help.prototype.formatItemList.call(this, heading === "Global Options:" ? GLOBAL_FLAGS : heading, items, helper);
+  },
+};
+
+/** The global flags a command's help lists: the output flags, and those its manifest entry names. */
+function honouredGlobals(cmd: Command): Option[] {
+  let top = cmd;
+  while (top.parent?.parent) top = top.parent;
+  const root = top.parent;
+  if (!root) return [];
+  const honoured = new Set<string>([...OUTPUT_FLAGS, ...(findCommand(top.name())?.globals ?? [])]);
+  return root.options.filter((o) => o.helpGroupHeading === GLOBAL_FLAGS && honoured.has(o.attributeName()));
+}
+
+/**
+ * Builds the program: global flags, every command of the manifest by name and summary (for the
+ * root help and typo suggestions), grouped, and root help with one example per command. A
+ * command's module loads when the command line dispatches to it.
+ */
 export function buildProgram(ctx: Context): Command {
   const captured: string[] = [];
   const program = new Command("automna")
     .description("Operate a fleet of always-on per-user AI agents on Hetzner Cloud, Fly.io and DigitalOcean.")
     .version(ctx.version, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
-    // A fixed width makes help the same everywhere, so the build can pre-render the root page.
-    .configureHelp({ helpWidth: 100 })
-    .optionsGroup("Global flags:")
+    .configureHelp(HELP)
+    .optionsGroup(GLOBAL_FLAGS)
     .option("--json", "print one JSON document on stdout")
     .option("--profile <name>", "configuration profile (env AUTOMNA_PROFILE)")
     .option("--config <file>", "configuration file (env AUTOMNA_CONFIG)")
@@ -37,30 +71,22 @@ export function buildProgram(ctx: Context): Command {
   (program as CommandWithCapture).captured = captured;
 
   program.hook("preAction", () => applyGlobals(ctx, program.opts() as GlobalOptions));
+  // main() builds the command the command line names before parsing, because commander settles
+  // some option defaults (a lone --no-x flag's) as it dispatches; reaching any other is a bug.
+  program.hook("preSubcommand", (_program, command) => {
+    if (!isBuilt(command)) throw new Error(`command ${command.name()} was dispatched before it was loaded`);
+  });
 
+  // Each command inherits the program's settings: exit override, suggestions, output capture.
   for (const group of COMMAND_GROUPS) {
-    const members = COMMANDS.filter((c) => c.group === group);
-    if (members.length === 0) continue;
     program.commandsGroup(`${group}:`);
-    for (const command of members) command.register(program, ctx);
+    for (const entry of COMMANDS.filter((c) => c.group === group)) program.command(entry.name).description(entry.summary);
   }
   program.addHelpText("after", () => {
     const width = Math.max(...COMMANDS.map((c) => c.name.length));
     const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  $ ${c.example}`);
     return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled, 141 output closed.\nRun "automna <command> --help" for a command's flags and examples.\n`;
   });
-  // Every subcommand reports errors through the same capture and override.
-  const configure = (cmd: Command): void => {
-    for (const sub of cmd.commands) {
-      sub.exitOverride().showSuggestionAfterError(true).helpCommand(false).configureOutput({
-        writeOut: (s) => ctx.io.write(s),
-        writeErr: (s) => captured.push(s),
-        outputError: () => undefined,
-      });
-      configure(sub);
-    }
-  };
-  configure(program);
   return program;
 }
 
@@ -89,6 +115,32 @@ function prescanGlobals(argv: string[]): Partial<GlobalOptions> {
   const o = head.indexOf("-o");
   if (o !== -1 && head[o + 1] === "json") found.json = true;
   return found;
+}
+
+/**
+ * The top-level command the command line names, read as commander reads it: the first operand
+ * after the program's own options (and their values), or the word after `--`. Undefined when an
+ * unknown option comes first (commander dispatches nothing then) or there is no operand.
+ */
+export function commandNamed(program: Command, argv: readonly string[]): string | undefined {
+  const option = (flag: string): Option | undefined => program.options.find((o) => o.long === flag || o.short === flag);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") return argv[i + 1];
+    if (arg.length < 2 || !arg.startsWith("-")) return arg;
+    const known = option(arg.includes("=") && arg.startsWith("--") ? arg.slice(0, arg.indexOf("=")) : arg);
+    if (known) {
+      if (known.required && !arg.includes("=")) i++;
+      continue;
+    }
+    // A group of short flags (-qy): each a known flag without a value, or the last one with its value.
+    if (/^-[^-]/.test(arg) && [...arg.slice(1)].every((c) => option(`-${c}`) !== undefined)) {
+      if (option(`-${arg.at(-1)}`)!.required) i++;
+      continue;
+    }
+    return undefined;
+  }
+  return undefined;
 }
 
 /** Turns commander's two-line messages into our one-line form. */
@@ -140,15 +192,18 @@ function cancellation(signal: AbortSignal, error?: unknown): CancelledError {
 /** Runs automna with the given arguments and returns the exit code. Only bin/ exits the process. */
 export async function main(argv: string[], ctx: Context): Promise<number> {
   applyGlobals(ctx, prescanGlobals(argv));
-  const program = buildProgram(ctx) as CommandWithCapture;
+  let program: CommandWithCapture | undefined;
   try {
+    program = buildProgram(ctx) as CommandWithCapture;
+    const named = program.commands.find((c) => c.name() === commandNamed(program!, argv));
+    if (named) await loadCommand(named, ctx);
     await program.parseAsync(argv, { from: "user" });
     // A reader that went away during the last writes must count before the exit code does.
     await ctx.io.flush();
     if (ctx.signal.aborted && !ctx.abortIsStop) throw cancellation(ctx.signal);
     return ctx.exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return handleCommanderError(ctx, program, error);
+    if (error instanceof CommanderError && program) return handleCommanderError(ctx, program, error);
     if (ctx.signal.aborted && !(error instanceof AutomnaError && error.exitCode === ExitCode.LOCKED)) return printError(ctx, cancellation(ctx.signal, error));
     return printError(ctx, error);
   } finally {

@@ -93,17 +93,12 @@ async function interactiveViaCli(ctx: Context, title: string, shell: { program: 
       hint: `${shell.install}; or run one command through the API: automna ssh ${user} -- <command>`,
     });
   }
-  const { execa } = await import("execa");
   const streams = ctx.io.streams;
-  const res = await execa(program, shell.args, {
-    env: ctx.env, extendEnv: false, reject: false,
-    stdin: hasFd(streams.stdin) ? "inherit" : "ignore",
-    stdout: hasFd(streams.stdout) ? "inherit" : "pipe",
-    stderr: hasFd(streams.stderr) ? "inherit" : "pipe",
-    cancelSignal: ctx.signal,
-    cleanup: false,
+  const res = await spawnSsh(shell.args, {
+    program, env: ctx.env, signal: ctx.signal,
+    stdin: hasFd(streams.stdin) ? "inherit" : undefined,
+    stdout: hasFd(streams.stdout) ? "inherit" : (streams.stdout as import("node:stream").Writable),
+    stderr: hasFd(streams.stderr) ? "inherit" : (streams.stderr as import("node:stream").Writable),
   });
-  if (!hasFd(streams.stdout) && res.stdout) streams.stdout.write(`${String(res.stdout)}\n`);
-  if (!hasFd(streams.stderr) && res.stderr) streams.stderr.write(`${String(res.stderr)}\n`);
-  return res.exitCode ?? 1;
+  return res.exitCode;
 }

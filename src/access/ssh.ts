@@ -63,6 +63,8 @@ export function sshArgvFor(t: SshTarget, o: SshCommandOptions): string[] {
 }
 
 export interface SpawnOptions {
+  /** The client to run: ssh unless said otherwise (a provider's own CLI, such as flyctl). */
+  program?: string | undefined;
   env: NodeJS.ProcessEnv;
   /** "inherit" hands the terminal to ssh. */
   stdin?: "inherit" | Buffer | string | NodeJS.ReadableStream | undefined;
@@ -96,7 +98,7 @@ export async function spawnSsh(argv: string[], o: SpawnOptions): Promise<SpawnRe
   const { spawn } = await import("node:child_process");
   o.signal?.throwIfAborted();
   const stdinMode = o.stdin === undefined ? "ignore" : o.stdin === "inherit" ? "inherit" : "pipe";
-  const child = spawn("ssh", argv, {
+  const child = spawn(o.program ?? "ssh", argv, {
     env: o.env,
     // No input: /dev/null (like ssh -n), so ssh never waits on a stdin nobody writes to.
     stdio: [stdinMode, o.stdout === "inherit" ? "inherit" : "pipe", o.stderr === "inherit" ? "inherit" : "pipe"],

@@ -1,13 +1,15 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
+import { CancelledError } from "../lib/errors.js";
 import { mib, renderDetails } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
-import type { BackupDeps, BackupResult, RestoreResult } from "../migrate/backup.js";
+import { backupUser, restoreUser, type BackupDeps, type BackupResult, type RestoreResult } from "../migrate/backup.js";
+import { buildEngineDeps } from "../migrate/deps.js";
+import { hostRunner } from "../migrate/exec.js";
 
 /** The engine's dependencies for one backup or restore, with a progress line. */
 async function withBackupDeps<T>(ctx: Context, user: string, fn: (deps: BackupDeps) => Promise<T>): Promise<T> {
-  const [{ hostRunner }, { buildEngineDeps }] = await Promise.all([import("../migrate/exec.js"), import("../migrate/deps.js")]);
   const deps = await buildEngineDeps(ctx, await hostRunner(ctx), () => undefined);
   const task = ctx.io.task(`${user}: starting`);
   try {
@@ -20,29 +22,21 @@ async function withBackupDeps<T>(ctx: Context, user: string, fn: (deps: BackupDe
 
 export async function runBackup(ctx: Context, user: string): Promise<BackupResult> {
   validateUser(user);
-  const { backupUser } = await import("../migrate/backup.js");
   return withBackupDeps(ctx, user, (deps) => backupUser(deps, user));
 }
 
 export async function runRestore(ctx: Context, user: string, backupId: string): Promise<RestoreResult> {
   validateUser(user);
   if (!ctx.globals.yes) {
-    const { CancelledError } = await import("../lib/errors.js");
     const ok = await ctx.prompt.confirm({ message: `Replace all of ${user}'s /data with backup ${backupId}? The agent stops meanwhile.`, flag: "--yes", default: false });
     if (!ok) throw new CancelledError("restore cancelled; nothing was changed");
   }
-  const { restoreUser } = await import("../migrate/backup.js");
   return withBackupDeps(ctx, user, (deps) => restoreUser(deps, user, backupId));
 }
 
 export const backupCommand: CommandModule = {
-  name: "backup",
-  group: "Migration",
-  example: "automna backup alice",
-  register(program: Command, ctx: Context) {
-    program
-      .command("backup")
-      .description("archive a user's /data to object storage (the agent pauses for the snapshot, then serves during the upload)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .addHelpText("after", examples("automna backup alice", "automna backup alice --json"))
       .action(action(ctx, async (user: string) => {
@@ -56,13 +50,8 @@ export const backupCommand: CommandModule = {
 };
 
 export const restoreCommand: CommandModule = {
-  name: "restore",
-  group: "Migration",
-  example: "automna restore alice --from bk_m3x9k2a1b7f3c2d1",
-  register(program: Command, ctx: Context) {
-    program
-      .command("restore")
-      .description("replace a user's /data with a backup (verified before anything is deleted), then start and health-check the agent")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .requiredOption("--from <backup-id>", "the backup id (automna backup prints it)")
       .addHelpText("after", examples("automna restore alice --from bk_m3x9k2a1b7f3c2d1 --yes"))

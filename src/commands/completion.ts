@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
+import { loadCommand } from "./index.js";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 type Shell = (typeof SHELLS)[number];
@@ -90,16 +91,14 @@ export function completionScript(program: Command, shell: string): string {
 }
 
 export const completionCommand: CommandModule = {
-  name: "completion",
-  group: "Setup",
-  example: 'eval "$(automna completion bash)"',
-  register(program: Command, ctx: Context) {
-    program
-      .command("completion")
-      .description("print a shell completion script (bash, zsh or fish)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<shell>", SHELLS.join(", "))
       .addHelpText("after", examples('echo \'eval "$(automna completion bash)"\' >> ~/.bashrc', "automna completion fish > ~/.config/fish/completions/automna.fish"))
       .action(action(ctx, async (shell: string) => {
+        // Every command's flags go into the script: load them all.
+        const program = command.parent!;
+        await Promise.all(program.commands.map((c) => loadCommand(c, ctx)));
         ctx.io.write(completionScript(program, shell));
       }));
   },

@@ -38,11 +38,7 @@ export async function runConfigSet(ctx: Context, key: string, value: string): Pr
 }
 
 export const configCommand: CommandModule = {
-  name: "config",
-  group: "Setup",
-  example: "automna config set region fsn1",
-  register(program: Command, ctx: Context) {
-    const config = program.command("config").description("read and change settings (get, set, unset, list, path)");
+  register(config: Command, ctx: Context) {
     config.addHelpText("after", examples("automna config list", "automna --profile ci config set provider hetzner", "printf %s \"$TOKEN\" | automna config set hetzner.token -"));
 
     config

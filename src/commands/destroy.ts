@@ -1,9 +1,13 @@
 import type { Command } from "commander";
+import { provisionAccess } from "../access/provision-keys.js";
 import type { Context } from "../context.js";
+import { assertNotProtected, destroyUser } from "../fleet/destroy-user.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError, errorJson, failureOf, rememberFailure } from "../lib/errors.js";
+import { mapConcurrent } from "../lib/concurrency.js";
 import { renderList, type Column } from "../lib/output.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
+import { withLease } from "../state/lease.js";
 
 export interface DestroyOutcome {
   user: string;
@@ -31,11 +35,8 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
       if (!ok) throw new CancelledError("destroy cancelled; nothing was changed");
     }
   }
-  const [{ withLease }, { mapConcurrent }, { assertNotProtected, destroyUser }] = await Promise.all([
-    import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/destroy-user.js"),
-  ]);
   const who = await ctx.operator();
-  const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
+  const { forget } = await provisionAccess(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
@@ -68,13 +69,8 @@ const COLUMNS: Column<DestroyOutcome>[] = [
 ];
 
 export const destroyCommand: CommandModule = {
-  name: "destroy",
-  group: "Fleet",
-  example: "automna destroy alice --yes",
-  register(program: Command, ctx: Context) {
-    program
-      .command("destroy")
-      .description("remove users' agent instances and their data at the provider (idempotent)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<users...>", "user ids")
       .option("--concurrency <n>", "users destroyed at once", "8")
       .option("--force", "also destroy retired sources that migrations keep as a fallback")

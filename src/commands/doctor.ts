@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
+import { observeProviders, pairByUser, refreshPatch } from "../fleet/observe.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError } from "../lib/errors.js";
 import { renderList, resolveFormat, type Column } from "../lib/output.js";
@@ -36,7 +37,6 @@ interface Found {
 
 export async function runDoctor(ctx: Context, opts: { provider?: string | undefined; fix: boolean; removeOrphans: boolean }): Promise<DoctorReport> {
   const [registry, state] = await Promise.all([ctx.providers(), ctx.state()]);
-  const { observeProviders, pairByUser, refreshPatch } = await import("../fleet/observe.js");
   const views = await observeProviders(registry, state, opts.provider);
   const found: Found[] = [];
   for (const view of views) {
@@ -128,13 +128,8 @@ const COLUMNS: Column<Drift>[] = [
 ];
 
 export const doctorCommand: CommandModule = {
-  name: "doctor",
-  group: "Fleet",
-  example: "automna doctor --fix",
-  register(program: Command, ctx: Context) {
-    program
-      .command("doctor")
-      .description("find drift between state and providers: orphans, missing and mismatched instances (exit 1 when any)")
+  register(command: Command, ctx: Context) {
+    command
       .option("--provider <name>", "only this provider")
       .option("--fix", "repair: adopt orphans, drop missing entries, update mismatched ones (asks first)")
       .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them")

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
-import { errorJson, UsageError } from "../lib/errors.js";
+import { AutomnaError, errorJson, UsageError } from "../lib/errors.js";
 import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
+import { revealAll, Secret } from "../lib/redact.js";
 import { parseInteger, parseKeyValue, validateUser, validateUsers } from "../lib/validate.js";
 import type { EnvChange, ScriptRunner } from "../access/agent-env.js";
 
@@ -21,8 +22,8 @@ export interface EnvOutcome {
 
 /** Scripts over SSH (or Fly exec) with an environment that holds none of the secret values. */
 async function scriptRunner(ctx: Context, hide: string[]): Promise<ScriptRunner> {
-  const [{ runOnInstance }, { withoutSecrets }, { lastErrorLine }, { AutomnaError }] = await Promise.all([
-    import("../access/run.js"), import("../access/deliver-secrets.js"), import("../access/ssh.js"), import("../lib/errors.js"),
+  const [{ runOnInstance }, { withoutSecrets }, { lastErrorLine }] = await Promise.all([
+    import("../access/run.js"), import("../access/deliver-secrets.js"), import("../access/ssh.js"),
   ]);
   const env = withoutSecrets(ctx.env, hide);
   return async (instance, what, script, stdin) => {
@@ -95,11 +96,7 @@ function report(ctx: Context, outcomes: EnvOutcome[]): number {
 }
 
 export const envCommand: CommandModule = {
-  name: "env",
-  group: "Access",
-  example: "automna env set alice bob --secret OPENAI_API_KEY",
-  register(program: Command, ctx: Context) {
-    const env = program.command("env").description("the agent's environment variables and secrets: list names, set, unset (the agent restarts)");
+  register(env: Command, ctx: Context) {
     env.addHelpText("after", examples(
       "automna env list alice",
       "OPENAI_API_KEY=... automna env set alice bob --secret OPENAI_API_KEY",
@@ -128,7 +125,7 @@ export const envCommand: CommandModule = {
         const secrets = flags.secret ?? [];
         if (plain.length + secrets.length === 0) throw new UsageError("nothing to set", { hint: "pass --env K=V or --secret NAME" });
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
-        const [{ collectSecrets, readStdin }, { revealAll, Secret }] = await Promise.all([import("../lib/secret-input.js"), import("../lib/redact.js")]);
+        const { collectSecrets, readStdin } = await import("../lib/secret-input.js");
         const set = Object.fromEntries(plain.map((e) => parseKeyValue("--env", e)).map(([k, v]) => [k, new Secret(v)]));
         Object.assign(set, await collectSecrets(ctx, secrets, () => readStdin(ctx.io.streams.stdin), { allowEmpty: flags.allowEmptySecret }));
         const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
-import type { ExecOutcome } from "../access/exec.js";
+import { runExec, type ExecOutcome } from "../access/exec.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { prefixer } from "../lib/user-prefix.js";
@@ -18,13 +18,8 @@ export function splitOperands(operands: string[], rawArgs: readonly string[]): {
 
 
 export const execCommand: CommandModule = {
-  name: "exec",
-  group: "Access",
-  example: "automna exec alice bob -- df -h /data",
-  register(program: Command, ctx: Context) {
-    program
-      .command("exec")
-      .description("run one command on many users' machines at once; output prefixed by user (exit 3 if any failed)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<users...>", "user ids, then -- and the command")
       .option("--concurrency <n>", "machines at once", "16")
       .option("--timeout <duration>", "stop each command after this long (e.g. 30s, 5m)")
@@ -51,7 +46,6 @@ each line prefixed "user |" as it arrives (remote stderr on stderr). --json: one
         const out = prefixer(ctx, users, "stdout");
         const err = prefixer(ctx, users, "stderr");
         const c = ctx.io.colorErr;
-        const { runExec } = await import("../access/exec.js");
         const results = await runExec(ctx, {
           users, command, concurrency, timeoutMs, keepOutput: json,
           ...(json ? {} : {

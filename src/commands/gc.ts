@@ -108,13 +108,8 @@ const COLUMNS: Column<GcRow>[] = [
 ];
 
 export const gcCommand: CommandModule = {
-  name: "gc",
-  group: "Migration",
-  example: "automna gc --yes",
-  register(program: Command, ctx: Context) {
-    program
-      .command("gc")
-      .description("destroy retired migration sources whose grace period (--keep-source) is over")
+  register(command: Command, ctx: Context) {
+    command
       .option("--dry-run", "list what is due; destroy nothing")
       .option("--concurrency <n>", "sources destroyed at once", "8")
       .option("-o, --output <format>", "table, json, ndjson, csv")

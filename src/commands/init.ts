@@ -88,13 +88,8 @@ export async function runInit(ctx: Context, opts: InitOptions): Promise<InitResu
 }
 
 export const initCommand: CommandModule = {
-  name: "init",
-  group: "Setup",
-  example: "automna init --provider hetzner --region fsn1 --size cx22 --no-input",
-  register(program: Command, ctx: Context) {
-    program
-      .command("init")
-      .description("guided setup: default provider, region, size, image, SSH key and state location")
+  register(command: Command, ctx: Context) {
+    command
       .option("--provider <name>", `default provider (${providerNames().join(", ")})`)
       .option("--region <name>", "default region")
       .option("--size <name>", "default size")

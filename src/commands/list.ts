@@ -57,13 +57,8 @@ export const LIST_COLUMNS: Column<ListRow>[] = [
 ];
 
 export const listCommand: CommandModule = {
-  name: "list",
-  group: "Fleet",
-  example: "automna list --provider fly -o json",
-  register(program: Command, ctx: Context) {
-    addListFlags(program
-      .command("list")
-      .description("every user's instance, from state (--refresh asks the providers first)")
+  register(command: Command, ctx: Context) {
+    addListFlags(command
       .option("--provider <name>", "only this provider")
       .option("--status <status>", `only this status (${INSTANCE_STATUSES.join(", ")})`)
       .option("--region <name>", "only this region")

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import type { LogLine } from "../access/log-lines.js";
+import { runLogs } from "../access/logs.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { terminalBytes, terminalText } from "../lib/terminal-text.js";
@@ -59,13 +60,8 @@ function finish(out: NodeJS.WritableStream): Promise<void> {
 }
 
 export const logsCommand: CommandModule = {
-  name: "logs",
-  group: "Access",
-  example: "automna logs alice -f --since 10m",
-  register(program: Command, ctx: Context) {
-    program
-      .command("logs")
-      .description("the agents' logs, several users merged in time order; -f follows and survives dropped connections")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<users...>", "user ids")
       .option("-f, --follow", "keep printing new lines until Ctrl-C")
       .option("--since <when>", "only lines since a duration ago (10m, 2h) or an ISO time")
@@ -87,7 +83,6 @@ exit 3 when some users' logs could not be read, 1 when the only user's could not
         if (flags.since !== undefined) parseSince("--since", flags.since, ctx.clock.now());
         if (users.length === 0) throw new UsageError("no users given");
         const c = ctx.io.colorErr;
-        const { runLogs } = await import("../access/logs.js");
         const plain = users.length === 1 && !ctx.globals.json && flags.timestamps !== true;
         const stdout = outputStream(ctx);
         // A reader that went away (`automna logs -f alice | head`) ends the run quietly.

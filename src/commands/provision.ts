@@ -6,6 +6,7 @@ import { failureOf, NotSupportedError, UsageError } from "../lib/errors.js";
 import { renderList, type Column } from "../lib/output.js";
 import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
+import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../providers/plan.js";
 import type { ProvisionJob, ProvisionOutcome } from "../fleet/provision-one.js";
 
 export interface ProvisionOptions {
@@ -68,7 +69,6 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const users = await collectUsers(ctx, opts, stdinText);
   const env = Object.fromEntries(opts.env.map((e) => parseKeyValue("--env", e)));
   const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
-  const { resolvePlacement, offerings, validatePlacement, catalogBilling, monthlyTotal } = await import("../providers/plan.js");
   const placement = resolvePlacement(config, registry, opts);
   const provider = await registry.get(placement.provider.id);
   if (opts.secret.length && provider.capabilities.secrets) {
@@ -153,13 +153,8 @@ const PLAN_COLUMNS: Column<PlanRow>[] = [
 ];
 
 export const provisionCommand: CommandModule = {
-  name: "provision",
-  group: "Fleet",
-  example: "automna provision alice bob --provider hetzner --region fsn1",
-  register(program: Command, ctx: Context) {
-    program
-      .command("provision")
-      .description("create each user's agent instance (idempotent: users who have one are left alone)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("[users...]", "user ids")
       .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
       .option("--provider <name>", "hetzner, fly, digitalocean (do)")

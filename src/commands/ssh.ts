@@ -1,16 +1,12 @@
 import type { Command } from "commander";
+import { runSsh } from "../access/shell.js";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { parseDuration, validateUser } from "../lib/validate.js";
 
 export const sshCommand: CommandModule = {
-  name: "ssh",
-  group: "Access",
-  example: "automna ssh alice -- docker ps",
-  register(program: Command, ctx: Context) {
-    program
-      .command("ssh")
-      .description("a shell on a user's machine, or one command (its exit code becomes automna's)")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .argument("[command...]", "remote command (after --), joined with spaces like ssh does")
       .option("-t, --tty", "allocate a terminal even for a command")
@@ -29,7 +25,6 @@ Fly: a command goes through the Machines API exec endpoint; a shell needs flyctl
       .action(action(ctx, async (user: string, command: string[], flags: { tty?: boolean; timeout?: string }) => {
         validateUser(user);
         const timeoutMs = flags.timeout === undefined ? undefined : parseDuration("--timeout", flags.timeout);
-        const { runSsh } = await import("../access/shell.js");
         return runSsh(ctx, { user, command, tty: flags.tty === true, timeoutMs });
       }));
   },

@@ -2,10 +2,12 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { AutomnaError, NotFoundError } from "../lib/errors.js";
-import type { HealthResult } from "../lib/health.js";
+import { checkHealth, healthHost, type HealthResult } from "../lib/health.js";
 import { renderDetails } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
 import { MONTH_HOURS } from "../pricing/period.js";
+import { intervalCost } from "../pricing/usage-cost.js";
+import { monthlyTotal } from "../providers/plan.js";
 import type { Instance, UsageInterval } from "../state/types.js";
 
 export interface StatusReport {
@@ -31,8 +33,6 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   const usage = await state.listUsage({ user });
   const open = usage.filter((u) => u.end === null && u.instanceId === instance.id);
   const now = ctx.clock.now();
-  // Loaded here, not at start-up: every command module is imported for help and completion.
-  const [{ monthlyTotal }, { intervalCost }] = await Promise.all([import("../providers/plan.js"), import("../pricing/usage-cost.js")]);
   const report: StatusReport = {
     user, instance, health: null,
     monthlyPrice: open.length ? monthlyTotal(open) : null,
@@ -53,7 +53,6 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
       report.liveError = error.message;
     }
   } else report.liveError = `no ${registry.resolve(instance.provider).tokenEnv} set`;
-  const { checkHealth, healthHost } = await import("../lib/health.js");
   const host = healthHost(addresses);
   if (host) report.health = await checkHealth(host, config.getNumber("health.port") ?? 8080, config.getString("health.path") ?? "/healthz", 3000, ctx.signal);
   return report;
@@ -65,13 +64,8 @@ function priceParts(open: UsageInterval[]): string {
 }
 
 export const statusCommand: CommandModule = {
-  name: "status",
-  group: "Fleet",
-  example: "automna status alice",
-  register(program: Command, ctx: Context) {
-    program
-      .command("status")
-      .description("where a user's agent runs, its ids, addresses, health, price and usage history")
+  register(command: Command, ctx: Context) {
+    command
       .argument("<user>", "user id")
       .addHelpText("after", examples("automna status alice", "automna status alice --json"))
       .action(action(ctx, async (user: string) => {

@@ -1,20 +1,20 @@
 import type { Command } from "commander";
-import type { Context } from "../context.js";
+import type { Context, GlobalOptions } from "../context.js";
 
 /**
- * A top-level command: where it appears in `automna --help`, one example for the overview, and
- * the builder that declares its flags and wires its action to a run function.
+ * A top-level command's module: the builder that declares its arguments, flags and subcommands
+ * on the command src/cli.ts made for it (already named and described from its manifest entry in
+ * src/commands/index.ts) and wires each action to a run function.
  */
 export interface CommandModule {
-  name: string;
-  group: CommandGroup;
-  /** One example invocation shown in the root help. */
-  example: string;
-  register(program: Command, ctx: Context): void;
+  register(command: Command, ctx: Context): void;
 }
 
 export const COMMAND_GROUPS = ["Fleet", "Access", "Migration", "Cost", "State", "Setup"] as const;
 export type CommandGroup = (typeof COMMAND_GROUPS)[number];
+
+/** A global flag by its option name (`color` is `--no-color`, `input` is `--no-input`). */
+export type GlobalFlag = keyof GlobalOptions;
 
 /**
  * Wraps a run function as a commander action: the function may return an exit code (3 for a
@@ -27,7 +27,6 @@ export function action<A extends unknown[]>(ctx: Context, fn: (...args: A) => Pr
   };
 }
 
-/** `Examples:` block for a command's own help. */
 /**
  * Collects a repeatable option's values. Given as the option's parser with no default value,
  * so help does not print "(default: [])" and a required one is really required.
@@ -36,6 +35,7 @@ export function repeatable(value: string, previous: string[] | undefined): strin
   return [...(previous ?? []), value];
 }
 
+/** `Examples:` block for a command's own help. */
 export function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 }

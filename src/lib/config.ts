@@ -58,7 +58,7 @@ export class Config {
     }
     const isDefault = !options.path && !env.AUTOMNA_CONFIG;
     prepareLocation(path, isDefault);
-    const { default: Conf } = await import("conf");
+    const Conf = await loadConf();
     let store: ConfStore;
     try {
       store = new Conf({
@@ -176,6 +176,27 @@ export class Config {
       return { key: spec.key, value, source, secret: spec.secret === true, env: spec.env ?? null, description: spec.description };
     }).filter((e) => includeUnset || e.source !== "unset");
   }
+}
+
+/**
+ * conf, without the signal listeners its atomic writer installs. On import, atomically's
+ * when-exit hooks SIGINT, SIGTERM, SIGHUP and a dozen more to delete the temporary files of
+ * writes under way, then sends the same signal to the process again: one Ctrl-C arrived twice
+ * at bin/'s handler, which stops at once on a second. conf writes synchronously, so no write
+ * is ever under way when a signal is handled; the listeners go, and bin/ alone owns signals.
+ * (when-exit's process-exit hook stays.)
+ */
+async function loadConf(): Promise<typeof import("conf").default> {
+  const signals = (): string[] => process.eventNames().filter((e): e is string => typeof e === "string" && e.startsWith("SIG"));
+  const before = new Map(signals().map((s) => [s, process.rawListeners(s)]));
+  const { default: Conf } = await import("conf");
+  for (const signal of signals()) {
+    const had = before.get(signal) ?? [];
+    for (const listener of process.rawListeners(signal)) {
+      if (!had.includes(listener)) process.removeListener(signal, listener as (...args: unknown[]) => void);
+    }
+  }
+  return Conf;
 }
 
 export function requireKey(key: string): ConfigKey {

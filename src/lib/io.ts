@@ -1,4 +1,5 @@
 import { Chalk, type ChalkInstance } from "chalk";
+import type { Ora } from "ora";
 import { redact } from "./redact.js";
 import { terminalText } from "./terminal-text.js";
 
@@ -30,6 +31,7 @@ export interface Task {
   stop(): void;
 }
 
+/** The spinner's frames (ora's "dots"), also drawn by the multi-line board ora cannot draw. */
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 /**
@@ -197,28 +199,35 @@ export class IO {
     };
   }
 
+  /**
+   * The live form of a task: an ora spinner on stderr. ora loads with the first spinner (only
+   * terminal runs have one); until it has, the task only keeps its text. Frames are coloured
+   * here, so the spinner follows the same colour policy as everything else.
+   */
   #spinnerTask(initial: string): Task {
     let text = initial;
-    let frame = 0;
-    const stderr = this.streams.stderr;
-    const draw = (): void => {
-      stderr.write(`\r\x1b[2K${this.colorErr.cyan(FRAMES[frame % FRAMES.length])} ${text}`);
-      frame++;
-    };
-    draw();
-    const timer = setInterval(draw, 80);
-    timer.unref();
+    let spinner: Ora | undefined;
+    let ended = false;
+    const c = this.colorErr;
+    void import("ora").then(({ default: ora }) => {
+      if (ended) return;
+      spinner = ora({
+        text, stream: this.streams.stderr, isEnabled: true, discardStdin: false, hideCursor: false, color: false,
+        spinner: { interval: 80, frames: FRAMES.map((f) => c.cyan(f)) },
+      }).start();
+    }, () => undefined);
     const end = (line?: string): void => {
-      clearInterval(timer);
-      stderr.write("\r\x1b[2K");
-      if (line !== undefined) stderr.write(`${terminalText(redact(line), { colour: this.#colorFor(stderr) })}\n`);
+      ended = true;
+      spinner?.stop();
+      if (line !== undefined) this.#err(line);
     };
     return {
       update: (next) => {
         text = oneLine(next);
+        if (spinner) spinner.text = text;
       },
-      succeed: (next) => end(next === undefined ? undefined : `${this.colorErr.green("✓")} ${next}`),
-      fail: (next) => end(next === undefined ? undefined : `${this.colorErr.red("✗")} ${next}`),
+      succeed: (next) => end(next === undefined ? undefined : `${c.green("✓")} ${next}`),
+      fail: (next) => end(next === undefined ? undefined : `${c.red("✗")} ${next}`),
       stop: () => end(),
     };
   }

@@ -72,17 +72,7 @@ export function defaultSshPort(): number {
 }
 
 /** One received request, for tests ("no second POST was sent"). */
-export interface SandboxRequest {
-  provider: SandboxProvider;
-  method: string;
-  /** Path without the query string. */
-  path: string;
-  /** Query string without `?`. */
-  query: string;
-  /** 0 when a fault reset the connection. */
-  status: number;
-  at: string;
-}
+export type SandboxRequest = RequestRecord;
 
 export interface RunningSandbox {
   /** hetzner ends with /v1, cloudflare with /client/v4; the others have no path. */

@@ -1,5 +1,6 @@
 import type { LockHolder } from "../lib/errors.js";
 import type { LeaseRef } from "./types.js";
+import { USER_ID_RE } from "../lib/validate.js";
 
 /**
  * What the state server and its client agree on beyond JSON bodies: headers and the error
@@ -44,8 +45,10 @@ export function encodeLease(ref: LeaseRef): string {
   return `${ref.user}:${ref.leaseId}`;
 }
 
+const LEASE_RE = new RegExp(`^(${USER_ID_RE.source.slice(1, -1)}):([A-Za-z0-9_-]{1,100})$`);
+
 export function decodeLease(header: string): LeaseRef | undefined {
-  const m = /^([a-z0-9][a-z0-9-]{0,40}):([A-Za-z0-9_-]{1,100})$/.exec(header.trim());
+  const m = LEASE_RE.exec(header.trim());
   return m ? { user: m[1]!, leaseId: m[2]! } : undefined;
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accessWorld, provision, type AccessWorld } from "../access/helpers.js";
+import { budget, budgetSetting } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 
 let w: AccessWorld;
@@ -58,7 +59,9 @@ describe("automna exec across 20 users", () => {
   });
 
   it("--timeout stops a hung command and reports it as that user's failure", async () => {
-    const r = await runCli(["--json", "exec", "u01", "u02", "--timeout", "1s", "--", 'if [ "$(hostname)" = automna-u01 ]; then sleep 30; fi; echo done'], { env: w.env });
+    // Long enough for u02's quick command over a fresh ssh connection on a busy machine; u01's hangs far longer.
+    const hang = Math.ceil(budget(20_000) / 1000);
+    const r = await runCli(["--json", "exec", "u01", "u02", "--timeout", budgetSetting(2000), "--", `if [ "$(hostname)" = automna-u01 ]; then sleep ${hang}; fi; echo done`], { env: w.env });
     expect(r.code).toBe(3);
     const [a, b] = r.json<Result[]>();
     expect(a).toMatchObject({ user: "u01", exitCode: null, error: { code: "timeout" } });

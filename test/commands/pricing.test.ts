@@ -100,6 +100,6 @@ describe("pricing list", () => {
 
   it("shows up in the root help, in the Cost group", async () => {
     const r = await run(["--help"]);
-    expect(r.stdout).toMatch(/Cost:\n {2}cost-report \[options\] +what the fleet costs[^\n]*\n(?:[^\n]*\n)? {2}pricing +the price catalog/);
+    expect(r.stdout).toMatch(/Cost:\n {2}cost-report +what the fleet costs[^\n]*\n(?:[^\n]*\n)? {2}pricing +the price catalog/);
   });
 });

@@ -28,8 +28,13 @@ describe("sandbox up: ssh, exec and logs work with no setup", () => {
       expect(made.stderr).toContain("POST");
       expect(made.stderr).toContain("<body with secrets not shown>");
       expect(made.stderr).not.toContain("PRIVATE KEY");
-      const ssh = await runCli(["--profile", "sandbox", "ssh", "alice", "--", "hostname"], { env: home.env });
-      expect(ssh).toMatchObject({ code: 0, stdout: "automna-alice\n" });
+      // The machine's sshd comes up a moment after the API calls it active (as a real VM boots);
+      // other tests wait for the sandbox to settle, this one only has the CLI.
+      const ssh = await until(async () => {
+        const r = await runCli(["--profile", "sandbox", "ssh", "alice", "--", "hostname"], { env: home.env });
+        return /cannot reach .*Connection refused/.test(r.stderr) ? undefined : r;
+      });
+      expect(ssh, ssh.stderr).toMatchObject({ code: 0, stdout: "automna-alice\n" });
       const logs = await runCli(["--profile", "sandbox", "logs", "alice", "--tail", "1"], { env: home.env });
       expect(logs.code).toBe(0);
       expect(logs.stdout).toMatch(/^level=\w+ .*\n$/);

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { processAlive } from "../../src/sandbox/daemon.js";
+import { until } from "../helpers/budget.js";
 import { makeHome, runCli, type Sandbox } from "../helpers/cli.js";
 
 const BIN = fileURLToPath(new URL("../../dist/bin/automna.js", import.meta.url));
@@ -100,8 +101,7 @@ describe("automna sandbox (in-process)", () => {
     const dir = join(h.dir, "world");
     const controller = new AbortController();
     const running = runCli(["sandbox", "up", "--port", "0", "--dir", dir, "--health-port", "18080"], { env: h.env, signal: controller.signal });
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(join(dir, "sandbox.json")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(() => existsSync(join(dir, "sandbox.json")), 10_000);
     const info = JSON.parse(readFileSync(join(dir, "sandbox.json"), "utf8")) as { pid: number; urls: { admin: string } };
     expect(info.pid).toBe(process.pid);
     expect((await fetch(`${info.urls.admin}/health`)).status).toBe(200);

@@ -6,6 +6,7 @@ import { openBackend } from "../../src/state/backend.js";
 import { SqliteStore } from "../../src/state/sqlite-store.js";
 import type { TokenInfo } from "../../src/state/tokens.js";
 import type { AuditEntry } from "../../src/state/types.js";
+import { until } from "../helpers/budget.js";
 import { makeHome, MemoryStream, runCli, type Sandbox } from "../helpers/cli.js";
 import { startTestServer } from "../helpers/state-server.js";
 
@@ -128,15 +129,11 @@ describe("automna state serve", () => {
     const running = runCli(["--json", "state", "serve", "--db", db, "--listen", "127.0.0.1:0"], {
       env: h.env, signal: controller.signal, setup: (ctx) => (stderr = ctx.io.streams.stderr as MemoryStream),
     });
-    let url: string | undefined;
-    for (let i = 0; i < 200 && !url; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      url = /listening on (\S+)/.exec(stderr?.text() ?? "")?.[1];
-    }
+    const url = await until(() => /listening on (\S+)/.exec(stderr?.text() ?? "")?.[1], 2000, 10);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const health = await request(`${url}/healthz`);
     expect(await health.body.json()).toEqual({ status: "ok", backend: "sqlite" });
-    const list = await runCli(["--state", url!, "lock", "list", "-o", "json"], { env: { ...h.env, AUTOMNA_STATE_TOKEN: token } });
+    const list = await runCli(["--state", url, "lock", "list", "-o", "json"], { env: { ...h.env, AUTOMNA_STATE_TOKEN: token } });
     expect(list.json()).toEqual([]);
     controller.abort();
     const done = await running;
@@ -173,13 +170,9 @@ describe("automna state serve", () => {
     const running = runCli(["state", "serve", "--db", db, "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key], {
       env: h.env, signal: controller.signal, setup: (ctx) => (stderr = ctx.io.streams.stderr as MemoryStream),
     });
-    let url: string | undefined;
-    for (let i = 0; i < 200 && !url; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      url = /listening on (\S+)/.exec(stderr?.text() ?? "")?.[1];
-    }
+    const url = await until(() => /listening on (\S+)/.exec(stderr?.text() ?? "")?.[1], 2000, 10);
     expect(url).toMatch(/^https:\/\//);
-    const env = { ...h.env, AUTOMNA_STATE_TOKEN: token, AUTOMNA_STATE_URL: url! };
+    const env = { ...h.env, AUTOMNA_STATE_TOKEN: token, AUTOMNA_STATE_URL: url };
     const trusted = await runCli(["lock", "list", "-o", "json"], { env: { ...env, AUTOMNA_STATE_CA_FILE: cert } });
     expect(trusted.code).toBe(0);
     const untrusted = await runCli(["lock", "list"], { env });

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 import { allFlows } from "./flow.js";
 
@@ -30,5 +31,6 @@ describe("official clients against the sandbox", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 300_000);
+    // A flow is a client's session of a few dozen requests, some through a client's own process.
+  }, budget(3 * QUIET_MS.test));
 });

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { load as loadYaml } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import { migrateWorld, type MigrateWorld } from "../migrate/world.js";
 import { allSpecs, type ApiSpec } from "./api-spec.js";
@@ -62,7 +63,8 @@ beforeAll(async () => {
   await cli(["migrate", users.get("hetzner")!, "--from", "hetzner", "--to", "digitalocean", "--keep-source", "0s", "--yes", "--json"]);
   await cli(["gc", "--yes", "--json"]);
   await cli(["destroy", ...users.values(), "--yes", "--json"]);
-}, 600_000);
+  // The work: three provisions and a dozen short commands, two migrations.
+}, budget(4 * QUIET_MS.test + 2 * QUIET_MS.migration));
 
 afterAll(async () => {
   for (const r of recorders.values()) await r.close();

@@ -3,6 +3,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accessWorld, provision, seqs, type AccessWorld } from "../access/helpers.js";
 import { BIN } from "../helpers/bin.js";
+import { budget } from "../helpers/budget.js";
 
 // The built binary, where ssh gets automna's own stdin, stdout and stderr (inherited, not copied).
 let w: AccessWorld;
@@ -44,7 +45,7 @@ describe("automna ssh through the binary (stdio inherited)", () => {
 describe("automna logs -f through the binary", () => {
   it("ends quietly with exit 0 when its reader goes away (logs -f | head)", async () => {
     const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
-    const r = await execa("sh", ["-c", `{ ${q(process.execPath)} ${q(BIN)} logs alice -f --tail 1; echo "automna exit $?" >&2; } | head -n 5`], { env: w.env, extendEnv: false, reject: false, timeout: 15_000 });
+    const r = await execa("sh", ["-c", `{ ${q(process.execPath)} ${q(BIN)} logs alice -f --tail 1; echo "automna exit $?" >&2; } | head -n 5`], { env: w.env, extendEnv: false, reject: false, timeout: budget(15_000) });
     expect(r.timedOut).toBe(false);
     expect(seqs(r.stdout)).toHaveLength(5);
     expect(r.stderr).toBe("automna exit 0");

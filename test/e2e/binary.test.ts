@@ -1,11 +1,14 @@
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Command } from "commander";
 import { execa } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeHome, type Sandbox } from "../helpers/cli.js";
 
 // These run the built binary (npm test builds first), as a user or a script would.
 const BIN = new URL("../../dist/bin/automna.js", import.meta.url).pathname;
+const HELP_PAGES = new URL("../../dist/help/", import.meta.url).pathname;
+const RECORDER = new URL("../helpers/record-modules.mjs", import.meta.url).href;
 let home: Sandbox;
 afterEach(() => home?.cleanup());
 
@@ -56,15 +59,84 @@ describe("the automna binary", () => {
   });
 });
 
-describe("the pre-rendered help page", () => {
-  it("is exactly what the live program prints", async () => {
+describe("the pre-rendered help pages", () => {
+  it("are exactly what the live program prints, one for every command and subcommand", async () => {
     home = makeHome();
     const { runCli } = await import("../helpers/cli.js");
-    const live = await runCli(["--help"], { env: {} });
-    const cached = await execa(process.execPath, [BIN, "--help"], { env: home.env, extendEnv: false, stripFinalNewline: false });
-    expect(cached.stdout).toBe(live.stdout);
-    const short = await execa(process.execPath, [BIN, "-h"], { env: home.env, extendEnv: false, stripFinalNewline: false });
-    expect(short.stdout).toBe(live.stdout);
+    const { buildProgram } = await import("../../src/cli.js");
+    const { loadCommand } = await import("../../src/commands/index.js");
+    const { createContext } = await import("../../src/context.js");
+    const paths: string[][] = [];
+    const walk = (cmd: Command, path: string[]): void => {
+      paths.push(path);
+      for (const sub of cmd.commands) walk(sub, [...path, sub.name()]);
+    };
+    const ctx = createContext({ streams: { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }, env: {} });
+    const program = buildProgram(ctx);
+    for (const command of program.commands) await loadCommand(command, ctx);
+    walk(program, []);
+    expect(readdirSync(HELP_PAGES).sort()).toEqual(paths.map((p) => `${["automna", ...p].join(" ")}.txt`).sort());
+    for (const path of paths) {
+      const live = await runCli([...path, "--help"], { env: {} });
+      expect(readFileSync(join(HELP_PAGES, `${["automna", ...path].join(" ")}.txt`), "utf8"), path.join(" ")).toBe(live.stdout);
+    }
+    for (const args of [["--help"], ["-h"], ["config", "list", "--help"], ["help", "config", "list"], ["help"]]) {
+      const cached = await execa(process.execPath, [BIN, ...args], { env: home.env, extendEnv: false, stripFinalNewline: false });
+      const live = await runCli(args, { env: {} });
+      expect(cached.stdout, args.join(" ")).toBe(live.stdout);
+    }
+  });
+
+  it("leave anything else to the live program: global flags, unknown commands", async () => {
+    home = makeHome();
+    const flagged = await automna(["--no-color", "destroy", "--help"]);
+    expect(flagged.exitCode).toBe(0);
+    expect(flagged.stdout).toContain("Usage: automna destroy [options] <users...>");
+    const unknown = await automna(["help", "nope"]);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toContain("Error: unknown command 'nope'");
+  });
+});
+
+describe("start-up", () => {
+  /** The modules (paths inside the package) a run of the binary loads. */
+  async function loadedBy(args: string[]): Promise<string[]> {
+    const record = join(home.dir, "modules.txt");
+    const r = await execa(process.execPath, ["--import", RECORDER, BIN, ...args], { env: { ...home.env, AUTOMNA_RECORD_MODULES: record }, extendEnv: false, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const root = new URL("../../", import.meta.url).href;
+    return readFileSync(record, "utf8").split("\n").filter((u) => u.startsWith(root)).map((u) => u.slice(root.length));
+  }
+  /** The commands whose modules loaded: `config` for commands/config.js, `migrate` for commands/migrate/*; `index` is the manifest. */
+  const commandModules = (files: string[]): string[] => [...new Set(files.filter((f) => f.startsWith("dist/src/commands/")).map((f) => f.split("/")[3]!.replace(/\.js$/, "")))].sort();
+
+  it("loads only the command it runs", async () => {
+    home = makeHome();
+    for (const args of [["config", "path"], ["--no-color", "config", "--help"], ["--profile", "default", "config", "list", "--help"]]) {
+      const files = await loadedBy(args);
+      expect(commandModules(files), args.join(" ")).toEqual(["config", "index"]);
+      // The configuration store loads when a command reads the configuration, not for its help.
+      expect(files.some((f) => f.startsWith("node_modules/conf/")), args.join(" ")).toBe(args[1] === "path");
+    }
+    expect(commandModules(await loadedBy(["help", "--no-color", "migrate", "status"]))).toEqual(["help", "index", "migrate"]);
+  });
+
+  it("answers --version and help pages without loading the program", async () => {
+    home = makeHome();
+    expect(await loadedBy(["--version"])).toEqual(["dist/bin/automna.js", "dist/src/version.js"]);
+    expect(await loadedBy(["--help"])).toEqual(["dist/bin/automna.js"]);
+    expect(await loadedBy(["config", "--help"])).toEqual(["dist/bin/automna.js"]);
+    expect(await loadedBy(["help", "state", "token", "create"])).toEqual(["dist/bin/automna.js"]);
+  });
+});
+
+describe("the configuration store", () => {
+  it("leaves the process's signals to automna once loaded (conf's when-exit hook re-raised them)", async () => {
+    home = makeHome();
+    const config = new URL("../../dist/src/lib/config.js", import.meta.url).href;
+    const script = `const { Config } = await import(${JSON.stringify(config)}); const before = process.eventNames().filter((e) => String(e).startsWith("SIG")); const c = await Config.open({ env: process.env }); c.set("region", "fsn1"); console.log(JSON.stringify({ before, after: process.eventNames().filter((e) => String(e).startsWith("SIG")) }));`;
+    const r = await execa(process.execPath, ["--input-type=module", "-e", script], { env: home.env, extendEnv: false });
+    expect(JSON.parse(r.stdout)).toEqual({ before: [], after: [] });
   });
 });
 

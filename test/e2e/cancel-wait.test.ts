@@ -27,7 +27,7 @@ describe("Ctrl-C during an HTTP wait, through the binary", () => {
     const url = `http://127.0.0.1:${(api.address() as { port: number }).port}/v1`;
     home = makeHome({ HCLOUD_TOKEN: "hcloud-test-token-0123456789", AUTOMNA_HETZNER_URL: url });
 
-    const child = automna(["--debug", "pricing", "refresh", "--provider", "hetzner"], home.env, { timeout: 60_000 });
+    const child = automna(["--debug", "pricing", "refresh", "--provider", "hetzner"], home.env);
     let err = "";
     await new Promise<void>((resolve) => {
       child.stderr!.on("data", (chunk: Buffer) => {

@@ -8,6 +8,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accessWorld, hostKeyOf, provision, provisionFly, type AccessWorld } from "../access/helpers.js";
 import { BIN } from "../helpers/bin.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 
 const HETZNER = ["--provider", "hetzner", "--region", "fsn1", "--size", "cx22"];
 /** What a hostile string carries: retitle the window, clear the screen, a hidden hyperlink, a CR. */
@@ -27,7 +28,7 @@ afterAll(async () => {
 
 /** The binary with stdin from /dev/null (a CI job), stdout and stderr captured as text. */
 const automna = (args: string[], extra: Record<string, string> = {}) =>
-  execa(process.execPath, [BIN, ...args], { env: { ...w.env, ...extra }, extendEnv: false, reject: false, stdin: "ignore", timeout: 60_000 });
+  execa(process.execPath, [BIN, ...args], { env: { ...w.env, ...extra }, extendEnv: false, reject: false, stdin: "ignore", timeout: budget(QUIET_MS.binaryRun) });
 
 const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
 
@@ -45,7 +46,7 @@ describe("a closed output pipe mid-provision", () => {
   it("`automna provision d3 2>&1 | head -1` ends 141 with the lease released, and the same command resumes it", async () => {
     // The create answers late, so the reader is long gone when the next progress line is written.
     w.sb.setFaults({ rules: [{ kind: "latency", provider: "hetzner", method: "POST", path: "/v1/servers", latencyMs: 2000, count: 1 }] });
-    const piped = await execa("bash", ["-o", "pipefail", "-c", `${q(process.execPath)} ${q(BIN)} provision d3 ${HETZNER.join(" ")} 2>&1 | head -1`], { env: w.env, extendEnv: false, reject: false, timeout: 60_000 });
+    const piped = await execa("bash", ["-o", "pipefail", "-c", `${q(process.execPath)} ${q(BIN)} provision d3 ${HETZNER.join(" ")} 2>&1 | head -1`], { env: w.env, extendEnv: false, reject: false, timeout: budget(QUIET_MS.binaryRun) });
     w.sb.setFaults({});
     expect(piped.exitCode).toBe(141);
     expect(piped.stdout).toBe("d3: creating");

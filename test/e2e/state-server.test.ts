@@ -7,6 +7,7 @@ import { Secret } from "../../src/lib/redact.js";
 import { HttpStore } from "../../src/state/http-store.js";
 import { updateInstanceRetrying } from "../../src/state/retry.js";
 import { automna, spawnServer, type ServerProcess } from "../helpers/bin.js";
+import { budget, QUIET_MS, until } from "../helpers/budget.js";
 import { makeHome, type Sandbox } from "../helpers/cli.js";
 import { startPostgres, type PgCluster } from "../helpers/pg.js";
 import { instance } from "../state/contract.js";
@@ -44,7 +45,7 @@ function waiter(h: Sandbox, name: string, waitFor: string): string[] {
   writeFileSync(script, `
     import { existsSync, writeFileSync } from "node:fs";
     writeFileSync(${JSON.stringify(join(h.dir, `${name}.started`))}, "");
-    const until = Date.now() + 15000;
+    const until = Date.now() + ${budget(3 * QUIET_MS.binaryRun)};
     while (!existsSync(${JSON.stringify(waitFor)})) {
       if (Date.now() > until) { console.error("gave up waiting"); process.exit(9); }
       await new Promise((r) => setTimeout(r, 20));
@@ -52,10 +53,6 @@ function waiter(h: Sandbox, name: string, waitFor: string): string[] {
     console.log("${name} done");
   `);
   return [process.execPath, script];
-}
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
 }
 
 describe("automna CLI processes through one state server", () => {
@@ -67,9 +64,10 @@ describe("automna CLI processes through one state server", () => {
     const srv = await serve(db, h.env);
     const env = (t: string) => ({ ...h.env, AUTOMNA_STATE_URL: srv.url, AUTOMNA_STATE_TOKEN: t });
     // Each child waits for the other to start: both finish only if both held their user at once.
-    const a = automna(["lock", "run", "alice", "--reason", "resize alice", "--", ...waiter(h, "alice", join(h.dir, "bob.started"))], env(ann));
-    const b = automna(["lock", "run", "bob", "--", ...waiter(h, "bob", join(h.dir, "go"))], env(bob));
-    await until(() => existsSync(join(h.dir, "alice.started")) && existsSync(join(h.dir, "bob.started")));
+    // alice lasts until bob has started; bob until alice is done and a third run was refused.
+    const a = automna(["lock", "run", "alice", "--reason", "resize alice", "--", ...waiter(h, "alice", join(h.dir, "bob.started"))], env(ann), { quietMs: 2 * QUIET_MS.binaryRun });
+    const b = automna(["lock", "run", "bob", "--", ...waiter(h, "bob", join(h.dir, "go"))], env(bob), { quietMs: 3 * QUIET_MS.binaryRun });
+    await until(() => existsSync(join(h.dir, "alice.started")) && existsSync(join(h.dir, "bob.started")), 2 * QUIET_MS.binaryRun);
     const ra = await a;
     expect(ra.exitCode).toBe(0);
     expect(ra.stdout).toBe("alice done");
@@ -108,7 +106,7 @@ describe("automna CLI processes through one state server", () => {
       }
     };
     const workers = Array.from({ length: 16 }, (_, w) => worker(w));
-    await until(() => [...acked.values()].reduce((a, b) => a + b, 0) > 150);
+    await until(() => [...acked.values()].reduce((a, b) => a + b, 0) > 150, 10_000);
     srv.proc.kill("SIGKILL");
     stop = true;
     await Promise.all(workers);

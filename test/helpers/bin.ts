@@ -1,13 +1,18 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { execa, type ResultPromise } from "execa";
+import { budget, QUIET_MS } from "./budget.js";
 
 /** The built CLI (npm test builds first). */
 export const BIN = resolve(import.meta.dirname, "../../dist/bin/automna.js");
 
-export function automna(args: string[], env: Record<string, string>, options: { timeout?: number } = {}) {
+/**
+ * Runs the built CLI. It is killed (exit code undefined, `timedOut`) once the budget for `quietMs`
+ * of work runs out, so a hung run fails with its own stderr rather than as a test timeout.
+ */
+export function automna(args: string[], env: Record<string, string>, options: { quietMs?: number } = {}) {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build (npm test does)`);
-  return execa(process.execPath, [BIN, ...args], { env, extendEnv: false, reject: false, timeout: options.timeout ?? 20_000 });
+  return execa(process.execPath, [BIN, ...args], { env, extendEnv: false, reject: false, timeout: budget(options.quietMs ?? QUIET_MS.binaryRun) });
 }
 
 export interface ServerProcess {

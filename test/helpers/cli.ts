@@ -23,6 +23,18 @@ export class MemoryStream extends Writable {
   text(): string {
     return Buffer.concat(this.chunks).toString("utf8");
   }
+  // A terminal's cursor controls (tty.WriteStream's), which a spinner uses to redraw its line.
+  cursorTo(x: number, callback?: () => void): boolean {
+    return this.write(`\x1b[${x + 1}G`, callback);
+  }
+  clearLine(dir: -1 | 0 | 1, callback?: () => void): boolean {
+    return this.write(dir < 0 ? "\x1b[1K" : dir > 0 ? "\x1b[0K" : "\x1b[2K", callback);
+  }
+  moveCursor(dx: number, dy: number, callback?: () => void): boolean {
+    const x = dx < 0 ? `\x1b[${-dx}D` : dx > 0 ? `\x1b[${dx}C` : "";
+    const y = dy < 0 ? `\x1b[${-dy}A` : dy > 0 ? `\x1b[${dy}B` : "";
+    return this.write(x + y, callback);
+  }
 }
 
 /** An isolated home: config, state and data directories under one temp dir. */

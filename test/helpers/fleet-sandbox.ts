@@ -133,10 +133,4 @@ export async function countAtProvider(fs: FleetSandbox, p: ProviderCase, user: s
 }
 
 /** Polls until `check` is true (state transitions in the sandbox take a few ms). */
-export async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 15));
-  }
-}
+export { until } from "./budget.js";

@@ -8,6 +8,7 @@ import { resumeMigration, rollbackMigration, startMigration } from "../../src/mi
 import { planMigration } from "../../src/migrate/plan.js";
 import { MIGRATE_STEPS, type MigrateEvent } from "../../src/migrate/types.js";
 import type { RunningSandbox } from "../../src/sandbox/index.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import type { LocalHosts } from "./local-hosts.js";
 import { localWorld, type LocalWorld } from "./local-world.js";
@@ -152,7 +153,7 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
     const servers = await fetch(`${sandbox.urls.hetzner}/servers?name=automna-alice`, { headers: { authorization: `Bearer ${sandbox.token}` } });
     expect(((await servers.json()) as { servers: unknown[] }).servers).toEqual([]);
     expect(sandbox.s3.requests.some((q) => q.method === "DELETE" && q.key === `migrations/alice/${outcome.op}/warm.tar`)).toBe(true);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a corrupted download is caught by the archive checksum: no switch, source agent serving, target destroyed", async () => {
     await provisionWithData("bob", "hetzner", "fsn1", "cx22");
@@ -174,7 +175,7 @@ describe("migration engine (local shell hosts, real sandbox APIs, object store, 
     await ctx.dispose();
     expect(resumeMigration).toBeTypeOf("function");
     expect(rollbackMigration).toBeTypeOf("function");
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 });
 
 describe("migration engine: failures and refusals", () => {
@@ -186,7 +187,7 @@ describe("migration engine: failures and refusals", () => {
     expect(outcome.dns).toBeNull();
     expect(events.filter((e) => e.type === "warn").map((e) => e.message)).toEqual(["no DNS configured (cloudflare.* and dns.template): routing not switched"]);
     expect(sandbox.cloudflare.records().some((r) => r.name.startsWith("gina."))).toBe(false);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a target that never passes its health checks is rolled back; the source serves again", async () => {
     await provisionWithData("carol", "hetzner", "fsn1", "cx22");
@@ -204,7 +205,7 @@ describe("migration engine: failures and refusals", () => {
     expect(journal.filter((e) => e.phase === "undone").map((e) => e.step)).toEqual(["freeze", "provision", "warm-archive"]);
     expect(journal.filter((e) => e.phase === "failed").map((e) => e.step)).toEqual(["start-target"]);
     await ctx.dispose();
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("DNS errors are retried; a DNS API that keeps failing leaves the migration past the switch, resumable, never rolled back", async () => {
     await provisionWithData("dave", "hetzner", "fsn1", "cx22");
@@ -235,7 +236,7 @@ describe("migration engine: failures and refusals", () => {
     // State and DNS agree: exactly one record, pointing at the live instance.
     expect(sandbox.cloudflare.records().filter((r) => r.name === "erin.agents.example.test").map((r) => [r.type, r.content])).toEqual([["A", live.addresses.ipv4]]);
     await ctx.dispose();
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a second migration of a user while the first holds the lease is refused at once with exit 4 naming the holder", async () => {
     await provisionWithData("fred", "hetzner", "fsn1", "cx22");
@@ -253,5 +254,5 @@ describe("migration engine: failures and refusals", () => {
     const opId = (await first).outcome.op;
     expect((second as Error).message).toContain(`fred is locked by tester@`);
     expect((second as Error).message).toContain(`(${opId})`);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 });

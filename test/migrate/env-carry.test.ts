@@ -7,6 +7,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import { hostDir, instances, migrateWorld, PLACES, type MigrateWorld } from "./world.js";
 
@@ -17,7 +18,7 @@ let w: MigrateWorld;
 // Short, so the shared SSH connections' sockets go here (and can be seen).
 const runtime = mkdtempSync("/tmp/am-");
 beforeAll(async () => {
-  w = await migrateWorld({ addressBase: "127.84" });
+  w = await migrateWorld({ addressBase: "127.85" });
   w.env.XDG_RUNTIME_DIR = runtime;
 });
 afterAll(async () => {
@@ -73,5 +74,5 @@ describe("migrate carries the agent's environment", () => {
     const db = join(w.home.dir, "data", "automna", "state.db");
     const files = [db, `${db}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f).toString("latin1"));
     expectNoValue(toDo.stdout, toDo.stderr, status.stdout, ...files);
-  });
+  }, budget(2 * QUIET_MS.migration + QUIET_MS.test));
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import { hostDir, instances, migrateWorld, provision, seed, tree, type MigrateWorld } from "./world.js";
 
@@ -32,7 +33,7 @@ describe("migration faults in the sandbox", () => {
     expect(droplets.droplets.filter((d) => d.name === "automna-corrupt-1")).toEqual([]);
     const list = await runCli(["migrate", "status", "-o", "json"], { env: w.env });
     expect(list.json<{ user: string; status: string; step: string }[]>().find((o) => o.user === "corrupt-1")).toMatchObject({ status: "rolled_back", step: "rollback" });
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("some users moved and some rolled back: the summary table says which and why, exit 3", async () => {
     await provision(w, "hetzner", ["part-1", "part-2"]);
@@ -43,7 +44,7 @@ describe("migration faults in the sandbox", () => {
     expect(lines[1]).toMatch(/^part-1\s+rolled_back\s+hetzner\s+digitalocean\s+op_\w+\s+-\s+[\d.]+ MiB\s+restoring warm.tar on digitalocean instance of part-1 failed \(exit 65\): .*corrupted in transfer$/);
     expect(lines[2]).toMatch(/^part-2\s+migrated\s+hetzner\s+digitalocean\s+op_\w+\s+[\d.]+s\s+[\d.]+ MiB\s+-$/);
     expect(res.stderr).toContain("1 migrated, 1 rolled back, 0 failed");
-  });
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 
   it("a target that fails its health checks is rolled back: the source agent serves again", async () => {
     const res = await runCli(["migrate", "sick-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { env: { ...w.env, AUTOMNA_HEALTH_PATH: "/not-served", AUTOMNA_HEALTH_TIMEOUT: "1s" } });
@@ -56,7 +57,7 @@ describe("migration faults in the sandbox", () => {
     const detail = await runCli(["migrate", "status", ops.find((o) => o.user === "sick-1")!.op, "--json"], { env: w.env });
     const phases = detail.json<{ journal: { step: string; phase: string }[] }>().journal.filter((e) => e.phase === "undone" || e.phase === "failed").map((e) => `${e.step}:${e.phase}`);
     expect(phases).toEqual(["start-target:failed", "freeze:undone", "provision:undone", "warm-archive:undone"]);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("DNS API errors are retried, and afterwards DNS and state agree", async () => {
     w.sb.cloudflare.faults.failNext(3, { status: 502 });
@@ -66,7 +67,7 @@ describe("migration faults in the sandbox", () => {
     expect(live.provider).toBe("digitalocean");
     expect(w.sb.cloudflare.records().filter((r) => r.name === "dns-1.agents.example.test").map((r) => [r.type, r.content])).toEqual([["A", live.addresses.ipv4]]);
     expect(w.sb.cloudflare.requests.filter((r) => r.status === 502)).toHaveLength(3);
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("two migrations of one user at once: one wins, the other exits 4 naming the holder and its operation", async () => {
     const args = ["migrate", "race-1", "--from", "hetzner", "--to", "digitalocean", "--yes"];
@@ -81,7 +82,7 @@ describe("migration faults in the sandbox", () => {
     expect(loser.stderr).toContain(`(${ops[0]!.op})`);
     expect((await instances(w, "race-1")).map((r) => [r.provider, r.role]).sort()).toEqual([["digitalocean", "live"], ["hetzner", "retired"]]);
     expect(hostDir(w, (await instances(w, "race-1"))[0]!)).toContain("hosts");
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 });
 
 describe("dry run, backup and restore", () => {
@@ -131,5 +132,5 @@ describe("dry run, backup and restore", () => {
     const missing = await runCli(["restore", "keep-1", "--from", "bk_0000000000nothere", "--yes"], { env: w.env });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("no backup bk_0000000000nothere of keep-1");
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 });

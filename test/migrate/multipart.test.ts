@@ -12,7 +12,7 @@ import { Secret } from "../../src/lib/redact.js";
 import { presignUrl, signHeaders } from "../../src/lib/s3-presign.js";
 import { EMPTY_SHA256 } from "../../src/lib/sigv4.js";
 import { automna, BIN } from "../helpers/bin.js";
-import { eventually } from "../sandbox/helpers.js";
+import { budget, QUIET_MS, until } from "../helpers/budget.js";
 import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, provision, seed, type MigrateWorld } from "./world.js";
 
 const MIB = 1024 * 1024;
@@ -30,9 +30,10 @@ afterAll(async () => {
 /** Runs the CLI in a process group of its own, SIGKILLs the group once a part is held in flight, then lets parts through again. */
 async function killedBetweenParts(args: string[], partsFirst: number): Promise<void> {
   w.sb.s3.faults.holdPartsAfter(partsFirst);
-  const run = execa(process.execPath, [BIN, ...args], { env, extendEnv: false, reject: false, detached: true });
+  const run = execa(process.execPath, [BIN, ...args], { env, extendEnv: false, reject: false, detached: true, timeout: budget(QUIET_MS.migration) });
   try {
-    await eventually(async () => w.sb.s3.faults.pending.heldParts > 0, 120_000);
+    // Up to the warm archive's parts: most of a migration.
+    await until(() => w.sb.s3.faults.pending.heldParts > 0, QUIET_MS.migration);
   } catch (error) {
     run.kill("SIGKILL");
     throw new Error(`no part was held: ${(await run).stderr}`, { cause: error });
@@ -40,7 +41,7 @@ async function killedBetweenParts(args: string[], partsFirst: number): Promise<v
   process.kill(-run.pid!, "SIGKILL");
   expect((await run).signal).toBe("SIGKILL");
   // The host hangs up on the script when its ssh session goes: the held part's client goes away.
-  await eventually(async () => w.sb.s3.faults.pending.heldParts === 0, 30_000);
+  await until(() => w.sb.s3.faults.pending.heldParts === 0);
   w.sb.s3.faults.releaseParts();
 }
 
@@ -79,7 +80,7 @@ describe("multipart archives (built binary)", () => {
     const from = w.sb.s3.requests.length;
     await killedBetweenParts(["migrate", "mp-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], 3);
     const op = await opOf("mp-1");
-    const resumed = await automna(["migrate", "resume", op, "--json", "--yes"], env, { timeout: 180_000 });
+    const resumed = await automna(["migrate", "resume", op, "--json", "--yes"], env, { quietMs: QUIET_MS.migration });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout).results[0].result).toBe("migrated");
 
@@ -95,7 +96,7 @@ describe("multipart archives (built binary)", () => {
     expect([...arrived].sort((a, b) => a - b)).toEqual(Array.from({ length: warm.parts }, (_, i) => i + 1));
     expect(log.filter((q) => q.operation === "CreateMultipartUpload")).toHaveLength(1);
     expect(log.filter((q) => q.operation === "CompleteMultipartUpload" && q.status === 200)).toHaveLength(1);
-    // One PUT of a whole archive: the final (delta) one, under the threshold.
+    // Never a single PUT of the warm archive: it went in parts only.
     expect(log.filter((q) => q.method === "PUT" && !q.operation)).toHaveLength(0);
     // The object the parts make is the archive the source hashed as it wrote it.
     expect(await objectSha256(key)).toBe(warm.sha256);
@@ -107,7 +108,7 @@ describe("multipart archives (built binary)", () => {
     const verified = journal.find((e) => e.step === "verify" && e.phase === "done")!.data;
     expect(verified.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
     expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live)}/data`)).toEqual([]);
-  }, 300_000);
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 
   it("a rollback aborts the upload a killed migration left, with its parts", async () => {
     await provision(w, "hetzner", ["mp-2"]);
@@ -115,16 +116,16 @@ describe("multipart archives (built binary)", () => {
     await killedBetweenParts(["migrate", "mp-2", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], 2);
     const op = await opOf("mp-2");
     expect(await uploadsUnder(`migrations/mp-2/${op}/`)).toEqual([`migrations/mp-2/${op}/warm.tar`]);
-    const undo = await automna(["migrate", "rollback", op, "--yes"], env, { timeout: 120_000 });
+    const undo = await automna(["migrate", "rollback", op, "--yes"], env, { quietMs: QUIET_MS.migration });
     expect(undo.exitCode, undo.stderr).toBe(0);
     expect(await uploadsUnder("migrations/mp-2/")).toEqual([]);
     expect(w.sb.s3.requests.some((q) => q.operation === "AbortMultipartUpload" && q.key === `migrations/mp-2/${op}/warm.tar` && q.status === 204)).toBe(true);
-  }, 300_000);
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 
   it("a backup past the threshold goes in parts; one killed between parts is aborted by gc, an unfinished migration's upload is kept", async () => {
     await provision(w, "hetzner", ["mp-3", "mp-4"]);
     await seed(w, "mp-3", 5);
-    const backup = await automna(["backup", "mp-3", "--json"], env, { timeout: 120_000 });
+    const backup = await automna(["backup", "mp-3", "--json"], env, { quietMs: QUIET_MS.migration });
     expect(backup.exitCode, backup.stderr).toBe(0);
     const made = JSON.parse(backup.stdout) as { key: string; sha256: string; bytes: number };
     expect(made.bytes).toBeGreaterThan(2 * MIB);
@@ -136,13 +137,13 @@ describe("multipart archives (built binary)", () => {
     await seed(w, "mp-4", 4);
     await killedBetweenParts(["migrate", "mp-4", "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], 2);
     expect((await uploadsUnder("backups/mp-3/")).length).toBe(1);
-    const gc = await automna(["gc", "--yes"], env, { timeout: 60_000 });
+    const gc = await automna(["gc", "--yes"], env);
     expect(gc.exitCode, gc.stderr).toBe(0);
     expect(gc.stderr).toMatch(/aborted 1 abandoned upload: backups\/mp-3\/bk_[a-z0-9]+\.tar/);
     expect(await uploadsUnder("backups/")).toEqual([]);
     expect(await uploadsUnder("migrations/mp-4/")).toHaveLength(1);
-    const resumed = await automna(["migrate", "resume", await opOf("mp-4"), "--json", "--yes"], env, { timeout: 180_000 });
+    const resumed = await automna(["migrate", "resume", await opOf("mp-4"), "--json", "--yes"], env, { quietMs: QUIET_MS.migration });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     expect(await uploadsUnder("migrations/mp-4/")).toEqual([]);
-  }, 300_000);
+  }, budget(QUIET_MS.test + 5 * QUIET_MS.migration));
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import { bytesOf, expectCarriedOver, hostDir, instances, listingDigestOf, manifestDigest, migrateWorld, provision, seed, tree, type MigrateWorld, type ProviderName } from "./world.js";
 
@@ -52,5 +53,5 @@ describe("migrate between providers in the sandbox (real ssh, Fly exec, object s
     expect(doctor.code, doctor.stdout).toBe(0);
     const listed = await runCli(["list", "-o", "csv", "--columns", "user,provider,status", "--no-header"], { env: w.env });
     expect(listed.stdout.split("\r\n").filter((l) => l.startsWith(`${user},`)).sort()).toEqual([`${user},${from},stopped (retired)`, `${user},${to},running`].sort());
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 });

@@ -19,6 +19,7 @@ import { planMigration } from "../../src/migrate/plan.js";
 import type { MigrateEvent, VerifyMode } from "../../src/migrate/types.js";
 import type { RunningSandbox } from "../../src/sandbox/index.js";
 import type { Instance } from "../../src/state/types.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import type { LocalHosts } from "./local-hosts.js";
 import { localWorld, type LocalWorld } from "./local-world.js";
@@ -126,7 +127,7 @@ describe("the quick check at the freeze", () => {
     const targetData = join(hosts.dir(target!), "data");
     expect(manifestDigest(targetData)).toBe(manifestDigest(data));
     expect(done(journal, "verify")).toMatchObject({ mode: "quick", listing: listingDigestOf(data), files: 25 });
-  });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a target file changed behind the migration's back with size and mtime kept is caught only by --verify full", async () => {
     const corrupt = (data: string) => (): void => {
@@ -157,7 +158,7 @@ describe("the quick check at the freeze", () => {
     expect(results.quick).toEqual({ result: "migrated", error: null, same: false });
     expect(results.full!.result).toBe("rolled_back");
     expect(results.full!.error).toBe("verification failed: the target's /data differs from the source's (./memory/profile.json differs (sha256))");
-  }, 60_000);
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 });
 
 describe("5,000 small files", () => {
@@ -184,5 +185,5 @@ describe("5,000 small files", () => {
     // The fixed cost: at most 8 remote commands for the user, whatever its data.
     const mine = hosts.commands.filter((c) => c.key === hosts.key(row) || c.key === hosts.key(target!));
     expect(mine.length).toBeLessThanOrEqual(8);
-  }, 180_000);
+  }, budget(QUIET_MS.test + 3 * QUIET_MS.migration));
 });

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { S3Limits } from "../../src/sandbox/s3-uploads.js";
+import { budgetSetting } from "../helpers/budget.js";
 import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 
@@ -38,7 +39,8 @@ export async function migrateWorld(options: { addressBase: string; rateLimitScal
   const env = {
     ...home.env, ...sb.env(), AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: String(options.rateLimitScale ?? 1000), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1",
     AUTOMNA_SSH_PORT: String(SSH_PORT), AUTOMNA_SSH_PUBLIC_KEY: `${keyFile}.pub`, AUTOMNA_SSH_IDENTITY_FILE: keyFile,
-    AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "20ms", AUTOMNA_HEALTH_TIMEOUT: "20s", AUTOMNA_MIGRATE_LEASE_TTL: "30s",
+    // How long a target may take to answer its health checks, and a lease lives between heartbeats: longer on a busy machine.
+    AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "20ms", AUTOMNA_HEALTH_TIMEOUT: budgetSetting(20_000), AUTOMNA_MIGRATE_LEASE_TTL: budgetSetting(30_000),
   };
   return {
     sb, home, env,
@@ -47,6 +49,16 @@ export async function migrateWorld(options: { addressBase: string; rateLimitScal
       home.cleanup();
     },
   };
+}
+
+/**
+ * The same sandbox seen from a home of its own (its own state database and known_hosts), for
+ * tests that migrate side by side as if from different operators' machines. Clean it up with
+ * `cleanup()` (the sandbox stays).
+ */
+export function ownHome(w: MigrateWorld): MigrateWorld {
+  const home = makeHome();
+  return { sb: w.sb, home, env: { ...w.env, ...home.env }, cleanup: async () => home.cleanup() };
 }
 
 export async function provision(w: MigrateWorld, provider: ProviderName, users: string[]): Promise<void> {
@@ -174,7 +186,8 @@ export function listingDigestOf(dir: string): string {
 /**
  * The target has everything the frozen source had: files the agent never touches are identical;
  * the ones it keeps writing after it started on the target have the source's content as their start
- * (blobs are appended to; conversation documents keep their messages and add new ones).
+ * (blobs are appended to; conversation documents keep their messages and add new ones, the oldest
+ * falling off once a document holds its window of messages, however long the target has run).
  */
 export function expectCarriedOver(source: string, target: string): string[] {
   const problems: string[] = [];
@@ -189,8 +202,26 @@ export function expectCarriedOver(source: string, target: string): string[] {
     } else if (/^memory\/conversations-\d+\.json$/.test(path)) {
       const a = (JSON.parse(readFileSync(join(source, path), "utf8")) as { messages: unknown[] }).messages;
       const b = (JSON.parse(readFileSync(join(target, path), "utf8")) as { messages: unknown[] }).messages;
-      if (JSON.stringify(b.slice(0, a.length)) !== JSON.stringify(a)) problems.push(`${path} lost messages`);
+      if (!continuesFrom(a, b)) problems.push(`${path} lost messages`);
     } else problems.push(`${path} differs`);
   }
   return problems;
 }
+
+/**
+ * Whether `after` is `before` with messages appended and then, at most, its oldest ones dropped by
+ * the agent's window (AgentData keeps the last 200): some suffix of `before` is where `after` starts.
+ */
+function continuesFrom(before: unknown[], after: unknown[]): boolean {
+  const a = before.map((m) => JSON.stringify(m));
+  const b = after.map((m) => JSON.stringify(m));
+  for (let dropped = 0; dropped <= a.length; dropped++) {
+    const kept = a.slice(dropped);
+    // Messages fall off only from a full document.
+    if (kept.every((m, i) => b[i] === m)) return dropped === 0 || b.length >= WINDOW;
+  }
+  return false;
+}
+
+/** How many messages a simulated agent's conversation document keeps (src/sandbox/host/agent-data.ts). */
+const WINDOW = 200;

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { startSandbox, type RunningSandbox, type SandboxOptions } from "../../src/sandbox/index.js";
+import { budget } from "../helpers/budget.js";
 
 /**
  * A parsed provider response body. Tests walk deep into provider JSON and assert on it; the
@@ -17,10 +18,13 @@ export interface Response<T = Body> {
   headers: Headers;
 }
 
-/** A sandbox in a fresh directory on ephemeral ports, with fast transitions. */
+/**
+ * A sandbox in a fresh directory on ephemeral ports, with fast transitions: an action still runs
+ * when the test's next request arrives (a second action is refused), however busy the machine.
+ */
 export async function sandbox(options: Partial<SandboxOptions> = {}): Promise<RunningSandbox & { dir: string; cleanup(): Promise<void> }> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "automna-sandbox-"));
-  const sb = await startSandbox({ actionDelayMs: 40, ...options, dir });
+  const sb = await startSandbox({ actionDelayMs: budget(100), ...options, dir });
   return Object.assign(sb, {
     dir,
     cleanup: async () => {
@@ -42,16 +46,8 @@ export function client(base: string, token: string | null) {
   };
 }
 
-/** Polls until `check` returns a value (not undefined/false) or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polls until `check` returns a value (not undefined/false) or its budget runs out. */
+export { until as eventually } from "../helpers/budget.js";
 
 /** GET <ip>:<port>/healthz: the status, or "down" when nothing answers. */
 export async function health(ip: string, port = 8080): Promise<number | "down"> {

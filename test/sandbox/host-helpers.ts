@@ -75,15 +75,7 @@ export function collect(child: ChildProcess): Promise<SshResult> {
   });
 }
 
-export async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until } from "../helpers/budget.js";
 
 /** Pids of processes running for a host's sessions (found by the host id in their environment). */
 export function hostProcesses(hostId: string): number[] {

@@ -3,20 +3,14 @@ import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
 import { addListFlags, listOptionsFrom, type OutputFormat } from "../../lib/output.js";
 import { GROUP_BY } from "../../pricing/types.js";
-import type { Flags } from "./run.js";
+import { renderCostReport } from "./render.js";
+import { parseCostReportFlags, runCostReport, type Flags } from "./run.js";
 
 const REPORT_FORMATS: readonly OutputFormat[] = ["table", "json", "csv"];
 
-// Registration only: the report's modules (pricing, state, rendering) load when it runs, not at
-// every command's start-up.
 export const costReportCommand: CommandModule = {
-  name: "cost-report",
-  group: "Cost",
-  example: "automna cost-report --compare --users 100 --ram 2",
-  register(program: Command, ctx: Context) {
-    addListFlags(program
-      .command("cost-report")
-      .description("what the fleet costs per user and provider, what it would cost elsewhere, the margin per plan")
+  register(command: Command, ctx: Context) {
+    addListFlags(command
       .option("--period <window|month>", "30d, 12h, 2w or a month like 2026-11 (default: this month)")
       .option("--from <date>", "start of the period (2026-11-01 or an ISO time)")
       .option("--to <date>", "end of the period, exclusive (default: now)")
@@ -36,7 +30,6 @@ export const costReportCommand: CommandModule = {
       ))
       .action(action(ctx, async (flags: Flags) => {
         const output = listOptionsFrom(flags, ctx.globals.json, REPORT_FORMATS);
-        const [{ parseCostReportFlags, runCostReport }, { renderCostReport }] = await Promise.all([import("./run.js"), import("./render.js")]);
         const opts = parseCostReportFlags(flags);
         const report = await runCostReport(ctx, opts);
         for (const u of report.compare?.unknownSizes ?? []) {

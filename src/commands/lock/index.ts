@@ -37,11 +37,7 @@ export async function runLockBreak(ctx: Context, user: string, leaseId: string):
 }
 
 export const lockCommand: CommandModule = {
-  name: "lock",
-  group: "State",
-  example: "automna lock list",
-  register(program: Command, ctx: Context) {
-    const lock = program.command("lock").description("per-user leases: list, break, run a command under them");
+  register(lock: Command, ctx: Context) {
     lock.addHelpText("after", examples("automna lock list", "automna lock break alice --lease lease_m3x9k2a1b7f3c2d1e4f5", "automna lock run alice -- ./maintenance.sh alice"));
 
     addListFlags(lock

@@ -55,13 +55,8 @@ function format(ctx: Context, output: string | undefined): "table" | "json" | "n
 }
 
 export const migrateCommand: CommandModule = {
-  name: "migrate",
-  group: "Migration",
-  example: "automna migrate alice --from fly --to hetzner --yes",
-  register(program: Command, ctx: Context) {
-    const migrate = program
-      .command("migrate")
-      .description("move users' agents and their /data to another provider (journaled; resumable; rolled back on failure before the DNS switch)")
+  register(command: Command, ctx: Context) {
+    const migrate = command
       .argument("[users...]", "user ids (or --all)")
       .option("--all", "every user live on --from")
       .option("--from <provider>", "where they run now: hetzner, fly, digitalocean (do)")

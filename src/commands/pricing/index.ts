@@ -42,11 +42,7 @@ interface ListFlags {
 }
 
 export const pricingCommand: CommandModule = {
-  name: "pricing",
-  group: "Cost",
-  example: "automna pricing list --min-ram 2",
-  register(program: Command, ctx: Context) {
-    const pricing = program.command("pricing").description("the price catalog: plans, sizes and prices of every provider (list, refresh)");
+  register(pricing: Command, ctx: Context) {
     pricing.addHelpText("after", examples("automna pricing list", "automna pricing list --provider hetzner,fly --min-ram 2", "automna pricing refresh"));
 
     addListFlags(pricing

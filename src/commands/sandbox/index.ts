@@ -60,11 +60,7 @@ function renderUp(ctx: Context, r: UpResult): void {
 }
 
 export const sandboxCommand: CommandModule = {
-  name: "sandbox",
-  group: "Setup",
-  example: "automna sandbox up --detach",
-  register(program: Command, ctx: Context) {
-    const sandbox = program.command("sandbox").description("local stand-ins for the Hetzner, DigitalOcean, Fly, S3 and Cloudflare DNS APIs and their hosts (up, down, status)");
+  register(sandbox: Command, ctx: Context) {
     sandbox.addHelpText("after", examples("automna sandbox up --detach", "automna --profile sandbox list", "automna sandbox status --json", "automna sandbox down"));
 
     sandbox

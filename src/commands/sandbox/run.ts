@@ -114,7 +114,9 @@ function portsFrom(base: number): { hetzner: number; digitalocean: number; fly: 
 
 async function answers(admin: string): Promise<boolean> {
   try {
-    const res = await fetch(`${admin}/health`, { signal: AbortSignal.timeout(1000) });
+    // A stale run file fails at once (nothing listens); a live sandbox on a busy machine can take
+    // seconds to answer, and calling it "not running" then would start a second one.
+    const res = await fetch(`${admin}/health`, { signal: AbortSignal.timeout(5000) });
     await res.arrayBuffer();
     return res.ok;
   } catch {

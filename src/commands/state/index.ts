@@ -6,11 +6,7 @@ import { runStateServe } from "./serve.js";
 import { registerToken } from "./token.js";
 
 export const stateCommand: CommandModule = {
-  name: "state",
-  group: "State",
-  example: "automna state serve --db /srv/automna/state.db --listen 127.0.0.1:7070",
-  register(program: Command, ctx: Context) {
-    const state = program.command("state").description("the shared state server for teams: serve, token, audit");
+  register(state: Command, ctx: Context) {
     state.addHelpText("after", examples(
       "automna state serve --db /srv/automna/state.db --listen 127.0.0.1:7070",
       "automna state token create ann --scope write --db /srv/automna/state.db",

@@ -1,3 +1,4 @@
+import { USER_ID_RE } from "../../lib/validate.js";
 import { INSTANCE_STATUSES } from "../types.js";
 import { OPERATIONS_PAGE_MAX } from "../wire.js";
 
@@ -7,7 +8,9 @@ import { OPERATIONS_PAGE_MAX } from "../wire.js";
  * rejected rather than silently dropped, so a client typo fails loudly.
  */
 
-const userId = { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,40}$" } as const;
+// The CLI's own rule (lib/validate.ts), so the server refuses exactly the ids the CLI refuses.
+const USER_ID = USER_ID_RE.source.slice(1, -1);
+const userId = { type: "string", pattern: `^${USER_ID}$` } as const;
 const id = { type: "string", minLength: 1, maxLength: 100, pattern: "^[A-Za-z0-9_.:-]+$" } as const;
 const name = { type: "string", minLength: 1, maxLength: 200 } as const;
 const time = { type: "string", format: "date-time" } as const;
@@ -33,7 +36,7 @@ export const S = {
   listInstances: {
     querystring: query({
       user: userId, provider: name, region: name, status, role,
-      users: { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,40}(,[a-z0-9][a-z0-9-]{0,40})*$" },
+      users: { type: "string", pattern: `^${USER_ID}(,${USER_ID})*$` },
     }),
   },
   createInstance: {

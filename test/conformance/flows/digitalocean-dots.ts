@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FetchRequestAdapter } from "@microsoft/kiota-http-fetchlibrary";
 import { expect } from "vitest";
+import { budget, QUIET_MS } from "../../helpers/budget.js";
 import { failedWith, type ClientFlow } from "../flow.js";
 
 /**
@@ -84,7 +85,7 @@ export default {
       ids.push(created!.droplet!.id!);
       if (i === 0) {
         const actionId = created!.links!.actions![0]!.id!;
-        await expect.poll(async () => (await c.v2.actions.byAction_id(actionId).get())?.action?.status, { timeout: 30_000, interval: 20 }).toBe("completed");
+        await expect.poll(async () => (await c.v2.actions.byAction_id(actionId).get())?.action?.status, { timeout: budget(QUIET_MS.poll), interval: 20 }).toBe("completed");
       }
     }
     // Two per page: the list runs over three pages. Paged by meta.total, working around another
@@ -103,7 +104,7 @@ export default {
     const first = await c.v2.droplets.byDroplet_id(ids[0]!).get();
     expect([first?.droplet?.status, first?.droplet?.tags]).toEqual(["active", ["dots", "n-0"]]);
     const off = await c.v2.droplets.byDroplet_id(ids[0]!).actions.post({ type: "power_off" });
-    await expect.poll(async () => (await c.v2.actions.byAction_id(off!.action!.id!).get())?.action?.status, { timeout: 30_000, interval: 20 }).toBe("completed");
+    await expect.poll(async () => (await c.v2.actions.byAction_id(off!.action!.id!).get())?.action?.status, { timeout: budget(QUIET_MS.poll), interval: 20 }).toBe("completed");
     expect((await c.v2.droplets.byDroplet_id(ids[0]!).get())?.droplet?.status).toBe("off");
 
     expect(await statusOf(c.v2.droplets.byDroplet_id(999).get())).toBe(404);
@@ -112,7 +113,7 @@ export default {
 
     await c.v2.droplets.byDroplet_id(ids[0]!).delete();
     await c.v2.droplets.delete({ queryParameters: { tagName: "dots" } });
-    await expect.poll(async () => (await c.v2.droplets.get({ queryParameters: { tagName: "dots" } }))?.droplets?.length, { timeout: 30_000, interval: 20 }).toBe(0);
+    await expect.poll(async () => (await c.v2.droplets.get({ queryParameters: { tagName: "dots" } }))?.droplets?.length, { timeout: budget(QUIET_MS.poll), interval: 20 }).toBe(0);
     await c.v2.account.keys.bySsh_key_identifier(key!.sshKey!.id!).delete();
   },
 } satisfies ClientFlow;

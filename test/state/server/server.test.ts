@@ -112,6 +112,9 @@ describe("state server: errors and validation", () => {
     expect(badUser.status).toBe(400);
     expect(badUser.json!.error).toMatchObject({ code: "invalid_request" });
     expect(String(badUser.json!.error!.message)).toContain("user");
+    // The CLI's own id rule: no id ending in '-' (it becomes part of hostnames and Fly app names).
+    expect((await raw("POST", "/v1/instances", srv.tokens.write, instance("bob-"))).status).toBe(400);
+    expect((await raw("GET", "/v1/instances?users=alice,bob-", srv.tokens.read)).status).toBe(400);
     const extra = await raw("POST", "/v1/instances", srv.tokens.write, { ...instance("alice"), colour: "red" });
     expect(extra.status).toBe(400);
     const notJson = await raw("POST", "/v1/instances", srv.tokens.write, undefined, { "content-type": "application/json" });
