@@ -12,3 +12,5 @@ need_pkg() {
 }
 need_pkg ssh openssh-client
 need_pkg ssh-keygen openssh-client
+# test/e2e/terminal.test.ts drives live views in a real terminal.
+need_pkg tmux tmux

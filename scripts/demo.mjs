@@ -1,7 +1,7 @@
 /* global performance */
 // `npm run demo` (after the build step in package.json): automna's main job on the embedded
 // defaults, in a throwaway home so it never touches your own config, state or sandbox. It starts
-// the sandbox (loopback stand-ins for the Hetzner, Fly and DigitalOcean APIs) in the background,
+// the sandbox (loopback stand-ins for the Hetzner, Fly, DigitalOcean and Koyeb APIs) in the background,
 // provisions a few users on each provider, lists them, shows one's status, runs commands on their
 // machines and reads their logs, checks for drift and stops the sandbox. Each step prints the exact command it runs: copy them to try more.
 import { spawn } from "node:child_process";
@@ -41,17 +41,19 @@ try {
   await automna(...sandbox, "provision", "ann", "ben", "--provider", "hetzner", "--region", "fsn1", "--size", "cx22");
   await automna(...sandbox, "provision", "cai", "dee", "--provider", "fly", "--region", "ams", "--size", "shared-cpu-1x-2gb");
   await automna(...sandbox, "provision", "eve", "fin", "--provider", "do", "--region", "fra1", "--size", "s-1vcpu-2gb");
+  await automna(...sandbox, "provision", "gus", "--provider", "koyeb", "--region", "fra", "--size", "micro");
   await automna(...sandbox, "list");
   await automna(...sandbox, "status", "ann");
   // Into the machines: OpenSSH for Hetzner/DigitalOcean (host keys pinned at provision), the
-  // Machines API for Fly.
+  // Machines API for Fly, the exec WebSocket for Koyeb.
   await automna(...sandbox, "ssh", "ann", "--", "docker", "ps");
-  await automna(...sandbox, "exec", "ann", "cai", "eve", "--", "du -sh /data");
-  await automna(...sandbox, "logs", "ann", "cai", "eve", "--tail", "2");
+  await automna(...sandbox, "exec", "ann", "cai", "eve", "gus", "--", "du -sh /data");
+  await automna(...sandbox, "logs", "ann", "cai", "eve", "gus", "--tail", "2");
   // The reason automna exists: move users from Fly to Hetzner with their data, verified, with
   // the DNS record switched; then what the fleet costs and what it would cost elsewhere.
   await automna(...sandbox, "migrate", "cai", "dee", "--from", "fly", "--to", "hetzner", "--dry-run");
   await automna(...sandbox, "migrate", "cai", "dee", "--from", "fly", "--to", "hetzner", "--yes");
+  await automna(...sandbox, "migrate", "gus", "--from", "koyeb", "--to", "hetzner", "--yes");
   await automna(...sandbox, "list");
   await automna(...sandbox, "cost-report", "--compare", "--plan-price", "29,79");
   await automna(...sandbox, "doctor");

@@ -85,7 +85,7 @@ export function buildProgram(ctx: Context): Command {
   program.addHelpText("after", () => {
     const width = Math.max(...COMMANDS.map((c) => c.name.length));
     const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  $ ${c.example}`);
-    return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled, 141 output closed.\nRun "automna <command> --help" for a command's flags and examples.\n`;
+    return `\nExamples:\n${lines.join("\n")}\n\nExit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 124 timed out (ssh --timeout), 130 cancelled, 141 output closed.\nRun "automna <command> --help" for a command's flags and examples.\n`;
   });
   return program;
 }
@@ -155,6 +155,8 @@ function commanderMessage(error: CommanderError): string {
 /** The one error printer: one line plus a hint, JSON document in --json mode, stack only with --debug. */
 export function printError(ctx: Context, error: unknown): number {
   const io = ctx.io;
+  // Nothing of a spinner or a board stays in front of the error (Ctrl-C, a failure mid-run).
+  io.endLive();
   let err: AutomnaError;
   if (error instanceof AutomnaError) err = error;
   else if (isAbortError(error)) err = new CancelledError();

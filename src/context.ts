@@ -50,6 +50,11 @@ export interface Context {
    * graceful shutdown): main() then does not turn the abort into exit 130.
    */
   abortIsStop?: boolean;
+  /**
+   * Set by the commands that create a profile (init, config profile create) before they read the
+   * configuration: for every other command an unknown --profile is a typo, refused.
+   */
+  createsProfile?: boolean;
   /** The resolved configuration (profile and file from the global flags). */
   config(): Promise<Config>;
   /** The state store (embedded SQLite unless state.url is set). */
@@ -98,22 +103,30 @@ export function createContext(init: ContextInit): Context {
     globals: { ...DEFAULT_GLOBALS },
     exitCode: 0,
     config() {
-      config ??= import("./lib/config.js").then(({ Config }) => Config.open({ path: ctx.globals.config, profile: ctx.globals.profile, env: init.env }));
+      config ??= import("./lib/config.js").then(async ({ Config, closestKey }) => {
+        const cfg = await Config.open({ path: ctx.globals.config, profile: ctx.globals.profile, env: init.env, mustExist: ctx.createsProfile !== true });
+        // A mistyped key would otherwise be ignored without a word.
+        for (const key of cfg.unknownKeys()) io.warn(`${cfg.path}: unknown key "${key}" in profile ${cfg.profile} is ignored${closestKey(key)}`);
+        return cfg;
+      });
       return config;
     },
     state() {
       state ??= (async () => {
         const cfg = await ctx.config();
         const { openStateStore } = await import("./state/open.js");
-        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), { debug: (line) => io.debug(line), signal, operator: await ctx.operator() });
+        return openStateStore(cfg, ctx.globals.state ?? init.env.AUTOMNA_STATE, () => clock.now(), {
+          debug: (line) => io.debug(line), warn: (line) => io.warn(line), signal, operator: await ctx.operator(),
+        });
       })();
       return state;
     },
     providers() {
       providers ??= (async () => {
         const cfg = await ctx.config();
-        const { ProviderRegistry } = await import("./providers/index.js");
-        return new ProviderRegistry(cfg, { env: init.env, signal, debug: (m) => io.debug(m) });
+        const [{ ProviderRegistry }, { legacyBinder }] = await Promise.all([import("./providers/index.js"), import("./fleet/legacy-binding.js")]);
+        const onUnbound = legacyBinder({ state: () => ctx.state(), prompt: ctx.prompt, yes: () => ctx.globals.yes });
+        return new ProviderRegistry(cfg, { env: init.env, signal, debug: (m) => io.debug(m), onUnbound });
       })();
       return providers;
     },

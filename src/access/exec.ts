@@ -38,7 +38,7 @@ export interface ExecOptions {
  */
 export async function runExec(ctx: Context, opts: ExecOptions): Promise<ExecOutcome[]> {
   const targets = await resolveTargets(ctx, opts.users);
-  const settings = targets.some((t) => !t.provider.remote) ? await sshSettings(ctx) : undefined;
+  const settings = targets.some((t) => t.provider.reach === "ssh") ? await sshSettings(ctx) : undefined;
   const line = opts.command.join(" ");
   return mapConcurrent(targets, opts.concurrency, async (t): Promise<ExecOutcome> => {
     const split = { stdout: new LineSplitter(), stderr: new LineSplitter() };

@@ -82,11 +82,12 @@ class ReorderWindow {
 export async function runLogs(ctx: Context, opts: LogsOptions): Promise<LogsResult> {
   const targets = await resolveTargets(ctx, opts.users);
   const query = logQuery(opts.since, opts.tail, ctx.clock.now());
-  const settings = targets.some((t) => !t.provider.remote) ? await sshSettings(ctx) : undefined;
+  const settings = targets.some((t) => t.provider.reach === "ssh") ? await sshSettings(ctx) : undefined;
   const signal = opts.stop ? AbortSignal.any([ctx.signal, opts.stop]) : ctx.signal;
-  const sources: LogSource[] = targets.map((t) => t.provider.remote
-    ? new ApiLogSource(t, t.provider.remote, query, signal)
-    : new SshLogSource(t, settings!, query, ctx.env, signal));
+  const sources: LogSource[] = targets.map((t) => {
+    const api = t.provider.access(t.instance).api;
+    return api ? new ApiLogSource(t, api, query, signal) : new SshLogSource(t, settings!, query, ctx.env, signal);
+  });
   const result: LogsResult = { lines: 0, failed: [] };
   const count: Emit = (lines) => {
     result.lines += lines.length;

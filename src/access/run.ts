@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { Context } from "../context.js";
-import { AutomnaError, NotSupportedError } from "../lib/errors.js";
+import { AutomnaError } from "../lib/errors.js";
 import { automnaDataDir } from "../lib/paths.js";
 import { readAll } from "../lib/read-all.js";
 import type { Instance } from "../state/types.js";
-import { classifySshFailure, RemoteAccessError, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
+import { classifySshFailure, spawnSsh, sshArgvFor, timedOut, type SshTarget } from "./ssh.js";
 import { ensurePinned, instanceSshAddress, sshSettings, type SshSettings, type Target } from "./target.js";
 
 export interface RunOnInstanceOptions {
@@ -26,6 +26,11 @@ export interface RunOnInstanceOptions {
   env?: NodeJS.ProcessEnv | undefined;
   /** Share one SSH connection per host across this run's commands (see SshCommandOptions.shareDir). */
   share?: boolean | undefined;
+  /**
+   * What stops the command (default: the run's Ctrl-C). A migration interrupted before its switch
+   * passes its own, so it can still restart the source agent after the Ctrl-C that stopped it.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface RunOnInstanceResult {
@@ -62,11 +67,12 @@ export interface RunHooks {
  */
 export async function runOnInstance(ctx: Context, instance: Instance, command: string | string[], options: RunOnInstanceOptions = {}): Promise<RunOnInstanceResult> {
   const registry = await ctx.providers();
-  const provider = await registry.get(instance.provider);
-  const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
-  if (!provider.remote && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
+  const provider = await registry.forInstance(instance);
+  const overSsh = provider.reach === "ssh";
+  const address = overSsh ? await instanceSshAddress(provider, instance) : undefined;
+  if (overSsh && !address) throw new AutomnaError(`${instance.user}'s instance has no address yet`, { code: "no_address" });
   const target: Target = { user: instance.user, instance, provider, address };
-  return runOnTarget(ctx, target, provider.remote ? undefined : await sshSettings(ctx), command, options);
+  return runOnTarget(ctx, target, overSsh ? await sshSettings(ctx) : undefined, command, options);
 }
 
 async function inputBytes(input: Buffer | string | Readable): Promise<Buffer> {
@@ -82,21 +88,15 @@ export function describeTarget(t: Pick<Target, "user" | "provider">): string {
 /** Runs on an already resolved target (exec resolves all users first). */
 export async function runOnTarget(ctx: Context, target: Target, settings: SshSettings | undefined, command: string | string[], options: RunOnInstanceOptions & RunHooks = {}): Promise<RunOnInstanceResult> {
   const what = describeTarget(target);
-  const remote = target.provider.remote;
+  const remote = target.provider.access(target.instance).api;
   if (remote) {
     const argv = typeof command === "string" ? ["sh", "-c", command] : command;
-    let stdin: string | undefined;
-    if (options.stdin !== undefined) {
-      const bytes = await inputBytes(options.stdin);
-      try {
-        stdin = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-      } catch {
-        throw new NotSupportedError(`${target.provider.title}'s exec API carries stdin as text, and this input is not UTF-8`, {
-          hint: "move binary data through object storage (a presigned URL and curl on the machine)",
-        });
-      }
-    }
+    const stdin = options.stdin === undefined ? undefined : await inputBytes(options.stdin);
+    const started = Date.now();
     const res = await remote.exec(target.instance, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    // The exec API ends a command that outlives its timeout with a signal and says no more: a
+    // signal once the time is up is that timeout.
+    if (options.timeoutMs && res.signal && Date.now() - started >= options.timeoutMs) throw timedOut(what, options.timeoutMs);
     const deliver = (data: Buffer, into: Writable | undefined, hook: ((c: Buffer) => void) | undefined): Buffer => {
       if (data.length && hook) hook(data);
       if (into) {
@@ -132,9 +132,9 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
     : undefined;
   const shareDir = options.share ? await sharedConnectionsDir(ctx.env) : undefined;
   const res = await spawnSsh(sshArgvFor(t, { command, tty: false, logLevel: "ERROR", shareDir }), {
-    env: options.env ?? ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: ctx.signal,
+    env: options.env ?? ctx.env, stdin: options.stdin, onStdout, onStderr, timeoutMs: options.timeoutMs, signal: options.signal ?? ctx.signal,
   });
-  if (res.timedOut) throw new RemoteAccessError(`the command on ${what} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s and was stopped`, { code: "timeout" });
+  if (res.timedOut) throw timedOut(what, options.timeoutMs);
   if (res.exitCode === 255) {
     const failure = classifySshFailure(onStderr ? tail : res.stderr.toString("latin1"), t, what);
     if (failure) throw failure;

@@ -4,7 +4,7 @@ import type { Context } from "../context.js";
 import { NotSupportedError } from "../lib/errors.js";
 import { readAll } from "../lib/read-all.js";
 import { describeTarget, runOnTarget } from "./run.js";
-import { diagnose, spawnSsh, sshArgvFor, type SshTarget } from "./ssh.js";
+import { diagnose, spawnSsh, sshArgvFor, timedOut, type SshTarget } from "./ssh.js";
 import { ensurePinned, resolveTargets, sshSettings } from "./target.js";
 
 export interface SshOptions {
@@ -49,7 +49,7 @@ export async function runSsh(ctx: Context, opts: SshOptions): Promise<number> {
   const t = target!;
   const streams = ctx.io.streams;
   const line = opts.command.join(" ");
-  const remote = t.provider.remote;
+  const remote = t.provider.access(t.instance).api;
   if (remote) {
     if (opts.command.length === 0) return interactiveViaCli(ctx, t.provider.title, remote.shell({ ...t.instance }), opts.user);
     const stdin = streams.stdin.isTTY === true ? undefined : await readAll(streams.stdin);
@@ -78,6 +78,7 @@ export async function runSsh(ctx: Context, opts: SshOptions): Promise<number> {
     stderr: hasFd(streams.stderr) ? "inherit" : (streams.stderr as import("node:stream").Writable),
     timeoutMs: opts.timeoutMs, signal: ctx.signal,
   });
+  if (res.timedOut) throw timedOut(describeTarget(t), opts.timeoutMs);
   if (res.exitCode === 255) {
     const failure = await diagnose(st, describeTarget(t), ctx.env, ctx.signal);
     if (failure) throw failure;

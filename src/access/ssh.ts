@@ -1,10 +1,17 @@
 import type { Readable, Writable } from "node:stream";
-import { AutomnaError, isAbortError } from "../lib/errors.js";
+import { AutomnaError, ExitCode, isAbortError } from "../lib/errors.js";
 import { hostKeyFailure, hostPattern, sshArgs } from "../lib/known-hosts.js";
 import type { SshSettings } from "./target.js";
 
 /** A failure to reach an instance (not a command that ran and failed): exit 1 with what to check. */
 export class RemoteAccessError extends AutomnaError {}
+
+/** A remote command stopped by its --timeout: code `timeout`, exit 124 as timeout(1) exits. */
+export function timedOut(what: string, timeoutMs: number | undefined): RemoteAccessError {
+  return new RemoteAccessError(`the command on ${what} did not finish within ${(timeoutMs ?? 0) / 1000} s and was stopped (--timeout)`, {
+    code: "timeout", exitCode: ExitCode.TIMED_OUT, hint: "give it longer with --timeout, e.g. --timeout 10m",
+  });
+}
 
 /**
  * Why a remote command failed, in one line for an error message: the last line of its stderr

@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
 import type { Context } from "../context.js";
 import { ConfigError, NotFoundError, UsageError } from "../lib/errors.js";
-import { defaultKnownHostsPath, pinHostKeys } from "../lib/known-hosts.js";
+import { defaultKnownHostsPath, pinHostKeys, shellQuote } from "../lib/known-hosts.js";
 import { validateUsers } from "../lib/validate.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
+import { RemoteAccessError } from "./ssh.js";
 
 /** How automna reaches VMs over SSH, from the config (`ssh.*`). */
 export interface SshSettings {
@@ -76,11 +77,31 @@ export function hostKeysOf(instance: Pick<Instance, "meta">): string[] {
 }
 
 /**
+ * The refusal for a VM that `automna import` took over without accepting its host key: automna
+ * never learned that machine's key, and no command but `import --accept-host-key` trusts one on
+ * first use. Undefined when it is not such a machine.
+ */
+export function unacceptedHostKey(instance: Pick<Instance, "user" | "provider" | "meta">): RemoteAccessError | undefined {
+  const imported = instance.meta.imported as { file?: unknown; match?: unknown } | undefined;
+  if (!imported || hostKeysOf(instance).length > 0) return undefined;
+  // The import as it was run, when state says how: a re-run changes nothing but the key.
+  const how = typeof imported.match === "string" ? `--match ${shellQuote(imported.match)} --provider ${instance.provider}`
+    : `--from-file ${typeof imported.file === "string" && imported.file !== "-" ? shellQuote(imported.file) : "FILE"}`;
+  return new RemoteAccessError(`${instance.user}'s ${instance.provider} machine was imported without accepting its SSH host key, so automna will not connect to it`, {
+    code: "host_key_unknown",
+    hint: `re-run the import with --accept-host-key (automna import ${how} --accept-host-key): it records the key the machine presents and prints its fingerprint; compare that with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the machine`,
+  });
+}
+
+/**
  * Makes automna's known_hosts agree with state before a connection: state holds the keys pinned
  * at provision, so another operator's machine (shared state) or a lost file is repaired here,
- * and a key that came from anywhere else is never trusted. No-op when nothing was learned.
+ * and a key that came from anywhere else is never trusted. No-op when nothing was learned;
+ * an imported machine whose key was never accepted is refused.
  */
-export async function ensurePinned(settings: SshSettings, address: string, instance: Pick<Instance, "meta">): Promise<void> {
+export async function ensurePinned(settings: SshSettings, address: string, instance: Pick<Instance, "user" | "provider" | "meta">): Promise<void> {
+  const refused = unacceptedHostKey(instance);
+  if (refused) throw refused;
   const keys = hostKeysOf(instance);
   if (keys.length) await pinHostKeys(settings.knownHosts, { address, port: settings.port, keys });
 }
@@ -108,9 +129,9 @@ export async function resolveTargets(ctx: Context, users: string[]): Promise<Tar
   const noAddress: string[] = [];
   for (const user of users) {
     const instance = rows.get(user)!;
-    const provider = await registry.get(instance.provider);
-    const address = provider.remote ? undefined : await instanceSshAddress(provider, instance);
-    if (!provider.remote && !address) noAddress.push(user);
+    const provider = await registry.forInstance(instance);
+    const address = provider.reach === "ssh" ? await instanceSshAddress(provider, instance) : undefined;
+    if (provider.reach === "ssh" && !address) noAddress.push(user);
     targets.push({ user, instance, provider, address });
   }
   if (noAddress.length) throw new UsageError(`no address yet for ${noAddress.join(", ")}`, { hint: "wait until the machine is running (automna status <user>)" });

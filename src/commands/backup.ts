@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError } from "../lib/errors.js";
-import { mib, renderDetails } from "../lib/output.js";
+import { addOutputFlag, DOCUMENT_FORMATS, mib, renderDetails, renderDocument, resolveFormat } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
 import { backupUser, restoreUser, type BackupDeps, type BackupResult, type RestoreResult } from "../migrate/backup.js";
 import { buildEngineDeps } from "../migrate/deps.js";
@@ -36,12 +36,13 @@ export async function runRestore(ctx: Context, user: string, backupId: string): 
 
 export const backupCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
-      .argument("<user>", "user id")
+    addOutputFlag(command
+      .argument("<user>", "user id"))
       .addHelpText("after", examples("automna backup alice", "automna backup alice --json"))
-      .action(action(ctx, async (user: string) => {
+      .action(action(ctx, async (user: string, flags: { output?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const r = await runBackup(ctx, user);
-        if (ctx.globals.json) return ctx.io.json(r);
+        if (format !== "table") return renderDocument(ctx.io, format, r, () => undefined);
         ctx.io.success(`backup ${r.backupId} of ${user}: ${r.files} files, ${mib(r.dataBytes)} (agent paused ${(r.frozenMs / 1000).toFixed(1)} s)`);
         renderDetails(ctx.io, [["backup", r.backupId], ["archive", r.key], ["manifest", r.manifestKey], ["sha256", r.sha256], ["bytes", r.bytes], ["created", r.createdAt]]);
         ctx.io.info(`restore it with: automna restore ${user} --from ${r.backupId}`);
@@ -51,13 +52,14 @@ export const backupCommand: CommandModule = {
 
 export const restoreCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addOutputFlag(command
       .argument("<user>", "user id")
-      .requiredOption("--from <backup-id>", "the backup id (automna backup prints it)")
+      .requiredOption("--from <backup-id>", "the backup id (automna backup prints it)"))
       .addHelpText("after", examples("automna restore alice --from bk_m3x9k2a1b7f3c2d1 --yes"))
-      .action(action(ctx, async (user: string, flags: { from: string }) => {
+      .action(action(ctx, async (user: string, flags: { from: string; output?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const r = await runRestore(ctx, user, flags.from);
-        if (ctx.globals.json) return ctx.io.json(r);
+        if (format !== "table") return renderDocument(ctx.io, format, r, () => undefined);
         ctx.io.success(`${user}: /data restored from ${r.backupId} (${r.files} files, ${mib(r.dataBytes)}); agent healthy after ${(r.downtimeMs / 1000).toFixed(1)} s`);
       }));
   },

@@ -32,6 +32,11 @@ export async function runConfigSet(ctx: Context, key: string, value: string): Pr
       : (await readAll(ctx.io.streams.stdin)).toString("utf8").trim();
     if (value === "") throw new UsageError(`no value for ${key} on stdin`);
   }
+  if (key === "region" || key === "size") {
+    const [{ checkPlacement }, { providerInfo }] = await Promise.all([import("../lib/catalog-check.js"), import("../providers/catalog.js")]);
+    const provider = config.getString("provider");
+    await checkPlacement(provider === undefined ? undefined : providerInfo(provider), key, value);
+  }
   const stored = config.set(key, value);
   if (spec.env && config.source(key) === "env") ctx.io.warn(`${spec.env} is set in the environment and overrides this value`);
   return { key, value: spec.secret ? "***" : stored, profile: config.profile, path: config.path };
@@ -39,7 +44,7 @@ export async function runConfigSet(ctx: Context, key: string, value: string): Pr
 
 export const configCommand: CommandModule = {
   register(config: Command, ctx: Context) {
-    config.addHelpText("after", examples("automna config list", "automna --profile ci config set provider hetzner", "printf %s \"$TOKEN\" | automna config set hetzner.token -"));
+    config.addHelpText("after", examples("automna config list", "automna --profile ci config profile create", "automna --profile ci config set provider hetzner", "printf %s \"$TOKEN\" | automna config set hetzner.token -"));
 
     config
       .command("get")
@@ -84,10 +89,26 @@ export const configCommand: CommandModule = {
     addListFlags(config
       .command("list")
       .description("every setting with its value and where it comes from (secrets shown as ***)")
-      .option("--all", "include settings that are not set"), COLUMNS)
+      .option("--all", "include settings that are not set, with their variables and descriptions"), COLUMNS)
       .action(action(ctx, async (opts: { all?: boolean; output?: string; columns?: string; header: boolean }) => {
+        const output = listOptionsFrom(opts, ctx.globals.json);
+        // --all is the reference of every setting: with its variable and what it is for.
+        if (opts.all && !output.columns) output.columns = COLUMNS.map((c) => c.name);
         const cfg = await ctx.config();
-        renderList(ctx.io, cfg.list(opts.all === true), COLUMNS, listOptionsFrom(opts, ctx.globals.json));
+        renderList(ctx.io, cfg.list(opts.all === true), COLUMNS, output);
+      }));
+
+    config
+      .command("profile")
+      .description("profiles of the configuration file")
+      .command("create")
+      .description("create the profile --profile names (other commands refuse a profile that does not exist)")
+      .action(action(ctx, async () => {
+        ctx.createsProfile = true;
+        const cfg = await ctx.config();
+        const created = cfg.createProfile();
+        if (ctx.globals.json) ctx.io.json({ profile: cfg.profile, created, path: cfg.path });
+        else ctx.io.success(created ? `profile ${cfg.profile} created in ${cfg.path}` : `profile ${cfg.profile} already exists`);
       }));
 
     config

@@ -5,8 +5,10 @@ import { assertNotProtected, destroyUser } from "../fleet/destroy-user.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError, errorJson, failureOf, rememberFailure } from "../lib/errors.js";
 import { mapConcurrent } from "../lib/concurrency.js";
-import { renderList, type Column } from "../lib/output.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
+import { dnsFromConfig } from "../migrate/deps.js";
+import { unfinishedConflict, unfinishedMigration } from "../migrate/unfinished.js";
 import { withLease } from "../state/lease.js";
 
 export interface DestroyOutcome {
@@ -37,13 +39,17 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
   }
   const who = await ctx.operator();
   const { forget } = await provisionAccess(ctx);
+  const dns = await dnsFromConfig(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(users, opts.concurrency, async (user): Promise<DestroyOutcome> => {
       try {
         const out = await withLease(state, user, { who, operation: "destroy" }, async (lease) => {
+          // A migration left unfinished still owns instances and archives: destroying under it strands the user.
+          const unfinished = await unfinishedMigration(state, user);
+          if (unfinished) throw unfinishedConflict(unfinished, "destroying it now would strand the operation (its source or target would be gone)");
           assertNotProtected(user, await state.listInstances({ user }), opts.force);
-          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget }, user, lease);
+          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget, dns }, user, lease);
         });
         board.done(user, out.result === "absent" ? "no instance (nothing to do)" : `destroyed (${out.removed.join(", ") || "already gone at the provider"})`);
         return { ...out, error: null };
@@ -57,6 +63,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
     });
   } finally {
     board.close();
+    await dns?.provider.close();
   }
 }
 
@@ -70,20 +77,20 @@ const COLUMNS: Column<DestroyOutcome>[] = [
 
 export const destroyCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addOutputFlag(command
       .argument("<users...>", "user ids")
       .option("--concurrency <n>", "users destroyed at once", "8")
-      .option("--force", "also destroy retired sources that migrations keep as a fallback")
+      .option("--force", "also destroy retired sources that migrations keep as a fallback"))
       .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json"))
-      .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean }) => {
+      .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean; output?: string }) => {
+        const format = resolveFormat(raw.output, ctx.globals.json, DOCUMENT_FORMATS);
         const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true });
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && failed === 1) {
           // One user: the error itself, with its own exit code (4 when locked) and hint.
           throw failureOf(results[0]!);
         }
-        if (ctx.globals.json) ctx.io.json(results);
-        else renderList(ctx.io, results, COLUMNS, { format: "table" });
+        renderDocument(ctx.io, format, results, () => renderList(ctx.io, results, COLUMNS, { format: "table" }));
         if (failed === 0) return 0;
         return failed === results.length ? 1 : 3;
       }));

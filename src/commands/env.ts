@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
 import { AutomnaError, errorJson, UsageError } from "../lib/errors.js";
-import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
+import { addListFlags, addOutputFlag, DOCUMENT_FORMATS, listOptionsFrom, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
 import { revealAll, Secret } from "../lib/redact.js";
 import { parseInteger, parseKeyValue, validateUser, validateUsers } from "../lib/validate.js";
 import type { EnvChange, ScriptRunner } from "../access/agent-env.js";
@@ -88,9 +88,8 @@ const OUTCOME_COLUMNS: Column<EnvOutcome>[] = [
   { name: "error", value: (o) => o.error?.message.split("\n")[0] ?? null },
 ];
 
-function report(ctx: Context, outcomes: EnvOutcome[]): number {
-  if (ctx.globals.json) ctx.io.json(outcomes);
-  else renderList(ctx.io, outcomes, OUTCOME_COLUMNS, { format: "table" });
+function report(ctx: Context, outcomes: EnvOutcome[], output: string | undefined): number {
+  renderDocument(ctx.io, resolveFormat(output, ctx.globals.json, DOCUMENT_FORMATS), outcomes, () => renderList(ctx.io, outcomes, OUTCOME_COLUMNS, { format: "table" }));
   const failed = outcomes.filter((o) => o.result === "failed").length;
   return failed ? 3 : 0;
 }
@@ -109,18 +108,20 @@ export const envCommand: CommandModule = {
       .description("names and value digests of a user's agent variables (values are never shown)")
       .argument("<user>", "user id"), VARIABLE_COLUMNS)
       .action(action(ctx, async (user: string, opts: { output?: string; columns?: string; header: boolean }) => {
-        renderList(ctx.io, await runEnvList(ctx, user), VARIABLE_COLUMNS, listOptionsFrom(opts, ctx.globals.json));
+        const output = listOptionsFrom(opts, ctx.globals.json);
+        renderList(ctx.io, await runEnvList(ctx, user), VARIABLE_COLUMNS, output);
       }));
 
-    env
+    addOutputFlag(env
       .command("set")
       .description("set variables on each user's agent and restart it with them (exit 3 if some failed)")
       .argument("<users...>", "user ids")
       .option("--env <K=V>", "a plain variable (repeatable)", repeatable)
       .option("--secret <NAME>", "a secret from $NAME or stdin, never the command line (repeatable)", repeatable)
       .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
-      .option("--concurrency <n>", "users at once", "8")
-      .action(action(ctx, async (users: string[], flags: { env?: string[]; secret?: string[]; allowEmptySecret?: boolean; concurrency: string }) => {
+      .option("--concurrency <n>", "users at once", "8"))
+      .action(action(ctx, async (users: string[], flags: { env?: string[]; secret?: string[]; allowEmptySecret?: boolean; concurrency: string; output?: string }) => {
+        resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const plain = flags.env ?? [];
         const secrets = flags.secret ?? [];
         if (plain.length + secrets.length === 0) throw new UsageError("nothing to set", { hint: "pass --env K=V or --secret NAME" });
@@ -130,19 +131,20 @@ export const envCommand: CommandModule = {
         Object.assign(set, await collectSecrets(ctx, secrets, () => readStdin(ctx.io.streams.stdin), { allowEmpty: flags.allowEmptySecret }));
         const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");
         refuseLineBreaks("--env/--secret", revealAll(set));
-        return report(ctx, await runEnvChange(ctx, users, { set, unset: [] }, concurrency));
+        return report(ctx, await runEnvChange(ctx, users, { set, unset: [] }, concurrency), flags.output);
       }));
 
-    env
+    addOutputFlag(env
       .command("unset")
       .description("remove variables from each user's agent and restart it without them (exit 3 if some failed)")
       .argument("<users...>", "user ids")
       .requiredOption("--name <NAME>", "a variable to remove (repeatable)", repeatable)
-      .option("--concurrency <n>", "users at once", "8")
-      .action(action(ctx, async (users: string[], flags: { name: string[]; concurrency: string }) => {
+      .option("--concurrency <n>", "users at once", "8"))
+      .action(action(ctx, async (users: string[], flags: { name: string[]; concurrency: string; output?: string }) => {
+        resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         for (const n of flags.name) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new UsageError(`--name takes a variable name, got "${n}"`);
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
-        return report(ctx, await runEnvChange(ctx, users, { set: {}, unset: flags.name }, concurrency));
+        return report(ctx, await runEnvChange(ctx, users, { set: {}, unset: flags.name }, concurrency), flags.output);
       }));
   },
 };

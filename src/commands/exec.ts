@@ -5,6 +5,7 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { prefixer } from "../lib/user-prefix.js";
 import { parseDuration, parseInteger, validateUsers } from "../lib/validate.js";
+import { count } from "../lib/words.js";
 
 /**
  * Splits exec's operands into users and the command: commander hands over both as one list, and
@@ -61,7 +62,7 @@ each line prefixed "user |" as it arrives (remote stderr on stderr). --json: one
         });
         if (json) ctx.io.json(results);
         const failed = results.filter((r) => r.exitCode !== 0);
-        ctx.io.info(`${results.length} user(s): ${results.length - failed.length} ok, ${failed.length} failed${failed.length ? ` (${failed.slice(0, 5).map((f) => f.user).join(", ")}${failed.length > 5 ? ", ..." : ""})` : ""}`);
+        ctx.io.info(`${count(results.length, "user")}: ${results.length - failed.length} ok, ${failed.length} failed${failed.length ? ` (${failed.slice(0, 5).map((f) => f.user).join(", ")}${failed.length > 5 ? ", ..." : ""})` : ""}`);
         return failed.length ? 3 : 0;
       }));
   },

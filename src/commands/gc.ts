@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError, errorJson } from "../lib/errors.js";
-import { renderList, resolveFormat, type Column } from "../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, type Column, type ListFlags } from "../lib/output.js";
 import { parseInteger } from "../lib/validate.js";
 import type { Instance } from "../state/types.js";
 
@@ -50,13 +50,14 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     import("../state/lease.js"), import("../lib/concurrency.js"), import("../fleet/destroy-user.js"), ctx.providers(), ctx.operator(),
   ]);
   const objects = await storageClient(ctx);
+  const dns = await (await import("../migrate/deps.js")).dnsFromConfig(ctx);
   const { forget } = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
   const board = ctx.io.board();
   try {
     return await mapConcurrent(rows, opts.concurrency, async (row): Promise<GcRow> => {
       try {
         const out = await withLease(state, row.user, { who, operation: "gc" }, (lease) =>
-          destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(row.user, t), forget }, row.user, lease, (r) => r.id === row.id));
+          destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(row.user, t), forget, dns }, row.user, lease, (r) => r.id === row.id));
         const op = typeof row.meta.retiredBy === "string" ? row.meta.retiredBy : null;
         if (objects && op) {
           for (const name of ["warm", "final"]) await objects.deleteObject(`migrations/${row.user}/${op}/${name}.tar`).catch(() => undefined);
@@ -72,6 +73,7 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
   } finally {
     board.close();
     await objects?.close();
+    await dns?.provider.close();
   }
 }
 
@@ -109,16 +111,15 @@ const COLUMNS: Column<GcRow>[] = [
 
 export const gcCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addListFlags(command
       .option("--dry-run", "list what is due; destroy nothing")
-      .option("--concurrency <n>", "sources destroyed at once", "8")
-      .option("-o, --output <format>", "table, json, ndjson, csv")
+      .option("--concurrency <n>", "sources destroyed at once", "8"), COLUMNS)
       .addHelpText("after", examples("automna gc --dry-run", "automna gc --yes"))
-      .action(action(ctx, async (flags: { dryRun?: boolean; concurrency: string; output?: string }) => {
+      .action(action(ctx, async (flags: ListFlags & { dryRun?: boolean; concurrency: string }) => {
+        const output = listOptionsFrom(flags, ctx.globals.json);
         const rows = await runGc(ctx, { dryRun: flags.dryRun === true, concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64) });
-        const format = resolveFormat(flags.output, ctx.globals.json);
-        renderList(ctx.io, rows, COLUMNS, { format });
-        if (format === "table" && rows.length === 0) ctx.io.info("nothing to collect");
+        renderList(ctx.io, rows, COLUMNS, output);
+        if (output.format === "table" && rows.length === 0) ctx.io.info("nothing to collect");
         const failed = rows.filter((r) => r.result === "failed").length;
         if (failed === 0) return 0;
         return failed === rows.length ? 1 : 3;

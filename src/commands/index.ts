@@ -42,6 +42,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./provision.js")).provisionCommand,
   },
   {
+    name: "import", group: "Fleet", globals: ["json", ...STATE],
+    summary: "take over users whose agents exist at a provider but not in automna's state (a mapping file, or --match by name)",
+    example: "automna import --from-file users.csv --accept-host-key",
+    load: async () => (await import("./import.js")).importCommand,
+  },
+  {
     name: "list", group: "Fleet", globals: ["json", ...STATE],
     summary: "every user's instance, from state (--refresh asks the providers first)",
     example: "automna list --provider fly -o json",
@@ -61,7 +67,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: "doctor", group: "Fleet", globals: ["json", ...STATE, ...CONFIRMS],
-    summary: "find drift between state and providers: orphans, missing and mismatched instances (exit 1 when any)",
+    summary: "find drift between state and providers: orphans, missing and mismatched instances, DNS records with no instance behind them (exit 1 when any)",
     example: "automna doctor --fix",
     load: async () => (await import("./doctor.js")).doctorCommand,
   },
@@ -141,7 +147,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: "init", group: "Setup", globals: ["json", ...SETTINGS, "input"],
     summary: "guided setup: default provider, region, size, image, SSH key and state location",
     example: "automna init --provider hetzner --region fsn1 --size cx22 --no-input",
-    load: async () => (await import("./init.js")).initCommand,
+    load: async () => (await import("./init/index.js")).initCommand,
   },
   {
     name: "config", group: "Setup", globals: ["json", ...SETTINGS, "input"],

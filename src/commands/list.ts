@@ -63,7 +63,7 @@ export const listCommand: CommandModule = {
       .option("--status <status>", `only this status (${INSTANCE_STATUSES.join(", ")})`)
       .option("--region <name>", "only this region")
       .option("--refresh", "read every configured provider and update state first"), LIST_COLUMNS)
-      .addHelpText("after", examples("automna list", "automna list --refresh --status running", "automna list -o csv --columns user,provider,monthly"))
+      .addHelpText("after", examples("automna list", "automna list --refresh --status running", "automna list -o csv --columns user,provider,monthly", "automna list --sort -monthly --limit 10"))
       .action(action(ctx, async (opts: ListOptions & { output?: string; columns?: string; header: boolean }) => {
         const output = listOptionsFrom(opts, ctx.globals.json);
         const { rows, refresh } = await runList(ctx, opts);

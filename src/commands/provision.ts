@@ -2,10 +2,12 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
-import { failureOf, NotSupportedError, UsageError } from "../lib/errors.js";
-import { renderList, type Column } from "../lib/output.js";
+import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../lib/errors.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
+import { count } from "../lib/words.js";
 import { collectSecrets, readStdin } from "../lib/secret-input.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
+import { providerChoices } from "../providers/catalog.js";
 import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../providers/plan.js";
 import type { ProvisionJob, ProvisionOutcome } from "../fleet/provision-one.js";
 
@@ -75,7 +77,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
     throw new NotSupportedError(`--secret is not supported on ${provider.title} yet`, { hint: provider.capabilities.secrets });
   }
   // VMs get their secrets over SSH once they run: a run that does not wait for that cannot deliver them.
-  const overSsh = opts.secret.length > 0 && !provider.remote;
+  const overSsh = opts.secret.length > 0 && provider.reach === "ssh";
   if (overSsh && !opts.wait) {
     throw new UsageError(`--secret needs the machine up (on ${provider.title} secrets are written over SSH after boot), so it cannot be used with --no-wait`);
   }
@@ -87,7 +89,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const report: ProvisionReport = { dryRun: opts.dryRun, provider: placement.provider.id, region: placement.region, size: placement.size, image: placement.image, results: [], summary };
 
   if (opts.dryRun) {
-    const billing = hasToken ? await provider.billing(placement.size, placement.region) : await catalogBilling(placement.provider, placement.size, config.getNumber("fly.volumeGb") ?? 1);
+    const billing = hasToken ? await provider.billing(placement.size, placement.region) : await catalogBilling(placement.provider, placement.size, config);
     const each = monthlyTotal(billing);
     const currency = billing[0]?.currency ?? "USD";
     const existing = new Map((await state.listInstances({ users })).filter((i) => i.role === "live").map((i) => [i.user, i]));
@@ -129,7 +131,23 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
     board.close();
   }
   for (const r of report.results) summary[r.result]++;
+  if (ctx.signal.aborted) throw interrupted(ctx, report.results);
   return report;
+}
+
+/**
+ * Ctrl-C, SIGTERM or a closed output pipe while provisioning: which users were left unfinished
+ * (resumable: their rows and markers stay, so the same command finds what was made rather than
+ * making it twice), which are done, and the next command.
+ */
+function interrupted(ctx: Context, results: ProvisionOutcome[]): CancelledError {
+  const open = results.filter((r) => r.result === "failed").map((r) => r.user);
+  const done = results.filter((r) => r.result !== "failed").map((r) => r.user);
+  const why = ctx.signal.reason instanceof OutputClosedError ? "the output pipe closed" : "Ctrl-C or SIGTERM";
+  return new CancelledError(`provision interrupted (${why}): ${open.length ? `no agent serves yet for ${open.join(", ")}` : "every user was finished"}${done.length ? `; done: ${done.join(", ")}` : ""}`, {
+    code: "interrupted",
+    hint: open.length ? `next: automna provision ${open.join(" ")} with the same flags resumes them (what was made is found by its marker, never made twice)` : undefined,
+  });
 }
 
 const COLUMNS: Column<ProvisionOutcome>[] = [
@@ -154,10 +172,10 @@ const PLAN_COLUMNS: Column<PlanRow>[] = [
 
 export const provisionCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addOutputFlag(command
       .argument("[users...]", "user ids")
       .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
-      .option("--provider <name>", "hetzner, fly, digitalocean (do)")
+      .option("--provider <name>", providerChoices())
       .option("--region <name>", "provider region")
       .option("--size <name>", "provider size")
       .option("--image <ref>", "agent container image")
@@ -166,7 +184,7 @@ export const provisionCommand: CommandModule = {
       .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
       .option("--concurrency <n>", "users provisioned at once", "8")
       .option("--dry-run", "show the plan and its monthly price; change nothing")
-      .option("--no-wait", "return once creates are accepted")
+      .option("--no-wait", "return once creates are accepted"))
       .addHelpText("after", examples(
         "automna provision alice --provider fly --region ams",
         "automna provision --from-file users.txt --provider hetzner --concurrency 16",
@@ -174,15 +192,16 @@ export const provisionCommand: CommandModule = {
         "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
         "printf %s \"$KEY\" | automna provision bob --provider hetzner --secret ANTHROPIC_API_KEY",
       ))
-      .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun" | "env" | "secret"> & { concurrency: string; dryRun?: boolean; env?: string[]; secret?: string[] }) => {
+      .action(action(ctx, async (users: string[], raw: Omit<ProvisionOptions, "users" | "concurrency" | "dryRun" | "env" | "secret"> & { concurrency: string; dryRun?: boolean; env?: string[]; secret?: string[]; output?: string }) => {
+        const format = resolveFormat(raw.output, ctx.globals.json, DOCUMENT_FORMATS);
         const opts: ProvisionOptions = { ...raw, env: raw.env ?? [], secret: raw.secret ?? [], users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), dryRun: raw.dryRun === true };
         const report = await runProvision(ctx, opts);
         if (report.plan) {
-          if (ctx.globals.json) ctx.io.json(report);
-          else {
-            renderList(ctx.io, report.plan, PLAN_COLUMNS, { format: "table" });
-            ctx.io.info(`dry run: ${report.total!.users} instance(s) to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total (list prices before VAT/tax); nothing changed`);
-          }
+          const plan = report.plan;
+          renderDocument(ctx.io, format, report, () => {
+            renderList(ctx.io, plan, PLAN_COLUMNS, { format: "table" });
+            ctx.io.info(`dry run: ${count(report.total!.users, "instance")} to create, ${report.total!.monthlyPrice.toFixed(2)} ${report.total!.currency} per month in total (list prices before VAT/tax); nothing changed`);
+          });
           return;
         }
         const s = report.summary;
@@ -190,8 +209,7 @@ export const provisionCommand: CommandModule = {
           // One user: the error itself, with its own exit code and hint.
           throw failureOf(report.results[0]!);
         }
-        if (ctx.globals.json) ctx.io.json(report);
-        else renderList(ctx.io, report.results, COLUMNS, { format: "table" });
+        renderDocument(ctx.io, format, report, () => renderList(ctx.io, report.results, COLUMNS, { format: "table" }));
         ctx.io.info(`${s.created} created, ${s.adopted + s.resumed} adopted or resumed, ${s.exists} already there, ${s.failed} failed`);
         if (s.failed === 0) return 0;
         return s.failed === report.results.length ? 1 : 3;

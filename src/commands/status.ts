@@ -3,7 +3,7 @@ import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import { checkHealth, healthHost, type HealthResult } from "../lib/health.js";
-import { renderDetails } from "../lib/output.js";
+import { addOutputFlag, formatTable, renderDetails, renderDocument, resolveFormat, DOCUMENT_FORMATS } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
 import { MONTH_HOURS } from "../pricing/period.js";
 import { intervalCost } from "../pricing/usage-cost.js";
@@ -45,7 +45,7 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   let addresses = instance.addresses;
   if (registry.configured().some((p) => p.id === instance.provider)) {
     try {
-      const live = await (await registry.get(instance.provider)).get(user);
+      const live = await (await registry.forInstance(instance, { read: true })).get(user);
       report.live = live ? { status: live.status, providerStatus: live.providerStatus, region: live.region, size: live.size, addresses: live.addresses } : null;
       if (live && Object.keys(live.addresses).length) addresses = live.addresses;
     } catch (error) {
@@ -65,37 +65,44 @@ function priceParts(open: UsageInterval[]): string {
 
 export const statusCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
-      .argument("<user>", "user id")
-      .addHelpText("after", examples("automna status alice", "automna status alice --json"))
-      .action(action(ctx, async (user: string) => {
+    addOutputFlag(command
+      .argument("<user>", "user id"))
+      .addHelpText("after", examples("automna status alice", "automna status alice -o yaml"))
+      .action(action(ctx, async (user: string, flags: { output?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const r = await runStatus(ctx, user);
-        if (ctx.globals.json) return ctx.io.json(r);
-        const i = r.instance;
-        const fmt = (n: number | null): string | null => (n === null ? null : `${n.toFixed(2)} ${r.currency ?? ""}`.trim());
-        const health = r.health === null ? "no address yet" : r.health.ok ? `ok (${r.health.status} in ${r.health.ms} ms, ${r.health.url})` : `failing (${r.health.status ?? r.health.error}, ${r.health.url})`;
-        renderDetails(ctx.io, [
-          ["user", i.user],
-          ["provider", i.provider],
-          ["region", i.region],
-          ["size", i.size],
-          ["image", i.image],
-          ["status", r.live === undefined ? `${i.status} (not checked live: ${r.liveError})` : r.live === null ? `${i.status} in state, but the provider has no such instance (see automna doctor)` : `${r.live.status} (${r.live.providerStatus})`],
-          ["resources", Object.entries(i.resources).map(([k, v]) => `${k}=${v}`).join(" ") || null],
-          ["addresses", Object.entries(r.live?.addresses ?? i.addresses).map(([k, v]) => `${k}=${v}`).join(" ") || null],
-          ["health", health],
-          ["created", i.createdAt],
-          ["monthly price", r.monthlyPrice === null ? null : `${fmt(r.monthlyPrice)} before VAT/tax (${priceParts(r.usage.filter((u) => u.end === null && u.instanceId === i.id))})`],
-          ["cost so far", fmt(r.costSoFar)],
-          ["operation", i.opId],
-        ]);
-        if (r.usage.length) {
-          ctx.io.out("");
-          ctx.io.out("usage:");
-          for (const u of r.usage) {
-            ctx.io.out(`  ${u.start.slice(0, 19)} .. ${u.end ? u.end.slice(0, 19) : "now                "}  ${u.provider} ${u.kind} ${u.size} ${u.region} x${u.quantity} @ ${u.hourlyPrice}/h ${u.monthlyPrice ?? "-"}/mo ${u.currency}`);
-          }
-        }
+        renderDocument(ctx.io, format, r, () => renderStatus(ctx, r));
       }));
   },
 };
+
+function renderStatus(ctx: Context, r: StatusReport): void {
+  const i = r.instance;
+  const fmt = (n: number | null): string | null => (n === null ? null : `${n.toFixed(2)} ${r.currency ?? ""}`.trim());
+  const health = r.health === null ? "no address yet" : r.health.ok ? `ok (${r.health.status} in ${r.health.ms} ms, ${r.health.url})` : `failing (${r.health.status ?? r.health.error}, ${r.health.url})`;
+  renderDetails(ctx.io, [
+    ["user", i.user],
+    ["provider", i.provider],
+    ["region", i.region],
+    ["size", i.size],
+    ["image", i.image],
+    ["status", r.live === undefined ? `${i.status} (not checked live: ${r.liveError})` : r.live === null ? `${i.status} in state, but the provider has no such instance (see automna doctor)` : `${r.live.status} (${r.live.providerStatus})`],
+    ["resources", Object.entries(i.resources).map(([k, v]) => `${k}=${v}`).join(" ") || null],
+    ["addresses", Object.entries(r.live?.addresses ?? i.addresses).map(([k, v]) => `${k}=${v}`).join(" ") || null],
+    ["health", health],
+    ["created", i.createdAt],
+    ["monthly price", r.monthlyPrice === null ? null : `${fmt(r.monthlyPrice)} before VAT/tax (${priceParts(r.usage.filter((u) => u.end === null && u.instanceId === i.id))})`],
+    ["cost so far", fmt(r.costSoFar)],
+    ["operation", i.opId],
+  ]);
+  if (!r.usage.length) return;
+  ctx.io.out("");
+  ctx.io.out("usage:");
+  // Hourly prices are fractions of a cent for small resources: four decimals, as providers list them.
+  const rows = r.usage.map((u) => [
+    `${u.start.slice(0, 19).replace("T", " ")} .. ${u.end ? u.end.slice(0, 19).replace("T", " ") : "now"}`,
+    u.provider, u.kind, u.size, u.region, `x${u.quantity}`,
+    `${u.hourlyPrice.toFixed(4)}/h`, `${u.monthlyPrice === null ? "-" : u.monthlyPrice.toFixed(2)}/mo`, u.currency,
+  ]);
+  for (const line of formatTable(null, rows, ["left", "left", "left", "left", "left", "right", "right", "right"])) ctx.io.out(`  ${line}`);
+}

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { renderDetails } from "../lib/output.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDetails, renderDocument, resolveFormat } from "../lib/output.js";
 import { PG_SCHEMA_VERSION } from "../state/pg-schema.js";
 import { SCHEMA_VERSION } from "../state/schema.js";
 
@@ -24,17 +24,16 @@ export function versionReport(ctx: Context): VersionReport {
 
 export const versionCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
+    addOutputFlag(command)
       .addHelpText("after", examples("automna version", "automna version --json"))
-      .action(action(ctx, async () => {
+      .action(action(ctx, async (flags: { output?: string }) => {
         const r = versionReport(ctx);
-        if (ctx.globals.json) return ctx.io.json(r);
-        renderDetails(ctx.io, [
+        renderDocument(ctx.io, resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS), r, () => renderDetails(ctx.io, [
           ["automna", r.version],
           ["node", r.node],
           ["state schema", `${r.stateSchema.sqlite} (SQLite), ${r.stateSchema.postgres} (PostgreSQL)`],
           ["platform", r.platform],
-        ]);
+        ]));
       }));
   },
 };

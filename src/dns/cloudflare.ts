@@ -3,6 +3,7 @@ import type { Config } from "../lib/config.js";
 import { AuthError, AutomnaError, ConfigError, ProviderApiError, UsageError } from "../lib/errors.js";
 import type { Secret } from "../lib/redact.js";
 import { CloudflareApiError, CloudflareHttp, type CloudflareHttpOptions } from "./cloudflare-http.js";
+import { USER_TAG } from "./route.js";
 import type { CredentialCheck, DnsProvider, DnsRecord, DnsRecordInput, DnsRecordType } from "./types.js";
 
 /**
@@ -73,6 +74,15 @@ export class CloudflareDns implements DnsProvider {
     const records = await this.#list({ name: normalise(name) });
     for (const record of records) await this.#delete(record.id);
     return records.length;
+  }
+
+  /** By comment, which every plan has (tags need a paid one): `comment.startswith=automna-user:`. */
+  async listManaged(): Promise<DnsRecord[]> {
+    return (await this.#list({ "comment.startswith": `${USER_TAG}:` })).map(toRecord);
+  }
+
+  deleteRecord(id: string): Promise<void> {
+    return this.#delete(id);
   }
 
   async checkCredentials(): Promise<CredentialCheck> {
@@ -157,14 +167,15 @@ export class CloudflareDns implements DnsProvider {
 
   async #delete(id: string): Promise<void> {
     try {
-      await this.#http.call("DELETE", `${this.#records}/${id}`);
+      // The API's description of this call requires a JSON body, though nothing is in it.
+      await this.#http.call("DELETE", `${this.#records}/${id}`, { body: {} });
     } catch (error) {
       // 81044: already gone (a retried DELETE whose first try landed).
       if (!(error instanceof CloudflareApiError && error.codes.includes(81044))) throw error;
     }
   }
 
-  async #list(filter: { name: string; type?: string }): Promise<WireRecord[]> {
+  async #list(filter: Record<string, string>): Promise<WireRecord[]> {
     const out: WireRecord[] = [];
     for (let page = 1; ; page++) {
       const { result, info } = await this.#http.call<WireRecord[]>("GET", this.#records, { query: { ...filter, page, per_page: 100 } });

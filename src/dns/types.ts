@@ -44,6 +44,10 @@ export interface DnsProvider {
   getRecords(name: string): Promise<DnsRecord[]>;
   /** Deletes every record with this exact name; returns how many. */
   deleteRecords(name: string): Promise<number>;
+  /** Every record automna made (labelled `automna-user:<user>` in its comment or tags), zone-wide. */
+  listManaged(): Promise<DnsRecord[]>;
+  /** Deletes one record by id (one already gone is not an error). */
+  deleteRecord(id: string): Promise<void>;
   checkCredentials(): Promise<CredentialCheck>;
   close(): Promise<void>;
 }

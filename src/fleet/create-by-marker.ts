@@ -1,5 +1,6 @@
 import { generateHostKeyPair } from "../access/host-key-gen.js";
 import { hostKeysOf } from "../access/target.js";
+import { recordedBinding, sameApi, wrongApi } from "../providers/binding.js";
 import { monthlyTotal } from "../providers/plan.js";
 import type { BillingItem, Provider, ProviderInstance, ProvisionSpec } from "../providers/types.js";
 import type { Instance, InstanceStatus, LeaseRef, StateStore } from "../state/types.js";
@@ -68,13 +69,18 @@ export interface CreateProgress {
  */
 export async function createByMarker(job: CreateJob, progress: CreateProgress = {}): Promise<Created> {
   const { state, provider, lease } = job;
-  const hostKey = provider.remote ? undefined : generateHostKeyPair();
+  const hostKey = provider.reach === "ssh" ? generateHostKeyPair() : undefined;
   const candidates = hostKey ? [...hostKeysOf(job.existing ?? { meta: {} }), hostKey.publicKey] : [];
+  // The endpoint and account it is made through, recorded before it exists: nothing acts on it
+  // through another (ProviderRegistry.forInstance), and an earlier attempt made elsewhere is not resumed here.
+  const api = await provider.api();
+  const earlier = job.existing && recordedBinding(job.existing);
+  if (earlier && !sameApi(earlier, api)) throw wrongApi(job.existing!, provider.title, earlier, api);
   let row = job.existing ?? await state.createInstance({
     user: job.user, role: job.role, provider: provider.id, region: job.region, size: job.size, image: job.image, resources: {}, addresses: {},
-    status: "provisioning", opId: job.marker, meta: { ...job.meta, ...(hostKey ? { hostKeys: candidates } : {}) },
+    status: "provisioning", opId: job.marker, meta: { ...job.meta, api, ...(hostKey ? { hostKeys: candidates } : {}) },
   }, { lease });
-  if (job.existing && hostKey) row = await state.updateInstance(row.id, { meta: { ...row.meta, hostKeys: candidates } }, { lease });
+  if (job.existing && (hostKey || !earlier)) row = await state.updateInstance(row.id, { meta: { ...row.meta, api, ...(hostKey ? { hostKeys: candidates } : {}) } }, { lease });
   progress.row = row;
   progress.recorded = Object.keys(row.resources).length > 0;
 

@@ -1,5 +1,6 @@
+import { removeUserRecords, type DnsSetup } from "../dns/cleanup.js";
 import { AuthError, ProviderApiError, UsageError } from "../lib/errors.js";
-import type { ProviderRegistry } from "../providers/index.js";
+import type { Provider, ProviderRegistry } from "../providers/index.js";
 import type { Instance, LeaseRef, StateStore } from "../state/types.js";
 
 export interface DestroyDeps {
@@ -10,6 +11,8 @@ export interface DestroyDeps {
   step: (t: string) => void;
   /** Forgets what automna pinned for a removed machine (its known_hosts entry). */
   forget: (row: Instance) => Promise<void>;
+  /** DNS when configured: the user's records no remaining instance is behind are removed too. */
+  dns?: DnsSetup | null | undefined;
 }
 
 /** What destroying a user did: its instances' resources removed, or nothing there to remove. */
@@ -40,10 +43,14 @@ export function assertNotProtected(user: string, rows: Instance[], force: boolea
 export async function destroyUser(deps: DestroyDeps, user: string, lease: LeaseRef, pick: (row: Instance) => boolean = () => true): Promise<DestroyedUser> {
   const { state, registry, who, now, step } = deps;
   const rows = (await state.listInstances({ user })).filter(pick);
-  if (rows.length === 0) return { user, result: "absent", provider: null, removed: [] };
+  // A destroy run again after a DNS failure (or after instances went another way) still cleans up.
+  if (rows.length === 0) return { user, result: "absent", provider: null, removed: await staleRecords(deps, user) };
   const removed: string[] = [];
+  // Every row's endpoint checked before anything is removed (one made elsewhere refuses the lot).
+  const providers = new Map<Instance, Provider>();
+  for (const row of rows) providers.set(row, await registry.forInstance(row, { lease }));
   for (const row of rows) {
-    const provider = await registry.get(row.provider);
+    const provider = providers.get(row)!;
     await state.updateInstance(row.id, { status: "deleting" }, { lease });
     try {
       let target = row.resources;
@@ -62,5 +69,14 @@ export async function destroyUser(deps: DestroyDeps, user: string, lease: LeaseR
     await deps.forget(row).catch(() => undefined);
     await state.appendAudit({ who, action: "destroy", target: user, details: { provider: row.provider, resources: row.resources, removed } });
   }
+  removed.push(...await staleRecords(deps, user));
   return { user, result: "destroyed", provider: rows[0]!.provider, removed };
+}
+
+/** The user's DNS records (automna's, by label) that no instance left in state routes to, removed. */
+async function staleRecords(deps: DestroyDeps, user: string): Promise<string[]> {
+  if (!deps.dns) return [];
+  const records = await removeUserRecords(deps.dns, user, await deps.state.listInstances({ user }));
+  if (records.length) await deps.state.appendAudit({ who: deps.who, action: "dns.remove", target: user, details: { records } });
+  return records;
 }

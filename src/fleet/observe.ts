@@ -1,4 +1,5 @@
 import { AutomnaError } from "../lib/errors.js";
+import { recordedBinding, sameApi, type ApiBinding } from "../providers/binding.js";
 import type { ProviderId } from "../providers/catalog.js";
 import type { ProviderRegistry } from "../providers/index.js";
 import type { ProviderInstance } from "../providers/types.js";
@@ -10,6 +11,8 @@ export interface ProviderView {
   /** Why it could not be read (no token, unreachable, 401...). */
   error?: string;
   instances: ProviderInstance[];
+  /** The endpoint and account the view was read through (when it was read). */
+  api?: ApiBinding;
 }
 
 /**
@@ -23,12 +26,29 @@ export async function observeProviders(registry: ProviderRegistry, state: StateS
     if (!registry.configured().includes(info)) return { provider: info.id, ok: false, error: `no token (set ${info.tokenEnv})`, instances: [] };
     try {
       const provider = await registry.get(info.id);
-      return { provider: info.id, ok: true, instances: await provider.list() };
+      const [instances, api] = await Promise.all([provider.list(), provider.api()]);
+      return { provider: info.id, ok: true, instances, api };
     } catch (error) {
       if (error instanceof AutomnaError) return { provider: info.id, ok: false, error: error.message, instances: [] };
       throw error;
     }
   }));
+}
+
+/**
+ * A view's rows: those made through the endpoint and account it was read through (or recorded
+ * before automna kept bindings), and those made elsewhere, which this view cannot speak for (a
+ * sandbox's instances are not "missing" from the real API).
+ */
+export async function rowsOf(state: StateStore, view: ProviderView): Promise<{ here: Instance[]; elsewhere: Instance[] }> {
+  const rows = await state.listInstances({ provider: view.provider });
+  const here: Instance[] = [];
+  const elsewhere: Instance[] = [];
+  for (const row of rows) {
+    const recorded = recordedBinding(row);
+    (!recorded || !view.api || sameApi(recorded, view.api) ? here : elsewhere).push(row);
+  }
+  return { here, elsewhere };
 }
 
 /** What state should learn from the provider's view of an instance (empty when nothing changed). */

@@ -140,7 +140,8 @@ async function settleFailure(job: ProvisionJob, row: Instance, opId: string, rec
   await state.appendAudit({ who: job.who, action: "provision.failed", target: row.user, details: { opId, error: message.slice(0, 500) } }).catch(() => undefined);
 }
 
-async function openUsage(state: StateStore, instance: Instance, billing: BillingItem[], now: Date, lease: LeaseRef): Promise<void> {
+/** Opens a usage interval for each billed component not already open (re-runs open none twice). */
+export async function openUsage(state: StateStore, instance: Instance, billing: BillingItem[], now: Date, lease: LeaseRef): Promise<void> {
   const open = await state.listUsage({ instanceId: instance.id, openOnly: true });
   for (const item of billing) {
     if (open.some((u) => u.kind === item.kind)) continue;

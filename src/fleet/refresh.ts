@@ -1,9 +1,9 @@
 import type { ProviderRegistry } from "../providers/index.js";
 import type { StateStore } from "../state/types.js";
-import { observeProviders, pairByUser, refreshPatch } from "./observe.js";
+import { observeProviders, pairByUser, refreshPatch, rowsOf } from "./observe.js";
 
 export interface RefreshSummary {
-  providers: { provider: string; ok: boolean; error?: string; instances: number }[];
+  providers: { provider: string; ok: boolean; error?: string; instances: number; elsewhere?: number }[];
   updated: number;
   missing: number;
   skippedLocked: number;
@@ -24,8 +24,9 @@ export async function refreshState(deps: { registry: ProviderRegistry; state: St
   const leased = new Set((await state.listLeases()).map((l) => l.user));
   for (const view of views) {
     if (!view.ok) continue;
-    const rows = await state.listInstances({ provider: view.provider });
-    const { pairs, missing } = pairByUser(rows, view.instances);
+    const { here, elsewhere } = await rowsOf(state, view);
+    if (elsewhere.length) summary.providers.find((p) => p.provider === view.provider)!.elsewhere = elsewhere.length;
+    const { pairs, missing } = pairByUser(here, view.instances);
     for (const [row, live] of pairs) {
       const patch = refreshPatch(row, live);
       if (Object.keys(patch).length === 0) continue;

@@ -4,6 +4,8 @@
  * list` shows them, and `init` writes a subset. Secrets are shown as `***` and come from the
  * environment or the 0600 file, never from a flag.
  */
+import { MANIFESTS } from "../providers/manifests.js";
+
 export type ConfigValueType = "string" | "number" | "boolean" | "list";
 
 export interface ConfigKey {
@@ -16,46 +18,52 @@ export interface ConfigKey {
   default?: string | number | boolean | string[];
   /** Allowed values, when the set is closed. */
   choices?: readonly string[];
+  /** What a string must look like, checked when it is set. */
+  format?: "duration" | "url";
+  /** Bounds of a number (inclusive); `integer` for counts and ports. */
+  range?: { min: number; max: number; integer?: boolean };
 }
 
-export const PROVIDER_IDS = ["hetzner", "fly", "digitalocean"] as const;
+/** Each provider's token, URL and own settings, from its manifest. */
+function providerKeys(): ConfigKey[] {
+  return MANIFESTS.flatMap((m) => [
+    { key: m.token.key, type: "string" as const, description: m.token.description, env: m.token.env, secret: true },
+    { key: m.url.key, type: "string" as const, format: "url" as const, description: m.url.description, env: m.url.env, default: m.url.default },
+    ...m.settings,
+  ]);
+}
+
+const PORT = { min: 1, max: 65535, integer: true };
 
 export const CONFIG_KEYS: readonly ConfigKey[] = [
-  { key: "provider", type: "string", description: "default provider for provision", env: "AUTOMNA_PROVIDER", choices: [...PROVIDER_IDS, "do"] },
+  { key: "provider", type: "string", description: "default provider for provision", env: "AUTOMNA_PROVIDER", choices: MANIFESTS.flatMap((m) => [m.id, ...m.aliases]) },
   { key: "region", type: "string", description: "default region (provider-specific name)", env: "AUTOMNA_REGION" },
   { key: "size", type: "string", description: "default size (provider-specific name)", env: "AUTOMNA_SIZE" },
   { key: "image", type: "string", description: "agent container image", env: "AUTOMNA_IMAGE", default: "ghcr.io/automna/agent:latest" },
   { key: "operator", type: "string", description: "your name in locks and the audit log (default: $USER@host)", env: "AUTOMNA_OPERATOR" },
 
   { key: "state.path", type: "string", description: "embedded state database file", env: "AUTOMNA_STATE" },
-  { key: "state.url", type: "string", description: "shared state server URL (automna state serve)", env: "AUTOMNA_STATE_URL" },
+  { key: "state.url", type: "string", format: "url", description: "shared state server URL (automna state serve)", env: "AUTOMNA_STATE_URL" },
   { key: "state.token", type: "string", description: "bearer token for the state server", env: "AUTOMNA_STATE_TOKEN", secret: true },
   { key: "state.caFile", type: "string", description: "PEM file of the CA that signed an https state server's certificate", env: "AUTOMNA_STATE_CA_FILE" },
-  { key: "state.retryFor", type: "string", description: "how long calls to a state server that answered before wait out its outage, retrying (duration; 0s: fail at once)", env: "AUTOMNA_STATE_RETRY_FOR", default: "60s" },
-  { key: "state.busyTimeoutMs", type: "number", description: "how long to wait for a state database locked by another process", env: "AUTOMNA_STATE_BUSY_TIMEOUT_MS", default: 5000 },
+  { key: "state.retryFor", type: "string", format: "duration", description: "how long calls to a state server that answered before wait out its outage, retrying (duration; 0s: fail at once)", env: "AUTOMNA_STATE_RETRY_FOR", default: "60s" },
+  { key: "state.busyTimeoutMs", type: "number", range: { min: 0, max: 600_000, integer: true }, description: "how long to wait for a state database locked by another process", env: "AUTOMNA_STATE_BUSY_TIMEOUT_MS", default: 5000 },
 
-  { key: "hetzner.token", type: "string", description: "Hetzner Cloud API token", env: "HCLOUD_TOKEN", secret: true },
-  { key: "hetzner.url", type: "string", description: "Hetzner Cloud API base URL", env: "AUTOMNA_HETZNER_URL", default: "https://api.hetzner.cloud/v1" },
-  { key: "fly.token", type: "string", description: "Fly.io API token", env: "FLY_API_TOKEN", secret: true },
-  { key: "fly.url", type: "string", description: "Fly Machines API base URL", env: "AUTOMNA_FLY_URL", default: "https://api.machines.dev" },
-  { key: "fly.logsUrl", type: "string", description: "Fly logs API base URL", env: "AUTOMNA_FLY_LOGS_URL", default: "https://api.fly.io" },
-  { key: "fly.volumeGb", type: "number", description: "size of each Fly user's /data volume in GB", env: "AUTOMNA_FLY_VOLUME_GB", default: 1 },
-  { key: "fly.org", type: "string", description: "Fly organization slug for new apps", env: "AUTOMNA_FLY_ORG", default: "personal" },
-  { key: "digitalocean.token", type: "string", description: "DigitalOcean API token", env: "DIGITALOCEAN_ACCESS_TOKEN", secret: true },
-  { key: "digitalocean.url", type: "string", description: "DigitalOcean API base URL", env: "AUTOMNA_DIGITALOCEAN_URL", default: "https://api.digitalocean.com" },
+  ...providerKeys(),
   { key: "cloudflare.token", type: "string", description: "Cloudflare API token (DNS)", env: "CLOUDFLARE_API_TOKEN", secret: true },
-  { key: "cloudflare.url", type: "string", description: "Cloudflare API base URL", env: "AUTOMNA_CLOUDFLARE_URL", default: "https://api.cloudflare.com/client/v4" },
+  { key: "cloudflare.url", type: "string", format: "url", description: "Cloudflare API base URL", env: "AUTOMNA_CLOUDFLARE_URL", default: "https://api.cloudflare.com/client/v4" },
   { key: "cloudflare.zoneId", type: "string", description: "Cloudflare zone id for agent DNS records", env: "AUTOMNA_CLOUDFLARE_ZONE_ID" },
   { key: "dns.template", type: "string", description: "DNS name per user, e.g. {user}.agents.example.com", env: "AUTOMNA_DNS_TEMPLATE" },
 
   { key: "ssh.publicKey", type: "string", description: "public key file installed on new VMs", env: "AUTOMNA_SSH_PUBLIC_KEY" },
   { key: "ssh.identityFile", type: "string", description: "private key used by ssh, exec and logs", env: "AUTOMNA_SSH_IDENTITY_FILE" },
   { key: "ssh.user", type: "string", description: "remote user for ssh", env: "AUTOMNA_SSH_USER", default: "root" },
-  { key: "ssh.port", type: "number", description: "remote port for ssh", env: "AUTOMNA_SSH_PORT", default: 22 },
+  { key: "ssh.port", type: "number", range: PORT, description: "remote port for ssh", env: "AUTOMNA_SSH_PORT", default: 22 },
   { key: "ssh.options", type: "list", description: "extra ssh -o options, comma-separated", env: "AUTOMNA_SSH_OPTIONS" },
-  { key: "ssh.bootTimeout", type: "string", description: "how long provision waits for a new VM to accept SSH to deliver --secret values (duration)", env: "AUTOMNA_SSH_BOOT_TIMEOUT", default: "5m" },
+  { key: "sandbox.dir", type: "string", description: "world directory of the sandbox that wrote this profile (sandbox up --dir); sandbox status and down find it here" },
+  { key: "ssh.bootTimeout", type: "string", format: "duration", description: "how long provision waits for a new VM to accept SSH to deliver --secret values (duration)", env: "AUTOMNA_SSH_BOOT_TIMEOUT", default: "5m" },
 
-  { key: "storage.endpoint", type: "string", description: "S3-compatible endpoint for migration data and backups", env: "AUTOMNA_STORAGE_ENDPOINT" },
+  { key: "storage.endpoint", type: "string", format: "url", description: "S3-compatible endpoint for migration data and backups", env: "AUTOMNA_STORAGE_ENDPOINT" },
   { key: "storage.bucket", type: "string", description: "bucket for migration data and backups", env: "AUTOMNA_STORAGE_BUCKET" },
   { key: "storage.region", type: "string", description: "bucket region", env: "AUTOMNA_STORAGE_REGION", default: "auto" },
   { key: "storage.accessKeyId", type: "string", description: "access key id", env: "AUTOMNA_STORAGE_ACCESS_KEY_ID", secret: true },
@@ -63,13 +71,13 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "storage.multipartThreshold", type: "string", description: "archives larger than this go to storage in parts (size, at most 5GiB)", env: "AUTOMNA_STORAGE_MULTIPART_THRESHOLD", default: "100MiB" },
   { key: "storage.partSize", type: "string", description: "size of each part of an archive sent in parts (whole MiB, 5MiB..5GiB on S3 and R2)", env: "AUTOMNA_STORAGE_PART_SIZE", default: "64MiB" },
 
-  { key: "health.port", type: "number", description: "agent health-check port", env: "AUTOMNA_HEALTH_PORT", default: 8080 },
+  { key: "health.port", type: "number", range: PORT, description: "agent health-check port", env: "AUTOMNA_HEALTH_PORT", default: 8080 },
   { key: "health.path", type: "string", description: "agent health-check path", env: "AUTOMNA_HEALTH_PATH", default: "/healthz" },
-  { key: "health.checks", type: "number", description: "consecutive passing health checks a migration target needs", env: "AUTOMNA_HEALTH_CHECKS", default: 3 },
-  { key: "health.interval", type: "string", description: "pause between those health checks (duration)", env: "AUTOMNA_HEALTH_INTERVAL", default: "1s" },
-  { key: "health.timeout", type: "string", description: "how long a migration target may take to become healthy (duration)", env: "AUTOMNA_HEALTH_TIMEOUT", default: "120s" },
-  { key: "migrate.leaseTtl", type: "string", description: "TTL of the per-user lease a migration holds, renewed every third of it (duration)", env: "AUTOMNA_MIGRATE_LEASE_TTL", default: "60s" },
-  { key: "pricing.eurUsd", type: "number", description: "EUR to USD rate for cost reports", env: "AUTOMNA_EUR_USD", default: 1.08 },
+  { key: "health.checks", type: "number", range: { min: 1, max: 100, integer: true }, description: "consecutive passing health checks a migration target needs", env: "AUTOMNA_HEALTH_CHECKS", default: 3 },
+  { key: "health.interval", type: "string", format: "duration", description: "pause between those health checks (duration)", env: "AUTOMNA_HEALTH_INTERVAL", default: "1s" },
+  { key: "health.timeout", type: "string", format: "duration", description: "how long a migration target may take to become healthy (duration)", env: "AUTOMNA_HEALTH_TIMEOUT", default: "120s" },
+  { key: "migrate.leaseTtl", type: "string", format: "duration", description: "TTL of the per-user lease a migration holds, renewed every third of it (duration; on a state server the default is at least 1.5 x state.retryFor)", env: "AUTOMNA_MIGRATE_LEASE_TTL", default: "60s" },
+  { key: "pricing.eurUsd", type: "number", range: { min: 0.01, max: 100 }, description: "EUR to USD rate for cost reports", env: "AUTOMNA_EUR_USD", default: 1.08 },
 ];
 
 const BY_KEY = new Map(CONFIG_KEYS.map((k) => [k.key, k]));

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, resolve } from "node:path";
 import { CONFIG_KEYS, closest, findConfigKey, type ConfigKey } from "./config-keys.js";
 import { ConfigError, UsageError } from "./errors.js";
-import { defaultConfigPath } from "./paths.js";
+import { defaultConfigPath, profileName } from "./paths.js";
 import { Secret } from "./redact.js";
 
 export type ConfigValue = string | number | boolean | string[];
@@ -49,10 +49,10 @@ export class Config {
   }
 
   /** Opens (never rewrites) the config file; a corrupt or unreadable file is a ConfigError. */
-  static async open(options: { path?: string | undefined; profile?: string | undefined; env: NodeJS.ProcessEnv }): Promise<Config> {
+  static async open(options: { path?: string | undefined; profile?: string | undefined; env: NodeJS.ProcessEnv; mustExist?: boolean }): Promise<Config> {
     const env = options.env;
     const path = resolve(options.path || env.AUTOMNA_CONFIG || defaultConfigPath(env));
-    const profile = options.profile || env.AUTOMNA_PROFILE || "default";
+    const profile = profileName(options.profile, env);
     if (!PROFILE_RE.test(profile)) {
       throw new UsageError(`invalid profile name "${profile}"`, { hint: "profile names match ^[a-z0-9][a-z0-9_-]{0,40}$" });
     }
@@ -72,11 +72,34 @@ export class Config {
     } catch (error) {
       throw describeUnreadable(path, error);
     }
+    // conf copies whatever the file holds into an object (an array's items become keys "0", "1"...): the file itself is checked.
+    const root = fileRoot(path);
+    if (typeof root !== "object" || root === null || Array.isArray(root)) {
+      throw new ConfigError(`config file ${path} is not a JSON object (it holds ${Array.isArray(root) ? "an array" : typeof root})`, {
+        hint: 'it should look like {"profiles": {"default": {...}}}; fix or move the file: automna will not overwrite it',
+      });
+    }
     const profiles = store.get("profiles");
     if (profiles !== undefined && (typeof profiles !== "object" || profiles === null || Array.isArray(profiles))) {
       throw new ConfigError(`config file ${path} has an invalid "profiles" entry`, { hint: "fix or move the file; automna will not overwrite it" });
     }
-    return new Config(path, profile, env, store);
+    const config = new Config(path, profile, env, store);
+    // A named profile the file does not have is a typo (`--profile sandbx`), not an empty one.
+    if (options.mustExist && profile !== "default" && !config.profiles().includes(profile)) {
+      const known = config.profiles();
+      const near = closest(profile, known, 1);
+      throw new UsageError(`unknown profile "${profile}"${near.length ? ` (did you mean ${near[0]}?)` : ""}`, {
+        hint: `profiles in ${path}: ${known.join(", ") || "none yet"}; create one with automna --profile ${profile} init (or automna --profile ${profile} config profile create)`,
+      });
+    }
+    return config;
+  }
+
+  /** Makes this profile exist in the file (empty), so commands accept it. */
+  createProfile(): boolean {
+    if (this.profiles().includes(this.profile)) return false;
+    this.#store.set(`profiles.${this.profile}`, {});
+    return true;
   }
 
   #profileKey(key: string): string {
@@ -162,6 +185,21 @@ export class Config {
     return had;
   }
 
+  /** Keys in this profile of the file that automna does not know (typos, or a newer automna's). */
+  unknownKeys(): string[] {
+    const found: string[] = [];
+    const walk = (value: unknown, prefix: string): void => {
+      if (prefix && (findConfigKey(prefix) || typeof value !== "object" || value === null || Array.isArray(value))) {
+        if (!findConfigKey(prefix)) found.push(prefix);
+        return;
+      }
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) walk(v, prefix ? `${prefix}.${k}` : k);
+    };
+    const profile: unknown = this.#store.get(`profiles.${this.profile}`);
+    if (profile && typeof profile === "object") walk(profile, "");
+    return found;
+  }
+
   /** Profiles present in the file. */
   profiles(): string[] {
     const profiles = this.#store.get("profiles");
@@ -199,6 +237,23 @@ async function loadConf(): Promise<typeof import("conf").default> {
   return Conf;
 }
 
+/** The file's top-level JSON value ({} when there is no file yet). */
+function fileRoot(path: string): unknown {
+  try {
+    const text = readFileSync(path, "utf8");
+    return text.trim() === "" ? {} : (JSON.parse(text) as unknown);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw describeUnreadable(path, error);
+  }
+}
+
+/** " (did you mean x?)" for a mistyped key, or nothing. */
+export function closestKey(key: string): string {
+  const near = closest(key, CONFIG_KEYS.map((k) => k.key), 1);
+  return near.length ? ` (did you mean ${near[0]}?)` : "";
+}
+
 export function requireKey(key: string): ConfigKey {
   const spec = findConfigKey(key);
   if (!spec) {
@@ -214,7 +269,11 @@ function parseValue(spec: ConfigKey, raw: string, origin: string): ConfigValue {
   switch (spec.type) {
     case "number": {
       const n = Number(raw);
-      if (raw.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${origin}: "${raw}" is not a number`);
+      const r = spec.range;
+      const what = r ? `${r.integer ? "a whole number" : "a number"} from ${r.min} to ${r.max}` : "a number";
+      if (raw.trim() === "" || !Number.isFinite(n) || (r && (n < r.min || n > r.max || (r.integer && !Number.isInteger(n))))) {
+        throw new UsageError(`${origin}: "${raw}" is not ${what}`);
+      }
       return n;
     }
     case "boolean":
@@ -225,6 +284,12 @@ function parseValue(spec: ConfigKey, raw: string, origin: string): ConfigValue {
     case "string":
       if (spec.choices && !spec.choices.includes(raw)) {
         throw new UsageError(`${origin}: "${raw}" is not one of ${spec.choices.join(", ")}`);
+      }
+      if (spec.format === "duration" && !/^(\d+(\.\d+)?(ms|s|m|h|d|w))+$/.test(raw)) {
+        throw new UsageError(`${origin}: "${raw}" is not a duration`, { hint: "e.g. 90s, 10m, 2h or 3d" });
+      }
+      if (spec.format === "url" && !/^https?:\/\/[^\s/]+/.test(raw)) {
+        throw new UsageError(`${origin}: "${raw}" is not an http:// or https:// URL`);
       }
       return raw;
   }

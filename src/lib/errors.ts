@@ -11,6 +11,8 @@ export const ExitCode = {
   USAGE: 2,
   PARTIAL: 3,
   LOCKED: 4,
+  /** What timeout(1) exits with when the command ran out of time (`ssh --timeout`). */
+  TIMED_OUT: 124,
   CANCELLED: 130,
   /** 128 + SIGPIPE, what a shell reports for a tool whose output pipe closed. */
   OUTPUT_CLOSED: 141,

@@ -121,8 +121,10 @@ export class Transport {
   #syncBudget(request: OutgoingRequest, reply: Reply): void {
     const budget = this.#options.budget;
     if (!budget) return;
-    const remaining = Number(reply.headers["ratelimit-remaining"]);
-    if (reply.headers["ratelimit-remaining"] !== undefined && Number.isFinite(remaining)) {
+    // Koyeb's answers carry the same count as `x-ratelimit-remaining`.
+    const header = reply.headers["ratelimit-remaining"] ?? reply.headers["x-ratelimit-remaining"];
+    const remaining = Number(header);
+    if (header !== undefined && Number.isFinite(remaining)) {
       // RateLimit-Reset is an epoch in seconds (Hetzner, DigitalOcean); anything smaller is not.
       const reset = Number(reply.headers["ratelimit-reset"]);
       budget.sync(remaining, Number.isFinite(reset) && reset > 1e9 ? reset * 1000 : undefined);

@@ -55,7 +55,7 @@ export function buildQuery(query: Query | undefined): string {
 
 /**
  * How long a refusal asks us to wait: Retry-After (seconds or an HTTP date), else RateLimit-Reset
- * (epoch seconds, or seconds from now), else the `t=` of an IETF `RateLimit` header
+ * or X-RateLimit-Reset (epoch seconds, or seconds from now), else the `t=` of an IETF `RateLimit` header
  * (`"default";r=0;t=42`, Cloudflare).
  */
 export function retryAfterMs(headers: Record<string, string>, nowMs: number): number | undefined {
@@ -66,8 +66,10 @@ export function retryAfterMs(headers: Record<string, string>, nowMs: number): nu
     const at = Date.parse(after);
     if (!Number.isNaN(at)) return Math.max(0, at - nowMs);
   }
-  const reset = Number(headers["ratelimit-reset"]);
-  if (headers["ratelimit-reset"] !== undefined && Number.isFinite(reset)) {
+  // Koyeb's answers were seen with the `x-` names (x-ratelimit-reset in seconds).
+  const resetHeader = headers["ratelimit-reset"] ?? headers["x-ratelimit-reset"];
+  const reset = Number(resetHeader);
+  if (resetHeader !== undefined && Number.isFinite(reset)) {
     // Some servers send seconds-until-reset rather than an epoch; both read sensibly here.
     return reset > 1e9 ? Math.max(0, reset * 1000 - nowMs) : Math.max(0, reset * 1000);
   }

@@ -47,6 +47,8 @@ export class IO {
   #chalkOut: ChalkInstance | undefined;
   #chalkErr: ChalkInstance | undefined;
   #liveLines = 0;
+  /** Spinners and boards drawing now: cleared before any other stderr line, stopped by endLive(). */
+  readonly #live = new Set<{ clear(): void; stop(): void }>();
   readonly #onOutputClosed: () => void;
 
   /** `onOutputClosed` runs when a write to stdout or stderr finds the pipe closed (EPIPE). */
@@ -171,16 +173,38 @@ export class IO {
     this.#err(message);
   }
 
+  /**
+   * Stops every spinner and board and wipes what they drew, so the error or result that follows
+   * starts on a clean line (Ctrl-C, a failure mid-run). The error printer calls it first.
+   */
+  endLive(): void {
+    for (const view of [...this.#live]) view.stop();
+    this.#live.clear();
+    this.#clearLive();
+  }
+
   #err(message: string): void {
+    // A spinner's line is wiped before the message (it redraws itself below on its next frame).
+    for (const view of this.#live) view.clear();
     this.#clearLive();
     this.streams.stderr.write(`${terminalText(redact(message), { colour: this.#colorFor(this.streams.stderr) })}\n`);
   }
 
   #clearLive(): void {
     if (this.#liveLines > 0) {
-      this.streams.stderr.write(`\x1b[${this.#liveLines}A\x1b[0J`);
+      this.streams.stderr.write(this.#eraseLive());
       this.#liveLines = 0;
     }
+  }
+
+  /**
+   * Moves up over the live lines, blanking each (EL), and back to the first. Not "erase below"
+   * (ED): tmux and screen take an ED from the top-left corner as clearing the screen and keep the
+   * old frame in their scrollback.
+   */
+  #eraseLive(): string {
+    const n = this.#liveLines;
+    return n > 0 ? `\x1b[${n}A${"\x1b[2K\n".repeat(n)}\x1b[${n}A` : "";
   }
 
   /**
@@ -216,8 +240,11 @@ export class IO {
         spinner: { interval: 80, frames: FRAMES.map((f) => c.cyan(f)) },
       }).start();
     }, () => undefined);
+    const view = { clear: () => spinner?.clear(), stop: () => end() };
+    this.#live.add(view);
     const end = (line?: string): void => {
       ended = true;
+      this.#live.delete(view);
       spinner?.stop();
       if (line !== undefined) this.#err(line);
     };
@@ -240,14 +267,28 @@ export class IO {
     return new ProgressBoard(this);
   }
 
-  /** Redraws the live board lines (used by ProgressBoard). */
+  /**
+   * Redraws the live board lines (used by ProgressBoard). Each line is cut to the terminal's
+   * width as it is now (so a resize re-fits the next frame): a wrapped line would take two rows
+   * and the next frame's cursor-up would leave its first row behind.
+   */
   drawLive(lines: string[]): void {
     const stderr = this.streams.stderr;
-    let text = this.#liveLines > 0 ? `\x1b[${this.#liveLines}A\x1b[0J` : "";
+    let text = this.#eraseLive();
     const colour = this.#colorFor(stderr);
-    text += lines.map((l) => `${terminalText(l, { colour, oneLine: true })}\n`).join("");
+    const width = Math.max(10, (stderr.columns ?? 80) - 1);
+    text += lines.map((l) => `${fitWidth(terminalText(l, { colour, oneLine: true }), width)}\n`).join("");
     stderr.write(text);
     this.#liveLines = lines.length;
+  }
+
+  /** A board drawing now (see endLive). */
+  track(view: { clear(): void; stop(): void }): void {
+    this.#live.add(view);
+  }
+
+  untrack(view: { clear(): void; stop(): void }): void {
+    this.#live.delete(view);
   }
 
   /** Leaves the live board's last frame on screen. */
@@ -263,6 +304,27 @@ function oneLine(text: string): string {
   return terminalText(text, { oneLine: true });
 }
 
+/** A line cut to `width` visible characters, ending in "…" when cut; colour codes kept and closed. */
+export function fitWidth(line: string, width: number): string {
+  let visible = 0;
+  let out = "";
+  // eslint-disable-next-line no-control-regex
+  for (const part of line.split(/(\x1b\[[0-9;]*m)/)) {
+    if (part.startsWith("\x1b[")) {
+      out += part;
+      continue;
+    }
+    const chars = [...part];
+    if (visible + chars.length > width) {
+      out += `${chars.slice(0, Math.max(0, width - visible - 1)).join("")}…`;
+      return out.includes("\x1b[") ? `${out}\x1b[0m` : out;
+    }
+    out += part;
+    visible += chars.length;
+  }
+  return out;
+}
+
 /** Per-item progress lines; see IO.board(). */
 export class ProgressBoard {
   readonly #io: IO;
@@ -276,7 +338,15 @@ export class ProgressBoard {
     if (io.isLive) {
       this.#timer = setInterval(() => this.#draw(), 100);
       this.#timer.unref();
+      io.track(this);
     }
+  }
+
+  /** Its lines are wiped by the io layer itself (drawLive's count): nothing to do here. */
+  clear(): void {}
+
+  stop(): void {
+    this.close();
   }
 
   update(item: string, text: string): void {
@@ -323,7 +393,9 @@ export class ProgressBoard {
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
     const io = this.#io;
-    if (!io.isLive) return;
+    if (!io.isLive || this.#timer === undefined) return;
+    this.#timer = undefined;
+    io.untrack(this);
     io.drawLive([]);
     io.releaseLive();
   }

@@ -2,7 +2,7 @@ import { abortUpload, listUploads, type UploadInProgress } from "../lib/s3-multi
 import type { StorageClient } from "../lib/s3-objects.js";
 import { heldByDeadProcess } from "../state/lease.js";
 import type { StateStore } from "../state/types.js";
-import { UNFINISHED } from "./types.js";
+import { UNFINISHED } from "./unfinished.js";
 
 /**
  * Multipart uploads nobody will finish: their parts cost storage until aborted. An archive of a

@@ -1,9 +1,11 @@
-import { AutomnaError, NotFoundError, UsageError } from "../lib/errors.js";
+import { AutomnaError, CancelledError, NotFoundError, OutputClosedError, UsageError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { abortUploads } from "../lib/s3-multipart.js";
 import { withLease } from "../state/lease.js";
+import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
 import { cleanupWork, runScript, setAgent, waitHealthy } from "./host.js";
+import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
 import { parseReport, reportNumber, reportSha } from "./report.js";
 import { backupArchiveScript, backupRestoreScript, curlConfig } from "./scripts.js";
@@ -61,28 +63,64 @@ async function liveInstance(deps: BackupDeps, user: string): Promise<Instance> {
   return row;
 }
 
+/**
+ * Where a backup or restore stands, so an interrupted one (Ctrl-C, SIGTERM, a closed pipe) says
+ * what it was doing, whether the agent serves, and the next command, instead of "cancelled".
+ */
+class Progress {
+  at = "starting";
+  /** Whether the agent is stopped by this run right now. */
+  stopped = false;
+  constructor(private readonly deps: BackupDeps) {}
+  step(text: string): void {
+    this.at = text;
+    this.deps.step(text);
+  }
+  /** Starts the agent again, even after the Ctrl-C that stopped the run. */
+  async start(provider: Provider, instance: Instance): Promise<void> {
+    this.step("starting the agent");
+    await setAgent(standDownExec(this.deps), provider, instance, true);
+    this.stopped = false;
+  }
+  interrupted(what: string, user: string, error: unknown, next: string): unknown {
+    if (!this.deps.signal.aborted) return error;
+    const why = this.deps.signal.reason instanceof OutputClosedError ? "the output pipe closed" : "Ctrl-C or SIGTERM";
+    const serving = this.stopped ? `${user}'s agent is stopped and could not be started again: ${(error as Error).message.split("\n")[0]}` : `${user}'s agent serves`;
+    return new CancelledError(`${user}: ${what} interrupted while ${this.at} (${why}); ${serving}`, { code: "interrupted", hint: `next: ${next}` });
+  }
+}
+
 export async function backupUser(deps: BackupDeps, user: string): Promise<BackupResult> {
   const id = newId("bk", deps.now());
-  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async () => {
+  const p = new Progress(deps);
+  try {
+    return await backupUnderLease(deps, user, id, p);
+  } catch (error) {
+    throw p.interrupted(`backup ${id}`, user, error, `automna backup ${user} (nothing of ${id} was kept)`);
+  }
+}
+
+async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: Progress): Promise<BackupResult> {
+  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async (lease) => {
     const instance = await liveInstance(deps, user);
-    const provider = await deps.registry.get(instance.provider);
+    const provider = await deps.registry.forInstance(instance, { lease });
     const keys = backupKeys(user, id);
-    deps.step("freezing the agent");
+    p.step("freezing the agent");
     const frozen = Date.now();
     let report;
     try {
+      p.stopped = true;
       await setAgent(deps, provider, instance, false);
-      deps.step("archiving /data");
+      p.step("archiving /data");
       report = parseReport(await runScript(deps, instance, "archiving /data (backup)", backupArchiveScript(id)));
     } finally {
-      deps.step("starting the agent");
-      await setAgent(deps, provider, instance, true);
+      await p.start(provider, instance);
     }
     const frozenMs = Date.now() - frozen;
     const archive = { sha256: reportSha(report, "sha256", "backup"), bytes: reportNumber(report, "bytes", "backup") };
     const m = parseManifest((report.sections.manifest ?? []).join("\n"));
-    await waitHealthy(deps, instance, deps.health);
-    deps.step("uploading");
+    await waitHealthy(deps, instance, deps.health, provider);
+    p.step("uploading");
     await sendArchive(deps, instance, id, "backup", keys.archive, archive).catch(async (error: unknown) => {
       // Parts already stored cost money until aborted (gc aborts what this leaves, too).
       await abortUploads(deps.objects, keys.archive).catch(() => undefined);
@@ -121,27 +159,36 @@ function parseBackupManifest(text: string): { sha256: string; bytes: number; man
  */
 export async function restoreUser(deps: BackupDeps, user: string, backupId: string): Promise<RestoreResult> {
   if (!BACKUP_ID.test(backupId)) throw new UsageError(`"${backupId}" is not a backup id (bk_...)`, { hint: "automna backup USER prints one" });
-  return withLease(deps.state, user, { who: deps.who, operation: `restore ${backupId}` }, async () => {
+  const p = new Progress(deps);
+  try {
+    return await restoreUnderLease(deps, user, backupId, p);
+  } catch (error) {
+    throw p.interrupted(`restore of ${backupId}`, user, error, `automna restore ${user} --from ${backupId} (downloads, checks and extracts it again)`);
+  }
+}
+
+async function restoreUnderLease(deps: BackupDeps, user: string, backupId: string, p: Progress): Promise<RestoreResult> {
+  return withLease(deps.state, user, { who: deps.who, operation: `restore ${backupId}` }, async (lease) => {
     const instance = await liveInstance(deps, user);
-    const provider = await deps.registry.get(instance.provider);
+    const provider = await deps.registry.forInstance(instance, { lease });
     const keys = backupKeys(user, backupId);
     const text = await deps.objects.getText(keys.manifest);
     if (text === undefined) throw new NotFoundError(`no backup ${backupId} of ${user}`, { hint: `objects are under backups/${user}/ in the storage bucket` });
     const { sha256, bytes, manifestText } = parseBackupManifest(text);
     const want = parseManifest(manifestText);
-    deps.step("stopping the agent");
+    p.step("stopping the agent");
     const stopped = Date.now();
+    p.stopped = true;
     await setAgent(deps, provider, instance, false);
     try {
-      deps.step("downloading, verifying and extracting");
+      p.step("downloading, verifying and extracting");
       const out = await runScript(deps, instance, "restoring backup.tar", backupRestoreScript(backupId, sha256, bytes), curlConfig(presign(deps, "GET", keys.archive)));
       const have = parseManifest((parseReport(out).sections.manifest ?? []).join("\n"));
       if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match the backup's manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
     } finally {
-      deps.step("starting the agent");
-      await setAgent(deps, provider, instance, true);
+      await p.start(provider, instance);
     }
-    await waitHealthy(deps, instance, deps.health);
+    await waitHealthy(deps, instance, deps.health, provider);
     const downtimeMs = Date.now() - stopped;
     await cleanupWork(deps, instance, backupId).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "restore", target: user, details: { backupId, sha256 } }).catch(() => undefined);

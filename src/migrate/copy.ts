@@ -48,16 +48,20 @@ export async function warmRestore(r: Run): Promise<void> {
     await r.j.fence();
     const values = await readAgentEnv(r.from, source, run);
     refuseLineBreaks("value of", revealAll(values));
+    // A VM (reached over SSH) takes env file, hold and restore in one command; the others through their API.
+    const onVm = r.to.reach === "ssh";
     let envText: string | undefined;
-    if (r.to.updateAgentEnv) {
+    if (onVm) {
+      envText = envFileText(revealAll(values));
+    } else {
+      const access = r.to.access(target);
       await r.j.fence();
       // Set while the target is held: it starts with them when start-target releases it.
-      await r.to.updateAgentEnv({ resources: target.resources }, { set: values, unset: [] }, false);
-    } else {
-      envText = envFileText(revealAll(values));
+      await access.updateEnv({ set: values, unset: [] }, (what, script, stdin) => run(target, what, script, stdin), { port: r.deps.health.port, restart: false });
+      if (!access.createsHeld) await setAgent(r.host, r.to, target, false);
     }
     const script = warmRestoreScript(r.opId, {
-      sha256: warm.sha256, bytes: warm.bytes, hold: !r.to.holdAgent,
+      sha256: warm.sha256, bytes: warm.bytes, hold: onVm,
       env: envText === undefined ? undefined : { image: target.image, port: r.deps.health.port, bytes: Buffer.byteLength(envText) },
     });
     await runScript(r.host, target, "restoring warm.tar", script, curlConfig(presign(r.host, "GET", key)) + (envText ?? ""));
@@ -76,9 +80,13 @@ export async function freeze(r: Run): Promise<void> {
   await r.j.step("freeze", "freezing the source agent and sending what changed since the warm copy", { key }, async (resumed) => {
     const source = await r.source();
     // A provider that holds agents by API does it there; a VM's docker stop is the script's first line.
-    if (r.from.holdAgent) await setAgent(r.host, r.from, source, false);
+    const onVm = r.from.reach === "ssh";
+    if (!onVm) await setAgent(r.host, r.from, source, false);
     const stdin = await putStdin(r.host, key, resumed);
-    const text = await runScript(r.host, source, "archiving what changed (frozen)", freezeScript(r.opId, r.deps.transfer.multipartThreshold, !r.from.holdAgent), stdin, undefined, true);
+    // Not resumed: a first freeze, or one after an interruption restarted the source (interrupt.ts),
+    // whose earlier delta is stale: archived anew rather than reused.
+    const script = freezeScript(r.opId, r.deps.transfer.multipartThreshold, onVm, !resumed);
+    const text = await runScript(r.host, source, "archiving what changed (frozen)", script, stdin, undefined, true);
     const report = parseReport(text);
     const sent = await finishUpload(r.host, source, r.opId, "final", key, madeArchive(report, "final"));
     r.memo.frozen = frozenOf(report.sections.listing ?? [], report.sections.hashes ?? []);

@@ -2,7 +2,9 @@ import type { Context } from "../context.js";
 import type { DnsProvider } from "../dns/types.js";
 import { ConfigError } from "../lib/errors.js";
 import { parseByteSize, parseDuration } from "../lib/validate.js";
+import type { Config } from "../lib/config.js";
 import { LEASE_TTL_MS } from "../state/lease.js";
+import type { StateStore } from "../state/types.js";
 import { crashPointFromEnv } from "./crash.js";
 import { DEFAULT_TRANSFER, type TransferSettings } from "./transfer.js";
 import type { EngineDeps, HealthSettings, HostRunner, MigrateEvent } from "./types.js";
@@ -66,6 +68,18 @@ export function abortableSleep(signal: AbortSignal): (ms: number) => Promise<voi
   });
 }
 
+/**
+ * A migration's lease TTL when migrate.leaseTtl is not set: 60 s, and on a state server half as
+ * long again as its calls wait out an outage (state.retryFor), so a lease renewed just before the
+ * server went away is still live when it is back and the migration goes on (renewed at once,
+ * state/lease.ts) instead of standing down. Never more than the general lease TTL.
+ */
+async function defaultLeaseTtlMs(config: Config, state: StateStore): Promise<number> {
+  if (!state.onWait) return Math.min(LEASE_TTL_MS, 60_000);
+  const { stateRetryForMs } = await import("../state/open.js");
+  return Math.min(LEASE_TTL_MS, Math.max(60_000, Math.ceil(stateRetryForMs(config) * 1.5)));
+}
+
 /** Everything the engine needs from a command's context; `close()` frees the clients. */
 export async function buildEngineDeps(ctx: Context, run: HostRunner, emit: (event: MigrateEvent) => void): Promise<EngineDeps & { close(): Promise<void> }> {
   const [config, state, registry] = await Promise.all([ctx.config(), ctx.state(), ctx.providers()]);
@@ -73,8 +87,8 @@ export async function buildEngineDeps(ctx: Context, run: HostRunner, emit: (even
   const storage = storageSettingsFromConfig(config);
   const objects = new StorageClient(storage, { signal: ctx.signal, debug: (line) => ctx.io.debug(line) });
   const dns = await dnsFromConfig(ctx);
-  const ttl = config.getString("migrate.leaseTtl");
-  const leaseTtlMs = ttl ? parseDuration("migrate.leaseTtl", ttl) : Math.min(LEASE_TTL_MS, 60_000);
+  const ttl = config.source("migrate.leaseTtl") === "default" ? undefined : config.getString("migrate.leaseTtl");
+  const leaseTtlMs = ttl ? parseDuration("migrate.leaseTtl", ttl) : await defaultLeaseTtlMs(config, state);
   if (leaseTtlMs < 1000) throw new ConfigError("migrate.leaseTtl must be at least 1s");
   return {
     state, registry, run, storage, objects, dns, emit, health: await healthSettings(ctx), transfer: await transferSettings(ctx), who: await ctx.operator(), now: () => ctx.clock.now(), leaseTtlMs,

@@ -1,16 +1,17 @@
 import { hostname } from "node:os";
-import { AutomnaError, CancelledError, ConflictError, LockedError, NotFoundError } from "../lib/errors.js";
+import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import { holdLeases, type HeldLeases } from "../state/lease.js";
 import type { Operation } from "../state/types.js";
 import { forward } from "./forward.js";
+import { interruptionOf, standDown } from "./interrupt.js";
 import { Journal } from "./journal.js";
 import { outcomeOf } from "./outcome.js";
 import { assertBeforeSwitch, rollback } from "./rollback.js";
 import { Run } from "./run.js";
-import { COMMIT_STEP, MIGRATE_KIND, UNFINISHED, type EngineDeps, type MigrateOutcome, type MigrateParams } from "./types.js";
+import { UNFINISHED, unfinishedConflict, unfinishedMigration } from "./unfinished.js";
+import { COMMIT_STEP, MIGRATE_KIND, type EngineDeps, type MigrateOutcome, type MigrateParams } from "./types.js";
 
-export { UNFINISHED } from "./types.js";
 
 /**
  * Takes the user's lease for an operation: a lease of a dead process of this machine is taken
@@ -31,8 +32,8 @@ async function openRun(deps: EngineDeps, op: Operation, held: HeldLeases): Promi
 
 /**
  * Drives a migration to its end from wherever its journal stands: forward, and before the switch
- * a failure rolls it back. A lost lease or Ctrl-C stops it where it is (resumable); after the
- * switch a failure leaves it `failed`, to be resumed forward.
+ * a failure rolls it back. A lost lease, a lost state store or Ctrl-C stops it where it is
+ * (resumable; see interrupt.ts); after the switch a failure leaves it `failed`, to be resumed forward.
  */
 async function drive(r: Run): Promise<void> {
   const { j } = r;
@@ -44,7 +45,9 @@ async function drive(r: Run): Promise<void> {
     // After the journal says every step is done (a crash in between is finished by a resume).
     if (j.op.status !== "succeeded") await j.update({ status: "succeeded", error: null });
   } catch (error) {
-    if (error instanceof LockedError || r.deps.signal.aborted || error instanceof CancelledError) throw error;
+    // Interrupted (Ctrl-C, a lost lease, no state store): not a failure of the migration, so
+    // nothing is rolled back; underLease stands it down.
+    if (interruptionOf(r, error)) throw error;
     const message = error instanceof Error ? error.message : String(error);
     if (j.state(COMMIT_STEP).started) {
       await j.update({ status: "failed", error: message.slice(0, 1000) });
@@ -71,7 +74,7 @@ async function underLease(held: HeldLeases, open: () => Promise<Run>, fn: (r: Ru
   let run: Run | undefined;
   try {
     run = await open();
-    await fn(run);
+    await interruptible(run, fn);
     return outcomeOf(run.j.op, run.j.entries, null);
   } catch (error) {
     if (!run) throw error;
@@ -81,18 +84,25 @@ async function underLease(held: HeldLeases, open: () => Promise<Run>, fn: (r: Ru
   }
 }
 
+/** Runs fn; an interruption is stood down (the source serving again before the switch) and explained. */
+async function interruptible(run: Run, fn: (r: Run) => Promise<void>): Promise<void> {
+  try {
+    await fn(run);
+  } catch (error) {
+    const stop = interruptionOf(run, error);
+    if (stop) await standDown(run, stop, error);
+    throw error;
+  }
+}
+
 /** Starts a new migration of one user (planned and checked by the caller) and drives it to its end. */
 export async function startMigration(deps: EngineDeps, user: string, params: MigrateParams): Promise<MigrateOutcome> {
   const opId = newId("op", deps.now());
   // The lease first: a migration in progress elsewhere is named by its holder (exit 4).
   const held = await takeLease(deps, user, opId);
   return underLease(held, async () => {
-    const active = (await deps.state.listOperations({ user, kind: MIGRATE_KIND })).find((o) => UNFINISHED.has(o.status));
-    if (active) {
-      throw new ConflictError(`${user} has an unfinished migration ${active.id} (${active.status} at ${active.step ?? "start"})`, {
-        hint: `automna migrate resume ${active.id}, or automna migrate rollback ${active.id}`,
-      });
-    }
+    const active = await unfinishedMigration(deps.state, user);
+    if (active) throw unfinishedConflict(active, "a new migration would strand it");
     const op = await deps.state.createOperation({ id: opId, kind: MIGRATE_KIND, user, params: { ...params }, status: "running", step: "lock" }, { lease: held.ref(user) });
     return openRun(deps, op, held);
   }, async (run) => {

@@ -1,4 +1,4 @@
-import { routeUser } from "../dns/route.js";
+import { dnsNameForUser, routeUser } from "../dns/route.js";
 import { createByMarker } from "../fleet/create-by-marker.js";
 import { AutomnaError } from "../lib/errors.js";
 import { monthlyTotal } from "../providers/plan.js";
@@ -51,21 +51,21 @@ async function startTarget(r: Run): Promise<void> {
   await r.j.step("start-target", "starting the target agent and waiting for health", { checks: r.deps.health.checks }, async () => {
     const target = await r.target();
     await setAgent(r.host, r.to, target, true);
-    const h = await waitHealthy(r.host, target, r.deps.health);
+    const h = await waitHealthy(r.host, target, r.deps.health, r.to);
     const healthyAt = r.deps.now();
-    // From the moment the freeze began (its intent), so a crash in between counts as downtime too.
-    const began = r.j.entries.find((e) => e.step === "freeze" && e.phase === "intent")?.at ?? String(r.j.learned("freeze").frozenAt);
+    // From the moment the last freeze began (its intent; an interrupted one was undone), so a crash in between counts as downtime too.
+    const began = r.j.entries.findLast((e) => e.step === "freeze" && e.phase === "intent")?.at ?? String(r.j.learned("freeze").frozenAt);
     const frozenAt = Date.parse(began);
     return { healthyAt: healthyAt.toISOString(), checks: h.checks, downtimeMs: healthyAt.getTime() - frozenAt, summary: `target healthy (${h.checks} checks in a row)` };
   });
 }
 
-function routeFor(r: Run, target: Instance): { address: string } | { hostname: string } {
-  const custom = r.to.routeTarget?.({ resources: target.resources, addresses: target.addresses });
-  if (custom) return custom;
-  const address = target.addresses.ipv4 ?? target.addresses.ipv6;
-  if (!address) throw new AutomnaError(`the target of ${r.user} has no public address to route to`, { code: "no_address" });
-  return { address };
+/** Where the user's name points after the switch; null when the target takes no inbound traffic (a Koyeb worker). */
+function routeFor(r: Run, target: Instance): { address: string } | { hostname: string } | null {
+  const route = r.to.access(target).route();
+  if (route) return route;
+  if (r.to.capabilities.inbound) return null;
+  throw new AutomnaError(`the target of ${r.user} has no public address to route to`, { code: "no_address" });
 }
 
 async function switchRouting(r: Run): Promise<void> {
@@ -76,6 +76,13 @@ async function switchRouting(r: Run): Promise<void> {
     if (!dns) {
       r.j.emit("switch", undefined, "no DNS configured (cloudflare.* and dns.template): routing not switched", "warn");
       return { skipped: true, switchedAt: r.deps.now().toISOString(), summary: "routing not switched (no DNS configured)" };
+    }
+    if (!route) {
+      // Nothing to point at: the name must not keep pointing at the source being retired.
+      const name = dnsNameForUser(dns.template, r.user);
+      const removed = await dns.provider.deleteRecords(name);
+      r.j.emit("switch", undefined, `${r.to.title} instances take no inbound traffic (${r.to.capabilities.inbound}): ${name} removed`, "warn");
+      return { name, removed, switchedAt: r.deps.now().toISOString(), summary: `${name} removed (the target takes no inbound traffic)` };
     }
     // An upsert that reads first: re-running it after a crash writes nothing when it already happened.
     const rec = await routeUser(dns.provider, { user: r.user, template: dns.template, target: route });

@@ -3,7 +3,7 @@ import { AutomnaError } from "../lib/errors.js";
 import { redactPresignedUrl } from "../lib/s3-presign.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
-import { cleanupScript, dataSizeScript, dockerScript } from "./scripts.js";
+import { cleanupScript, dataSizeScript } from "./scripts.js";
 import type { EngineDeps, ExecResult, HealthSettings } from "./types.js";
 
 /**
@@ -27,7 +27,7 @@ export async function runScript(deps: ExecDeps, instance: Instance, what: string
     await deps.guard?.();
     let r: ExecResult;
     try {
-      r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin: latin1 ? Buffer.from(stdin, "latin1") : stdin }), timeoutMs });
+      r = await deps.run(instance, script, { ...(stdin === undefined ? {} : { stdin: latin1 ? Buffer.from(stdin, "latin1") : stdin }), timeoutMs, signal: deps.signal });
     } catch (error) {
       // Not reachable yet (a VM still booting): worth another try; anything else is final.
       if (error instanceof AutomnaError && error.code === "unreachable" && attempt < 6 && !deps.signal.aborted) {
@@ -59,19 +59,16 @@ export async function cleanupWork(deps: ExecDeps, instance: Instance, workId: st
 }
 
 /**
- * Stops or starts the agent: through the provider's API where it can hold the agent (Fly),
- * otherwise `docker stop|start automna-agent` on the host. Both are idempotent. A VM that has
- * just booted may not have its container yet (cloud-init still running): retried for a while.
+ * Holds or releases the agent the provider's way (provider.access().hold: on a VM `docker
+ * stop|start automna-agent`, on Fly the machine's init). Idempotent. A VM that has just booted
+ * may not have its container yet (cloud-init still running): retried for a while.
  */
 export async function setAgent(deps: ExecDeps, provider: Provider, instance: Instance, running: boolean): Promise<void> {
-  if (provider.holdAgent) {
-    await deps.guard?.();
-    return provider.holdAgent({ resources: instance.resources }, !running);
-  }
-  const script = dockerScript(running ? "start" : "stop");
+  const access = provider.access(instance);
   for (let attempt = 1; ; attempt++) {
     try {
-      await runScript(deps, instance, running ? "starting the agent" : "stopping the agent", script, undefined, 120_000);
+      await deps.guard?.();
+      await access.hold(!running, (what, script, stdin) => runScript(deps, instance, what, script, stdin, 120_000));
       return;
     } catch (error) {
       if (attempt >= 8 || deps.signal.aborted) throw error;
@@ -80,11 +77,18 @@ export async function setAgent(deps: ExecDeps, provider: Provider, instance: Ins
   }
 }
 
-/** Waits for `checks` consecutive healthy answers (any failure starts the count again). */
-export async function waitHealthy(deps: ExecDeps, instance: Instance, health: HealthSettings): Promise<{ checks: number; ms: number }> {
+/**
+ * Waits for `checks` consecutive healthy answers (any failure starts the count again). An
+ * instance without an address automna can reach (a Koyeb worker) is healthy when its provider
+ * says it runs: the provider checks the agent itself.
+ */
+export async function waitHealthy(deps: ExecDeps, instance: Instance, health: HealthSettings, provider: Provider): Promise<{ checks: number; ms: number }> {
   const host = healthHost(instance.addresses);
-  if (!host) throw new AutomnaError(`the ${instance.provider} instance of ${instance.user} has no address to check`, { code: "health_failed" });
   const started = Date.now();
+  if (!host) {
+    await provider.wait(instance, "running", health.timeoutMs);
+    return { checks: 1, ms: Date.now() - started };
+  }
   let streak = 0;
   let last = "";
   for (;;) {

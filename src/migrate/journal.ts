@@ -15,8 +15,21 @@ export interface StepState {
   undone: boolean;
 }
 
+/**
+ * The steps a source restarted after its freeze makes stale: a holder interrupted before the
+ * switch starts the frozen source again and journals `freeze` `undone` with `reopen: true`
+ * (interrupt.ts); from then on these steps count only from that entry on, so the next run freezes
+ * the source again and copies what changed anew.
+ */
+const FROZEN_WINDOW = new Set(["freeze", "final-restore", "verify", "start-target"]);
+
+export function isReopening(e: JournalEntry): boolean {
+  return e.step === "freeze" && e.phase === "undone" && e.data.reopen === true;
+}
+
 export function stepState(journal: readonly JournalEntry[], step: string): StepState {
-  const mine = journal.filter((e) => e.step === step);
+  const reopened = FROZEN_WINDOW.has(step) ? journal.findLast(isReopening) : undefined;
+  const mine = journal.filter((e) => e.step === step && (!reopened || e.seq > reopened.seq));
   const done = [...mine].reverse().find((e) => e.phase === "done");
   const last = mine.at(-1);
   return {

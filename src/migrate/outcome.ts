@@ -27,6 +27,8 @@ export function outcomeOf(op: Operation, journal: readonly JournalEntry[], error
     dns: sw && !sw.skipped ? { name: String(sw.name), type: String(sw.type), content: String(sw.content) } : null,
     error: null,
   };
+  const unrestored = learned("rollback")?.unrestored;
+  if (Array.isArray(unrestored) && unrestored.length) outcome.unrestored = unrestored.map(String);
   if (error !== null && error !== undefined) {
     outcome.error = errorJson(error);
     rememberFailure(outcome, error);

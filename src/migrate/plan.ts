@@ -64,6 +64,12 @@ export async function planMigration(ctx: Context, req: MigrateRequest): Promise<
     if (!row) problems.push(`${user} has no live instance`);
     else if (row.provider !== from.id) problems.push(`${user} runs on ${row.provider}, not ${from.id}`);
   }
+  // A machine imported without accepting its host key is refused before any target is made.
+  if (problems.length === 0 && (await registry.get(from.id)).reach === "ssh") {
+    const { unacceptedHostKey } = await import("../access/target.js");
+    const unpinned = users.map((u) => live.get(u)!).find((row) => unacceptedHostKey(row));
+    if (unpinned) throw unacceptedHostKey(unpinned)!;
+  }
   if (problems.length) throw new UsageError(problems.slice(0, 5).join("; ") + (problems.length > 5 ? ` and ${problems.length - 5} more` : ""), { hint: "automna list shows where each user runs" });
   const blocked = (await state.listInstances({ users, provider: to.id })).filter((r) => r.role === "retired");
   if (blocked.length) {
@@ -76,7 +82,7 @@ export async function planMigration(ctx: Context, req: MigrateRequest): Promise<
   const imageless = users.filter((u) => !imageOf(u));
   if (imageless.length) throw new UsageError(`no agent image known for ${imageless.slice(0, 5).join(", ")}`, { hint: "pass --image or set image (automna config set image REF)" });
   validatePlacement({ provider: to, region, size, image: imageOf(users[0]!) }, await offerings(target, hasToken));
-  const billing = hasToken ? await target.billing(size, region) : await catalogBilling(to, size, config.getNumber("fly.volumeGb") ?? 1);
+  const billing = hasToken ? await target.billing(size, region) : await catalogBilling(to, size, config);
   const after = { monthly: monthlyTotal(billing), currency: billing[0]?.currency ?? "USD" };
   const usage = await state.listUsage({ openOnly: true });
   const planned = users.map((user): PlannedMigration => {

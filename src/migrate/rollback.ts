@@ -1,5 +1,6 @@
-import { AutomnaError } from "../lib/errors.js";
+import { AutomnaError, LockedError } from "../lib/errors.js";
 import { abortUploads } from "../lib/s3-multipart.js";
+import type { Instance } from "../state/types.js";
 import { cleanupWork, setAgent, waitHealthy } from "./host.js";
 import { archivePrefix, type Run } from "./run.js";
 
@@ -13,19 +14,20 @@ export async function rollback(r: Run, reason: string): Promise<void> {
   const { j } = r;
   if (j.op.status !== "rolling_back") await j.update({ status: "rolling_back", error: reason.slice(0, 1000) });
   await j.step("rollback", `rolling back: ${reason.split("\n")[0]}`, { reason: reason.slice(0, 1000) }, async () => {
-    let sourceHealthy = true;
+    // What could not be put back (a source or target already gone): said, never a reason to stop,
+    // so a rollback always ends and the user can be migrated or provisioned again.
+    const unrestored: string[] = [];
+    const note = (text: string): void => {
+      unrestored.push(text);
+      j.emit("rollback", undefined, text, "warn");
+    };
+    const source = await r.sourceRow();
+    if (!source) note(`the source instance of ${r.user} is gone from state: there is no agent to restart (automna provision ${r.user} makes a new one)`);
+    let sourceHealthy = source !== undefined;
     if (j.state("freeze").started && !j.state("freeze").undone) {
       j.checkpoint();
-      const source = await r.source();
-      await setAgent(r.host, r.from, source, true);
-      try {
-        await waitHealthy(r.host, source, r.deps.health);
-      } catch (error) {
-        // The agent is started; its health is the operator's to look at, not a reason to keep the target.
-        sourceHealthy = false;
-        j.emit("rollback", undefined, `the source agent was started but is not healthy yet: ${(error as Error).message}`, "warn");
-      }
-      const summary = sourceHealthy ? "source agent serving again" : "source agent started (not healthy yet)";
+      sourceHealthy = source ? await restartSource(r, source, note) : false;
+      const summary = !source ? "source gone: nothing to restart" : sourceHealthy ? "source agent serving again" : "source agent started (not healthy yet)";
       await j.append("freeze", "undone", { sourceHealthy, summary });
       j.emit("freeze", "undone", summary);
     }
@@ -38,24 +40,49 @@ export async function rollback(r: Run, reason: string): Promise<void> {
       await j.fence();
       const removed = Object.keys(resources).length ? await r.to.destroy({ resources, user: r.user }) : [];
       if (row) await r.deps.state.deleteInstance(row.id, { lease: r.lease });
-      const summary = `target removed (${removed.join(", ") || "nothing was made"})`;
+      const summary = `target removed (${removed.join(", ") || "nothing was made, or it was already gone"})`;
       await j.append("provision", "undone", { removed, summary });
       j.emit("provision", "undone", summary);
     }
     if (j.state("warm-archive").started && !j.state("warm-archive").undone) {
       // Leftovers cost a little disk and storage; failing to remove them does not block the rollback.
       const errors: string[] = [];
-      await cleanupWork(r.host, await r.source(), r.opId).catch((e: unknown) => errors.push((e as Error).message));
+      if (source) await cleanupWork(r.host, source, r.opId).catch((e: unknown) => errors.push((e as Error).message));
       for (const name of ["warm", "final"] as const) await r.deps.objects.deleteObject(r.key(name)).catch((e: unknown) => errors.push((e as Error).message));
       // An archive being sent in parts: the parts stored so far are deleted with the upload.
       await abortUploads(r.deps.objects, `${archivePrefix(r.user, r.opId)}`).catch((e: unknown) => errors.push((e as Error).message));
       if (errors.length) j.emit("rollback", undefined, `could not remove every work file: ${errors[0]}`, "warn");
       await j.append("warm-archive", "undone", { leftovers: errors.length > 0, summary: errors.length ? "some work files left behind" : "archives and work files removed" });
     }
-    return { sourceHealthy, summary: "rolled back: the source serves, the target is gone" };
+    const summary = unrestored.length ? `rolled back, but: ${unrestored.join("; ")}` : "rolled back: the source serves, the target is gone";
+    return { sourceHealthy, unrestored, summary };
   });
   await j.update({ status: "rolled_back" });
 }
+
+/**
+ * Starts the frozen source agent again and waits for it to answer. A source that cannot be
+ * started or does not become healthy is noted (the rollback still ends); returns whether it serves.
+ */
+async function restartSource(r: Run, source: Instance, note: (text: string) => void): Promise<boolean> {
+  try {
+    await setAgent(r.host, r.from, source, true);
+  } catch (error) {
+    if (error instanceof LockedError || r.deps.signal.aborted) throw error;
+    note(`the source agent on ${source.provider} could not be started: ${(error as Error).message.split("\n")[0]}`);
+    return false;
+  }
+  try {
+    await waitHealthy(r.host, source, r.deps.health, r.from);
+    return true;
+  } catch (error) {
+    if (error instanceof LockedError || r.deps.signal.aborted) throw error;
+    // The agent is started; its health is the operator's to look at, not a reason to keep the target.
+    r.j.emit("rollback", undefined, `the source agent was started but is not healthy yet: ${(error as Error).message}`, "warn");
+    return false;
+  }
+}
+
 
 /** Refuses a rollback once the switch has begun (DNS may already point at the target). */
 export function assertBeforeSwitch(r: Run): void {

@@ -33,6 +33,8 @@ export class Run {
   readonly to: Provider;
   /** What this process learned from the hosts (asked again after a resume: see copy.ts). */
   readonly memo: { frozen?: Frozen; target?: Report; source?: Report } = {};
+  /** The rows last read, so a run that lost its state store can still restart the source (interrupt.ts). */
+  readonly seen: { source?: Instance; target?: Instance } = {};
 
   constructor(deps: EngineDeps, j: Journal, params: MigrateParams, lease: LeaseRef, from: Provider, to: Provider) {
     this.deps = deps;
@@ -64,9 +66,15 @@ export class Run {
     return archiveKey(this.user, this.opId, name);
   }
 
+  /** The source row, undefined when it is gone from state (destroyed behind the migration's back). */
+  async sourceRow(): Promise<Instance | undefined> {
+    return this.deps.state.getInstanceById(this.params.sourceInstanceId);
+  }
+
   async source(): Promise<Instance> {
-    const row = await this.deps.state.getInstanceById(this.params.sourceInstanceId);
+    const row = await this.sourceRow();
     if (!row) throw new AutomnaError(`the source instance ${this.params.sourceInstanceId} of ${this.user} is gone from state`, { code: "not_found" });
+    this.seen.source = row;
     return row;
   }
 
@@ -79,6 +87,7 @@ export class Run {
   async target(): Promise<Instance> {
     const row = await this.targetRow();
     if (!row) throw new AutomnaError(`the target instance of ${this.opId} is missing from state`, { code: "not_found" });
+    this.seen.target = row;
     return row;
   }
 }

@@ -82,14 +82,15 @@ ${send("warm", threshold)}`;
 
 /**
  * Freeze on the source: stops the agent (`stopAgent`: a VM's docker; a provider that holds agents
- * by API has done it already), lists /data again, and archives only what the quick check finds
+ * by API has done it already), lists /data again (`fresh`: an earlier freeze's delta discarded), and archives only what the quick check finds
  * changed since the warm listing; prints the delta's file hashes and the canonical listing the
  * target must end up with; one PUT if the delta is at most `threshold` bytes.
  */
-export function freezeScript(workId: string, threshold: number, stopAgent: boolean): string {
+export function freezeScript(workId: string, threshold: number, stopAgent: boolean, fresh: boolean): string {
   return `${prelude(workId)}
 ${READ_PUT}
 ${stopAgent ? "agent stop" : ""}
+${fresh ? 'rm -f "$W"/final.* "$W/freeze.list"' : ""}
 if [ -f "$W/final.sha" ] && [ -f "$W/final.tar" ] && [ -f "$W/final.head" ]; then REUSED=1
 else
   [ -f "$W/warm.list" ] || { echo "the warm copy's listing is gone from $W; the migration cannot continue" >&2; exit 71; }
@@ -358,9 +359,4 @@ export function cleanupScript(workId: string): string {
   return `${prelude(workId)}
 cd /
 rm -rf "$W"`;
-}
-
-/** `docker stop|start automna-agent` on a VM host. */
-export function dockerScript(action: "stop" | "start"): string {
-  return `docker ${action} ${AGENT_CONTAINER} >/dev/null`;
 }

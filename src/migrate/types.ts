@@ -8,9 +8,6 @@ import type { Instance, StateStore } from "../state/types.js";
 /** The operation kind of a migration in the state store's operations table. */
 export const MIGRATE_KIND = "migrate";
 
-/** Statuses of a migration that still needs someone: resume or roll back. */
-export const UNFINISHED: ReadonlySet<string> = new Set(["running", "rolling_back", "failed"]);
-
 /**
  * The steps of a migration, in order: the one list the engine (forward.ts runs them from it),
  * the crash tests and the documentation go by. Each is journaled as `intent` before its external
@@ -63,7 +60,7 @@ export interface ExecResult {
 }
 
 /** Runs a shell command on an instance (see runOnInstance in src/access). */
-export type HostRunner = (instance: Instance, command: string, options?: { stdin?: string | Buffer; timeoutMs?: number }) => Promise<ExecResult>;
+export type HostRunner = (instance: Instance, command: string, options?: { stdin?: string | Buffer; timeoutMs?: number; signal?: AbortSignal }) => Promise<ExecResult>;
 
 export interface HealthSettings {
   port: number;
@@ -131,4 +128,6 @@ export interface MigrateOutcome {
   target: { instanceId: string; resources: Record<string, string> } | null;
   dns: { name: string; type: string; content: string } | null;
   error: { code: string; message: string; hint?: string } | null;
+  /** A rollback's notes on what it could not put back (a source or target already gone); absent when all was. */
+  unrestored?: string[];
 }

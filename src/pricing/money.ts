@@ -40,5 +40,8 @@ const SYMBOL: Record<Currency, string> = { USD: "$", EUR: "€" };
 /** `$4.09`, `€3.79`; negative amounts as `-$1.20`. */
 export function formatMoney(value: number, currency: Currency, digits = 2): string {
   const sign = value < 0 ? "-" : "";
+  // An amount that would show as 0.00 but is not (hours of a small server): four decimals, so
+  // amounts of different sizes never look the same.
+  if (value !== 0 && Math.abs(value) < 0.005) digits = Math.max(digits, 4);
   return `${sign}${SYMBOL[currency]}${Math.abs(value).toFixed(digits)}`;
 }

@@ -1,18 +1,21 @@
 import { join } from "node:path";
 import type { Context } from "../context.js";
 import { ConfigError } from "../lib/errors.js";
-import { automnaDataDir } from "../lib/paths.js";
+import { profileDataDir, profileName } from "../lib/paths.js";
 import { loadCatalog } from "./catalog.js";
 import type { Catalog, Rates } from "./types.js";
 
-/** Where `pricing refresh` keeps live prices: used in preference to the shipped catalog. */
-export function livePricesPath(env: NodeJS.ProcessEnv): string {
-  return join(automnaDataDir(env), "prices.json");
+/**
+ * Where `pricing refresh` keeps live prices, used in preference to the shipped catalog: the
+ * profile's own file, so prices read from a sandbox never price the real fleet.
+ */
+export function livePricesPath(ctx: Pick<Context, "env" | "globals">): string {
+  return join(profileDataDir(ctx.env, profileName(ctx.globals.profile, ctx.env)), "prices.json");
 }
 
-/** The shipped catalog with any refreshed live prices laid over it. */
+/** The shipped catalog with any refreshed live prices (of this profile) laid over it. */
 export function catalogFor(ctx: Context): Catalog {
-  return loadCatalog({ overlayPath: livePricesPath(ctx.env) });
+  return loadCatalog({ overlayPath: livePricesPath(ctx) });
 }
 
 /** Conversion rates from config `pricing.eurUsd` (env AUTOMNA_EUR_USD). */

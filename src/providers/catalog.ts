@@ -1,11 +1,14 @@
 import type { Catalog } from "../pricing/types.js";
 
+import { MANIFESTS } from "./manifests.js";
+
 /**
- * Static facts about each provider that commands need before any provider code loads: ids and
- * aliases, the config keys of its token and URL, and sensible defaults for `init`. The Provider
- * implementations (src/providers/<id>/) hold everything that talks to an API.
+ * Static facts about each provider that commands need before any provider code loads, read from
+ * the providers' manifests (src/providers/<id>/manifest.ts): ids and aliases, the config keys of
+ * its token and URL, and sensible defaults for `init`. The Provider implementations hold
+ * everything that talks to an API.
  */
-export type ProviderId = "hetzner" | "fly" | "digitalocean";
+export type ProviderId = (typeof MANIFESTS)[number]["id"];
 
 export interface ProviderInfo {
   id: ProviderId;
@@ -18,11 +21,20 @@ export interface ProviderInfo {
   defaultSize: string;
 }
 
-export const PROVIDERS: readonly ProviderInfo[] = [
-  { id: "hetzner", aliases: [], title: "Hetzner Cloud", tokenKey: "hetzner.token", tokenEnv: "HCLOUD_TOKEN", urlKey: "hetzner.url", defaultRegion: "fsn1", defaultSize: "cx22" },
-  { id: "fly", aliases: [], title: "Fly.io", tokenKey: "fly.token", tokenEnv: "FLY_API_TOKEN", urlKey: "fly.url", defaultRegion: "ams", defaultSize: "shared-cpu-1x-2gb" },
-  { id: "digitalocean", aliases: ["do"], title: "DigitalOcean", tokenKey: "digitalocean.token", tokenEnv: "DIGITALOCEAN_ACCESS_TOKEN", urlKey: "digitalocean.url", defaultRegion: "fra1", defaultSize: "s-1vcpu-2gb" },
-];
+export const PROVIDERS: readonly ProviderInfo[] = MANIFESTS.map((m) => ({
+  id: m.id, aliases: [...m.aliases], title: m.title, tokenKey: m.token.key, tokenEnv: m.token.env, urlKey: m.url.key,
+  defaultRegion: m.defaultRegion, defaultSize: m.defaultSize,
+}));
+
+/** A provider's manifest by id. */
+export function manifestOf(id: ProviderId): (typeof MANIFESTS)[number] {
+  return MANIFESTS.find((m) => m.id === id)!;
+}
+
+/** `hetzner, fly, digitalocean (do)`: the providers as help texts list them. */
+export function providerChoices(): string {
+  return MANIFESTS.map((m) => (m.aliases.length ? `${m.id} (${m.aliases.join(", ")})` : m.id)).join(", ");
+}
 
 /** Looks a provider up by id or alias. */
 export function providerInfo(idOrAlias: string): ProviderInfo | undefined {
@@ -58,38 +70,6 @@ export interface ProviderCatalog {
   volumeGbMonthly?: number;
 }
 
-const REGIONS: Record<ProviderId, ProviderCatalog["regions"]> = {
-  hetzner: [
-    { name: "fsn1", description: "Falkenstein, DE" }, { name: "nbg1", description: "Nuremberg, DE" },
-    { name: "hel1", description: "Helsinki, FI" }, { name: "ash", description: "Ashburn, VA, US" },
-    { name: "hil", description: "Hillsboro, OR, US" }, { name: "sin", description: "Singapore, SG" },
-  ],
-  fly: [
-    { name: "ams", description: "Amsterdam, NL" }, { name: "fra", description: "Frankfurt, DE" },
-    { name: "lhr", description: "London, UK" }, { name: "cdg", description: "Paris, FR" },
-    { name: "iad", description: "Ashburn, VA, US" }, { name: "ord", description: "Chicago, IL, US" },
-    { name: "sjc", description: "San Jose, CA, US" }, { name: "sin", description: "Singapore, SG" },
-    { name: "nrt", description: "Tokyo, JP" }, { name: "syd", description: "Sydney, AU" },
-  ],
-  digitalocean: [
-    { name: "nyc1", description: "New York 1" }, { name: "nyc3", description: "New York 3" },
-    { name: "sfo3", description: "San Francisco 3" }, { name: "tor1", description: "Toronto 1" },
-    { name: "ams3", description: "Amsterdam 3" }, { name: "fra1", description: "Frankfurt 1" },
-    { name: "lon1", description: "London 1" }, { name: "sgp1", description: "Singapore 1" },
-    { name: "blr1", description: "Bangalore 1" }, { name: "syd1", description: "Sydney 1" },
-  ],
-};
-
-/**
- * The extras an instance pays for: a Hetzner server its primary IPv4, a Fly machine its volume
- * (Fly apps use the free shared IPv4; a droplet's IPv4 and disk are in its price).
- */
-const BILLED_EXTRAS: Record<ProviderId, { ipv4: boolean; volume: boolean }> = {
-  hetzner: { ipv4: true, volume: false },
-  fly: { ipv4: false, volume: true },
-  digitalocean: { ipv4: false, volume: false },
-};
-
 const built = new Map<ProviderId, ProviderCatalog>();
 /** The shipped price catalog, read and validated once per process whichever providers ask. */
 let shipped: Promise<Catalog> | undefined;
@@ -107,15 +87,15 @@ export async function providerCatalog(id: ProviderId): Promise<ProviderCatalog> 
   const entries = (await shippedCatalog()).entries.filter((e) => e.provider === id);
   const first = entries[0];
   if (!first) throw new Error(`the price catalog has no ${id} plans`);
-  const billed = BILLED_EXTRAS[id];
+  const billed = manifestOf(id).billedExtras;
   const cat: ProviderCatalog = {
     currency: first.currency,
-    regions: REGIONS[id],
+    regions: [...manifestOf(id).regions],
     sizes: entries.map((e) => ({
       name: e.plan, vcpus: e.vcpu, memoryMb: Math.round(e.ramGb * 1024), diskGb: e.diskGb || null, hourly: e.hourlyPrice, monthly: e.monthlyPrice,
     })),
     ...(billed.ipv4 && first.extras.ipv4Monthly ? { ipv4Monthly: first.extras.ipv4Monthly } : {}),
-    ...(billed.volume && first.extras.volumeGbMonthly ? { volumeGbMonthly: first.extras.volumeGbMonthly } : {}),
+    ...(billed.volumeGb && first.extras.volumeGbMonthly ? { volumeGbMonthly: first.extras.volumeGbMonthly } : {}),
   };
   built.set(id, cat);
   return cat;

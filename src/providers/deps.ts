@@ -2,6 +2,7 @@ import type { Dispatcher } from "undici";
 import type { Config } from "../lib/config.js";
 import { HttpClient, type ErrorParser } from "../lib/http.js";
 import type { RateBudget } from "../lib/rate-budget.js";
+import { normalizeEndpoint, type ApiBinding } from "./binding.js";
 import type { ProviderInfo } from "./catalog.js";
 
 /** What the registry hands each provider factory. */
@@ -38,6 +39,11 @@ export function makeHttp(deps: ProviderDeps, parseError: ErrorParser, budget: Ra
     backoffMs: deps.backoffMs,
     userAgent: "automna",
   });
+}
+
+/** The endpoint (and profile) a provider built from these deps acts through; the account is the provider's to add. */
+export function apiBinding(deps: ProviderDeps, account?: string): ApiBinding {
+  return { endpoint: normalizeEndpoint(deps.config.getString(deps.info.urlKey) ?? ""), ...(account === undefined ? {} : { account }), profile: deps.config.profile };
 }
 
 /** Poll intervals: start fast (sandboxes and quick actions), back off to 2 s. */

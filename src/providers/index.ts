@@ -3,18 +3,10 @@ import type { Config } from "../lib/config.js";
 import { closest } from "../lib/config-keys.js";
 import { UsageError } from "../lib/errors.js";
 import { rateScaleFromEnv } from "../lib/rate-budget.js";
-import { PROVIDERS, providerInfo, providerNames, type ProviderId, type ProviderInfo } from "./catalog.js";
-import type { ProviderDeps } from "./deps.js";
+import type { Instance, LeaseRef } from "../state/types.js";
+import { normalizeEndpoint, recordedBinding, sameApi, wrongApi, type ApiBinding } from "./binding.js";
+import { manifestOf, PROVIDERS, providerInfo, providerNames, type ProviderId, type ProviderInfo } from "./catalog.js";
 import type { Provider } from "./types.js";
-
-type Factory = (deps: ProviderDeps) => Provider;
-
-/** Each provider's code loads only when a command first needs that provider. */
-const LOADERS: Record<ProviderId, () => Promise<Factory>> = {
-  hetzner: async () => (await import("./hetzner/index.js")).createProvider,
-  fly: async () => (await import("./fly/index.js")).createProvider,
-  digitalocean: async () => (await import("./digitalocean/index.js")).createProvider,
-};
 
 export interface RegistryOptions {
   env: NodeJS.ProcessEnv;
@@ -24,6 +16,21 @@ export interface RegistryOptions {
   dispatcher?: Dispatcher | undefined;
   pollMs?: number | undefined;
   backoffMs?: number | undefined;
+  /**
+   * An instance recorded before automna kept API bindings is about to be acted on: the context's
+   * handler finds it at this endpoint and records the binding, after asking, or refuses.
+   */
+  onUnbound?: UnboundHandler | undefined;
+}
+
+/** See RegistryOptions.onUnbound. */
+export type UnboundHandler = (row: Instance, provider: Provider, lease: LeaseRef | undefined) => Promise<void>;
+
+export interface ForInstanceOptions {
+  /** Only reads (status): an instance recorded before bindings existed is read as before, not bound. */
+  read?: boolean;
+  /** The user's lease when the caller holds it: a binding recorded now is written under it. */
+  lease?: LeaseRef | undefined;
 }
 
 /**
@@ -62,7 +69,8 @@ export class ProviderRegistry {
     const info = this.resolve(idOrAlias);
     let made = this.#made.get(info.id);
     if (!made) {
-      made = LOADERS[info.id]().then((factory) => factory({
+      // Each provider's code loads only when a command first needs that provider.
+      made = manifestOf(info.id).load().then((factory) => factory({
         info,
         config: this.#config,
         env: this.#options.env,
@@ -76,6 +84,34 @@ export class ProviderRegistry {
       this.#made.set(info.id, made);
     }
     return made;
+  }
+
+  /**
+   * The one way to a Provider for acting on an instance: refuses (exit 2, naming both) when the
+   * instance was made through another API endpoint or account than this profile's (binding.ts),
+   * before anything is sent. The endpoint is compared first, from config alone; the account
+   * only when the endpoints agree and the instance names one.
+   */
+  async forInstance(row: Instance, options: ForInstanceOptions = {}): Promise<Provider> {
+    const provider = await this.get(row.provider);
+    const recorded = recordedBinding(row);
+    if (!recorded) {
+      if (!options.read) await this.#options.onUnbound?.(row, provider, options.lease);
+      return provider;
+    }
+    const endpoint = this.endpointOf(row.provider);
+    const here: ApiBinding = { endpoint, profile: this.#config.profile };
+    if (normalizeEndpoint(recorded.endpoint) !== endpoint) throw wrongApi(row, provider.title, recorded, here);
+    if (recorded.account !== undefined) {
+      const current = await provider.api();
+      if (!sameApi(recorded, current)) throw wrongApi(row, provider.title, recorded, current);
+    }
+    return provider;
+  }
+
+  /** The API endpoint this profile reaches a provider through (normalised; see binding.ts). */
+  endpointOf(idOrAlias: string): string {
+    return normalizeEndpoint(this.#config.getString(this.resolve(idOrAlias).urlKey) ?? "");
   }
 
   /** Closes every provider's connection pool. */

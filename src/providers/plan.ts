@@ -2,7 +2,7 @@ import type { Config } from "../lib/config.js";
 import { closest } from "../lib/config-keys.js";
 import { UsageError } from "../lib/errors.js";
 import { MONTH_HOURS } from "../pricing/period.js";
-import { providerCatalog, type ProviderInfo } from "./catalog.js";
+import { manifestOf, providerCatalog, type ProviderInfo } from "./catalog.js";
 import type { ProviderRegistry } from "./index.js";
 import type { BillingItem, Provider, RegionInfo, SizeInfo } from "./types.js";
 
@@ -89,9 +89,10 @@ export function monthlyTotal(items: Pick<BillingItem, "quantity" | "hourlyPrice"
   return Math.round(items.reduce((sum, i) => sum + (i.monthlyPrice ?? i.hourlyPrice * MONTH_HOURS) * i.quantity, 0) * 100) / 100;
 }
 
-/** Billing items from the catalog alone (a dry run without a token). */
-export async function catalogBilling(provider: ProviderInfo, size: string, volumeGb = 1): Promise<BillingItem[]> {
+/** Billing items from the catalog alone (a dry run without a token); a volume sized as the provider's settings say. */
+export async function catalogBilling(provider: ProviderInfo, size: string, config: Config): Promise<BillingItem[]> {
   const cat = await providerCatalog(provider.id);
+  const volumeGb = manifestOf(provider.id).billedExtras.volumeGb?.(config) ?? 1;
   const row = cat.sizes.find((s) => s.name === size);
   const items: BillingItem[] = [];
   if (row) items.push({ kind: "server", quantity: 1, hourlyPrice: row.hourly, monthlyPrice: row.monthly, currency: cat.currency, source: "catalog" });

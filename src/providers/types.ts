@@ -1,5 +1,6 @@
 import type { HostKeyPair } from "../access/host-key-gen.js";
 import type { Secret } from "../lib/redact.js";
+import type { ApiBinding } from "./binding.js";
 import type { InstanceStatus, UsageKind } from "../state/types.js";
 import type { ProviderId } from "./catalog.js";
 
@@ -35,8 +36,8 @@ export interface ProvisionSpec {
   noWait?: boolean;
   /**
    * Create it with the agent held (instance up, /data mounted, agent not running), for a
-   * migration target that must not serve before its data is in place. Honoured by providers that
-   * implement `holdAgent`; the others start the agent and the caller stops it.
+   * migration target that must not serve before its data is in place. Honoured where
+   * access().createsHeld says so; elsewhere the agent starts and the caller holds it.
    */
   hold?: boolean;
   /**
@@ -107,7 +108,7 @@ export interface RegionInfo {
 }
 
 /** Things a provider may not be able to do; the map says why, in words for the user. */
-export type Capability = "secrets" | "volumes" | "stop" | "ssh" | "exec" | "logs" | "liveSizes" | "livePrices";
+export type Capability = "secrets" | "volumes" | "stop" | "ssh" | "exec" | "logs" | "liveSizes" | "livePrices" | "inbound";
 
 export type CredentialCheck = { ok: true; account?: string } | { ok: false; reason: string };
 
@@ -142,22 +143,65 @@ export interface RemoteLogEntry {
  */
 export interface ProviderRemote {
   /**
-   * Runs argv on the instance. The API carries stdin, stdout and stderr as JSON strings: text
-   * only (invalid UTF-8 is replaced), and the whole output is held in one response.
+   * Runs argv on the instance with the whole of stdin, and returns the whole output. An API that
+   * carries only text (Fly's JSON strings) refuses stdin that is not UTF-8.
    */
-  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: string; timeoutMs?: number }): Promise<RemoteExecResult>;
+  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult>;
   /** One poll of the log API: the entries after `cursor` (oldest first) and the cursor for the next poll. */
   logs(instance: Pick<ProviderInstance, "resources">, cursor: string | undefined): Promise<{ entries: RemoteLogEntry[]; cursor: string | undefined }>;
   /** The provider's own CLI for an interactive shell on the instance (e.g. `flyctl ssh console`). */
   shell(instance: Pick<ProviderInstance, "resources" | "user">): { program: string; args: string[]; install: string };
 }
 
+/** A resource at a provider as `automna import` sees it: its name and whose automna marker it carries. */
+export interface ImportCandidate {
+  /** The provider's name for it (server/droplet name, Fly app name), which `--match` reads. */
+  name: string;
+  /** The id a mapping names it by (what `lookup` takes): a server or droplet id, a Fly app name. */
+  id: string;
+  instance: ProviderInstance;
+  /** The automna user its markers name, or null when it carries none (made outside automna). */
+  markedUser: string | null;
+  /** The agent's container image where the provider knows it (a Fly machine's); null for VMs, whose API knows only the OS image. */
+  agentImage: string | null;
+}
+
+/**
+ * Taking over resources automna did not make (`automna import`): found by the provider's own
+ * id or by name, whether or not they carry automna's markers, then given them.
+ */
+export interface ProviderImport {
+  /** What the mapping's id names here, for messages ("server id", "app name"). */
+  readonly idLabel: string;
+  /** Where automna reads an agent's data on this provider: a mapping's data location must be one of these. */
+  readonly dataLocations: readonly string[];
+  /** What is wrong with an id given for this provider (a mapping row's), or undefined when it can be one. */
+  checkId(id: string): string | undefined;
+  /** The resource with this provider id; undefined when there is none (gone, or never was). */
+  lookup(id: string): Promise<ImportCandidate | undefined>;
+  /** Every resource of the account, marked or not (all pages), for `--match`. */
+  listAll(): Promise<ImportCandidate[]>;
+  /**
+   * Puts automna's markers on the resource (labels, tags or metadata, added to what it has,
+   * nothing else changed and no restart), so list, doctor and a retried import see it as the user's.
+   */
+  mark(instance: ProviderInstance, user: string, opId: string): Promise<void>;
+}
+
 export interface Provider {
   readonly id: ProviderId;
   readonly title: string;
-  /** Unsupported capability -> the reason, shown when a command needs it. */
-  readonly capabilities: Partial<Record<Capability, string>>;
+  /** Unsupported capability -> the reason, shown when a command needs it (from the manifest). */
+  readonly capabilities: Readonly<Partial<Record<Capability, string>>>;
+  /** `ssh`: instances are reached with OpenSSH and a pinned host key; `api`: through the provider's API. */
+  readonly reach: "ssh" | "api";
 
+  /**
+   * The endpoint this provider object talks to and, where the provider names it, the account its
+   * token belongs to (recorded on every instance it makes; see binding.ts). Asks the API at most
+   * once per process.
+   */
+  api(): Promise<ApiBinding>;
   /** Does the configured token work? Never throws for a bad token: returns the reason. */
   checkCredentials(): Promise<CredentialCheck>;
   regions(): Promise<RegionInfo[]>;
@@ -182,30 +226,54 @@ export interface Provider {
    */
   destroy(instance: Pick<ProviderInstance, "resources" | "user">): Promise<string[]>;
   /**
-   * Optional: holds the agent (not running, while the instance stays up with /data mounted and
-   * exec working) or releases it, through the provider's own API. Providers without it run the
-   * agent as a Docker container that automna stops and starts over SSH.
+   * How automna reaches one of its instances and runs its agent: commands, logs and shells, the
+   * agent's environment, holding and releasing the agent, and where its DNS name points. VM
+   * providers share one implementation (src/providers/vm/access.ts: OpenSSH, an env file, Docker);
+   * the others answer through their own APIs.
    */
-  holdAgent?(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void>;
-  /**
-   * Optional, with `setAgentEnv`: the agent's environment (plain variables and secrets) through
-   * the provider's API, so a migration can carry it. Providers without them keep it in an env
-   * file on the machine, read and written over SSH.
-   */
-  agentEnv?(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>>;
-  /** Sets and removes variables; with `restart`, the agent restarts with them. Returns whether anything changed. */
-  updateAgentEnv?(instance: Pick<ProviderInstance, "resources">, change: { set: Record<string, Secret>; unset: string[] }, restart: boolean): Promise<boolean>;
-  /**
-   * Optional: what a user's DNS name should point at (Fly: a CNAME to the app's hostname).
-   * Without it: the instance's IPv4 address (A), else its IPv6 address (AAAA).
-   */
-  routeTarget?(instance: Pick<ProviderInstance, "resources" | "addresses">): { address: string } | { hostname: string } | undefined;
+  access(instance: AccessInstance): InstanceAccess;
   /** Waits until the instance reaches the state (or fails, or the timeout passes). */
   wait(instance: Pick<ProviderInstance, "resources">, state: "running" | "stopped", timeoutMs?: number): Promise<ProviderInstance>;
   /** Frees connections. */
   close(): Promise<void>;
-  /** Present when instances are reached through the provider's API rather than OpenSSH. */
-  readonly remote?: ProviderRemote;
+  /** Present when `automna import` can take over this provider's resources. */
+  readonly importer?: ProviderImport;
+}
+
+/** What access() needs of an instance (a state row or what the provider reported). */
+export type AccessInstance = Pick<ProviderInstance, "resources" | "addresses" | "user"> & { image: string };
+
+/** Runs a script on the instance (stdin optional) and returns its stdout; a non-zero exit throws. */
+export type InstanceScript = (what: string, script: string, stdin?: string) => Promise<string>;
+
+/** A change to the agent's environment: values to set, names to remove. */
+export interface AgentEnvChange {
+  set: Record<string, Secret>;
+  unset: string[];
+}
+
+export interface InstanceAccess {
+  /**
+   * Commands, logs and an interactive shell through the provider's API; undefined when the
+   * instance is reached with OpenSSH at its address (src/access/), as the manifest's `reach` says.
+   */
+  readonly api: ProviderRemote | undefined;
+  /**
+   * Whether a create with `hold` comes up with the agent held. Otherwise the agent starts and the
+   * caller holds it.
+   */
+  readonly createsHeld: boolean;
+  /** The agent's environment, plain variables and secrets alike. `run` reaches the instance. */
+  readEnv(run: InstanceScript): Promise<Record<string, Secret>>;
+  /** Sets and removes variables; with `restart`, the agent restarts with them. Returns whether anything changed. */
+  updateEnv(change: AgentEnvChange, run: InstanceScript, options: { port: number; restart: boolean }): Promise<boolean>;
+  /**
+   * Holds the agent (not running, while the instance stays up with /data in place and commands
+   * working) or releases it. Idempotent.
+   */
+  hold(held: boolean, run: InstanceScript): Promise<void>;
+  /** What the user's DNS name should point at; undefined while the instance has no address. */
+  route(): { address: string } | { hostname: string } | undefined;
 }
 
 /** The instance name automna gives a user's resources on every provider. */

@@ -3,7 +3,8 @@ import type { SandboxEnv } from "./env.js";
 import { validateFaultSpec, type FaultSpec, type Faults } from "./faults.js";
 import type { RequestRecord } from "./http.js";
 import type { SandboxProvider } from "./util.js";
-import { isoSeconds, listen } from "./util.js";
+import type { StandIn } from "./stand-in.js";
+import { listen } from "./util.js";
 
 /** What the admin endpoint can do to the running sandbox. */
 export interface AdminActions {
@@ -13,31 +14,14 @@ export interface AdminActions {
   warnings: string[];
   urls(): Record<string, string>;
   reset(): Promise<void>;
-  deleteHetznerServer(id: number): boolean;
-  deleteDroplet(id: number): boolean;
-  deleteFlyMachine(app: string, id: string): boolean;
-  deleteFlyApp(app: string): boolean;
+  standIns: ReadonlyMap<SandboxProvider, StandIn>;
 }
 
 /** A compact view of the world (never the token, never secret values or user data). */
-export function worldSummary(env: SandboxEnv): Record<string, unknown> {
-  const w = env.world;
+export function worldSummary(env: SandboxEnv, standIns: ReadonlyMap<SandboxProvider, StandIn>): Record<string, unknown> {
   return {
-    counts: w.counts(),
-    hetzner: {
-      servers: [...w.hetzner.servers.values()].map((s) => ({ id: s.id, name: s.name, status: s.status, ip: s.ipv4, serverType: s.serverType, location: s.location, labels: s.labels, created: isoSeconds(s.created) })),
-      sshKeys: [...w.hetzner.sshKeys.values()].map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint })),
-    },
-    digitalocean: {
-      droplets: [...w.digitalocean.droplets.values()].map((d) => ({ id: d.id, name: d.name, status: d.status, ip: d.ipv4, size: d.size, region: d.region, tags: d.tags, created: isoSeconds(d.created) })),
-      sshKeys: [...w.digitalocean.sshKeys.values()].map((k) => ({ id: k.id, name: k.name, fingerprint: k.fingerprint })),
-      tags: [...w.digitalocean.tags],
-    },
-    fly: {
-      apps: [...w.fly.apps.values()].map((a) => ({ name: a.name, org: a.org, created: isoSeconds(a.created), secrets: [...w.fly.secrets.values()].filter((s) => s.app === a.name).map((s) => s.name) })),
-      machines: [...w.fly.machines.values()].map((m) => ({ id: m.id, app: m.app, name: m.name, state: m.state, region: m.region, ip: m.privateIp, metadata: m.config.metadata ?? {}, created: isoSeconds(m.created) })),
-      volumes: [...w.fly.volumes.values()].map((v) => ({ id: v.id, app: v.app, name: v.name, region: v.region, sizeGb: v.sizeGb, attachedMachineId: v.attachedMachineId })),
-    },
+    counts: env.world.counts(),
+    ...Object.fromEntries([...standIns].map(([id, s]) => [id, s.summary()])),
     hosts: env.hosts.running().map((h) => ({ key: h.key, name: h.name, address: h.address })),
   };
 }
@@ -51,8 +35,9 @@ function send(res: import("node:http").ServerResponse, status: number, body: unk
 /**
  * The admin HTTP API (loopback only, no auth, never shows the token):
  * `GET /health`, `GET /world`, `GET /requests[?provider=]`, `GET|POST /faults`, `POST /reset`,
- * `DELETE /hetzner/servers/{id}`, `DELETE /digitalocean/droplets/{id}`,
- * `DELETE /fly/apps/{app}`, `DELETE /fly/apps/{app}/machines/{id}` (behind automna's back).
+ * and each stand-in's deletes behind automna's back (StandIn.adminDelete): `DELETE
+ * /hetzner/servers/{id}`, `DELETE /digitalocean/droplets/{id}`, `DELETE /fly/apps/{app}`,
+ * `DELETE /fly/apps/{app}/machines/{id}` and the like.
  */
 export function createAdminServer(admin: AdminActions): Server {
   return createServer((req, res) => {
@@ -63,13 +48,14 @@ export function createAdminServer(admin: AdminActions): Server {
         const url = new URL(req.url ?? "/", "http://admin");
         const parts = url.pathname.split("/").filter(Boolean);
         const method = req.method ?? "GET";
-        const route = `${method} /${parts.map((p, i) => (i > 0 && /^[\w.-]+$/.test(p) && !["servers", "droplets", "apps", "machines"].includes(p) ? ":" : p)).join("/")}`;
+        const route = `${method} /${parts.join("/")}`;
+        const standIn = admin.standIns.get(parts[0] as SandboxProvider);
         try {
           switch (route) {
             case "GET /health":
               return send(res, 200, { ok: true, pid: process.pid, urls: admin.urls() });
             case "GET /world":
-              return send(res, 200, { ...worldSummary(admin.env), warnings: admin.warnings.slice(-50) });
+              return send(res, 200, { ...worldSummary(admin.env, admin.standIns), warnings: admin.warnings.slice(-50) });
             case "GET /requests": {
               const provider = url.searchParams.get("provider") as SandboxProvider | null;
               return send(res, 200, { requests: admin.log.filter((r) => !provider || r.provider === provider) });
@@ -91,16 +77,11 @@ export function createAdminServer(admin: AdminActions): Server {
             case "POST /reset":
               await admin.reset();
               return send(res, 200, { ok: true });
-            case "DELETE /hetzner/servers/:":
-              return admin.deleteHetznerServer(Number(parts[2])) ? send(res, 200, { deleted: true }) : send(res, 404, { error: "no such server" });
-            case "DELETE /digitalocean/droplets/:":
-              return admin.deleteDroplet(Number(parts[2])) ? send(res, 200, { deleted: true }) : send(res, 404, { error: "no such droplet" });
-            case "DELETE /fly/apps/:":
-              return admin.deleteFlyApp(parts[2]!) ? send(res, 200, { deleted: true }) : send(res, 404, { error: "no such app" });
-            case "DELETE /fly/apps/:/machines/:":
-              return admin.deleteFlyMachine(parts[2]!, parts[4]!) ? send(res, 200, { deleted: true }) : send(res, 404, { error: "no such machine" });
-            default:
+            default: {
+              const deleted = method === "DELETE" && standIn ? standIn.adminDelete(parts.slice(1)) : undefined;
+              if (deleted !== undefined) return deleted ? send(res, 200, { deleted: true }) : send(res, 404, { error: `no such ${parts.at(-2)?.replace(/s$/, "") ?? "resource"}` });
               return send(res, 404, { error: `no admin route ${method} ${url.pathname}` });
+            }
           }
         } catch (error) {
           return send(res, 500, { error: (error as Error).message });

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { SandboxProvider } from "./util.js";
 
 /** Written by a running sandbox process so `status` and `down` can find it. */
 export const RUN_FILE = "sandbox.json";
@@ -10,7 +11,7 @@ export const LOG_FILE = "sandbox.log";
 export interface RunInfo {
   pid: number;
   dir: string;
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3?: string; cloudflare?: string };
+  urls: Record<SandboxProvider | "admin", string> & { s3?: string; cloudflare?: string };
   /** The Cloudflare stand-in's zone (for the profile's cloudflare.zoneId). */
   cloudflareZoneId?: string;
   startedAt: string;

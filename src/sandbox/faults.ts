@@ -1,3 +1,4 @@
+import { MANIFESTS } from "../providers/manifests.js";
 import type { SandboxProvider } from "./util.js";
 import { isPlainObject } from "./util.js";
 
@@ -52,7 +53,7 @@ export interface FaultSpec {
 }
 
 const KINDS: readonly FaultKind[] = ["error", "commit_then_error", "latency", "rate_limit", "reset"];
-const PROVIDERS: readonly SandboxProvider[] = ["hetzner", "digitalocean", "fly"];
+const PROVIDERS: readonly SandboxProvider[] = MANIFESTS.map((m) => m.id);
 
 /** Checks a fault spec (from a file or the admin endpoint); returns the problem, if any. */
 export function validateFaultSpec(value: unknown): string | null {

@@ -148,6 +148,11 @@ export class Hosts {
     this.#inUse.delete(address);
   }
 
+  /** Marks addresses the world's machines already hold (known once the stand-ins are made). */
+  reserve(addresses: Iterable<string>): void {
+    for (const a of addresses) this.#inUse.add(a);
+  }
+
   host(provider: SandboxProvider, id: string | number, name: string, address: string): SimHost {
     const key = `${provider}:${id}`;
     return { key, provider, id: String(id), name, address, dir: join(this.#dir, "hosts", `${provider}-${id}`) };

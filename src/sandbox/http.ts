@@ -1,4 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { readAllWithin } from "../lib/read-all.js";
 import type { Faults } from "./faults.js";
 import type { SandboxProvider } from "./util.js";
@@ -70,6 +71,24 @@ export interface ProviderApi {
   badJson(): Reply;
   /** Headers on every response (request ids and such). */
   decorate?(reply: Reply): void;
+  /**
+   * A WebSocket upgrade that passed faults, the rate limit and auth (the token may come as the
+   * `Sec-WebSocket-Protocol: Bearer, <token>` pair): the stand-in completes the handshake.
+   * Absent: upgrades get the provider's 404.
+   */
+  upgrade?(req: UpgradeRequest): void;
+}
+
+/** An authorised WebSocket upgrade request, for ProviderApi.upgrade. */
+export interface UpgradeRequest {
+  req: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  path: string;
+  query: URLSearchParams;
+  params: Record<string, string>;
+  /** A fault asked for the connection to be dropped once it is open (after `latencyMs`). */
+  dropAfterOpen: boolean;
 }
 
 export interface MatchedRoute {
@@ -146,6 +165,13 @@ function bearer(headers: IncomingHttpHeaders): string | null {
   return m ? m[1]!.trim() : null;
 }
 
+/** A WebSocket's token offered as subprotocols (`Sec-WebSocket-Protocol: Bearer, <token>`, as Koyeb's CLI sends it). */
+function protocolBearer(headers: IncomingHttpHeaders): string | null {
+  const offered = (headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+  const at = offered.findIndex((p) => p.toLowerCase() === "bearer");
+  return at >= 0 && offered[at + 1] ? offered[at + 1]! : null;
+}
+
 /**
  * One provider's HTTP server: faults (latency, reset, storms, errors, commit-then-error), the
  * rate limit, bearer auth, routing, JSON bodies, and the request log, in that order.
@@ -166,6 +192,46 @@ export class ApiServer {
         if (!res.headersSent) this.#write(res, { status: 500, body: { error: String(error) } }, {});
       });
     });
+    this.#server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgrade(req, socket, head).catch(() => socket.destroy());
+    });
+  }
+
+  /** WebSocket upgrades go through the same faults, budget and auth as requests. */
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const now = Date.now();
+    const url = new URL(req.url ?? "/", "http://sandbox");
+    const path = url.pathname;
+    const record = (status: number): void => {
+      const log = this.#ctx.log;
+      if (log.length >= MAX_LOG) log.splice(0, log.length - MAX_LOG + 1);
+      log.push({ provider: this.api.provider, method: "GET", path, query: url.search.slice(1), status, at: new Date(now).toISOString() });
+    };
+    const { match } = matchRoute(this.#routes, "GET", path);
+    const decision = this.#ctx.faults.decide(this.api.provider, "GET", path, now);
+    if (decision.latencyMs > 0 && decision.action?.kind !== "reset") await sleep(decision.latencyMs);
+    const action = decision.action;
+    const token = bearer(req.headers) ?? protocolBearer(req.headers);
+    const limit = this.api.limit(token === this.#ctx.token ? token : null, match, Date.now());
+    let reply: Reply | undefined;
+    if (action?.kind === "reset" && !action.commit) {
+      socket.destroy();
+      return record(0);
+    }
+    if (limit.blocked) reply = limit.blocked;
+    else if (token !== this.#ctx.token) reply = this.api.unauthorized();
+    else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());
+    else if (action?.kind === "error") reply = this.api.error(action.status, action.message, action.field);
+    else if (!match || !this.api.upgrade || req.headers.upgrade?.toLowerCase() !== "websocket") reply = this.api.notFound();
+    if (reply) {
+      this.api.decorate?.(reply);
+      const text = reply.body === undefined ? "" : JSON.stringify(reply.body);
+      const headers = { ...limit.headers, ...reply.headers, "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), connection: "close" };
+      socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n${text}`);
+      return record(reply.status);
+    }
+    record(101);
+    this.api.upgrade!({ req, socket, head, path, query: url.searchParams, params: match!.params, dropAfterOpen: action?.kind === "reset" });
   }
 
   async listen(host: string, port: number): Promise<string> {

@@ -1,25 +1,24 @@
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import { createAdminServer, listenAdmin } from "./admin.js";
-import { digitaloceanApi } from "./digitalocean/index.js";
 import { createEvents, type SandboxEnv } from "./env.js";
 import { Faults, validateFaultSpec, type FaultSpec } from "./faults.js";
-import { flyApi } from "./fly/index.js";
-import { flyLog } from "./fly/logs.js";
 import type { AgentOptions, HostHandle } from "./host/index.js";
-import { hetznerApi } from "./hetzner/index.js";
 import { HealthAgent, Hosts, type HostModule } from "./hosts.js";
 import { ApiServer, type RequestRecord, type Route } from "./http.js";
 import { startCloudflareSandbox, type CloudflareSandboxHandle } from "./cloudflare.js";
 import { SANDBOX_BUCKET, SANDBOX_ZONE, sandboxCredentials } from "./credentials.js";
 import { startS3Sandbox, type S3SandboxHandle } from "./s3.js";
 import type { S3Limits } from "./s3-uploads.js";
-import { SimHosts, worldFacts } from "./sim-hosts.js";
+import { SimHosts } from "./sim-hosts.js";
+import type { StandIn } from "./stand-in.js";
 import { acquireLock, prepareDir, resolveToken } from "./store.js";
 import { Timeline } from "./timeline.js";
 import type { SandboxProvider } from "./util.js";
 import { closeServer, hashNumber } from "./util.js";
 import { World } from "./world.js";
+import { MANIFESTS } from "../providers/manifests.js";
+import { providerEnv } from "./settings.js";
 
 export type { FaultKind, FaultRule, FaultSpec } from "./faults.js";
 export type { HostModule, SimHost } from "./hosts.js";
@@ -32,7 +31,7 @@ export interface SandboxOptions {
   /** Default "127.0.0.1". */
   host?: string;
   /** 0 or omitted = ephemeral. */
-  ports?: { hetzner?: number; digitalocean?: number; fly?: number; admin?: number; s3?: number; cloudflare?: number };
+  ports?: Partial<Record<SandboxProvider | "admin" | "s3" | "cloudflare", number>>;
   /** The bearer token every provider accepts; default: the one saved in `dir`, else random. */
   token?: string;
   /** How long async actions and state transitions take; default 300. */
@@ -75,11 +74,12 @@ export function defaultSshPort(): number {
 export type SandboxRequest = RequestRecord;
 
 export interface RunningSandbox {
-  /** hetzner ends with /v1, cloudflare with /client/v4; the others have no path. */
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3: string; cloudflare: string };
+  /** One per provider (its manifest's `sandbox.urlPath` appended: hetzner ends with /v1), cloudflare with /client/v4. */
+  urls: Record<SandboxProvider | "admin" | "s3" | "cloudflare", string>;
   token: string;
   /**
-   * AUTOMNA_HETZNER_URL, HCLOUD_TOKEN, AUTOMNA_DIGITALOCEAN_URL, DIGITALOCEAN_ACCESS_TOKEN, AUTOMNA_FLY_URL, FLY_API_TOKEN (+ AUTOMNA_FLY_LOGS_URL: the logs API is on the Fly port),
+   * Each provider's URL and token variables (AUTOMNA_HETZNER_URL, HCLOUD_TOKEN, ... and the
+   * settings its manifest points at the stand-in, such as AUTOMNA_FLY_LOGS_URL),
    * AUTOMNA_STORAGE_* (the object store, bucket pre-created), CLOUDFLARE_API_TOKEN, AUTOMNA_CLOUDFLARE_URL, AUTOMNA_CLOUDFLARE_ZONE_ID, AUTOMNA_DNS_TEMPLATE.
    */
   env(): Record<string, string>;
@@ -105,7 +105,7 @@ export interface RunningSandbox {
   close(): Promise<void>;
 }
 
-/** Starts the three provider stand-ins, the admin API and the simulated hosts of `dir`'s world. */
+/** Starts every provider's stand-in (src/providers/manifests.ts), the admin API and the simulated hosts of `dir`'s world. */
 export async function startSandbox(options: SandboxOptions): Promise<RunningSandbox> {
   const dir = resolve(options.dir);
   const host = options.host ?? "127.0.0.1";
@@ -127,28 +127,22 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     if (!/^127\.\d{1,3}$/.test(base) || Number(base.split(".")[1]) > 255) throw new Error(`addressBase must look like 127.N, got "${base}"`);
     const world = World.load(dir, hashNumber(dir));
     const healthPort = options.healthPort ?? 8080;
-    const inUse = [
-      ...[...world.hetzner.servers.values()].map((s) => s.ipv4),
-      ...[...world.digitalocean.droplets.values()].map((d) => d.ipv4),
-      ...[...world.fly.machines.values()].filter((m) => m.state !== "destroyed").map((m) => m.privateIp),
-    ];
+    const factories = await Promise.all(MANIFESTS.map(async (m) => ({ manifest: m, make: await m.sandbox.load() })));
+    // The hosts start before the stand-ins that know their machines exist; they ask them later.
+    const standIns = new Map<SandboxProvider, StandIn>();
     const sshPort = options.simulatedHosts === false ? undefined : options.sshPort ?? defaultSshPort();
-    const theHosts = new Hosts({ base, probePort: healthPort, extraProbePorts: sshPort === undefined ? [] : [sshPort], cursor: world.addressCursor, inUse, dir });
+    const theHosts = new Hosts({ base, probePort: healthPort, extraProbePorts: sshPort === undefined ? [] : [sshPort], cursor: world.addressCursor, inUse: [], dir });
     hosts = theHosts;
     const warnings: string[] = [];
     const warn = (message: string): void => {
       warnings.push(message);
       if (warnings.length > 200) warnings.shift();
     };
-    // The hosts start before the env they feed exists; the Fly log forwarder reads it later.
-    const envRef: { current?: SandboxEnv } = {};
     const sim = options.simulatedHosts === false ? undefined : new SimHosts({
-      sshPort: sshPort ?? defaultSshPort(), sshLatencyMs: options.sshLatencyMs, healthPort, agent: options.agent, facts: worldFacts(world), warn,
-      // A Fly machine's agent output is what the Fly logs API serves for it.
-      onLog: (h, entry) => {
-        const m = h.provider === "fly" ? world.fly.machines.get(h.id) : undefined;
-        if (m && envRef.current) flyLog(envRef.current, m.app, m.id, m.region, entry.line, "info", entry.time);
-      },
+      sshPort: sshPort ?? defaultSshPort(), sshLatencyMs: options.sshLatencyMs, healthPort, agent: options.agent, warn,
+      facts: (h) => standIns.get(h.provider)?.facts(h.id),
+      // What an agent prints is what its provider's log API serves, where it has one.
+      onLog: (h, entry) => standIns.get(h.provider)?.onLog?.(h.id, entry),
     });
     // The host's own health endpoint follows `docker stop`; the bare one answers whenever powered on.
     theHosts.modules.push(sim ?? new HealthAgent(healthPort, warn), ...(options.hostModules ?? []));
@@ -160,33 +154,23 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       world, timeline, hosts: theHosts, delayMs: options.actionDelayMs ?? 300, rateScale: options.rateLimitScale ?? 1,
       rateLimits: options.rateLimits ?? true, events: createEvents(), warn, sim,
     };
-    envRef.current = env;
     if (!(env.rateScale > 0)) throw new Error("rateLimitScale must be greater than 0");
-    const hetzner = hetznerApi(env);
-    const digitalocean = digitaloceanApi(env);
-    const fly = flyApi(env);
+    for (const f of factories) standIns.set(f.manifest.id, f.make(env));
+    for (const standIn of standIns.values()) theHosts.reserve(standIn.addressesInUse());
     timeline.resume();
-    for (const s of world.hetzner.servers.values()) if (s.agentUp) void theHosts.set(theHosts.host("hetzner", s.id, s.name, s.ipv4), true);
-    for (const d of world.digitalocean.droplets.values()) if (d.agentUp) void theHosts.set(theHosts.host("digitalocean", d.id, d.name, d.ipv4), true);
-    for (const m of world.fly.machines.values()) if (m.agentUp) void theHosts.set(theHosts.host("fly", m.id, m.name, m.privateIp), true);
+    for (const standIn of standIns.values()) standIn.resumeHosts();
 
     const faults = new Faults();
     if (options.faults) faults.set(options.faults);
     const log: RequestRecord[] = [];
     const ctx = { token, faults, log };
     const ports = options.ports ?? {};
-    const hServer = new ApiServer(hetzner, ctx);
-    const dServer = new ApiServer(digitalocean, ctx);
-    const fServer = new ApiServer(fly, ctx);
-    servers.push(hServer, dServer, fServer);
-    const urls = {
-      hetzner: `${await hServer.listen(host, ports.hetzner ?? 0)}/v1`,
-      digitalocean: await dServer.listen(host, ports.digitalocean ?? 0),
-      fly: await fServer.listen(host, ports.fly ?? 0),
-      admin: "",
-      s3: "",
-      cloudflare: "",
-    };
+    const urls = { admin: "", s3: "", cloudflare: "" } as RunningSandbox["urls"];
+    for (const { manifest } of factories) {
+      const server = new ApiServer(standIns.get(manifest.id)!, ctx);
+      servers.push(server);
+      urls[manifest.id] = `${await server.listen(host, ports[manifest.id] ?? 0)}${manifest.sandbox.urlPath}`;
+    }
     // Object storage and DNS with credentials derived from the token, so a restart keeps them.
     const creds = sandboxCredentials(token);
     s3 = await startS3Sandbox({ dataDir: join(dir, "s3"), port: ports.s3 ?? 0, buckets: [SANDBOX_BUCKET], credentials: [creds.s3], limits: options.s3Limits });
@@ -203,10 +187,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         timeline!.clear();
         world.reset();
       },
-      deleteHetznerServer: (id) => hetzner.forceDelete(id),
-      deleteDroplet: (id) => digitalocean.forceDelete(id),
-      deleteFlyMachine: (app, id) => fly.forceDeleteMachine(app, id),
-      deleteFlyApp: (app) => fly.forceDeleteApp(app),
+      standIns,
     });
     urls.admin = await listenAdmin(admin, host, ports.admin ?? 0);
     world.markDirty();
@@ -220,12 +201,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       urls,
       token,
       hosts: theHosts,
-      env: () => ({
-        AUTOMNA_HETZNER_URL: urls.hetzner, HCLOUD_TOKEN: token,
-        AUTOMNA_DIGITALOCEAN_URL: urls.digitalocean, DIGITALOCEAN_ACCESS_TOKEN: token,
-        AUTOMNA_FLY_URL: urls.fly, FLY_API_TOKEN: token, AUTOMNA_FLY_LOGS_URL: urls.fly,
-        ...s3Handle.env, ...cfHandle.env,
-      }),
+      env: () => ({ ...providerEnv(urls, token), ...s3Handle.env, ...cfHandle.env }),
       s3: s3Handle,
       cloudflare: cfHandle,
       requests: () => log.map((r) => ({ ...r })),
@@ -237,10 +213,10 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       settled: () => theHosts.settle(),
       sshPort: sim ? sim.sshPort : null,
       simHost: (key) => sim?.handle(key),
-      routeTables: () => ({ hetzner: hetzner.routes, digitalocean: digitalocean.routes, fly: fly.routes }),
+      routeTables: () => Object.fromEntries([...standIns].map(([id, s]) => [id, s.routes])) as unknown as Record<SandboxProvider, readonly Route[]>,
       appendFlyLog: (app, machineId, message) => {
         const m = world.fly.machines.get(machineId);
-        flyLog(env, app, machineId, m?.region ?? "", message);
+        void import("./fly/logs.js").then(({ flyLog }) => flyLog(env, app, machineId, m?.region ?? "", message));
       },
       close: () => {
         closed ??= (async () => {

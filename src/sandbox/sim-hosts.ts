@@ -1,7 +1,6 @@
 import { rm } from "node:fs/promises";
 import type { HostModule, SimHost } from "./hosts.js";
 import { startHost, type AgentOptions, type HostHandle, type LogEntry } from "./host/index.js";
-import type { World } from "./world.js";
 
 /** What the provider API knows about a machine that its host needs at boot. */
 export interface MachineFacts {
@@ -87,34 +86,6 @@ export function hostKeyFromUserData(userData: string | null): string | undefined
     }
   }
   return undefined;
-}
-
-/**
- * The machines' facts from the sandbox world: Hetzner servers and DigitalOcean droplets have the
- * keys registered at create and their user-data; Fly machines have neither (no SSH login: Fly
- * reaches them through its API).
- */
-export function worldFacts(world: World): (host: SimHost) => MachineFacts | undefined {
-  return (host) => {
-    switch (host.provider) {
-      case "hetzner": {
-        const s = world.hetzner.servers.get(Number(host.id));
-        if (!s) return undefined;
-        return { authorizedKeys: s.sshKeys.map((id) => world.hetzner.sshKeys.get(id)?.publicKey).filter((k): k is string => !!k), userData: s.userData };
-      }
-      case "digitalocean": {
-        const d = world.digitalocean.droplets.get(Number(host.id));
-        if (!d) return undefined;
-        return { authorizedKeys: d.sshKeys.map((id) => world.digitalocean.sshKeys.get(id)?.publicKey).filter((k): k is string => !!k), userData: d.userData };
-      }
-      case "fly": {
-        const m = world.fly.machines.get(host.id);
-        if (!m) return undefined;
-        const init = m.config.init as { exec?: unknown } | undefined;
-        return { authorizedKeys: [], userData: null, held: Array.isArray(init?.exec) && init.exec.length > 0 };
-      }
-    }
-  };
 }
 
 /** How many earlier log lines a host hands to `onLog` when this process first starts it. */

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Server } from "node:http";
+import type { ProviderId } from "../providers/catalog.js";
 
-/** The three provider APIs the sandbox stands in for. */
-export type SandboxProvider = "hetzner" | "digitalocean" | "fly";
+/** The provider APIs the sandbox stands in for: one per manifest (src/providers/manifests.ts). */
+export type SandboxProvider = ProviderId;
 
 /** RFC 3339 without milliseconds, as the provider APIs print times. */
 export function isoSeconds(ms: number): string {

@@ -160,4 +160,6 @@ export interface WorldData {
   digitalocean: { droplets: DoDroplet[]; sshKeys: DoSshKey[]; actions: DoAction[]; tags: string[] };
   fly: { apps: FlyApp[]; machines: FlyMachine[]; volumes: FlyVolume[]; secrets: FlySecret[] };
   pending: PendingTransition[];
+  /** Stand-ins' own state, by provider id (see World.extra). */
+  extra?: Record<string, Record<string, unknown>>;
 }

@@ -54,6 +54,11 @@ export class World {
     secrets: new Map<string, FlySecret>(),
   };
   pending = new Set<PendingTransition>();
+  /**
+   * The state of stand-ins without typed fields here (providers added through their manifest),
+   * by provider id: plain JSON objects the stand-in owns, saved and reset with the rest.
+   */
+  extra: Record<string, Record<string, unknown>> = {};
   /** Runs before each write (the address cursor lives outside the world). */
   beforeSave: () => void = () => undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -80,6 +85,7 @@ export class World {
     for (const v of data.fly.volumes) this.fly.volumes.set(v.id, v);
     for (const s of data.fly.secrets) this.fly.secrets.set(`${s.app}/${s.name}`, s);
     for (const p of data.pending) this.pending.add(p);
+    this.extra = data.extra ?? {};
   }
 
   static empty(file: string, addressCursor: number): World {
@@ -152,6 +158,7 @@ export class World {
       for (const value of Object.values(group)) (value as Map<unknown, unknown> | Set<unknown>).clear();
     }
     this.pending.clear();
+    this.extra = {};
     this.changed();
   }
 
@@ -178,6 +185,7 @@ export class World {
         secrets: [...this.fly.secrets.values()],
       },
       pending: [...this.pending],
+      extra: this.extra,
     };
   }
 

@@ -87,7 +87,7 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
   const lost = new Set<string>();
   const aborter = new AbortController();
   let beating: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
+  const beat = (): void => {
     beating = Promise.allSettled([...byUser.values()].filter((l) => !lost.has(l.user)).map(async (l) => {
       try {
         byUser.set(l.user, await store.renewLease({ user: l.user, leaseId: l.leaseId }, options.ttlMs));
@@ -100,8 +100,14 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
         }
       }
     }));
-  }, options.heartbeatMs ?? Math.max(100, Math.floor(options.ttlMs / 3)));
+  };
+  const timer = setInterval(beat, options.heartbeatMs ?? Math.max(100, Math.floor(options.ttlMs / 3)));
   timer.unref();
+  // A state server back from an outage: renew at once, so the beats missed while it was down
+  // leave the whole TTL again rather than what remained of it.
+  const unwatch = store.onWait?.((event) => {
+    if (event.kind === "recovered") beat();
+  });
   return {
     leases: taken,
     lost,
@@ -113,6 +119,7 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
     },
     async release() {
       clearInterval(timer);
+      unwatch?.();
       await beating;
       await Promise.allSettled([...byUser.values()].filter((l) => !lost.has(l.user)).map((l) => store.releaseLease({ user: l.user, leaseId: l.leaseId })));
     },

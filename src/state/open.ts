@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { ConfigError, UsageError } from "../lib/errors.js";
 import type { Config } from "../lib/config.js";
 import { defaultStatePath } from "../lib/paths.js";
@@ -16,7 +16,8 @@ const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const HTTP = /^https?:\/\//i;
 
 /**
- * Where state lives: --state > AUTOMNA_STATE > config state.url / state.path > the XDG default.
+ * Where state lives: --state > AUTOMNA_STATE > config state.url / state.path > the profile's own
+ * file under the XDG data directory (defaultStatePath: every profile has its own fleet).
  * A location is a file path or an http(s) URL; any other URL is refused rather than taken for a
  * file name (`--state ftp://x` would otherwise make a directory `ftp:`).
  */
@@ -30,7 +31,7 @@ export function resolveStateLocation(config: Config, flag: string | undefined): 
   const url = config.getString("state.url");
   if (url && !HTTP.test(url)) throw new ConfigError(`state.url must be an http(s):// URL, got "${url}"`, { hint: "automna config set state.url https://... (or unset it for the embedded database)" });
   if (url) return { kind: "http", location: url };
-  return { kind: "sqlite", location: config.getString("state.path") ?? defaultStatePath(config.env) };
+  return { kind: "sqlite", location: config.getString("state.path") ?? defaultStatePath(config.env, config.profile) };
 }
 
 export interface OpenStateOptions {
@@ -40,6 +41,8 @@ export interface OpenStateOptions {
   operator?: string;
   /** Ctrl-C: cuts the state client's waits for an unreachable server short. */
   signal?: AbortSignal;
+  /** A note for the operator (a profile that starts its own database beside the one all profiles shared before). */
+  warn?: (line: string) => void;
 }
 
 /** Longest `state.retryFor` accepted: a day (a wait longer than that is a stuck command). */
@@ -68,8 +71,21 @@ export async function openStateStore(config: Config, flag: string | undefined, n
     const { HttpStore } = await import("./http-store.js");
     return HttpStore.open(where.location, { token: config.secret("state.token"), ca, debug: options.debug, signal: options.signal, retryForMs: stateRetryForMs(config) });
   }
+  if (options.warn) noteSharedDatabase(config, flag, where.location, options.warn);
   const { SqliteStore } = await import("./sqlite-store.js");
   return SqliteStore.open(where.location, {
     busyTimeoutMs: config.getNumber("state.busyTimeoutMs") ?? 5000, ...(now ? { now } : {}), ...(options.operator ? { operator: options.operator } : {}),
   });
+}
+
+/**
+ * Before each profile had its own database, every profile used the default one. A non-default
+ * profile that now starts an empty database of its own while that shared file exists says so once
+ * (the first time), with the way back to the old file, so its fleet does not seem to vanish.
+ */
+function noteSharedDatabase(config: Config, flag: string | undefined, location: string, warn: (line: string) => void): void {
+  if (flag || config.profile === "default" || config.getString("state.path") || existsSync(location)) return;
+  const shared = defaultStatePath(config.env);
+  if (!existsSync(shared)) return;
+  warn(`profile ${config.profile} now keeps its own state in ${location}; the database every profile shared before (${shared}) stays with the default profile. To keep using it: automna --profile ${config.profile} config set state.path ${shared}`);
 }

@@ -110,7 +110,8 @@ export interface UsageFilter {
   instanceId?: string;
 }
 
-export type OperationStatus = "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back";
+/** `abandoned`: closed by `migrate abandon` without finishing or rolling back (what it left is in its journal). */
+export type OperationStatus = "running" | "succeeded" | "failed" | "rolling_back" | "rolled_back" | "abandoned";
 
 export interface Operation {
   id: string;

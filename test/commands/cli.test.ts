@@ -32,7 +32,7 @@ describe("the command framework", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Setup:\n\s+init/);
     expect(r.stdout).toContain("$ automna config set region fsn1");
-    expect(r.stdout).toContain("Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 130 cancelled, 141 output closed.");
+    expect(r.stdout).toContain("Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 partial, 4 locked or conflict, 124 timed out (ssh --timeout), 130 cancelled, 141 output closed.");
   });
 
   it("exits 130 when cancelled", async () => {

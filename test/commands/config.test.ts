@@ -42,6 +42,7 @@ describe("automna config", () => {
   it("resolves env over file, and keeps profiles apart", async () => {
     const env = setup();
     await runCli(["config", "set", "region", "fsn1"], { env });
+    await runCli(["--profile", "staging", "config", "profile", "create"], { env });
     await runCli(["--profile", "staging", "config", "set", "region", "nbg1"], { env });
     expect((await runCli(["config", "get", "region"], { env })).stdout).toBe("fsn1\n");
     expect((await runCli(["--profile", "staging", "config", "get", "region"], { env })).stdout).toBe("nbg1\n");
@@ -78,7 +79,7 @@ describe("automna config", () => {
     expect(unknown.stderr).toContain("did you mean region");
     const badNumber = await runCli(["config", "set", "ssh.port", "twenty-two"], { env });
     expect(badNumber.code).toBe(2);
-    expect(badNumber.stderr).toContain('value for ssh.port: "twenty-two" is not a number');
+    expect(badNumber.stderr).toContain('value for ssh.port: "twenty-two" is not a whole number from 1 to 65535');
     const badChoice = await runCli(["config", "set", "provider", "aws"], { env });
     expect(badChoice.code).toBe(2);
     expect(badChoice.stderr).toContain("is not one of hetzner, fly, digitalocean, do");

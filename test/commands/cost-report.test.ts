@@ -209,6 +209,6 @@ describe("cost-report bad input: exit 2 with one clear line", () => {
   it("rejects a bad conversion rate in config", async () => {
     const r = await run(["cost-report", "--users", "1", "--ram", "1"], { AUTOMNA_EUR_USD: "-1" });
     expect(r.code).toBe(2);
-    expect(r.stderr.split("\n")[0]).toBe('Error: pricing.eurUsd must be a positive number, got "-1"');
+    expect(r.stderr.split("\n")[0]).toBe('Error: AUTOMNA_EUR_USD: "-1" is not a number from 0.01 to 100');
   });
 });

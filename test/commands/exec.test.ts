@@ -29,7 +29,7 @@ describe("automna exec across 20 users", () => {
       if (x.user === "u07") expect(x).toEqual({ user: "u07", provider: "hetzner", exitCode: 5, signal: null, stdout: "", stderr: "no luck\n", error: null });
       else expect(x).toMatchObject({ exitCode: 0, stdout: `ok automna-${x.user}\n`, stderr: "", error: null, provider: x.user > "u12" ? "digitalocean" : "hetzner" });
     }
-    expect(r.stderr).toContain("20 user(s): 19 ok, 1 failed (u07)");
+    expect(r.stderr).toContain("20 users: 19 ok, 1 failed (u07)");
   });
 
   it("human output: every line prefixed by its user, remote stderr on stderr, the failure named", async () => {

@@ -56,7 +56,7 @@ describe("provider faults", () => {
       const limited = log.map((q, i) => ({ q, i })).filter(({ q }) => q.status === 429);
       expect(limited).toHaveLength(2);
       // Each refused request was sent again only after the wait the answer asked for:
-      // Retry-After / RateLimit-Reset (>= 1 s) on Hetzner and DigitalOcean; Fly names no
+      // Retry-After / RateLimit-Reset (>= 1 s) on Hetzner and DigitalOcean, X-RateLimit-Reset on Koyeb; Fly names no
       // header, so a jittered backoff.
       for (const { q, i } of limited) {
         const again = log.slice(i + 1).find((x) => x.method === q.method && x.path === q.path && x.query === q.query)!;
@@ -125,6 +125,7 @@ describe("provider faults", () => {
       hetzner: "server type cx22 is not available in location fsn1",
       digitalocean: "size: s-1vcpu-2gb is not available in region fra1",
       fly: "invalid config.guest.memory_mb 2048: not available in region ams",
+      koyeb: "instance type micro is not available in region fra",
     };
     faults((p) => ({ kind: "error", provider: p.id, method: "POST", path: p.createFault, status: 422, field: p.sizeField, message: messages[p.id]! }));
     await each(async (p) => {
@@ -136,15 +137,19 @@ describe("provider faults", () => {
       expect(r.stderr).toContain(p.id === "hetzner" ? "server_type: server type cx22 is not available" : messages[p.id]);
       expect(r.stderr).toContain(p.sizeField);
       const row = (await rows(p)).find((x) => x.user === "badsize");
-      // Hetzner and DigitalOcean made nothing: no row. Fly made the app and volume first: the row
-      // stays, failed, holding their ids, so a re-run resumes and destroy cleans up.
+      // Hetzner and DigitalOcean made nothing: no row. Fly and Koyeb made the app and volume
+      // first: the row stays, failed, holding their ids, so a re-run resumes and destroy cleans up.
       if (p.id === "fly") expect(row).toMatchObject({ status: "failed", resources: { app: "automna-badsize" } });
+      else if (p.id === "koyeb") expect(row).toMatchObject({ status: "failed", resources: { appName: "automna-badsize" } });
       else expect(row).toBeUndefined();
     });
     fs.sandbox.setFaults({});
     const fly = PROVIDERS.find((p) => p.id === "fly")!;
     const gone = await run(fly, ["destroy", "badsize", "--yes", "--json"]);
     expect(gone.json<{ result: string; removed: string[] }[]>()[0]).toMatchObject({ result: "destroyed", removed: [expect.stringMatching(/^volume /), "app automna-badsize"] });
+    const koyeb = PROVIDERS.find((p) => p.id === "koyeb")!;
+    const koyebGone = await run(koyeb, ["destroy", "badsize", "--yes", "--json"]);
+    expect(koyebGone.json<{ result: string; removed: string[] }[]>()[0]).toMatchObject({ result: "destroyed", removed: [expect.stringMatching(/^volume /), expect.stringMatching(/^app /)] });
   });
 
   it("a wrong token is an auth error naming the variable, never the token; state unchanged", async () => {
@@ -171,9 +176,10 @@ describe("provider faults", () => {
       expect(made.code).toBe(1);
       expect(made.stderr).toMatch(/^Error: cannot reach the .* API at http:\/\/127\.0\.0\.1:1(\/v1)? \(ECONNREFUSED\)$/m);
       expect(made.stderr).toContain("nothing was changed");
+      // base was made through the sandbox's endpoint: another one is refused before anything is sent (#11.1).
       const destroy = await run(p, ["destroy", "base", "--yes"], dead);
-      expect(destroy.code).toBe(1);
-      expect(destroy.stderr).toContain("cannot reach the");
+      expect(destroy.code).toBe(2);
+      expect(destroy.stderr).toContain("refusing to act on it there");
       const doctor = await run(p, ["doctor"], dead);
       expect(doctor.code).toBe(1);
       expect(doctor.stderr).toContain(`Warning: ${p.id}: not checked: cannot reach the`);

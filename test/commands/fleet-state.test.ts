@@ -107,11 +107,11 @@ describe("status, destroy, doctor without provider access", () => {
     expect(r.stderr).toContain("ann is locked by mia (migrate)");
   });
 
-  it("doctor with nothing to check reports no drift", async () => {
+  it("doctor with nothing to check says so (exit 2) rather than report no drift", async () => {
     const h = await seeded([]);
     const r = await runCli(["doctor", "--json"], { env: h.env });
-    expect(r.code).toBe(0);
-    expect(r.json()).toEqual({ providers: [], drift: [], fixed: 0 });
+    expect(r.code).toBe(2);
+    expect(r.json()).toMatchObject({ error: { code: "usage", message: "nothing to check: no provider has a token and state holds no instances" } });
   });
 
   it("doctor exits 1 when a provider in use cannot be checked", async () => {

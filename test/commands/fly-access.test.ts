@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Context } from "../../src/context.js";
 import { accessWorld, hostKeyOf, provision, provisionFly, seqs, type AccessWorld } from "../access/helpers.js";
+import { budget, budgetSetting } from "../helpers/budget.js";
 import { runCli, type MemoryStream } from "../helpers/cli.js";
 import { until } from "../sandbox/host-helpers.js";
 
@@ -36,6 +37,13 @@ describe("Fly: commands through the Machines API exec endpoint", () => {
     // Fly machines get no host key from automna (nothing to pin): they are never reached over SSH.
     const status = await runCli(["status", "flo", "--json"], { env: w.env });
     expect(status.json<{ instance: { meta: Record<string, unknown> } }>().instance.meta.hostKeys).toBeUndefined();
+  });
+
+  it("ssh --timeout through the exec API: says what timed out and exits 124", async () => {
+    const hang = Math.ceil(budget(20_000) / 1000);
+    const r = await runCli(["ssh", "flo", "--timeout", budgetSetting(2000), "--", `sleep ${hang}`], { env: w.env });
+    expect(r.code).toBe(124);
+    expect(r.stderr).toMatch(/^Error: the command on flo\b.* did not finish within [\d.]+ s and was stopped \(--timeout\)$/m);
   });
 
   it("exec across Fly and Hetzner users at once", async () => {

@@ -20,7 +20,7 @@ const clock = () => new ManualClock("2026-11-29T12:00:00.000Z");
 const pricesPath = (h: Sandbox) => join(h.env.XDG_DATA_HOME!, "automna", "prices.json");
 
 describe("pricing refresh against the sandbox", () => {
-  it("reads Hetzner and DigitalOcean live prices, skips Fly, saves them with their date", async () => {
+  it("reads Hetzner, DigitalOcean and Koyeb live prices, skips Fly, saves them with their date", async () => {
     const h = makeHome();
     try {
       const env = { ...h.env, ...sb.env() };
@@ -29,13 +29,13 @@ describe("pricing refresh against the sandbox", () => {
       expect(r.code, r.stderr).toBe(0);
       const result = r.json<PricingRefreshResult>();
       expect(result.path).toBe(pricesPath(h));
-      expect(result.refreshed.map((x) => x.provider)).toEqual(["hetzner", "digitalocean"]);
-      expect(result.refreshed.every((x) => x.fetchedAt === "2026-11-29T12:00:00.000Z" && x.plans > 5)).toBe(true);
+      expect(result.refreshed.map((x) => x.provider)).toEqual(["hetzner", "digitalocean", "koyeb"]);
+      expect(result.refreshed.every((x) => x.fetchedAt === "2026-11-29T12:00:00.000Z" && x.plans >= 5)).toBe(true);
       expect(result.skipped).toEqual([{ provider: "fly", reason: "the Machines API publishes no prices; automna uses its catalog" }]);
       expect(result.failed).toEqual([]);
       // Only reads, and the ones the issue names.
       const calls = sb.requests().slice(before).map((q) => `${q.provider} ${q.method} ${q.path}`);
-      expect(new Set(calls)).toEqual(new Set(["hetzner GET /v1/server_types", "hetzner GET /v1/pricing", "digitalocean GET /v2/sizes"]));
+      expect(new Set(calls)).toEqual(new Set(["hetzner GET /v1/server_types", "hetzner GET /v1/pricing", "digitalocean GET /v2/sizes", "koyeb GET /v1/catalog/instances"]));
       expect(r.stdout + r.stderr).not.toContain(sb.token);
       expect(readFileSync(pricesPath(h), "utf8")).not.toContain(sb.token);
 
@@ -67,7 +67,7 @@ describe("pricing refresh against the sandbox", () => {
       expect(lines.find((l) => l.startsWith("digitalocean"))).toMatch(/^digitalocean +failed +/);
       expect(lines.find((l) => l.startsWith("fly"))).toMatch(/^fly +skipped +the Machines API publishes no prices/);
       const saved = JSON.parse(readFileSync(pricesPath(h), "utf8")) as { providers: Record<string, unknown> };
-      expect(Object.keys(saved.providers)).toEqual(["hetzner"]);
+      expect(Object.keys(saved.providers)).toEqual(["hetzner", "koyeb"]);
     } finally {
       sb.setFaults({});
       h.cleanup();
@@ -80,11 +80,11 @@ describe("pricing refresh against the sandbox", () => {
       const r = await runCli(["pricing", "refresh"], { env: h.env });
       expect(r.code).toBe(2);
       expect(r.stderr.split("\n")[0]).toBe("Error: no provider to refresh prices from");
-      expect(r.stderr).toContain("set HCLOUD_TOKEN or FLY_API_TOKEN or DIGITALOCEAN_ACCESS_TOKEN");
+      expect(r.stderr).toContain("set HCLOUD_TOKEN or FLY_API_TOKEN or DIGITALOCEAN_ACCESS_TOKEN or KOYEB_TOKEN");
       expect(existsSync(pricesPath(h))).toBe(false);
-      const bad = await runCli(["pricing", "refresh", "--provider", "koyeb"], { env: h.env });
+      const bad = await runCli(["pricing", "refresh", "--provider", "render"], { env: h.env });
       expect(bad.code).toBe(2);
-      expect(bad.stderr.split("\n")[0]).toBe('Error: unknown provider "koyeb"');
+      expect(bad.stderr.split("\n")[0]).toBe('Error: unknown provider "render"');
     } finally {
       h.cleanup();
     }

@@ -95,6 +95,20 @@ describe("automna sandbox (built binary)", () => {
   });
 });
 
+describe("automna sandbox --dir (built binary)", () => {
+  it("status and down find a sandbox started with --dir through the profile up wrote", async () => {
+    const h = home();
+    const dir = join(h.dir, "elsewhere");
+    const up = await automna(h, "sandbox", "up", "--detach", "--port", "0", "--dir", dir, "--json");
+    expect(up.exitCode, up.stderr).toBe(0);
+    const { pid } = JSON.parse(up.stdout) as UpJson;
+    expect(JSON.parse((await automna(h, "sandbox", "status", "--json")).stdout)).toMatchObject({ running: true, dir, pid });
+    const down = await automna(h, "sandbox", "down", "--json");
+    expect(JSON.parse(down.stdout)).toEqual({ dir, wasRunning: true, pid });
+    expect(processAlive(pid)).toBe(false);
+  });
+});
+
 describe("automna sandbox (in-process)", () => {
   it("runs in the foreground until the signal, then shuts down and removes its run file", async () => {
     const h = home();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHost } from "../../src/sandbox/host/index.js";
 import { SqliteStore } from "../../src/state/sqlite-store.js";
 import { accessWorld, hostKeyOf, provision, SSH_PORT, type AccessWorld } from "../access/helpers.js";
+import { budget, budgetSetting } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 
 let w: AccessWorld;
@@ -37,6 +38,13 @@ describe("automna ssh (Hetzner, DigitalOcean: the real ssh client)", () => {
     // The private half never reached state or the sandbox's request log.
     const store = readFileSync(join(w.home.dir, "data", "automna", "state.db")).toString("latin1");
     expect(store).not.toContain("PRIVATE KEY");
+  });
+
+  it("--timeout stops the command, says what timed out and exits 124 as timeout(1) does", async () => {
+    const hang = Math.ceil(budget(20_000) / 1000);
+    const r = await runCli(["ssh", "dora", "--timeout", budgetSetting(2000), "--", `sleep ${hang}`], { env: w.env });
+    expect(r.code).toBe(124);
+    expect(r.stderr).toMatch(/^Error: the command on dora\b.* did not finish within [\d.]+ s and was stopped \(--timeout\)$/m);
   });
 
   it("pipes stdin in and gets binary output back intact (DigitalOcean)", async () => {

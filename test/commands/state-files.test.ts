@@ -76,9 +76,10 @@ describe("--state is a file path or an http(s) URL", () => {
 
   it("refuses a state.url that is not http(s)", async () => {
     const h = home();
-    expect((await runCli(["config", "set", "state.url", "ftp://x"], { env: h.env })).code).toBe(0);
-    const r = await runCli(["list"], { env: h.env });
-    expect([r.code, r.stderr.split("\n")[0]]).toEqual([2, 'Error: state.url must be an http(s):// URL, got "ftp://x"']);
+    const set = await runCli(["config", "set", "state.url", "ftp://x"], { env: h.env });
+    expect([set.code, set.stderr.split("\n")[0]]).toEqual([2, 'Error: value for state.url: "ftp://x" is not an http:// or https:// URL']);
+    const r = await runCli(["list"], { env: { ...h.env, AUTOMNA_STATE_URL: "ftp://x" } });
+    expect([r.code, r.stderr.split("\n")[0]]).toEqual([2, 'Error: AUTOMNA_STATE_URL: "ftp://x" is not an http:// or https:// URL']);
   });
 });
 

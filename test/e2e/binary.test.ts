@@ -38,13 +38,13 @@ describe("the automna binary", () => {
 
   it("writes no colour codes when piped, with NO_COLOR, or with --no-color", async () => {
     home = makeHome();
-    for (const [args, env] of [[["config", "set", "region", "x"], {}], [["config", "set", "region", "y"], { NO_COLOR: "1", FORCE_COLOR: "1" }], [["--no-color", "config", "set", "region", "z"], { FORCE_COLOR: "1" }]] as const) {
+    for (const [args, env] of [[["config", "set", "region", "fsn1"], {}], [["config", "set", "region", "nbg1"], { NO_COLOR: "1", FORCE_COLOR: "1" }], [["--no-color", "config", "set", "region", "hel1"], { FORCE_COLOR: "1" }]] as const) {
       const r = await automna([...args], env);
       expect(r.exitCode).toBe(0);
       expect(r.stderr).not.toContain("\u001b[");
       expect(r.stderr).toContain("region set in profile default");
     }
-    const forced = await automna(["config", "set", "region", "w"], { FORCE_COLOR: "1" });
+    const forced = await automna(["config", "set", "region", "ams"], { FORCE_COLOR: "1" });
     expect(forced.stderr).toContain("\u001b[32m");
   });
 

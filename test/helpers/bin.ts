@@ -21,10 +21,10 @@ export interface ServerProcess {
   stderr(): string;
 }
 
-/** `automna state serve` as its own process on a free loopback port; resolves once it listens. */
-export async function spawnServer(db: string, env: Record<string, string>, extra: string[] = []): Promise<ServerProcess> {
+/** `automna state serve` as its own process on a free loopback port (or `listen`); resolves once it listens. */
+export async function spawnServer(db: string, env: Record<string, string>, extra: string[] = [], listen = "127.0.0.1:0"): Promise<ServerProcess> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build (npm test does)`);
-  const proc = execa(process.execPath, [BIN, ...extra, "state", "serve", "--db", db, "--listen", "127.0.0.1:0"], { env, extendEnv: false, reject: false });
+  const proc = execa(process.execPath, [BIN, ...extra, "state", "serve", "--db", db, "--listen", listen], { env, extendEnv: false, reject: false });
   let err = "";
   const url = await new Promise<string>((ok, fail) => {
     proc.stderr!.on("data", (d: Buffer) => {

@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSandbox, type RunningSandbox, type SandboxOptions, type SandboxRequest } from "../../src/sandbox/index.js";
+import type { ProviderId } from "../../src/providers/catalog.js";
+import type { FixtureShape } from "../../src/providers/manifest.js";
+import { MANIFESTS } from "../../src/providers/manifests.js";
 import type { Sandbox as Home } from "./cli.js";
 
 /**
@@ -12,24 +15,15 @@ import type { Sandbox as Home } from "./cli.js";
 export const RATE_SCALE = 100;
 export const IMAGE = "ghcr.io/automna/agent:1";
 
-export interface ProviderCase {
-  id: "hetzner" | "fly" | "digitalocean";
-  region: string;
-  size: string;
+/** A provider as the generic fleet tests drive it: its manifest's fixture shape, token and URL variables. */
+export interface ProviderCase extends FixtureShape {
+  id: ProviderId;
   tokenEnv: string;
   urlEnv: string;
-  /** The create request whose answer a fault can lose (fault path pattern and request-log regex). */
-  createFault: string;
-  createPath: RegExp;
-  /** The request field a provider's 422 for a bad size names. */
-  sizeField: string;
 }
 
-export const PROVIDERS: readonly ProviderCase[] = [
-  { id: "hetzner", region: "fsn1", size: "cx22", tokenEnv: "HCLOUD_TOKEN", urlEnv: "AUTOMNA_HETZNER_URL", createFault: "/v1/servers", createPath: /^\/v1\/servers$/, sizeField: "server_type" },
-  { id: "fly", region: "ams", size: "shared-cpu-1x-2gb", tokenEnv: "FLY_API_TOKEN", urlEnv: "AUTOMNA_FLY_URL", createFault: "/v1/apps/*/machines", createPath: /^\/v1\/apps\/[^/]+\/machines$/, sizeField: "guest" },
-  { id: "digitalocean", region: "fra1", size: "s-1vcpu-2gb", tokenEnv: "DIGITALOCEAN_ACCESS_TOKEN", urlEnv: "AUTOMNA_DIGITALOCEAN_URL", createFault: "/v2/droplets", createPath: /^\/v2\/droplets$/, sizeField: "size" },
-];
+/** Every provider the manifests list (src/providers/manifests.ts). */
+export const PROVIDERS: readonly ProviderCase[] = MANIFESTS.map((m) => ({ id: m.id, ...m.fixture, tokenEnv: m.token.env, urlEnv: m.url.env }));
 
 export function placementFlags(p: ProviderCase): string[] {
   return ["--provider", p.id, "--region", p.region, "--size", p.size];
@@ -101,6 +95,16 @@ export async function makeOrphan(fs: FleetSandbox, p: ProviderCase, user: string
     }));
   } else if (p.id === "digitalocean") {
     ok(await fs.api("digitalocean", "POST", "/v2/droplets", { name, region: p.region, size: p.size, image: "ubuntu-24-04-x64", tags: ["automna", `automna-user-${user}`] }));
+  } else if (p.id === "koyeb") {
+    const app = await fs.api("koyeb", "POST", "/v1/apps", { name });
+    ok(app);
+    ok(await fs.api("koyeb", "POST", "/v1/services", {
+      app_id: app.body.app.id, name: "agent",
+      definition: {
+        type: "WORKER", docker: { image: IMAGE }, regions: [p.region], instance_types: [{ type: p.size }], scalings: [{ min: 1, max: 1 }],
+        env: [{ key: "AUTOMNA_USER", value: user }, { key: "AUTOMNA_OP", value: "op_console" }],
+      },
+    }));
   } else {
     ok(await fs.api("fly", "POST", "/v1/apps", { name, org_slug: "personal" }));
     ok(await fs.api("fly", "POST", `/v1/apps/${name}/machines`, {
@@ -111,7 +115,7 @@ export async function makeOrphan(fs: FleetSandbox, p: ProviderCase, user: string
 
 /** Deletes an instance's resource through the admin API, as if removed in the provider's console. */
 export async function deleteBehindBack(fs: FleetSandbox, p: ProviderCase, resources: Record<string, string>): Promise<void> {
-  const path = p.id === "hetzner" ? `/hetzner/servers/${resources.server}` : p.id === "digitalocean" ? `/digitalocean/droplets/${resources.droplet}` : `/fly/apps/${resources.app}`;
+  const path = p.id === "hetzner" ? `/hetzner/servers/${resources.server}` : p.id === "digitalocean" ? `/digitalocean/droplets/${resources.droplet}` : `/${p.id}/apps/${resources.app}`;
   const r = await fs.admin("DELETE", path);
   if (r.status !== 200) throw new Error(`admin DELETE ${path}: ${r.status}`);
 }
@@ -120,7 +124,8 @@ export async function deleteBehindBack(fs: FleetSandbox, p: ProviderCase, resour
 export async function powerOffBehindBack(fs: FleetSandbox, p: ProviderCase, resources: Record<string, string>): Promise<void> {
   const r = p.id === "hetzner" ? await fs.api("hetzner", "POST", `/servers/${resources.server}/actions/poweroff`)
     : p.id === "digitalocean" ? await fs.api("digitalocean", "POST", `/v2/droplets/${resources.droplet}/actions`, { type: "power_off" })
-      : await fs.api("fly", "POST", `/v1/apps/${resources.app}/machines/${resources.machine}/stop`, {});
+      : p.id === "koyeb" ? await fs.api("koyeb", "POST", `/v1/services/${resources.service}/pause`, {})
+        : await fs.api("fly", "POST", `/v1/apps/${resources.app}/machines/${resources.machine}/stop`, {});
   if (r.status >= 300) throw new Error(`power off ${p.id}: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
@@ -129,6 +134,10 @@ export async function countAtProvider(fs: FleetSandbox, p: ProviderCase, user: s
   const world = (await fs.admin("GET", "/world")).body;
   if (p.id === "hetzner") return (world.hetzner.servers as { labels: Record<string, string> }[]).filter((s) => s.labels["automna.user"] === user).length;
   if (p.id === "digitalocean") return (world.digitalocean.droplets as { tags: string[] }[]).filter((d) => d.tags.includes(`automna-user-${user}`)).length;
+  if (p.id === "koyeb") {
+    const app = (world.koyeb.apps as { id: string; name: string }[]).find((a) => a.name === `automna-${user}`);
+    return (world.koyeb.services as { app: string }[]).filter((s) => s.app === app?.id).length;
+  }
   return (world.fly.machines as { state: string; metadata: Record<string, string> }[]).filter((m) => m.state !== "destroyed" && m.metadata.automna_user === user).length;
 }
 

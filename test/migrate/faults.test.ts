@@ -105,7 +105,7 @@ describe("dry run, backup and restore", () => {
     expect(w.sb.requests().slice(before).filter((q) => q.method !== "GET").map((q) => q.path)).toEqual([expect.stringMatching(/\/machines\/[0-9a-f]+\/exec$/)]);
     const table = await runCli(["migrate", "plan-1", "--from", "fly", "--to", "hetzner", "--dry-run"], { env: w.env });
     expect(table.stdout).toMatch(/^USER\s+FROM\s+TO\s+MONTHLY NOW\s+MONTHLY AFTER\s+DATA$/m);
-    expect(table.stdout).toMatch(/^1 users, [\d.]+ MiB of data: [\d.]+ -> [\d.]+ USD\/month, saving [\d.]+ USD\/month$/m);
+    expect(table.stdout).toMatch(/^1 user, [\d.]+ MiB of data: [\d.]+ -> [\d.]+ USD\/month, saving [\d.]+ USD\/month$/m);
   });
 
   it("backup archives /data with a manifest beside it; restore puts exactly that back, agent healthy", async () => {

@@ -10,7 +10,7 @@ import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 /** SSH port of this suite's sandbox hosts (each host has its own loopback address). */
 export const SSH_PORT = 22122;
 
-export const PLACES = { hetzner: ["fsn1", "cx22"], digitalocean: ["fra1", "s-1vcpu-2gb"], fly: ["ams", "shared-cpu-1x-2gb"] } as const;
+export const PLACES = { hetzner: ["fsn1", "cx22"], digitalocean: ["fra1", "s-1vcpu-2gb"], fly: ["ams", "shared-cpu-1x-2gb"], koyeb: ["fra", "micro"] } as const;
 export type ProviderName = keyof typeof PLACES;
 
 export interface MigrateWorld {
@@ -88,7 +88,8 @@ export async function seed(w: MigrateWorld, user: string, megabytes = 3): Promis
 
 /** The sandbox directory of the instance's host (its /data is `<dir>/data`). */
 export function hostDir(w: MigrateWorld, instance: { provider: string; resources: Record<string, string> }): string {
-  const id = instance.resources.server ?? instance.resources.droplet ?? instance.resources.machine!;
+  // A Koyeb service's host keeps its /data across deployments (the volume stays with the service).
+  const id = instance.resources.server ?? instance.resources.droplet ?? instance.resources.machine ?? instance.resources.service!;
   return join(w.sb.dir, "hosts", `${instance.provider}-${id}`);
 }
 

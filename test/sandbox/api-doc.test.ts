@@ -104,6 +104,7 @@ it("src/sandbox/API.md lists what each stand-in implements and refuses, from its
     { title: "Hetzner Cloud (`/v1`)", spec: "hetzner-cloud.openapi.json", prefix: "/v1", routes: tables.hetzner, refusal: refusal("404 `not_found`") },
     { title: "DigitalOcean (`/v2`)", spec: "digitalocean.openapi.yaml", prefix: "", routes: tables.digitalocean, refusal: refusal("404 `not_found`") },
     { title: "Fly Machines (`/v1`; the logs API `/api/v1` shares the port)", spec: "fly-machines.openapi.json", prefix: "", routes: tables.fly, refusal: refusal("404 `{error}`") },
+    { title: "Koyeb (`/v1`; exec and log tail are WebSockets)", spec: "koyeb.openapi.json", prefix: "", routes: tables.koyeb, refusal: refusal("404 `{status, code, message}`") },
     {
       title: "Cloudflare DNS (`/client/v4`)", spec: "cloudflare-dns.openapi.json", prefix: "",
       routes: cloudflareRoutes(new CloudflareWorld([{ name: "example.test" }]), Date.now), refusal: refusal("404 with error 7000"),

@@ -127,7 +127,7 @@ describe("state.retryFor", () => {
     expect(stateRetryForMs(await config("2m30s"))).toBe(150_000);
     expect(stateRetryForMs(await config("0s"))).toBe(0);
     await expect(config("soon").then(stateRetryForMs)).rejects.toThrow(UsageError);
-    await expect(config("soon").then(stateRetryForMs)).rejects.toThrow('state.retryFor must be a duration like 90s, 10m, 2h or 3d, got "soon"');
+    await expect(config("soon").then(stateRetryForMs)).rejects.toThrow('AUTOMNA_STATE_RETRY_FOR: "soon" is not a duration');
     await expect(config("25h").then(stateRetryForMs)).rejects.toThrow(ConfigError);
   });
 });

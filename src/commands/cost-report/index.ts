@@ -6,7 +6,7 @@ import { GROUP_BY } from "../../pricing/types.js";
 import { renderCostReport } from "./render.js";
 import { parseCostReportFlags, runCostReport, type Flags } from "./run.js";
 
-const REPORT_FORMATS: readonly OutputFormat[] = ["table", "json", "csv"];
+const REPORT_FORMATS: readonly OutputFormat[] = ["table", "json", "yaml", "csv"];
 
 export const costReportCommand: CommandModule = {
   register(command: Command, ctx: Context) {

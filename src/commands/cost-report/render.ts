@@ -1,17 +1,14 @@
 import { barChart, type Bar } from "../../lib/bar-chart.js";
 import type { IO } from "../../lib/io.js";
-import { formatTable, renderList, type Column } from "../../lib/output.js";
+import { formatTable, renderDocument, renderList, type Column, type ListOptions } from "../../lib/output.js";
 import { formatMoney, roundMoney } from "../../pricing/money.js";
+import { count } from "../../lib/words.js";
 import type { CostReport, SpendGroup } from "../../pricing/report.js";
 import type { Currency } from "../../pricing/types.js";
 
 type Row = NonNullable<CostReport["compare"]>["rows"][number];
 
-export interface RenderOptions {
-  format: "table" | "json" | "csv" | "ndjson";
-  columns?: string[] | undefined;
-  noHeader?: boolean | undefined;
-}
+export type RenderOptions = ListOptions;
 
 /** Rounds every number of the document to 4 decimals: exact enough, and stable to compare. */
 export function roundDeep<T>(value: T): T {
@@ -79,11 +76,8 @@ export function compareColumns(report: CostReport, format: RenderOptions["format
 
 /** Renders the report: one JSON document, one CSV table (the comparison, else the spend), or the human view. */
 export function renderCostReport(io: IO, report: CostReport, options: RenderOptions): void {
-  if (options.format === "json" || options.format === "ndjson") {
-    io.json(roundDeep(report));
-    return;
-  }
-  const list = { format: options.format, columns: options.columns, noHeader: options.noHeader };
+  if (options.format === "json" || options.format === "yaml") return renderDocument(io, options.format, roundDeep(report), () => undefined);
+  const list = { ...options };
   if (options.format === "csv") {
     if (report.compare) renderList(io, report.compare.rows, compareColumns(report, "csv"), list);
     else renderList(io, report.spend.groups, spendColumns(report, "csv"), list);
@@ -107,7 +101,7 @@ function renderTable(io: IO, report: CostReport, options: RenderOptions): void {
   const money = (v: number | null): string => (v === null ? "-" : formatMoney(v, cur));
   const c = io.color;
   const rate = cur === "USD" ? `EUR at ${report.eurUsd} USD` : `USD at ${(1 / report.eurUsd).toFixed(4)} EUR`;
-  const list = { format: "table" as const, columns: options.columns, noHeader: options.noHeader };
+  const list = { ...options, format: "table" as const };
   const s = report.spend;
   const spendShown = !report.compare || s.intervals > 0;
   if (spendShown) {
@@ -120,7 +114,7 @@ function renderTable(io: IO, report: CostReport, options: RenderOptions): void {
       for (const line of formatTable(null, [
         ["Spend:", money(s.total), c.dim(`server ${money(s.server)}, volumes ${money(s.volume)}, IPv4 ${money(s.ipv4)}`)],
         ["Users:", String(s.users), c.dim(`average ${money(s.averagePerUser)} per user over the period`)],
-        [`Projected ${p.month}:`, money(p.total), c.dim(`${p.users} users, ${money(p.averagePerUser)} per user for the full month`)],
+        [`Projected ${p.month}:`, money(p.total), c.dim(`${count(p.users, "user")}, ${money(p.averagePerUser)} per user for the full month`)],
       ], ["left", "right", "left"])) io.out(line);
       io.out();
       renderList(io, s.groups, spendColumns(report, "table"), report.compare ? { format: "table" } : list);
@@ -138,7 +132,7 @@ function renderTable(io: IO, report: CostReport, options: RenderOptions): void {
   if (report.compare) renderCompare(io, report, list, spendShown);
 }
 
-function renderCompare(io: IO, report: CostReport, list: { format: "table"; columns?: string[] | undefined; noHeader?: boolean | undefined }, after: boolean): void {
+function renderCompare(io: IO, report: CostReport, list: ListOptions, after: boolean): void {
   const cmp = report.compare!;
   const cur = report.currency;
   const money = (v: number | null): string => (v === null ? "-" : formatMoney(v, cur));

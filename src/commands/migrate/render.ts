@@ -1,6 +1,6 @@
 import type { Context } from "../../context.js";
 import { AutomnaError, failureOf } from "../../lib/errors.js";
-import { mib, renderList, type Column } from "../../lib/output.js";
+import { mib, renderDocument, renderList, type Column } from "../../lib/output.js";
 import type { MigrateOutcome } from "../../migrate/types.js";
 
 export interface MigrateSummary {
@@ -34,7 +34,7 @@ const COLUMNS: Column<MigrateOutcome>[] = [
  * code: 0 all moved, 3 some moved and some did not, 1 none moved. A single user's failure is
  * thrown as its own error, so a lock held elsewhere exits 4 with the holder named.
  */
-export async function finishRun(ctx: Context, results: MigrateOutcome[], format: "table" | "json" | "ndjson"): Promise<number> {
+export async function finishRun(ctx: Context, results: MigrateOutcome[], format: "table" | "json" | "yaml" | "ndjson"): Promise<number> {
   const summary = summarize(results);
   if (results.length === 1 && results[0]!.result !== "migrated") {
     // The event stream still ends with its summary line; the error (and its exit code) follows.
@@ -50,7 +50,7 @@ export async function finishRun(ctx: Context, results: MigrateOutcome[], format:
     }
   }
   if (format === "ndjson") ctx.io.ndjson({ type: "summary", ...summary });
-  else if (format === "json") ctx.io.json({ results, summary });
+  else if (format === "json" || format === "yaml") renderDocument(ctx.io, format, { results, summary }, () => undefined);
   else {
     renderList(ctx.io, results, COLUMNS, { format: "table" });
     ctx.io.info(`${summary.migrated} migrated, ${summary.rolledBack} rolled back, ${summary.failed} failed`);

@@ -3,7 +3,7 @@ import { CancelledError, errorJson, NotFoundError, rememberFailure, UsageError }
 import { confirmRisk } from "../../lib/prompt.js";
 import { parseDuration, validateUsers } from "../../lib/validate.js";
 import type { MigrateOutcome, VerifyMode } from "../../migrate/types.js";
-import type { Progress } from "./progress.js";
+import { watchStateWaits, type Progress } from "./progress.js";
 
 export interface MigrateOptions {
   users: string[];
@@ -17,6 +17,8 @@ export interface MigrateOptions {
   concurrency: number;
   keepSource: string;
   verify: VerifyMode;
+  /** Progress as NDJSON events on stdout (`-o ndjson`). */
+  ndjson: boolean;
 }
 
 export interface DryRunRow {
@@ -97,6 +99,7 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
   }
   const board = progress();
   sink.view = board;
+  const unwatch = watchStateWaits(ctx, deps.state, opts.ndjson);
   try {
     return await mapConcurrent(plan.users, opts.concurrency, async (p): Promise<MigrateOutcome> => {
       let outcome: MigrateOutcome;
@@ -111,13 +114,14 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
       return outcome;
     });
   } finally {
+    unwatch();
     board.close();
     await deps.close();
   }
 }
 
 /** `migrate resume` / `migrate rollback` of one operation. */
-export async function runMigrateOp(ctx: Context, action: "resume" | "rollback", opId: string, progress: () => Progress): Promise<MigrateOutcome> {
+export async function runMigrateOp(ctx: Context, action: "resume" | "rollback", opId: string, progress: () => Progress, ndjson: boolean): Promise<MigrateOutcome> {
   if (!/^op_[a-z0-9]+$/.test(opId)) throw new UsageError(`"${opId}" is not an operation id (op_...)`, { hint: "automna migrate status lists them" });
   // Named before anything else is needed (storage, DNS): a mistyped id is the likeliest problem.
   const op = await (await ctx.state()).getOperation(opId);
@@ -129,11 +133,13 @@ export async function runMigrateOp(ctx: Context, action: "resume" | "rollback", 
   const [{ hostRunner }, { buildEngineDeps }, engine] = await Promise.all([import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js")]);
   const view = progress();
   const deps = await buildEngineDeps(ctx, await hostRunner(ctx), (e) => view.emit(e));
+  const unwatch = watchStateWaits(ctx, deps.state, ndjson);
   try {
     const outcome = action === "resume" ? await engine.resumeMigration(deps, opId) : await engine.rollbackMigration(deps, opId);
     view.finish(outcome);
     return outcome;
   } finally {
+    unwatch();
     view.close();
     await deps.close();
   }

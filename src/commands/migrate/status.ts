@@ -1,14 +1,15 @@
 import type { Context } from "../../context.js";
 import { NotFoundError, UsageError } from "../../lib/errors.js";
-import { renderDetails, renderList, type Column, type OutputFormat } from "../../lib/output.js";
-import type { JournalEntry, Operation, OperationStatus } from "../../state/types.js";
+import { renderDetails, renderDocument, renderList, type Column, type ListOptions } from "../../lib/output.js";
+import { UNFINISHED, UNFINISHED_STATUSES } from "../../migrate/unfinished.js";
+import { heldByDeadProcess } from "../../state/lease.js";
+import type { JournalEntry, Lease, Operation } from "../../state/types.js";
 
-/** Migrations that still need someone (resume or roll back), listed first. */
-const UNFINISHED: OperationStatus[] = ["running", "rolling_back", "failed"];
 
 export interface MigrationRow {
   op: string;
   user: string;
+  /** The recorded status, except `interrupted`: recorded running or rolling back, with no live holder. */
   status: string;
   step: string | null;
   from: string;
@@ -16,6 +17,8 @@ export interface MigrationRow {
   createdAt: string;
   updatedAt: string;
   error: string | null;
+  /** The command that moves it on, for an unfinished one nobody is running. */
+  next: string | null;
 }
 
 export interface MigrationDetail extends MigrationRow {
@@ -23,10 +26,19 @@ export interface MigrationDetail extends MigrationRow {
   journal: JournalEntry[];
 }
 
-function row(op: Operation): MigrationRow {
+/**
+ * A running or rolling-back migration whose lease nobody holds (or whose holder process is gone
+ * from this machine) is `interrupted`: nothing drives it until someone resumes it.
+ */
+function row(op: Operation, leases: Lease[]): MigrationRow {
+  const holder = leases.find((l) => l.user === op.user && l.holder.operation === op.id);
+  const stopped = (op.status === "running" || op.status === "rolling_back") && (!holder || heldByDeadProcess(holder));
+  const next = !UNFINISHED.has(op.status) || !(stopped || op.status === "failed") ? null
+    : op.status === "rolling_back" ? `automna migrate resume ${op.id} (finishes its rollback)`
+      : op.status === "failed" ? `automna migrate resume ${op.id}` : `automna migrate resume ${op.id}, or automna migrate rollback ${op.id}`;
   return {
-    op: op.id, user: op.user, status: op.status, step: op.step, from: String(op.params.from ?? ""), to: String(op.params.to ?? ""),
-    createdAt: op.createdAt, updatedAt: op.updatedAt, error: op.error,
+    op: op.id, user: op.user, status: stopped ? "interrupted" : op.status, step: op.step, from: String(op.params.from ?? ""), to: String(op.params.to ?? ""),
+    createdAt: op.createdAt, updatedAt: op.updatedAt, error: op.error, next,
   };
 }
 
@@ -37,16 +49,17 @@ export async function runMigrateStatus(ctx: Context, opId: string | undefined, l
     if (!/^op_[a-z0-9]+$/.test(opId)) throw new UsageError(`"${opId}" is not an operation id (op_...)`);
     const op = await state.getOperation(opId);
     if (!op || op.kind !== "migrate") throw new NotFoundError(`no migration ${opId}`, { hint: "automna migrate status lists them" });
-    return { ...row(op), params: op.params, journal: await state.listJournal(op.id) };
+    return { ...row(op, await state.listLeases()), params: op.params, journal: await state.listJournal(op.id) };
   }
   // Every unfinished one (however old) and the newest `limit`: never the whole history.
   const lists = await Promise.all([
-    ...UNFINISHED.map((status) => state.listOperations({ kind: "migrate", status })),
+    ...UNFINISHED_STATUSES.map((status) => state.listOperations({ kind: "migrate", status })),
     state.listOperations({ kind: "migrate", limit }),
   ]);
   const ops = [...new Map(lists.flat().map((o) => [o.id, o])).values()];
-  const unfinished = (o: Operation): number => (UNFINISHED.includes(o.status) ? 0 : 1);
-  return ops.sort((a, b) => unfinished(a) - unfinished(b) || (a.id < b.id ? 1 : -1)).slice(0, limit).map(row);
+  const unfinished = (o: Operation): number => (UNFINISHED.has(o.status) ? 0 : 1);
+  const leases = await state.listLeases();
+  return ops.sort((a, b) => unfinished(a) - unfinished(b) || (a.id < b.id ? 1 : -1)).slice(0, limit).map((o) => row(o, leases));
 }
 
 const COLUMNS: Column<MigrationRow>[] = [
@@ -59,6 +72,7 @@ const COLUMNS: Column<MigrationRow>[] = [
   { name: "updated", value: (r) => r.updatedAt },
   { name: "created", value: (r) => r.createdAt, optional: true },
   { name: "error", value: (r) => r.error?.split("\n")[0] ?? null },
+  { name: "next", value: (r) => r.next, optional: true },
 ];
 
 function entryText(e: JournalEntry): string {
@@ -68,13 +82,14 @@ function entryText(e: JournalEntry): string {
   return "";
 }
 
-export function renderMigrateStatus(ctx: Context, result: MigrationRow[] | MigrationDetail, format: OutputFormat, columns?: string[], noHeader?: boolean): void {
-  if (Array.isArray(result)) return renderList(ctx.io, result, COLUMNS, { format, columns, noHeader });
-  if (format === "json") return ctx.io.json(result);
-  if (format !== "table") throw new UsageError(`-o ${format} is for the list of migrations; use -o json for one`);
+export function renderMigrateStatus(ctx: Context, result: MigrationRow[] | MigrationDetail, options: ListOptions): void {
+  if (Array.isArray(result)) return renderList(ctx.io, result, COLUMNS, options);
+  const { format } = options;
+  if (format === "csv") throw new UsageError("-o csv is for the list of migrations; use -o json or yaml for one");
+  if (format !== "table") return renderDocument(ctx.io, format, result, () => undefined);
   renderDetails(ctx.io, [
     ["op", result.op], ["user", result.user], ["status", result.status], ["step", result.step], ["from", result.from], ["to", result.to],
-    ["region", String(result.params.region ?? "")], ["size", String(result.params.size ?? "")], ["created", result.createdAt], ["updated", result.updatedAt], ["error", result.error],
+    ["region", String(result.params.region ?? "")], ["size", String(result.params.size ?? "")], ["created", result.createdAt], ["updated", result.updatedAt], ["error", result.error], ["next", result.next],
   ]);
   ctx.io.out();
   renderList(ctx.io, result.journal, [

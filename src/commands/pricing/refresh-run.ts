@@ -31,7 +31,7 @@ export async function runPricingRefresh(ctx: Context, opts: { provider?: string 
   const wanted = opts.provider === undefined ? registry.all() : [...new Set(opts.provider.split(",").map((s) => s.trim()).filter(Boolean))].map((p) => registry.resolve(p));
   const configured = new Set(registry.configured().map((p) => p.id));
   const shipped = loadCatalog();
-  const path = livePricesPath(ctx.env);
+  const path = livePricesPath(ctx);
   const result: PricingRefreshResult = { path, refreshed: [], skipped: [], failed: [] };
   const updates: Record<string, LiveBlock> = {};
   let task: ReturnType<typeof ctx.io.task> | undefined;

@@ -2,9 +2,10 @@ import { Option, type Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
-import { renderDetails } from "../../lib/output.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDetails, renderDocument, resolveFormat } from "../../lib/output.js";
 import { parseInteger, parseNumber } from "../../lib/validate.js";
-import { DEFAULT_PORT, runSandboxDown, runSandboxStatus, runSandboxUp, type UpOptions, type UpResult } from "./run.js";
+import { MANIFESTS } from "../../providers/manifests.js";
+import { DEFAULT_PORT, portPlan, runSandboxDown, runSandboxStatus, runSandboxUp, type UpOptions, type UpResult } from "./run.js";
 
 interface UpFlags {
   detach?: boolean;
@@ -47,7 +48,7 @@ function renderUp(ctx: Context, r: UpResult): void {
   const how = r.alreadyRunning ? "already running" : r.detached ? "running in the background" : "running (Ctrl-C stops it)";
   ctx.io.success(`sandbox ${how}, pid ${r.pid}, world in ${r.dir}`);
   renderDetails(ctx.io, [
-    ["hetzner", r.urls.hetzner], ["digitalocean", r.urls.digitalocean], ["fly", r.urls.fly], ["admin", r.urls.admin],
+    ...MANIFESTS.map((m): [string, string] => [m.id, r.urls[m.id]]), ["admin", r.urls.admin],
     ["s3", r.urls.s3 ?? null], ["cloudflare", r.urls.cloudflare ?? null],
     ["ssh port", r.sshPort],
   ]);
@@ -68,7 +69,7 @@ export const sandboxCommand: CommandModule = {
       .description(`serve the provider stand-ins on loopback and write the "sandbox" profile`)
       .option("--detach", "run in the background and return once it answers")
       .option("--dir <dir>", "world directory (default $XDG_DATA_HOME/automna/sandbox)")
-      .option("--port <n>", `base port: hetzner N, digitalocean N+1, fly N+2, admin N+3, s3 N+4, cloudflare N+5; 0 for ephemeral (default ${DEFAULT_PORT})`)
+      .option("--port <n>", `base port: ${portPlan()}; 0 for ephemeral (default ${DEFAULT_PORT})`)
       .option("--action-delay <ms>", "how long async actions and state changes take (default 300)")
       .option("--rate-limit-scale <x>", "speed up the providers' rate-limit refill by this factor (default 1)")
       .option("--no-rate-limits", "do not enforce the providers' rate limits")
@@ -97,18 +98,20 @@ export const sandboxCommand: CommandModule = {
         else ctx.io.info(`no sandbox is running on ${result.dir}`);
       }));
 
-    sandbox
+    addOutputFlag(sandbox
       .command("status")
       .description("whether the sandbox runs, its URLs and what its world holds")
-      .option("--dir <dir>", "world directory")
-      .action(action(ctx, async (flags: { dir?: string }) => {
+      .option("--dir <dir>", "world directory"))
+      .action(action(ctx, async (flags: { dir?: string; output?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const result = await runSandboxStatus(ctx, flags);
-        if (ctx.globals.json) return ctx.io.json(result);
+        if (format !== "table") return renderDocument(ctx.io, format, result, () => undefined);
         const pairs: [string, string | number | null][] = [
           ["status", result.running ? `running (pid ${result.pid}, since ${result.startedAt})` : "not running"],
           ["dir", result.dir],
         ];
-        if (result.urls) pairs.push(["hetzner", result.urls.hetzner], ["digitalocean", result.urls.digitalocean], ["fly", result.urls.fly], ["admin", result.urls.admin]);
+        const urls = result.urls;
+        if (urls) pairs.push(...MANIFESTS.map((m): [string, string] => [m.id, urls[m.id]]), ["admin", urls.admin]);
         if (result.urls?.s3) pairs.push(["s3", result.urls.s3]);
         if (result.urls?.cloudflare) pairs.push(["cloudflare", result.urls.cloudflare]);
         for (const [key, value] of Object.entries(result.counts)) pairs.push([key, value]);

@@ -5,8 +5,10 @@ import type { Context } from "../../context.js";
 import type { ConfigValue } from "../../lib/config.js";
 import { AutomnaError, UsageError } from "../../lib/errors.js";
 import { automnaDataDir } from "../../lib/paths.js";
+import type { ProviderId } from "../../providers/catalog.js";
+import { MANIFESTS } from "../../providers/manifests.js";
 
-/** The documented fixed base port: hetzner N, digitalocean N+1, fly N+2, admin N+3. */
+/** The documented fixed base port: hetzner N, digitalocean N+1, fly N+2, admin N+3 (each manifest's `sandbox.portOffset`). */
 export const DEFAULT_PORT = 47100;
 export const PROFILE = "sandbox";
 
@@ -33,7 +35,7 @@ export interface UpResult {
   detached: boolean;
   pid: number;
   dir: string;
-  urls: { hetzner: string; digitalocean: string; fly: string; admin: string; s3?: string; cloudflare?: string };
+  urls: Record<ProviderId | "admin", string> & { s3?: string; cloudflare?: string };
   /** The SSH port of the simulated hosts (written to the profile as ssh.port). */
   sshPort: number;
   profile: string;
@@ -48,7 +50,23 @@ export function sandboxDir(ctx: Context, dir?: string): string {
   return resolve(ctx.cwd, dir ?? join(automnaDataDir(ctx.env), "sandbox"));
 }
 
-const OVERRIDES = ["AUTOMNA_SSH_PORT", "AUTOMNA_SSH_PUBLIC_KEY", "AUTOMNA_SSH_IDENTITY_FILE", "HCLOUD_TOKEN", "AUTOMNA_HETZNER_URL", "DIGITALOCEAN_ACCESS_TOKEN", "AUTOMNA_DIGITALOCEAN_URL", "FLY_API_TOKEN", "AUTOMNA_FLY_URL", "AUTOMNA_FLY_LOGS_URL", "AUTOMNA_FLY_ORG", "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE"];
+/**
+ * The sandbox `status` and `down` mean: --dir, else the one whose profile `up` wrote (the
+ * active --profile, or `sandbox`), which remembers its directory, else the default one.
+ */
+async function upDir(ctx: Context, dir: string | undefined): Promise<string> {
+  if (dir !== undefined) return sandboxDir(ctx, dir);
+  const { Config } = await import("../../lib/config.js");
+  const config = await Config.open({ path: ctx.globals.config, profile: ctx.globals.profile ?? ctx.env.AUTOMNA_PROFILE ?? PROFILE, env: ctx.env });
+  const remembered = config.fileValue("sandbox.dir");
+  return sandboxDir(ctx, typeof remembered === "string" ? remembered : undefined);
+}
+
+const OVERRIDES = [
+  "AUTOMNA_STATE", "AUTOMNA_STATE_URL", "AUTOMNA_SSH_PORT", "AUTOMNA_SSH_PUBLIC_KEY", "AUTOMNA_SSH_IDENTITY_FILE",
+  ...MANIFESTS.flatMap((m) => [m.token.env, m.url.env, ...m.settings.flatMap((k) => (k.env ? [k.env] : []))]),
+  "AUTOMNA_PROVIDER", "AUTOMNA_REGION", "AUTOMNA_SIZE",
+];
 
 /**
  * The sandbox's own SSH key pair (`<dir>/ssh/id_ed25519`), made once: provision registers its
@@ -75,12 +93,18 @@ const STORAGE_OVERRIDES = ["AUTOMNA_STORAGE_ENDPOINT", "AUTOMNA_STORAGE_BUCKET",
 
 /** Writes the `sandbox` profile so `automna --profile sandbox ...` talks to the sandbox. */
 async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], token: string, sshPort: number, zoneId: string | undefined): Promise<Pick<UpResult, "profile" | "config" | "settings" | "overriddenBy">> {
-  const [{ Config }, { sandboxCredentials, SANDBOX_BUCKET, SANDBOX_ZONE }] = await Promise.all([import("../../lib/config.js"), import("../../sandbox/credentials.js")]);
+  const [{ Config }, { sandboxCredentials, SANDBOX_BUCKET, SANDBOX_ZONE }, { providerSettings }] = await Promise.all([
+    import("../../lib/config.js"), import("../../sandbox/credentials.js"), import("../../sandbox/settings.js"),
+  ]);
+  const forProviders = providerSettings(urls, token);
   const config = await Config.open({ path: ctx.globals.config, profile: PROFILE, env: ctx.env });
   const settings: Record<string, ConfigValue> = {
-    provider: "hetzner", region: "fsn1", size: "cx22",
-    "hetzner.url": urls.hetzner, "digitalocean.url": urls.digitalocean, "fly.url": urls.fly, "fly.logsUrl": urls.fly, "fly.org": "personal",
-    "ssh.port": sshPort,
+    // The first provider listed, at its defaults.
+    provider: MANIFESTS[0].id, region: MANIFESTS[0].defaultRegion, size: MANIFESTS[0].defaultSize,
+    ...forProviders.config,
+    "ssh.port": sshPort, "sandbox.dir": dir,
+    // The sandbox's fleet lives with its world, never in the real fleet's database.
+    "state.path": join(dir, "state.db"),
   };
   // Object storage and DNS for migrations and backups (the bucket and zone exist from the start).
   if (urls.s3) Object.assign(settings, { "storage.endpoint": urls.s3, "storage.bucket": SANDBOX_BUCKET, "storage.region": "auto" });
@@ -94,7 +118,7 @@ async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], t
     settings["ssh.identityFile"] = pair.identityFile;
   }
   const creds = sandboxCredentials(token);
-  const secrets: Record<string, string> = { "hetzner.token": token, "digitalocean.token": token, "fly.token": token };
+  const secrets: Record<string, string> = { ...forProviders.secrets };
   if (urls.s3) Object.assign(secrets, { "storage.accessKeyId": creds.s3.accessKeyId, "storage.secretAccessKey": creds.s3.secretAccessKey });
   if (urls.cloudflare && zoneId) secrets["cloudflare.token"] = creds.cloudflareToken;
   config.setMany({ ...settings, ...secrets });
@@ -106,10 +130,18 @@ async function writeProfile(ctx: Context, dir: string, urls: UpResult["urls"], t
   };
 }
 
-function portsFrom(base: number): { hetzner: number; digitalocean: number; fly: number; admin: number; s3: number; cloudflare: number } {
-  return base === 0
-    ? { hetzner: 0, digitalocean: 0, fly: 0, admin: 0, s3: 0, cloudflare: 0 }
-    : { hetzner: base, digitalocean: base + 1, fly: base + 2, admin: base + 3, s3: base + 4, cloudflare: base + 5 };
+/** `hetzner N, digitalocean N+1, fly N+2, admin N+3, s3 N+4, cloudflare N+5` for --help. */
+export function portPlan(): string {
+  const offsets = [...MANIFESTS.map((m) => [m.id, m.sandbox.portOffset] as const), ["admin", 3] as const, ["s3", 4] as const, ["cloudflare", 5] as const];
+  return offsets.sort((a, b) => a[1] - b[1]).map(([name, n]) => `${name} N${n ? `+${n}` : ""}`).join(", ");
+}
+
+function portsFrom(base: number): Record<ProviderId | "admin" | "s3" | "cloudflare", number> {
+  const at = (offset: number): number => (base === 0 ? 0 : base + offset);
+  return {
+    ...Object.fromEntries(MANIFESTS.map((m) => [m.id, at(m.sandbox.portOffset)])) as Record<ProviderId, number>,
+    admin: at(3), s3: at(4), cloudflare: at(5),
+  };
 }
 
 async function answers(admin: string): Promise<boolean> {
@@ -247,7 +279,7 @@ export interface DownResult {
 
 /** Stops the sandbox serving `dir` (SIGTERM, then waits for it to exit). */
 export async function runSandboxDown(ctx: Context, opts: { dir?: string }): Promise<DownResult> {
-  const dir = sandboxDir(ctx, opts.dir);
+  const dir = await upDir(ctx, opts.dir);
   const daemon = await import("../../sandbox/daemon.js");
   const info = daemon.readRunInfo(dir);
   if (!info || !daemon.processAlive(info.pid)) {
@@ -274,7 +306,7 @@ export interface StatusResult {
 }
 
 export async function runSandboxStatus(ctx: Context, opts: { dir?: string }): Promise<StatusResult> {
-  const dir = sandboxDir(ctx, opts.dir);
+  const dir = await upDir(ctx, opts.dir);
   const info = await runningSandbox(dir);
   let counts: Record<string, number>;
   if (info) {

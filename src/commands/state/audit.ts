@@ -48,8 +48,7 @@ export function registerAudit(state: Command, ctx: Context): void {
     .option("--action <action>", "only this action, e.g. lease.break or instance.update")
     .option("--target <user>", "only entries about this user (or token operator)")
     .option("--since <when>", "from this time: a duration ago (10m, 2h, 7d) or an ISO time")
-    .option("--until <when>", "before this time: a duration ago or an ISO time")
-    .option("--limit <n>", "at most this many of the latest entries (default 100)"), COLUMNS)
+    .option("--until <when>", "before this time: a duration ago or an ISO time"), COLUMNS, undefined, "at most this many of the latest entries (default 100)")
     .addHelpText("after", examples("automna state audit --since 1h", "automna state audit --action lease.break -o json", "automna state audit --who ann --target alice"))
     .action(action(ctx, async (opts: AuditOptions & { output?: string; columns?: string; header: boolean }) => {
       renderList(ctx.io, await runStateAudit(ctx, opts), COLUMNS, listOptionsFrom(opts, ctx.globals.json));

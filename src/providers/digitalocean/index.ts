@@ -3,15 +3,19 @@ import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget, sleep, type BudgetRule } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
-import { makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
+import { apiBinding, makeHttp, pollIntervals, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
+import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
+import { vmAccess } from "../vm/access.js";
 import { waitForVm } from "../vm/wait.js";
+import { digitalocean } from "./manifest.js";
 import { DigitalOceanClient, parseDigitalOceanError, type DDroplet, type DSize } from "./client.js";
+import { digitalOceanImport } from "./import.js";
 
 /**
  * DigitalOcean's documented budget per token: 5,000 requests per hour and 250 per minute, where
@@ -25,8 +29,9 @@ export const DIGITALOCEAN_BUDGET: BudgetRule = {
 const OS_IMAGE = "ubuntu-24-04-x64";
 const USER_DATA_MAX = 64 * 1024;
 const TAG = "automna";
-const userTag = (user: string): string => `automna-user-${user}`;
-const opTag = (opId: string): string => `automna-op-${opId}`;
+export const AUTOMNA_TAG = TAG;
+export const userTag = (user: string): string => `automna-user-${user}`;
+export const opTag = (opId: string): string => `automna-op-${opId}`;
 
 const STATUS: Record<string, InstanceStatus> = { new: "starting", active: "running", off: "stopped", archive: "stopped" };
 
@@ -59,17 +64,36 @@ export function toInstance(d: DDroplet): ProviderInstance {
 class DigitalOceanProvider implements Provider {
   readonly id = "digitalocean" as const;
   readonly title = "DigitalOcean";
-  readonly capabilities: Partial<Record<Capability, string>> = {
-    volumes: "the agent's data lives on the droplet's own disk",
-  };
+  readonly capabilities = digitalocean.capabilities;
+  readonly reach = digitalocean.reach;
+  readonly access = vmAccess;
   readonly #deps: ProviderDeps;
   readonly #client: DigitalOceanClient;
+  readonly importer: ProviderImport;
   #sizes: Promise<DSize[]> | undefined;
   #sshKey: Promise<string | undefined> | undefined;
+  #api: Promise<ApiBinding> | undefined;
 
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new DigitalOceanClient(makeHttp(deps, parseDigitalOceanError, new RateBudget(DIGITALOCEAN_BUDGET, deps.rateScale)));
+    this.importer = digitalOceanImport(this.#client);
+  }
+
+  /**
+   * The account the token belongs to (`GET /v2/account`, its uuid), asked once. A token whose
+   * scopes do not include reading the account (403) is bound by endpoint alone.
+   */
+  api(): Promise<ApiBinding> {
+    this.#api ??= this.#client.http.get<{ account?: { uuid?: string } }>("/v2/account").then(
+      (res) => apiBinding(this.#deps, res.body.account?.uuid),
+      (error: unknown) => {
+        if (error instanceof ProviderApiError && error.status === 403) return apiBinding(this.#deps);
+        throw error;
+      },
+    );
+    this.#api.catch(() => (this.#api = undefined));
+    return this.#api;
   }
 
   async checkCredentials(): Promise<CredentialCheck> {

@@ -149,6 +149,14 @@ export class FlyClient {
     return (await this.http.post<FMachine>(`/v1/apps/${enc(app)}/machines/${enc(id)}`, body, { budgetKey: `update_machine:${id}` })).body;
   }
 
+  /**
+   * Sets metadata keys, leaving the others (`PATCH .../metadata`): unlike an update of the config,
+   * the machine is not restarted.
+   */
+  async setMetadata(app: string, id: string, metadata: Record<string, string>): Promise<void> {
+    await this.http.request("PATCH", `/v1/apps/${enc(app)}/machines/${enc(id)}/metadata`, { body: { metadata }, budgetKey: `update_metadata:${id}` });
+  }
+
   /** false when already gone. */
   async deleteMachine(app: string, id: string): Promise<boolean> {
     const res = await this.http.delete(`/v1/apps/${enc(app)}/machines/${enc(id)}`, { query: { force: true }, allow: [404], budgetKey: `delete_machine:${id}` });

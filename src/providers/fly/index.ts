@@ -5,13 +5,17 @@ import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
 import { catalogBilling } from "../plan.js";
-import { makeHttp, type ProviderDeps } from "../deps.js";
+import { apiBinding, makeHttp, type ProviderDeps } from "../deps.js";
 import type { HttpClient } from "../../lib/http.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProviderRemote, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  AccessInstance, AgentEnvChange, BillingItem, CredentialCheck, InstanceAccess, Provider, ProviderInstance, ProviderRemote, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
+import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { FlyClient, parseFlyError, type FGuest, type FMachine } from "./client.js";
+import { volumeGb } from "../manifest.js";
+import { fly } from "./manifest.js";
+import { FlyImport } from "./import.js";
 import { FlyRemote } from "./remote.js";
 
 /**
@@ -74,22 +78,27 @@ export function toInstance(app: string, m: FMachine): ProviderInstance {
 class FlyProvider implements Provider {
   readonly id = "fly" as const;
   readonly title = "Fly.io";
-  readonly capabilities: Partial<Record<Capability, string>> = {
-    liveSizes: "the Machines API publishes no sizes or prices; automna uses its catalog",
-    livePrices: "the Machines API publishes no prices; automna uses its catalog",
-  };
+  readonly capabilities = fly.capabilities;
+  readonly reach = fly.reach;
   readonly #deps: ProviderDeps;
   readonly #client: FlyClient;
   readonly #org: string;
-  readonly remote: ProviderRemote;
+  readonly #remote: ProviderRemote;
+  readonly importer: FlyImport;
   #logsHttp: HttpClient | undefined;
 
   constructor(deps: ProviderDeps) {
     this.#deps = deps;
     this.#client = new FlyClient(makeHttp(deps, parseFlyError, new RateBudget(FLY_BUDGET, deps.rateScale)));
     this.#org = deps.config.getString("fly.org") ?? "personal";
+    this.importer = new FlyImport(this.#client, this.#org);
     // The logs API is another host than the Machines API, with no documented per-machine budget.
-    this.remote = new FlyRemote(this.#client, () => (this.#logsHttp ??= makeHttp({ ...deps, info: { ...deps.info, urlKey: "fly.logsUrl" } }, parseFlyError, new RateBudget({ global: [] }, deps.rateScale))));
+    this.#remote = new FlyRemote(this.#client, () => (this.#logsHttp ??= makeHttp({ ...deps, info: { ...deps.info, urlKey: "fly.logsUrl" } }, parseFlyError, new RateBudget({ global: [] }, deps.rateScale))));
+  }
+
+  /** Everything automna makes lives in the organization `fly.org`: that is the account. */
+  api(): Promise<ApiBinding> {
+    return Promise.resolve(apiBinding(this.#deps, this.#org));
   }
 
   async checkCredentials(): Promise<CredentialCheck> {
@@ -113,12 +122,12 @@ class FlyProvider implements Provider {
   }
 
   #volumeGb(): number {
-    return Math.max(1, Math.round(this.#deps.config.getNumber("fly.volumeGb") ?? 1));
+    return volumeGb(this.#deps.config.getNumber("fly.volumeGb"));
   }
 
   /** Fly publishes no prices: the catalog's, exactly as a dry run without a token prices it. */
   async billing(size: string): Promise<BillingItem[]> {
-    return catalogBilling(this.#deps.info, size, this.#volumeGb());
+    return catalogBilling(this.#deps.info, size, this.#deps.config);
   }
 
 
@@ -219,9 +228,17 @@ class FlyProvider implements Provider {
 
   async get(user: string): Promise<ProviderInstance | undefined> {
     const app = resourceName(user);
-    if (!(await this.#client.app(app))) return undefined;
+    if (!(await this.#client.app(app))) return this.#imported(user);
     const machines = await this.#client.machines(app, { automna_managed: "true" });
     return machines[0] ? toInstance(app, machines[0]) : this.#bareApp(app);
+  }
+
+  /** A user's app imported under another name than automna's: found by its machine's markers. */
+  async #imported(user: string): Promise<ProviderInstance | undefined> {
+    const m = (await this.#client.orgMachines(this.#org)).find((x) => x.config?.metadata?.automna_managed === "true" && x.config.metadata.automna_user === user && x.state !== "destroyed");
+    if (!m) return undefined;
+    const full = await this.#client.machine(m.app_name, m.id);
+    return full ? toInstance(m.app_name, full) : undefined;
   }
 
   /** An automna app without a machine (a half-made or half-removed instance). */
@@ -240,7 +257,6 @@ class FlyProvider implements Provider {
    */
   async list(): Promise<ProviderInstance[]> {
     const [apps, machines] = await Promise.all([this.#client.apps(this.#org), this.#client.orgMachines(this.#org)]);
-    const ours = apps.filter((a) => a.name.startsWith("automna-"));
     const byApp = new Map<string, FMachine[]>();
     for (const m of machines) {
       if (m.config?.metadata?.automna_managed !== "true") continue;
@@ -248,6 +264,8 @@ class FlyProvider implements Provider {
       if (list) list.push(m);
       else byApp.set(m.app_name, [m]);
     }
+    // automna's own apps by name; an imported app keeps its name and is automna's by its machine's markers.
+    const ours = apps.filter((a) => a.name.startsWith("automna-") || byApp.has(a.name));
     const out: ProviderInstance[] = [];
     const lagging: string[] = [];
     for (const app of ours) {
@@ -287,7 +305,7 @@ class FlyProvider implements Provider {
    * command again. Fly restarts the machine on an update; this waits until it has started.
    * A machine already in the wanted mode is left alone.
    */
-  async holdAgent(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void> {
+  async #hold(instance: Pick<ProviderInstance, "resources">, held: boolean): Promise<void> {
     const { app, machine } = ids(instance);
     const current = await this.#configured(app, machine);
     const isHeld = current.config.metadata?.[HELD] === "true";
@@ -308,7 +326,7 @@ class FlyProvider implements Provider {
   }
 
   /** The machine's plain env and the app's secrets (values read back: the token must allow it). */
-  async agentEnv(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>> {
+  async #readEnv(instance: Pick<ProviderInstance, "resources">): Promise<Record<string, Secret>> {
     const { app, machine } = ids(instance);
     const [current, secrets] = await Promise.all([this.#configured(app, machine), this.#client.secrets(app, true)]);
     const env = (current.config.env ?? {}) as Record<string, unknown>;
@@ -329,7 +347,7 @@ class FlyProvider implements Provider {
    * one value remains); removed names leave both. Fly gives a machine its secrets when it starts:
    * with `restart` the machine is updated (restarted) even when only secrets changed.
    */
-  async updateAgentEnv(instance: Pick<ProviderInstance, "resources">, change: { set: Record<string, Secret>; unset: string[] }, restart: boolean): Promise<boolean> {
+  async #updateEnv(instance: Pick<ProviderInstance, "resources">, change: AgentEnvChange, restart: boolean): Promise<boolean> {
     const { app, machine } = ids(instance);
     const [current, secrets] = await Promise.all([this.#configured(app, machine), this.#client.secrets(app, false)]);
     const names = Object.keys(change.set);
@@ -363,9 +381,20 @@ class FlyProvider implements Provider {
     }
   }
 
-  /** A user's name points at the app's own hostname (Fly routes it to the machine). */
-  routeTarget(instance: Pick<ProviderInstance, "resources">): { hostname: string } | undefined {
-    return instance.resources.app ? { hostname: `${instance.resources.app}.fly.dev` } : undefined;
+  /**
+   * A machine through Fly's APIs: exec, logs and `flyctl ssh console`; env as machine env and app
+   * secrets; held by replacing its init (created held when asked); a user's name points at the
+   * app's own hostname (Fly routes it to the machine).
+   */
+  access(instance: AccessInstance): InstanceAccess {
+    return {
+      api: this.#remote,
+      createsHeld: true,
+      readEnv: () => this.#readEnv(instance),
+      updateEnv: (change, _run, options) => this.#updateEnv(instance, change, options.restart),
+      hold: (held) => this.#hold(instance, held),
+      route: () => (instance.resources.app ? { hostname: `${instance.resources.app}.fly.dev` } : undefined),
+    };
   }
 
   async start(instance: Pick<ProviderInstance, "resources">): Promise<void> {

@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import type { HttpClient } from "../../lib/http.js";
-import { AutomnaError } from "../../lib/errors.js";
+import { AutomnaError, NotSupportedError } from "../../lib/errors.js";
 import type { ProviderInstance, ProviderRemote, RemoteExecResult, RemoteLogEntry } from "../types.js";
 import { resourceName } from "../types.js";
 import type { FlyClient, FLogLine } from "./client.js";
@@ -33,10 +33,21 @@ export class FlyRemote implements ProviderRemote {
     this.#logs = logs;
   }
 
-  async exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: string; timeoutMs?: number }): Promise<RemoteExecResult> {
+  /** The Machines API carries stdin as a JSON string: input that is not UTF-8 is refused. */
+  async exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult> {
     const { app, machine } = ids(instance);
+    let stdin: string | undefined;
+    if (options.stdin !== undefined) {
+      try {
+        stdin = new TextDecoder("utf-8", { fatal: true }).decode(options.stdin);
+      } catch {
+        throw new NotSupportedError("Fly.io's exec API carries stdin as text, and this input is not UTF-8", {
+          hint: "move binary data through object storage (a presigned URL and curl on the machine)",
+        });
+      }
+    }
     const timeout = options.timeoutMs === undefined ? DEFAULT_EXEC_TIMEOUT_S : Math.max(1, Math.ceil(options.timeoutMs / 1000));
-    const res = await this.#client.exec(app, machine, { command: argv, timeout, ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) });
+    const res = await this.#client.exec(app, machine, { command: argv, timeout, ...(stdin !== undefined ? { stdin } : {}) });
     const signal = signalName(res.exit_signal);
     return {
       exitCode: res.exit_code ?? (signal ? 128 + (res.exit_signal ?? 0) : 0),

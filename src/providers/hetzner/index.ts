@@ -3,15 +3,19 @@ import { mayHaveCommitted } from "../../lib/http.js";
 import { RateBudget } from "../../lib/rate-budget.js";
 import type { InstanceStatus } from "../../state/types.js";
 import { providerCatalog } from "../catalog.js";
-import { makeHttp, price, type ProviderDeps } from "../deps.js";
+import { apiBinding, makeHttp, price, type ProviderDeps } from "../deps.js";
 import type {
-  BillingItem, Capability, CredentialCheck, Provider, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
+  BillingItem, CredentialCheck, Provider, ProviderImport, ProviderInstance, ProvisionHooks, ProvisionResult, ProvisionSpec, RegionInfo, SizeInfo,
 } from "../types.js";
+import type { ApiBinding } from "../binding.js";
 import { resourceName } from "../types.js";
 import { renderUserData } from "../vm/cloud-init.js";
 import { readPublicKey } from "../vm/ssh-key.js";
+import { vmAccess } from "../vm/access.js";
 import { waitForVm } from "../vm/wait.js";
+import { hetzner } from "./manifest.js";
 import { ActionWatcher, HetznerClient, parseHetznerError, type HServer, type HServerType } from "./client.js";
+import { hetznerImport } from "./import.js";
 
 /** Hetzner's documented budget: 3600 requests per hour per project, refilling one per second. */
 export const HETZNER_BUDGET = { global: [{ capacity: 3600, perSecond: 1 }] };
@@ -49,12 +53,13 @@ export function toInstance(s: HServer): ProviderInstance {
 class HetznerProvider implements Provider {
   readonly id = "hetzner" as const;
   readonly title = "Hetzner Cloud";
-  readonly capabilities: Partial<Record<Capability, string>> = {
-    volumes: "the agent's data lives on the server's own disk",
-  };
+  readonly capabilities = hetzner.capabilities;
+  readonly reach = hetzner.reach;
+  readonly access = vmAccess;
   readonly #deps: ProviderDeps;
   readonly #client: HetznerClient;
   readonly #watcher: ActionWatcher;
+  readonly importer: ProviderImport;
   #sshKey: Promise<number | undefined> | undefined;
   #types: Promise<HServerType[]> | undefined;
   #pricing: Promise<{ currency: string; ipv4: Map<string, { hourly: number; monthly: number }> }> | undefined;
@@ -63,6 +68,12 @@ class HetznerProvider implements Provider {
     this.#deps = deps;
     this.#client = new HetznerClient(makeHttp(deps, parseHetznerError, new RateBudget(HETZNER_BUDGET, deps.rateScale)));
     this.#watcher = new ActionWatcher(this.#client, deps.pollMs ?? 100, deps.signal);
+    this.importer = hetznerImport(this.#client);
+  }
+
+  /** A Hetzner token belongs to one project, which the API does not name: the endpoint alone. */
+  api(): Promise<ApiBinding> {
+    return Promise.resolve(apiBinding(this.#deps));
   }
 
   async checkCredentials(): Promise<CredentialCheck> {

@@ -284,6 +284,27 @@ export function machineRoutes(env: SandboxEnv): MachineHelpers {
     return flyError(408, `deadline_exceeded: machine did not reach state ${wanted.join(",")} within ${seconds}s`);
   });
 
+  /**
+   * `PATCH .../metadata {metadata, machine_version?}`: sets keys, removes those given null or "",
+   * leaves the others; the machine keeps running (no new version). 412 when machine_version is stale.
+   */
+  const patchMetadata = withMachine((req, _app, m) => {
+    const b = req.body;
+    if (!isPlainObject(b) || !isPlainObject(b.metadata)) return badRequest("metadata is required");
+    if (m.state === "destroyed") return flyError(404, "machine not found");
+    if (b.machine_version !== undefined && b.machine_version !== m.version) return flyError(412, `machine version ${String(b.machine_version)} is not the current version ${m.version}`);
+    const next = { ...(m.config.metadata ?? {}) } as Record<string, string>;
+    for (const [k, v] of Object.entries(b.metadata)) {
+      if (v === null || v === "") delete next[k];
+      else if (typeof v === "string") next[k] = v;
+      else return badRequest(`invalid metadata.${k}: values must be strings`);
+    }
+    m.config = { ...m.config, metadata: next };
+    m.updated = Date.now();
+    env.world.changed();
+    return { status: 204 };
+  });
+
   const destroyNow = (m: FlyMachine): void => {
     command(m);
     for (const v of volumes.values()) if (v.attachedMachineId === m.id) v.attachedMachineId = null;
@@ -301,6 +322,8 @@ export function machineRoutes(env: SandboxEnv): MachineHelpers {
       { method: "POST", pattern: "/v1/apps/:app/machines/:id/start", name: "machines.start", handler: start },
       { method: "POST", pattern: "/v1/apps/:app/machines/:id/stop", name: "machines.stop", handler: stop },
       { method: "GET", pattern: "/v1/apps/:app/machines/:id/wait", name: "machines.wait", handler: wait },
+      { method: "GET", pattern: "/v1/apps/:app/machines/:id/metadata", name: "machines.metadata", handler: withMachine((_r, _a, m) => ({ status: 200, body: m.config.metadata ?? {} })) },
+      { method: "PATCH", pattern: "/v1/apps/:app/machines/:id/metadata", name: "machines.metadata.update", handler: patchMetadata },
     ],
   };
 }

@@ -19,7 +19,7 @@ const object = { type: "object" } as const;
 const nullable = <T extends object>(schema: T) => ({ anyOf: [schema, { type: "null" }] });
 const role = { type: "string", enum: ["live", "target", "retired"] } as const;
 const status = { type: "string", enum: [...INSTANCE_STATUSES] } as const;
-const opStatus = { type: "string", enum: ["running", "succeeded", "failed", "rolling_back", "rolled_back"] } as const;
+const opStatus = { type: "string", enum: ["running", "succeeded", "failed", "rolling_back", "rolled_back", "abandoned"] } as const;
 
 const body = (properties: Record<string, unknown>, required: string[] = []) => ({
   type: "object", properties, required, additionalProperties: false,
