@@ -170,13 +170,16 @@ export class SshLogSource implements LogSource {
   }
 }
 
-/** The provider's log API, polled with its cursor (Fly's `next_token`). */
+/** The provider's log API, polled with its cursor (Fly's `next_token`), or followed through its live stream (Koyeb's tail WebSocket). */
 export class ApiLogSource implements LogSource {
   readonly target: Target;
   readonly #remote: ProviderRemote;
   readonly #query: LogQuery;
   readonly #signal: AbortSignal;
   #cursor: string | undefined;
+  /** For a stream follow: the lines already shown, and where the backlog began (before any line). */
+  readonly #resume = new ResumePoint();
+  #backlogStart = "";
 
   constructor(target: Target, remote: ProviderRemote, query: LogQuery, signal: AbortSignal) {
     this.target = target;
@@ -199,10 +202,12 @@ export class ApiLogSource implements LogSource {
   /** The API has no since/tail: read to the end, filter and cut here. */
   async backlog(emit: Emit): Promise<void> {
     const all: LogLine[] = [];
+    this.#backlogStart = new Date().toISOString();
     for (;;) {
       const page = await this.#remote.logs(this.target.instance, this.#cursor);
       this.#cursor = page.cursor;
       if (page.entries.length === 0) break;
+      for (const e of page.entries) this.#resume.note(normalizeTime(e.time), e.line);
       all.push(...this.#lines(page.entries));
       if (this.#query.tail !== undefined && all.length > this.#query.tail * 4 + 1000) all.splice(0, all.length - this.#query.tail);
     }
@@ -211,6 +216,7 @@ export class ApiLogSource implements LogSource {
   }
 
   async follow(emit: Emit): Promise<void> {
+    if (this.#remote.tail) return this.#followStream(this.#remote.tail.bind(this.#remote), emit);
     let delay = BACKOFF_MIN;
     let failures = 0;
     for (;;) {
@@ -228,6 +234,44 @@ export class ApiLogSource implements LogSource {
       } catch (error) {
         if (isAbortError(error) || this.#signal.aborted) return;
         if (!(error instanceof AutomnaError) || ++failures >= GIVE_UP_AFTER) throw error;
+      }
+      try {
+        await sleep(delay, this.#signal);
+      } catch {
+        return;
+      }
+      delay = Math.min(BACKOFF_MAX, delay * 2);
+    }
+  }
+  /**
+   * The provider's live stream: each connection starts at the newest line shown (inclusive), and
+   * the resume point drops what was already shown, so a dropped stream reconnects with backoff
+   * without duplicates or gaps; 10 failed connections in a row give up.
+   */
+  async #followStream(tail: NonNullable<ProviderRemote["tail"]>, emit: Emit): Promise<void> {
+    let delay = BACKOFF_MIN;
+    let failures = 0;
+    // Lines are written in arrival order; a slow stdout queues them (a WebSocket cannot be paused).
+    let writing: Promise<void> = Promise.resolve();
+    for (;;) {
+      if (this.#signal.aborted) return;
+      this.#resume.reconnect();
+      let received = 0;
+      try {
+        await tail(this.target.instance, this.#resume.since ?? this.#backlogStart, (entries) => {
+          const fresh = this.#lines(entries.filter((e) => this.#resume.accept(normalizeTime(e.time), e.line)));
+          received += fresh.length;
+          if (fresh.length) writing = writing.then(() => emit(fresh));
+        }, this.#signal);
+        await writing;
+      } catch (error) {
+        if (isAbortError(error) || this.#signal.aborted) return;
+        if (!(error instanceof AutomnaError) || ++failures >= GIVE_UP_AFTER) throw error;
+      }
+      if (this.#signal.aborted) return;
+      if (received > 0) {
+        failures = 0;
+        delay = BACKOFF_MIN;
       }
       try {
         await sleep(delay, this.#signal);

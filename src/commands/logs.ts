@@ -72,7 +72,8 @@ export const logsCommand: CommandModule = {
         "automna logs alice bob -f --since 10m",
         "automna logs alice --since 2026-11-29T10:00:00Z --json | jq -r .line",
       )}
-Hetzner and DigitalOcean: docker logs over SSH; Fly: the Fly logs API (since and tail applied here).
+Hetzner and DigitalOcean: docker logs over SSH; Fly: the Fly logs API (since and tail applied here);
+Koyeb: the logs query API, then -f over its log-tail WebSocket.
 --json prints NDJSON, one {user, provider, time, line} per line. A dropped stream reconnects with
 backoff and resumes after the last line shown. Ctrl-C ends a follow with exit 0 (as fly logs does);
 exit 3 when some users' logs could not be read, 1 when the only user's could not.

@@ -149,6 +149,12 @@ export interface ProviderRemote {
   exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult>;
   /** One poll of the log API: the entries after `cursor` (oldest first) and the cursor for the next poll. */
   logs(instance: Pick<ProviderInstance, "resources">, cursor: string | undefined): Promise<{ entries: RemoteLogEntry[]; cursor: string | undefined }>;
+  /**
+   * A live log stream, where the provider has one (Koyeb's tail WebSocket): entries from `start`
+   * (RFC 3339, inclusive) on, oldest first, until the signal aborts (resolves) or the stream ends
+   * (resolves: the caller resumes it) or fails (rejects). Without it, a follow polls `logs`.
+   */
+  tail?(instance: Pick<ProviderInstance, "resources">, start: string, onEntries: (entries: RemoteLogEntry[]) => void, signal: AbortSignal): Promise<void>;
   /** The provider's own CLI for an interactive shell on the instance (e.g. `flyctl ssh console`). */
   shell(instance: Pick<ProviderInstance, "resources" | "user">): { program: string; args: string[]; install: string };
 }

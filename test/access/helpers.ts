@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
+import { expect } from "vitest";
+import type { Context } from "../../src/context.js";
+import { makeHome, runCli, type MemoryStream, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 
 /** A high SSH port for every test sandbox's hosts (each host has its own loopback address). */
@@ -63,4 +65,24 @@ export async function hostKeyOf(w: AccessWorld, user: string): Promise<{ key: st
 /** Seq numbers of the sandbox agent's lines (`... seq=N`). */
 export function seqs(text: string): number[] {
   return [...text.matchAll(/seq=(\d+)/g)].map((m) => Number(m[1]));
+}
+
+/** Each number once, each one more than the one before. */
+export function expectContiguous(ns: number[]): void {
+  expect(ns.length).toBeGreaterThan(0);
+  expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => ns[0]! + i));
+}
+
+/** Starts a follow in-process and hands back its live stdout and a way to stop it (Ctrl-C). */
+export function followLogs(env: Record<string, string>, args: string[]): { out: () => string; stop: () => Promise<{ code: number; stdout: string; stderr: string }> } {
+  const controller = new AbortController();
+  let stdout: MemoryStream | undefined;
+  const running = runCli(args, { env, signal: controller.signal, setup: (ctx: Context) => (stdout = ctx.io.streams.stdout as MemoryStream) });
+  return {
+    out: () => stdout?.text() ?? "",
+    stop: async () => {
+      controller.abort();
+      return running;
+    },
+  };
 }

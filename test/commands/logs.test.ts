@@ -1,8 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Context } from "../../src/context.js";
-import { accessWorld, hostKeyOf, provision, seqs, type AccessWorld } from "../access/helpers.js";
-import { runCli, type MemoryStream } from "../helpers/cli.js";
+import { accessWorld, expectContiguous, followLogs, hostKeyOf, provision, seqs, type AccessWorld } from "../access/helpers.js";
+import { runCli } from "../helpers/cli.js";
 import { hostProcesses, until } from "../sandbox/host-helpers.js";
 
 let w: AccessWorld;
@@ -18,25 +17,7 @@ afterAll(async () => {
 interface Line { user: string; provider: string; time: string; line: string }
 const ndjson = (text: string): Line[] => text.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Line);
 
-/** Each number once, each one more than the one before. */
-function expectContiguous(ns: number[]): void {
-  expect(ns.length).toBeGreaterThan(0);
-  expect(ns).toEqual(Array.from({ length: ns.length }, (_, i) => ns[0]! + i));
-}
-
-/** Starts a follow in-process and hands back its live stdout and a way to stop it (Ctrl-C). */
-function follow(args: string[]): { out: () => string; stop: () => Promise<{ code: number; stdout: string; stderr: string }> } {
-  const controller = new AbortController();
-  let stdout: MemoryStream | undefined;
-  const running = runCli(args, { env: w.env, signal: controller.signal, setup: (ctx: Context) => (stdout = ctx.io.streams.stdout as MemoryStream) });
-  return {
-    out: () => stdout?.text() ?? "",
-    stop: async () => {
-      controller.abort();
-      return running;
-    },
-  };
-}
+const follow = (args: string[]) => followLogs(w.env, args);
 
 /** Pids of this process's ssh clients whose command line contains `needle`. */
 function localSsh(needle: string): number[] {

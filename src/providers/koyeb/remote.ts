@@ -18,6 +18,11 @@ function serviceOf(instance: Pick<ProviderInstance, "resources">): string {
   return id;
 }
 
+interface TailFrame {
+  result?: { msg?: unknown; created_at?: unknown };
+  error?: { message?: string } | string;
+}
+
 interface ExecFrame {
   result?: { stdout?: { data?: string }; stderr?: { data?: string }; exited?: boolean; exit_code?: number };
   error?: { message?: string } | string;
@@ -26,7 +31,7 @@ interface ExecFrame {
 /**
  * Koyeb instances through Koyeb's API: commands through the exec WebSocket (the token as the
  * `Bearer` subprotocol; base64 frames, so bytes survive both ways), logs through the query API
- * (polled, resuming after the last line's time), and an interactive shell through `koyeb
+ * (what exists) and the tail WebSocket (what comes), and an interactive shell through `koyeb
  * services exec`.
  */
 export class KoyebRemote implements ProviderRemote {
@@ -42,10 +47,9 @@ export class KoyebRemote implements ProviderRemote {
 
   exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult> {
     const service = serviceOf(instance);
-    const url = `${this.#http.baseUrl.replace(/^http/, "ws").replace(/\/$/, "")}/v1/streams/instances/exec`;
     const timeoutMs = options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     return new Promise<RemoteExecResult>((resolve, reject) => {
-      const ws = new WebSocket(url, ["Bearer", this.#token()]);
+      const ws = this.#open("/v1/streams/instances/exec");
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let done = false;
@@ -97,6 +101,63 @@ export class KoyebRemote implements ProviderRemote {
         }));
       ws.addEventListener("close", dropped);
       ws.addEventListener("error", dropped);
+    });
+  }
+
+  /** One of Koyeb's WebSocket streams: the token goes as the subprotocol, never in the URL. */
+  #open(path: string, query: Record<string, string> = {}): WebSocket {
+    const url = new URL(`${this.#http.baseUrl.replace(/^http/, "ws").replace(/\/$/, "")}${path}`);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    return new WebSocket(url, ["Bearer", this.#token()]);
+  }
+
+  /**
+   * The log-tail WebSocket (`{result: LogEntry}` frames) from `start` on. Resolves when the signal
+   * aborts or the stream ends (the caller reconnects from the last line it saw); rejects on an
+   * `{error}` frame, a frame that is not JSON, or a stream that could not be opened.
+   */
+  tail(instance: Pick<ProviderInstance, "resources">, start: string, onEntries: (entries: RemoteLogEntry[]) => void, signal: AbortSignal): Promise<void> {
+    const service = serviceOf(instance);
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return resolve();
+      const ws = this.#open("/v1/streams/logs/tail", { service_id: service, type: "runtime", start });
+      let done = false;
+      let opened = false;
+      const finish = (error?: AutomnaError): void => {
+        if (done) return;
+        done = true;
+        signal.removeEventListener("abort", aborted);
+        try {
+          ws.close();
+        } catch {
+          // already closed
+        }
+        if (error) reject(error);
+        else resolve();
+      };
+      const aborted = (): void => finish();
+      signal.addEventListener("abort", aborted);
+      ws.addEventListener("open", () => void (opened = true));
+      ws.addEventListener("message", (event: MessageEvent) => {
+        let frame: TailFrame;
+        try {
+          frame = JSON.parse(String(event.data)) as TailFrame;
+        } catch {
+          return finish(new AutomnaError("Koyeb's log stream sent a frame that is not JSON", { code: "logs_failed" }));
+        }
+        if (frame.error) {
+          const message = typeof frame.error === "string" ? frame.error : frame.error.message ?? "error";
+          return finish(new AutomnaError(`Koyeb's log stream for service ${service} failed: ${message}`, { code: "logs_failed" }));
+        }
+        const e = frame.result;
+        if (e && typeof e.created_at === "string" && typeof e.msg === "string") onEntries([{ time: e.created_at, line: e.msg }]);
+      });
+      // A stream that ends after it opened is resumed by the caller; one that never opened is an error.
+      const ended = (): void => finish(opened ? undefined : new AutomnaError(`Koyeb's log stream for service ${service} could not be opened`, {
+        code: "logs_failed", hint: "check the token and the service's state (automna status)",
+      }));
+      ws.addEventListener("close", ended);
+      ws.addEventListener("error", ended);
     });
   }
 
