@@ -1,7 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { execa } from "execa";
 import { expect } from "vitest";
 import type { Context } from "../../src/context.js";
+import { BIN } from "../helpers/bin.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { makeHome, runCli, type MemoryStream, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 
@@ -85,4 +88,22 @@ export function followLogs(env: Record<string, string>, args: string[]): { out: 
       return running;
     },
   };
+}
+
+/**
+ * `automna logs <user> -f` through the built binary, interrupted with SIGINT once ten lines
+ * have arrived: what a user's Ctrl-C leaves (exit code, stderr, the lines printed).
+ */
+export async function interruptFollow(env: Record<string, string>, user: string): Promise<{ exitCode: number | undefined; stderr: string; stdout: string }> {
+  const child = execa(process.execPath, [BIN, "logs", user, "-f", "--tail", "1"], { env, extendEnv: false, reject: false, stdin: "ignore", timeout: budget(QUIET_MS.binaryRun) });
+  let out = "";
+  await new Promise<void>((resolve) => {
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      if (seqs(out).length >= 10) resolve();
+    });
+  });
+  child.kill("SIGINT");
+  const r = await child;
+  return { exitCode: r.exitCode, stderr: String(r.stderr), stdout: String(r.stdout) };
 }

@@ -6,7 +6,7 @@
  */
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accessWorld, expectContiguous, followLogs, provision, seqs, type AccessWorld } from "../access/helpers.js";
+import { accessWorld, interruptFollow, expectContiguous, followLogs, provision, seqs, type AccessWorld } from "../access/helpers.js";
 import { BIN } from "../helpers/bin.js";
 import { budget, QUIET_MS, until } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
@@ -102,16 +102,7 @@ describe("automna logs -f on Koyeb through the binary", () => {
   });
 
   it("Ctrl-C (SIGINT) ends a follow cleanly with exit 0", async () => {
-    const child = execa(process.execPath, [BIN, "logs", "kai", "-f", "--tail", "1"], { env: w.env, extendEnv: false, reject: false, stdin: "ignore", timeout: budget(QUIET_MS.binaryRun) });
-    let out = "";
-    await new Promise<void>((resolve) => {
-      child.stdout!.on("data", (c: Buffer) => {
-        out += c.toString();
-        if (seqs(out).length >= 10) resolve();
-      });
-    });
-    child.kill("SIGINT");
-    const r = await child;
+    const r = await interruptFollow(w.env, "kai");
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe("");
     expectContiguous(seqs(String(r.stdout)));

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accessWorld, provision, seqs, type AccessWorld } from "../access/helpers.js";
+import { accessWorld, interruptFollow, provision, seqs, type AccessWorld } from "../access/helpers.js";
 import { BIN } from "../helpers/bin.js";
 import { budget } from "../helpers/budget.js";
 
@@ -52,16 +52,7 @@ describe("automna logs -f through the binary", () => {
   });
 
   it("Ctrl-C (SIGINT) ends a follow cleanly with exit 0", async () => {
-    const child = execa(process.execPath, [BIN, "logs", "alice", "-f", "--tail", "1"], { env: w.env, extendEnv: false, reject: false, stdin: "ignore" });
-    let out = "";
-    await new Promise<void>((resolve) => {
-      child.stdout!.on("data", (c: Buffer) => {
-        out += c.toString();
-        if (seqs(out).length >= 10) resolve();
-      });
-    });
-    child.kill("SIGINT");
-    const r = await child;
+    const r = await interruptFollow(w.env, "alice");
     expect(r.stderr).toBe("");
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe("");
