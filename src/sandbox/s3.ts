@@ -179,9 +179,11 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
   let presigned = false;
   let multipart: { operation: string; partNumber?: number } | undefined;
   // "close" fires for finished and aborted responses alike ("finish" can be skipped when the client hangs up first).
+  // The status is the one the handler answered with (end() called), even when the client hung up before the
+  // answer was flushed: on a busy machine a part stored and answered 200 could otherwise be logged as 0.
   res.once("close", () => {
     if (ctx.requests.length >= MAX_LOG) ctx.requests.shift();
-    ctx.requests.push({ method, bucket, key, status: res.writableFinished ? res.statusCode : 0, presigned, ...multipart });
+    ctx.requests.push({ method, bucket, key, status: res.writableEnded ? res.statusCode : 0, presigned, ...multipart });
   });
   try {
     let path: string;
