@@ -4,7 +4,7 @@ import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, ownHome, provision, type MigrateWorld } from "./world.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld } from "./world.js";
 
 /**
  * SIGKILL of the CLI (the built binary) at every step in turn: right after the step's intent is
@@ -79,7 +79,7 @@ async function expectMigratedOnce(w: MigrateWorld, user: string, op: string): Pr
   expect(journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
   expect(journal.filter((e) => e.phase === "failed" || e.phase === "undone")).toEqual([]);
   const verified = journal.find((e) => e.step === "verify" && e.phase === "done")!.data;
-  expect(verified.manifest).toBe(manifestDigest(`${hostDir(w, retired)}/data`));
+  expect(verified.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
   expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live)}/data`)).toEqual([]);
 
   const locks = await runCli(["lock", "list", "--json"], { env: w.env });

@@ -4,7 +4,7 @@ import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
 
 /**
  * SIGKILL of the built binary at every migration step with Koyeb as the source and as the
@@ -54,7 +54,7 @@ describe.concurrent("SIGKILL at every step with Koyeb as source and as target, t
     const journal = status.json<{ status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] }>();
     expect(journal.status).toBe("succeeded");
     expect(journal.journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
-    expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.manifest).toBe(manifestDigest(`${hostDir(w, retired)}/data`));
+    expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
     expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live[0]!)}/data`)).toEqual([]);
     const puts = w.sb.s3.requests.filter((q) => q.method === "PUT" && q.key?.startsWith(`migrations/${user}/${op}/`)).map((q) => q.key!);
     expect(new Set(puts).size).toBe(puts.length);
