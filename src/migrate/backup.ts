@@ -1,22 +1,28 @@
 import { AutomnaError, CancelledError, NotFoundError, OutputClosedError, UsageError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
+import { abortUploads } from "../lib/s3-multipart.js";
 import { withLease } from "../state/lease.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
 import { BACKUP_ID, backupKeys } from "./backup-catalog.js";
-import { archiveAll, cleanupWork, describeArchive, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy, type ArchiveInfo } from "./host.js";
+import { cleanupWork, runScript, setAgent, waitHealthy, type HostDeps } from "./host.js";
 import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
+import { parseReport, reportNumber, reportSha } from "./report.js";
+import { backupArchiveScript, backupRestoreScript, curlConfig } from "./scripts.js";
+import { presign, sendArchive } from "./transfer.js";
 import type { EngineDeps } from "./types.js";
 
 /**
- * Backups of a user's /data: the same path as a migration's copy (tar on the host, sha256,
- * presigned PUT; presigned GET, verify, extract), stored as `backups/<user>/<id>.tar` with a
- * manifest object `backups/<user>/<id>.manifest` beside it: a header (`# key: value` lines with
- * the archive's sha256 and size) and the per-file manifest of what the archive holds.
+ * Backups of a user's /data: the same path as a migration's copy (tar | sha256 on the host in one
+ * pass, presigned PUT, or parts past storage.multipartThreshold; presigned GET, verify, extract),
+ * stored as `backups/<user>/<id>.tar` with a manifest object `backups/<user>/<id>.manifest`
+ * beside it: a header (`# key: value` lines with the archive's sha256 and size) and the per-file
+ * manifest of what the archive holds.
  *
- * The agent is frozen while the archive and manifest are taken (seconds for a small /data) and
- * started again before the upload, so the archive is consistent and matches its manifest exactly.
+ * The agent is frozen while the archive and manifest are taken (one remote command; seconds for a
+ * small /data) and started again before the upload, so the archive is consistent and matches its
+ * manifest exactly.
  */
 
 export interface BackupResult {
@@ -100,24 +106,28 @@ async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: P
     const keys = backupKeys(user, id);
     p.step("freezing the agent");
     const frozen = Date.now();
-    let archive;
-    let m;
+    let report;
     try {
       p.stopped = true;
       await setAgent(deps, provider, instance, false);
       p.step("archiving /data");
-      archive = await archiveAll(deps, instance, id, "backup", false);
-      m = await manifest(deps, instance, id);
+      report = parseReport(await runScript(deps, instance, "archiving /data (backup)", backupArchiveScript(id)));
     } finally {
       await p.start(provider, instance);
     }
     const frozenMs = Date.now() - frozen;
+    const archive = { sha256: reportSha(report, "sha256", "backup"), bytes: reportNumber(report, "bytes", "backup") };
+    const m = parseManifest((report.sections.manifest ?? []).join("\n"));
     await waitHealthy(deps, instance, deps.health, provider);
     p.step("uploading");
+    await sendArchive(deps, instance, id, "backup", keys.archive, archive).catch(async (error: unknown) => {
+      // Parts already stored cost money until aborted (gc aborts what this leaves, too).
+      await abortUploads(deps.objects, keys.archive).catch(() => undefined);
+      throw error;
+    });
     const createdAt = deps.now().toISOString();
-    await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
     p.step("verifying the stored archive");
-    const verifiedAt = await verifyStored(deps, instance, id, keys.archive, archive).catch(async (error: unknown) => {
+    const verifiedAt = await verifyStored(deps, keys.archive, archive).catch(async (error: unknown) => {
       // Nothing of a backup that does not verify is kept: without its manifest it would not count anyway.
       await deps.objects.deleteObject(keys.archive).catch(() => undefined);
       throw error;
@@ -132,21 +142,18 @@ async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: P
 }
 
 /**
- * Checks the stored object against what the manifest will say: its size, and its ETag (the MD5 of
- * a single-part upload) against the MD5 of the archive on the host whose sha256 the manifest
- * records. Only then is the manifest written, so a listed backup is a verified one.
+ * Checks the stored object against what the manifest will say (its size; the sha256 is checked
+ * again on the host by every restore before anything is replaced). Only then is the manifest
+ * written, so a listed backup is a verified one.
  */
-async function verifyStored(deps: BackupDeps, instance: Instance, id: string, key: string, archive: ArchiveInfo): Promise<string> {
-  const [head, local] = await Promise.all([deps.objects.headObject(key), describeArchive(deps, instance, id, "backup")]);
+async function verifyStored(deps: BackupDeps, key: string, archive: { bytes: number }): Promise<string> {
+  const head = await deps.objects.headObject(key);
   if (!head) throw new AutomnaError(`the uploaded archive ${key} is not in the bucket`, { code: "verify_failed" });
-  if (head.size !== archive.bytes) throw new AutomnaError(`the stored archive ${key} has ${head.size} bytes, the manifest ${archive.bytes}`, { code: "verify_failed" });
-  if (!local || local.sha256 !== archive.sha256) throw new AutomnaError(`the archive on the host changed before it could be checked`, { code: "verify_failed" });
-  const etag = head.etag.replace(/"/g, "");
-  if (local.md5 && /^[0-9a-f]{32}$/.test(etag) && etag !== local.md5) throw new AutomnaError(`the stored archive ${key} differs from the one taken (ETag ${etag}, MD5 ${local.md5})`, { code: "verify_failed" });
+  if (head.size !== archive.bytes) throw new AutomnaError(`the stored archive ${key} has ${head.size} bytes, the manifest says ${archive.bytes}`, { code: "verify_failed" });
   return deps.now().toISOString();
 }
 
-export function parseBackupManifest(text: string): { sha256: string; manifestText: string } {
+export function parseBackupManifest(text: string): { sha256: string; bytes: number; manifestText: string } {
   const header = new Map<string, string>();
   const lines: string[] = [];
   for (const line of text.split("\n")) {
@@ -156,7 +163,19 @@ export function parseBackupManifest(text: string): { sha256: string; manifestTex
   }
   const sha256 = header.get("sha256") ?? "";
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AutomnaError("the backup's manifest has no archive sha256", { code: "bad_backup" });
-  return { sha256, manifestText: lines.join("\n") };
+  // Backups made before the size was in the header: any size (it only picks the hash program).
+  const bytes = Number(header.get("bytes") ?? 0);
+  return { sha256, bytes: Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : 0, manifestText: lines.join("\n") };
+}
+
+/**
+ * Downloads a backup's archive onto an instance (its sha256 checked before anything is replaced),
+ * extracts it over /data and checks the result file by file against the backup's manifest.
+ */
+export async function restoreBackupOnto(deps: HostDeps, instance: Instance, key: string, backupId: string, archive: { sha256: string; bytes: number }, want: ReturnType<typeof parseManifest>): Promise<void> {
+  const out = await runScript(deps, instance, "restoring backup.tar", backupRestoreScript(backupId, archive.sha256, archive.bytes), curlConfig(presign(deps, "GET", key)));
+  const have = parseManifest((parseReport(out).sections.manifest ?? []).join("\n"));
+  if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match backup ${backupId}'s manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
 }
 
 /**
@@ -182,7 +201,7 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     const keys = backupKeys(user, backupId);
     const text = await deps.objects.getText(keys.manifest);
     if (text === undefined) throw new NotFoundError(`no backup ${backupId} of ${user}`, { hint: `objects are under backups/${user}/ in the storage bucket` });
-    const { sha256, manifestText } = parseBackupManifest(text);
+    const { sha256, bytes, manifestText } = parseBackupManifest(text);
     const want = parseManifest(manifestText);
     p.step("stopping the agent");
     const stopped = Date.now();
@@ -190,9 +209,7 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     await setAgent(deps, provider, instance, false);
     try {
       p.step("downloading, verifying and extracting");
-      await restoreArchive(deps, instance, backupId, "backup", keys.archive, sha256, "replace");
-      const have = await manifest(deps, instance, backupId);
-      if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match the backup's manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
+      await restoreBackupOnto(deps, instance, keys.archive, backupId, { sha256, bytes }, want);
     } finally {
       await p.start(provider, instance);
     }

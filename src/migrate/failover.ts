@@ -4,11 +4,11 @@ import { newId } from "../lib/ids.js";
 import { holdLeases } from "../state/lease.js";
 import type { Operation, StateStore } from "../state/types.js";
 import { backupKeys } from "./backup-catalog.js";
-import { parseBackupManifest } from "./backup.js";
+import { parseBackupManifest, restoreBackupOnto } from "./backup.js";
 import { cutover, provision, switchRouting } from "./forward.js";
-import { manifest, restoreArchive, setAgent, waitHealthy } from "./host.js";
+import { setAgent, waitHealthy } from "./host.js";
 import { Journal } from "./journal.js";
-import { manifestDifferences, parseManifest } from "./manifest.js";
+import { parseManifest } from "./manifest.js";
 import { Run } from "./run.js";
 import type { EngineDeps, MigrateParams } from "./types.js";
 
@@ -122,12 +122,9 @@ async function forward(r: Run, p: FailoverParams): Promise<void> {
     const keys = backupKeys(r.user, p.backupId);
     const text = await r.deps.objects.getText(keys.manifest);
     if (text === undefined) throw new AutomnaError(`backup ${p.backupId} of ${r.user} is gone from the bucket`, { code: "not_found" });
-    const { sha256, manifestText } = parseBackupManifest(text);
+    const { sha256, bytes, manifestText } = parseBackupManifest(text);
     const want = parseManifest(manifestText);
-    const target = await r.target();
-    await restoreArchive(r.host, target, r.opId, "backup", keys.archive, sha256, "replace");
-    const have = await manifest(r.host, target, r.opId);
-    if (have.digest !== want.digest) throw new AutomnaError(`the restored /data does not match backup ${p.backupId}'s manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
+    await restoreBackupOnto(r.host, await r.target(), keys.archive, p.backupId, { sha256, bytes }, want);
     return { files: want.files, bytes: want.bytes, manifest: want.digest, summary: `restored ${want.files} files from ${p.backupId}` };
   });
   await r.j.step("start-target", "starting the agent and waiting for health", { checks: r.deps.health.checks }, async () => {
