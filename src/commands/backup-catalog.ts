@@ -74,7 +74,9 @@ export function registerBackupCatalog(backup: Command, ctx: Context): void {
     .description("the backups in object storage: id, user, time, size, checksum, source provider, when verified")
     .argument("[users...]", "only these users"), COLUMNS)
     .addHelpText("after", examples("automna backup list", "automna backup list alice -o csv"))
-    .action(action(ctx, async (users: string[], flags: ListFlags) => {
+    .action(action(ctx, async (users: string[], own: ListFlags, command: Command) => {
+      // `-o` after the subcommand is parsed by `backup` itself (its own -o): take it from there too.
+      const flags = { ...own, output: own.output ?? (command.optsWithGlobals() as { output?: string }).output };
       const output = listOptionsFrom(flags, ctx.globals.json);
       const rows = await runBackupList(ctx, users);
       if (rows.length === 0 && output.format === "table") return void ctx.io.info(users.length ? `no backups of ${users.join(", ")}` : "no backups yet (automna backup --all)");
@@ -89,7 +91,8 @@ export function registerBackupCatalog(backup: Command, ctx: Context): void {
     .option("--dry-run", "only show what would be deleted")
     .option("-o, --output <format>", "table, json")
     .addHelpText("after", examples("automna backup prune --keep-last 7 --keep-within 7d --dry-run", "automna backup prune --keep-last 3 --yes"))
-    .action(action(ctx, async (flags: { keepLast?: string; keepWithin?: string; dryRun?: boolean; output?: string }) => {
+    .action(action(ctx, async (own: { keepLast?: string; keepWithin?: string; dryRun?: boolean; output?: string }, command: Command) => {
+      const flags = { ...own, output: own.output ?? (command.optsWithGlobals() as { output?: string }).output };
       const json = flags.output === "json" || ctx.globals.json;
       if (flags.output !== undefined && !["table", "json"].includes(flags.output)) throw new UsageError(`-o must be table or json, got "${flags.output}"`);
       const r = await runBackupPrune(ctx, { keepLast: flags.keepLast, keepWithin: flags.keepWithin, dryRun: flags.dryRun === true || false });

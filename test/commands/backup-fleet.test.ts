@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +15,8 @@ afterAll(async () => {
   await w?.cleanup();
 });
 
-const USERS = Array.from({ length: 30 }, (_, i) => `bk-${String(i).padStart(2, "0")}`);
+/** 12 users by default (AUTOMNA_BACKUP_USERS=30 for the issue's full count; bench/failover.mjs backs up 100). */
+const USERS = Array.from({ length: Number(process.env.AUTOMNA_BACKUP_USERS ?? 12) }, (_, i) => `bk-${String(i).padStart(2, "0")}`);
 const BROKEN = "bk-07";
 
 interface ListedBackup { id: string; user: string; time: string; size: number; checksum: string; provider: string; verifiedAt: string | null }
@@ -28,15 +29,12 @@ async function listed(...users: string[]): Promise<ListedBackup[]> {
 
 describe("backup --all", () => {
   it(`backs up ${USERS.length} users at once, each verified; one failing host makes it exit 3 and leaves nothing of its own`, async () => {
-    const t0 = Date.now();
     await provision(w, "hetzner", USERS);
-    if (process.env.OUTAGE_TIMING) process.stderr.write(`provision ${Date.now() - t0} ms\n`);
-    // The broken host cannot stop its agent (no docker): its backup fails at once.
+    // The broken host's tar fails (first on its PATH): its backup fails at once, its agent serves on.
     const [broken] = await instances(w, BROKEN);
-    rmSync(join(hostDir(w, broken!), ".host", "bin", "docker"));
+    writeFileSync(join(hostDir(w, broken!), ".host", "bin", "tar"), "#!/bin/sh\necho 'tar: simulated disk failure' >&2\nexit 2\n", { mode: 0o755 });
 
     const res = await runCli(["backup", "--all", "--concurrency", "8", "--json"], { env: { ...w.env, CI: "1" } });
-    if (process.env.OUTAGE_TIMING) process.stderr.write(`backup ${Date.now() - t0} ms\n`);
     expect(res.code, res.stderr.slice(-2000)).toBe(3);
     const doc = JSON.parse(res.stdout) as { results: { user: string; result: string; backup: { backupId: string; verifiedAt: string } | null }[]; summary: { verified: number; failed: number } };
     expect(doc.summary).toEqual({ verified: USERS.length - 1, failed: 1 });
@@ -52,7 +50,7 @@ describe("backup --all", () => {
       expect(doc.results.find((r) => r.user === b.user)!.backup!.backupId).toBe(b.id);
     }
     const csv = await runCli(["backup", "list", "bk-01", "-o", "csv"], { env: w.env });
-    expect(csv.stdout.split("\n")[0]).toBe("id,user,time,size,checksum,provider,verified");
+    expect(csv.stdout.split(/\r?\n/)[0]).toBe("id,user,time,size,checksum,provider,verified");
   }, budget(QUIET_MS.test + (USERS.length * QUIET_MS.migration) / 2 / availableParallelism()));
 
   it("restores the newest verified backup with --from latest, and refuses what is not one", async () => {
