@@ -4,7 +4,7 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
 import type { RefreshSummary } from "../fleet/refresh.js";
-import { placedWhy } from "./status.js";
+import { placedWhy } from "../fleet/placement.js";
 import { INSTANCE_STATUSES, type Instance, type InstanceStatus } from "../state/types.js";
 
 export interface ListOptions {

@@ -5,6 +5,7 @@ import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import { checkHealth, healthHost, type HealthResult } from "../lib/health.js";
 import { addOutputFlag, formatTable, renderDetails, renderDocument, resolveFormat, DOCUMENT_FORMATS } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
+import { placedWhy } from "../fleet/placement.js";
 import { MONTH_HOURS } from "../pricing/period.js";
 import { intervalCost } from "../pricing/usage-cost.js";
 import { monthlyTotal } from "../providers/plan.js";
@@ -56,12 +57,6 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   const host = healthHost(addresses);
   if (host) report.health = await checkHealth(host, config.getNumber("health.port") ?? 8080, config.getString("health.path") ?? "/healthz", 3000, ctx.signal);
   return report;
-}
-
-/** Why the placement policy put the instance where it is (provision --provider auto), if it did. */
-export function placedWhy(meta: Record<string, unknown>): string | null {
-  const p = meta.placement as { entry?: unknown; why?: unknown } | undefined;
-  return p && typeof p.entry === "string" ? `${p.entry}: ${String(p.why)}` : null;
 }
 
 /** "server 3.79 + ipv4 0.50": what the monthly price is made of. */

@@ -79,3 +79,9 @@ export class Placer {
     this.#count[index]!--;
   }
 }
+
+/** Why the placement policy put an instance where it is (provision --provider auto), if it did. */
+export function placedWhy(meta: Record<string, unknown>): string | null {
+  const p = meta.placement as { entry?: unknown; why?: unknown } | undefined;
+  return p && typeof p.entry === "string" ? `${p.entry}: ${String(p.why)}` : null;
+}

@@ -1,18 +1,19 @@
 import type { Command } from "commander";
-import type { Context } from "../context.js";
-import { action, examples, type CommandModule } from "../lib/command.js";
-import { CancelledError, errorJson, failureOf, rememberFailure, UsageError } from "../lib/errors.js";
-import { addOutputFlag, DOCUMENT_FORMATS, mib, renderDetails, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
-import { parseInteger, validateUser, validateUsers } from "../lib/validate.js";
-import type { BackupDeps, BackupResult, RestoreResult } from "../migrate/backup.js";
-import type { EngineDeps } from "../migrate/types.js";
-import { registerBackupCatalog } from "./backup-catalog.js";
+import type { Context } from "../../context.js";
+import { action, examples, type CommandModule } from "../../lib/command.js";
+import { CancelledError, errorJson, failureOf, rememberFailure, UsageError } from "../../lib/errors.js";
+import { addOutputFlag, DOCUMENT_FORMATS, mib, renderDetails, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { parseInteger, validateUser, validateUsers } from "../../lib/validate.js";
+import type { BackupDeps, BackupResult, RestoreResult } from "../../migrate/backup.js";
+import type { EngineDeps } from "../../migrate/types.js";
+import type { ProgressBoard } from "../../lib/io.js";
+import { registerBackupCatalog } from "./catalog.js";
 
 type Deps = EngineDeps & { close(): Promise<void> };
 
 /** The engine's dependencies for backups and restores, built once per command run. */
 async function backupDeps(ctx: Context): Promise<Deps> {
-  const [{ buildEngineDeps }, { hostRunner }] = await Promise.all([import("../migrate/deps.js"), import("../migrate/exec.js")]);
+  const [{ buildEngineDeps }, { hostRunner }] = await Promise.all([import("../../migrate/deps.js"), import("../../migrate/exec.js")]);
   return buildEngineDeps(ctx, await hostRunner(ctx), () => undefined);
 }
 
@@ -36,10 +37,21 @@ export interface BackupOutcome {
 }
 
 /** `automna backup <user...>|--all`: each user's /data archived, uploaded and verified, `concurrency` at once. */
-export async function runBackups(ctx: Context, users: string[], concurrency: number): Promise<BackupOutcome[]> {
-  const [{ backupUser }, { mapConcurrent }] = await Promise.all([import("../migrate/backup.js"), import("../lib/concurrency.js")]);
+/** A one-user board: the task line `user: text` the single backup always showed. */
+function oneLine(ctx: Context): Pick<ProgressBoard, "update" | "done" | "fail" | "close"> {
+  let task: ReturnType<Context["io"]["task"]> | undefined;
+  const show = (user: string, text: string): void => {
+    if (task) task.update(`${user}: ${text}`);
+    else task = ctx.io.task(`${user}: ${text}`);
+  };
+  return { update: show, done: () => task?.stop(), fail: () => task?.stop(), close: () => task?.stop() };
+}
+
+export async function runBackups(ctx: Context, users: string[], concurrency: number, single = false): Promise<BackupOutcome[]> {
+  const [{ backupUser }, { mapConcurrent }] = await Promise.all([import("../../migrate/backup.js"), import("../../lib/concurrency.js")]);
   const deps = await backupDeps(ctx);
-  const board = ctx.io.board();
+  // One user: a progress line as before; several: a board, one line each.
+  const board = single ? oneLine(ctx) : ctx.io.board();
   try {
     return await mapConcurrent(users, concurrency, async (user): Promise<BackupOutcome> => {
       board.update(user, "starting");
@@ -62,7 +74,7 @@ export async function runBackups(ctx: Context, users: string[], concurrency: num
 
 export async function runRestore(ctx: Context, user: string, from: string): Promise<RestoreResult> {
   validateUser(user);
-  const [{ restoreUser }, { resolveBackup }] = await Promise.all([import("../migrate/backup.js"), import("../migrate/backup-catalog.js")]);
+  const [{ restoreUser }, { resolveBackup }] = await Promise.all([import("../../migrate/backup.js"), import("../../migrate/backup-catalog.js")]);
   const deps = await backupDeps(ctx);
   const task = ctx.io.task(`${user}: starting`);
   try {
@@ -110,7 +122,7 @@ export const backupCommand: CommandModule = {
           ctx.io.info("no user has a live instance: nothing to back up");
           return 0;
         }
-        const results = await runBackups(ctx, selected, concurrency);
+        const results = await runBackups(ctx, selected, concurrency, selected.length === 1 && !flags.all);
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && !flags.all) {
           if (failed) throw failureOf(results[0]!);

@@ -1,12 +1,12 @@
-import type { Context } from "../context.js";
-import { checkHealth, healthHost } from "../lib/health.js";
-import { mapConcurrent } from "../lib/concurrency.js";
-import { UsageError } from "../lib/errors.js";
-import { validateUsers } from "../lib/validate.js";
-import type { StorageClient } from "../lib/s3-objects.js";
-import type { FailoverParams } from "../migrate/failover.js";
-import type { HealthSettings } from "../migrate/types.js";
-import type { Instance } from "../state/types.js";
+import type { Context } from "../../context.js";
+import { checkHealth, healthHost } from "../../lib/health.js";
+import { mapConcurrent } from "../../lib/concurrency.js";
+import { UsageError } from "../../lib/errors.js";
+import { validateUsers } from "../../lib/validate.js";
+import type { StorageClient } from "../../lib/s3-objects.js";
+import type { FailoverParams } from "../../migrate/failover.js";
+import type { HealthSettings } from "../../migrate/types.js";
+import type { Instance } from "../../state/types.js";
 
 export interface FailoverRequest {
   users: string[];
@@ -47,7 +47,7 @@ export async function planFailover(ctx: Context, req: FailoverRequest, objects: 
   const to = registry.resolve(req.to);
   const from = req.provider ? registry.resolve(req.provider).id : undefined;
   if (from === to.id) throw new UsageError(`--provider and --to are both ${to.id}`, { hint: "a failover moves users to another provider" });
-  const [{ unfinishedFailover }, { newestVerified }] = await Promise.all([import("../migrate/failover.js"), import("../migrate/backup-catalog.js")]);
+  const [{ unfinishedFailover }, { newestVerified }] = await Promise.all([import("../../migrate/failover.js"), import("../../migrate/backup-catalog.js")]);
   const rows = from ? await state.listInstances({ provider: from, role: "live", ...(req.region ? { region: req.region } : {}) }) : await state.listInstances({ users: validateUsers(req.users), role: "live" });
   const live = new Map(rows.map((r) => [r.user, r]));
   const users = from ? [...live.keys()].sort() : req.users;

@@ -1,9 +1,9 @@
-import type { Context } from "../context.js";
-import { errorJson, UsageError } from "../lib/errors.js";
-import type { ProvisionOutcome } from "../fleet/provision-one.js";
-import type { PlacementEntry } from "../fleet/placement.js";
-import type { Provider } from "../providers/types.js";
-import type { PlanRow, ProvisionOptions, ProvisionReport } from "./provision.js";
+import type { Context } from "../../context.js";
+import { errorJson, UsageError } from "../../lib/errors.js";
+import type { ProvisionOutcome } from "../../fleet/provision-one.js";
+import type { PlacementEntry } from "../../fleet/placement.js";
+import type { Provider } from "../../providers/types.js";
+import type { PlanRow, ProvisionOptions, ProvisionReport } from "./index.js";
 
 /**
  * `provision --provider auto` (or `--placement first|cheapest`): each user goes where the
@@ -17,8 +17,8 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
   const placementOrder = opts.placement ?? "first";
   if (placementOrder !== "first" && placementOrder !== "cheapest") throw new UsageError(`--placement must be first or cheapest, got "${placementOrder}"`);
   const [config, registry, state] = await Promise.all([ctx.config(), ctx.providers(), ctx.state()]);
-  const { parsePlacement, Placer, isLimitRefusal } = await import("../fleet/placement.js");
-  const { catalogBilling, monthlyTotal, offerings, validatePlacement } = await import("../providers/plan.js");
+  const { parsePlacement, Placer, isLimitRefusal } = await import("../../fleet/placement.js");
+  const { catalogBilling, monthlyTotal, offerings, validatePlacement } = await import("../../providers/plan.js");
   let entries = parsePlacement(config.getList("placement"), registry);
   if (entries.length === 0) throw new UsageError("--provider auto needs a placement policy", { hint: "automna config set placement hetzner:fsn1:max=900,hetzner:nbg1,fly:ams" });
   const image = opts.image ?? config.getString("image") ?? "";
@@ -56,7 +56,7 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
 
   const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
   const [{ provisionOne }, { mapConcurrent }, access] = await Promise.all([
-    import("../fleet/provision-one.js"), import("../lib/concurrency.js"), import("../access/provision-keys.js").then((m) => m.provisionAccess(ctx)),
+    import("../../fleet/provision-one.js"), import("../../lib/concurrency.js"), import("../../access/provision-keys.js").then((m) => m.provisionAccess(ctx)),
   ]);
   const board = ctx.io.board();
   const who = await ctx.operator();
@@ -77,7 +77,7 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
           now: () => ctx.clock.now(), health, step: (u, text) => board.update(u, `${e.label}: ${text}`), access, meta: { placement: { entry: e.label, why: slot.why } },
         }, user);
         if (outcome.result === "failed" && !have) {
-          const { failureOf } = await import("../lib/errors.js");
+          const { failureOf } = await import("../../lib/errors.js");
           if (isLimitRefusal(failureOf(outcome))) {
             placer.full(slot.index, outcome.error!.message.split("\n")[0]!);
             board.update(user, `${e.label} is at its account limit: moving on`);

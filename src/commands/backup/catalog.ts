@@ -1,16 +1,16 @@
 import type { Command } from "commander";
-import type { Context } from "../context.js";
-import { action, examples } from "../lib/command.js";
-import { UsageError } from "../lib/errors.js";
-import { addListFlags, listOptionsFrom, mib, renderList, type Column, type ListFlags } from "../lib/output.js";
-import { confirmRisk } from "../lib/prompt.js";
-import { parseDuration, parseInteger, validateUsers } from "../lib/validate.js";
-import type { BackupRecord, PrunePlan } from "../migrate/backup-catalog.js";
+import type { Context } from "../../context.js";
+import { action, examples } from "../../lib/command.js";
+import { UsageError } from "../../lib/errors.js";
+import { addListFlags, listOptionsFrom, mib, renderList, type Column, type ListFlags } from "../../lib/output.js";
+import { confirmRisk } from "../../lib/prompt.js";
+import { parseDuration, parseInteger, validateUsers } from "../../lib/validate.js";
+import type { BackupRecord, PrunePlan } from "../../migrate/backup-catalog.js";
 
 /** `backup list` and `backup prune`: what object storage holds, read from the backups' manifests. */
 
-async function withObjects<T>(ctx: Context, fn: (objects: import("../lib/s3-objects.js").StorageClient) => Promise<T>): Promise<T> {
-  const [{ storageSettingsFromConfig }, { StorageClient }] = await Promise.all([import("../lib/s3-presign.js"), import("../lib/s3-objects.js")]);
+async function withObjects<T>(ctx: Context, fn: (objects: import("../../lib/s3-objects.js").StorageClient) => Promise<T>): Promise<T> {
+  const [{ storageSettingsFromConfig }, { StorageClient }] = await Promise.all([import("../../lib/s3-presign.js"), import("../../lib/s3-objects.js")]);
   const objects = new StorageClient(storageSettingsFromConfig(await ctx.config()), { signal: ctx.signal, debug: (line) => ctx.io.debug(line) });
   try {
     return await fn(objects);
@@ -30,7 +30,7 @@ const COLUMNS: Column<BackupRecord>[] = [
 ];
 
 export async function runBackupList(ctx: Context, users: string[]): Promise<BackupRecord[]> {
-  const { listBackups } = await import("../migrate/backup-catalog.js");
+  const { listBackups } = await import("../../migrate/backup-catalog.js");
   return withObjects(ctx, (objects) => listBackups(objects, users.length ? validateUsers(users) : undefined));
 }
 
@@ -55,14 +55,14 @@ export async function runBackupPrune(ctx: Context, opts: PruneOptions): Promise<
   if (opts.keepLast === undefined && opts.keepWithin === undefined) throw new UsageError("say what to keep: --keep-last N and/or --keep-within DURATION", { hint: "automna backup prune --keep-last 7 --keep-within 7d" });
   const keepLast = opts.keepLast === undefined ? undefined : parseInteger("--keep-last", opts.keepLast, 1, 100_000);
   const keepWithinMs = opts.keepWithin === undefined ? undefined : parseDuration("--keep-within", opts.keepWithin);
-  const catalog = await import("../migrate/backup-catalog.js");
+  const catalog = await import("../../migrate/backup-catalog.js");
   return withObjects(ctx, async (objects) => {
     const plan: PrunePlan = catalog.planPrune(await catalog.listBackups(objects), { keepLast, keepWithinMs }, ctx.clock.now());
     const result = { kept: plan.keep.length, removed: plan.remove, bytesFreed: plan.remove.reduce((s, b) => s + b.size, 0) };
     if (opts.dryRun || plan.remove.length === 0) return { dryRun: true, ...result };
     renderList(ctx.io, plan.remove, COLUMNS.slice(0, 4), { format: "table" });
     await confirmRisk(ctx.prompt, ctx.globals.yes, `Delete these ${plan.remove.length} backups (${mib(result.bytesFreed)}) and keep ${plan.keep.length}?`, "prune cancelled; nothing was deleted");
-    const { mapConcurrent } = await import("../lib/concurrency.js");
+    const { mapConcurrent } = await import("../../lib/concurrency.js");
     await mapConcurrent(plan.remove, 8, (b) => catalog.deleteBackup(objects, b));
     return { dryRun: false, ...result };
   });

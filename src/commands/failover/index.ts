@@ -1,16 +1,16 @@
 import type { Command } from "commander";
-import type { Context } from "../context.js";
-import { action, examples, type CommandModule } from "../lib/command.js";
-import { CancelledError, errorJson } from "../lib/errors.js";
-import { addOutputFlag, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
-import { parseInteger } from "../lib/validate.js";
-import type { FailoverOutcome } from "../migrate/failover.js";
-import { planFailover, type FailoverRequest, type PlannedFailover } from "./failover-plan.js";
+import type { Context } from "../../context.js";
+import { action, examples, type CommandModule } from "../../lib/command.js";
+import { CancelledError, errorJson, UsageError } from "../../lib/errors.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { parseInteger } from "../../lib/validate.js";
+import type { FailoverOutcome } from "../../migrate/failover.js";
+import { planFailover, type FailoverRequest, type PlannedFailover } from "./plan.js";
 
 interface FailoverFlags {
   provider?: string;
   region?: string;
-  to: string;
+  to?: string;
   toRegion?: string;
   toSize?: string;
   force?: boolean;
@@ -52,9 +52,9 @@ const COLUMNS: Column<FailoverOutcome>[] = [
 /** `automna failover`: plans (with the data at risk per user), asks, then fails users over `concurrency` at once. */
 export async function runFailover(ctx: Context, req: FailoverRequest, opts: { concurrency: number; dryRun: boolean }): Promise<{ plan: PlannedFailover[]; results: FailoverOutcome[] | null }> {
   const [{ hostRunner }, { buildEngineDeps }, { failoverUser }, { mapConcurrent }] = await Promise.all([
-    import("../migrate/exec.js"), import("../migrate/deps.js"), import("../migrate/failover.js"), import("../lib/concurrency.js"),
+    import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/failover.js"), import("../../lib/concurrency.js"),
   ]);
-  const sink: { board?: import("../lib/io.js").ProgressBoard } = {};
+  const sink: { board?: import("../../lib/io.js").ProgressBoard } = {};
   const deps = await buildEngineDeps(ctx, await hostRunner(ctx), (e) => {
     if (e.type === "warn") return ctx.io.warn(`${e.user}: ${e.message}`);
     if (e.type === "step" && e.phase !== "done") sink.board?.update(e.user, `${e.step}: ${e.message}`);
@@ -97,7 +97,7 @@ export const failoverCommand: CommandModule = {
       .argument("[users...]", "user ids")
       .option("--provider <name>", "every live user on this provider (the one that is down)")
       .option("--region <region>", "with --provider: only users in this region")
-      .requiredOption("--to <provider>", "provider to bring the users back on")
+      .option("--to <provider>", "provider to bring the users back on (required)")
       .option("--to-region <region>", "region on the target (default: its default region)")
       .option("--to-size <size>", "size on the target (default: its default size)")
       .option("--force", "fail over even users whose agent still answers (it is stopped first)")
@@ -105,7 +105,8 @@ export const failoverCommand: CommandModule = {
       .option("--dry-run", "only show who would fail over, from which backup, and the data at risk"))
       .addHelpText("after", examples("automna failover --provider hetzner --to fly", "automna failover alice --to hetzner --yes", "automna failover --provider hetzner --region fsn1 --to fly --dry-run"))
       .action(action(ctx, async (users: string[], flags: FailoverFlags) => {
-        const format = resolveFormat(flags.output, ctx.globals.json);
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
+        if (!flags.to) throw new UsageError("--to is required: the provider to bring the users back on", { hint: "automna failover --provider hetzner --to fly" });
         const req: FailoverRequest = { users, provider: flags.provider, region: flags.region, to: flags.to, toRegion: flags.toRegion, toSize: flags.toSize, force: flags.force === true };
         const { plan, results } = await runFailover(ctx, req, { concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64), dryRun: flags.dryRun === true });
         if (!results) {

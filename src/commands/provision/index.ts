@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { Context } from "../context.js";
-import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
-import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../lib/errors.js";
-import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
-import { count } from "../lib/words.js";
-import { collectSecrets, readStdin } from "../lib/secret-input.js";
-import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
-import { providerChoices } from "../providers/catalog.js";
-import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../providers/plan.js";
-import type { ProvisionJob, ProvisionOutcome } from "../fleet/provision-one.js";
+import type { Context } from "../../context.js";
+import { action, examples, repeatable, type CommandModule } from "../../lib/command.js";
+import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../../lib/errors.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { count } from "../../lib/words.js";
+import { collectSecrets, readStdin } from "../../lib/secret-input.js";
+import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../../lib/validate.js";
+import { providerChoices } from "../../providers/catalog.js";
+import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../../providers/plan.js";
+import type { ProvisionJob, ProvisionOutcome } from "../../fleet/provision-one.js";
 
 export interface ProvisionOptions {
   users: string[];
@@ -76,7 +76,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const env = Object.fromEntries(opts.env.map((e) => parseKeyValue("--env", e)));
   if (opts.provider === "auto" || opts.placement !== undefined) {
     if (opts.provider !== undefined && opts.provider !== "auto") throw new UsageError("--placement goes with --provider auto", { hint: "automna provision alice --provider auto --placement cheapest" });
-    return (await import("./provision-auto.js")).runAutoProvision(ctx, opts, users, env);
+    return (await import("./auto.js")).runAutoProvision(ctx, opts, users, env);
   }
   const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
   const placement = resolvePlacement(config, registry, opts);
@@ -115,16 +115,16 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
   let deliverSecrets: ProvisionJob["deliverSecrets"];
   if (overSsh) {
-    const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");
+    const { refuseLineBreaks } = await import("../../providers/vm/agent-container.js");
     refuseLineBreaks("--secret", Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, v.reveal()])));
-    const deliver = (await import("../access/deliver-secrets.js")).deliverSecrets;
+    const deliver = (await import("../../access/deliver-secrets.js")).deliverSecrets;
     deliverSecrets = (instance, step) => deliver(ctx, instance, { image: placement.image, port: health.port, env, secrets, timeoutMs: bootTimeoutMs, step });
   }
-  const { provisionOne } = await import("../fleet/provision-one.js");
-  const { mapConcurrent } = await import("../lib/concurrency.js");
+  const { provisionOne } = await import("../../fleet/provision-one.js");
+  const { mapConcurrent } = await import("../../lib/concurrency.js");
   const board = ctx.io.board();
   const who = await ctx.operator();
-  const access = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
+  const access = await (await import("../../access/provision-keys.js")).provisionAccess(ctx);
   try {
     report.results = await mapConcurrent(users, opts.concurrency, async (user) => {
       const outcome = await provisionOne({
