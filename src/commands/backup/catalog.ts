@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
-import { addListFlags, listOptionsFrom, mib, renderList, type Column, type ListFlags } from "../../lib/output.js";
+import { addListFlags, addOutputFlag, DOCUMENT_FORMATS, listOptionsFrom, mib, renderDocument, renderList, resolveFormat, type Column, type ListFlags } from "../../lib/output.js";
 import { confirmRisk } from "../../lib/prompt.js";
 import { parseDuration, parseInteger, validateUsers } from "../../lib/validate.js";
 import type { BackupRecord, PrunePlan } from "../../migrate/backup-catalog.js";
@@ -83,25 +83,23 @@ export function registerBackupCatalog(backup: Command, ctx: Context): void {
       renderList(ctx.io, rows, COLUMNS, output);
     }));
 
-  backup
+  addOutputFlag(backup
     .command("prune")
     .description("delete old backups: keeps each user's last N verified and all younger than a duration (and always the newest verified); shows the plan, asks unless --yes")
     .option("--keep-last <n>", "keep each user's newest N verified backups")
     .option("--keep-within <duration>", "keep every backup younger than this (7d, 48h)")
-    .option("--dry-run", "only show what would be deleted")
-    .option("-o, --output <format>", "table, json")
+    .option("--dry-run", "only show what would be deleted"))
     .addHelpText("after", examples("automna backup prune --keep-last 7 --keep-within 7d --dry-run", "automna backup prune --keep-last 3 --yes"))
     .action(action(ctx, async (own: { keepLast?: string; keepWithin?: string; dryRun?: boolean; output?: string }, command: Command) => {
-      const flags = { ...own, output: own.output ?? (command.optsWithGlobals() as { output?: string }).output };
-      const json = flags.output === "json" || ctx.globals.json;
-      if (flags.output !== undefined && !["table", "json"].includes(flags.output)) throw new UsageError(`-o must be table or json, got "${flags.output}"`);
-      const r = await runBackupPrune(ctx, { keepLast: flags.keepLast, keepWithin: flags.keepWithin, dryRun: flags.dryRun === true || false });
-      if (json) return ctx.io.json(r);
-      if (r.removed.length === 0) return ctx.io.success(`nothing to prune: all ${r.kept} backups are kept by the rules`);
-      if (r.dryRun) {
-        renderList(ctx.io, r.removed, COLUMNS.slice(0, 4), { format: "table" });
-        return ctx.io.info(`dry run: would delete ${r.removed.length} backups (${mib(r.bytesFreed)}) and keep ${r.kept}`);
-      }
-      ctx.io.success(`deleted ${r.removed.length} backups (${mib(r.bytesFreed)}); kept ${r.kept}`);
+      const format = resolveFormat(own.output ?? (command.optsWithGlobals() as { output?: string }).output, ctx.globals.json, DOCUMENT_FORMATS);
+      const r = await runBackupPrune(ctx, { keepLast: own.keepLast, keepWithin: own.keepWithin, dryRun: own.dryRun === true });
+      renderDocument(ctx.io, format, r, () => {
+        if (r.removed.length === 0) return ctx.io.success(`nothing to prune: all ${r.kept} backups are kept by the rules`);
+        if (r.dryRun) {
+          renderList(ctx.io, r.removed, COLUMNS.slice(0, 4), { format: "table" });
+          return ctx.io.info(`dry run: would delete ${r.removed.length} backups (${mib(r.bytesFreed)}) and keep ${r.kept}`);
+        }
+        ctx.io.success(`deleted ${r.removed.length} backups (${mib(r.bytesFreed)}); kept ${r.kept}`);
+      });
     }));
 }
