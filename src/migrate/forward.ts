@@ -8,6 +8,7 @@ import type { Instance } from "../state/types.js";
 import { carryAgentEnv } from "./agent-env.js";
 import { archiveAll, archiveList, cleanupWork, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy, type ArchiveInfo } from "./host.js";
 import { manifestDelta, manifestDifferences, type Manifest } from "./manifest.js";
+import { copyAllFromObjects, copyChangesFromObjects, objectDataOf, objectManifest } from "./object-copy.js";
 import type { Run } from "./run.js";
 
 /** The forward path, step by step; each step is skipped when the journal has its `done`. */
@@ -41,7 +42,9 @@ export async function forward(r: Run): Promise<void> {
   await switchRouting(r);
   await cutover(r);
   await r.j.step("cleanup", "removing work files on both hosts", {}, async () => {
-    await Promise.all([cleanupWork(r.host, await r.source(), r.opId), cleanupWork(r.host, await r.target(), r.opId)]);
+    const source = await r.source();
+    // A source whose data is in object storage ran nothing (and waking it would restart its agent).
+    await Promise.all([objectDataOf(r, source) ? undefined : cleanupWork(r.host, source, r.opId), cleanupWork(r.host, await r.target(), r.opId)]);
     return {};
   });
   await retire(r);
@@ -65,6 +68,8 @@ async function provision(r: Run): Promise<void> {
 
 /** Warm copy: all of /data while the source still serves. */
 async function copyAll(r: Run): Promise<void> {
+  const objects = objectDataOf(r, await r.source());
+  if (objects) return copyAllFromObjects(r, objects);
   const warm = await r.j.step("warm-archive", "archiving the source's /data (warm copy, agent still serving)", { key: r.key("warm") }, async () => {
     const a = await archiveAll(r.host, await r.source(), r.opId, "warm", true);
     return { ...a, summary: `warm archive ${mib(a.bytes)}` };
@@ -91,6 +96,8 @@ async function sourceFinal(r: Run): Promise<Manifest> {
 
 /** Final copy: only what changed since the warm copy, with the source frozen. */
 async function copyChanges(r: Run): Promise<void> {
+  const objects = objectDataOf(r, await r.source());
+  if (objects) return copyChangesFromObjects(r, objects);
   const final = await r.j.step("final-archive", "archiving what changed since the warm copy (frozen)", { key: r.key("final") }, async () => {
     const src = await manifest(r.host, await r.source(), r.opId);
     // Until final-restore starts, the target still holds exactly the warm copy.
@@ -126,7 +133,10 @@ async function verify(r: Run): Promise<void> {
   await r.j.step("verify", "verifying per-file sha256 manifests on both sides", {}, async () => {
     // The source listed again after the final copy (still frozen?) and the target as listed right
     // after the final restore; a resumed verify lists both now.
-    const [src, tgt] = await Promise.all([r.memo.sourceAgain ?? manifest(r.host, await r.source(), r.opId), r.memo.targetFinal ?? manifest(r.host, await r.target(), r.opId)]);
+    const source = await r.source();
+    const objects = objectDataOf(r, source);
+    const listSource = async (): Promise<Manifest> => (objects ? (await objectManifest(r, objects)).manifest : manifest(r.host, source, r.opId));
+    const [src, tgt] = await Promise.all([r.memo.sourceAgain ?? listSource(), r.memo.targetFinal ?? manifest(r.host, await r.target(), r.opId)]);
     const recorded = String(r.j.learned("final-archive").manifest);
     if (src.digest !== recorded) throw new AutomnaError(`${r.user}'s /data on the source changed after it was frozen`, { code: "source_changed" });
     if (tgt.digest !== src.digest) {
