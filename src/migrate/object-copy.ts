@@ -87,10 +87,11 @@ async function readSha256(storage: StorageSettings, key: string, now: Date): Pro
 /**
  * Fetches objects into the target's /data: stdin lines `rm <path>` (removed first) and `get
  * <sha256> <path>` each followed by a curl config line with its presigned URL (never on a
- * command line). Each download is checked against its sha256 before it replaces the file.
- * `replace` empties /data first (the warm copy onto a fresh target).
+ * command line). `warm`: /data is emptied first, and an object that changed since it was listed
+ * (the agent still writes) is taken as it is now, since the final copy corrects it; otherwise
+ * (frozen) each download must match its sha256 before it replaces the file.
  */
-function fetchScript(workId: string, replace: boolean): string {
+function fetchScript(workId: string, warm: boolean): string {
   if (!/^[a-z]+_[a-z0-9]+$/.test(workId)) throw new Error(`internal: bad work id ${workId}`);
   return `set -eu
 umask 077
@@ -98,7 +99,7 @@ D="\${AUTOMNA_DATA:-/data}"
 W="\${HOME:-/root}/.automna/work/${workId}"
 mkdir -p "$W" "$D"
 cd "$D"
-${replace ? "find . -mindepth 1 -delete\n" : ""}while IFS= read -r line; do
+${warm ? "find . -mindepth 1 -delete\n" : ""}while IFS= read -r line; do
   case "$line" in
     "rm "*) rm -rf -- "\${line#rm }" ;;
     "get "*)
@@ -107,20 +108,20 @@ ${replace ? "find . -mindepth 1 -delete\n" : ""}while IFS= read -r line; do
       t="$W/object.part"
       printf '%s\\n' "$cfg" | curl -fsS --retry 3 -K - -o "$t"
       set -- $(sha256sum < "$t")
-      if [ "$1" != "$sum" ]; then echo "checksum mismatch for $p" >&2; exit 65; fi
+      ${warm ? ": changed since it was listed: the final copy checks it" : 'if [ "$1" != "$sum" ]; then echo "checksum mismatch for $p" >&2; exit 65; fi'}
       mkdir -p -- "$(dirname -- "$p")"
       mv -f -- "$t" "$p" ;;
   esac
 done`;
 }
 
-async function fetchOnTarget(r: Run, data: ObjectData, target: Instance, objects: SourceObject[], remove: string[], replace: boolean): Promise<Manifest> {
+async function fetchOnTarget(r: Run, data: ObjectData, target: Instance, objects: SourceObject[], remove: string[], warm: boolean): Promise<Manifest> {
   const now = r.deps.now();
   const stdin = [
     ...remove.map((p) => `rm ${p}\n`),
     ...objects.map((o) => `get ${o.sha256} ${o.path}\n${curlConfig(presignGet(data.storage, o.key, now))}`),
   ].join("");
-  await runScript(r.host, target, `fetching ${objects.length} objects from the source's bucket`, fetchScript(r.opId, replace), stdin);
+  await runScript(r.host, target, `fetching ${objects.length} objects from the source's bucket`, fetchScript(r.opId, warm), stdin);
   return manifest(r.host, target, r.opId);
 }
 

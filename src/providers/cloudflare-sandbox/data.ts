@@ -51,4 +51,6 @@ export interface SandboxMarker {
   size: string;
   /** Provisioned with --allow-sleep or imported (whoever made it). */
   origin: "provisioned" | "imported";
+  /** automna stopped it (freeze, retire) and has not started it since. */
+  stopped?: boolean;
 }

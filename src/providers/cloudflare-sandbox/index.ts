@@ -80,9 +80,11 @@ class CloudflareSandboxProvider implements Provider {
   }
 
   #describe(m: SandboxMarker, providerStatus = "asleep or awake (the bridge cannot tell without waking it)"): ProviderInstance {
+    // Stopped by automna (a freeze, a retired source): recorded in the marker, since asking the bridge would wake it.
+    const stopped = m.stopped === true;
     return {
-      provider: this.id, user: m.user, opId: m.opId, region: "auto", size: m.size, image: null, status: "running",
-      providerStatus: `${providerStatus}; not always-on`, resources: { sandbox: m.sandbox, bucket: m.bucket, prefix: m.prefix }, addresses: {}, createdAt: null,
+      provider: this.id, user: m.user, opId: m.opId, region: "auto", size: m.size, image: null, status: stopped ? "stopped" : "running",
+      providerStatus: `${stopped ? "stopped by automna (the next request wakes it)" : providerStatus}; not always-on`, resources: { sandbox: m.sandbox, bucket: m.bucket, prefix: m.prefix }, addresses: {}, createdAt: null,
     };
   }
 
@@ -102,6 +104,14 @@ class CloudflareSandboxProvider implements Provider {
 
   async writeMarker(m: SandboxMarker): Promise<void> {
     await this.r2().putObject(`${MARKER_PREFIX}${m.sandbox}.json`, JSON.stringify(m));
+  }
+
+  /** Records whether automna stopped the sandbox (list and doctor read it without waking it). */
+  async #markStopped(sandbox: string, stopped: boolean): Promise<void> {
+    const text = await this.r2().getText(`${MARKER_PREFIX}${sandbox}.json`);
+    if (!text) return;
+    const m = JSON.parse(text) as SandboxMarker;
+    if ((m.stopped === true) !== stopped) await this.writeMarker({ ...m, stopped });
   }
 
   /**
@@ -150,6 +160,7 @@ class CloudflareSandboxProvider implements Provider {
     const { sandbox, bucket, prefix } = instance.resources;
     if (!sandbox) throw new AutomnaError("the instance has no Cloudflare sandbox id", { code: "not_found" });
     await this.#client.running(sandbox);
+    await this.#markStopped(sandbox, false);
     if (bucket && prefix) {
       const settings = r2Settings(this.#deps.config, bucket);
       await this.#client.mount(sandbox, bucket, settings.endpoint, prefix, this.#deps.config.getString("cloudflareSandbox.dataPath") ?? "/workspace/data");
@@ -159,7 +170,9 @@ class CloudflareSandboxProvider implements Provider {
   /** `DELETE /v1/sandbox/{id}`: the container stops at once and its disk goes; the R2 prefix stays. */
   async stop(instance: Pick<ProviderInstance, "resources">): Promise<void> {
     const sandbox = instance.resources.sandbox;
-    if (sandbox) await this.#client.remove(sandbox);
+    if (!sandbox) return;
+    await this.#client.remove(sandbox);
+    await this.#markStopped(sandbox, true);
   }
 
   /** Stops the container and forgets the sandbox; the data prefix is kept (removed only by `gc --cloudflare-data`). */
