@@ -5,10 +5,12 @@ import { mib } from "../lib/output.js";
 import { StorageClient } from "../lib/s3-objects.js";
 import { presignUrl, type StorageSettings } from "../lib/s3-presign.js";
 import type { Instance } from "../state/types.js";
-import { manifest, runScript } from "./host.js";
-import { manifestDelta, parseManifest, type Manifest } from "./manifest.js";
+import { runScript, setAgent } from "./host.js";
+import { manifestDifferences, parseManifest, type Manifest } from "./manifest.js";
 import type { Run } from "./run.js";
 import { curlConfig } from "./scripts.js";
+import { prelude } from "./shell.js";
+import type { MigrateStep } from "./types.js";
 
 /**
  * The data path of a source whose data lives in object storage (a Cloudflare sandbox's R2
@@ -35,7 +37,13 @@ interface Listing {
   objects: Map<string, SourceObject>;
 }
 
-const listings = new WeakMap<Run, { warm?: Listing; final?: Listing }>();
+/** What this process listed and found (asked again after a resume). */
+const memos = new WeakMap<Run, { warm?: Listing; frozen?: Listing; target?: Manifest; sourceAgain?: Manifest }>();
+function memo(r: Run): { warm?: Listing; frozen?: Listing; target?: Manifest; sourceAgain?: Manifest } {
+  let m = memos.get(r);
+  if (!m) memos.set(r, (m = {}));
+  return m;
+}
 
 /** The source's object data when it has some; undefined for a source reached as a host. */
 export function objectDataOf(r: Run, source: Instance): ObjectData | undefined {
@@ -89,16 +97,11 @@ async function readSha256(storage: StorageSettings, key: string, now: Date): Pro
  * <sha256> <path>` each followed by a curl config line with its presigned URL (never on a
  * command line). `warm`: /data is emptied first, and an object that changed since it was listed
  * (the agent still writes) is taken as it is now, since the final copy corrects it; otherwise
- * (frozen) each download must match its sha256 before it replaces the file.
+ * (frozen) each download must match its sha256 before it replaces the file. Then the manifest of
+ * /data, in the form the source's listing was put in.
  */
 function fetchScript(workId: string, warm: boolean): string {
-  if (!/^[a-z]+_[a-z0-9]+$/.test(workId)) throw new Error(`internal: bad work id ${workId}`);
-  return `set -eu
-umask 077
-D="\${AUTOMNA_DATA:-/data}"
-W="\${HOME:-/root}/.automna/work/${workId}"
-mkdir -p "$W" "$D"
-cd "$D"
+  return `${prelude(workId)}
 ${warm ? "find . -mindepth 1 -delete\n" : ""}while IFS= read -r line; do
   case "$line" in
     "rm "*) rm -rf -- "\${line#rm }" ;;
@@ -107,12 +110,13 @@ ${warm ? "find . -mindepth 1 -delete\n" : ""}while IFS= read -r line; do
       IFS= read -r cfg
       t="$W/object.part"
       printf '%s\\n' "$cfg" | curl -fsS --retry 3 -K - -o "$t"
-      set -- $(sha256sum < "$t")
-      ${warm ? ": changed since it was listed: the final copy checks it" : 'if [ "$1" != "$sum" ]; then echo "checksum mismatch for $p" >&2; exit 65; fi'}
+      ${warm ? ": the final copy checks what changed since it was listed" : 'set -- $(sha256sum < "$t"); if [ "$1" != "$sum" ]; then echo "checksum mismatch for $p" >&2; exit 65; fi'}
       mkdir -p -- "$(dirname -- "$p")"
       mv -f -- "$t" "$p" ;;
   esac
-done`;
+done
+list_data "$W/objects.list"
+manifest "$W/objects.list"`;
 }
 
 async function fetchOnTarget(r: Run, data: ObjectData, target: Instance, objects: SourceObject[], remove: string[], warm: boolean): Promise<Manifest> {
@@ -121,66 +125,105 @@ async function fetchOnTarget(r: Run, data: ObjectData, target: Instance, objects
     ...remove.map((p) => `rm ${p}\n`),
     ...objects.map((o) => `get ${o.sha256} ${o.path}\n${curlConfig(presignGet(data.storage, o.key, now))}`),
   ].join("");
-  await runScript(r.host, target, `fetching ${objects.length} objects from the source's bucket`, fetchScript(r.opId, warm), stdin);
-  return manifest(r.host, target, r.opId);
+  return parseManifest(await runScript(r.host, target, `fetching ${objects.length} objects from the source's bucket`, fetchScript(r.opId, warm), stdin));
+}
+
+/** The target's /data manifest (a resumed step asks again). */
+async function targetManifest(r: Run, target: Instance): Promise<Manifest> {
+  return parseManifest(await runScript(r.host, target, "listing the target's /data", `${prelude(r.opId)}\nlist_data "$W/objects.list"\nmanifest "$W/objects.list"`));
 }
 
 const bytesOf = (l: Listing): number => [...l.objects.values()].reduce((s, o) => s + o.size, 0);
 
-/** Warm copy: every object of the prefix while the source still serves. */
-export async function copyAllFromObjects(r: Run, data: ObjectData): Promise<void> {
-  const memo = listings.get(r) ?? {};
-  listings.set(r, memo);
-  const listed = await r.j.step("warm-archive", "listing the source's data in object storage (warm copy, agent still serving)", { prefix: data.prefix }, async () => {
-    memo.warm = await objectManifest(r, data);
-    return { objects: memo.warm.objects.size, bytes: bytesOf(memo.warm), manifest: memo.warm.manifest.digest, summary: `${memo.warm.objects.size} objects, ${mib(bytesOf(memo.warm))} under ${data.prefix}` };
-  });
-  await r.j.step("warm-upload", "the data is in object storage already: nothing to upload", {}, async () => ({ uploaded: false, summary: "nothing to upload (the source's data is in object storage)" }));
-  await r.j.step("warm-restore", "fetching the objects on the target (presigned GETs, sha256 checked)", { objects: listed.objects }, async () => {
-    const warm = memo.warm ?? await objectManifest(r, data);
-    const m = await fetchOnTarget(r, data, await r.target(), [...warm.objects.values()], [], true);
-    r.memo.targetWarm = m;
-    return { files: m.files, bytes: m.bytes, manifest: m.digest, summary: `target has ${m.files} files, ${mib(m.bytes)} (warm)` };
+/** Warm copy: the prefix listed (sizes and sha256s) while the source still serves; nothing to send. */
+async function warmArchive(r: Run, data: ObjectData): Promise<void> {
+  await r.j.step("warm-archive", "listing the source's data in object storage (warm copy, agent still serving)", { prefix: data.prefix }, async () => {
+    const m = memo(r);
+    m.warm = await objectManifest(r, data);
+    return { objects: m.warm.objects.size, files: m.warm.manifest.files, dataBytes: bytesOf(m.warm), manifest: m.warm.manifest.digest, summary: `${m.warm.objects.size} objects, ${mib(bytesOf(m.warm))} under ${data.prefix} (already in object storage: nothing to send)` };
   });
 }
 
-/** The frozen prefix, listed again and checked against what the final copy recorded. */
-export async function frozenObjects(r: Run, data: ObjectData): Promise<Listing> {
-  const memo = listings.get(r) ?? {};
-  listings.set(r, memo);
-  const recorded = String(r.j.learned("final-archive").manifest);
-  const now = memo.final ?? await objectManifest(r, data);
+/**
+ * The target's agent held and the objects fetched on it. The source has no environment automna
+ * can read (the bridge has no route for it; the Worker sets it), so none is carried.
+ */
+async function warmRestore(r: Run, data: ObjectData): Promise<void> {
+  await r.j.step("warm-restore", "holding the target's agent and fetching the objects on it (presigned GETs)", { prefix: data.prefix }, async () => {
+    const target = await r.target();
+    if (!r.to.access(target).createsHeld) await setAgent(r.host, r.to, target, false);
+    const warm = memo(r).warm ?? await objectManifest(r, data);
+    const m = await fetchOnTarget(r, data, target, [...warm.objects.values()], [], true);
+    memo(r).target = m;
+    return { names: [], files: m.files, bytes: m.bytes, summary: `target has ${m.files} files, ${mib(m.bytes)} (warm); no variables to carry (the bridge exposes none)` };
+  });
+}
+
+/** The freeze: the sandbox stopped (nothing writes to the prefix any more), then the prefix listed again. */
+async function freeze(r: Run, data: ObjectData): Promise<void> {
+  await r.j.step("freeze", "stopping the source sandbox and listing its objects again (frozen)", { prefix: data.prefix }, async () => {
+    await setAgent(r.host, r.from, await r.source(), false);
+    const m = memo(r);
+    m.frozen = await objectManifest(r, data);
+    const have = m.target;
+    const changed = have ? changedObjects(m.frozen, have).length : m.frozen.objects.size;
+    const f = m.frozen.manifest;
+    return { frozenAt: r.deps.now().toISOString(), manifest: f.digest, files: f.files, dataBytes: f.bytes, changed, summary: `source sandbox stopped (downtime starts); ${changed} objects changed since the warm copy` };
+  });
+}
+
+/** The prefix as frozen: from this process, or listed again and checked against the journal. */
+async function frozenObjects(r: Run, data: ObjectData): Promise<Listing> {
+  const recorded = String(r.j.learned("freeze").manifest);
+  const now = memo(r).frozen ?? await objectManifest(r, data);
   if (now.manifest.digest !== recorded) {
     throw new AutomnaError(`${r.user}'s data in object storage changed after the source was frozen (manifest ${now.manifest.digest.slice(0, 12)}, journaled ${recorded.slice(0, 12)})`, { code: "source_changed", hint: "something woke the source sandbox (its agent wrote to the prefix); the migration rolls back" });
   }
-  memo.final = now;
+  memo(r).frozen = now;
   return now;
 }
 
-/** Final copy: with the sandbox stopped, only the objects that changed since the warm copy, and removals. */
-export async function copyChangesFromObjects(r: Run, data: ObjectData): Promise<void> {
-  const memo = listings.get(r) ?? {};
-  listings.set(r, memo);
-  await r.j.step("final-archive", "listing the frozen source's objects: what changed since the warm copy", { prefix: data.prefix }, async () => {
-    memo.final = await objectManifest(r, data);
-    const have = r.memo.targetWarm ?? await manifest(r.host, await r.target(), r.opId);
-    const delta = manifestDelta(memo.final.manifest, have);
-    r.memo.sourceFinal = memo.final.manifest;
-    const m = memo.final.manifest;
-    return { manifest: m.digest, files: m.files, dataBytes: m.bytes, changed: delta.copy.length, removed: delta.remove.length, summary: `${delta.copy.length} changed, ${delta.remove.length} removed since the warm copy` };
+function changedObjects(src: Listing, have: Manifest): SourceObject[] {
+  return [...src.objects.values()].filter((o) => {
+    const h = have.entries.get(o.path);
+    return !h || h.type !== "f" || h.sha256 !== o.sha256 || h.size !== o.size;
   });
-  await r.j.step("final-upload", "the data is in object storage already: nothing to upload", {}, async () => ({ uploaded: false, summary: "nothing to upload (the source's data is in object storage)" }));
-  await r.j.step("final-restore", "fetching what changed on the target", {}, async (resumed) => {
+}
+
+/** Final copy: what changed since the warm copy fetched (each sha256 checked), what the prefix no longer has removed. */
+async function finalRestore(r: Run, data: ObjectData): Promise<void> {
+  await r.j.step("final-restore", "fetching what changed on the target (each sha256 checked)", { prefix: data.prefix }, async (resumed) => {
     const src = await frozenObjects(r, data);
     const target = await r.target();
-    const have = !resumed && r.memo.targetWarm ? r.memo.targetWarm : await manifest(r.host, target, r.opId);
-    const { remove } = manifestDelta(src.manifest, have);
-    const changed = [...src.objects.values()].filter((o) => {
-      const h = have.entries.get(o.path);
-      return !h || h.type !== "f" || h.sha256 !== o.sha256 || h.size !== o.size;
-    });
-    r.memo.targetFinal = await fetchOnTarget(r, data, target, changed, remove, false);
-    r.memo.sourceAgain = (await objectManifest(r, data)).manifest;
-    return { fetched: changed.length, removed: remove.length };
+    const have = !resumed && memo(r).target ? memo(r).target! : await targetManifest(r, target);
+    const remove = [...have.entries.keys()].filter((p) => !src.manifest.entries.has(p) || src.manifest.entries.get(p)!.type !== have.entries.get(p)!.type);
+    const changed = changedObjects(src, have);
+    const [after, again] = await Promise.all([fetchOnTarget(r, data, target, changed, remove, false), objectManifest(r, data)]);
+    memo(r).target = after;
+    memo(r).sourceAgain = again.manifest;
+    return { fetched: changed.length, removed: remove.length, summary: `${changed.length} objects fetched, ${remove.length} paths removed on the target` };
   });
+}
+
+/** Every object's sha256 against every file's on the target (cheap here: the listing has them), and the prefix unchanged. */
+async function verify(r: Run, data: ObjectData): Promise<void> {
+  await r.j.step("verify", "verifying every object's sha256 against the target's files", { mode: "full" }, async () => {
+    const recorded = String(r.j.learned("freeze").manifest);
+    const m = memo(r);
+    const [src, tgt] = await Promise.all([m.sourceAgain ?? objectManifest(r, data).then((l) => l.manifest), m.target ?? targetManifest(r, await r.target())]);
+    if (src.digest !== recorded) throw new AutomnaError(`${r.user}'s data in object storage changed after the source was frozen`, { code: "source_changed", hint: "something woke the source sandbox; the migration rolls back" });
+    if (tgt.digest !== src.digest) throw new AutomnaError(`verification failed: the target's /data differs from the source's objects (${manifestDifferences(src, tgt).join("; ")})`, { code: "verify_failed" });
+    return { mode: "full", files: src.files, bytes: src.bytes, manifest: src.digest, summary: `verified ${src.files} files, ${mib(src.bytes)}: every object's sha256 matches` };
+  });
+}
+
+/** The data steps of a source whose data is in object storage, in place of the host ones. */
+export function objectSteps(data: ObjectData): Partial<Record<MigrateStep, (r: Run) => Promise<void>>> {
+  return {
+    "warm-archive": (r) => warmArchive(r, data),
+    "warm-restore": (r) => warmRestore(r, data),
+    freeze: (r) => freeze(r, data),
+    "final-restore": (r) => finalRestore(r, data),
+    verify: (r) => verify(r, data),
+  };
 }

@@ -190,7 +190,7 @@ describe("a seeded Cloudflare Sandbox fleet", () => {
   });
 
   it("rolls back before the switch by waking the sandbox again (the Worker mounts the prefix, the agent starts)", async () => {
-    const killed = await automna(["migrate", "cf-user-6", "--from", "cloudflare-sandbox", "--to", "fly", "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: "final-archive:after" }, { quietMs: QUIET_MS.migration });
+    const killed = await automna(["migrate", "cf-user-6", "--from", "cloudflare-sandbox", "--to", "fly", "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: "final-restore:after" }, { quietMs: QUIET_MS.migration });
     expect(killed.signal, killed.stderr).toBe("SIGKILL");
     const back = await cli(["migrate", "rollback", await opOf("cf-user-6"), "--yes", "--json"]);
     expect(back.code, back.stderr).toBe(0);

@@ -2,7 +2,7 @@ import type { Context } from "../../context.js";
 import { CancelledError, errorJson, NotFoundError, rememberFailure, UsageError } from "../../lib/errors.js";
 import { confirmRisk } from "../../lib/prompt.js";
 import { parseDuration, validateUsers } from "../../lib/validate.js";
-import type { MigrateOutcome } from "../../migrate/types.js";
+import type { MigrateOutcome, VerifyMode } from "../../migrate/types.js";
 import { watchStateWaits, type Progress } from "./progress.js";
 
 export interface MigrateOptions {
@@ -16,6 +16,7 @@ export interface MigrateOptions {
   dryRun: boolean;
   concurrency: number;
   keepSource: string;
+  verify: VerifyMode;
   /** Progress as NDJSON events on stdout (`-o ndjson`). */
   ndjson: boolean;
 }
@@ -79,7 +80,7 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
   const users = opts.all ? "all" : validateUsers(opts.users);
   const keepSourceMs = parseDuration("--keep-source", opts.keepSource);
   const { planMigration } = await import("../../migrate/plan.js");
-  const plan = await planMigration(ctx, { users, from: opts.from, to: opts.to, region: opts.region, size: opts.size, image: opts.image, keepSourceMs });
+  const plan = await planMigration(ctx, { users, from: opts.from, to: opts.to, region: opts.region, size: opts.size, image: opts.image, keepSourceMs, verify: opts.verify });
   if (opts.dryRun) return dryRun(ctx, plan);
   const [{ hostRunner }, { buildEngineDeps }, { startMigration }, { mapConcurrent }] = await Promise.all([
     import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js"), import("../../lib/concurrency.js"),
