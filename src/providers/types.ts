@@ -240,9 +240,11 @@ export interface Provider {
   stop(instance: Pick<ProviderInstance, "resources">): Promise<void>;
   /**
    * Removes every resource of the instance, in the order the provider needs, waiting for each.
-   * Resources already gone are not an error. Returns what was removed.
+   * Resources already gone are not an error. Returns what was removed. `deleteData`: also the
+   * data the provider keeps apart from the instance (a Cloudflare sandbox's R2 prefix), which is
+   * kept otherwise.
    */
-  destroy(instance: Pick<ProviderInstance, "resources" | "user">): Promise<string[]>;
+  destroy(instance: Pick<ProviderInstance, "resources" | "user">, options?: { deleteData?: boolean }): Promise<string[]>;
   /**
    * How automna reaches one of its instances and runs its agent: commands, logs and shells, the
    * agent's environment, holding and releasing the agent, and where its DNS name points. VM

@@ -200,6 +200,16 @@ describe("a seeded Cloudflare Sandbox fleet", () => {
     expect(ls.stdout).toContain("embedding.bin");
   }, budget(2 * QUIET_MS.migration));
 
+  it("destroys a sandbox keeping its data prefix, and deletes the prefix only with --delete-data", async () => {
+    const kept = await cli(["destroy", "cf-user-7", "--yes", "--json"]);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(Object.keys(await prefixTree("cf-user-7")).length).toBeGreaterThan(0);
+    const gone = await cli(["destroy", "cf-user-8", "--delete-data", "--yes", "--json"]);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.json<{ removed: string[] }[]>()[0]!.removed.join(", ")).toContain("data prefix automna/users/cf-user-8/");
+    expect(await prefixTree("cf-user-8")).toEqual({});
+  });
+
   it("sent the bridge only requests and got only answers its spec describes", () => {
     expect(recorder.exchanges.length).toBeGreaterThan(0);
     const validator = new OpenApiValidator(loadSpec("cloudflare-sandbox-bridge.openapi.json", []));

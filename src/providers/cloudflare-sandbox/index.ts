@@ -175,13 +175,21 @@ class CloudflareSandboxProvider implements Provider {
     await this.#markStopped(sandbox, true);
   }
 
-  /** Stops the container and forgets the sandbox; the data prefix is kept (removed only by `gc --cloudflare-data`). */
-  async destroy(instance: Pick<ProviderInstance, "resources" | "user">): Promise<string[]> {
-    const sandbox = instance.resources.sandbox;
+  /** Stops the container and forgets the sandbox; the data prefix is kept unless `deleteData` (`--delete-data`). */
+  async destroy(instance: Pick<ProviderInstance, "resources" | "user">, options: { deleteData?: boolean } = {}): Promise<string[]> {
+    const { sandbox, bucket, prefix } = instance.resources;
     if (!sandbox) return [];
     await this.#client.remove(sandbox);
     await this.r2().deleteObject(`${MARKER_PREFIX}${sandbox}.json`);
-    return [`sandbox ${sandbox} (data prefix ${instance.resources.bucket ?? this.#bucket}/${instance.resources.prefix ?? "?"} kept)`];
+    const where = `${bucket ?? this.#bucket}/${prefix ?? "?"}`;
+    if (!options.deleteData || !prefix) return [`sandbox ${sandbox} (data prefix ${where} kept)`];
+    const objects = bucket && bucket !== this.#bucket ? r2Client(this.#deps.config, bucket, this.#deps.signal) : this.r2();
+    try {
+      const n = await objects.deletePrefix(prefix);
+      return [`sandbox ${sandbox}`, `data prefix ${where} (${n} objects)`];
+    } finally {
+      if (objects !== this.r2()) await objects.close();
+    }
   }
 
   /** Running: wakes it (the only way to know). Stopped: nothing to ask without waking it again. */
