@@ -289,7 +289,7 @@ export class ApiServer {
     else if (action?.kind === "error" && !action.commit) reply = this.api.error(action.status, action.message, action.field);
     else if (!match) reply = pathExists ? this.api.error(405, "method not allowed") : this.api.notFound();
     else {
-      const raw = match.route.raw === undefined ? undefined : await readAllWithin(req, match.route.raw);
+      const raw = match.route.raw === undefined ? undefined : await readRaw(req, match.route.raw);
       const body = raw === undefined ? await readBody(req) : undefined;
       if (body === TOO_LARGE) reply = this.api.error(413, "request body too large");
       else if (body === BAD_JSON) reply = this.api.badJson();
@@ -350,6 +350,22 @@ export class ApiServer {
 
 const TOO_LARGE = Symbol("too large");
 const BAD_JSON = Symbol("bad json");
+
+/**
+ * A raw body of at most `limit` bytes, or null when it was larger: read to its end all the same
+ * (up to four times the limit), so the client gets the error answer rather than a reset connection.
+ */
+async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const bytes = chunk as Buffer;
+    size += bytes.length;
+    if (size > 4 * limit) return null;
+    if (size <= limit) chunks.push(bytes);
+  }
+  return size > limit ? null : Buffer.concat(chunks, size);
+}
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const raw = await readAllWithin(req, MAX_BODY);

@@ -200,6 +200,19 @@ describe("a seeded Cloudflare Sandbox fleet", () => {
     expect(ls.stdout).toContain("embedding.bin");
   }, budget(2 * QUIET_MS.migration));
 
+  it("refuses to provision on Cloudflare Sandbox unless --allow-sleep, and then flags it not always-on", async () => {
+    const refused = await cli(["provision", "zed", "--provider", "cloudflare-sandbox", "--region", "auto", "--size", "basic"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("sleep 10 minutes after the last request");
+    expect(refused.stderr).toContain("--allow-sleep");
+    const made = await cli(["provision", "zed", "--provider", "cloudflare-sandbox", "--region", "auto", "--size", "basic", "--allow-sleep", "--json"]);
+    expect(made.code, made.stderr).toBe(0);
+    const status = await cli(["status", "zed", "--json"]);
+    expect(JSON.stringify(status.json())).toContain("not always-on");
+    const ran = await cli(["exec", "zed", "--json", "--", 'test -d "${AUTOMNA_DATA:-/data}" && echo mounted']);
+    expect(ran.json<{ stdout: string }[]>()[0]!.stdout).toBe("mounted\n");
+  });
+
   it("destroys a sandbox keeping its data prefix, and deletes the prefix only with --delete-data", async () => {
     const kept = await cli(["destroy", "cf-user-7", "--yes", "--json"]);
     expect(kept.code, kept.stderr).toBe(0);

@@ -19,8 +19,8 @@ let base = "";
 let seeded = "";
 
 beforeAll(async () => {
-  // A 3 ms action delay makes the idle time before a container sleeps 6 s (10 minutes at 300 ms).
-  sb = await sandbox({ actionDelayMs: 3, addressBase: "127.90", sshPort: 22190, seed: { "cloudflare-sandbox": 1 } });
+  // A 5 ms action delay makes the idle time before a container sleeps 10 s (10 minutes at 300 ms).
+  sb = await sandbox({ actionDelayMs: 5, addressBase: "127.90", sshPort: 22190, seed: { "cloudflare-sandbox": 1 } });
   base = sb.urls["cloudflare-sandbox"];
   seeded = (await import("../../src/sandbox/cloudflare-sandbox/seed.js")).seededSandboxId("cf-user-1");
 });

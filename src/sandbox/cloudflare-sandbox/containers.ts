@@ -38,6 +38,8 @@ export class Containers {
   readonly #env: SandboxEnv;
   readonly #mounts = new Map<string, MountSync[]>();
   readonly #chains = new Map<string, Promise<unknown>>();
+  /** Requests still being answered per sandbox (an exec stream open): the container does not sleep under them. */
+  readonly #inFlight = new Map<string, number>();
   #store: ObjectStore | undefined;
 
   constructor(env: SandboxEnv) {
@@ -169,9 +171,24 @@ export class Containers {
     });
   }
 
+  /** Runs `fn` as a request in flight: the sleep timer counts from when it ends. */
+  async during<T>(sb: CfSandbox, fn: () => Promise<T>): Promise<T> {
+    this.#inFlight.set(sb.id, (this.#inFlight.get(sb.id) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      this.#inFlight.set(sb.id, (this.#inFlight.get(sb.id) ?? 1) - 1);
+      sb.lastRequest = Date.now();
+    }
+  }
+
   async #sleepCheck(id: string): Promise<void> {
     const sb = this.world.sandboxes[id];
     if (!sb?.container) return;
+    if ((this.#inFlight.get(id) ?? 0) > 0) {
+      this.#env.timeline.add("cfsb.sleep", id, this.world.sleepAfterMs);
+      return;
+    }
     const idle = Date.now() - sb.lastRequest;
     if (idle >= this.world.sleepAfterMs) await this.stop(sb);
     else this.#env.timeline.add("cfsb.sleep", id, this.world.sleepAfterMs - idle);

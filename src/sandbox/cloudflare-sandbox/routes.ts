@@ -45,7 +45,7 @@ export function bridgeRoutes(c: Containers): Route[] {
       status: 200,
       stream: {
         contentType: "text/event-stream",
-        write: async (out) => {
+        write: (out) => c.during(sb, async () => {
           try {
             const r = await host.exec(command, timeoutMs ? { timeoutMs } : {});
             await c.flush(sb);
@@ -56,7 +56,7 @@ export function bridgeRoutes(c: Containers): Route[] {
           } catch (error) {
             out.write(event("error", JSON.stringify({ error: `exec failed: ${(error as Error).message}`, code: "exec_error" })));
           }
-        },
+        }),
       },
     };
   });

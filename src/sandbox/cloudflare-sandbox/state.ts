@@ -37,7 +37,7 @@ export interface CfSandbox {
    * data in R2), so a woken sandbox sees its prefix again without a `POST /mount`.
    */
   bootMount: CfMount | null;
-  /** Whether the image starts the agent with every container (the seeded fleet's CMD). */
+  /** Whether the image starts the agent with every container (the Worker image's CMD, as the seeded fleet's does). */
   agentOnBoot: boolean;
   sessions: string[];
   /** How many times a container started for it (a fresh disk each time). */
@@ -63,5 +63,5 @@ export function cfWorld(env: SandboxEnv): CfWorld {
 
 /** A fresh sandbox record (no container yet). */
 export function newSandbox(id: string): CfSandbox {
-  return { id, container: null, lastRequest: Date.now(), mounts: [], bootMount: null, agentOnBoot: false, sessions: [], starts: 0 };
+  return { id, container: null, lastRequest: Date.now(), mounts: [], bootMount: null, agentOnBoot: true, sessions: [], starts: 0 };
 }
