@@ -20,6 +20,7 @@ interface UpFlags {
   sshLatency?: string;
   faults?: string;
   limit?: string[];
+  seedCloudflare?: string;
   internalDaemon?: boolean;
 }
 
@@ -48,6 +49,7 @@ function parseUpFlags(flags: UpFlags): UpOptions {
     sshLatency: flags.sshLatency === undefined ? undefined : parseInteger("--ssh-latency", flags.sshLatency, 0, 10_000),
     faults: flags.faults,
     limits: parseLimits(flags.limit),
+    ...(flags.seedCloudflare === undefined ? {} : { seedCloudflare: parseInteger("--seed-cloudflare", flags.seedCloudflare, 1, 1000) }),
     internalDaemon: flags.internalDaemon === true,
   };
 }
@@ -72,6 +74,7 @@ function renderUp(ctx: Context, r: UpResult): void {
     for (const [key, value] of Object.entries(r.settings)) ctx.io.info(`  ${key} = ${String(value)}`);
     ctx.io.info(`Next: automna --profile ${r.profile} <command>   (stop with: automna sandbox down)`);
   }
+  if (r.seededMapping) ctx.io.info(`Cloudflare Sandbox users seeded; import them with: automna --profile ${r.profile} import --from-file ${r.seededMapping}`);
   if (r.overriddenBy.length) ctx.io.warn(`${r.overriddenBy.join(", ")} ${r.overriddenBy.length === 1 ? "is" : "are"} set in your environment and override the sandbox profile`);
 }
 
@@ -93,6 +96,7 @@ export const sandboxCommand: CommandModule = {
       .option("--ssh-latency <ms>", "simulated one-way network latency of SSH connections, as to a real datacenter (default 0)")
       .option("--faults <file>", "JSON fault spec in force from the start ({\"rules\": [...]})")
       .option("--limit <provider=n>", "servers (hetzner) or droplets (digitalocean) the account may have; creates past it are refused as the provider does (repeatable)", repeatable)
+      .option("--seed-cloudflare <n>", "start with N Cloudflare Sandbox users (data in R2) that automna does not know yet; writes their import mapping")
       .addOption(new Option("--internal-daemon").hideHelp())
       .addHelpText("after", examples("automna sandbox up", "automna sandbox up --detach --port 0 --action-delay 50", "automna sandbox up --dir ./world --no-rate-limits"))
       .action(action(ctx, async (flags: UpFlags) => {
