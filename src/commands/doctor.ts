@@ -14,8 +14,11 @@ import type { Instance } from "../state/types.js";
 /**
  * `invalid`: an automna-marked resource whose user id (read from the provider) is not one; never adopted.
  * `dns`: a DNS record automna made for a user that no instance in state is behind (dangling).
+ * `zombie`: an instance a failover marked `lost` that runs again (its provider came back): a second
+ * agent for the user, fixed (stopped) before anything else.
+ * `lost`: a stopped `lost` instance, reported with --destroy-lost, which destroys it.
  */
-export type DriftKind = "orphan" | "missing" | "mismatch" | "invalid" | "dns";
+export type DriftKind = "zombie" | "orphan" | "missing" | "mismatch" | "invalid" | "dns" | "lost";
 
 export interface Drift {
   kind: DriftKind;
@@ -45,7 +48,7 @@ interface Found {
   record?: DnsRecord;
 }
 
-export async function runDoctor(ctx: Context, opts: { provider?: string | undefined; fix: boolean; removeOrphans: boolean }): Promise<DoctorReport> {
+export async function runDoctor(ctx: Context, opts: { provider?: string | undefined; fix: boolean; removeOrphans: boolean; destroyLost?: boolean }): Promise<DoctorReport> {
   const [registry, state] = await Promise.all([ctx.providers(), ctx.state()]);
   const views = await observeProviders(registry, state, opts.provider);
   const found: Found[] = [];
@@ -66,6 +69,11 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
       found.push({ row, drift: { kind: "missing", user: row.user, provider: view.provider, detail: `state says ${row.status}, the provider has no such resource`, resources: row.resources } });
     }
     for (const [row, live] of pairs) {
+      if (row.status === "lost") {
+        const lost = lostDrift(row, live, opts.destroyLost === true);
+        if (lost) found.push({ row, live, drift: lost });
+        continue;
+      }
       const diffs: string[] = [];
       if (live.size && live.size !== row.size) diffs.push(`size: state ${row.size}, provider ${live.size}`);
       if (live.region && live.region !== row.region) diffs.push(`region: state ${row.region}, provider ${live.region}`);
@@ -83,7 +91,8 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
     fixed: 0,
     ...(dnsSeen ? { dns: dnsSeen } : {}),
   };
-  const fixable = found.filter((f) => f.drift.kind !== "invalid");
+  // Zombies first: until they are stopped a user is served by two agents.
+  const fixable = found.filter((f) => f.drift.kind !== "invalid").sort((a, b) => Number(b.drift.kind === "zombie") - Number(a.drift.kind === "zombie"));
   for (const f of found) if (opts.fix && f.drift.kind === "invalid") f.drift.fixError = "not fixable by automna: the user id is invalid";
   if (!opts.fix || fixable.length === 0) {
     await dns?.provider.close();
@@ -99,6 +108,10 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
   for (const f of fixable) {
     try {
       f.drift.fixed = await withLease(state, f.drift.user, { who, operation: "doctor --fix" }, async (lease) => {
+        if ((f.drift.kind === "zombie" || f.drift.kind === "lost") && f.row && f.live) {
+          const { fixLost } = await import("../fleet/lost.js");
+          return fixLost({ state, registry, who, lease }, f.row, f.live, f.drift.kind === "lost" || opts.destroyLost === true);
+        }
         if (f.drift.kind === "missing" && f.row) {
           await state.closeUsage(f.row.id, now(), { lease });
           await state.deleteInstance(f.row.id, { lease });
@@ -144,6 +157,15 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
   return report;
 }
 
+function lostDrift(row: Instance, live: ProviderInstance, destroyLost: boolean): Drift | undefined {
+  const by = typeof row.meta.lostBy === "string" ? ` by ${row.meta.lostBy}` : "";
+  if (live.status === "running" || live.status === "starting") {
+    return { kind: "zombie", user: row.user, provider: row.provider, detail: `marked lost${by}, running again: a second agent for ${row.user} (stopped first by --fix)`, resources: live.resources };
+  }
+  if (destroyLost) return { kind: "lost", user: row.user, provider: row.provider, detail: `marked lost${by}, ${live.status}: destroyed by --fix --destroy-lost`, resources: live.resources };
+  return undefined;
+}
+
 /** Dangling DNS records (automna's, with no instance in state behind them) as drift; a zone that cannot be read is said, not fatal. */
 async function dnsDrift(dns: DnsSetup, instances: Instance[], found: Found[]): Promise<NonNullable<DoctorReport["dns"]>> {
   const { danglingRecords } = await import("../dns/cleanup.js");
@@ -172,12 +194,13 @@ export const doctorCommand: CommandModule = {
   register(command: Command, ctx: Context) {
     addListFlags(command
       .option("--provider <name>", "only this provider")
-      .option("--fix", "repair: adopt orphans, drop missing entries, update mismatched ones, remove dangling DNS records (asks first)")
-      .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them"), COLUMNS)
+      .option("--fix", "repair: stop lost instances running again (first), adopt orphans, drop missing entries, update mismatched ones, remove dangling DNS records (asks first)")
+      .option("--remove-orphans", "with --fix: destroy orphans instead of adopting them")
+      .option("--destroy-lost", "with --fix: destroy instances a failover marked lost (running ones are stopped first either way)"), COLUMNS)
       .addHelpText("after", examples("automna doctor", "automna doctor --fix --yes", "automna doctor --provider fly --json"))
-      .action(action(ctx, async (opts: ListFlags & { provider?: string; fix?: boolean; removeOrphans?: boolean }) => {
+      .action(action(ctx, async (opts: ListFlags & { provider?: string; fix?: boolean; removeOrphans?: boolean; destroyLost?: boolean }) => {
         const output = listOptionsFrom(opts, ctx.globals.json);
-        const report = await runDoctor(ctx, { provider: opts.provider, fix: opts.fix === true, removeOrphans: opts.removeOrphans === true });
+        const report = await runDoctor(ctx, { provider: opts.provider, fix: opts.fix === true, removeOrphans: opts.removeOrphans === true, destroyLost: opts.destroyLost === true });
         if (report.providers.length === 0) {
           throw new UsageError("nothing to check: no provider has a token and state holds no instances", { hint: "set a provider's token (e.g. HCLOUD_TOKEN, or automna init) first" });
         }

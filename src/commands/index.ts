@@ -39,7 +39,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: "provision", group: "Fleet", globals: ["json", ...STATE],
     summary: "create each user's agent instance (idempotent: users who have one are left alone)",
     example: "automna provision alice bob --provider hetzner --region fsn1",
-    load: async () => (await import("./provision.js")).provisionCommand,
+    load: async () => (await import("./provision/index.js")).provisionCommand,
   },
   {
     name: "import", group: "Fleet", globals: ["json", ...STATE],
@@ -102,22 +102,28 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./migrate/index.js")).migrateCommand,
   },
   {
+    name: "failover", group: "Migration", globals: ["json", ...STATE, ...CONFIRMS],
+    summary: "bring users back on another provider from their newest verified backup when theirs is down (journaled; run again to resume; old instances marked lost)",
+    example: "automna failover --provider hetzner --to fly",
+    load: async () => (await import("./failover/index.js")).failoverCommand,
+  },
+  {
     name: "gc", group: "Migration", globals: ["json", ...STATE, ...CONFIRMS],
     summary: "destroy retired migration sources whose grace period (--keep-source) is over",
     example: "automna gc --yes",
     load: async () => (await import("./gc.js")).gcCommand,
   },
   {
-    name: "backup", group: "Migration", globals: ["json", ...STATE],
-    summary: "archive a user's /data to object storage (the agent pauses for the snapshot, then serves during the upload)",
-    example: "automna backup alice",
-    load: async () => (await import("./backup.js")).backupCommand,
+    name: "backup", group: "Migration", globals: ["json", ...STATE, ...CONFIRMS],
+    summary: "archive users' /data to object storage, verified against its manifest (--all for the fleet); list and prune backups",
+    example: "automna backup --all --concurrency 8",
+    load: async () => (await import("./backup/index.js")).backupCommand,
   },
   {
     name: "restore", group: "Migration", globals: ["json", ...STATE, ...CONFIRMS],
     summary: "replace a user's /data with a backup (verified before anything is deleted), then start and health-check the agent",
     example: "automna restore alice --from bk_m3x9k2a1b7f3c2d1",
-    load: async () => (await import("./backup.js")).restoreCommand,
+    load: async () => (await import("./backup/index.js")).restoreCommand,
   },
   {
     name: "cost-report", group: "Cost", globals: ["json", ...STATE],

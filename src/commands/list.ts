@@ -4,6 +4,7 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
 import type { RefreshSummary } from "../fleet/refresh.js";
+import { placedWhy } from "../fleet/placement.js";
 import { INSTANCE_STATUSES, type Instance, type InstanceStatus } from "../state/types.js";
 
 export interface ListOptions {
@@ -54,6 +55,7 @@ export const LIST_COLUMNS: Column<ListRow>[] = [
   { name: "resources", value: (r) => Object.entries(r.resources).map(([k, v]) => `${k}=${v}`).join(" "), optional: true },
   { name: "op", value: (r) => r.opId, optional: true },
   { name: "id", value: (r) => r.id, optional: true },
+  { name: "placed", value: (r) => placedWhy(r.meta), optional: true },
 ];
 
 export const listCommand: CommandModule = {

@@ -5,6 +5,7 @@ import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import { checkHealth, healthHost, type HealthResult } from "../lib/health.js";
 import { addOutputFlag, formatTable, renderDetails, renderDocument, resolveFormat, DOCUMENT_FORMATS } from "../lib/output.js";
 import { validateUser } from "../lib/validate.js";
+import { placedWhy } from "../fleet/placement.js";
 import { MONTH_HOURS } from "../pricing/period.js";
 import { intervalCost } from "../pricing/usage-cost.js";
 import { monthlyTotal } from "../providers/plan.js";
@@ -94,6 +95,7 @@ function renderStatus(ctx: Context, r: StatusReport): void {
     ["monthly price", r.monthlyPrice === null ? null : `${fmt(r.monthlyPrice)} before VAT/tax (${priceParts(r.usage.filter((u) => u.end === null && u.instanceId === i.id))})`],
     ["cost so far", fmt(r.costSoFar)],
     ["operation", i.opId],
+    ["placed", placedWhy(i.meta)],
   ]);
   if (!r.usage.length) return;
   ctx.io.out("");

@@ -49,6 +49,8 @@ export interface ProvisionJob {
    * row stays `provisioning`, so an interrupted run is resumed and delivers them again.
    */
   deliverSecrets?: ((instance: Instance, step: (text: string) => void) => Promise<void>) | undefined;
+  /** Notes kept on the instance row (why the placement policy put the user there). */
+  meta?: Record<string, unknown> | undefined;
 }
 
 /** Errors after which the provider certainly made nothing. */
@@ -98,7 +100,7 @@ async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing
   try {
     const made = await createByMarker({
       state, provider: job.provider, lease, user, role: "live", region: placement.region, size: placement.size, image: placement.image,
-      marker: opId, existing, resumed: existing !== undefined, keepProvisioning: deliver !== undefined, step: (text) => job.step(user, text),
+      marker: opId, existing, resumed: existing !== undefined, ...(job.meta ? { meta: job.meta } : {}), keepProvisioning: deliver !== undefined, step: (text) => job.step(user, text),
       spec: { env: job.env, secrets: job.secrets, health: job.health, noWait: job.noWait, ...(job.allowSleep ? { allowSleep: true } : {}) },
     }, progress);
     let done = made.row;

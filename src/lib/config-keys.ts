@@ -39,6 +39,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "provider", type: "string", description: "default provider for provision", env: "AUTOMNA_PROVIDER", choices: MANIFESTS.flatMap((m) => [m.id, ...m.aliases]) },
   { key: "region", type: "string", description: "default region (provider-specific name)", env: "AUTOMNA_REGION" },
   { key: "size", type: "string", description: "default size (provider-specific name)", env: "AUTOMNA_SIZE" },
+  { key: "placement", type: "list", description: "where provision --provider auto puts new users: provider:region[:size][:max=N], first with room first (comma-separated)", env: "AUTOMNA_PLACEMENT" },
   { key: "image", type: "string", description: "agent container image", env: "AUTOMNA_IMAGE", default: "ghcr.io/automna/agent:latest" },
   { key: "operator", type: "string", description: "your name in locks and the audit log (default: $USER@host)", env: "AUTOMNA_OPERATOR" },
 

@@ -4,7 +4,8 @@ import { abortUploads } from "../lib/s3-multipart.js";
 import { withLease } from "../state/lease.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
-import { cleanupWork, runScript, setAgent, waitHealthy } from "./host.js";
+import { BACKUP_ID, backupKeys } from "./backup-catalog.js";
+import { cleanupWork, runScript, setAgent, waitHealthy, type HostDeps } from "./host.js";
 import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
 import { parseReport, reportNumber, reportSha } from "./report.js";
@@ -37,6 +38,8 @@ export interface BackupResult {
   /** How long the agent was stopped, ms. */
   frozenMs: number;
   createdAt: string;
+  /** When the stored archive was checked against the manifest (it counts from then on). */
+  verifiedAt: string;
 }
 
 export interface RestoreResult {
@@ -51,11 +54,7 @@ export interface RestoreResult {
 
 export type BackupDeps = Omit<EngineDeps, "dns" | "crash" | "emit"> & { step(text: string): void };
 
-const BACKUP_ID = /^bk_[a-z0-9]+$/;
-
-export function backupKeys(user: string, id: string): { archive: string; manifest: string } {
-  return { archive: `backups/${user}/${id}.tar`, manifest: `backups/${user}/${id}.manifest` };
-}
+export { backupKeys } from "./backup-catalog.js";
 
 async function liveInstance(deps: BackupDeps, user: string): Promise<Instance> {
   const row = await deps.state.getInstance(user, "live");
@@ -127,16 +126,34 @@ async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: P
       throw error;
     });
     const createdAt = deps.now().toISOString();
-    const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`];
+    p.step("verifying the stored archive");
+    const verifiedAt = await verifyStored(deps, keys.archive, archive).catch(async (error: unknown) => {
+      // Nothing of a backup that does not verify is kept: without its manifest it would not count anyway.
+      await deps.objects.deleteObject(keys.archive).catch(() => undefined);
+      throw error;
+    });
+    const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`, `# verified: ${verifiedAt}`];
     const body = [...header, ...[...m.entries.values()].map((e) => `${e.type} ${e.size ?? "-"} ${e.sha256 ?? "-"} ${e.path}`)].join("\n") + "\n";
     await deps.objects.putObject(keys.manifest, body);
     await cleanupWork(deps, instance, id).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "backup", target: user, details: { backupId: id, key: keys.archive, sha256: archive.sha256, bytes: archive.bytes } }).catch(() => undefined);
-    return { user, backupId: id, provider: instance.provider, key: keys.archive, manifestKey: keys.manifest, sha256: archive.sha256, bytes: archive.bytes, files: m.files, dataBytes: m.bytes, frozenMs, createdAt };
+    return { user, backupId: id, provider: instance.provider, key: keys.archive, manifestKey: keys.manifest, sha256: archive.sha256, bytes: archive.bytes, files: m.files, dataBytes: m.bytes, frozenMs, createdAt, verifiedAt };
   }, deps.leaseTtlMs);
 }
 
-function parseBackupManifest(text: string): { sha256: string; bytes: number; manifestText: string } {
+/**
+ * Checks the stored object against what the manifest will say (its size; the sha256 is checked
+ * again on the host by every restore before anything is replaced). Only then is the manifest
+ * written, so a listed backup is a verified one.
+ */
+async function verifyStored(deps: BackupDeps, key: string, archive: { bytes: number }): Promise<string> {
+  const head = await deps.objects.headObject(key);
+  if (!head) throw new AutomnaError(`the uploaded archive ${key} is not in the bucket`, { code: "verify_failed" });
+  if (head.size !== archive.bytes) throw new AutomnaError(`the stored archive ${key} has ${head.size} bytes, the manifest says ${archive.bytes}`, { code: "verify_failed" });
+  return deps.now().toISOString();
+}
+
+export function parseBackupManifest(text: string): { sha256: string; bytes: number; manifestText: string } {
   const header = new Map<string, string>();
   const lines: string[] = [];
   for (const line of text.split("\n")) {
@@ -149,6 +166,16 @@ function parseBackupManifest(text: string): { sha256: string; bytes: number; man
   // Backups made before the size was in the header: any size (it only picks the hash program).
   const bytes = Number(header.get("bytes") ?? 0);
   return { sha256, bytes: Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : 0, manifestText: lines.join("\n") };
+}
+
+/**
+ * Downloads a backup's archive onto an instance (its sha256 checked before anything is replaced),
+ * extracts it over /data and checks the result file by file against the backup's manifest.
+ */
+export async function restoreBackupOnto(deps: HostDeps, instance: Instance, key: string, backupId: string, archive: { sha256: string; bytes: number }, want: ReturnType<typeof parseManifest>): Promise<void> {
+  const out = await runScript(deps, instance, "restoring backup.tar", backupRestoreScript(backupId, archive.sha256, archive.bytes), curlConfig(presign(deps, "GET", key)));
+  const have = parseManifest((parseReport(out).sections.manifest ?? []).join("\n"));
+  if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match backup ${backupId}'s manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
 }
 
 /**
@@ -182,9 +209,7 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     await setAgent(deps, provider, instance, false);
     try {
       p.step("downloading, verifying and extracting");
-      const out = await runScript(deps, instance, "restoring backup.tar", backupRestoreScript(backupId, sha256, bytes), curlConfig(presign(deps, "GET", keys.archive)));
-      const have = parseManifest((parseReport(out).sections.manifest ?? []).join("\n"));
-      if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match the backup's manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
+      await restoreBackupOnto(deps, instance, keys.archive, backupId, { sha256, bytes }, want);
     } finally {
       await p.start(provider, instance);
     }

@@ -35,7 +35,7 @@ export async function forward(r: Run): Promise<void> {
   for (const step of MIGRATE_STEPS) if (step !== "lock" && step !== "unlock") await steps[step](r);
 }
 
-async function provision(r: Run): Promise<void> {
+export async function provision(r: Run): Promise<void> {
   const p = r.params;
   await r.j.step("provision", `provisioning the target on ${r.to.title} (${p.region}, ${p.size})`, { provider: p.to, region: p.region, size: p.size, marker: r.opId }, async (resumed) => {
     const { row, live, billing, adopted, foundByMarker } = await createByMarker({
@@ -72,7 +72,7 @@ function routeFor(r: Run, target: Instance): { address: string } | { hostname: s
   throw new AutomnaError(`the target of ${r.user} has no public address to route to`, { code: "no_address" });
 }
 
-async function switchRouting(r: Run): Promise<void> {
+export async function switchRouting(r: Run): Promise<void> {
   const dns = r.deps.dns;
   if (r.j.state("switch").done) return;
   const route = routeFor(r, await r.target());
@@ -94,8 +94,11 @@ async function switchRouting(r: Run): Promise<void> {
   });
 }
 
-/** State follows the switch: roles swap, the source's billing stops and the target's starts at the switch. */
-async function cutover(r: Run): Promise<void> {
+/**
+ * State follows the switch: roles swap, the source's billing stops and the target's starts at the
+ * switch. `lost` (a failover): the source is marked lost (unreachable, not destroyed) with these notes.
+ */
+export async function cutover(r: Run, lost?: Record<string, unknown>): Promise<void> {
   await r.j.step("cutover", "recording the cut-over (roles and billing)", {}, async () => {
     const { state } = r.deps;
     const lease = r.lease;
@@ -103,7 +106,8 @@ async function cutover(r: Run): Promise<void> {
     const source = await r.source();
     const target = await r.target();
     await state.closeUsage(source.id, at, { lease });
-    if (source.role !== "retired") await state.updateInstance(source.id, { role: "retired" }, { lease });
+    if (lost && source.status !== "lost") await state.updateInstance(source.id, { role: "retired", status: "lost", meta: { ...source.meta, ...lost } }, { lease });
+    else if (source.role !== "retired") await state.updateInstance(source.id, { role: "retired" }, { lease });
     if (target.role !== "live") await state.updateInstance(target.id, { role: "live" }, { lease });
     const billing = (r.j.learned("provision").billing ?? []) as BillingItem[];
     const open = await state.listUsage({ instanceId: target.id, openOnly: true });

@@ -19,6 +19,11 @@ export interface SandboxEnv {
   warn(message: string): void;
   /** The simulated hosts (SSH, agent, exec), unless the sandbox runs with health endpoints only. */
   sim?: SimHosts | undefined;
+  /**
+   * Per-provider resource limits (servers, droplets): a create past the limit gets the provider's
+   * own refusal (Hetzner 403 `resource_limit_exceeded`, DigitalOcean 422 droplet limit).
+   */
+  limits?: Partial<Record<"hetzner" | "digitalocean", number>> | undefined;
 }
 
 export function createEvents(): EventEmitter {

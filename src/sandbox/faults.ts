@@ -11,8 +11,13 @@ import { isPlainObject } from "./util.js";
  * - `latency`: wait `latencyMs` before handling (adds up with other matching rules).
  * - `rate_limit`: a 429 storm in the provider's own format and headers.
  * - `reset`: destroy the connection without an answer; with `commit: true` after doing the work.
+ * - `outage`: the whole provider is down: every request to its API answers `status` (default 503)
+ *   in its own error format, or has its connection reset with `reset: true`, and every host of
+ *   the provider is unreachable (SSH and health connections dropped); the hosts and agents keep
+ *   running, so they are all there when the outage ends. Needs `provider`; `path`, `method`,
+ *   `count` and `probability` do not apply.
  */
-export type FaultKind = "error" | "commit_then_error" | "latency" | "rate_limit" | "reset";
+export type FaultKind = "error" | "commit_then_error" | "latency" | "rate_limit" | "reset" | "outage";
 
 export interface FaultRule {
   kind: FaultKind;
@@ -45,6 +50,8 @@ export interface FaultRule {
   count?: number;
   /** Active for this many milliseconds after it was set; forever when omitted. */
   durationMs?: number;
+  /** `outage`: reset connections instead of answering `status`. */
+  reset?: boolean;
 }
 
 /** The faults in force; `setFaults` replaces all of them. */
@@ -52,7 +59,7 @@ export interface FaultSpec {
   rules?: FaultRule[];
 }
 
-const KINDS: readonly FaultKind[] = ["error", "commit_then_error", "latency", "rate_limit", "reset"];
+const KINDS: readonly FaultKind[] = ["error", "commit_then_error", "latency", "rate_limit", "reset", "outage"];
 const PROVIDERS: readonly SandboxProvider[] = MANIFESTS.map((m) => m.id);
 
 /** Checks a fault spec (from a file or the admin endpoint); returns the problem, if any. */
@@ -74,6 +81,8 @@ export function validateFaultSpec(value: unknown): string | null {
     if (rule.method !== undefined && typeof rule.method !== "string") return `${at}.method must be a string`;
     for (const key of ["message", "field"] as const) if (rule[key] !== undefined && typeof rule[key] !== "string") return `${at}.${key} must be a string`;
     if (rule.path !== undefined && (typeof rule.path !== "string" || !rule.path.startsWith("/"))) return `${at}.path must start with /`;
+    if (rule.kind === "outage" && rule.provider === undefined) return `${at}: an outage needs a provider (one of ${PROVIDERS.join(", ")})`;
+    if (rule.reset !== undefined && typeof rule.reset !== "boolean") return `${at}.reset must be true or false`;
   }
   return null;
 }
@@ -89,7 +98,7 @@ interface ActiveRule {
 export interface FaultDecision {
   latencyMs: number;
   /** The first matching non-latency rule, if any. */
-  action: { kind: "error" | "rate_limit" | "reset"; status: number; commit: boolean; message?: string; field?: string } | null;
+  action: { kind: "error" | "rate_limit" | "reset"; status: number; commit: boolean; message?: string; field?: string; outage?: boolean } | null;
 }
 
 /** The fault rules in force, matched per request. */
@@ -97,12 +106,29 @@ export class Faults {
   #rules: ActiveRule[] = [];
 
   set(spec: FaultSpec, now = Date.now()): void {
-    this.#rules = (spec.rules ?? []).map((rule) => ({
-      rule,
-      segments: rule.path ? rule.path.split("/").filter(Boolean) : null,
-      until: rule.durationMs === undefined ? Infinity : now + rule.durationMs,
-      left: rule.count ?? Infinity,
-    }));
+    this.#rules = (spec.rules ?? []).map((rule) => active(rule, now));
+  }
+
+  /** Adds one rule to those in force (the others keep their own deadlines). */
+  add(rule: FaultRule, now = Date.now()): void {
+    this.#rules.push(active(rule, now));
+  }
+
+  /** Ends the outage rules of `provider`; returns how many were in force. */
+  endOutage(provider: SandboxProvider, now = Date.now()): number {
+    const before = this.outages(now).filter((r) => r.provider === provider).length;
+    this.#rules = this.#rules.filter((r) => !(r.rule.kind === "outage" && r.rule.provider === provider));
+    return before;
+  }
+
+  /** The outage rules in force. */
+  outages(now = Date.now()): FaultRule[] {
+    return this.list(now).filter((r) => r.kind === "outage");
+  }
+
+  /** Whether `provider`'s hosts are cut off right now (an outage in force). */
+  hostsDown(provider: SandboxProvider, now = Date.now()): boolean {
+    return this.#rules.some((r) => r.rule.kind === "outage" && r.rule.provider === provider && r.until > now);
   }
 
   /** The rules still in force (spent and expired ones are dropped). */
@@ -119,6 +145,11 @@ export class Faults {
       const { rule } = active;
       if (active.left <= 0 || active.until <= now) continue;
       if (rule.provider && rule.provider !== provider) continue;
+      if (rule.kind === "outage") {
+        if (decision.action) continue;
+        decision.action = rule.reset === true ? { kind: "reset", status: 0, commit: false } : { kind: "error", status: rule.status ?? 503, commit: false, message: rule.message ?? `${provider} is unavailable (sandbox outage)`, outage: true };
+        continue;
+      }
       if (rule.method && rule.method.toUpperCase() !== method) continue;
       if (active.segments && !matchSegments(active.segments, parts)) continue;
       if (rule.kind !== "latency" && decision.action) continue;
@@ -144,6 +175,15 @@ export class Faults {
     }
     return decision;
   }
+}
+
+function active(rule: FaultRule, now: number): ActiveRule {
+  return {
+    rule,
+    segments: rule.path ? rule.path.split("/").filter(Boolean) : null,
+    until: rule.durationMs === undefined ? Infinity : now + rule.durationMs,
+    left: rule.kind === "outage" ? Infinity : rule.count ?? Infinity,
+  };
 }
 
 function detail(rule: FaultRule): { message?: string; field?: string } {

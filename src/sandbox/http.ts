@@ -282,7 +282,9 @@ export class ApiServer {
     const limit = this.api.limit(token === this.#ctx.token ? token : null, match, Date.now());
     const early = this.api.precheck?.(method, path);
     let reply: Reply;
-    if (limit.blocked) reply = limit.blocked;
+    // A provider that is down answers before it looks at tokens or budgets.
+    if (action?.outage) reply = this.api.error(action.status, action.message, action.field);
+    else if (limit.blocked) reply = limit.blocked;
     else if (early) reply = early;
     else if (token !== this.#ctx.token && !match?.route.open) reply = this.api.unauthorized();
     else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());

@@ -46,6 +46,8 @@ export interface SandboxOptions {
   healthPort?: number;
   /** Faults in force from the start. */
   faults?: FaultSpec;
+  /** Per-provider resource limits: servers (Hetzner) or droplets (DigitalOcean) the account may have. */
+  limits?: Partial<Record<"hetzner" | "digitalocean", number>>;
   /** Per-host services besides the built-in ones, up for every running host. */
   hostModules?: HostModule[];
   /** Cloudflare's API budget (default its real 1,200 requests per 5 minutes per token). */
@@ -142,7 +144,10 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       warnings.push(message);
       if (warnings.length > 200) warnings.shift();
     };
+    const faults = new Faults();
+    if (options.faults) faults.set(options.faults);
     const sim = options.simulatedHosts === false ? undefined : new SimHosts({
+      reachable: (h) => !faults.hostsDown(h.provider),
       sshPort: sshPort ?? defaultSshPort(), sshLatencyMs: options.sshLatencyMs, healthPort, agent: options.agent, warn,
       facts: (h) => standIns.get(h.provider)?.facts(h.id),
       // What an agent prints is what its provider's log API serves, where it has one.
@@ -156,7 +161,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     timeline = new Timeline(world);
     const env: SandboxEnv = {
       world, timeline, hosts: theHosts, delayMs: options.actionDelayMs ?? 300, rateScale: options.rateLimitScale ?? 1,
-      rateLimits: options.rateLimits ?? true, events: createEvents(), warn, sim,
+      rateLimits: options.rateLimits ?? true, events: createEvents(), warn, sim, limits: options.limits,
     };
     if (!(env.rateScale > 0)) throw new Error("rateLimitScale must be greater than 0");
     for (const f of factories) standIns.set(f.manifest.id, f.make(env));
@@ -164,8 +169,6 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     timeline.resume();
     for (const standIn of standIns.values()) standIn.resumeHosts();
 
-    const faults = new Faults();
-    if (options.faults) faults.set(options.faults);
     const log: RequestRecord[] = [];
     const ctx = { token, faults, log };
     const ports = options.ports ?? {};
@@ -191,7 +194,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       if (count > 0) seeded[id] = await standIn.seed(count);
     }
     admin = createAdminServer({
-      env, faults, log, warnings, urls: () => urls,
+      env, faults, log, warnings, urls: () => urls, cutOff: (provider) => sim?.cutOff(provider),
       reset: async () => {
         for (const h of theHosts.running()) await theHosts.destroy(h);
         timeline!.clear();
@@ -220,6 +223,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
         const problem = validateFaultSpec(spec);
         if (problem) throw new Error(problem);
         faults.set(spec);
+        for (const rule of faults.outages()) sim?.cutOff(rule.provider!);
       },
       settled: () => theHosts.settle(),
       sshPort: sim ? sim.sshPort : null,

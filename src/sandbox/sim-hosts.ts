@@ -28,6 +28,8 @@ export interface SimHostsOptions {
   /** Each agent log line of a host (for the Fly logs API); `backfill` for lines written before this process. */
   onLog?(host: SimHost, entry: LogEntry): void;
   warn(message: string): void;
+  /** False while the host's provider is down (an outage fault): its SSH and health connections are reset. */
+  reachable?(host: SimHost): boolean;
 }
 
 /**
@@ -137,6 +139,7 @@ export class SimHosts implements HostModule {
       handle = await startHost({
         id: host.name, address: host.address, sshPort: this.#options.sshPort, sshLatencyMs: this.#options.sshLatencyMs ?? 0, rootDir: host.dir, authorizedKeys: facts.authorizedKeys,
         ...(hostKey ? { hostKey } : {}), ...(envFile !== undefined ? { firstBootEnvFile: envFile } : {}), healthPort: this.#options.healthPort, ...(this.#options.agent ? { agent: this.#options.agent } : {}), held: facts.held === true,
+        ...(this.#options.reachable ? { reachable: () => this.#options.reachable!(host) } : {}),
         onError: (error) => this.#options.warn(`host ${host.key}: ${error.message}`),
       });
     } catch (error) {
@@ -153,6 +156,11 @@ export class SimHosts implements HostModule {
       unsubscribe = handle.subscribeLogs((entry) => onLog(host, entry));
     }
     this.#handles.set(host.key, { handle, unsubscribe });
+  }
+
+  /** Resets the open SSH connections of `provider`'s hosts (an outage began). */
+  cutOff(provider: string): void {
+    for (const [key, { handle }] of this.#handles) if (key.startsWith(`${provider}:`)) handle.dropConnections();
   }
 
   async down(host: SimHost): Promise<void> {

@@ -19,6 +19,8 @@ export type InstanceStatus =
   | "failed"
   | "deleting"
   | "retired"
+  /** Unreachable when a failover replaced it; not destroyed, since its provider may come back (doctor watches it). */
+  | "lost"
   | "unknown";
 
 export const INSTANCE_STATUSES: readonly InstanceStatus[] = [
@@ -29,6 +31,7 @@ export const INSTANCE_STATUSES: readonly InstanceStatus[] = [
   "failed",
   "deleting",
   "retired",
+  "lost",
   "unknown",
 ];
 

@@ -64,7 +64,7 @@ describe("migrate: input and state checks (no provider is called)", () => {
   it("help lists the Migration commands", async () => {
     const help = await runCli(["--help"], { env });
     const group = help.stdout.slice(help.stdout.indexOf("Migration:"), help.stdout.indexOf("Cost:"));
-    expect([...group.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1])).toEqual(["migrate", "gc", "backup", "restore"]);
+    expect([...group.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1])).toEqual(["migrate", "failover", "gc", "backup", "restore"]);
     const sub = await runCli(["migrate", "--help"], { env });
     expect(sub.stdout).toContain("--keep-source <duration>");
     expect(sub.stdout).toMatch(/Commands:\n\s+status \[options\] \[op-id\]/);

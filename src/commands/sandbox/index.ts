@@ -1,10 +1,11 @@
 import { Option, type Command } from "commander";
 import type { Context } from "../../context.js";
-import { action, examples, type CommandModule } from "../../lib/command.js";
+import { action, examples, repeatable, type CommandModule } from "../../lib/command.js";
 import { UsageError } from "../../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, renderDetails, renderDocument, resolveFormat } from "../../lib/output.js";
 import { parseInteger, parseNumber } from "../../lib/validate.js";
 import { MANIFESTS } from "../../providers/manifests.js";
+import { registerOutage } from "./outage.js";
 import { DEFAULT_PORT, portPlan, runSandboxDown, runSandboxStatus, runSandboxUp, type UpOptions, type UpResult } from "./run.js";
 
 interface UpFlags {
@@ -18,8 +19,21 @@ interface UpFlags {
   sshPort?: string;
   sshLatency?: string;
   faults?: string;
+  limit?: string[];
   seedCloudflare?: string;
   internalDaemon?: boolean;
+}
+
+/** `--limit hetzner=10` (repeatable): the providers whose account limit the sandbox enforces. */
+function parseLimits(values: string[] | undefined): UpOptions["limits"] {
+  if (!values?.length) return undefined;
+  const limits: NonNullable<UpOptions["limits"]> = {};
+  for (const v of values) {
+    const m = /^(hetzner|digitalocean)=(\d+)$/.exec(v);
+    if (!m) throw new UsageError(`--limit must look like hetzner=10 or digitalocean=25, got "${v}"`);
+    limits[m[1] as "hetzner" | "digitalocean"] = Number(m[2]);
+  }
+  return limits;
 }
 
 function parseUpFlags(flags: UpFlags): UpOptions {
@@ -34,6 +48,7 @@ function parseUpFlags(flags: UpFlags): UpOptions {
     sshPort: flags.sshPort === undefined ? undefined : parseInteger("--ssh-port", flags.sshPort, 1, 65535),
     sshLatency: flags.sshLatency === undefined ? undefined : parseInteger("--ssh-latency", flags.sshLatency, 0, 10_000),
     faults: flags.faults,
+    limits: parseLimits(flags.limit),
     ...(flags.seedCloudflare === undefined ? {} : { seedCloudflare: parseInteger("--seed-cloudflare", flags.seedCloudflare, 1, 1000) }),
     internalDaemon: flags.internalDaemon === true,
   };
@@ -80,6 +95,7 @@ export const sandboxCommand: CommandModule = {
       .option("--ssh-port <n>", "SSH port on each host's own address (default 22 as root, else 2222)")
       .option("--ssh-latency <ms>", "simulated one-way network latency of SSH connections, as to a real datacenter (default 0)")
       .option("--faults <file>", "JSON fault spec in force from the start ({\"rules\": [...]})")
+      .option("--limit <provider=n>", "servers (hetzner) or droplets (digitalocean) the account may have; creates past it are refused as the provider does (repeatable)", repeatable)
       .option("--seed-cloudflare <n>", "start with N Cloudflare Sandbox users (data in R2) that automna does not know yet; writes their import mapping")
       .addOption(new Option("--internal-daemon").hideHelp())
       .addHelpText("after", examples("automna sandbox up", "automna sandbox up --detach --port 0 --action-delay 50", "automna sandbox up --dir ./world --no-rate-limits"))
@@ -121,5 +137,7 @@ export const sandboxCommand: CommandModule = {
         for (const [key, value] of Object.entries(result.counts)) pairs.push([key, value]);
         renderDetails(ctx.io, pairs);
       }));
+
+    registerOutage(sandbox, ctx);
   },
 };

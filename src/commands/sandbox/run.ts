@@ -25,6 +25,8 @@ export interface UpOptions {
   /** Simulated one-way latency of the hosts' SSH connections, in ms. */
   sshLatency?: number;
   faults?: string;
+  /** `--limit hetzner=10`: servers or droplets the sandbox account may have. */
+  limits?: Partial<Record<"hetzner" | "digitalocean", number>>;
   /** `--seed-cloudflare N`: N users on the Cloudflare Sandbox stand-in, with data in R2, that automna does not know yet. */
   seedCloudflare?: number;
   /** Set in the background process `up --detach` starts. */
@@ -58,7 +60,7 @@ export function sandboxDir(ctx: Context, dir?: string): string {
  * The sandbox `status` and `down` mean: --dir, else the one whose profile `up` wrote (the
  * active --profile, or `sandbox`), which remembers its directory, else the default one.
  */
-async function upDir(ctx: Context, dir: string | undefined): Promise<string> {
+export async function upDir(ctx: Context, dir: string | undefined): Promise<string> {
   if (dir !== undefined) return sandboxDir(ctx, dir);
   const { Config } = await import("../../lib/config.js");
   const config = await Config.open({ path: ctx.globals.config, profile: ctx.globals.profile ?? ctx.env.AUTOMNA_PROFILE ?? PROFILE, env: ctx.env });
@@ -177,6 +179,7 @@ function childArgs(dir: string, opts: UpOptions): string[] {
   if (opts.sshPort !== undefined) args.push("--ssh-port", String(opts.sshPort));
   if (opts.sshLatency !== undefined) args.push("--ssh-latency", String(opts.sshLatency));
   if (opts.faults !== undefined) args.push("--faults", resolve(opts.faults));
+  for (const [provider, n] of Object.entries(opts.limits ?? {})) args.push("--limit", `${provider}=${n}`);
   if (opts.seedCloudflare) args.push("--seed-cloudflare", String(opts.seedCloudflare));
   return args;
 }
@@ -243,6 +246,7 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
       dir, ports: portsFrom(opts.port ?? DEFAULT_PORT), actionDelayMs: opts.actionDelay, rateLimitScale: opts.rateLimitScale,
       rateLimits: opts.rateLimits, healthPort: opts.healthPort, sshPort: opts.sshPort, ...(opts.sshLatency ? { sshLatencyMs: opts.sshLatency } : {}),
       ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),
+      ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.seedCloudflare ? { seed: { "cloudflare-sandbox": opts.seedCloudflare } } : {}),
     });
   } catch (error) {

@@ -133,6 +133,10 @@ export function dropletRoutes(env: SandboxEnv): DropletHelpers {
     } else regionSlug = size.regions[0]!;
     if (!size.regions.includes(regionSlug)) return unprocessable(`size: ${size.slug} is not available in region ${regionSlug}`);
     if (size.disk < image.minDisk) return unprocessable(`size: ${size.slug} is too small for image ${image.slug}`);
+    const limit = env.limits?.digitalocean;
+    if (limit !== undefined && env.world.digitalocean.droplets.size + (Array.isArray(b.names) ? b.names.length : 1) > limit) {
+      return unprocessable(`creating this/these droplet(s) will exceed your droplet limit (${limit})`);
+    }
     const sshKeys: number[] = [];
     if (b.ssh_keys !== undefined) {
       if (!Array.isArray(b.ssh_keys)) return unprocessable("ssh_keys must be an array of ids or fingerprints");

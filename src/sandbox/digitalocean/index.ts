@@ -71,12 +71,12 @@ function sshKeyRoutes(env: SandboxEnv): Route[] {
  * `GET /v2/account`: what clients call first to check a token (doctl's `auth init`, dots' examples).
  * One sandbox account; its ids are fixed strings, not derived from the token.
  */
-function accountRoute(): Route {
+function accountRoute(env: SandboxEnv): Route {
   return { method: "GET", pattern: "/v2/account", name: "account.get", handler: () => ({
     status: 200,
     body: {
       account: {
-        droplet_limit: 10_000, floating_ip_limit: 100, email: "operator@sandbox.invalid", name: "automna sandbox",
+        droplet_limit: env.limits?.digitalocean ?? 10_000, floating_ip_limit: 100, email: "operator@sandbox.invalid", name: "automna sandbox",
         uuid: "5a4dbe8b0c6a4d0f9a0e6b7c2d1e3f4a5b6c7d8e", email_verified: true, status: "active", status_message: "",
         team: { uuid: "3f2e1d0c9b8a7f6e5d4c3b2a19081726354a5b6c", name: "automna sandbox" },
       },
@@ -192,7 +192,7 @@ export function digitaloceanApi(env: SandboxEnv): ProviderApi & { forceDelete(id
   });
   return {
     provider: "digitalocean",
-    routes: [...droplets.routes, accountRoute(), ...sshKeyRoutes(env), ...tagRoutes(env), ...catalogRoutes()],
+    routes: [...droplets.routes, accountRoute(env), ...sshKeyRoutes(env), ...tagRoutes(env), ...catalogRoutes()],
     limit(token, route: MatchedRoute | null, now): Limit {
       const w = budget(token);
       if (!env.rateLimits) return { headers: headers(w, now) };

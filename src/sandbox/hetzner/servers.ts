@@ -176,6 +176,8 @@ export function serverRoutes(env: SandboxEnv, actions: HetznerActions): Route[] 
     if (b.placement_group !== undefined && b.placement_group !== null) return invalidInput([{ name: "placement_group", messages: ["placement group not found"] }]);
     const keys = resolveSshKeys(env, b.ssh_keys);
     if (!Array.isArray(keys)) return keys;
+    const limit = env.limits?.hetzner;
+    if (limit !== undefined && servers.size >= limit) return hError(403, "resource_limit_exceeded", `server limit exceeded (${limit} servers in this project)`, { limits: [{ name: "server_limit" }] });
     if (byName(name)) return uniqueness("server name is already used", "name");
     const address = await env.hosts.allocate();
     if (byName(name)) {

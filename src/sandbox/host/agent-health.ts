@@ -6,6 +6,8 @@ export interface HealthEndpoint {
   /** 0 picks a free port (see `SimAgent.healthPort`). */
   port: number;
   path: string;
+  /** False while the host is cut off from the network: connections are reset. */
+  reachable?: (() => boolean) | undefined;
 }
 
 /**
@@ -35,6 +37,9 @@ export class HealthServer {
       res.end(ok ? JSON.stringify(body()) : '{"error":"not found"}');
     });
     server.keepAliveTimeout = 1000;
+    server.on("connection", (socket) => {
+      if (this.#endpoint.reachable?.() === false) socket.resetAndDestroy();
+    });
     this.#server = server;
     this.#port = await listen(server, port, address);
   }

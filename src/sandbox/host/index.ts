@@ -47,6 +47,8 @@ export interface HostOptions {
   isolation?: "auto" | "env";
   /** The agent's clock (log timestamps, `--since 10m`); default the real one. */
   now?: () => Date;
+  /** False while the host is cut off from the network (a provider outage); default always reachable. */
+  reachable?: () => boolean;
   /** Background failures (a log append that failed, a bad authorized key); default: ignored. */
   onError?: (error: Error) => void;
 }
@@ -89,6 +91,8 @@ export interface HostHandle {
    * the machine runs something else (a Fly machine whose init was replaced), so no agent.
    */
   start(options?: { held?: boolean }): Promise<void>;
+  /** The network went away: open SSH connections are reset (what runs on the host goes on). */
+  dropConnections(): void;
   /** Replaces the keys allowed to log in (existing sessions stay). */
   setAuthorizedKeys(keys: string[]): void;
   /** Runs a command as an SSH `exec` would, without SSH (for the Fly exec API stand-in). */
@@ -133,7 +137,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     logFile: join(machineDir, "agent.log"),
     stateFile: join(machineDir, "agent.json"),
     options: options.agent ?? {},
-    health: healthPortOption === null ? null : { address: options.address, port: healthPortOption, path: options.healthPath ?? "/healthz" },
+    health: healthPortOption === null ? null : { address: options.address, port: healthPortOption, path: options.healthPath ?? "/healthz", reachable: options.reachable },
     now,
     onError,
   });
@@ -171,7 +175,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     mkdirSync(dataDir, { recursive: true });
     return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation, fstab });
   };
-  const ssh = new SshServer({ hostKey: hostKey.privateKey, address: options.address, port: options.sshPort ?? 22, ident: "OpenSSH_9.2p1 automna-sandbox", run, onError, latencyMs: options.sshLatencyMs });
+  const ssh = new SshServer({ hostKey: hostKey.privateKey, address: options.address, port: options.sshPort ?? 22, ident: "OpenSSH_9.2p1 automna-sandbox", run, onError, latencyMs: options.sshLatencyMs, reachable: options.reachable });
   const setAuthorizedKeys = (lines: string[]) => {
     const { keys, invalid } = parseAuthorizedKeys(lines);
     for (const line of invalid) onError(new Error(`host ${options.id}: not a public key, ignored: ${line.slice(0, 40)}`));
@@ -221,6 +225,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     stop: powerOff,
     start: (opts = {}) => powerOn(true, opts.held === true),
     setAuthorizedKeys,
+    dropConnections: () => ssh.dropConnections(),
     exec: (command, opts = {}) => execLocal(run({ username: "root", command, env: {}, connection: `127.0.0.1 0 ${options.address} 0` }), opts),
     logs: (query = {}) => agent.readLogs(query),
     subscribeLogs: (onEntry, onStopped = () => {}) => agent.subscribe(onEntry, onStopped),

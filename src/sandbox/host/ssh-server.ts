@@ -31,6 +31,8 @@ export interface SshServerInit {
   onError(error: Error): void;
   /** Simulated one-way network latency on every connection (default 0: loopback as it is). */
   latencyMs?: number | undefined;
+  /** False while the host is cut off from the network (a provider outage): connections are reset. */
+  reachable?: (() => boolean) | undefined;
 }
 
 /**
@@ -92,6 +94,7 @@ export class SshServer {
     // Our own listener so sockets get TCP_NODELAY from the start: without it every handshake
     // round trip waits out the peer's delayed ACK (about 40 ms each, 300 ms per `ssh host true`).
     const server = createServer({ noDelay: true }, (socket) => {
+      if (this.#init.reachable?.() === false) return void socket.resetAndDestroy();
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
       const latency = this.#init.latencyMs ?? 0;
@@ -120,6 +123,11 @@ export class SshServer {
     for (const socket of this.#sockets) socket.destroy();
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Drops every connection but keeps listening: the network went away, the machine did not. */
+  dropConnections(): void {
+    for (const socket of this.#sockets) socket.resetAndDestroy();
   }
 
   #authorize(ctx: ssh2.AuthContext): void {

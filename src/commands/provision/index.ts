@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { Context } from "../context.js";
-import { action, examples, repeatable, type CommandModule } from "../lib/command.js";
-import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../lib/errors.js";
-import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
-import { count } from "../lib/words.js";
-import { collectSecrets, readStdin } from "../lib/secret-input.js";
-import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../lib/validate.js";
-import { providerChoices } from "../providers/catalog.js";
-import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../providers/plan.js";
-import type { ProvisionJob, ProvisionOutcome } from "../fleet/provision-one.js";
+import type { Context } from "../../context.js";
+import { action, examples, repeatable, type CommandModule } from "../../lib/command.js";
+import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../../lib/errors.js";
+import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
+import { count } from "../../lib/words.js";
+import { collectSecrets, readStdin } from "../../lib/secret-input.js";
+import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../../lib/validate.js";
+import { providerChoices } from "../../providers/catalog.js";
+import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../../providers/plan.js";
+import type { ProvisionJob, ProvisionOutcome } from "../../fleet/provision-one.js";
 
 export interface ProvisionOptions {
   users: string[];
@@ -25,6 +25,8 @@ export interface ProvisionOptions {
   concurrency: number;
   dryRun: boolean;
   wait: boolean;
+  /** With --provider auto: the policy's order (`first` with room, or `cheapest`). */
+  placement?: string | undefined;
   /** `--allow-sleep`: provision on a provider whose instances sleep when idle (refused otherwise). */
   allowSleep?: boolean | undefined;
 }
@@ -37,6 +39,8 @@ export interface PlanRow {
   size: string;
   monthlyPrice: number;
   currency: string;
+  /** With --provider auto: why the user lands there. */
+  why?: string;
 }
 
 export interface ProvisionReport {
@@ -72,6 +76,10 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const stdinText = (): Promise<string> => (stdinCache ??= readStdin(ctx.io.streams.stdin));
   const users = await collectUsers(ctx, opts, stdinText);
   const env = Object.fromEntries(opts.env.map((e) => parseKeyValue("--env", e)));
+  if (opts.provider === "auto" || opts.placement !== undefined) {
+    if (opts.provider !== undefined && opts.provider !== "auto") throw new UsageError("--placement goes with --provider auto", { hint: "automna provision alice --provider auto --placement cheapest" });
+    return (await import("./auto.js")).runAutoProvision(ctx, opts, users, env);
+  }
   const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
   const placement = resolvePlacement(config, registry, opts);
   const provider = await registry.get(placement.provider.id);
@@ -112,16 +120,16 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
   let deliverSecrets: ProvisionJob["deliverSecrets"];
   if (overSsh) {
-    const { refuseLineBreaks } = await import("../providers/vm/agent-container.js");
+    const { refuseLineBreaks } = await import("../../providers/vm/agent-container.js");
     refuseLineBreaks("--secret", Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, v.reveal()])));
-    const deliver = (await import("../access/deliver-secrets.js")).deliverSecrets;
+    const deliver = (await import("../../access/deliver-secrets.js")).deliverSecrets;
     deliverSecrets = (instance, step) => deliver(ctx, instance, { image: placement.image, port: health.port, env, secrets, timeoutMs: bootTimeoutMs, step });
   }
-  const { provisionOne } = await import("../fleet/provision-one.js");
-  const { mapConcurrent } = await import("../lib/concurrency.js");
+  const { provisionOne } = await import("../../fleet/provision-one.js");
+  const { mapConcurrent } = await import("../../lib/concurrency.js");
   const board = ctx.io.board();
   const who = await ctx.operator();
-  const access = await (await import("../access/provision-keys.js")).provisionAccess(ctx);
+  const access = await (await import("../../access/provision-keys.js")).provisionAccess(ctx);
   try {
     report.results = await mapConcurrent(users, opts.concurrency, async (user) => {
       const outcome = await provisionOne({
@@ -173,6 +181,7 @@ const PLAN_COLUMNS: Column<PlanRow>[] = [
   { name: "region", value: (r) => r.region },
   { name: "size", value: (r) => r.size },
   { name: "monthly", value: (r) => `${r.monthlyPrice.toFixed(2)} ${r.currency}`, align: "right" },
+  { name: "why", value: (r) => r.why ?? null },
 ];
 
 export const provisionCommand: CommandModule = {
@@ -180,7 +189,8 @@ export const provisionCommand: CommandModule = {
     addOutputFlag(command
       .argument("[users...]", "user ids")
       .option("--from-file <file>", "read user ids from a file, one per line (- for stdin)")
-      .option("--provider <name>", providerChoices())
+      .option("--provider <name>", `${providerChoices()}, or auto: where the placement policy has room (config placement)`)
+      .option("--placement <order>", "with --provider auto: first (the policy's order, default) or cheapest")
       .option("--region <name>", "provider region")
       .option("--size <name>", "provider size")
       .option("--image <ref>", "agent container image")
@@ -195,6 +205,7 @@ export const provisionCommand: CommandModule = {
         "automna provision alice --provider fly --region ams",
         "automna provision --from-file users.txt --provider hetzner --concurrency 16",
         "automna provision alice bob --dry-run",
+        "automna provision --from-file users.txt --provider auto --placement cheapest --dry-run",
         "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
         "printf %s \"$KEY\" | automna provision bob --provider hetzner --secret ANTHROPIC_API_KEY",
       ))
