@@ -3,9 +3,9 @@ import type { Context } from "../context.js";
 import type { LogLine } from "../access/log-lines.js";
 import { runLogs } from "../access/logs.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
-import { UsageError } from "../lib/errors.js";
+import { addSelectionFlags, selectUsers, type SelectionFlags } from "../lib/selector-users.js";
 import { terminalBytes, terminalText } from "../lib/terminal-text.js";
-import { parseInteger, parseSince, validateUsers } from "../lib/validate.js";
+import { parseInteger, parseSince } from "../lib/validate.js";
 import { prefixer } from "../lib/user-prefix.js";
 
 interface LogsFlags {
@@ -61,8 +61,8 @@ function finish(out: NodeJS.WritableStream): Promise<void> {
 
 export const logsCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    command
-      .argument("<users...>", "user ids")
+    addSelectionFlags(command
+      .argument("[users...]", "user ids (or -l)"))
       .option("-f, --follow", "keep printing new lines until Ctrl-C")
       .option("--since <when>", "only lines since a duration ago (10m, 2h) or an ISO time")
       .option("--tail <n>", "only the last N lines of each user (before following)")
@@ -70,6 +70,7 @@ export const logsCommand: CommandModule = {
       .addHelpText("after", `${examples(
         "automna logs alice --tail 50",
         "automna logs alice bob -f --since 10m",
+        "automna logs -l cohort=beta --since 1h",
         "automna logs alice --since 2026-11-29T10:00:00Z --json | jq -r .line",
       )}
 Hetzner and DigitalOcean: docker logs over SSH; Fly: the Fly logs API (since and tail applied here);
@@ -78,11 +79,10 @@ Koyeb: the logs query API, then -f over its log-tail WebSocket.
 backoff and resumes after the last line shown. Ctrl-C ends a follow with exit 0 (as fly logs does);
 exit 3 when some users' logs could not be read, 1 when the only user's could not.
 `)
-      .action(action(ctx, async (users: string[], flags: LogsFlags) => {
-        validateUsers(users);
+      .action(action(ctx, async (named: string[], flags: LogsFlags & SelectionFlags) => {
         const tail = flags.tail === undefined ? undefined : flags.tail === "all" ? undefined : parseInteger("--tail", flags.tail, 0);
         if (flags.since !== undefined) parseSince("--since", flags.since, ctx.clock.now());
-        if (users.length === 0) throw new UsageError("no users given");
+        const users = await selectUsers(ctx, named, flags, { command: "logs" });
         const c = ctx.io.colorErr;
         const plain = users.length === 1 && !ctx.globals.json && flags.timestamps !== true;
         const stdout = outputStream(ctx);

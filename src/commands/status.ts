@@ -8,11 +8,14 @@ import { validateUser } from "../lib/validate.js";
 import { MONTH_HOURS } from "../pricing/period.js";
 import { intervalCost } from "../pricing/usage-cost.js";
 import { monthlyTotal } from "../providers/plan.js";
-import type { Instance, UsageInterval } from "../state/types.js";
+import { formatLabels } from "../lib/labels.js";
+import type { Instance, Labels, UsageInterval } from "../state/types.js";
 
 export interface StatusReport {
   user: string;
   instance: Instance;
+  /** The user's labels (automna label). */
+  labels: Labels;
   /** What the provider says now; null when it has no such resource; absent when it could not be asked. */
   live?: { status: string; providerStatus: string; region: string; size: string; addresses: Record<string, string> } | null;
   liveError?: string;
@@ -30,11 +33,11 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   const instance = await state.getInstance(user);
   if (!instance) throw new NotFoundError(`${user} has no instance`, { hint: `automna provision ${user}` });
   const config = await ctx.config();
-  const usage = await state.listUsage({ user });
+  const [usage, labelled] = await Promise.all([state.listUsage({ user }), state.listLabels([user])]);
   const open = usage.filter((u) => u.end === null && u.instanceId === instance.id);
   const now = ctx.clock.now();
   const report: StatusReport = {
-    user, instance, health: null,
+    user, instance, labels: labelled[0]?.labels ?? {}, health: null,
     monthlyPrice: open.length ? monthlyTotal(open) : null,
     currency: open[0]?.currency ?? usage[0]?.currency ?? null,
     // cost-report's arithmetic (each calendar month capped at the monthly price), so both agree.
@@ -86,6 +89,7 @@ function renderStatus(ctx: Context, r: StatusReport): void {
     ["region", i.region],
     ["size", i.size],
     ["image", i.image],
+    ["labels", formatLabels(r.labels) || null],
     ["status", r.live === undefined ? `${i.status} (not checked live: ${r.liveError})` : r.live === null ? `${i.status} in state, but the provider has no such instance (see automna doctor)` : `${r.live.status} (${r.live.providerStatus})`],
     ["resources", Object.entries(i.resources).map(([k, v]) => `${k}=${v}`).join(" ") || null],
     ["addresses", Object.entries(r.live?.addresses ?? i.addresses).map(([k, v]) => `${k}=${v}`).join(" ") || null],
