@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError } from "../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, mib, renderDetails, renderDocument, resolveFormat } from "../lib/output.js";
+import { addSelectionFlags, selectUsers, type SelectionFlags } from "../lib/selector-users.js";
 import { validateUser } from "../lib/validate.js";
 import { backupUser, restoreUser, type BackupDeps, type BackupResult, type RestoreResult } from "../migrate/backup.js";
 import { buildEngineDeps } from "../migrate/deps.js";
@@ -36,16 +37,23 @@ export async function runRestore(ctx: Context, user: string, backupId: string): 
 
 export const backupCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    addOutputFlag(command
-      .argument("<user>", "user id"))
-      .addHelpText("after", examples("automna backup alice", "automna backup alice --json"))
-      .action(action(ctx, async (user: string, flags: { output?: string }) => {
+    addOutputFlag(addSelectionFlags(command
+      .argument("[user]", "user id (or -l)")))
+      .addHelpText("after", examples("automna backup alice", "automna backup alice --json", "automna backup -l plan=pro"))
+      .action(action(ctx, async (user: string | undefined, flags: SelectionFlags & { output?: string }) => {
         const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
-        const r = await runBackup(ctx, user);
-        if (format !== "table") return renderDocument(ctx.io, format, r, () => undefined);
-        ctx.io.success(`backup ${r.backupId} of ${user}: ${r.files} files, ${mib(r.dataBytes)} (agent paused ${(r.frozenMs / 1000).toFixed(1)} s)`);
-        renderDetails(ctx.io, [["backup", r.backupId], ["archive", r.key], ["manifest", r.manifestKey], ["sha256", r.sha256], ["bytes", r.bytes], ["created", r.createdAt]]);
-        ctx.io.info(`restore it with: automna restore ${user} --from ${r.backupId}`);
+        // -l: each selected user in turn, one document per user (a list in json and yaml).
+        const users = await selectUsers(ctx, user === undefined ? [] : [user], flags, { command: "backup" });
+        const results: BackupResult[] = [];
+        for (const u of users) {
+          const r = await runBackup(ctx, u);
+          results.push(r);
+          if (format !== "table") continue;
+          ctx.io.success(`backup ${r.backupId} of ${u}: ${r.files} files, ${mib(r.dataBytes)} (agent paused ${(r.frozenMs / 1000).toFixed(1)} s)`);
+          renderDetails(ctx.io, [["backup", r.backupId], ["archive", r.key], ["manifest", r.manifestKey], ["sha256", r.sha256], ["bytes", r.bytes], ["created", r.createdAt]]);
+          ctx.io.info(`restore it with: automna restore ${u} --from ${r.backupId}`);
+        }
+        if (format !== "table") renderDocument(ctx.io, format, flags.selector === undefined ? results[0] : results, () => undefined);
       }));
   },
 };
