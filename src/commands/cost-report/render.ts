@@ -47,6 +47,13 @@ export function spendColumns(report: CostReport, format: RenderOptions["format"]
   report.margins.forEach((margin, i) => {
     cols.push({ name: `margin_${margin.planPrice}`, header: `MARGIN@${margin.planPrice}`, value: (g) => m(g.margins?.[i]?.margin), align: "right" });
   });
+  if (report.planPriceByGroup) {
+    cols.push(
+      { name: "plan_price", header: "PLAN PRICE", value: (g) => m(g.planPrice), align: "right" },
+      { name: "margin", value: (g) => m(g.margin), align: "right" },
+      { name: "margin_pct", header: "MARGIN %", value: (g) => (g.marginPct === null || g.marginPct === undefined ? null : format === "table" ? pct(g.marginPct) : g.marginPct.toFixed(2)), align: "right" },
+    );
+  }
   return cols;
 }
 
