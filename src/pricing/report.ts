@@ -86,7 +86,7 @@ export interface CostReport {
   /** Margin per user at each plan price, at the projected month's cost per user. */
   margins: Margin[];
   /** `--plan-price pro=29,...`: the price of each plan (label value) the groups' margins are at. */
-  planPriceByGroup: Record<string, number> | null;
+  planPriceByGroup?: Record<string, number>;
   compare: CompareSection | null;
 }
 
@@ -149,7 +149,7 @@ export function buildReport(input: ReportInput): CostReport {
     },
     projectedMonth,
     margins: projectedMonth.averagePerUser === null ? [] : margins(input.planPrices, projectedMonth.averagePerUser),
-    planPriceByGroup: input.planPriceByGroup ?? null,
+    ...(input.planPriceByGroup ? { planPriceByGroup: input.planPriceByGroup } : {}),
     compare,
   };
 }

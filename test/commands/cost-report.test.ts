@@ -184,7 +184,7 @@ describe("cost-report bad input: exit 2 with one clear line", () => {
     [["--users", "-5", "--ram", "2"], 'Error: --users must be a whole number from 1 to 10000000, got "-5"'],
     [["--users", "10"], "Error: --users needs --ram GB (the memory each user's agent needs)"],
     [["--users", "10", "--ram", "0"], 'Error: --ram must be more than 0, got "0"'],
-    [["--by", "team"], 'Error: --by must be one of user, provider, region, got "team"'],
+    [["--by", "team"], 'Error: --by must be one of user, provider, region, label:KEY, got "team"'],
     [["--currency", "GBP"], 'Error: --currency must be one of USD, EUR, got "GBP"'],
     [["--plan-price", "29,abc"], 'Error: --plan-price must be a number of at least 0, got "abc"'],
     [["--from", "2026-11-10", "--to", "2026-11-01"], "Error: --to must be after --from (2026-11-10T00:00:00.000Z)"],
