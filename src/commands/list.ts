@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
-import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
+import { addListFlags, listOptionsFrom, renderList, selectColumns, sortAndLimit, tableLines, type Column } from "../lib/output.js";
+import { watch, watchInterval } from "../lib/watch.js";
 import type { RefreshSummary } from "../fleet/refresh.js";
 import { formatLabels } from "../lib/labels.js";
 import { matches, parseSelector } from "../lib/selector.js";
@@ -88,10 +89,23 @@ export const listCommand: CommandModule = {
       .option("--region <name>", "only this region")
       .option("--role <role>", `only this role (${ROLES.join(", ")})`)
       .option("-l, --selector <selector>", "only users whose labels match (plan=pro,cohort!=beta; see automna label)")
-      .option("--refresh", "read every configured provider and update state first"), LIST_COLUMNS)
-      .addHelpText("after", examples("automna list", "automna list --refresh --status running", "automna list -o csv --columns user,provider,monthly", "automna list --sort -monthly --limit 10", "automna list -l 'plan=pro,cohort!=beta'", "automna list --status retired"))
-      .action(action(ctx, async (opts: ListOptions & { output?: string; columns?: string; header: boolean }) => {
+      .option("--refresh", "read every configured provider and update state first")
+      .option("-w, --watch", "keep listing until Ctrl-C: redrawn on a terminal, NDJSON change events when piped")
+      .option("--interval <duration>", "with --watch: time between reads (default 2s)"), LIST_COLUMNS)
+      .addHelpText("after", examples("automna list", "automna list --refresh --status running", "automna list -o csv --columns user,provider,monthly", "automna list --sort -monthly --limit 10", "automna list -l 'plan=pro,cohort!=beta'", "automna list --status retired", "automna list --watch", "automna list -w | jq -c 'select(.type != \"added\")'"))
+      .action(action(ctx, async (opts: ListOptions & { output?: string; columns?: string; header: boolean; watch?: boolean; interval?: string }) => {
         const output = listOptionsFrom(opts, ctx.globals.json);
+        const intervalMs = watchInterval(opts, output.format);
+        if (intervalMs) {
+          if (opts.refresh) throw new UsageError("--watch reads state; with --refresh it would call every provider each time", { hint: "run automna list --refresh once, or doctor" });
+          const columns = selectColumns(LIST_COLUMNS, output.columns);
+          return watch(ctx, output.format, {
+            intervalMs, title: "automna list",
+            read: async () => sortAndLimit((await runList(ctx, opts)).rows, LIST_COLUMNS, output.sort, output.limit),
+            key: (r) => r.id, json: (r) => r, fingerprint: (r) => JSON.stringify(r),
+            frame: (rows) => tableLines(rows, columns, output.noHeader),
+          });
+        }
         const { rows, refresh } = await runList(ctx, opts);
         if (refresh) {
           for (const p of refresh.providers) if (!p.ok) ctx.io.warn(`${p.provider}: not refreshed: ${p.error}`);

@@ -3,7 +3,8 @@ import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import { checkHealth, healthHost, type HealthResult } from "../lib/health.js";
-import { addOutputFlag, formatTable, renderDetails, renderDocument, resolveFormat, DOCUMENT_FORMATS } from "../lib/output.js";
+import { addOutputFlag, detailLines, formatTable, renderDocument, resolveFormat, DOCUMENT_FORMATS } from "../lib/output.js";
+import { watch, watchInterval } from "../lib/watch.js";
 import { validateUser } from "../lib/validate.js";
 import { MONTH_HOURS } from "../pricing/period.js";
 import { intervalCost } from "../pricing/usage-cost.js";
@@ -69,21 +70,35 @@ function priceParts(open: UsageInterval[]): string {
 export const statusCommand: CommandModule = {
   register(command: Command, ctx: Context) {
     addOutputFlag(command
-      .argument("<user>", "user id"))
-      .addHelpText("after", examples("automna status alice", "automna status alice -o yaml"))
-      .action(action(ctx, async (user: string, flags: { output?: string }) => {
-        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
+      .argument("<user>", "user id")
+      .option("-w, --watch", "keep checking until Ctrl-C: redrawn on a terminal, NDJSON change events when piped")
+      .option("--interval <duration>", "with --watch: time between checks (default 2s)"), [...DOCUMENT_FORMATS, "ndjson"])
+      .addHelpText("after", examples("automna status alice", "automna status alice -o yaml", "automna status alice --watch"))
+      .action(action(ctx, async (user: string, flags: { output?: string; watch?: boolean; interval?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, [...DOCUMENT_FORMATS, "ndjson"]);
+        const intervalMs = watchInterval(flags, format);
+        if (intervalMs) {
+          return watch(ctx, format, {
+            intervalMs, title: `automna status ${user}`,
+            read: async () => [await runStatus(ctx, user)], key: (r) => r.user, json: (r) => r,
+            // What changes by itself every time (the cost accruing, the health check's timing) is not a change.
+            fingerprint: (r) => JSON.stringify([r.instance, r.labels, r.live, r.liveError, r.health?.ok, r.health?.status, r.monthlyPrice, r.usage.length]),
+            frame: ([r]) => statusLines(ctx, r!),
+          });
+        }
         const r = await runStatus(ctx, user);
-        renderDocument(ctx.io, format, r, () => renderStatus(ctx, r));
+        renderDocument(ctx.io, format, r, () => {
+          for (const line of statusLines(ctx, r)) ctx.io.out(line);
+        });
       }));
   },
 };
 
-function renderStatus(ctx: Context, r: StatusReport): void {
+function statusLines(ctx: Context, r: StatusReport): string[] {
   const i = r.instance;
   const fmt = (n: number | null): string | null => (n === null ? null : `${n.toFixed(2)} ${r.currency ?? ""}`.trim());
   const health = r.health === null ? "no address yet" : r.health.ok ? `ok (${r.health.status} in ${r.health.ms} ms, ${r.health.url})` : `failing (${r.health.status ?? r.health.error}, ${r.health.url})`;
-  renderDetails(ctx.io, [
+  const lines = detailLines([
     ["user", i.user],
     ["provider", i.provider],
     ["region", i.region],
@@ -99,14 +114,14 @@ function renderStatus(ctx: Context, r: StatusReport): void {
     ["cost so far", fmt(r.costSoFar)],
     ["operation", i.opId],
   ]);
-  if (!r.usage.length) return;
-  ctx.io.out("");
-  ctx.io.out("usage:");
+  if (!r.usage.length) return lines;
+  lines.push("", "usage:");
   // Hourly prices are fractions of a cent for small resources: four decimals, as providers list them.
   const rows = r.usage.map((u) => [
     `${u.start.slice(0, 19).replace("T", " ")} .. ${u.end ? u.end.slice(0, 19).replace("T", " ") : "now"}`,
     u.provider, u.kind, u.size, u.region, `x${u.quantity}`,
     `${u.hourlyPrice.toFixed(4)}/h`, `${u.monthlyPrice === null ? "-" : u.monthlyPrice.toFixed(2)}/mo`, u.currency,
   ]);
-  for (const line of formatTable(null, rows, ["left", "left", "left", "left", "left", "right", "right", "right"])) ctx.io.out(`  ${line}`);
+  for (const line of formatTable(null, rows, ["left", "left", "left", "left", "left", "right", "right", "right"])) lines.push(`  ${line}`);
+  return lines;
 }
