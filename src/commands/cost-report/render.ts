@@ -148,7 +148,7 @@ function renderCompare(io: IO, report: CostReport, list: ListOptions, after: boo
   const need = cmp.shape.map((g) => `${g.users} × ${g.need.ramGb} GB${g.need.vcpu ? ` / ${g.need.vcpu} vCPU` : ""}`).join(", ");
   const basis = cmp.basis === "fleet" ? "the running fleet" : "--users/--ram";
   io.out(c.bold(`Monthly cost of ${cmp.users} user${cmp.users === 1 ? "" : "s"} on every provider`) + c.dim(`  need ${need} (from ${basis}), cheapest plan that fits, ${cur}`));
-  if (cmp.current) io.out(c.dim(`Current fleet: ${money(cmp.current.monthly)} a month (${money(cmp.current.perUser)} per user, compute only)`));
+  if (cmp.current) io.out(c.dim(`Current fleet: ${money(cmp.current.monthly)} a month (${money(cmp.current.perUser)} per user, servers and their IPv4)`));
   renderList(io, cmp.rows, compareColumns(report, "table"), list);
   for (const u of cmp.unmet) io.out(c.dim(`${u.provider}: ${u.reason} in the catalog`));
   io.out();
