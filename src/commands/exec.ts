@@ -4,6 +4,7 @@ import { runExec, type ExecOutcome } from "../access/exec.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { UsageError } from "../lib/errors.js";
 import { prefixer } from "../lib/user-prefix.js";
+import { DOCUMENT_FORMATS, renderDocument, resolveFormat } from "../lib/output.js";
 import { addSelectionFlags, selectUsers, type SelectionFlags } from "../lib/selector-users.js";
 import { parseDuration, parseInteger } from "../lib/validate.js";
 import { count } from "../lib/words.js";
@@ -25,6 +26,7 @@ export const execCommand: CommandModule = {
       .argument("<users...>", "user ids (or -l/--all), then -- and the command")
       .option("--concurrency <n>", "machines at once", "16"), "every user with a live instance")
       .option("--provider <name>", "with -l or --all: only users on this provider")
+      .option("-o, --output <format>", "table (lines as they come, prefixed by user), json or yaml (one document at the end)")
       .option("--timeout <duration>", "stop each command after this long (e.g. 30s, 5m)")
       .addHelpText("after", `${examples(
         "automna exec alice bob carol -- uptime",
@@ -38,7 +40,8 @@ each line prefixed "user |" as it arrives (remote stderr on stderr). --json: one
 [{user, provider, exitCode, signal, stdout, stderr, error}]. Exit 0 when every command exited 0,
 3 when any failed or could not be reached, 2 for bad input (unknown or unprovisioned users).
 `)
-      .action(action(ctx, async (operands: string[], flags: SelectionFlags & { concurrency: string; timeout?: string; provider?: string }, cmd: Command) => {
+      .action(action(ctx, async (operands: string[], flags: SelectionFlags & { concurrency: string; timeout?: string; provider?: string; output?: string }, cmd: Command) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         // commander keeps the argv it parsed on the root command (untyped).
         const raw = (cmd.parent as (Command & { rawArgs?: string[] }) | null)?.rawArgs ?? [];
         const split = splitOperands(operands, raw);
@@ -49,7 +52,7 @@ each line prefixed "user |" as it arrives (remote stderr on stderr). --json: one
         const users = await selectUsers(ctx, split.users, flags, { command: "exec", provider });
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
         const timeoutMs = flags.timeout === undefined ? undefined : parseDuration("--timeout", flags.timeout);
-        const json = ctx.globals.json;
+        const json = format !== "table";
         const out = prefixer(ctx, users, "stdout");
         const err = prefixer(ctx, users, "stderr");
         const c = ctx.io.colorErr;
@@ -66,7 +69,7 @@ each line prefixed "user |" as it arrives (remote stderr on stderr). --json: one
             else if (o.exitCode !== 0 && !json) ctx.io.errorLine(`${c.red("✗")} ${o.user}: exit ${o.exitCode}${o.signal ? ` (${o.signal})` : ""}`);
           },
         });
-        if (json) ctx.io.json(results);
+        if (json) renderDocument(ctx.io, format, results, () => undefined);
         const failed = results.filter((r) => r.exitCode !== 0);
         ctx.io.info(`${count(results.length, "user")}: ${results.length - failed.length} ok, ${failed.length} failed${failed.length ? ` (${failed.slice(0, 5).map((f) => f.user).join(", ")}${failed.length > 5 ? ", ..." : ""})` : ""}`);
         return failed.length ? 3 : 0;

@@ -100,8 +100,15 @@ describe("-l and --all on the commands that act on users", () => {
     expect(named.code).toBe(2);
   });
 
-  it("logs -l reads the selected users' logs only", async () => {
-    const r = await cli(["--json", "logs", "-l", "cohort=beta", "--tail", "2"]);
+  it("exec -o yaml prints the results document", async () => {
+    const r = await cli(["exec", "-l", "plan=basic", "-o", "yaml", "--", "echo hi"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^- user: cat\n {2}provider: hetzner\n {2}exitCode: 0\n/);
+    expect(r.stdout).toMatch(/stdout: .*hi/);
+  });
+
+  it("logs -l reads the selected users' logs only (-o ndjson as --json)", async () => {
+    const r = await cli(["logs", "-l", "cohort=beta", "--tail", "2", "-o", "ndjson"]);
     expect(r.code).toBe(0);
     const users = new Set(r.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { user: string }).user));
     expect([...users].sort()).toEqual(["ann", "cat"]);
