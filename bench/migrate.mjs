@@ -9,7 +9,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
@@ -117,7 +117,7 @@ for (let run = 1; run <= runs; run++) {
     p50: pct(downtimes, 50) / 1000, p95: pct(downtimes, 95) / 1000,
   });
   const r = rows.at(-1);
-  console.log(`run ${run} ${from}->${to}: wall ${r.wall.toFixed(1)} s, ${(r.bytes / 1048576).toFixed(0)} MiB of /data (${(r.moved / 1048576).toFixed(0)} MiB archived incl. final deltas): ${r.throughput.toFixed(1)} MiB/s; raw tar|tar ${r.rawSeconds.toFixed(1)} s = ${r.rawThroughput.toFixed(1)} MiB/s; downtime p50 ${r.p50.toFixed(2)} s, p95 ${r.p95.toFixed(2)} s`);
+  console.log(`run ${run} ${from}->${to}: wall ${r.wall.toFixed(1)} s, ${(r.bytes / 1048576).toFixed(0)} MiB of /data (${(r.moved / 1048576).toFixed(0)} MiB archived incl. final deltas): ${r.throughput.toFixed(1)} MiB/s; raw tar|tar ${r.rawSeconds.toFixed(1)} s = ${r.rawThroughput.toFixed(1)} MiB/s; downtime p50 ${r.p50.toFixed(2)} s, p95 ${r.p95.toFixed(2)} s, ${((users / r.wall) * 60).toFixed(1)} users/min (load ${loadavg()[0].toFixed(1)})`);
   from = to;
 }
 await sandbox.close();
@@ -125,4 +125,4 @@ rmSync(dir, { recursive: true, force: true });
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}`);
 console.log(`${users} users x ${mb} MB, concurrency ${concurrency}, ${runs} runs (medians):`);
 console.log(`  wall ${median(rows.map((r) => r.wall)).toFixed(1)} s; throughput ${median(rows.map((r) => r.throughput)).toFixed(1)} MiB/s vs raw tar|tar ${median(rows.map((r) => r.rawThroughput)).toFixed(1)} MiB/s (ratio ${median(rows.map((r) => r.throughput / r.rawThroughput)).toFixed(3)})`);
-console.log(`  downtime p50 ${median(rows.map((r) => r.p50)).toFixed(2)} s, p95 ${median(rows.map((r) => r.p95)).toFixed(2)} s`);
+console.log(`  downtime p50 ${median(rows.map((r) => r.p50)).toFixed(2)} s, p95 ${median(rows.map((r) => r.p95)).toFixed(2)} s; ${median(rows.map((r) => (users / r.wall) * 60)).toFixed(1)} users per minute`);

@@ -24,14 +24,15 @@ function watchOutput(stream: NodeJS.WriteStream): void {
 
 /**
  * The pre-rendered page a plain help request asks for, named by its command line: `--help`,
- * `config list --help` and `help config list` give "automna", "automna config list" and
- * "automna config list". Undefined for anything else (global flags, arguments), which the live
+ * `config list --help`, `help config list` and `help --help` give "automna", "automna config
+ * list", "automna config list" and "automna help". Undefined for anything else (global flags, arguments), which the live
  * program answers.
  */
 function helpPage(argv: string[]): string | undefined {
   let words: string[];
-  if (argv[0] === "help") words = argv.slice(1);
-  else if (argv.at(-1) === "--help" || argv.at(-1) === "-h") words = argv.slice(0, -1);
+  // A trailing --help first: `help --help` is the help command's own page, "automna help".
+  if (argv.at(-1) === "--help" || argv.at(-1) === "-h") words = argv.slice(0, -1);
+  else if (argv[0] === "help") words = argv.slice(1);
   else return undefined;
   return words.every((w) => /^[a-z][a-z0-9-]*$/.test(w)) ? ["automna", ...words].join(" ") : undefined;
 }

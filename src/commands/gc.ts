@@ -30,7 +30,8 @@ function due(row: Instance, now: Date): boolean {
 
 /**
  * Destroys retired migration sources whose grace period is over, each under its user's lease,
- * and removes the migration's archives from object storage (best effort).
+ * and removes the migration's archives from object storage (best effort); aborts the multipart
+ * uploads nobody will finish (src/migrate/abandoned.ts), saying so on stderr.
  */
 export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
   const state = await ctx.state();
@@ -39,6 +40,7 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
   const base = (r: Instance): Omit<GcRow, "result" | "removed" | "error"> => ({
     user: r.user, provider: r.provider, instanceId: r.id, retireUntil: typeof r.meta.retireUntil === "string" ? r.meta.retireUntil : null,
   });
+  await abandonedUploads(ctx, opts.dryRun);
   if (opts.dryRun || rows.length === 0) return rows.map((r) => ({ ...base(r), result: "due", removed: [], error: null }));
   if (!ctx.globals.yes) {
     const ok = await ctx.prompt.confirm({ message: `Destroy ${rows.length} retired source${rows.length === 1 ? "" : "s"} past the grace period (${rows.slice(0, 5).map((r) => r.user).join(", ")}${rows.length > 5 ? ", ..." : ""})?`, flag: "--yes", default: false });
@@ -72,6 +74,22 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     board.close();
     await objects?.close();
     await dns?.provider.close();
+  }
+}
+
+/** Aborts (or, in a dry run, names) the uploads nobody will finish; a store that cannot be asked is a warning. */
+async function abandonedUploads(ctx: Context, dryRun: boolean): Promise<void> {
+  const objects = await storageClient(ctx);
+  if (!objects) return;
+  try {
+    const { abandonedUploads: find, abortAbandonedUploads } = await import("../migrate/abandoned.js");
+    const state = await ctx.state();
+    const keys = dryRun ? (await find(state, objects)).map((u) => u.key) : await abortAbandonedUploads(state, objects);
+    if (keys.length) ctx.io.info(`${dryRun ? "would abort" : "aborted"} ${keys.length} abandoned upload${keys.length === 1 ? "" : "s"}: ${keys.slice(0, 5).join(", ")}${keys.length > 5 ? ", ..." : ""}`);
+  } catch (error) {
+    ctx.io.warn(`could not look for abandoned uploads: ${(error as Error).message}`);
+  } finally {
+    await objects.close();
   }
 }
 

@@ -68,6 +68,8 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: "storage.region", type: "string", description: "bucket region", env: "AUTOMNA_STORAGE_REGION", default: "auto" },
   { key: "storage.accessKeyId", type: "string", description: "access key id", env: "AUTOMNA_STORAGE_ACCESS_KEY_ID", secret: true },
   { key: "storage.secretAccessKey", type: "string", description: "secret access key", env: "AUTOMNA_STORAGE_SECRET_ACCESS_KEY", secret: true },
+  { key: "storage.multipartThreshold", type: "string", description: "archives larger than this go to storage in parts (size, at most 5GiB)", env: "AUTOMNA_STORAGE_MULTIPART_THRESHOLD", default: "100MiB" },
+  { key: "storage.partSize", type: "string", description: "size of each part of an archive sent in parts (whole MiB, 5MiB..5GiB on S3 and R2)", env: "AUTOMNA_STORAGE_PART_SIZE", default: "64MiB" },
 
   { key: "health.port", type: "number", range: PORT, description: "agent health-check port", env: "AUTOMNA_HEALTH_PORT", default: 8080 },
   { key: "health.path", type: "string", description: "agent health-check path", env: "AUTOMNA_HEALTH_PATH", default: "/healthz" },

@@ -103,6 +103,16 @@ export class StorageClient {
     return out;
   }
 
+  /**
+   * A signed call for operations built elsewhere (multipart uploads: s3-multipart.ts). A 404 is
+   * an answer rather than an error when `allow404`. POSTs (create, complete) are not retried
+   * after an ambiguous failure: a resumed upload looks its state up instead.
+   */
+  async call(method: "GET" | "POST" | "DELETE", key: string | undefined, query: string, body?: Buffer, allow404 = false): Promise<{ status: number; text: string }> {
+    const res = await this.#send(method, key, query, body, allow404);
+    return { status: res.status, text: res.text };
+  }
+
   close(): Promise<void> {
     return this.#transport.close();
   }
@@ -147,7 +157,7 @@ function storageError(reply: Reply, method: string, path: string): Error {
   return apiError;
 }
 
-function xmlText(xml: string, tag: string): string | undefined {
+export function xmlText(xml: string, tag: string): string | undefined {
   const m = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(xml);
   if (!m) return undefined;
   return m[1]!.replace(/&(lt|gt|amp|apos|quot);/g, (_all, e: string) => ({ lt: "<", gt: ">", amp: "&", apos: "'", quot: '"' })[e]!);

@@ -68,3 +68,14 @@ export function parseKeyValue(flag: string, value: string): [string, string] {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`${flag} takes NAME=value with NAME a shell variable name, got "${value}"`);
   return [key, value.slice(i + 1)];
 }
+
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3, t: 1024 ** 4, tib: 1024 ** 4, tb: 1000 ** 4 };
+
+/** Parses a byte size: `1048576`, `64KiB`, `100MiB`, `5GiB` (K, M, G, T and KiB... are powers of 1024; kB, MB, GB of 1000). */
+export function parseByteSize(what: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  const n = m && unit !== undefined ? Math.round(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${what} must be a size like 5242880, 64KiB, 100MiB or 5GiB, got "${value}"`);
+  return n;
+}

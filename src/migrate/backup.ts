@@ -1,21 +1,27 @@
 import { AutomnaError, CancelledError, NotFoundError, OutputClosedError, UsageError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
+import { abortUploads } from "../lib/s3-multipart.js";
 import { withLease } from "../state/lease.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
-import { archiveAll, cleanupWork, manifest, restoreArchive, setAgent, uploadArchive, waitHealthy } from "./host.js";
+import { cleanupWork, runScript, setAgent, waitHealthy } from "./host.js";
 import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
+import { parseReport, reportNumber, reportSha } from "./report.js";
+import { backupArchiveScript, backupRestoreScript, curlConfig } from "./scripts.js";
+import { presign, sendArchive } from "./transfer.js";
 import type { EngineDeps } from "./types.js";
 
 /**
- * Backups of a user's /data: the same path as a migration's copy (tar on the host, sha256,
- * presigned PUT; presigned GET, verify, extract), stored as `backups/<user>/<id>.tar` with a
- * manifest object `backups/<user>/<id>.manifest` beside it: a header (`# key: value` lines with
- * the archive's sha256 and size) and the per-file manifest of what the archive holds.
+ * Backups of a user's /data: the same path as a migration's copy (tar | sha256 on the host in one
+ * pass, presigned PUT, or parts past storage.multipartThreshold; presigned GET, verify, extract),
+ * stored as `backups/<user>/<id>.tar` with a manifest object `backups/<user>/<id>.manifest`
+ * beside it: a header (`# key: value` lines with the archive's sha256 and size) and the per-file
+ * manifest of what the archive holds.
  *
- * The agent is frozen while the archive and manifest are taken (seconds for a small /data) and
- * started again before the upload, so the archive is consistent and matches its manifest exactly.
+ * The agent is frozen while the archive and manifest are taken (one remote command; seconds for a
+ * small /data) and started again before the upload, so the archive is consistent and matches its
+ * manifest exactly.
  */
 
 export interface BackupResult {
@@ -101,21 +107,25 @@ async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: P
     const keys = backupKeys(user, id);
     p.step("freezing the agent");
     const frozen = Date.now();
-    let archive;
-    let m;
+    let report;
     try {
       p.stopped = true;
       await setAgent(deps, provider, instance, false);
       p.step("archiving /data");
-      archive = await archiveAll(deps, instance, id, "backup", false);
-      m = await manifest(deps, instance, id);
+      report = parseReport(await runScript(deps, instance, "archiving /data (backup)", backupArchiveScript(id)));
     } finally {
       await p.start(provider, instance);
     }
     const frozenMs = Date.now() - frozen;
+    const archive = { sha256: reportSha(report, "sha256", "backup"), bytes: reportNumber(report, "bytes", "backup") };
+    const m = parseManifest((report.sections.manifest ?? []).join("\n"));
     await waitHealthy(deps, instance, deps.health, provider);
     p.step("uploading");
-    await uploadArchive(deps, instance, id, "backup", keys.archive, archive, false);
+    await sendArchive(deps, instance, id, "backup", keys.archive, archive).catch(async (error: unknown) => {
+      // Parts already stored cost money until aborted (gc aborts what this leaves, too).
+      await abortUploads(deps.objects, keys.archive).catch(() => undefined);
+      throw error;
+    });
     const createdAt = deps.now().toISOString();
     const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`];
     const body = [...header, ...[...m.entries.values()].map((e) => `${e.type} ${e.size ?? "-"} ${e.sha256 ?? "-"} ${e.path}`)].join("\n") + "\n";
@@ -126,7 +136,7 @@ async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: P
   }, deps.leaseTtlMs);
 }
 
-function parseBackupManifest(text: string): { sha256: string; manifestText: string } {
+function parseBackupManifest(text: string): { sha256: string; bytes: number; manifestText: string } {
   const header = new Map<string, string>();
   const lines: string[] = [];
   for (const line of text.split("\n")) {
@@ -136,7 +146,9 @@ function parseBackupManifest(text: string): { sha256: string; manifestText: stri
   }
   const sha256 = header.get("sha256") ?? "";
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AutomnaError("the backup's manifest has no archive sha256", { code: "bad_backup" });
-  return { sha256, manifestText: lines.join("\n") };
+  // Backups made before the size was in the header: any size (it only picks the hash program).
+  const bytes = Number(header.get("bytes") ?? 0);
+  return { sha256, bytes: Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : 0, manifestText: lines.join("\n") };
 }
 
 /**
@@ -162,7 +174,7 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     const keys = backupKeys(user, backupId);
     const text = await deps.objects.getText(keys.manifest);
     if (text === undefined) throw new NotFoundError(`no backup ${backupId} of ${user}`, { hint: `objects are under backups/${user}/ in the storage bucket` });
-    const { sha256, manifestText } = parseBackupManifest(text);
+    const { sha256, bytes, manifestText } = parseBackupManifest(text);
     const want = parseManifest(manifestText);
     p.step("stopping the agent");
     const stopped = Date.now();
@@ -170,8 +182,8 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     await setAgent(deps, provider, instance, false);
     try {
       p.step("downloading, verifying and extracting");
-      await restoreArchive(deps, instance, backupId, "backup", keys.archive, sha256, "replace");
-      const have = await manifest(deps, instance, backupId);
+      const out = await runScript(deps, instance, "restoring backup.tar", backupRestoreScript(backupId, sha256, bytes), curlConfig(presign(deps, "GET", keys.archive)));
+      const have = parseManifest((parseReport(out).sections.manifest ?? []).join("\n"));
       if (have.digest !== want.digest) throw new AutomnaError(`restored /data does not match the backup's manifest (${manifestDifferences(want, have).join("; ")})`, { code: "verify_failed" });
     } finally {
       await p.start(provider, instance);

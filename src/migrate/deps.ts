@@ -1,11 +1,12 @@
 import type { Context } from "../context.js";
 import type { DnsProvider } from "../dns/types.js";
 import { ConfigError } from "../lib/errors.js";
-import { parseDuration } from "../lib/validate.js";
+import { parseByteSize, parseDuration } from "../lib/validate.js";
 import type { Config } from "../lib/config.js";
 import { LEASE_TTL_MS } from "../state/lease.js";
 import type { StateStore } from "../state/types.js";
 import { crashPointFromEnv } from "./crash.js";
+import { DEFAULT_TRANSFER, type TransferSettings } from "./transfer.js";
 import type { EngineDeps, HealthSettings, HostRunner, MigrateEvent } from "./types.js";
 
 /** Health-check settings from config (health.port/path/checks/interval/timeout). */
@@ -21,6 +22,26 @@ export async function healthSettings(ctx: Context): Promise<HealthSettings> {
     intervalMs: duration("health.interval", "1s"),
     timeoutMs: duration("health.timeout", "120s"),
   };
+}
+
+/** When archives go to storage in parts, and how large (storage.multipartThreshold, storage.partSize). */
+export async function transferSettings(ctx: Context): Promise<TransferSettings> {
+  const config = await ctx.config();
+  const size = (key: string): number | undefined => {
+    const v = config.getString(key);
+    if (v === undefined) return undefined;
+    try {
+      return parseByteSize(key, v);
+    } catch (error) {
+      throw new ConfigError((error as Error).message, { hint: `automna config set ${key} 64MiB` });
+    }
+  };
+  const multipartThreshold = size("storage.multipartThreshold") ?? DEFAULT_TRANSFER.multipartThreshold;
+  const partSize = size("storage.partSize") ?? DEFAULT_TRANSFER.partSize;
+  const MIB = 1024 * 1024;
+  if (multipartThreshold > 5 * 1024 * MIB) throw new ConfigError("storage.multipartThreshold must be at most 5GiB (the largest single upload S3 and R2 take)");
+  if (partSize < MIB || partSize % MIB !== 0 || partSize > 5 * 1024 * MIB) throw new ConfigError(`storage.partSize must be a whole number of MiB from 1MiB to 5GiB, got ${partSize} bytes`, { hint: "S3 and R2 need at least 5MiB for every part but the last" });
+  return { multipartThreshold, partSize };
 }
 
 /** The DNS provider and name template, null when neither is configured; half a setup is an error. */
@@ -70,7 +91,7 @@ export async function buildEngineDeps(ctx: Context, run: HostRunner, emit: (even
   const leaseTtlMs = ttl ? parseDuration("migrate.leaseTtl", ttl) : await defaultLeaseTtlMs(config, state);
   if (leaseTtlMs < 1000) throw new ConfigError("migrate.leaseTtl must be at least 1s");
   return {
-    state, registry, run, storage, objects, dns, emit, health: await healthSettings(ctx), who: await ctx.operator(), now: () => ctx.clock.now(), leaseTtlMs,
+    state, registry, run, storage, objects, dns, emit, health: await healthSettings(ctx), transfer: await transferSettings(ctx), who: await ctx.operator(), now: () => ctx.clock.now(), leaseTtlMs,
     signal: ctx.signal, crash: crashPointFromEnv(ctx.env), sleep: abortableSleep(ctx.signal),
     async close() {
       await objects.close();

@@ -21,7 +21,7 @@ export interface StepState {
  * (interrupt.ts); from then on these steps count only from that entry on, so the next run freezes
  * the source again and copies what changed anew.
  */
-const FROZEN_WINDOW = new Set(["freeze", "final-archive", "final-upload", "final-restore", "verify", "start-target"]);
+const FROZEN_WINDOW = new Set(["freeze", "final-restore", "verify", "start-target"]);
 
 export function isReopening(e: JournalEntry): boolean {
   return e.step === "freeze" && e.phase === "undone" && e.data.reopen === true;

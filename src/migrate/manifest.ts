@@ -49,7 +49,7 @@ export function manifestDifferences(want: Manifest, have: Manifest, limit = 5): 
   for (const [path, w] of want.entries) {
     const h = have.entries.get(path);
     if (!h) out.push(`${path} missing`);
-    else if (!same(w, h)) out.push(`${path} differs (${h.type} ${h.size ?? "-"} bytes, expected ${w.type} ${w.size ?? "-"})`);
+    else if (!same(w, h)) out.push(h.type === w.type && h.size === w.size ? `${path} differs (sha256)` : `${path} differs (${h.type} ${h.size ?? "-"} bytes, expected ${w.type} ${w.size ?? "-"})`);
     if (out.length >= limit) return out;
   }
   for (const path of have.entries.keys()) {
@@ -57,42 +57,4 @@ export function manifestDifferences(want: Manifest, have: Manifest, limit = 5): 
     if (out.length >= limit) return out;
   }
   return out;
-}
-
-/**
- * What turns the target's /data (`have`) into the source's (`want`): the paths to archive on the
- * source (new or changed; a listed directory brings its whole subtree, so nothing below it is
- * listed again) and the paths to delete on the target first (gone at the source, or changed type).
- */
-export function manifestDelta(want: Manifest, have: Manifest): { copy: string[]; remove: string[] } {
-  const remove: string[] = [];
-  for (const [path, h] of have.entries) {
-    const w = want.entries.get(path);
-    if (!w || w.type !== h.type) remove.push(path);
-  }
-  const copy: string[] = [];
-  const copiedDirs = new Set<string>();
-  for (const [path, w] of want.entries) {
-    if (underAny(path, copiedDirs)) continue;
-    const h = have.entries.get(path);
-    if (h && same(w, h)) continue;
-    if (w.type === "d" && h?.type === "d") continue;
-    copy.push(path);
-    if (w.type === "d") copiedDirs.add(path);
-  }
-  // A directory added after its children were listed still brings them: drop those.
-  return { copy: copy.filter((p) => !underAny(p, copiedDirs)), remove: pruneNested(remove) };
-}
-
-function underAny(path: string, dirs: ReadonlySet<string>): boolean {
-  for (let i = path.lastIndexOf("/"); i > 1; i = path.lastIndexOf("/", i - 1)) {
-    if (dirs.has(path.slice(0, i))) return true;
-  }
-  return false;
-}
-
-/** Drops paths below another listed path (removing the parent removes them). */
-function pruneNested(paths: string[]): string[] {
-  const all = new Set(paths);
-  return paths.filter((p) => !underAny(p, all));
 }

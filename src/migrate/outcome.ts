@@ -10,7 +10,7 @@ export function outcomeOf(op: Operation, journal: readonly JournalEntry[], error
   const provision = stepState(journal, "provision");
   const sw = learned("switch");
   const warm = learned("warm-archive");
-  const final = learned("final-archive");
+  const final = learned("freeze");
   const result: MigrateOutcome["result"] = op.status === "succeeded" ? "migrated" : op.status === "rolled_back" ? "rolled_back" : "failed";
   const down = learned("start-target")?.downtimeMs;
   const failedEntry = [...journal].reverse().find((e) => e.phase === "failed");

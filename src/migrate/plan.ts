@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, UsageError } from "../lib/errors.js";
 import type { ProviderInfo } from "../providers/catalog.js";
 import { monthlyTotal } from "../providers/plan.js";
 import type { Instance, UsageInterval } from "../state/types.js";
-import type { MigrateParams } from "./types.js";
+import type { MigrateParams, VerifyMode } from "./types.js";
 
 export interface MigrateRequest {
   /** Explicit users, or every live user on `from` (`--all`). */
@@ -14,6 +14,8 @@ export interface MigrateRequest {
   size?: string | undefined;
   image?: string | undefined;
   keepSourceMs: number;
+  /** How the target is verified (default quick). */
+  verify?: VerifyMode | undefined;
 }
 
 /** One user's migration as planned (and what a dry run shows). */
@@ -88,7 +90,7 @@ export async function planMigration(ctx: Context, req: MigrateRequest): Promise<
     return {
       user, source, after,
       before: monthlyOf(usage.filter((u) => u.instanceId === source.id)),
-      params: { from: from.id, to: to.id, region, size, image: imageOf(user), keepSourceMs: req.keepSourceMs, sourceInstanceId: source.id },
+      params: { from: from.id, to: to.id, region, size, image: imageOf(user), keepSourceMs: req.keepSourceMs, sourceInstanceId: source.id, ...(req.verify === "full" ? { verify: "full" as const } : {}) },
     };
   });
   return { from, to, users: planned };

@@ -1,7 +1,8 @@
 import { AutomnaError, LockedError } from "../lib/errors.js";
+import { abortUploads } from "../lib/s3-multipart.js";
 import type { Instance } from "../state/types.js";
 import { cleanupWork, setAgent, waitHealthy } from "./host.js";
-import type { Run } from "./run.js";
+import { archivePrefix, type Run } from "./run.js";
 
 /**
  * Undoes a migration that has not reached the switch: the source agent serves again, the target
@@ -48,6 +49,8 @@ export async function rollback(r: Run, reason: string): Promise<void> {
       const errors: string[] = [];
       if (source) await cleanupWork(r.host, source, r.opId).catch((e: unknown) => errors.push((e as Error).message));
       for (const name of ["warm", "final"] as const) await r.deps.objects.deleteObject(r.key(name)).catch((e: unknown) => errors.push((e as Error).message));
+      // An archive being sent in parts: the parts stored so far are deleted with the upload.
+      await abortUploads(r.deps.objects, `${archivePrefix(r.user, r.opId)}`).catch((e: unknown) => errors.push((e as Error).message));
       if (errors.length) j.emit("rollback", undefined, `could not remove every work file: ${errors[0]}`, "warn");
       await j.append("warm-archive", "undone", { leftovers: errors.length > 0, summary: errors.length ? "some work files left behind" : "archives and work files removed" });
     }

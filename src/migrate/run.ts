@@ -3,12 +3,24 @@ import type { Provider } from "../providers/types.js";
 import type { Instance, LeaseRef } from "../state/types.js";
 import type { HostDeps } from "./host.js";
 import type { Journal } from "./journal.js";
-import type { Manifest } from "./manifest.js";
-import type { EngineDeps, MigrateParams } from "./types.js";
+import type { Report } from "./report.js";
+import type { EngineDeps, MigrateParams, VerifyMode } from "./types.js";
+
+/** Where a migration's archives go in the store (`<prefix><name>.tar`). */
+export function archivePrefix(user: string, opId: string): string {
+  return `migrations/${user}/${opId}/`;
+}
 
 /** Object keys of a migration's archives. */
 export function archiveKey(user: string, opId: string, name: "warm" | "final"): string {
-  return `migrations/${user}/${opId}/${name}.tar`;
+  return `${archivePrefix(user, opId)}${name}.tar`;
+}
+
+/** The frozen source as the freeze listed it: its canonical listing and the delta's file checksums. */
+export interface Frozen {
+  listing: string[];
+  /** path -> sha256 of every regular file the final archive carries. */
+  hashes: Map<string, string>;
 }
 
 /** One migration being driven forward or back by this process. */
@@ -19,8 +31,8 @@ export class Run {
   readonly lease: LeaseRef;
   readonly from: Provider;
   readonly to: Provider;
-  /** Manifests computed in this process (recomputed from the frozen hosts after a resume). */
-  readonly memo: { targetWarm?: Manifest; sourceFinal?: Manifest; targetFinal?: Manifest; sourceAgain?: Manifest } = {};
+  /** What this process learned from the hosts (asked again after a resume: see copy.ts). */
+  readonly memo: { frozen?: Frozen; target?: Report; source?: Report } = {};
   /** The rows last read, so a run that lost its state store can still restart the source (interrupt.ts). */
   readonly seen: { source?: Instance; target?: Instance } = {};
 
@@ -31,6 +43,10 @@ export class Run {
     this.lease = lease;
     this.from = from;
     this.to = to;
+  }
+
+  get verifyMode(): VerifyMode {
+    return this.params.verify ?? "quick";
   }
 
   get user(): string {

@@ -1,131 +1,350 @@
+import { shellQuote } from "../lib/known-hosts.js";
+import { AGENT_CONTAINER, AGENT_ENV_FILE, agentRunArgs } from "../providers/vm/agent-container.js";
+import { COMPARE_AWK, EXTRAS_AWK, prelude, QUICK_CHECK_AWK, quoted } from "./shell.js";
+
 /**
- * The shell scripts the data path runs on agent hosts (POSIX sh, plus what the agent image
- * contract promises: tar, sha256sum, curl). Presigned URLs never appear in a command line: the
- * script reads a curl config line (`url = "..."`) from the first line of stdin and hands it to
- * curl through the shell's builtin printf, so `ps` on the host never shows it.
+ * The shell scripts the data path runs on agent hosts, one remote command per step (POSIX sh;
+ * tar, curl and sha256sum as the agent image contract promises; openssl, GNU find and GNU tar
+ * used where present). Presigned URLs never appear in a command line: a script reads a curl
+ * config line (`url = "..."`) from the first line of stdin and hands it to curl through the
+ * shell's builtin printf (or a here-document), so `ps` on the host never shows it.
  *
- * `/data` is `$AUTOMNA_DATA` where the host sets it (sandbox hosts), else `/data`. Archives wait
- * in a per-operation work directory outside /data until the operation finishes, so a resumed
- * upload finds the very bytes whose sha256 the journal recorded.
+ * Archives wait in the operation's work directory outside /data until the operation finishes, so
+ * a resumed upload sends the very bytes whose sha256 was reported; a script run again after a
+ * crash reuses a complete archive (`reused=1`) instead of making another.
+ *
+ * Output: `key=value` lines, then sections (`--- name` and its lines) where a script has them.
  */
 
-const OP_RE = /^[a-z]+_[a-z0-9]+$/;
-
-/** Lists /data (the working directory) as a manifest; see manifestScript. */
-const MANIFEST_BODY = `nl=$(printf '\\n_'); nl=\${nl%_}
-if [ -n "$(find . -name "*$nl*" | head -c 1)" ]; then echo "a file name in /data contains a newline; automna cannot move it safely" >&2; exit 66; fi
-find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
-  if [ -L "$f" ]; then set -- $(readlink -- "$f" | sha256sum); printf 'l - %s %s\\n' "$1" "$f"
-  elif [ -d "$f" ]; then printf 'd - - %s\\n' "$f"
-  elif [ -f "$f" ]; then set -- $(sha256sum < "$f"); s=$(wc -c < "$f"); printf 'f %s %s %s\\n' "$((s))" "$1" "$f"
-  else printf 'o - - %s\\n' "$f"; fi
-done`;
 const NAME_RE = /^[a-z0-9-]+$/;
 const SHA_RE = /^[0-9a-f]{64}$/;
-
-function prelude(workId: string): string {
-  if (!OP_RE.test(workId)) throw new Error(`internal: bad work id ${workId}`);
-  return [
-    "set -eu",
-    "umask 077",
-    'D="${AUTOMNA_DATA:-/data}"',
-    `W="\${HOME:-/root}/.automna/work/${workId}"`,
-    'mkdir -p "$W"',
-    'cd "$D"',
-  ].join("\n");
-}
 
 function archiveName(name: string): string {
   if (!NAME_RE.test(name)) throw new Error(`internal: bad archive name ${name}`);
   return name;
 }
 
+function sha(value: string): string {
+  if (!SHA_RE.test(value)) throw new Error("internal: bad sha256");
+  return value;
+}
+
+function whole(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`internal: bad number ${n}`);
+  return n;
+}
+
 /** The curl config line a script reads from stdin. */
 export function curlConfig(url: string): string {
-  if (/["\\\n\r]/.test(url)) throw new Error("internal: a presigned URL with quotes or newlines");
+  if (/["\\\n\r$`]/.test(url)) throw new Error("internal: a presigned URL with quotes, newlines or shell characters");
   return `url = "${url}"\n`;
 }
 
-/** Prints `sha256=<hex>` and `bytes=<n>` of an archive in the work directory. */
-const DESCRIBE = (file: string): string =>
-  `set -- $(sha256sum < "${file}"); s=$(wc -c < "${file}"); printf 'sha256=%s\\nbytes=%s\\n' "$1" "$((s))"`;
+/**
+ * After describe: `uploaded=1` (one PUT), `uploaded=skip` (already stored: SKIP named its size and
+ * MD5), `uploaded=0` (past the threshold: parts follow); then the parts an earlier run sent.
+ */
+function send(name: string, threshold: number): string {
+  return `if [ "$SIZE" -gt ${whole(threshold)} ]; then echo uploaded=0
+elif [ -n "$SKIP" ] && [ "$REUSED" -eq 1 ] && [ "\${SKIP%% *}" = "$SIZE" ] && [ "$(md5sum < "$W/${name}.tar" | cut -d' ' -f1)" = "\${SKIP#* }" ]; then echo uploaded=skip
+else put_archive ${name}; echo uploaded=1; fi
+for e in "$W/${name}".e*; do [ -f "$e" ] && read -r tag < "$e" && printf 'part %s %s\\n' "\${e##*.e}" "$tag"; done; true`;
+}
+
+/** Reads the PUT config line and an optional `SKIP` line (`<size> <md5>` of the object already stored). */
+const READ_PUT = `IFS= read -r CFG || CFG=
+IFS= read -r SKIP || SKIP=
+REUSED=0`;
+
+/** The counts list_data found. */
+const STATS = `printf 'files=%s\\ndataBytes=%s\\n' "$FILES" "$DBYTES"`;
 
 /**
- * Tars all of /data into `<name>.tar`. `live`: the agent is still writing, so GNU tar's exit 1
- * ("file changed as we read it", "file removed before we read it") is expected and accepted; the
- * final copy, taken frozen, accepts no warning at all.
+ * Warm copy on the source, agent serving: the stat listing of /data (the quick check's baseline,
+ * with the host's time before it was taken), then tar | tee the archive | sha256 in one pass, then
+ * one PUT if the archive is at most `threshold` bytes.
  */
-export function archiveAllScript(workId: string, name: string, live: boolean): string {
-  const n = archiveName(name);
+export function warmArchiveScript(workId: string, threshold: number): string {
   return `${prelude(workId)}
-rm -f "$W/${n}.tar.part"
-rc=0
-tar -cf "$W/${n}.tar.part" . || rc=$?
-if [ "$rc" -ne 0 ] && { [ ${live ? 1 : 0} -eq 0 ] || [ "$rc" -ne 1 ]; }; then echo "tar of /data failed (exit $rc)" >&2; exit 70; fi
-mv "$W/${n}.tar.part" "$W/${n}.tar"
-${DESCRIBE(`$W/${n}.tar`)}`;
+${READ_PUT}
+if [ -f "$W/warm.sha" ] && [ -f "$W/warm.tar" ] && [ -f "$W/warm.list.stats" ]; then REUSED=1; read -r FILES DBYTES < "$W/warm.list.stats"
+else
+  date +%s > "$W/warm.time"
+  list_data "$W/warm.list"
+  hash_for "$DBYTES"
+  archive warm 1 .
+fi
+echo "reused=$REUSED"
+${STATS}
+describe warm
+${send("warm", threshold)}`;
 }
 
-/** Tars the paths listed on stdin (one `./path` per line, after the first line) into `<name>.tar`. */
-export function archiveListScript(workId: string, name: string): string {
-  const n = archiveName(name);
+/**
+ * Freeze on the source: stops the agent (`stopAgent`: a VM's docker; a provider that holds agents
+ * by API has done it already), lists /data again (`fresh`: an earlier freeze's delta discarded), and archives only what the quick check finds
+ * changed since the warm listing; prints the delta's file hashes and the canonical listing the
+ * target must end up with; one PUT if the delta is at most `threshold` bytes.
+ */
+export function freezeScript(workId: string, threshold: number, stopAgent: boolean, fresh: boolean): string {
   return `${prelude(workId)}
-rm -f "$W/${n}.tar.part" "$W/${n}.list"
-cat > "$W/${n}.list"
-tar -cf "$W/${n}.tar.part" -T "$W/${n}.list"
-mv "$W/${n}.tar.part" "$W/${n}.tar"
-${DESCRIBE(`$W/${n}.tar`)}`;
+${READ_PUT}
+${stopAgent ? "agent stop" : ""}
+${fresh ? 'rm -f "$W"/final.* "$W/freeze.list"' : ""}
+if [ -f "$W/final.sha" ] && [ -f "$W/final.tar" ] && [ -f "$W/final.head" ]; then REUSED=1
+else
+  [ -f "$W/warm.list" ] || { echo "the warm copy's listing is gone from $W; the migration cannot continue" >&2; exit 71; }
+  list_only "$W/freeze.list"
+  read -r T < "$W/warm.time"
+  : > "$W/final.paths"; : > "$W/final.files"; : > "$W/final.canon"
+  awk -v T="$T" -v tars="$W/final.paths" -v files="$W/final.files" -v canon="$W/final.canon" ${quoted(QUICK_CHECK_AWK)} "$W/warm.list" "$W/freeze.list" > "$W/final.count"
+  { IFS== read -r _ CHANGED; IFS== read -r _ PBYTES; IFS== read -r _ BACKSLASHES; } < "$W/final.count"
+  # GNU tar unquotes -T names (a backslash starts an escape); busybox tar does not.
+  TAROPT=; if [ "$BACKSLASHES" -gt 0 ]; then case "$(tar --version 2>/dev/null)" in *GNU*) TAROPT=--no-unquote ;; esac; fi
+  hash_for "$PBYTES"
+  archive final 0 $TAROPT -T "$W/final.paths"
+  { echo '--- hashes'; hash_files "$W/final.files"; echo '--- listing'; } > "$W/final.headpart"
+  mv "$W/final.headpart" "$W/final.head"
+fi
+echo "reused=$REUSED"
+while IFS= read -r line; do echo "$line"; done < "$W/final.count"
+describe final
+${send("final", threshold)}
+cat "$W/final.head" "$W/final.canon"`;
 }
 
-/** Describes an archive already in the work directory (resume), or prints `missing`. */
-export function describeArchiveScript(workId: string, name: string): string {
-  const n = archiveName(name);
+/** The frozen listing and delta hashes again (a resumed final restore, whose process lost them). */
+export function frozenListingScript(workId: string): string {
   return `${prelude(workId)}
-if [ ! -f "$W/${n}.tar" ]; then echo missing; exit 0; fi
-${DESCRIBE(`$W/${n}.tar`)}
-if command -v md5sum >/dev/null 2>&1; then set -- $(md5sum < "$W/${n}.tar"); printf 'md5=%s\\n' "$1"; fi`;
+[ -f "$W/final.head" ] || { echo "the frozen listing is gone from $W" >&2; exit 71; }
+cat "$W/final.head" "$W/final.canon"`;
 }
 
-/** PUTs `<name>.tar` to the presigned URL on stdin's first line (curl -f; retries transient errors). */
-export function uploadScript(workId: string, name: string): string {
+/** Writes the agent's env file from the rest of stdin (`bytes` long) and re-creates its container when it changed. */
+function envFragment(image: string, port: number, bytes: number): string {
+  const run = agentRunArgs({ image, port, envFile: "\0f" }).map((w) => (w === "\0f" ? '"$f"' : shellQuote(w))).join(" ");
+  return `command -v cloud-init >/dev/null 2>&1 && cloud-init status --wait >/dev/null 2>&1 || true
+f="\${AUTOMNA_ENV_FILE:-${AGENT_ENV_FILE}}"
+if [ ${whole(bytes)} -gt 0 ] || [ -s "$f" ]; then
+  [ -d "\${f%/*}" ] || mkdir -p "\${f%/*}"
+  cat > "$f.new"
+  [ "$(wc -c < "$f.new")" -eq ${bytes} ] || { rm -f "$f.new"; echo "the environment arrived incomplete; nothing changed" >&2; exit 65; }
+  if cmp -s "$f.new" "$f"; then rm -f "$f.new"
+  else
+    # A dropped connection must not stop it between the container's removal and its re-creation.
+    (trap '' HUP INT TERM PIPE; mv -f "$f.new" "$f"; docker rm -f ${AGENT_CONTAINER} >/dev/null 2>&1 || true; ${run} >/dev/null)
+  fi
+fi`;
+}
+
+/**
+ * Downloads the archive at the URL in $CFG into `sink` (a pipeline reading curl's output that
+ * leaves its sha256 in $W/x.sha), `before` each try and `after` it; curl failures are retried
+ * whole; a sha256 other than `expected` runs `clean` and exits 65.
+ */
+function download(name: string, expected: string, o: { before: string; sink: string; after: string; clean: string }): string {
+  return `n=0
+while :; do
+  ${o.before}
+  { crc=0; printf '%s\\n' "$CFG" | curl -fsS -K - || crc=$?; echo "$crc" > "$W/x.rc"; } | ${o.sink}
+  ${o.after}
+  read -r crc < "$W/x.rc"
+  [ "$crc" -ne 0 ] || break
+  n=$((n + 1)); [ "$n" -lt 3 ] || { echo "downloading ${name}.tar failed (curl exit $crc)" >&2; exit 75; }
+  sleep "$n"
+done
+read -r got _ < "$W/x.sha"
+if [ "$got" != "${sha(expected)}" ]; then ${o.clean}; echo "archive ${name}.tar arrived with sha256 $got, expected ${expected}: corrupted in transfer" >&2; exit 65; fi`;
+}
+
+/** Streams the archive at the URL in $CFG into tar -x (sha256 on the way, via a fifo). */
+function streamExtract(name: string, expected: string, clean: string): string {
+  return `${download(name, expected, {
+    before: `${clean}
+  rm -f "$W/x.fifo"; mkfifo "$W/x.fifo"
+  $HASH < "$W/x.fifo" > "$W/x.sha" & hp=$!
+  trc=0`,
+    sink: `tee "$W/x.fifo" | tar -xf - || trc=$?`,
+    after: `wait "$hp" || true`,
+    clean,
+  })}
+[ "$trc" -eq 0 ] || { echo "tar -x of ${name}.tar failed (exit $trc)" >&2; exit 70; }`;
+}
+
+/** Downloads the archive at the URL in $CFG to $W/<name>.tar, sha256 on the way. */
+function fetchArchive(name: string, expected: string): string {
+  return download(name, expected, { before: "", sink: `tee "$W/${name}.tar" | $HASH > "$W/x.sha"`, after: "", clean: `rm -f "$W/${name}.tar"` });
+}
+
+const WIPE = "find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +";
+
+export interface WarmRestoreOptions {
+  /** The archive's sha256 and size. */
+  sha256: string;
+  bytes: number;
+  /** A VM target: the agent's env file follows the config line on stdin (this many bytes), for this image and port. */
+  env?: { image: string; port: number; bytes: number } | undefined;
+  /** Stop the target's agent first (a VM; a provider that holds agents by API created it held). */
+  hold: boolean;
+}
+
+/**
+ * Warm restore on the target: the agent's environment, the agent held, then /data replaced by
+ * the warm archive streamed from the store straight into tar -x, its sha256 checked on the way.
+ */
+export function warmRestoreScript(workId: string, o: WarmRestoreOptions): string {
+  return `${prelude(workId)}
+IFS= read -r CFG
+${o.env ? envFragment(o.env.image, o.env.port, o.env.bytes) : ""}
+${o.hold ? "agent stop" : ""}
+hash_for ${whole(o.bytes)}
+${streamExtract("warm", o.sha256, WIPE)}`;
+}
+
+/**
+ * The target's report: how its listing differs from the wanted one (`differences=0`: not at
+ * all; up to five `diff=` lines), the sha256 of the delta's files, every file's when `full`.
+ */
+function targetReport(full: boolean): string {
+  return `list_only "$W/tgt.list"
+awk -v wanted="$W/want.canon" -v only="$W/want.files" ${quoted(COMPARE_AWK)} "$W/want.files" "$W/want.canon" "$W/tgt.list" > "$W/tgt.report"
+while IFS= read -r line; do echo "$line"; case "$line" in deltaBytes=*) PBYTES=\${line#*=} ;; dataBytes=*) DBYTES=\${line#*=} ;; esac; done < "$W/tgt.report"
+hash_for "$PBYTES"
+echo '--- hashes'; hash_files "$W/want.files"
+${full ? `hash_for "$DBYTES"
+echo '--- manifest'; manifest "$W/tgt.list"` : ""}
+cd /; rm -rf "$W"`;
+}
+
+/** Splits stdin after the config line into the wanted listing and the delta's file paths. */
+const READ_WANTED = `: > "$W/want.canon"; : > "$W/want.files"
+awk -v a="$W/want.canon" -v b="$W/want.files" '/^--- listing$/ { f = a; next } /^--- files$/ { f = b; next } f != "" { print > f }'`;
+
+/**
+ * Final restore on the target: the delta downloaded and checked, every path the frozen source
+ * does not have (or has as another type) removed, the delta extracted, then the target's report
+ * (see targetReport). Stdin: the config line, `--- listing` and the source's canonical listing,
+ * `--- files` and the delta's file paths. The work directory goes at the end.
+ */
+export function finalRestoreScript(workId: string, expected: string, bytes: number, full: boolean): string {
+  return `${prelude(workId)}
+IFS= read -r CFG
+${READ_WANTED}
+hash_for ${whole(bytes)}
+${fetchArchive("final", expected)}
+list_only "$W/before.list"
+: > "$W/extras"
+awk -v out="$W/extras" ${quoted(EXTRAS_AWK)} "$W/want.canon" "$W/before.list"
+if [ -s "$W/extras" ]; then tr '\\n' '\\0' < "$W/extras" | xargs -0 rm -rf --; fi
+tar -xf "$W/final.tar"
+${targetReport(full)}`;
+}
+
+/** The target's report alone (a resumed verify). Stdin as finalRestoreScript's, without the config line. */
+export function targetCheckScript(workId: string, full: boolean): string {
+  return `${prelude(workId)}
+${READ_WANTED}
+${targetReport(full)}`;
+}
+
+/**
+ * The frozen source again, while the target restores: `changed=0` when /data is exactly as the
+ * freeze listed it (an agent restarted behind our back would have written), and the full manifest
+ * when asked.
+ */
+export function sourceCheckScript(workId: string, full: boolean): string {
+  return `${prelude(workId)}
+[ -f "$W/freeze.list" ] || { echo "the frozen listing is gone from $W" >&2; exit 71; }
+${full ? "list_data" : "list_only"} "$W/check.list"
+# Unchanged directories list in the same order: sorting is only needed when they differ.
+if cmp -s "$W/check.list" "$W/freeze.list" || { LC_ALL=C sort "$W/freeze.list" > "$W/freeze.sorted"; LC_ALL=C sort "$W/check.list" | cmp -s - "$W/freeze.sorted"; }; then echo changed=0
+else
+  echo changed=1
+  awk -v wanted="$W/final.canon" -v only= ${quoted(COMPARE_AWK)} "$W/final.canon" "$W/check.list"
+fi
+${full ? `hash_for "$DBYTES"
+echo '--- manifest'; manifest "$W/check.list"` : ""}`;
+}
+
+/**
+ * Sends parts of `<name>.tar` (stdin: `<part number> <presigned URL>` lines) of `partSize` bytes,
+ * four at a time, each retried twice; prints `part <n> <etag>` for every part it was given. The
+ * ETags stay in the work directory, so a resumed upload can tell a completed object is this one.
+ */
+export function partsScript(workId: string, name: string, partSize: number): string {
+  const n = archiveName(name);
+  if (partSize % 1048576 !== 0) throw new Error("internal: part size not a whole number of MiB");
+  return `${prelude(workId)}
+f="$W/${n}.tar"
+[ -f "$f" ] || { echo "the archive $f is gone" >&2; exit 71; }
+size=$(($(wc -c < "$f"))); PS=${whole(partSize)}; BS=1048576
+part() {
+  off=$((($1 - 1) * PS)); len=$((size - off)); [ "$len" -le "$PS" ] || len=$PS
+  i=0
+  while :; do
+    rm -f "$W/${n}.h$1" "$W/${n}.e$1"
+    if dd if="$f" bs=$BS skip=$((off / BS)) count=$((PS / BS)) 2>/dev/null | curl -fsS -K /dev/fd/3 -T - -H "Content-Length: $len" -H "Transfer-Encoding:" -H "Expect:" -D "$W/${n}.h$1" -o /dev/null 3<<EOF
+url = "$2"
+EOF
+    then break; fi
+    i=$((i + 1)); [ "$i" -lt 3 ] || return 1
+    sleep "$i"
+  done
+  tr -d '\\r' < "$W/${n}.h$1" | sed -n 's/^[Ee][Tt][Aa][Gg]:[ ]*//p' | tail -n 1 > "$W/${n}.e$1"
+}
+: > "$W/${n}.nums"
+k=0
+while IFS=' ' read -r num url; do
+  echo "$num" >> "$W/${n}.nums"
+  part "$num" "$url" &
+  k=$((k + 1)); [ "$k" -lt 4 ] || { wait; k=0; }
+done
+wait
+while IFS= read -r num; do
+  e=; [ -f "$W/${n}.e$num" ] && read -r e < "$W/${n}.e$num" || true
+  [ -n "$e" ] || { echo "uploading part $num of ${n}.tar failed" >&2; exit 72; }
+  printf 'part %s %s\\n' "$num" "$e"
+done < "$W/${n}.nums"`;
+}
+
+/**
+ * Backup on a frozen host: the stat listing, the archive in one pass, and the full manifest of
+ * what it holds (sent once the agent runs again: putArchiveScript or partsScript).
+ */
+export function backupArchiveScript(workId: string): string {
+  return `${prelude(workId)}
+list_data "$W/backup.list"
+hash_for "$DBYTES"
+archive backup 0 .
+${STATS}
+describe backup
+echo '--- manifest'; manifest "$W/backup.list"`;
+}
+
+/** Sends an archive already in the work directory with one PUT (a backup's, once its agent runs again). */
+export function putArchiveScript(workId: string, name: string): string {
   const n = archiveName(name);
   return `${prelude(workId)}
 IFS= read -r CFG
-test -f "$W/${n}.tar" || { echo "the archive $W/${n}.tar is gone" >&2; exit 71; }
-printf '%s\\n' "$CFG" | curl -fsS --retry 2 -K - -T "$W/${n}.tar" -o /dev/null`;
+[ -f "$W/${n}.tar" ] || { echo "the archive $W/${n}.tar is gone" >&2; exit 71; }
+put_archive ${n}`;
 }
 
 /**
- * Downloads `<name>.tar` from the presigned URL on stdin's first line and checks its sha256
- * (exit 65 on a mismatch, the file removed). Then either replaces all of /data with it
- * (`replace`), or deletes the paths listed on the rest of stdin and extracts it over /data.
+ * Restore of a backup: the archive downloaded and its sha256 checked BEFORE anything is deleted
+ * (a bad download leaves /data as it was), then /data replaced with it, then its full manifest.
  */
-export function restoreScript(workId: string, name: string, sha256: string, mode: "replace" | "apply", manifestAfter = false): string {
-  const n = archiveName(name);
-  if (!SHA_RE.test(sha256)) throw new Error("internal: bad sha256");
-  const apply = mode === "replace"
-    ? `find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +`
-    : `while IFS= read -r p; do case "$p" in ./?*) rm -rf -- "$p" ;; esac; done`;
+export function backupRestoreScript(workId: string, expected: string, bytes: number): string {
   return `${prelude(workId)}
 IFS= read -r CFG
-rm -f "$W/${n}.tar"
-printf '%s\\n' "$CFG" | curl -fsS --retry 2 -K - -o "$W/${n}.tar"
-set -- $(sha256sum < "$W/${n}.tar")
-if [ "$1" != "${sha256}" ]; then rm -f "$W/${n}.tar"; echo "archive ${n}.tar arrived with sha256 $1, expected ${sha256}: corrupted in transfer" >&2; exit 65; fi
-${apply}
-tar -xf "$W/${n}.tar"
-rm -f "$W/${n}.tar"${manifestAfter ? `
-${MANIFEST_BODY}` : ""}`;
-}
-
-/**
- * The per-file manifest of /data: one line per entry, sorted by path:
- * `f <size> <sha256> <path>`, `d - - <path>`, `l - <sha256 of the link target> <path>`,
- * `o - - <path>` (anything else). Exit 66 when a name holds a newline (it could not be listed).
- */
-export function manifestScript(workId: string): string {
-  return `${prelude(workId)}
-${MANIFEST_BODY}`;
+hash_for ${whole(bytes)}
+${fetchArchive("restore", expected)}
+${WIPE}
+tar -xf "$W/restore.tar"
+rm -f "$W/restore.tar"
+list_data "$W/restored.list"
+hash_for "$DBYTES"
+echo '--- manifest'; manifest "$W/restored.list"`;
 }
 
 /** Bytes under /data (`du -sb`; busybox du has no -b, so KiB there). */
@@ -135,19 +354,9 @@ D="\${AUTOMNA_DATA:-/data}"
 if b=$(du -sb "$D" 2>/dev/null); then set -- $b; echo "$1"; else set -- $(du -sk "$D"); echo $(($1 * 1024)); fi`;
 }
 
-/** Removes the operation's work directory (archives kept for a resumed upload). */
+/** Removes the operation's work directory (archives kept for a resumed upload until then). */
 export function cleanupScript(workId: string): string {
   return `${prelude(workId)}
 cd /
 rm -rf "$W"`;
-}
-
-/** Parses `key=value` lines. */
-export function parseKv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const i = line.indexOf("=");
-    if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
-  }
-  return out;
 }

@@ -1,6 +1,7 @@
 import type { DnsProvider } from "../dns/types.js";
 import type { StorageClient } from "../lib/s3-objects.js";
 import type { StorageSettings } from "../lib/s3-presign.js";
+import type { TransferSettings } from "./transfer.js";
 import type { ProviderRegistry } from "../providers/index.js";
 import type { Instance, StateStore } from "../state/types.js";
 
@@ -8,13 +9,23 @@ import type { Instance, StateStore } from "../state/types.js";
 export const MIGRATE_KIND = "migrate";
 
 /**
- * The steps of a migration, in order. Each is journaled as `intent` before its external call and
- * `done` (with what it learned) after it; `migrate resume` continues from the first step without a
- * `done`. Everything before `switch` can be rolled back; from the `switch` intent on, only forward.
+ * The steps of a migration, in order: the one list the engine (forward.ts runs them from it),
+ * the crash tests and the documentation go by. Each is journaled as `intent` before its external
+ * calls and `done` (with what it learned) after them; `migrate resume` continues from the first
+ * step without a `done`. Everything before `switch` can be rolled back; from the `switch` intent
+ * on, only forward.
+ *
+ * - `warm-archive`: the source's /data listed and archived (agent serving) and sent to the store.
+ * - `warm-restore`: the agent's environment read from the source and written to the target, the
+ *   target's agent held, the warm archive streamed into its /data.
+ * - `freeze`: the source's agent stopped; what changed since the warm listing archived and sent.
+ * - `final-restore`: the target made to match the frozen source's listing and the delta applied,
+ *   while the frozen source is checked for changes.
+ * - `verify`: listings and checksums compared (`--verify full`: every file's).
+ * - `retire`: the source's work files removed and the source stopped, kept for the grace period.
  */
 export const MIGRATE_STEPS = [
-  "lock", "provision", "carry-env", "hold-target", "warm-archive", "warm-upload", "warm-restore", "freeze",
-  "final-archive", "final-upload", "final-restore", "verify", "start-target", "switch", "cutover", "cleanup", "retire", "unlock",
+  "lock", "provision", "warm-archive", "warm-restore", "freeze", "final-restore", "verify", "start-target", "switch", "cutover", "retire", "unlock",
 ] as const;
 export type MigrateStep = (typeof MIGRATE_STEPS)[number];
 
@@ -32,7 +43,14 @@ export interface MigrateParams {
   keepSourceMs: number;
   /** The live instance being moved (its row id). */
   sourceInstanceId: string;
+  /**
+   * How the target is verified: `quick` (default) compares listings and the changed files'
+   * checksums; `full` also hashes every file on both sides while frozen. Absent: quick.
+   */
+  verify?: VerifyMode;
 }
+
+export type VerifyMode = "quick" | "full";
 
 /** The result of one command run on an instance (OpenSSH or the Fly exec API). */
 export interface ExecResult {
@@ -78,6 +96,8 @@ export interface EngineDeps {
   run: HostRunner;
   storage: StorageSettings;
   objects: StorageClient;
+  /** When archives go in parts, and how large the parts are. */
+  transfer: TransferSettings;
   /** null: no DNS configured; the switch is skipped with a warning. */
   dns: { provider: DnsProvider; template: string } | null;
   health: HealthSettings;

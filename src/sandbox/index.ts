@@ -9,6 +9,7 @@ import { ApiServer, type RequestRecord, type Route } from "./http.js";
 import { startCloudflareSandbox, type CloudflareSandboxHandle } from "./cloudflare.js";
 import { SANDBOX_BUCKET, SANDBOX_ZONE, sandboxCredentials } from "./credentials.js";
 import { startS3Sandbox, type S3SandboxHandle } from "./s3.js";
+import type { S3Limits } from "./s3-uploads.js";
 import { SimHosts } from "./sim-hosts.js";
 import type { StandIn } from "./stand-in.js";
 import { acquireLock, prepareDir, resolveToken } from "./store.js";
@@ -60,6 +61,8 @@ export interface SandboxOptions {
   sshLatencyMs?: number;
   /** How busy each host's simulated agent is (log and data-write intervals). */
   agent?: AgentOptions;
+  /** The object store's upload limits, lowered so tests move a "large" archive in seconds (default S3's). */
+  s3Limits?: Partial<S3Limits>;
 }
 
 /** The SSH port hosts use when none is given: 22 needs root. */
@@ -170,7 +173,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     }
     // Object storage and DNS with credentials derived from the token, so a restart keeps them.
     const creds = sandboxCredentials(token);
-    s3 = await startS3Sandbox({ dataDir: join(dir, "s3"), port: ports.s3 ?? 0, buckets: [SANDBOX_BUCKET], credentials: [creds.s3] });
+    s3 = await startS3Sandbox({ dataDir: join(dir, "s3"), port: ports.s3 ?? 0, buckets: [SANDBOX_BUCKET], credentials: [creds.s3], limits: options.s3Limits });
     cloudflare = await startCloudflareSandbox({
       dataDir: dir, port: ports.cloudflare ?? 0, tokens: [creds.cloudflareToken], zones: [{ name: SANDBOX_ZONE }],
       ...(options.cloudflareRateLimit ? { rateLimit: options.cloudflareRateLimit } : {}),

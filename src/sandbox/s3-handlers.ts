@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { uriEncode } from "../lib/sigv4.js";
 import type { VerifiedRequest } from "./s3-auth.js";
@@ -7,7 +7,8 @@ import { requestedChecksum } from "./s3-checksums.js";
 import { AwsChunkedDecoder } from "./s3-chunked.js";
 import { S3Error, XML_HEADER, xmlEscape } from "./s3-errors.js";
 import { checkPreconditions, checkWritePreconditions, objectHeadersOf, objectResponseHeaders } from "./s3-object-headers.js";
-import type { ObjectMeta, ObjectStore } from "./s3-store.js";
+import type { ObjectMeta, ObjectStore, PutOptions } from "./s3-store.js";
+import type { S3Limits, UploadStore } from "./s3-uploads.js";
 import type { S3RequestRecord } from "./s3.js";
 
 /**
@@ -20,8 +21,14 @@ export interface HandlerContext {
   secrets: ReadonlyMap<string, string>;
   region: string;
   now: () => Date;
-  maxObjectBytes: number;
-  state: { corruptDownloads: number; failUploads: number; failStatus: number };
+  limits: S3Limits;
+  uploads: UploadStore;
+  state: {
+    corruptDownloads: number; failUploads: number; failStatus: number;
+    /** UploadParts still let through before the rest are held (faults.holdPartsAfter); undefined: none held. */
+    partsBeforeHold?: number | undefined;
+    heldParts: (() => void)[];
+  };
   requests: S3RequestRecord[];
 }
 
@@ -43,8 +50,8 @@ function uploadLength(ctx: HandlerContext, t: Target): number {
   }
   const length = Number(raw);
   if (!Number.isSafeInteger(length) || length < 0) throw new S3Error(400, "InvalidArgument", "Content-Length is not a valid number");
-  if (length > ctx.maxObjectBytes) {
-    throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.maxObjectBytes) });
+  if (length > ctx.limits.maxPutBytes) {
+    throw new S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", { ProposedSize: String(length), MaxSizeAllowed: String(ctx.limits.maxPutBytes) });
   }
   return length;
 }
@@ -56,20 +63,21 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
   if (wanted?.trailer && !t.auth.streaming?.trailer) throw new S3Error(400, "InvalidRequest", "x-amz-trailer is only valid with a STREAMING-...-TRAILER x-amz-content-sha256.");
   checkWritePreconditions(t.headers, await ctx.store.head(t.bucket, key), key);
   if (/100-continue/i.test(String(t.headers.expect ?? ""))) res.writeContinue();
-  if (ctx.state.failUploads > 0) {
-    ctx.state.failUploads--;
-    // Read the whole body first, like a store that failed while committing it.
-    await pipeline(req, new Transform({ transform: (_c, _e, done) => done() }));
-    throw new S3Error(ctx.state.failStatus, ctx.state.failStatus === 503 ? "SlowDown" : "InternalError", "We encountered an internal error. Please try again. (injected)");
-  }
+  await discardFailedUpload(ctx, req);
   const decoder = t.auth.streaming ? new AwsChunkedDecoder(t.auth.streaming.signing) : undefined;
   const body = decoder ? req.pipe(decoder) : req;
   // A socket error on req ends the decoder too, so the store sees the upload fail.
   if (decoder) req.once("error", (error) => decoder.destroy(error));
+  const meta = await ctx.store.put(t.bucket, key, body, { contentLength: length, object, ...bodyChecks(t, wanted, decoder) });
+  const headers: Record<string, string | number> = { etag: meta.etag, "content-length": 0 };
+  if (meta.checksum) headers[`x-amz-checksum-${meta.checksum.algorithm}`] = meta.checksum.value;
+  res.writeHead(200, headers).end();
+}
+
+/** What an upload's body is checked against: the signed sha256, Content-MD5, an x-amz-checksum-* value or trailer. */
+export function bodyChecks(t: Target, wanted: ReturnType<typeof requestedChecksum>, decoder: AwsChunkedDecoder | undefined): Omit<PutOptions, "object" | "contentLength"> {
   const md5 = t.headers["content-md5"];
-  const meta = await ctx.store.put(t.bucket, key, body, {
-    contentLength: length,
-    object,
+  return {
     expectedSha256: t.auth.payloadSha256,
     expectedMd5Base64: typeof md5 === "string" ? md5 : undefined,
     checksum: wanted && {
@@ -80,10 +88,46 @@ export async function putObject(ctx: HandlerContext, t: Target, key: string, req
         return value;
       },
     },
+  };
+}
+
+/**
+ * An UploadPart held (faults.holdPartsAfter): its body is read whole, then it waits for
+ * faults.releaseParts before it is stored and answered. One whose client goes away meanwhile stops
+ * being held and fails, as a part whose sender died does; nothing of it is stored.
+ */
+export async function holdPart(ctx: HandlerContext, req: IncomingMessage, body: Readable): Promise<Readable> {
+  const left = ctx.state.partsBeforeHold;
+  if (left === undefined) return body;
+  if (left > 0) {
+    ctx.state.partsBeforeHold = left - 1;
+    return body;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  const clientGone = await new Promise<boolean>((resolve) => {
+    const held = ctx.state.heldParts;
+    const settle = (gone: boolean) => (): void => {
+      const i = held.indexOf(release);
+      if (i !== -1) held.splice(i, 1);
+      resolve(gone);
+    };
+    const release = settle(false);
+    held.push(release);
+    if (req.socket.destroyed) settle(true)();
+    else req.socket.once("close", settle(true));
   });
-  const headers: Record<string, string | number> = { etag: meta.etag, "content-length": 0 };
-  if (meta.checksum) headers[`x-amz-checksum-${meta.checksum.algorithm}`] = meta.checksum.value;
-  res.writeHead(200, headers).end();
+  if (clientGone) throw new S3Error(400, "IncompleteBody", "The client went away before the part was stored (held by faults.holdPartsAfter).");
+  return Readable.from(chunks);
+}
+
+/** An injected upload failure (faults.failNextUploads): the body is read whole, then refused. */
+export async function discardFailedUpload(ctx: HandlerContext, req: IncomingMessage): Promise<void> {
+  if (ctx.state.failUploads <= 0) return;
+  ctx.state.failUploads--;
+  // Read the whole body first, like a store that failed while committing it.
+  await pipeline(req, new Transform({ transform: (_c, _e, done) => done() }));
+  throw new S3Error(ctx.state.failStatus, ctx.state.failStatus === 503 ? "SlowDown" : "InternalError", "We encountered an internal error. Please try again. (injected)");
 }
 
 export async function getObject(ctx: HandlerContext, t: Target, key: string, req: IncomingMessage, res: ServerResponse, headOnly: boolean): Promise<void> {

@@ -14,7 +14,8 @@ import { RESPONSE_OVERRIDE_PARAMS } from "./s3-object-headers.js";
 export type S3Level = "service" | "bucket" | "object";
 
 export type ImplementedOperation =
-  | "ListObjectsV2" | "HeadBucket" | "CreateBucket" | "DeleteBucket"
+  | "ListObjectsV2" | "ListMultipartUploads" | "HeadBucket" | "CreateBucket" | "DeleteBucket"
+  | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" | "AbortMultipartUpload" | "ListParts"
   | "PutObject" | "CopyObject" | "GetObject" | "HeadObject" | "DeleteObject";
 
 interface OperationSpec {
@@ -27,13 +28,24 @@ interface OperationSpec {
   header?: string;
   /** A query parameter that must be present with this value. */
   requires?: readonly [string, string];
+  /** Query parameters that must be present (any value): the subresource naming the operation. */
+  present?: readonly string[];
+  /** A header that must be absent (UploadPart with `x-amz-copy-source` is UploadPartCopy). */
+  absent?: string;
 }
 
 export const S3_OPERATIONS: readonly OperationSpec[] = [
   { name: "ListObjectsV2", method: "GET", level: "bucket", params: ["list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after", "encoding-type"], requires: ["list-type", "2"] },
+  { name: "ListMultipartUploads", method: "GET", level: "bucket", params: ["uploads", "prefix", "max-uploads", "key-marker", "upload-id-marker"], present: ["uploads"] },
   { name: "HeadBucket", method: "HEAD", level: "bucket", params: [] },
   { name: "CreateBucket", method: "PUT", level: "bucket", params: [] },
   { name: "DeleteBucket", method: "DELETE", level: "bucket", params: [] },
+  // The multipart operations before the plain ones: they are told apart by their subresource.
+  { name: "CreateMultipartUpload", method: "POST", level: "object", params: ["uploads"], present: ["uploads"] },
+  { name: "UploadPart", method: "PUT", level: "object", params: ["partNumber", "uploadId"], present: ["partNumber", "uploadId"], absent: "x-amz-copy-source" },
+  { name: "CompleteMultipartUpload", method: "POST", level: "object", params: ["uploadId"], present: ["uploadId"] },
+  { name: "AbortMultipartUpload", method: "DELETE", level: "object", params: ["uploadId"], present: ["uploadId"] },
+  { name: "ListParts", method: "GET", level: "object", params: ["uploadId", "max-parts", "part-number-marker"], present: ["uploadId"] },
   { name: "CopyObject", method: "PUT", level: "object", params: [], header: "x-amz-copy-source" },
   { name: "PutObject", method: "PUT", level: "object", params: [] },
   { name: "GetObject", method: "GET", level: "object", params: RESPONSE_OVERRIDE_PARAMS },
@@ -46,14 +58,9 @@ export const S3_REFUSED: readonly { name: string; methods: readonly string[]; le
   { name: "ListBuckets", methods: ["GET"], level: "service" },
   { name: "ListObjects (v1)", methods: ["GET"], level: "bucket" },
   { name: "ListObjectVersions", methods: ["GET"], level: "bucket", subresource: "versions" },
-  { name: "ListMultipartUploads", methods: ["GET"], level: "bucket", subresource: "uploads" },
   { name: "DeleteObjects", methods: ["POST"], level: "bucket", subresource: "delete" },
   { name: "PostObject (browser form upload)", methods: ["POST"], level: "bucket" },
-  { name: "CreateMultipartUpload", methods: ["POST"], level: "object", subresource: "uploads" },
-  { name: "UploadPart / UploadPartCopy", methods: ["PUT"], level: "object", subresource: "uploadId" },
-  { name: "CompleteMultipartUpload", methods: ["POST"], level: "object", subresource: "uploadId" },
-  { name: "AbortMultipartUpload", methods: ["DELETE"], level: "object", subresource: "uploadId" },
-  { name: "ListParts", methods: ["GET"], level: "object", subresource: "uploadId" },
+  { name: "UploadPartCopy", methods: ["PUT"], level: "object", subresource: "uploadId" },
   { name: "GetObjectAttributes", methods: ["GET"], level: "object", subresource: "attributes" },
   { name: "RestoreObject", methods: ["POST"], level: "object", subresource: "restore" },
   { name: "SelectObjectContent", methods: ["POST"], level: "object", subresource: "select" },
@@ -95,7 +102,8 @@ export interface Classified {
 export function classify(method: string, level: S3Level, query: ReadonlyArray<readonly [string, string]>, headers: IncomingHttpHeaders): Classified {
   const map = new Map(query);
   const names = [...map.keys()].filter((k) => !general(k));
-  const spec = S3_OPERATIONS.find((o) => o.method === method && o.level === level && (!o.header || headers[o.header] !== undefined) && (!o.requires || map.get(o.requires[0]) === o.requires[1]));
+  const spec = S3_OPERATIONS.find((o) => o.method === method && o.level === level && (!o.header || headers[o.header] !== undefined)
+    && (!o.absent || headers[o.absent] === undefined) && (!o.requires || map.get(o.requires[0]) === o.requires[1]) && (o.present ?? []).every((p) => map.has(p)));
   const unknown = spec ? names.filter((n) => !spec.params.includes(n)) : names;
   if (!spec || unknown.length > 0) {
     const here = S3_REFUSED.filter((r) => r.methods.includes(method) && r.level === level);

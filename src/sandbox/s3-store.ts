@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream, type ReadStream } from "node:fs";
 import { mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Transform, type Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { checksumHasher, checksumMismatch, type ChecksumAlgorithm, type StoredChecksum } from "./s3-checksums.js";
 import { S3Error } from "./s3-errors.js";
@@ -28,8 +28,24 @@ export interface ObjectMeta {
   userMeta?: Record<string, string>;
   /** The additional checksum the upload sent and the sandbox verified. */
   checksum?: StoredChecksum;
-  /** File name of the data under the bucket's objects directory. */
+  /** File name of the data under the bucket's objects directory ("" for a multipart object). */
   dataFile: string;
+  /** A completed multipart upload: its parts' files (under the objects directory), in order. */
+  parts?: PartFile[];
+}
+
+/** One part of a multipart object on disk. */
+export interface PartFile {
+  file: string;
+  size: number;
+}
+
+/** An upload body received into a temp file, checked, not yet anyone's data. */
+export interface Received {
+  tmp: string;
+  size: number;
+  md5: Buffer;
+  checksum: StoredChecksum | undefined;
 }
 
 export interface PutOptions {
@@ -125,20 +141,29 @@ export class ObjectStore {
     }
   }
 
-  /** Opens an object's bytes; retries once if a concurrent overwrite replaced the data file. */
-  async open(bucket: string, key: string, range?: { start: number; end: number }): Promise<{ meta: ObjectMeta; stream: ReadStream } | undefined> {
+  /**
+   * Opens an object's bytes (every file of a multipart object, so a concurrent overwrite cannot
+   * pull one away mid-read); retries once if an overwrite replaced the data in between.
+   */
+  async open(bucket: string, key: string, range?: { start: number; end: number }): Promise<{ meta: ObjectMeta; stream: Readable } | undefined> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const meta = await this.head(bucket, key);
       if (!meta) return undefined;
-      const path = join(this.#objectsDir(bucket), meta.dataFile);
+      const dir = this.#objectsDir(bucket);
+      const pieces = slices(meta, range ?? { start: 0, end: meta.size - 1 });
+      const streams: ReadStream[] = [];
       try {
-        const stream = createReadStream(path, range ? { start: range.start, end: range.end } : {});
-        await new Promise<void>((resolve, reject) => {
-          stream.once("open", () => resolve());
-          stream.once("error", reject);
-        });
-        return { meta, stream };
+        for (const p of pieces) {
+          const stream = createReadStream(join(dir, p.file), { start: p.start, end: p.end });
+          streams.push(stream);
+          await new Promise<void>((resolve, reject) => {
+            stream.once("open", () => resolve());
+            stream.once("error", reject);
+          });
+        }
+        return { meta, stream: streams.length === 1 ? streams[0]! : Readable.from(concatenated(streams)) };
       } catch (error) {
+        for (const s of streams) s.destroy();
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       }
     }
@@ -147,6 +172,26 @@ export class ObjectStore {
 
   /** Streams `body` to disk and commits it as `key`. */
   async put(bucket: string, key: string, body: Readable, options: PutOptions): Promise<ObjectMeta> {
+    const got = await this.receive(body, options);
+    try {
+      const meta: ObjectMeta = {
+        ...this.#metaBase(key, got.size, `"${got.md5.toString("hex")}"`, options.object),
+        ...(got.checksum ? { checksum: got.checksum } : {}),
+        dataFile: `${createHash("sha256").update(key).digest("hex")}.${randomUUID()}.data`,
+      };
+      await this.#commit(bucket, meta, async (dir) => rename(got.tmp, join(dir, meta.dataFile)));
+      return meta;
+    } finally {
+      await rm(got.tmp, { force: true });
+    }
+  }
+
+  /**
+   * Streams an upload body to a temp file, checking its length and every digest the request
+   * committed to (signed sha256, Content-MD5, an additional checksum). The caller moves the file
+   * where it belongs; on failure nothing is left behind.
+   */
+  async receive(body: Readable, options: Omit<PutOptions, "object">): Promise<Received> {
     const tmp = join(this.dir, "tmp", randomUUID());
     const md5 = createHash("md5");
     const sha = options.expectedSha256 ? createHash("sha256") : undefined;
@@ -184,35 +229,43 @@ export class ObjectStore {
         checksum = { algorithm: options.checksum.algorithm, value: extra.base64() };
         if (checksum.value !== options.checksum.expected()) throw checksumMismatch(checksum.algorithm);
       }
-      const meta: ObjectMeta = {
-        key,
-        size: bytes,
-        etag: `"${md5Digest.toString("hex")}"`,
-        lastModified: new Date().toISOString(),
-        contentType: options.object.contentType,
-        headers: options.object.headers,
-        userMeta: options.object.userMeta,
-        ...(checksum ? { checksum } : {}),
-        dataFile: `${createHash("sha256").update(key).digest("hex")}.${randomUUID()}.data`,
-      };
-      await this.#commit(bucket, tmp, meta);
-      return meta;
-    } finally {
+      return { tmp, size: bytes, md5: md5Digest, checksum };
+    } catch (error) {
       await rm(tmp, { force: true });
+      throw error;
     }
   }
 
-  /** Rename the data into place, then swap the sidecar; serialised per key. */
-  async #commit(bucket: string, tmp: string, meta: ObjectMeta): Promise<void> {
+  /** Commits a completed multipart upload: its part files move under the bucket (no copy), in order. */
+  async commitParts(bucket: string, key: string, parts: readonly { path: string; size: number }[], etag: string, object: ObjectHeaders): Promise<ObjectMeta> {
+    const prefix = `${createHash("sha256").update(key).digest("hex")}.${randomUUID()}`;
+    const files = parts.map((p, i) => ({ file: `${prefix}.part${i + 1}`, size: p.size }));
+    const meta: ObjectMeta = { ...this.#metaBase(key, files.reduce((n, f) => n + f.size, 0), etag, object), dataFile: "", parts: files };
+    await this.#commit(bucket, meta, async (dir) => {
+      for (const [i, p] of parts.entries()) await rename(p.path, join(dir, files[i]!.file));
+    });
+    return meta;
+  }
+
+  #metaBase(key: string, size: number, etag: string, object: ObjectHeaders): Omit<ObjectMeta, "dataFile"> {
+    return { key, size, etag, lastModified: new Date().toISOString(), contentType: object.contentType, headers: object.headers, userMeta: object.userMeta };
+  }
+
+  /** Puts the data in place (`place`), then swaps the sidecar and drops the old data; serialised per key. */
+  async #commit(bucket: string, meta: ObjectMeta, place: (dir: string) => Promise<void>): Promise<void> {
     await this.#withLock(`${bucket}/${meta.key}`, async () => {
       const dir = this.#objectsDir(bucket);
       const old = await this.head(bucket, meta.key);
-      await rename(tmp, join(dir, meta.dataFile));
+      await place(dir);
       const metaTmp = join(this.dir, "tmp", `${randomUUID()}.json`);
       await writeFile(metaTmp, JSON.stringify(meta));
       await rename(metaTmp, this.#metaPath(bucket, meta.key));
-      if (old) await rm(join(dir, old.dataFile), { force: true });
+      if (old) await this.#removeData(dir, old);
     });
+  }
+
+  async #removeData(dir: string, meta: ObjectMeta): Promise<void> {
+    for (const file of dataFilesOf(meta)) await rm(join(dir, file), { force: true });
   }
 
   async delete(bucket: string, key: string): Promise<boolean> {
@@ -220,7 +273,7 @@ export class ObjectStore {
       const meta = await this.head(bucket, key);
       if (!meta) return false;
       await unlink(this.#metaPath(bucket, key));
-      await rm(join(this.#objectsDir(bucket), meta.dataFile), { force: true });
+      await this.#removeData(this.#objectsDir(bucket), meta);
       return true;
     });
   }
@@ -280,5 +333,32 @@ export class ObjectStore {
       release();
       if (this.#locks.get(name) === chained) this.#locks.delete(name);
     }
+  }
+}
+
+/** The data files of an object: one, or its parts in order. */
+export function dataFilesOf(meta: ObjectMeta): string[] {
+  return meta.parts ? meta.parts.map((p) => p.file) : [meta.dataFile];
+}
+
+/** Which byte ranges of which files make up `range` of the object (inclusive ends). */
+function slices(meta: ObjectMeta, range: { start: number; end: number }): { file: string; start: number; end: number }[] {
+  const files = meta.parts ?? [{ file: meta.dataFile, size: meta.size }];
+  const out: { file: string; start: number; end: number }[] = [];
+  let offset = 0;
+  for (const f of files) {
+    const first = Math.max(range.start, offset);
+    const last = Math.min(range.end, offset + f.size - 1);
+    if (first <= last) out.push({ file: f.file, start: first - offset, end: last - offset });
+    offset += f.size;
+  }
+  return out;
+}
+
+async function* concatenated(streams: ReadStream[]): AsyncGenerator<Buffer> {
+  try {
+    for (const s of streams) for await (const chunk of s) yield chunk as Buffer;
+  } finally {
+    for (const s of streams) s.destroy();
   }
 }

@@ -9,15 +9,18 @@ import { verifyRequest } from "./s3-auth.js";
 import { S3Error, errorXml } from "./s3-errors.js";
 import { copyObject } from "./s3-copy.js";
 import { getObject, listObjects, putObject, type HandlerContext, type Target } from "./s3-handlers.js";
+import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart } from "./s3-multipart.js";
 import { classify, type ImplementedOperation } from "./s3-operations.js";
 import { ObjectStore } from "./s3-store.js";
+import { S3_LIMITS, UploadStore, type S3Limits } from "./s3-uploads.js";
 import { closeServer, listen } from "./util.js";
 
 /**
  * An S3-compatible object store on loopback for the sandbox: path-style PUT (plain and aws-chunked,
- * with user metadata and checksums), CopyObject, GET/HEAD/DELETE of objects, ListObjectsV2, bucket
- * create/head/delete, SigV4 header and presigned-URL authentication with S3's error XML, data
- * streamed to a directory on disk; every other operation answers S3's 501 NotImplemented
+ * with user metadata and checksums), multipart uploads (s3-multipart.ts), CopyObject,
+ * GET/HEAD/DELETE of objects, ListObjectsV2, bucket create/head/delete, SigV4 header and
+ * presigned-URL authentication with S3's error XML, data streamed to a directory on disk, S3's
+ * size limits (lowerable for tests); every other operation answers S3's 501 NotImplemented
  * (s3-operations.ts). Fault injection corrupts downloads or fails uploads so the
  * migration's verification can be tested against a transfer that went wrong.
  */
@@ -40,8 +43,8 @@ export interface S3SandboxOptions {
   credentials?: S3Credentials[];
   /** Server clock for expiry and skew checks. */
   now?: () => Date;
-  /** Largest single PUT; S3's limit is 5 GiB. */
-  maxObjectBytes?: number;
+  /** S3's upload limits (single PUT 5 GiB, parts 5 MiB..5 GiB, 10,000 parts), lowered for tests. */
+  limits?: Partial<S3Limits>;
 }
 
 /** Programmatic fault injection, for the migration's "corrupted transfer" tests. */
@@ -50,16 +53,25 @@ export interface S3Faults {
   corruptNextDownloads(n: number): void;
   /** The next `n` uploads (PUT) are read and discarded, then answered with `status` (500). */
   failNextUploads(n: number, status?: number): void;
+  /** The next `n` UploadParts are answered; later ones wait (their bodies unread) until releaseParts or their client goes away. */
+  holdPartsAfter(n: number): void;
+  /** Lets held UploadParts (and later ones) through. */
+  releaseParts(): void;
   reset(): void;
-  readonly pending: { corruptDownloads: number; failUploads: number };
+  readonly pending: { corruptDownloads: number; failUploads: number; heldParts: number };
 }
 
 export interface S3RequestRecord {
   method: string;
   bucket: string;
   key: string | undefined;
+  /** 0 when the client went away before the answer was complete (an upload cut short). */
   status: number;
   presigned: boolean;
+  /** The operation, for the ones a method and key do not name (multipart). */
+  operation?: string;
+  /** UploadPart's part number. */
+  partNumber?: number;
 }
 
 export interface S3SandboxHandle {
@@ -72,6 +84,8 @@ export interface S3SandboxHandle {
   secretAccessKey: string;
   dataDir: string;
   faults: S3Faults;
+  /** The upload limits in force. */
+  limits: S3Limits;
   /** Every request answered (no query strings, so no signatures). */
   requests: S3RequestRecord[];
   /** The storage.* settings that point automna here (for config setMany). */
@@ -81,7 +95,6 @@ export interface S3SandboxHandle {
   close(): Promise<void>;
 }
 
-const DEFAULT_MAX_OBJECT = 5 * 1024 ** 3;
 const MAX_LOG = 10_000;
 
 export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3SandboxHandle> {
@@ -90,18 +103,24 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
   const buckets = options.buckets ?? ["automna"];
   const store = new ObjectStore(dataDir);
   await store.init(buckets);
+  const limits = { ...S3_LIMITS, ...options.limits };
   const credentials = options.credentials ?? [
     { accessKeyId: `AKSANDBOX${randomBytes(6).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") },
   ];
   const secrets = new Map(credentials.map((c) => [c.accessKeyId, c.secretAccessKey]));
-  const state = { corruptDownloads: 0, failUploads: 0, failStatus: 500 };
+  const state: HandlerContext["state"] = { corruptDownloads: 0, failUploads: 0, failStatus: 500, heldParts: [] };
+  const releaseParts = (): void => {
+    state.partsBeforeHold = undefined;
+    for (const release of [...state.heldParts]) release();
+  };
   const requests: S3RequestRecord[] = [];
   const ctx: HandlerContext = {
     store,
     secrets,
     region: options.region ?? "auto",
     now: options.now ?? (() => new Date()),
-    maxObjectBytes: options.maxObjectBytes ?? DEFAULT_MAX_OBJECT,
+    limits,
+    uploads: new UploadStore(dataDir, store),
     state,
     requests,
   };
@@ -122,18 +141,22 @@ export async function startS3Sandbox(options: S3SandboxOptions = {}): Promise<S3
     secretAccessKey: credentials[0]!.secretAccessKey,
     dataDir,
     requests,
+    limits,
     faults: {
       corruptNextDownloads: (n) => void (state.corruptDownloads = n),
       failNextUploads: (n, status = 500) => {
         state.failUploads = n;
         state.failStatus = status;
       },
+      holdPartsAfter: (n) => void (state.partsBeforeHold = n),
+      releaseParts,
       reset: () => {
         state.corruptDownloads = 0;
         state.failUploads = 0;
+        releaseParts();
       },
       get pending() {
-        return { corruptDownloads: state.corruptDownloads, failUploads: state.failUploads };
+        return { corruptDownloads: state.corruptDownloads, failUploads: state.failUploads, heldParts: state.heldParts.length };
       },
     },
     close: async () => {
@@ -154,10 +177,13 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
   let bucket = "";
   let key: string | undefined;
   let presigned = false;
+  let multipart: { operation: string; partNumber?: number } | undefined;
   // "close" fires for finished and aborted responses alike ("finish" can be skipped when the client hangs up first).
+  // The status is the one the handler answered with (end() called), even when the client hung up before the
+  // answer was flushed: on a busy machine a part stored and answered 200 could otherwise be logged as 0.
   res.once("close", () => {
     if (ctx.requests.length >= MAX_LOG) ctx.requests.shift();
-    ctx.requests.push({ method, bucket, key, status: res.statusCode, presigned });
+    ctx.requests.push({ method, bucket, key, status: res.writableEnded ? res.statusCode : 0, presigned, ...multipart });
   });
   try {
     let path: string;
@@ -184,6 +210,7 @@ async function handle(ctx: HandlerContext, req: IncomingMessage, res: ServerResp
     const headers = withHoisted(req.headers, query);
     const level = key === undefined || key === "" ? "bucket" : "object";
     const { op, query: params } = classify(method, level, query, headers);
+    if (MULTIPART.has(op)) multipart = { operation: op, ...(op === "UploadPart" ? { partNumber: Number(params.get("partNumber")) } : {}) };
     const target: Target = { bucket, key, query: params, headers, auth };
     await run(ctx, op, target, req, res);
   } catch (error) {
@@ -202,6 +229,8 @@ function withHoisted(headers: IncomingHttpHeaders, query: ReadonlyArray<readonly
   return { ...headers, ...Object.fromEntries(hoisted.map(([k, v]) => [k.toLowerCase(), v])) };
 }
 
+const MULTIPART = new Set<ImplementedOperation>(["CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "ListMultipartUploads"]);
+
 async function run(ctx: HandlerContext, op: ImplementedOperation, t: Target, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const key = t.key!;
   if (t.key !== undefined && Buffer.byteLength(key) > 1024) throw new S3Error(400, "KeyTooLongError", "Your key is too long");
@@ -209,6 +238,18 @@ async function run(ctx: HandlerContext, op: ImplementedOperation, t: Target, req
   switch (op) {
     case "ListObjectsV2":
       return listObjects(ctx, t, res);
+    case "ListMultipartUploads":
+      return listMultipartUploads(ctx, t, res);
+    case "CreateMultipartUpload":
+      return createMultipartUpload(ctx, t, key, res);
+    case "UploadPart":
+      return uploadPart(ctx, t, key, req, res);
+    case "CompleteMultipartUpload":
+      return completeMultipartUpload(ctx, t, key, req, res);
+    case "AbortMultipartUpload":
+      return abortMultipartUpload(ctx, t, key, res);
+    case "ListParts":
+      return listParts(ctx, t, key, res);
     case "HeadBucket":
       res.writeHead(200, { "x-amz-bucket-region": ctx.region }).end();
       return;

@@ -62,12 +62,14 @@ describe("automna lock (embedded store)", () => {
     expect(res.stdout).toMatch(/^alice:lease_\w+,bob:lease_\w+\n$/);
     const store = await SqliteStore.open(h.statePath);
     expect(await store.listLeases()).toEqual([]);
-    // The embedded store audits its own writes, as the operator (the command adds no rows of its own).
-    const audited = (await store.listAudit()).map((a) => [a.who, a.action, a.target, a.details.operation ?? null]);
+    // The embedded store audits its own writes, as the operator; the command adds what ran and its exit code, before the leases go.
+    const audited = (await store.listAudit()).map((a) => [a.who, a.action, a.target, a.details.operation ?? a.details.exitCode ?? null]);
     expect(audited).toEqual([
       ["boss", "lease.acquire", "alice", "disk resize"], ["boss", "lease.acquire", "bob", "disk resize"],
+      ["boss", "lock.run", "alice", 3], ["boss", "lock.run", "bob", 3],
       ["boss", "lease.release", "alice", null], ["boss", "lease.release", "bob", null],
     ]);
+    expect((await store.listAudit({ action: "lock.run" }))[0]!.details).toEqual({ command: "sh", exitCode: 3, reason: "disk resize" });
     await store.close();
     const noCommand = await runCli(["lock", "run", "alice"], { env: h.env });
     expect(noCommand.code).toBe(2);
@@ -155,7 +157,7 @@ describe("a lease whose holder process is gone", () => {
       const own = await runCli(["lock", "run", "alice", "--", "true"], { env: env(srv.tokens.write) });
       expect(own.code).toBe(0);
       expect((await backend.listAudit({ target: "alice" })).map((r) => [r.who, r.action])).toEqual([
-        ["wes", "lease.acquire"], ["wes", "lease.release"], ["wes", "lease.takeover"], ["wes", "lease.acquire"], ["wes", "lease.release"],
+        ["wes", "lease.acquire"], ["wes", "lease.release"], ["wes", "lease.takeover"], ["wes", "lease.acquire"], ["wes", "lock.run"], ["wes", "lease.release"],
       ]);
     } finally {
       await srv.close();

@@ -80,7 +80,7 @@ describe("the pre-rendered help pages", () => {
       const live = await runCli([...path, "--help"], { env: {} });
       expect(readFileSync(join(HELP_PAGES, `${["automna", ...path].join(" ")}.txt`), "utf8"), path.join(" ")).toBe(live.stdout);
     }
-    for (const args of [["--help"], ["-h"], ["config", "list", "--help"], ["help", "config", "list"], ["help"]]) {
+    for (const args of [["--help"], ["-h"], ["config", "list", "--help"], ["help", "config", "list"], ["help"], ["help", "--help"]]) {
       const cached = await execa(process.execPath, [BIN, ...args], { env: home.env, extendEnv: false, stripFinalNewline: false });
       const live = await runCli(args, { env: {} });
       expect(cached.stdout, args.join(" ")).toBe(live.stdout);
@@ -127,6 +127,7 @@ describe("start-up", () => {
     expect(await loadedBy(["--help"])).toEqual(["dist/bin/automna.js"]);
     expect(await loadedBy(["config", "--help"])).toEqual(["dist/bin/automna.js"]);
     expect(await loadedBy(["help", "state", "token", "create"])).toEqual(["dist/bin/automna.js"]);
+    expect(await loadedBy(["help", "--help"])).toEqual(["dist/bin/automna.js"]);
   });
 });
 

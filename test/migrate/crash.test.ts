@@ -4,30 +4,33 @@ import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, ownHome, provision, type MigrateWorld } from "./world.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld } from "./world.js";
 
 /**
- * SIGKILL of the CLI (the built binary) at every step in turn: right after the step's intent is
- * journaled, right after its external call returned (before `done`), and right after `done`.
- * One test per point, run side by side, each with a user (and a home) of its own: its migration is killed at
- * the point, the `automna migrate resume` after it is itself killed at the next point a resume
- * reaches, and a last resume finishes from state alone. (A resume re-takes the lock without
- * re-running its step, so no resume reaches `lock:after` or `lock:done`.) Then: exactly one live
- * target, the data equal, every step done once, the lock released, and no side effect twice,
- * checked against the sandbox's records and request logs.
+ * SIGKILL of the CLI (the built binary) at every step's every point: right after the step's intent
+ * is journaled, right after its external call returned (before `done`), and right after `done`.
+ * One test per step, run side by side, each with a user (and a home) of its own: its migration is
+ * killed at the step's intent, a `migrate resume` is killed at the step's "after", another at its
+ * "done", and a last resume finishes from state alone. So every point is a kill point, and every
+ * point but the first of a step is also reached by a resume that starts from the point before it:
+ * a third of the migrations the one-point-per-test layout needed, with the same coverage. (A
+ * resume re-takes the lock without re-running its step, so no resume reaches `lock:after` or
+ * `lock:done`: the lock's three points are three tests whose resume is killed at
+ * `provision:intent`.) Then: exactly one live target, the data equal, every step done once, the
+ * lock released, and no side effect twice, checked against the sandbox's records and request logs.
  */
 const PHASES = ["intent", "after", "done"] as const;
-const POINTS = MIGRATE_STEPS.flatMap((step) => PHASES.map((phase) => `${step}:${phase}`));
-const RESUME_POINTS = POINTS.filter((p) => p !== "lock:after" && p !== "lock:done");
-const userAt = (point: string) => point.replace(":", "-");
-const nextResumePoint = (point: string) => RESUME_POINTS.find((p) => POINTS.indexOf(p) > POINTS.indexOf(point));
+const CHAINS: { points: string; chain: string[] }[] = MIGRATE_STEPS.flatMap((step) =>
+  step === "lock" ? PHASES.map((phase) => [`lock:${phase}`, "provision:intent"]) : [PHASES.map((phase) => `${step}:${phase}`)])
+  .map((chain) => ({ points: chain.join(" then "), chain }));
+const userAt = (chain: string[]) => chain[0]!.replace(":", "-");
 
 /**
  * The points run TEST_CONCURRENCY at a time on this machine's cores, so each takes up to that
  * share of the machine longer than alone; its work is one migration plus a few short runs.
  */
 const CROWD = Math.max(1, TEST_CONCURRENCY / availableParallelism());
-const POINT_QUIET_MS = (QUIET_MS.test + QUIET_MS.migration + 2 * QUIET_MS.binaryRun) * CROWD;
+const POINT_QUIET_MS = (QUIET_MS.test + QUIET_MS.migration + 3 * QUIET_MS.binaryRun) * CROWD;
 
 let world: MigrateWorld;
 let before: { api: number; s3: number; dns: number };
@@ -79,7 +82,7 @@ async function expectMigratedOnce(w: MigrateWorld, user: string, op: string): Pr
   expect(journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
   expect(journal.filter((e) => e.phase === "failed" || e.phase === "undone")).toEqual([]);
   const verified = journal.find((e) => e.step === "verify" && e.phase === "done")!.data;
-  expect(verified.manifest).toBe(manifestDigest(`${hostDir(w, retired)}/data`));
+  expect(verified.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
   expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live)}/data`)).toEqual([]);
 
   const locks = await runCli(["lock", "list", "--json"], { env: w.env });
@@ -94,20 +97,20 @@ async function expectMigratedOnce(w: MigrateWorld, user: string, op: string): Pr
   return live.resources.droplet!;
 }
 
-describe.concurrent("SIGKILL at every step, then migrate resume (built binary)", () => {
-  it.for(POINTS)("killed at %s: a resume killed at the next point, then a last resume, finish with one target and nothing twice", { timeout: budget(POINT_QUIET_MS) }, async (point, { onTestFinished }) => {
-    const user = userAt(point);
+describe.concurrent("SIGKILL at every point of every step, each resume killed at the next point (built binary)", () => {
+  it.for(CHAINS)("killed at $points: a last resume finishes with one target and nothing twice", { timeout: budget(POINT_QUIET_MS) }, async ({ chain }, { onTestFinished }) => {
+    const user = userAt(chain);
     const w = ownHome(world);
     // The test's own hook (the imported one would attach to whichever concurrent test is current).
     onTestFinished(() => w.cleanup());
     await provision(w, "hetzner", [user]);
-    const killed = await migrate(w, user, point);
+    const [first, ...then] = chain;
+    const killed = await migrate(w, user, first!);
     expect(killed.signal, killed.stderr).toBe("SIGKILL");
     const op = await opOf(w, user);
-    const next = nextResumePoint(point);
-    if (next) {
-      const again = await resume(w, op, next);
-      expect(again.signal, `resume killed at ${next}: ${again.stderr}`).toBe("SIGKILL");
+    for (const point of then) {
+      const again = await resume(w, op, point);
+      expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
     }
     const done = await resume(w, op);
     expect(done.exitCode, done.stderr).toBe(0);
@@ -119,10 +122,10 @@ describe.concurrent("SIGKILL at every step, then migrate resume (built binary)",
 describe("after every point", () => {
   it("no side effect happened twice: one droplet created and one DNS write per user, every archive uploaded once", () => {
     const api = world.sb.requests().slice(before.api);
-    expect(api.filter((q) => q.method === "POST" && q.path === "/v2/droplets")).toHaveLength(POINTS.length);
+    expect(api.filter((q) => q.method === "POST" && q.path === "/v2/droplets")).toHaveLength(CHAINS.length);
     const puts = world.sb.s3.requests.slice(before.s3).filter((q) => q.method === "PUT").map((q) => q.key!);
-    expect(puts).toHaveLength(POINTS.length * 2);
+    expect(puts).toHaveLength(CHAINS.length * 2);
     expect(new Set(puts).size).toBe(puts.length);
-    expect(world.sb.cloudflare.requests.slice(before.dns).filter((q) => q.method !== "GET")).toHaveLength(POINTS.length);
+    expect(world.sb.cloudflare.requests.slice(before.dns).filter((q) => q.method !== "GET")).toHaveLength(CHAINS.length);
   });
 });

@@ -69,7 +69,7 @@ describe("migrate carries the agent's environment", () => {
     // The journal knows the names, never the values; nor does the state database.
     const op = toDo.json<{ results: { op: string }[] }>().results[0]!.op;
     const status = await runCli(["migrate", "status", op, "--json"], { env: w.env });
-    const carried = status.json<{ journal: { step: string; phase: string; data: { names?: string[] } }[] }>().journal.find((e) => e.step === "carry-env" && e.phase === "done");
+    const carried = status.json<{ journal: { step: string; phase: string; data: { names?: string[] } }[] }>().journal.find((e) => e.step === "warm-restore" && e.phase === "done");
     expect(carried?.data.names).toEqual(["API_KEY", "PLAIN"]);
     const db = join(w.home.dir, "data", "automna", "state.db");
     const files = [db, `${db}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f).toString("latin1"));

@@ -83,7 +83,7 @@ describe("a holder paused past its lease (built binary)", () => {
 describe("migrate rollback (built binary)", () => {
   it("undoes a migration killed before the switch, and refuses one past it with exit 2", async () => {
     await provision(w, "hetzner", ["undo-1"]);
-    expect((await migrate("undo-1", "final-upload:after")).signal).toBe("SIGKILL");
+    expect((await migrate("undo-1", "freeze:after")).signal).toBe("SIGKILL");
     const op = await opOf("undo-1");
     const undo = await automna(["migrate", "rollback", op, "--yes"], w.env, { quietMs: QUIET_MS.migration });
     expect(undo.exitCode, undo.stderr).toBe(0);

@@ -4,22 +4,29 @@ import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
 
 /**
  * SIGKILL of the built binary at every migration step with Koyeb as the source and as the
  * target, right after the step's external call returned and before `done` was journaled (the
  * point where a resume cannot know from the journal alone whether the call happened), then
  * `automna migrate resume`: exactly one live target, equal checksums, every step done once,
- * one Koyeb service made per user and every archive uploaded once. (crash.test.ts covers
- * every phase of every step between two VM providers.)
+ * one Koyeb service made per user and every archive uploaded once. The steps go in runs of three
+ * per test: the migration is killed at the first, a resume at the second, another at the third,
+ * and a last resume finishes, so each step is still a kill point and each later one is reached
+ * by a resume after a kill (a third of the migrations of one test per step). crash.test.ts covers
+ * every phase of every step between two VM providers.
  */
 const POINTS = MIGRATE_STEPS.filter((s) => s !== "lock").map((step) => `${step}:after`);
+const RUN = 3;
+const CHAINS = Array.from({ length: Math.ceil(POINTS.length / RUN) }, (_, i) => POINTS.slice(i * RUN, i * RUN + RUN));
 const DIRECTIONS: [string, ProviderName, ProviderName][] = [["ks", "koyeb", "hetzner"], ["kt", "hetzner", "koyeb"]];
-const CASES = DIRECTIONS.flatMap(([tag, from, to]) => POINTS.map((point) => ({ user: `${tag}-${point.replace(":after", "")}`, from, to, point })));
+const CASES = DIRECTIONS.flatMap(([tag, from, to]) => CHAINS.map((chain) => ({
+  user: `${tag}-${chain[0]!.replace(":after", "")}`, from, to, chain, points: chain.join(" then "),
+})));
 
 const CROWD = Math.max(1, TEST_CONCURRENCY / availableParallelism());
-const CASE_QUIET_MS = (QUIET_MS.test + QUIET_MS.migration + 2 * QUIET_MS.binaryRun) * CROWD;
+const CASE_QUIET_MS = (QUIET_MS.test + QUIET_MS.migration + (RUN + 1) * QUIET_MS.binaryRun) * CROWD;
 
 let world: MigrateWorld;
 let before: { api: number; s3: number };
@@ -34,14 +41,19 @@ afterAll(async () => {
 const env = (w: MigrateWorld, crash?: string) => (crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env);
 
 describe.concurrent("SIGKILL at every step with Koyeb as source and as target, then migrate resume", () => {
-  it.for(CASES)("$from -> $to killed at $point", { timeout: budget(CASE_QUIET_MS) }, async ({ user, from, to, point }, { onTestFinished }) => {
+  it.for(CASES)("$from -> $to killed at $points", { timeout: budget(CASE_QUIET_MS) }, async ({ user, from, to, chain }, { onTestFinished }) => {
     const w = ownHome(world);
     onTestFinished(() => w.cleanup());
     await provision(w, from, [user]);
-    const killed = await automna(["migrate", user, "--from", from, "--to", to, "--yes", "--json"], env(w, point), { quietMs: QUIET_MS.migration * CROWD });
+    const [first, ...then] = chain;
+    const killed = await automna(["migrate", user, "--from", from, "--to", to, "--yes", "--json"], env(w, first), { quietMs: QUIET_MS.migration * CROWD });
     expect(killed.signal, killed.stderr).toBe("SIGKILL");
     const ops = await runCli(["migrate", "status", "-o", "json", "--limit", "1000"], { env: w.env });
     const op = ops.json<{ op: string; user: string }[]>().find((r) => r.user === user)!.op;
+    for (const point of then) {
+      const again = await automna(["migrate", "resume", op, "--json", "--yes"], env(w, point), { quietMs: QUIET_MS.migration * CROWD });
+      expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
+    }
     const done = await automna(["migrate", "resume", op, "--json", "--yes"], env(w), { quietMs: QUIET_MS.migration * CROWD });
     expect(done.exitCode, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
@@ -54,7 +66,7 @@ describe.concurrent("SIGKILL at every step with Koyeb as source and as target, t
     const journal = status.json<{ status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] }>();
     expect(journal.status).toBe("succeeded");
     expect(journal.journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
-    expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.manifest).toBe(manifestDigest(`${hostDir(w, retired)}/data`));
+    expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
     expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live[0]!)}/data`)).toEqual([]);
     const puts = w.sb.s3.requests.filter((q) => q.method === "PUT" && q.key?.startsWith(`migrations/${user}/${op}/`)).map((q) => q.key!);
     expect(new Set(puts).size).toBe(puts.length);

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { bytesOf, expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, provision, seed, tree, type MigrateWorld, type ProviderName } from "./world.js";
+import { bytesOf, expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, provision, seed, tree, type MigrateWorld, type ProviderName } from "./world.js";
 
 let w: MigrateWorld;
 beforeAll(async () => {
@@ -30,11 +30,11 @@ describe("migrate to and from Koyeb (exec WebSocket, object store, DNS)", () => 
     const live = rows.find((x) => x.role === "live")!;
     const retired = rows.find((x) => x.role === "retired")!;
     expect([live.provider, retired.provider, retired.status]).toEqual([to, from, "stopped"]);
-    // Both sides' manifests were verified equal; the frozen source is carried over byte for byte.
+    // Both sides' listings were verified equal (the quick check); the frozen source is carried over byte for byte.
     const status = await runCli(["migrate", "status", out.results[0]!.op, "--json"], { env: w.env });
     const journal = status.json<{ journal: { step: string; phase: string; data: Record<string, unknown> }[] }>().journal;
     const sourceDir = `${hostDir(w, retired)}/data`;
-    expect(journal.find((e) => e.step === "verify" && e.phase === "done")!.data.manifest).toBe(manifestDigest(sourceDir));
+    expect(journal.find((e) => e.step === "verify" && e.phase === "done")!.data.listing).toBe(listingDigestOf(sourceDir));
     expect(expectCarriedOver(sourceDir, `${hostDir(w, live)}/data`)).toEqual([]);
     expect(bytesOf(`${hostDir(w, live)}/data`)).toBeGreaterThan(3 * 1024 * 1024);
     expect(Object.keys(tree(sourceDir))).toEqual(expect.arrayContaining(["uploads/file 2.bin", "blobs/latest", "empty dir/"]));

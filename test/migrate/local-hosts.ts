@@ -23,6 +23,8 @@ export class LocalHosts {
     const shim = join(this.#bin, "docker");
     writeFileSync(shim, `#!/bin/sh\ncase "$1" in stop) echo stopped > "$HOME/agent" ;; start) echo running > "$HOME/agent" ;; *) echo "docker: '$1' is not a docker command." >&2; exit 1 ;; esac\n`);
     chmodSync(shim, 0o755);
+    // A machine that has booted (the dev machine's own cloud-init, if installed, would wait forever).
+    writeFileSync(join(this.#bin, "cloud-init"), "#!/bin/sh\necho 'status: done'\n", { mode: 0o755 });
   }
 
   key(instance: Pick<Instance, "provider" | "resources">): string {

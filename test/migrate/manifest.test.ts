@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { manifestDelta, manifestDifferences, parseManifest } from "../../src/migrate/manifest.js";
-import { archiveAllScript, curlConfig, manifestScript, restoreScript } from "../../src/migrate/scripts.js";
+import { manifestDifferences, parseManifest } from "../../src/migrate/manifest.js";
+import { curlConfig, finalRestoreScript, partsScript, warmArchiveScript, warmRestoreScript } from "../../src/migrate/scripts.js";
 
 const H = (c: string): string => c.repeat(64);
 
@@ -36,16 +36,9 @@ describe("manifests", () => {
     expect(() => parseManifest("f 10 nothex ./x")).toThrow(/unreadable manifest line/);
   });
 
-  it("the delta copies new and changed paths (a new directory once, with its subtree) and removes what is gone or changed type", () => {
-    const delta = manifestDelta(want, have);
-    expect(delta.copy).toEqual(["./blobs/b.bin", "./new", "./name with spaces", "./was-a-dir"]);
-    expect(delta.remove.sort()).toEqual(["./blobs/gone.bin", "./old", "./was-a-dir"]);
-    expect(manifestDelta(want, want)).toEqual({ copy: [], remove: [] });
-  });
-
   it("names the differences", () => {
     expect(manifestDifferences(want, have, 3)).toEqual([
-      "./blobs/b.bin differs (f 20 bytes, expected f 20)",
+      "./blobs/b.bin differs (sha256)",
       "./new missing",
       "./new/x missing",
     ]);
@@ -55,15 +48,18 @@ describe("manifests", () => {
 describe("host scripts", () => {
   it("never put a presigned URL on a command line: it goes to curl through stdin", () => {
     const url = "http://127.0.0.1:9/automna/k?X-Amz-Signature=abc";
-    expect(restoreScript("op_abc123", "warm", H("a"), "replace")).not.toContain("X-Amz");
+    expect(warmRestoreScript("op_abc123", { sha256: H("a"), bytes: 1, hold: true })).not.toContain("X-Amz");
     expect(curlConfig(url)).toBe(`url = "${url}"\n`);
     expect(() => curlConfig('http://x/"; rm -rf /')).toThrow();
+    expect(() => curlConfig("http://x/$(reboot)")).toThrow();
   });
 
   it("refuse malformed ids, so nothing from state reaches a shell unquoted", () => {
-    expect(() => archiveAllScript("op_$(reboot)", "warm", true)).toThrow();
-    expect(() => archiveAllScript("op_abc", "../x", true)).toThrow();
-    expect(() => restoreScript("op_abc", "warm", "not-a-sha", "apply")).toThrow();
-    expect(manifestScript("op_abc")).toContain('W="${HOME:-/root}/.automna/work/op_abc"');
+    expect(() => warmArchiveScript("op_$(reboot)", 100)).toThrow();
+    expect(() => partsScript("op_abc", "../x", 1048576)).toThrow();
+    expect(() => partsScript("op_abc", "warm", 1000)).toThrow();
+    expect(() => finalRestoreScript("op_abc", "not-a-sha", 1, false)).toThrow();
+    expect(() => warmArchiveScript("op_abc", -1)).toThrow();
+    expect(warmArchiveScript("op_abc", 100)).toContain('W="${HOME:-/root}/.automna/work/op_abc"');
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { bytesOf, expectCarriedOver, hostDir, instances, manifestDigest, migrateWorld, provision, seed, tree, type MigrateWorld, type ProviderName } from "./world.js";
+import { bytesOf, expectCarriedOver, hostDir, instances, listingDigestOf, manifestDigest, migrateWorld, provision, seed, tree, type MigrateWorld, type ProviderName } from "./world.js";
 
 let w: MigrateWorld;
 beforeAll(async () => {
@@ -11,13 +11,14 @@ afterAll(async () => {
   await w?.cleanup();
 });
 
-const PAIRS: [string, ProviderName, ProviderName][] = [["fh-1", "fly", "hetzner"], ["hf-1", "hetzner", "fly"], ["hd-1", "hetzner", "digitalocean"]];
+// The last pair also hashes every file on both sides (--verify full).
+const PAIRS: [string, ProviderName, ProviderName, "quick" | "full"][] = [["fh-1", "fly", "hetzner", "quick"], ["hf-1", "hetzner", "fly", "quick"], ["hd-1", "hetzner", "digitalocean", "full"]];
 
 describe("migrate between providers in the sandbox (real ssh, Fly exec, object store and DNS)", () => {
-  it.each(PAIRS)("%s: %s -> %s moves every byte of /data, switches DNS and retires the source", async (user, from, to) => {
+  it.each(PAIRS)("%s: %s -> %s (--verify %s) moves every byte of /data, switches DNS and retires the source", async (user, from, to, mode) => {
     await provision(w, from, [user]);
     await seed(w, user, 3);
-    const res = await runCli(["migrate", user, "--from", from, "--to", to, "--yes", "--json"], { env: w.env });
+    const res = await runCli(["migrate", user, "--from", from, "--to", to, "--verify", mode, "--yes", "--json"], { env: w.env });
     expect(res.code, res.stderr).toBe(0);
     const out = res.json<{ results: { user: string; op: string; result: string; downtimeMs: number; bytes: number; dns: { name: string; type: string; content: string } }[]; summary: Record<string, number> }>();
     expect(out.summary).toEqual({ migrated: 1, rolledBack: 0, failed: 0 });
@@ -28,13 +29,14 @@ describe("migrate between providers in the sandbox (real ssh, Fly exec, object s
     const live = rows.find((x) => x.role === "live")!;
     const retired = rows.find((x) => x.role === "retired")!;
     expect([live.provider, retired.provider, retired.status]).toEqual([to, from, "stopped"]);
-    // What both sides verified (the engine's manifests, equal) is the frozen source, byte for byte;
-    // the target carries all of it (its agent has been writing since it started).
+    // What both sides verified is the frozen source: its listing (quick), every file's sha256 too
+    // (full); the target carries all of it (its agent has been writing since it started).
     const status = await runCli(["migrate", "status", r.op, "--json"], { env: w.env });
     const journal = status.json<{ journal: { step: string; phase: string; data: Record<string, unknown> }[] }>().journal;
     const verified = journal.find((e) => e.step === "verify" && e.phase === "done")!.data;
     const sourceDir = `${hostDir(w, retired)}/data`;
-    expect(verified.manifest).toBe(manifestDigest(sourceDir));
+    expect(verified.listing).toBe(listingDigestOf(sourceDir));
+    expect(verified.manifest).toBe(mode === "full" ? manifestDigest(sourceDir) : undefined);
     expect(expectCarriedOver(sourceDir, `${hostDir(w, live)}/data`)).toEqual([]);
     const source = tree(sourceDir);
     expect(bytesOf(`${hostDir(w, live)}/data`)).toBeGreaterThan(3 * 1024 * 1024);

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, relative } from "node:path";
+import type { S3Limits } from "../../src/sandbox/s3-uploads.js";
 import { budgetSetting } from "../helpers/budget.js";
 import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
@@ -24,12 +25,12 @@ export interface MigrateWorld {
  * A sandbox whose hosts run a busy simulated agent (by default it rewrites JSON and appends to
  * blobs every 50 ms, so /data changes between the warm copy and the freeze), and a home pointed at it.
  */
-export async function migrateWorld(options: { addressBase: string; rateLimitScale?: number; seedBytes?: number; writeEveryMs?: number }): Promise<MigrateWorld> {
+export async function migrateWorld(options: { addressBase: string; rateLimitScale?: number; seedBytes?: number; writeEveryMs?: number; s3Limits?: Partial<S3Limits> }): Promise<MigrateWorld> {
   const sb = await sandbox({
     // Its own /16 per test file: a frozen or held agent leaves its address looking free to another
     // sandbox's probe, and two hosts on one address would answer each other's health checks.
     addressBase: options.addressBase,
-    actionDelayMs: 15, rateLimitScale: options.rateLimitScale ?? 1000, sshPort: SSH_PORT,
+    actionDelayMs: 15, rateLimitScale: options.rateLimitScale ?? 1000, sshPort: SSH_PORT, s3Limits: options.s3Limits,
     agent: { logIntervalMs: 500, dataWriteIntervalMs: options.writeEveryMs ?? 50, seedBytes: options.seedBytes ?? 1024 * 1024, maxDataBytes: 16 * 1024 * 1024 },
   });
   const home = makeHome();
@@ -159,6 +160,28 @@ export function manifestDigest(dir: string): string {
     return `o - - ${r}`;
   });
   return createHash("sha256").update(lines.join("\n")).digest("hex");
+}
+
+/**
+ * The digest of a directory's canonical listing as the engine's quick verification records it
+ * (src/migrate/shell.ts): `<type> <size> ./<path>` lines, size "-" for directories and others,
+ * sorted bytewise, each ending in a newline.
+ */
+export function listingDigestOf(dir: string): string {
+  const lines: Buffer[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      const type = st.isSymbolicLink() ? "l" : st.isDirectory() ? "d" : st.isFile() ? "f" : "o";
+      lines.push(Buffer.from(`${type} ${type === "f" || type === "l" ? st.size : "-"} ./${relative(dir, p)}`));
+      if (type === "d") walk(p);
+    }
+  };
+  walk(dir);
+  const hash = createHash("sha256");
+  for (const line of lines.sort(Buffer.compare)) hash.update(line).update("\n");
+  return hash.digest("hex");
 }
 
 /**

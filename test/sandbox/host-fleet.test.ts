@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startHost, type HostHandle } from "../../src/sandbox/host/index.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
 import { collect, makeWorkspace, ssh, sshArgv, testHost, type Workspace } from "./host-helpers.js";
 
 let ws: Workspace;
@@ -15,11 +16,13 @@ const health = (h: HostHandle, port = h.healthPort()) =>
   fetch(`http://${h.address}:${port}/healthz`).then((r) => r.status, (e: Error) => (e.cause as NodeJS.ErrnoException)?.code ?? e.message);
 
 describe("many hosts", () => {
-  test("30 hosts start at once, each answering ssh and health as itself", async () => {
+  // 30 host starts and 30 ssh handshakes at once on two cores: the budget and ssh's connect
+  // timeout scale with that work and the machine's load, so a busy CI run does not call it hung.
+  test("30 hosts start at once, each answering ssh and health as itself", { timeout: budget(QUIET_MS.test * 3) }, async () => {
     const hosts = await Promise.all(Array.from({ length: 30 }, (_, i) => testHost(ws, `fleet-${i + 1}`, `127.77.201.${i + 1}`, { agent: { logIntervalMs: 1000, dataWriteIntervalMs: 5000, seedBytes: 1024 } })));
     try {
       expect(new Set(hosts.map((h) => h.hostKeyPublic)).size).toBe(30);
-      const results = await Promise.all(hosts.map((h) => ssh(ws, h, 'echo "$AUTOMNA_HOST_ID"; docker ps -q | wc -l')));
+      const results = await Promise.all(hosts.map((h) => ssh(ws, h, 'echo "$AUTOMNA_HOST_ID"; docker ps -q | wc -l', { extra: { connectTimeoutSec: Math.ceil(budget(10_000) / 1000) } })));
       expect(results.map((r) => r.stdout.toString())).toEqual(hosts.map((h) => `${h.id}\n1\n`));
       expect(await Promise.all(hosts.map((h) => health(h)))).toEqual(hosts.map(() => 200));
     } finally {

@@ -153,7 +153,7 @@ describe("S3 stand-in: metadata, checksums, copies and preconditions", () => {
 describe("S3 stand-in: what it does not implement is NotImplemented", () => {
   it.each([
     ["PUT", "obj?tagging", "PUT object ?tagging"],
-    ["POST", "obj?uploads", "CreateMultipartUpload"],
+    ["POST", "obj?restore", "RestoreObject"],
     ["GET", "obj?versionId=3", "GetObject by version or part"],
     ["GET", "obj?acl", "GET object ?acl"],
     ["GET", "?versioning", "GET bucket ?versioning"],

@@ -150,7 +150,7 @@ describe("S3 stand-in with presigned URLs and the real curl", () => {
     const got = readFileSync(out);
     expect(got.length).toBe(bytes.length);
     expect(sha256Hex(got)).not.toBe(sha256Hex(bytes));
-    expect(s3.faults.pending).toEqual({ corruptDownloads: 0, failUploads: 0 });
+    expect(s3.faults.pending).toEqual({ corruptDownloads: 0, failUploads: 0, heldParts: 0 });
     await curl(["-f", "-o", out, url("GET", "fault.bin")]);
     expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(bytes));
   });

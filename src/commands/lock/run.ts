@@ -60,6 +60,9 @@ export async function runLockRun(ctx: Context, users: string[], command: string[
         resolve(code ?? (signal ? 128 + (signal === "SIGTERM" ? 15 : signal === "SIGKILL" ? 9 : 2) : 1));
       });
     });
+    // What ran under the leases and how it ended: the store audits the leases themselves, not this.
+    const ran = { command: basename(command[0]!), exitCode, reason: opts.reason ?? null };
+    for (const user of users) await store.appendAudit({ who: operator, action: "lock.run", target: user, details: ran });
   } finally {
     await held.release();
   }

@@ -9,6 +9,7 @@ import { count } from "../../lib/words.js";
 import { progress } from "./progress.js";
 import { finishRun } from "./render.js";
 import type { DryRunReport, DryRunRow } from "./run.js";
+import type { VerifyMode } from "../../migrate/types.js";
 
 interface MigrateFlags {
   all?: boolean;
@@ -21,6 +22,7 @@ interface MigrateFlags {
   dryRun?: boolean;
   concurrency: string;
   keepSource: string;
+  verify: string;
   output?: string;
 }
 
@@ -45,6 +47,11 @@ function renderDryRun(ctx: Context, report: DryRunReport, format: RunFormat): vo
   const change = t.saving >= 0 ? `saving ${t.saving.toFixed(2)} USD/month` : `costing ${(-t.saving).toFixed(2)} USD/month more`;
   ctx.io.out(`${count(report.users.length, "user")}, ${mib(t.dataBytes)} of data: ${t.before.toFixed(2)} -> ${t.after.toFixed(2)} USD/month, ${change}`);
   ctx.io.info("dry run: nothing was changed");
+}
+
+function parseVerify(value: string): VerifyMode {
+  if (value !== "quick" && value !== "full") throw new UsageError(`--verify must be quick or full, got "${value}"`);
+  return value;
 }
 
 /** A run's formats: the board and a table, one document at the end, or a stream of progress events. */
@@ -72,12 +79,14 @@ export const migrateCommand: CommandModule = {
       .option("--dry-run", "show targets, monthly prices before and after, data sizes and the saving; change nothing")
       .option("--concurrency <n>", "users migrated at once", "4")
       .option("--keep-source <duration>", "how long the retired source is kept before gc may destroy it", "72h")
+      .option("--verify <mode>", "quick: listings and the changed files' sha256 (downtime independent of /data's size); full: also every file's sha256 on both sides while frozen", "quick")
       .option("-o, --output <format>", "table (default), json, yaml, or ndjson (a stream of progress events)")
       .addHelpText("after", examples(
         "automna migrate alice --from fly --to hetzner",
         "automna migrate --all --from fly --to hetzner --dry-run",
         "automna migrate -l cohort=beta --from fly --to hetzner --yes",
         "automna migrate --all --from fly --to hetzner --concurrency 8 --yes -o ndjson",
+        "automna migrate alice --from hetzner --to digitalocean --verify full",
         "automna migrate status",
         "automna migrate resume op_m3x9k2a1b7f3c2d1",
         "automna migrate abandon op_m3x9k2a1b7f3c2d1 --yes",
@@ -88,7 +97,7 @@ export const migrateCommand: CommandModule = {
         const { runMigrate } = await import("./run.js");
         const result = await runMigrate(ctx, {
           users, all: flags.all === true, selector: flags.selector, from: flags.from, to: flags.to, region: flags.region, size: flags.size, image: flags.image, dryRun: flags.dryRun === true,
-          concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64), keepSource: flags.keepSource, ndjson: fmt === "ndjson",
+          concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64), keepSource: flags.keepSource, verify: parseVerify(flags.verify), ndjson: fmt === "ndjson",
         }, () => progress(ctx, fmt === "ndjson"));
         if (!Array.isArray(result)) return renderDryRun(ctx, result, fmt);
         return finishRun(ctx, result, fmt);

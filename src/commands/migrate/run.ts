@@ -3,7 +3,7 @@ import { CancelledError, errorJson, NotFoundError, rememberFailure, UsageError }
 import { confirmRisk } from "../../lib/prompt.js";
 import { selectUsers } from "../../lib/selector-users.js";
 import { parseDuration, validateUsers } from "../../lib/validate.js";
-import type { MigrateOutcome } from "../../migrate/types.js";
+import type { MigrateOutcome, VerifyMode } from "../../migrate/types.js";
 import { watchStateWaits, type Progress } from "./progress.js";
 
 export interface MigrateOptions {
@@ -19,6 +19,7 @@ export interface MigrateOptions {
   dryRun: boolean;
   concurrency: number;
   keepSource: string;
+  verify: VerifyMode;
   /** Progress as NDJSON events on stdout (`-o ndjson`). */
   ndjson: boolean;
 }
@@ -86,7 +87,7 @@ export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: (
     : opts.all ? "all" : validateUsers(opts.users);
   const keepSourceMs = parseDuration("--keep-source", opts.keepSource);
   const { planMigration } = await import("../../migrate/plan.js");
-  const plan = await planMigration(ctx, { users, from: opts.from, to: opts.to, region: opts.region, size: opts.size, image: opts.image, keepSourceMs });
+  const plan = await planMigration(ctx, { users, from: opts.from, to: opts.to, region: opts.region, size: opts.size, image: opts.image, keepSourceMs, verify: opts.verify });
   if (opts.dryRun) return dryRun(ctx, plan);
   const [{ hostRunner }, { buildEngineDeps }, { startMigration }, { mapConcurrent }] = await Promise.all([
     import("../../migrate/exec.js"), import("../../migrate/deps.js"), import("../../migrate/engine.js"), import("../../lib/concurrency.js"),

@@ -228,9 +228,11 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
     const problem = validateFaultSpec(faults);
     if (problem) throw new UsageError(`--faults: ${problem}`);
   }
+  const { parseS3Limits } = await import("../../sandbox/s3-uploads.js");
+  const s3Limits = parseS3Limits(ctx.env.AUTOMNA_SANDBOX_S3_LIMITS);
   let sandbox;
   try {
-    sandbox = await startSandbox({
+    sandbox = await startSandbox({ s3Limits,
       dir, ports: portsFrom(opts.port ?? DEFAULT_PORT), actionDelayMs: opts.actionDelay, rateLimitScale: opts.rateLimitScale,
       rateLimits: opts.rateLimits, healthPort: opts.healthPort, sshPort: opts.sshPort, ...(opts.sshLatency ? { sshLatencyMs: opts.sshLatency } : {}),
       ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),

@@ -242,6 +242,15 @@ async function writeShim(binDir: string): Promise<void> {
     '  [ -f "$AUTOMNA_HOST_LOG" ] && exec cat "$AUTOMNA_HOST_LOG"',
     "  exit 0",
     "fi",
+    // `docker stop|start automna-agent` (what automna runs to freeze and start an agent) is one
+    // call to the daemon, made by curl as docker's own CLI makes it: not a node start-up each.
+    'if [ "$#" = 2 ] && { [ "$1" = stop ] || [ "$1" = start ]; } && [ "$2" = automna-agent ] && [ -n "$AUTOMNA_HOST_CONTROL" ] && command -v curl >/dev/null 2>&1; then',
+    `  code=$(printf 'header = "x-automna-host-token: %s"\\n' "$AUTOMNA_HOST_TOKEN" | curl -s -o /dev/null -w '%{http_code}' -X POST -K - "$AUTOMNA_HOST_CONTROL/containers/automna-agent/$1") || code=000`,
+    '  case "$code" in',
+    '    204|304) echo automna-agent; exit 0 ;;',
+    '    404) echo "Error response from daemon: No such container: automna-agent" >&2; exit 1 ;;',
+    "  esac",
+    "fi",
     // `--` first: node scans every argument for `--env-file` (even the program's own, such as
     // `docker run --env-file F`) and fails when F is missing unless its options end before the program.
     `exec ${shellQuote(process.execPath)} -- ${shellQuote(program)} "$@"`,

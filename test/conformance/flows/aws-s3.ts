@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import {
-  CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command,
-  PutObjectCommand, PutObjectTaggingCommand, S3Client, S3ServiceException, paginateListObjectsV2,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand,
+  HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client,
+  S3ServiceException, UploadPartCommand, paginateListObjectsV2,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { expect } from "vitest";
@@ -72,7 +73,34 @@ export default {
     expect(await (await s3.send(new GetObjectCommand({ Bucket, Key: "flow/curl.txt" }))).Body!.transformToString()).toBe("uploaded with curl");
 
     expect(await failure(s3.send(new GetObjectCommand({ Bucket, Key: "flow/none" })))).toBe("NoSuchKey 404");
-    expect(await failure(s3.send(new CreateMultipartUploadCommand({ Bucket, Key: "flow/big" })))).toBe("NotImplemented 501");
+    // Multipart: one part from the SDK, one through a presigned part URL with curl (as automna's
+    // hosts send them), listed, completed with S3's composite ETag; S3's refusals by name.
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: "flow/big", ContentType: "application/x-tar" }));
+    const first = Buffer.alloc(5 * 1024 * 1024, 1);
+    const part1 = await s3.send(new UploadPartCommand({ Bucket, Key: "flow/big", UploadId, PartNumber: 1, Body: first }));
+    const partFile = join(dir, "part2.bin");
+    writeFileSync(partFile, "the last part may be small");
+    const partUrl = await getSignedUrl(s3, new UploadPartCommand({ Bucket, Key: "flow/big", UploadId, PartNumber: 2 }), { expiresIn: 300 });
+    const sent = await run("curl", ["-sS", "--fail", "-D", "-", "-o", "/dev/null", "-T", partFile, partUrl]);
+    const part2 = /^etag:\s*(\S+)/im.exec(sent.stdout)![1]!;
+    const listed = await s3.send(new ListPartsCommand({ Bucket, Key: "flow/big", UploadId }));
+    expect(listed.Parts?.map((p) => [p.PartNumber, p.ETag, p.Size])).toEqual([[1, part1.ETag, first.length], [2, part2, 26]]);
+    const inProgress = await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: "flow/" }));
+    expect(inProgress.Uploads?.map((u) => [u.Key, u.UploadId])).toEqual([["flow/big", UploadId]]);
+    expect(await failure(s3.send(new CompleteMultipartUploadCommand({ Bucket, Key: "flow/big", UploadId, MultipartUpload: { Parts: [{ PartNumber: 2, ETag: part2 }, { PartNumber: 1, ETag: part1.ETag }] } })))).toBe("InvalidPartOrder 400");
+    expect(await failure(s3.send(new CompleteMultipartUploadCommand({ Bucket, Key: "flow/big", UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part2 }] } })))).toBe("InvalidPart 400");
+    const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key: "flow/big", UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part1.ETag }, { PartNumber: 2, ETag: part2 }] } }));
+    expect(done.ETag).toMatch(/^"[0-9a-f]{32}-2"$/);
+    const whole = await s3.send(new HeadObjectCommand({ Bucket, Key: "flow/big" }));
+    expect([whole.ContentLength, whole.ETag, whole.ContentType]).toEqual([first.length + 26, done.ETag, "application/x-tar"]);
+    expect(await failure(s3.send(new ListPartsCommand({ Bucket, Key: "flow/big", UploadId })))).toBe("NoSuchUpload 404");
+    const small = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: "flow/small" }));
+    const tiny = await s3.send(new UploadPartCommand({ Bucket, Key: "flow/small", UploadId: small.UploadId, PartNumber: 1, Body: "tiny" }));
+    const tail = await s3.send(new UploadPartCommand({ Bucket, Key: "flow/small", UploadId: small.UploadId, PartNumber: 2, Body: "tail" }));
+    expect(await failure(s3.send(new CompleteMultipartUploadCommand({ Bucket, Key: "flow/small", UploadId: small.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: tiny.ETag }, { PartNumber: 2, ETag: tail.ETag }] } })))).toBe("EntityTooSmall 400");
+    await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: "flow/small", UploadId: small.UploadId }));
+    expect(await failure(s3.send(new UploadPartCommand({ Bucket, Key: "flow/small", UploadId: small.UploadId, PartNumber: 3, Body: "late" })))).toBe("NoSuchUpload 404");
+    expect((await s3.send(new ListMultipartUploadsCommand({ Bucket, Prefix: "flow/" }))).Uploads ?? []).toEqual([]);
     expect(await failure(s3.send(new PutObjectTaggingCommand({ Bucket, Key: "flow/a.txt", Tagging: { TagSet: [{ Key: "a", Value: "b" }] } })))).toBe("NotImplemented 501");
     expect(await (await s3.send(new GetObjectCommand({ Bucket, Key: "flow/a.txt" }))).Body!.transformToString()).toBe("hello");
     const stranger = new S3Client({ ...options, credentials: { accessKeyId: "AKNOBODY", secretAccessKey: "nothing" } });
@@ -80,7 +108,7 @@ export default {
     expect(await failure(stranger.send(new HeadObjectCommand({ Bucket, Key: "flow/a.txt" })))).toMatch(/ 403$/);
     expect(await failure(stranger.send(new GetObjectCommand({ Bucket, Key: "flow/a.txt" })))).toBe("InvalidAccessKeyId 403");
 
-    for (const key of ["flow/a.txt", "flow/stream.bin", "flow/copy.txt", "flow/curl.txt", ...keys]) await s3.send(new DeleteObjectCommand({ Bucket, Key: key }));
+    for (const key of ["flow/a.txt", "flow/stream.bin", "flow/copy.txt", "flow/curl.txt", "flow/big", ...keys]) await s3.send(new DeleteObjectCommand({ Bucket, Key: key }));
     expect((await s3.send(new ListObjectsV2Command({ Bucket, Prefix: "flow/" }))).KeyCount).toBe(0);
   },
 } satisfies ClientFlow;

@@ -5,6 +5,7 @@ import { Secret } from "../../../src/lib/redact.js";
 import { HttpStore } from "../../../src/state/http-store.js";
 import { updateInstanceRetrying } from "../../../src/state/retry.js";
 import { SqliteStore } from "../../../src/state/sqlite-store.js";
+import { until } from "../../helpers/budget.js";
 import { makeHome, ManualClock, type Sandbox } from "../../helpers/cli.js";
 import { createToken, rawRequest, rawSocket, startTestServer, type Method, type TestServer } from "../../helpers/state-server.js";
 import { instance } from "../contract.js";
@@ -266,15 +267,15 @@ describe("state server: concurrency", () => {
     const lost: string[] = [];
     const held = await holdLeases(store, ["bob", "alice"], { who: "wes", operation: "op" }, { ttlMs: 10_000, heartbeatMs: 20, onLost: (u) => lost.push(u) });
     expect(held.leases.map((l) => l.user)).toEqual(["alice", "bob"]);
-    const until = async (check: () => Promise<boolean>) => {
-      for (let i = 0; i < 500 && !(await check()); i++) await new Promise((r) => setTimeout(r, 10));
-    };
     clock.advance(8_000);
-    await until(async () => (await backend.getLease("alice"))?.expiresAt === "2026-11-29T12:00:18.000Z");
+    // Both leases renewed (one request each) before the clock passes their first expiry: on a busy
+    // machine bob's renewal can lag alice's, and advancing then would lose bob's lease too.
+    const renewed = async (user: string) => (await backend.getLease(user))?.expiresAt === "2026-11-29T12:00:18.000Z";
+    await until(async () => (await renewed("alice")) && (await renewed("bob")));
     clock.advance(8_000); // past the first expiry (12:00:10): still held thanks to the heartbeat
     expect((await backend.getLease("alice"))?.leaseId).toBe(held.ref("alice").leaseId);
     await backend.breakLease("alice", held.ref("alice").leaseId);
-    await until(async () => lost.length > 0);
+    await until(() => lost.length > 0);
     expect(lost).toEqual(["alice"]);
     await held.release();
     expect(await backend.listLeases()).toEqual([]);

@@ -1,0 +1,189 @@
+/**
+ * The freeze's quick check (src/migrate/shell.ts QUICK_CHECK_AWK): only what changed since the
+ * warm copy, by size, mtime, ctime and inode as rsync's quick check decides, is archived while the
+ * agent is down; the target is verified from the frozen listing plus the delta's checksums, and
+ * `--verify full` hashes every file on both sides. Engine runs on local shell hosts (real sh, tar,
+ * curl, sha256sum) against the sandbox's APIs and object store.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Context } from "../../src/context.js";
+import { Secret } from "../../src/lib/redact.js";
+import { presignUrl } from "../../src/lib/s3-presign.js";
+import { buildEngineDeps } from "../../src/migrate/deps.js";
+import { startMigration } from "../../src/migrate/engine.js";
+import { planMigration } from "../../src/migrate/plan.js";
+import type { MigrateEvent, VerifyMode } from "../../src/migrate/types.js";
+import type { RunningSandbox } from "../../src/sandbox/index.js";
+import type { Instance } from "../../src/state/types.js";
+import { budget, QUIET_MS } from "../helpers/budget.js";
+import { runCli } from "../helpers/cli.js";
+import type { LocalHosts } from "./local-hosts.js";
+import { localWorld, type LocalWorld } from "./local-world.js";
+import { listingDigestOf, manifestDigest } from "./world.js";
+
+let w: LocalWorld;
+let sandbox: RunningSandbox;
+let hosts: LocalHosts;
+let root: string;
+
+beforeAll(async () => {
+  w = await localWorld("quick");
+  ({ sandbox, hosts, root } = w);
+});
+afterAll(async () => {
+  await w?.cleanup();
+});
+
+const env = (): Record<string, string> => w.env();
+const context = (): Context => w.context();
+
+async function provision(user: string): Promise<{ row: Instance; data: string }> {
+  const made = await runCli(["provision", user, "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json"], { env: env() });
+  expect(made.code, made.stderr).toBe(0);
+  const ctx = context();
+  const row = (await (await ctx.state()).getInstance(user))!;
+  await ctx.dispose();
+  writeFileSync(join(hosts.dir(row), "agent"), "running\n");
+  return { row, data: join(hosts.dir(row), "data") };
+}
+
+/**
+ * The quick check trusts a file's times only when they were more than 2 s old at the warm listing
+ * (a write in the same clock tick leaves them as they were): seeded files must age past that to
+ * count as unchanged.
+ */
+async function agePastRacyWindow(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+}
+
+async function migrate(user: string, verify: VerifyMode, atFreeze: (e: MigrateEvent) => void) {
+  const ctx = context();
+  const deps = await buildEngineDeps(ctx, hosts.run, (e) => {
+    if (e.step === "freeze" && e.phase === "start") atFreeze(e);
+  });
+  try {
+    const plan = await planMigration(ctx, { users: [user], from: "hetzner", to: "digitalocean", keepSourceMs: 3_600_000, verify });
+    const outcome = await startMigration(deps, user, plan.users[0]!.params);
+    const state = await ctx.state();
+    return { outcome, journal: await state.listJournal(outcome.op), target: (await state.listInstances({ user })).find((r) => r.provider === "digitalocean") };
+  } finally {
+    await deps.close();
+    await ctx.dispose();
+  }
+}
+
+/** The paths an archive in the sandbox's store holds (tar -t). */
+async function archivePaths(key: string): Promise<string[]> {
+  const url = presignUrl({
+    method: "GET", endpoint: sandbox.s3.url, bucket: sandbox.s3.bucket, key, region: sandbox.s3.region,
+    accessKeyId: new Secret(sandbox.s3.accessKeyId), secretAccessKey: new Secret(sandbox.s3.secretAccessKey), expiresInSeconds: 600,
+  });
+  const res = await fetch(url);
+  expect(res.status).toBe(200);
+  const file = join(root, `${key.replace(/\W/g, "_")}`);
+  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+  return execFileSync("tar", ["-tf", file], { encoding: "utf8" }).split("\n").filter(Boolean).map((p) => p.replace(/\/$/, "")).sort();
+}
+
+const done = (journal: { step: string; phase: string; data: Record<string, unknown> }[], step: string) => journal.find((e) => e.step === step && e.phase === "done")?.data;
+
+describe("the quick check at the freeze", () => {
+  it("sends exactly what changed: changed, added, removed, renamed, same-size rewrite, content changed with mtime restored", async () => {
+    const { data } = await provision("qc-1");
+    mkdirSync(join(data, "memory"), { recursive: true });
+    mkdirSync(join(data, "keep"), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(join(data, "keep", `k${i}.bin`), randomBytes(8 * 1024));
+    for (const name of ["changed.json", "removed.json", "renamed.json", "same-size.bin", "mtime-restored.bin"]) writeFileSync(join(data, "memory", name), randomBytes(4096));
+    await agePastRacyWindow();
+
+    const { outcome, journal, target } = await migrate("qc-1", "quick", () => {
+      const m = join(data, "memory");
+      writeFileSync(join(m, "changed.json"), randomBytes(5000));
+      writeFileSync(join(m, "added.json"), "{}");
+      rmSync(join(m, "removed.json"));
+      renameSync(join(m, "renamed.json"), join(m, "renamed-to.json"));
+      // Truncated and rewritten to the same size: only the times tell.
+      const before = statSync(join(m, "same-size.bin"));
+      truncateSync(join(m, "same-size.bin"), 0);
+      writeFileSync(join(m, "same-size.bin"), randomBytes(before.size));
+      // Content changed, mtime set back: the ctime (which no process can set) still tells.
+      const old = statSync(join(m, "mtime-restored.bin"));
+      writeFileSync(join(m, "mtime-restored.bin"), randomBytes(old.size));
+      utimesSync(join(m, "mtime-restored.bin"), old.atime, old.mtime);
+    });
+    expect(outcome.error).toBeNull();
+    expect(outcome.result).toBe("migrated");
+    const frozen = done(journal, "freeze")!;
+    expect(frozen.changed).toBe(5);
+    expect(await archivePaths(`migrations/qc-1/${outcome.op}/final.tar`)).toEqual([
+      "./memory/added.json", "./memory/changed.json", "./memory/mtime-restored.bin", "./memory/renamed-to.json", "./memory/same-size.bin",
+    ]);
+    // renamed.json and removed.json gone from the target.
+    expect(done(journal, "final-restore")).toMatchObject({ removed: 2 });
+    const targetData = join(hosts.dir(target!), "data");
+    expect(manifestDigest(targetData)).toBe(manifestDigest(data));
+    expect(done(journal, "verify")).toMatchObject({ mode: "quick", listing: listingDigestOf(data), files: 25 });
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
+
+  it("a target file changed behind the migration's back with size and mtime kept is caught only by --verify full", async () => {
+    const corrupt = (data: string) => (): void => {
+      // Not on the source: the warm copy on the target is damaged after its restore (a bad disk, a
+      // stray process). Same size, mtime put back: nothing in the source's listing changed.
+      const file = join(data, "memory", "profile.json");
+      const old = statSync(file);
+      writeFileSync(file, Buffer.alloc(old.size, 0x41));
+      utimesSync(file, old.atime, old.mtime);
+    };
+    const targets = (): string[] => readdirSync(join(hosts.root, "hosts")).filter((d) => d.startsWith("digitalocean-"));
+    const results: Record<string, { result: string; error: string | null; same: boolean }> = {};
+    for (const mode of ["quick", "full"] as const) {
+      const user = `qc-${mode}`;
+      const { data } = await provision(user);
+      mkdirSync(join(data, "memory"), { recursive: true });
+      writeFileSync(join(data, "memory", "profile.json"), JSON.stringify({ user, notes: "x".repeat(500) }));
+      await agePastRacyWindow();
+      const before = new Set(targets());
+      const { outcome, target } = await migrate(user, mode, () => {
+        // The target this migration made (its warm copy restored by now).
+        corrupt(join(hosts.root, "hosts", targets().find((d) => !before.has(d))!, "data"))();
+      });
+      const same = target ? readFileSync(join(hosts.dir(target), "data", "memory", "profile.json")).equals(readFileSync(join(data, "memory", "profile.json"))) : false;
+      results[mode] = { result: outcome.result, error: outcome.error?.message ?? null, same };
+    }
+    // quick: the damage goes unseen (the README says so); full: verification fails and it rolls back.
+    expect(results.quick).toEqual({ result: "migrated", error: null, same: false });
+    expect(results.full!.result).toBe("rolled_back");
+    expect(results.full!.error).toBe("verification failed: the target's /data differs from the source's (./memory/profile.json differs (sha256))");
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
+});
+
+describe("5,000 small files", () => {
+  it("migrate with a delta of the few that changed, every file verified on arrival", async () => {
+    const { row, data } = await provision("many-1");
+    // 5,000 files of 2 KiB in 50 directories (an agent's chat memories and caches).
+    for (let d = 0; d < 50; d++) {
+      mkdirSync(join(data, "chats", String(d)), { recursive: true });
+      for (let i = 0; i < 100; i++) writeFileSync(join(data, "chats", String(d), `m${i}.json`), randomBytes(2048));
+    }
+    await agePastRacyWindow();
+    hosts.commands.length = 0;
+    const { outcome, journal, target } = await migrate("many-1", "quick", () => {
+      writeFileSync(join(data, "chats", "7", "m3.json"), randomBytes(2048));
+      writeFileSync(join(data, "chats", "7", "new.json"), randomBytes(100));
+      rmSync(join(data, "chats", "9", "m9.json"));
+    });
+    expect(outcome.error).toBeNull();
+    expect(outcome.result).toBe("migrated");
+    expect(done(journal, "warm-archive")).toMatchObject({ files: 5000 });
+    expect(done(journal, "freeze")).toMatchObject({ changed: 2, files: 5000 });
+    expect(done(journal, "final-restore")).toMatchObject({ removed: 1 });
+    expect(manifestDigest(join(hosts.dir(target!), "data"))).toBe(manifestDigest(data));
+    // The fixed cost: at most 8 remote commands for the user, whatever its data.
+    const mine = hosts.commands.filter((c) => c.key === hosts.key(row) || c.key === hosts.key(target!));
+    expect(mine.length).toBeLessThanOrEqual(8);
+  }, budget(QUIET_MS.test + 3 * QUIET_MS.migration));
+});
