@@ -91,7 +91,7 @@ describe("the pre-rendered help pages", () => {
     home = makeHome();
     const flagged = await automna(["--no-color", "destroy", "--help"]);
     expect(flagged.exitCode).toBe(0);
-    expect(flagged.stdout).toContain("Usage: automna destroy [options] <users...>");
+    expect(flagged.stdout).toContain("Usage: automna destroy [options] [users...]");
     const unknown = await automna(["help", "nope"]);
     expect(unknown.exitCode).toBe(2);
     expect(unknown.stderr).toContain("Error: unknown command 'nope'");
