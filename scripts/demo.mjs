@@ -2,7 +2,7 @@
 // `npm run demo` (after the build step in package.json): automna's main job on the embedded
 // defaults, in a throwaway home so it never touches your own config, state or sandbox. It starts
 // the sandbox (loopback stand-ins for the Hetzner, Fly, DigitalOcean and Koyeb APIs) in the background,
-// provisions a few users on each provider, lists them, shows one's status, runs commands on their
+// seeds three users on Cloudflare Sandbox that automna did not make, provisions a few users on each provider, lists them, shows one's status, runs commands on their
 // machines and reads their logs, checks for drift and stops the sandbox. Each step prints the exact command it runs: copy them to try more.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -34,7 +34,8 @@ let up = false;
 let failed = false;
 try {
   // --port 0: ephemeral ports, so a sandbox you already run on 47100 is left alone.
-  await automna("sandbox", "up", "--detach", "--port", "0", "--action-delay", "200");
+  // --seed-cloudflare 3: three users already on Cloudflare Sandbox (data in R2), unknown to automna.
+  await automna("sandbox", "up", "--detach", "--port", "0", "--action-delay", "200", "--seed-cloudflare", "3");
   up = true;
   const sandbox = ["--profile", "sandbox"];
   await automna(...sandbox, "config", "set", "image", "ghcr.io/automna/agent:latest");
@@ -54,6 +55,18 @@ try {
   await automna(...sandbox, "migrate", "cai", "dee", "--from", "fly", "--to", "hetzner", "--dry-run");
   await automna(...sandbox, "migrate", "cai", "dee", "--from", "fly", "--to", "hetzner", "--yes");
   await automna(...sandbox, "migrate", "gus", "--from", "koyeb", "--to", "hetzner", "--yes");
+  await automna(...sandbox, "list");
+  // The seed's migration path: take over the Cloudflare Sandbox fleet, price it, move it to Fly,
+  // then on to Hetzner; the same checksums at every hop (files the agent never rewrites).
+  const cf = ["cf-user-1", "cf-user-2", "cf-user-3"];
+  const sums = ["--", "cd ${AUTOMNA_DATA:-/data} && sha256sum blobs/embedding.bin 'blobs/attachment with space.bin' memory/profile.json"];
+  await automna(...sandbox, "import", "--from-file", join(env.XDG_DATA_HOME, "automna", "sandbox", "cloudflare-sandbox-users.csv"));
+  await automna(...sandbox, "exec", ...cf, ...sums);
+  await automna(...sandbox, "cost-report", "--compare", "--plan-price", "29,79");
+  await automna(...sandbox, "migrate", "--all", "--from", "cloudflare-sandbox", "--to", "fly", "--yes");
+  await automna(...sandbox, "exec", ...cf, ...sums);
+  await automna(...sandbox, "migrate", "--all", "--from", "fly", "--to", "hetzner", "--yes");
+  await automna(...sandbox, "exec", ...cf, ...sums);
   await automna(...sandbox, "list");
   await automna(...sandbox, "cost-report", "--compare", "--plan-price", "29,79");
   await automna(...sandbox, "doctor");

@@ -25,6 +25,8 @@ export interface DestroyOptions {
   concurrency: number;
   /** Also destroy retired sources a migration keeps as a fallback (protected otherwise). */
   force: boolean;
+  /** `--delete-data`: also the data a provider keeps apart from the instance. */
+  deleteData?: boolean;
 }
 
 export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<DestroyOutcome[]> {
@@ -50,7 +52,7 @@ export async function runDestroy(ctx: Context, opts: DestroyOptions): Promise<De
           const unfinished = await unfinishedMigration(state, user);
           if (unfinished) throw unfinishedConflict(unfinished, "destroying it now would strand the operation (its source or target would be gone)");
           assertNotProtected(user, await state.listInstances({ user }), opts.force);
-          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget, dns }, user, lease);
+          return destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(user, t), forget, dns, deleteData: opts.deleteData === true }, user, lease);
         });
         board.done(user, out.result === "absent" ? "no instance (nothing to do)" : `destroyed (${out.removed.join(", ") || "already gone at the provider"})`);
         return { ...out, error: null };
@@ -82,12 +84,13 @@ export const destroyCommand: CommandModule = {
       .argument("[users...]", "user ids (or -l)")
       .option("-l, --selector <selector>", SELECTOR_HELP)
       .option("--concurrency <n>", "users destroyed at once", "8")
-      .option("--force", "also destroy retired sources that migrations keep as a fallback"))
+      .option("--force", "also destroy retired sources that migrations keep as a fallback")
+      .option("--delete-data", "also delete data kept apart from the instance (a Cloudflare sandbox's R2 prefix, kept otherwise)"))
       .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json", "automna destroy -l cohort=trial-2026-10"))
-      .action(action(ctx, async (named: string[], raw: { selector?: string; concurrency: string; force?: boolean; output?: string }) => {
+      .action(action(ctx, async (named: string[], raw: { selector?: string; concurrency: string; force?: boolean; deleteData?: boolean; output?: string }) => {
         const format = resolveFormat(raw.output, ctx.globals.json, DOCUMENT_FORMATS);
         const users = await selectUsers(ctx, named, raw, { command: "destroy", instances: "any" });
-        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true });
+        const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true, deleteData: raw.deleteData === true });
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && failed === 1) {
           // One user: the error itself, with its own exit code (4 when locked) and hint.

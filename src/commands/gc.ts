@@ -20,6 +20,8 @@ export interface GcRow {
 export interface GcOptions {
   dryRun: boolean;
   concurrency: number;
+  /** `--delete-data`: also the data a retired source keeps apart from its instance (a Cloudflare sandbox's R2 prefix). */
+  deleteData?: boolean;
 }
 
 function due(row: Instance, now: Date): boolean {
@@ -57,7 +59,7 @@ export async function runGc(ctx: Context, opts: GcOptions): Promise<GcRow[]> {
     return await mapConcurrent(rows, opts.concurrency, async (row): Promise<GcRow> => {
       try {
         const out = await withLease(state, row.user, { who, operation: "gc" }, (lease) =>
-          destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(row.user, t), forget, dns }, row.user, lease, (r) => r.id === row.id));
+          destroyUser({ state, registry, who, now: () => ctx.clock.now(), step: (t) => board.update(row.user, t), forget, dns, deleteData: opts.deleteData === true }, row.user, lease, (r) => r.id === row.id));
         const op = typeof row.meta.retiredBy === "string" ? row.meta.retiredBy : null;
         if (objects && op) {
           for (const name of ["warm", "final"]) await objects.deleteObject(`migrations/${row.user}/${op}/${name}.tar`).catch(() => undefined);
@@ -113,11 +115,12 @@ export const gcCommand: CommandModule = {
   register(command: Command, ctx: Context) {
     addListFlags(command
       .option("--dry-run", "list what is due; destroy nothing")
-      .option("--concurrency <n>", "sources destroyed at once", "8"), COLUMNS)
+      .option("--concurrency <n>", "sources destroyed at once", "8")
+      .option("--delete-data", "also delete data a source keeps apart from its instance (a Cloudflare sandbox's R2 prefix, kept otherwise)"), COLUMNS)
       .addHelpText("after", examples("automna gc --dry-run", "automna gc --yes"))
-      .action(action(ctx, async (flags: ListFlags & { dryRun?: boolean; concurrency: string }) => {
+      .action(action(ctx, async (flags: ListFlags & { dryRun?: boolean; deleteData?: boolean; concurrency: string }) => {
         const output = listOptionsFrom(flags, ctx.globals.json);
-        const rows = await runGc(ctx, { dryRun: flags.dryRun === true, concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64) });
+        const rows = await runGc(ctx, { dryRun: flags.dryRun === true, deleteData: flags.deleteData === true, concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64) });
         renderList(ctx.io, rows, COLUMNS, output);
         if (output.format === "table" && rows.length === 0) ctx.io.info("nothing to collect");
         const failed = rows.filter((r) => r.result === "failed").length;

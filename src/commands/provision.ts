@@ -28,6 +28,8 @@ export interface ProvisionOptions {
   concurrency: number;
   dryRun: boolean;
   wait: boolean;
+  /** `--allow-sleep`: provision on a provider whose instances sleep when idle (refused otherwise). */
+  allowSleep?: boolean | undefined;
 }
 
 export interface PlanRow {
@@ -77,6 +79,9 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
   const placement = resolvePlacement(config, registry, opts);
   const provider = await registry.get(placement.provider.id);
+  if (provider.capabilities.alwaysOn && !opts.allowSleep) {
+    throw new UsageError(`automna does not provision on ${provider.title} by default: ${provider.capabilities.alwaysOn}`, { hint: "pick another provider, or pass --allow-sleep to make one anyway (flagged \"not always-on\")" });
+  }
   if (opts.secret.length && provider.capabilities.secrets) {
     throw new NotSupportedError(`--secret is not supported on ${provider.title} yet`, { hint: provider.capabilities.secrets });
   }
@@ -124,7 +129,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   try {
     report.results = await mapConcurrent(users, opts.concurrency, async (user) => {
       const outcome = await provisionOne({
-        state, provider, placement, env, secrets, noWait: !opts.wait, who, now: () => ctx.clock.now(), health,
+        state, provider, placement, env, secrets, noWait: !opts.wait, allowSleep: opts.allowSleep === true, who, now: () => ctx.clock.now(), health,
         step: (u, text) => board.update(u, text), access, deliverSecrets,
       }, user);
       // Labels once the user has an instance: a failed user gets them when the same command resumes it.
@@ -191,7 +196,8 @@ export const provisionCommand: CommandModule = {
       .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
       .option("--concurrency <n>", "users provisioned at once", "8")
       .option("--dry-run", "show the plan and its monthly price; change nothing")
-      .option("--no-wait", "return once creates are accepted"))
+      .option("--no-wait", "return once creates are accepted")
+      .option("--allow-sleep", "provision on a provider whose instances sleep when idle (Cloudflare Sandbox), flagged not always-on"))
       .addHelpText("after", examples(
         "automna provision alice --provider fly --region ams",
         "automna provision --from-file users.txt --provider hetzner --concurrency 16",

@@ -25,7 +25,7 @@ export interface CreateJob {
   /** Extra meta for a new row (a migration's id). */
   meta?: Record<string, unknown>;
   /** What the agent runs with; `hold` creates it held (a migration target). */
-  spec: Pick<ProvisionSpec, "env" | "secrets" | "health" | "noWait" | "hold">;
+  spec: Pick<ProvisionSpec, "env" | "secrets" | "health" | "noWait" | "hold" | "allowSleep">;
   /** Leave the row `provisioning` once made (secrets still to deliver): a re-run resumes it. */
   keepProvisioning?: boolean;
   /** Right before the create is sent: a migration proves it still holds its lease (fencing). */

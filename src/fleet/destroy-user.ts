@@ -13,6 +13,8 @@ export interface DestroyDeps {
   forget: (row: Instance) => Promise<void>;
   /** DNS when configured: the user's records no remaining instance is behind are removed too. */
   dns?: DnsSetup | null | undefined;
+  /** `--delete-data`: also the data a provider keeps apart from the instance (a Cloudflare sandbox's R2 prefix). */
+  deleteData?: boolean;
 }
 
 /** What destroying a user did: its instances' resources removed, or nothing there to remove. */
@@ -56,7 +58,7 @@ export async function destroyUser(deps: DestroyDeps, user: string, lease: LeaseR
       let target = row.resources;
       if (Object.keys(target).length === 0 && row.opId) target = (await provider.findByMarker(row.opId))?.resources ?? {};
       step(`removing ${provider.title} resources`);
-      removed.push(...(await provider.destroy({ resources: target, user })));
+      removed.push(...(await provider.destroy({ resources: target, user }, { deleteData: deps.deleteData === true })));
     } catch (error) {
       // Refused before anything changed (API unreachable, token rejected): state as it was.
       const unsent = error instanceof ProviderApiError && error.status === 0 && error.providerCode === "unreachable";

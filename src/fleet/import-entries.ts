@@ -59,7 +59,9 @@ export async function entriesFromRows(registry: ProviderRegistry, rows: MappingR
       const key = `${provider.id}:${row.id}`;
       if (resources.has(key)) wrong.push(`${provider.title} ${provider.importer.idLabel} ${row.id} is already mapped on line ${resources.get(key)}`);
       else resources.set(key, row.line);
-      if (row.data && !provider.importer.dataLocations.includes(row.data.replace(/(.)\/+$/, "$1"))) {
+      const dataProblem = row.data && provider.importer.checkData ? provider.importer.checkData(row.user, row.data) : undefined;
+      if (dataProblem) wrong.push(`data location ${row.data}: ${dataProblem}`);
+      else if (row.data && !provider.importer.checkData && !provider.importer.dataLocations.includes(row.data.replace(/(.)\/+$/, "$1"))) {
         wrong.push(`data location ${row.data}: automna reads a ${provider.title} agent's data at ${provider.importer.dataLocations.join(" (or ")}${provider.importer.dataLocations.length > 1 ? ")" : ""}; move it there first, or leave the column empty`);
       }
     }

@@ -88,7 +88,7 @@ async function examine(job: ImportJob, entry: ImportEntry): Promise<Seen> {
       hint: `automna status ${user} shows it; a user has one live instance`,
     });
   }
-  const found = await p.importer.lookup(entry.id);
+  const found = await p.importer.lookup(entry.id, { user, data: entry.data });
   if (!found) throw new NotFoundError(`${what} does not exist`, { hint: "check the id in the mapping, and that the token is for the account that has it" });
   const owner = resourceKeys(p.id, found.instance.resources).map((k) => job.owners.get(k)).find((u) => u !== undefined && u !== user);
   if (owner) throw new ConflictError(`${what} is already ${owner}'s instance in automna's state`, { hint: "one resource belongs to one user: check the mapping" });

@@ -36,6 +36,8 @@ export interface ProvisionJob {
   secrets: Record<string, Secret>;
   health: { port: number; path: string };
   noWait: boolean;
+  /** `--allow-sleep`, handed to the provider. */
+  allowSleep?: boolean;
   who: string;
   now: () => Date;
   step: (user: string, text: string) => void;
@@ -97,7 +99,7 @@ async function create(job: ProvisionJob, user: string, lease: LeaseRef, existing
     const made = await createByMarker({
       state, provider: job.provider, lease, user, role: "live", region: placement.region, size: placement.size, image: placement.image,
       marker: opId, existing, resumed: existing !== undefined, keepProvisioning: deliver !== undefined, step: (text) => job.step(user, text),
-      spec: { env: job.env, secrets: job.secrets, health: job.health, noWait: job.noWait },
+      spec: { env: job.env, secrets: job.secrets, health: job.health, noWait: job.noWait, ...(job.allowSleep ? { allowSleep: true } : {}) },
     }, progress);
     let done = made.row;
     if (job.access) await job.access.pin(done).catch((error: unknown) => job.step(user, `could not pin the SSH host key: ${(error as Error).message}`));

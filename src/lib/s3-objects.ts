@@ -65,6 +65,25 @@ export class StorageClient {
     };
   }
 
+  /**
+   * An object's sha256 (hex) as the store kept it with the upload (`x-amz-checksum-sha256`, asked
+   * for with `x-amz-checksum-mode: ENABLED`), without reading it; undefined when the object is gone
+   * or was stored without one.
+   */
+  async objectSha256(key: string): Promise<{ size: number; sha256: string | undefined } | undefined> {
+    const res = await this.#send("HEAD", key, "", undefined, false, { "x-amz-checksum-mode": "ENABLED" });
+    if (res.status === 404) return undefined;
+    const b64 = res.headers["x-amz-checksum-sha256"];
+    return { size: Number(res.headers["content-length"] ?? 0), sha256: b64 ? Buffer.from(String(b64), "base64").toString("hex") : undefined };
+  }
+
+  /** Deletes every object under `prefix`; returns how many there were. */
+  async deletePrefix(prefix: string): Promise<number> {
+    const all = await this.listObjects(prefix);
+    for (const o of all) await this.deleteObject(o.key);
+    return all.length;
+  }
+
   /** Stores a small object (a manifest) with a header-signed PUT; idempotent, so retried. */
   async putObject(key: string, body: string | Buffer): Promise<void> {
     await this.#send("PUT", key, "", Buffer.from(body));
@@ -117,13 +136,13 @@ export class StorageClient {
     return this.#transport.close();
   }
 
-  #send(method: Dispatcher.HttpMethod, key: string | undefined, query: string, payload?: Buffer, allow404 = false): Promise<Reply> {
+  #send(method: Dispatcher.HttpMethod, key: string | undefined, query: string, payload?: Buffer, allow404 = false, headers: Record<string, string> = {}): Promise<Reply> {
     const path = s3CanonicalUri(this.settings.bucket, key);
     const pathAndQuery = `${path}${query ? `?${query.replace(/\+/g, "%20")}` : ""}`;
     const url = new URL(`${this.#transport.origin}${pathAndQuery}`);
     const shownPath = key === undefined ? `/${this.settings.bucket}` : `/${this.settings.bucket}/${key}`;
     // The payload is the same on every attempt: hash it once.
-    const signedPayload = payload ? { payloadHash: sha256Hex(payload), headers: { "content-length": String(payload.length) } } : {};
+    const signedPayload = payload ? { payloadHash: sha256Hex(payload), headers: { ...headers, "content-length": String(payload.length) } } : { headers };
     return this.#transport.call<Reply>({
       method,
       path: pathAndQuery,

@@ -6,6 +6,7 @@ import type { BillingItem } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
 import { freeze, warmArchive, warmRestore } from "./copy.js";
 import { cleanupWork, setAgent, waitHealthy } from "./host.js";
+import { objectDataOf, objectSteps } from "./object-copy.js";
 import type { Run } from "./run.js";
 import { MIGRATE_STEPS, type MigrateStep } from "./types.js";
 import { finalRestore, verify } from "./verify.js";
@@ -28,7 +29,10 @@ const FORWARD: Record<ForwardStep, (r: Run) => Promise<void>> = {
 
 /** The forward path: every step between the lock and the unlock, in MIGRATE_STEPS' order. */
 export async function forward(r: Run): Promise<void> {
-  for (const step of MIGRATE_STEPS) if (step !== "lock" && step !== "unlock") await FORWARD[step](r);
+  // A source whose data lives in object storage (a Cloudflare sandbox's R2 prefix) is copied from there.
+  const objects = objectDataOf(r, await r.source());
+  const steps = objects ? { ...FORWARD, ...objectSteps(objects) } : FORWARD;
+  for (const step of MIGRATE_STEPS) if (step !== "lock" && step !== "unlock") await steps[step](r);
 }
 
 async function provision(r: Run): Promise<void> {
@@ -118,7 +122,8 @@ async function retire(r: Run): Promise<void> {
   await r.j.step("retire", "retiring the source (work files removed, stopped, kept for the grace period)", {}, async () => {
     const source = await r.source();
     // Leftover work files cost the retired source a little disk until gc destroys it: not a failure.
-    await cleanupWork(r.host, source, r.opId).catch((error: unknown) => r.j.emit("retire", undefined, `could not remove the work files on the source: ${(error as Error).message}`, "warn"));
+    // A source whose data is in object storage ran nothing (and a command would wake it).
+    if (!objectDataOf(r, source)) await cleanupWork(r.host, source, r.opId).catch((error: unknown) => r.j.emit("retire", undefined, `could not remove the work files on the source: ${(error as Error).message}`, "warn"));
     await r.j.fence();
     await r.from.stop({ resources: source.resources });
     await r.from.wait({ resources: source.resources }, "stopped");

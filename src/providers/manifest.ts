@@ -74,6 +74,11 @@ export interface FixtureShape {
    * Koyeb checks its health and the deployment's state says so).
    */
   readonly addressed: boolean;
+  /**
+   * false: the generic fleet tests (provision, bulk, doctor) skip it, since automna does not
+   * provision there by default (Cloudflare Sandbox: it sleeps); its own tests cover it.
+   */
+  readonly fleet?: false;
 }
 
 /** A user's /data volume in whole GB from a `<provider>.volumeGb` setting, at least 1. */

@@ -1,5 +1,6 @@
 import type { HostKeyPair } from "../access/host-key-gen.js";
 import type { Secret } from "../lib/redact.js";
+import type { StorageSettings } from "../lib/s3-presign.js";
 import type { ApiBinding } from "./binding.js";
 import type { InstanceStatus, UsageKind } from "../state/types.js";
 import type { ProviderId } from "./catalog.js";
@@ -45,6 +46,8 @@ export interface ProvisionSpec {
    * (`ssh_keys`), so automna knows the key before the machine first answers. Never logged.
    */
   hostKey?: HostKeyPair;
+  /** `provision --allow-sleep`: a provider whose instances sleep when idle (Cloudflare Sandbox) provisions anyway. */
+  allowSleep?: boolean;
 }
 
 /** An instance as the provider sees it now, in automna's terms. */
@@ -108,7 +111,7 @@ export interface RegionInfo {
 }
 
 /** Things a provider may not be able to do; the map says why, in words for the user. */
-export type Capability = "secrets" | "volumes" | "stop" | "ssh" | "exec" | "logs" | "liveSizes" | "livePrices" | "inbound";
+export type Capability = "secrets" | "volumes" | "stop" | "ssh" | "exec" | "logs" | "liveSizes" | "livePrices" | "inbound" | "alwaysOn";
 
 export type CredentialCheck = { ok: true; account?: string } | { ok: false; reason: string };
 
@@ -183,8 +186,17 @@ export interface ProviderImport {
   readonly dataLocations: readonly string[];
   /** What is wrong with an id given for this provider (a mapping row's), or undefined when it can be one. */
   checkId(id: string): string | undefined;
-  /** The resource with this provider id; undefined when there is none (gone, or never was). */
-  lookup(id: string): Promise<ImportCandidate | undefined>;
+  /**
+   * The resource with this provider id; undefined when there is none (gone, or never was). `row`
+   * is the mapping's user and data location, for providers that find a resource through its data
+   * (a Cloudflare sandbox: its bridge cannot say whether an ID is in use, its R2 prefix can).
+   */
+  lookup(id: string, row?: { user: string; data?: string | undefined }): Promise<ImportCandidate | undefined>;
+  /**
+   * What is wrong with a mapping's data location for this user; undefined when it will do. Absent:
+   * the location must be one of `dataLocations`.
+   */
+  checkData?(user: string, data: string): string | undefined;
   /** Every resource of the account, marked or not (all pages), for `--match`. */
   listAll(): Promise<ImportCandidate[]>;
   /**
@@ -228,9 +240,11 @@ export interface Provider {
   stop(instance: Pick<ProviderInstance, "resources">): Promise<void>;
   /**
    * Removes every resource of the instance, in the order the provider needs, waiting for each.
-   * Resources already gone are not an error. Returns what was removed.
+   * Resources already gone are not an error. Returns what was removed. `deleteData`: also the
+   * data the provider keeps apart from the instance (a Cloudflare sandbox's R2 prefix), which is
+   * kept otherwise.
    */
-  destroy(instance: Pick<ProviderInstance, "resources" | "user">): Promise<string[]>;
+  destroy(instance: Pick<ProviderInstance, "resources" | "user">, options?: { deleteData?: boolean }): Promise<string[]>;
   /**
    * How automna reaches one of its instances and runs its agent: commands, logs and shells, the
    * agent's environment, holding and releasing the agent, and where its DNS name points. VM
@@ -280,6 +294,12 @@ export interface InstanceAccess {
   hold(held: boolean, run: InstanceScript): Promise<void>;
   /** What the user's DNS name should point at; undefined while the instance has no address. */
   route(): { address: string } | { hostname: string } | undefined;
+  /**
+   * Where the agent's data lives when it is not on a disk automna reaches (a Cloudflare sandbox's
+   * R2 prefix): a migration reads it from object storage (listing, checksums, presigned GETs the
+   * target fetches) instead of running scripts on the source.
+   */
+  readonly objectData?: { storage: StorageSettings; prefix: string };
 }
 
 /** The instance name automna gives a user's resources on every provider. */

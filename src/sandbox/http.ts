@@ -10,6 +10,10 @@ export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Bytes sent as they are instead of a JSON body (a file, a tar). */
+  raw?: { contentType: string; data: Buffer };
+  /** A body written as it is produced (server-sent events): headers first, then `write` until it resolves. */
+  stream?: { contentType: string; write(out: NodeJS.WritableStream): Promise<void> };
 }
 
 /**
@@ -25,8 +29,10 @@ export interface ApiRequest {
   path: string;
   query: URLSearchParams;
   params: Record<string, string>;
-  /** Parsed JSON body; undefined when there was none. */
+  /** Parsed JSON body; undefined when there was none (or the route takes raw bytes). */
   body: unknown;
+  /** The body's bytes, for routes that take `raw`; null when it was larger than the route's limit. */
+  raw?: Buffer | null;
   headers: IncomingHttpHeaders;
   /** The bearer token presented (may be wrong). */
   token: string | null;
@@ -46,6 +52,10 @@ export interface Route {
   name: string;
   /** The only values a parameter takes (`action: poweron|...`), where the real API has one path per value. */
   values?: Record<string, readonly string[]>;
+  /** The body is bytes, not JSON, of at most this many bytes (the handler sees `raw`). */
+  raw?: number;
+  /** Answered without a token (a health check). */
+  open?: boolean;
   handler: Handler;
 }
 
@@ -71,6 +81,8 @@ export interface ProviderApi {
   badJson(): Reply;
   /** Headers on every response (request ids and such). */
   decorate?(reply: Reply): void;
+  /** An answer due before auth (a malformed id some APIs refuse before they look at the token). */
+  precheck?(method: string, path: string): Reply | undefined;
   /**
    * A WebSocket upgrade that passed faults, the rate limit and auth (the token may come as the
    * `Sec-WebSocket-Protocol: Bearer, <token>` pair): the stand-in completes the handshake.
@@ -132,12 +144,15 @@ export function matchRoute<R extends { method: string; pattern: string }>(routes
   });
   let pathExists = false;
   for (const { route, segments } of routes) {
-    if (segments.length !== parts.length) continue;
+    // A last segment `:name*` takes the rest of the path (one segment or more), slashes kept.
+    const rest = segments.at(-1)?.startsWith(":") === true && segments.at(-1)!.endsWith("*");
+    if (rest ? parts.length < segments.length : segments.length !== parts.length) continue;
     const params: Record<string, string> = {};
     let ok = true;
     for (let i = 0; i < segments.length; i++) {
       const s = segments[i]!;
-      if (s.startsWith(":")) params[s.slice(1)] = parts[i]!;
+      if (rest && i === segments.length - 1) params[s.slice(1, -1)] = parts.slice(i).join("/");
+      else if (s.startsWith(":")) params[s.slice(1)] = parts[i]!;
       else if (s !== parts[i]) {
         ok = false;
         break;
@@ -265,21 +280,24 @@ export class ApiServer {
 
     const token = bearer(req.headers);
     const limit = this.api.limit(token === this.#ctx.token ? token : null, match, Date.now());
+    const early = this.api.precheck?.(method, path);
     let reply: Reply;
     if (limit.blocked) reply = limit.blocked;
-    else if (token !== this.#ctx.token) reply = this.api.unauthorized();
+    else if (early) reply = early;
+    else if (token !== this.#ctx.token && !match?.route.open) reply = this.api.unauthorized();
     else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());
     else if (action?.kind === "error" && !action.commit) reply = this.api.error(action.status, action.message, action.field);
     else if (!match) reply = pathExists ? this.api.error(405, "method not allowed") : this.api.notFound();
     else {
-      const body = await readBody(req);
+      const raw = match.route.raw === undefined ? undefined : await readRaw(req, match.route.raw);
+      const body = raw === undefined ? await readBody(req) : undefined;
       if (body === TOO_LARGE) reply = this.api.error(413, "request body too large");
       else if (body === BAD_JSON) reply = this.api.badJson();
       else {
         const controller = new AbortController();
         res.on("close", () => controller.abort());
         reply = await match.route.handler({
-          method, path, query: url.searchParams, params: match.params, body, headers: req.headers, token,
+          method, path, query: url.searchParams, params: match.params, body, ...(raw === undefined ? {} : { raw }), headers: req.headers, token,
           signal: controller.signal, origin: this.origin,
         });
         if (action?.kind === "error") reply = this.api.error(action.status, action.message, action.field);
@@ -294,13 +312,29 @@ export class ApiServer {
       record(reply.status);
       return;
     }
-    this.#write(res, reply, limit.headers);
+    if (reply.stream) await this.#stream(res, reply, reply.stream, limit.headers);
+    else this.#write(res, reply, limit.headers);
     record(reply.status);
+  }
+
+  async #stream(res: ServerResponse, reply: Reply, stream: NonNullable<Reply["stream"]>, limitHeaders: Record<string, string>): Promise<void> {
+    this.api.decorate?.(reply);
+    res.writeHead(reply.status, { ...limitHeaders, ...reply.headers, "content-type": stream.contentType, "cache-control": "no-cache" });
+    try {
+      await stream.write(res);
+    } finally {
+      res.end();
+    }
   }
 
   #write(res: ServerResponse, reply: Reply, limitHeaders: Record<string, string>): void {
     this.api.decorate?.(reply);
     const headers: Record<string, string> = { ...limitHeaders, ...reply.headers };
+    if (reply.raw) {
+      res.writeHead(reply.status, { ...headers, "content-type": reply.raw.contentType, "content-length": String(reply.raw.data.length) });
+      res.end(reply.raw.data);
+      return;
+    }
     if (reply.body === undefined) {
       res.writeHead(reply.status, headers);
       res.end();
@@ -316,6 +350,22 @@ export class ApiServer {
 
 const TOO_LARGE = Symbol("too large");
 const BAD_JSON = Symbol("bad json");
+
+/**
+ * A raw body of at most `limit` bytes, or null when it was larger: read to its end all the same
+ * (up to four times the limit), so the client gets the error answer rather than a reset connection.
+ */
+async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const bytes = chunk as Buffer;
+    size += bytes.length;
+    if (size > 4 * limit) return null;
+    if (size <= limit) chunks.push(bytes);
+  }
+  return size > limit ? null : Buffer.concat(chunks, size);
+}
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const raw = await readAllWithin(req, MAX_BODY);

@@ -61,6 +61,8 @@ export interface SandboxOptions {
   sshLatencyMs?: number;
   /** How busy each host's simulated agent is (log and data-write intervals). */
   agent?: AgentOptions;
+  /** Users to seed per provider whose stand-in can (`sandbox up --seed-cloudflare N`): made before automna knows them. */
+  seed?: Partial<Record<SandboxProvider, number>>;
   /** The object store's upload limits, lowered so tests move a "large" archive in seconds (default S3's). */
   s3Limits?: Partial<S3Limits>;
 }
@@ -100,6 +102,8 @@ export interface RunningSandbox {
   simHost(key: string): HostHandle | undefined;
   /** The provider APIs' route tables (what each stand-in implements; see API.md). */
   routeTables(): Record<SandboxProvider, readonly Route[]>;
+  /** What `seed` made, per provider: the mapping file for `automna import --from-file` and the user ids. */
+  seeded: Partial<Record<SandboxProvider, { mapping: string; users: string[] }>>;
   /** Adds a line to a Fly machine's logs (what its agent printed), served by the logs API. */
   appendFlyLog(app: string, machineId: string, message: string): void;
   close(): Promise<void>;
@@ -180,6 +184,12 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     });
     urls.s3 = s3.url;
     urls.cloudflare = cloudflare.url;
+    const seeded: RunningSandbox["seeded"] = {};
+    for (const [id, count] of Object.entries(options.seed ?? {}) as [SandboxProvider, number][]) {
+      const standIn = standIns.get(id);
+      if (!standIn?.seed) throw new Error(`the ${id} stand-in cannot seed users`);
+      if (count > 0) seeded[id] = await standIn.seed(count);
+    }
     admin = createAdminServer({
       env, faults, log, warnings, urls: () => urls,
       reset: async () => {
@@ -204,6 +214,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       env: () => ({ ...providerEnv(urls, token), ...s3Handle.env, ...cfHandle.env }),
       s3: s3Handle,
       cloudflare: cfHandle,
+      seeded,
       requests: () => log.map((r) => ({ ...r })),
       setFaults: (spec) => {
         const problem = validateFaultSpec(spec);

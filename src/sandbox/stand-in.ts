@@ -23,4 +23,9 @@ export interface StandIn extends ProviderApi {
    * `DELETE /<provider>/...`; undefined when the stand-in has no such admin route.
    */
   adminDelete(path: string[]): boolean | undefined;
+  /**
+   * Makes `count` users that exist at the provider before automna knows them (`sandbox up
+   * --seed-<provider> N`), with their data; returns the mapping file `import` reads and their ids.
+   */
+  seed?(count: number): Promise<{ mapping: string; users: string[] }>;
 }

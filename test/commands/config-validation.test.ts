@@ -20,7 +20,7 @@ describe("config set checks each value by type and range (exit 2, naming what is
     [["ssh.port", "70000"], 'Error: value for ssh.port: "70000" is not a whole number from 1 to 65535'],
     [["health.checks", "2.5"], 'Error: value for health.checks: "2.5" is not a whole number from 1 to 100'],
     [["hetzner.url", "ftp://x"], 'Error: value for hetzner.url: "ftp://x" is not an http:// or https:// URL'],
-    [["provider", "aws"], 'Error: value for provider: "aws" is not one of hetzner, fly, digitalocean, do, koyeb'],
+    [["provider", "aws"], 'Error: value for provider: "aws" is not one of hetzner, fly, digitalocean, do, koyeb, cloudflare-sandbox, cf-sandbox'],
   ])("config set %j", async (args, message) => {
     home = makeHome();
     const r = await run(["config", "set", ...args]);

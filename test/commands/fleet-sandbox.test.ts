@@ -72,7 +72,7 @@ describe.each(PROVIDERS)("fleet on $id", (p) => {
     expect(out.result).toBe("destroyed");
     const kinds = out.removed.map((r) => r.split(" ")[0]);
     // What each provider removes, in the order it needs.
-    const removedKinds: Record<typeof p.id, string[]> = { fly: ["machine", "volume", "app"], hetzner: ["server"], digitalocean: ["droplet"], koyeb: ["service", "volume", "app"] };
+    const removedKinds: Partial<Record<typeof p.id, string[]>> = { fly: ["machine", "volume", "app"], hetzner: ["server"], digitalocean: ["droplet"], koyeb: ["service", "volume", "app"] };
     expect(kinds).toEqual(removedKinds[p.id]);
     expect(await countAtProvider(fs, p, "alice")).toBe(0);
     const twice = await run(["destroy", "alice", "--yes", "--json"]);

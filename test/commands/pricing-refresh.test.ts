@@ -20,7 +20,7 @@ const clock = () => new ManualClock("2026-11-29T12:00:00.000Z");
 const pricesPath = (h: Sandbox) => join(h.env.XDG_DATA_HOME!, "automna", "prices.json");
 
 describe("pricing refresh against the sandbox", () => {
-  it("reads Hetzner, DigitalOcean and Koyeb live prices, skips Fly, saves them with their date", async () => {
+  it("reads Hetzner, DigitalOcean and Koyeb live prices, skips Fly and Cloudflare Sandbox, saves them with their date", async () => {
     const h = makeHome();
     try {
       const env = { ...h.env, ...sb.env() };
@@ -31,7 +31,10 @@ describe("pricing refresh against the sandbox", () => {
       expect(result.path).toBe(pricesPath(h));
       expect(result.refreshed.map((x) => x.provider)).toEqual(["hetzner", "digitalocean", "koyeb"]);
       expect(result.refreshed.every((x) => x.fetchedAt === "2026-11-29T12:00:00.000Z" && x.plans >= 5)).toBe(true);
-      expect(result.skipped).toEqual([{ provider: "fly", reason: "the Machines API publishes no prices; automna uses its catalog" }]);
+      expect(result.skipped).toEqual([
+        { provider: "fly", reason: "the Machines API publishes no prices; automna uses its catalog" },
+        { provider: "cloudflare-sandbox", reason: "the bridge publishes no prices; automna uses its dated catalog" },
+      ]);
       expect(result.failed).toEqual([]);
       // Only reads, and the ones the issue names.
       const calls = sb.requests().slice(before).map((q) => `${q.provider} ${q.method} ${q.path}`);

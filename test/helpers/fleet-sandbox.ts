@@ -23,7 +23,7 @@ export interface ProviderCase extends FixtureShape {
 }
 
 /** Every provider the manifests list (src/providers/manifests.ts). */
-export const PROVIDERS: readonly ProviderCase[] = MANIFESTS.map((m) => ({ id: m.id, ...m.fixture, tokenEnv: m.token.env, urlEnv: m.url.env }));
+export const PROVIDERS: readonly ProviderCase[] = MANIFESTS.filter((m) => m.fixture.fleet !== false).map((m) => ({ id: m.id, ...m.fixture, tokenEnv: m.token.env, urlEnv: m.url.env }));
 
 export function placementFlags(p: ProviderCase): string[] {
   return ["--provider", p.id, "--region", p.region, "--size", p.size];

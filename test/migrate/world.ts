@@ -25,13 +25,14 @@ export interface MigrateWorld {
  * A sandbox whose hosts run a busy simulated agent (by default it rewrites JSON and appends to
  * blobs every 50 ms, so /data changes between the warm copy and the freeze), and a home pointed at it.
  */
-export async function migrateWorld(options: { addressBase: string; rateLimitScale?: number; seedBytes?: number; writeEveryMs?: number; s3Limits?: Partial<S3Limits> }): Promise<MigrateWorld> {
+export async function migrateWorld(options: { addressBase: string; rateLimitScale?: number; seedBytes?: number; writeEveryMs?: number; s3Limits?: Partial<S3Limits>; seedCloudflare?: number }): Promise<MigrateWorld> {
   const sb = await sandbox({
     // Its own /16 per test file: a frozen or held agent leaves its address looking free to another
     // sandbox's probe, and two hosts on one address would answer each other's health checks.
     addressBase: options.addressBase,
     actionDelayMs: 15, rateLimitScale: options.rateLimitScale ?? 1000, sshPort: SSH_PORT, s3Limits: options.s3Limits,
     agent: { logIntervalMs: 500, dataWriteIntervalMs: options.writeEveryMs ?? 50, seedBytes: options.seedBytes ?? 1024 * 1024, maxDataBytes: 16 * 1024 * 1024 },
+    ...(options.seedCloudflare ? { seed: { "cloudflare-sandbox": options.seedCloudflare } } : {}),
   });
   const home = makeHome();
   const keyFile = join(home.dir, "id_ed25519");

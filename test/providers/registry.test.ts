@@ -29,7 +29,7 @@ describe("ProviderRegistry", () => {
       return undefined;
     })();
     expect(err).toBeInstanceOf(UsageError);
-    expect(err!.hint).toBe("did you mean fly? valid providers: hetzner, fly, digitalocean, do, koyeb");
+    expect(err!.hint).toBe("did you mean fly? valid providers: hetzner, fly, digitalocean, do, koyeb, cloudflare-sandbox, cf-sandbox");
   });
 
   it("knows which providers have a token, and builds each provider once, lazily", async () => {

@@ -106,6 +106,10 @@ it("src/sandbox/API.md lists what each stand-in implements and refuses, from its
     { title: "Fly Machines (`/v1`; the logs API `/api/v1` shares the port)", spec: "fly-machines.openapi.json", prefix: "", routes: tables.fly, refusal: refusal("404 `{error}`") },
     { title: "Koyeb (`/v1`; exec and log tail are WebSockets)", spec: "koyeb.openapi.json", prefix: "", routes: tables.koyeb, refusal: refusal("404 `{status, code, message}`") },
     {
+      title: "Cloudflare Sandbox bridge (`/v1` and `/health`; exec is SSE; the ID is checked before the token)", spec: "cloudflare-sandbox-bridge.openapi.json", prefix: "",
+      routes: tables["cloudflare-sandbox"], refusal: refusal("404 `{error, code}`"),
+    },
+    {
       title: "Cloudflare DNS (`/client/v4`)", spec: "cloudflare-dns.openapi.json", prefix: "",
       routes: cloudflareRoutes(new CloudflareWorld([{ name: "example.test" }]), Date.now), refusal: refusal("404 with error 7000"),
     },

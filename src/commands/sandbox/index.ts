@@ -18,6 +18,7 @@ interface UpFlags {
   sshPort?: string;
   sshLatency?: string;
   faults?: string;
+  seedCloudflare?: string;
   internalDaemon?: boolean;
 }
 
@@ -33,6 +34,7 @@ function parseUpFlags(flags: UpFlags): UpOptions {
     sshPort: flags.sshPort === undefined ? undefined : parseInteger("--ssh-port", flags.sshPort, 1, 65535),
     sshLatency: flags.sshLatency === undefined ? undefined : parseInteger("--ssh-latency", flags.sshLatency, 0, 10_000),
     faults: flags.faults,
+    ...(flags.seedCloudflare === undefined ? {} : { seedCloudflare: parseInteger("--seed-cloudflare", flags.seedCloudflare, 1, 1000) }),
     internalDaemon: flags.internalDaemon === true,
   };
 }
@@ -57,6 +59,7 @@ function renderUp(ctx: Context, r: UpResult): void {
     for (const [key, value] of Object.entries(r.settings)) ctx.io.info(`  ${key} = ${String(value)}`);
     ctx.io.info(`Next: automna --profile ${r.profile} <command>   (stop with: automna sandbox down)`);
   }
+  if (r.seededMapping) ctx.io.info(`Cloudflare Sandbox users seeded; import them with: automna --profile ${r.profile} import --from-file ${r.seededMapping}`);
   if (r.overriddenBy.length) ctx.io.warn(`${r.overriddenBy.join(", ")} ${r.overriddenBy.length === 1 ? "is" : "are"} set in your environment and override the sandbox profile`);
 }
 
@@ -77,6 +80,7 @@ export const sandboxCommand: CommandModule = {
       .option("--ssh-port <n>", "SSH port on each host's own address (default 22 as root, else 2222)")
       .option("--ssh-latency <ms>", "simulated one-way network latency of SSH connections, as to a real datacenter (default 0)")
       .option("--faults <file>", "JSON fault spec in force from the start ({\"rules\": [...]})")
+      .option("--seed-cloudflare <n>", "start with N Cloudflare Sandbox users (data in R2) that automna does not know yet; writes their import mapping")
       .addOption(new Option("--internal-daemon").hideHelp())
       .addHelpText("after", examples("automna sandbox up", "automna sandbox up --detach --port 0 --action-delay 50", "automna sandbox up --dir ./world --no-rate-limits"))
       .action(action(ctx, async (flags: UpFlags) => {

@@ -25,6 +25,8 @@ export interface UpOptions {
   /** Simulated one-way latency of the hosts' SSH connections, in ms. */
   sshLatency?: number;
   faults?: string;
+  /** `--seed-cloudflare N`: N users on the Cloudflare Sandbox stand-in, with data in R2, that automna does not know yet. */
+  seedCloudflare?: number;
   /** Set in the background process `up --detach` starts. */
   internalDaemon?: boolean;
 }
@@ -44,6 +46,8 @@ export interface UpResult {
   settings: Record<string, ConfigValue>;
   /** Environment variables that override the profile and would point automna elsewhere. */
   overriddenBy: string[];
+  /** The mapping of seeded Cloudflare Sandbox users, for `automna import --from-file` (with --seed-cloudflare). */
+  seededMapping?: string;
 }
 
 export function sandboxDir(ctx: Context, dir?: string): string {
@@ -173,6 +177,7 @@ function childArgs(dir: string, opts: UpOptions): string[] {
   if (opts.sshPort !== undefined) args.push("--ssh-port", String(opts.sshPort));
   if (opts.sshLatency !== undefined) args.push("--ssh-latency", String(opts.sshLatency));
   if (opts.faults !== undefined) args.push("--faults", resolve(opts.faults));
+  if (opts.seedCloudflare) args.push("--seed-cloudflare", String(opts.seedCloudflare));
   return args;
 }
 
@@ -203,7 +208,9 @@ async function upDetached(ctx: Context, dir: string, opts: UpOptions): Promise<U
   if (!token) throw new AutomnaError(`the sandbox in ${dir} has no token file`);
   const { defaultSshPort } = await import("../../sandbox/index.js");
   const sshPort = info.sshPort ?? opts.sshPort ?? defaultSshPort();
-  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, sshPort, ...(await writeProfile(ctx, dir, info.urls, token, sshPort, info.cloudflareZoneId)) };
+  const seeded = opts.seedCloudflare ? { seededMapping: join(dir, (await import("../../sandbox/cloudflare-sandbox/index.js")).SEED_MAPPING) } : {};
+  if (existing && opts.seedCloudflare) throw new UsageError(`a sandbox is already running on ${dir}: --seed-cloudflare seeds only when it starts`, { hint: "stop it with automna sandbox down, then start it again with --seed-cloudflare" });
+  return { running: true, alreadyRunning: existing !== null, detached: info.detached, pid: info.pid, dir, urls: info.urls, sshPort, ...(await writeProfile(ctx, dir, info.urls, token, sshPort, info.cloudflareZoneId)), ...seeded };
 }
 
 export interface Foreground {
@@ -236,6 +243,7 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
       dir, ports: portsFrom(opts.port ?? DEFAULT_PORT), actionDelayMs: opts.actionDelay, rateLimitScale: opts.rateLimitScale,
       rateLimits: opts.rateLimits, healthPort: opts.healthPort, sshPort: opts.sshPort, ...(opts.sshLatency ? { sshLatencyMs: opts.sshLatency } : {}),
       ...(faults ? { faults: faults as import("../../sandbox/index.js").FaultSpec } : {}),
+      ...(opts.seedCloudflare ? { seed: { "cloudflare-sandbox": opts.seedCloudflare } } : {}),
     });
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
@@ -260,7 +268,8 @@ async function upForeground(ctx: Context, dir: string, opts: UpOptions): Promise
     if (ctx.signal.aborted) stop();
     else ctx.signal.addEventListener("abort", stop, { once: true });
   });
-  return { result: { running: true, alreadyRunning: false, detached, pid: process.pid, dir, urls: sandbox.urls, sshPort, ...profile }, done };
+  const seededMapping = sandbox.seeded["cloudflare-sandbox"]?.mapping;
+  return { result: { running: true, alreadyRunning: false, detached, pid: process.pid, dir, urls: sandbox.urls, sshPort, ...profile, ...(seededMapping ? { seededMapping } : {}) }, done };
 }
 
 export async function runSandboxUp(ctx: Context, opts: UpOptions): Promise<Foreground> {
