@@ -1,4 +1,4 @@
-# The providers' official clients and cloud-init, for the conformance tests (test/conformance/),
+# The providers' official clients and cloud-init, for the conformance tests (test/conformance/), and zsh and fish,
 # sourced by .ci/run. Debian packages only, each installed only when missing.
 apt_install() {
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq --no-install-recommends "$@" >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
@@ -10,6 +10,9 @@ command -v hcloud >/dev/null 2>&1 || missing+=(hcloud-cli)
 /usr/bin/python3 -c 'import hcloud' >/dev/null 2>&1 || missing+=(python3-hcloud)
 command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The completion tests drive each shell's own completion (test/commands/completion-shells.test.ts).
+command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+command -v fish >/dev/null 2>&1 || missing+=(fish)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt_install "${missing[@]}"

@@ -55,9 +55,22 @@ async function quickAnswer(argv: string[]): Promise<string | undefined> {
   }
 }
 
+/**
+ * `automna __complete <words...>`, what the shell completion scripts ask on every TAB: answered
+ * from the spec the build wrote, without loading the program (src/cli/complete.ts).
+ */
+async function completeWords(words: string[]): Promise<string> {
+  const { complete, readSpec } = await import("../src/cli/complete.js");
+  try {
+    return (await complete(readSpec(), words, process.env)).map((c) => `${c}\n`).join("");
+  } catch {
+    return ""; // not built, or an unreadable spec: no candidates rather than an error in the prompt
+  }
+}
+
 async function run(): Promise<number> {
   // Answered before anything else is set up: even opening stderr shows in `--help`'s start-up time.
-  const quick = await quickAnswer(args);
+  const quick = args[0] === "__complete" ? await completeWords(args.slice(1)) : await quickAnswer(args);
   watchOutput(process.stdout);
   if (quick !== undefined) {
     process.stdout.write(quick);

@@ -35,3 +35,6 @@ const dir = new URL("../dist/help/", import.meta.url);
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 for (const path of paths) writeFileSync(new URL(`${["automna", ...path].join(" ")}.txt`, dir), await render(path));
+// What shell completion answers from (src/cli/complete.ts): the command tree, flags and values.
+const { completionSpec } = await import("../dist/src/cli/completion-tree.js");
+writeFileSync(new URL("completion.json", dir), JSON.stringify(await completionSpec(program)));

@@ -4,7 +4,7 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import type { ConfigEntry, ConfigValue } from "../lib/config.js";
 import { requireKey } from "../lib/config.js";
 import { UsageError } from "../lib/errors.js";
-import { addListFlags, listOptionsFrom, renderList, type Column } from "../lib/output.js";
+import { addListFlags, DOCUMENT_FORMATS, listOptionsFrom, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
 import { readAll } from "../lib/read-all.js";
 
 const COLUMNS: Column<ConfigEntry>[] = [
@@ -50,11 +50,14 @@ export const configCommand: CommandModule = {
       .command("get")
       .description("print one setting's effective value")
       .argument("<key>", "setting name, e.g. region or ssh.user")
-      .action(action(ctx, async (key: string) => {
+      .option("-o, --output <format>", DOCUMENT_FORMATS.join(", "))
+      .action(action(ctx, async (key: string, flags: { output?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const result = await runConfigGet(ctx, key);
-        if (ctx.globals.json) ctx.io.json(result);
-        else if (result.value === null) ctx.io.info(`${key} is not set`);
-        else ctx.io.out(Array.isArray(result.value) ? result.value.join(",") : String(result.value));
+        renderDocument(ctx.io, format, result, () => {
+          if (result.value === null) ctx.io.info(`${key} is not set`);
+          else ctx.io.out(Array.isArray(result.value) ? result.value.join(",") : String(result.value));
+        });
         return result.value === null ? 1 : 0;
       }));
 

@@ -6,6 +6,7 @@ import { action, examples, type CommandModule } from "../lib/command.js";
 import { CancelledError, errorJson, failureOf, rememberFailure } from "../lib/errors.js";
 import { mapConcurrent } from "../lib/concurrency.js";
 import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
+import { SELECTOR_HELP, selectUsers } from "../lib/selector-users.js";
 import { parseInteger, validateUsers } from "../lib/validate.js";
 import { dnsFromConfig } from "../migrate/deps.js";
 import { unfinishedConflict, unfinishedMigration } from "../migrate/unfinished.js";
@@ -80,13 +81,15 @@ const COLUMNS: Column<DestroyOutcome>[] = [
 export const destroyCommand: CommandModule = {
   register(command: Command, ctx: Context) {
     addOutputFlag(command
-      .argument("<users...>", "user ids")
+      .argument("[users...]", "user ids (or -l)")
+      .option("-l, --selector <selector>", SELECTOR_HELP)
       .option("--concurrency <n>", "users destroyed at once", "8")
       .option("--force", "also destroy retired sources that migrations keep as a fallback")
       .option("--delete-data", "also delete data kept apart from the instance (a Cloudflare sandbox's R2 prefix, kept otherwise)"))
-      .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json"))
-      .action(action(ctx, async (users: string[], raw: { concurrency: string; force?: boolean; deleteData?: boolean; output?: string }) => {
+      .addHelpText("after", examples("automna destroy alice", "automna destroy alice bob --yes --json", "automna destroy -l cohort=trial-2026-10"))
+      .action(action(ctx, async (named: string[], raw: { selector?: string; concurrency: string; force?: boolean; deleteData?: boolean; output?: string }) => {
         const format = resolveFormat(raw.output, ctx.globals.json, DOCUMENT_FORMATS);
+        const users = await selectUsers(ctx, named, raw, { command: "destroy", instances: "any" });
         const results = await runDestroy(ctx, { users, concurrency: parseInteger("--concurrency", raw.concurrency, 1, 64), force: raw.force === true, deleteData: raw.deleteData === true });
         const failed = results.filter((r) => r.result === "failed").length;
         if (results.length === 1 && failed === 1) {

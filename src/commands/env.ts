@@ -4,6 +4,7 @@ import { action, examples, repeatable, type CommandModule } from "../lib/command
 import { AutomnaError, errorJson, UsageError } from "../lib/errors.js";
 import { addListFlags, addOutputFlag, DOCUMENT_FORMATS, listOptionsFrom, renderDocument, renderList, resolveFormat, type Column } from "../lib/output.js";
 import { revealAll, Secret } from "../lib/redact.js";
+import { SELECTOR_HELP, selectUsers } from "../lib/selector-users.js";
 import { parseInteger, parseKeyValue, validateUser, validateUsers } from "../lib/validate.js";
 import type { EnvChange, ScriptRunner } from "../access/agent-env.js";
 
@@ -101,6 +102,7 @@ export const envCommand: CommandModule = {
       "OPENAI_API_KEY=... automna env set alice bob --secret OPENAI_API_KEY",
       "automna env set alice --env LOG_LEVEL=debug",
       "automna env unset alice --name LOG_LEVEL",
+      "automna env set -l plan=pro --env MODEL=large",
     ));
 
     addListFlags(env
@@ -115,17 +117,19 @@ export const envCommand: CommandModule = {
     addOutputFlag(env
       .command("set")
       .description("set variables on each user's agent and restart it with them (exit 3 if some failed)")
-      .argument("<users...>", "user ids")
+      .argument("[users...]", "user ids (or -l)")
+      .option("-l, --selector <selector>", SELECTOR_HELP)
       .option("--env <K=V>", "a plain variable (repeatable)", repeatable)
       .option("--secret <NAME>", "a secret from $NAME or stdin, never the command line (repeatable)", repeatable)
       .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
       .option("--concurrency <n>", "users at once", "8"))
-      .action(action(ctx, async (users: string[], flags: { env?: string[]; secret?: string[]; allowEmptySecret?: boolean; concurrency: string; output?: string }) => {
+      .action(action(ctx, async (named: string[], flags: { selector?: string; env?: string[]; secret?: string[]; allowEmptySecret?: boolean; concurrency: string; output?: string }) => {
         resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const plain = flags.env ?? [];
         const secrets = flags.secret ?? [];
         if (plain.length + secrets.length === 0) throw new UsageError("nothing to set", { hint: "pass --env K=V or --secret NAME" });
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
+        const users = await selectUsers(ctx, named, flags, { command: "env set" });
         const { collectSecrets, readStdin } = await import("../lib/secret-input.js");
         const set = Object.fromEntries(plain.map((e) => parseKeyValue("--env", e)).map(([k, v]) => [k, new Secret(v)]));
         Object.assign(set, await collectSecrets(ctx, secrets, () => readStdin(ctx.io.streams.stdin), { allowEmpty: flags.allowEmptySecret }));
@@ -137,13 +141,15 @@ export const envCommand: CommandModule = {
     addOutputFlag(env
       .command("unset")
       .description("remove variables from each user's agent and restart it without them (exit 3 if some failed)")
-      .argument("<users...>", "user ids")
+      .argument("[users...]", "user ids (or -l)")
+      .option("-l, --selector <selector>", SELECTOR_HELP)
       .requiredOption("--name <NAME>", "a variable to remove (repeatable)", repeatable)
       .option("--concurrency <n>", "users at once", "8"))
-      .action(action(ctx, async (users: string[], flags: { name: string[]; concurrency: string; output?: string }) => {
+      .action(action(ctx, async (named: string[], flags: { selector?: string; name: string[]; concurrency: string; output?: string }) => {
         resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         for (const n of flags.name) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new UsageError(`--name takes a variable name, got "${n}"`);
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 1000);
+        const users = await selectUsers(ctx, named, flags, { command: "env unset" });
         return report(ctx, await runEnvChange(ctx, users, { set: {}, unset: flags.name }, concurrency), flags.output);
       }));
   },

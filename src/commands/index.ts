@@ -60,6 +60,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./status.js")).statusCommand,
   },
   {
+    name: "label", group: "Fleet", globals: ["json", ...STATE],
+    summary: "set (k=v) and remove (k-) users' labels, which -l selects on; with no change, print them",
+    example: "automna label alice bob plan=pro cohort=beta",
+    load: async () => (await import("./label.js")).labelCommand,
+  },
+  {
     name: "destroy", group: "Fleet", globals: ["json", ...STATE, ...CONFIRMS],
     summary: "remove users' agent instances and their data at the provider (idempotent)",
     example: "automna destroy alice --yes",

@@ -3,17 +3,21 @@ import type { Context } from "../context.js";
 import { action, examples, type CommandModule } from "../lib/command.js";
 import { AutomnaError, NotFoundError } from "../lib/errors.js";
 import { checkHealth, healthHost, type HealthResult } from "../lib/health.js";
-import { addOutputFlag, formatTable, renderDetails, renderDocument, resolveFormat, DOCUMENT_FORMATS } from "../lib/output.js";
+import { addOutputFlag, detailLines, formatTable, renderDocument, resolveFormat, DOCUMENT_FORMATS } from "../lib/output.js";
+import { watch, watchInterval } from "../lib/watch.js";
 import { validateUser } from "../lib/validate.js";
 import { placedWhy } from "../fleet/placement.js";
 import { MONTH_HOURS } from "../pricing/period.js";
 import { intervalCost } from "../pricing/usage-cost.js";
 import { monthlyTotal } from "../providers/plan.js";
-import type { Instance, UsageInterval } from "../state/types.js";
+import { formatLabels } from "../lib/labels.js";
+import type { Instance, Labels, UsageInterval } from "../state/types.js";
 
 export interface StatusReport {
   user: string;
   instance: Instance;
+  /** The user's labels (automna label). */
+  labels: Labels;
   /** What the provider says now; null when it has no such resource; absent when it could not be asked. */
   live?: { status: string; providerStatus: string; region: string; size: string; addresses: Record<string, string> } | null;
   liveError?: string;
@@ -31,11 +35,11 @@ export async function runStatus(ctx: Context, user: string): Promise<StatusRepor
   const instance = await state.getInstance(user);
   if (!instance) throw new NotFoundError(`${user} has no instance`, { hint: `automna provision ${user}` });
   const config = await ctx.config();
-  const usage = await state.listUsage({ user });
+  const [usage, labelled] = await Promise.all([state.listUsage({ user }), state.listLabels([user])]);
   const open = usage.filter((u) => u.end === null && u.instanceId === instance.id);
   const now = ctx.clock.now();
   const report: StatusReport = {
-    user, instance, health: null,
+    user, instance, labels: labelled[0]?.labels ?? {}, health: null,
     monthlyPrice: open.length ? monthlyTotal(open) : null,
     currency: open[0]?.currency ?? usage[0]?.currency ?? null,
     // cost-report's arithmetic (each calendar month capped at the monthly price), so both agree.
@@ -67,26 +71,41 @@ function priceParts(open: UsageInterval[]): string {
 export const statusCommand: CommandModule = {
   register(command: Command, ctx: Context) {
     addOutputFlag(command
-      .argument("<user>", "user id"))
-      .addHelpText("after", examples("automna status alice", "automna status alice -o yaml"))
-      .action(action(ctx, async (user: string, flags: { output?: string }) => {
-        const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
+      .argument("<user>", "user id")
+      .option("-w, --watch", "keep checking until Ctrl-C: redrawn on a terminal, NDJSON change events when piped")
+      .option("--interval <duration>", "with --watch: time between checks (default 2s)"), [...DOCUMENT_FORMATS, "ndjson"])
+      .addHelpText("after", examples("automna status alice", "automna status alice -o yaml", "automna status alice --watch"))
+      .action(action(ctx, async (user: string, flags: { output?: string; watch?: boolean; interval?: string }) => {
+        const format = resolveFormat(flags.output, ctx.globals.json, [...DOCUMENT_FORMATS, "ndjson"]);
+        const intervalMs = watchInterval(flags, format);
+        if (intervalMs) {
+          return watch(ctx, format, {
+            intervalMs, title: `automna status ${user}`,
+            read: async () => [await runStatus(ctx, user)], key: (r) => r.user, json: (r) => r,
+            // What changes by itself every time (the cost accruing, the health check's timing) is not a change.
+            fingerprint: (r) => JSON.stringify([r.instance, r.labels, r.live, r.liveError, r.health?.ok, r.health?.status, r.monthlyPrice, r.usage.length]),
+            frame: ([r]) => statusLines(ctx, r!),
+          });
+        }
         const r = await runStatus(ctx, user);
-        renderDocument(ctx.io, format, r, () => renderStatus(ctx, r));
+        renderDocument(ctx.io, format, r, () => {
+          for (const line of statusLines(ctx, r)) ctx.io.out(line);
+        });
       }));
   },
 };
 
-function renderStatus(ctx: Context, r: StatusReport): void {
+function statusLines(ctx: Context, r: StatusReport): string[] {
   const i = r.instance;
   const fmt = (n: number | null): string | null => (n === null ? null : `${n.toFixed(2)} ${r.currency ?? ""}`.trim());
   const health = r.health === null ? "no address yet" : r.health.ok ? `ok (${r.health.status} in ${r.health.ms} ms, ${r.health.url})` : `failing (${r.health.status ?? r.health.error}, ${r.health.url})`;
-  renderDetails(ctx.io, [
+  const lines = detailLines([
     ["user", i.user],
     ["provider", i.provider],
     ["region", i.region],
     ["size", i.size],
     ["image", i.image],
+    ["labels", formatLabels(r.labels) || null],
     ["status", r.live === undefined ? `${i.status} (not checked live: ${r.liveError})` : r.live === null ? `${i.status} in state, but the provider has no such instance (see automna doctor)` : `${r.live.status} (${r.live.providerStatus})`],
     ["resources", Object.entries(i.resources).map(([k, v]) => `${k}=${v}`).join(" ") || null],
     ["addresses", Object.entries(r.live?.addresses ?? i.addresses).map(([k, v]) => `${k}=${v}`).join(" ") || null],
@@ -97,14 +116,14 @@ function renderStatus(ctx: Context, r: StatusReport): void {
     ["operation", i.opId],
     ["placed", placedWhy(i.meta)],
   ]);
-  if (!r.usage.length) return;
-  ctx.io.out("");
-  ctx.io.out("usage:");
+  if (!r.usage.length) return lines;
+  lines.push("", "usage:");
   // Hourly prices are fractions of a cent for small resources: four decimals, as providers list them.
   const rows = r.usage.map((u) => [
     `${u.start.slice(0, 19).replace("T", " ")} .. ${u.end ? u.end.slice(0, 19).replace("T", " ") : "now"}`,
     u.provider, u.kind, u.size, u.region, `x${u.quantity}`,
     `${u.hourlyPrice.toFixed(4)}/h`, `${u.monthlyPrice === null ? "-" : u.monthlyPrice.toFixed(2)}/mo`, u.currency,
   ]);
-  for (const line of formatTable(null, rows, ["left", "left", "left", "left", "left", "right", "right", "right"])) ctx.io.out(`  ${line}`);
+  for (const line of formatTable(null, rows, ["left", "left", "left", "left", "left", "right", "right", "right"])) lines.push(`  ${line}`);
+  return lines;
 }

@@ -174,14 +174,19 @@ export function renderList<T>(io: IO, all: T[], columns: Column<T>[], options: L
       return;
     }
     case "table": {
-      const headers = options.noHeader ? null : selected.map((c) => c.header ?? c.name.toUpperCase());
-      const body = rows.map((row) => selected.map((c) => cell(c.value(row))));
       // Large lists are written in one go: one write per row costs more than the formatting.
-      const lines = formatTable(headers, body, selected.map((c) => c.align ?? "left"));
+      const lines = tableLines(rows, selected, options.noHeader);
       if (lines.length) io.write(`${lines.join("\n")}\n`);
       return;
     }
   }
+}
+
+/** A list's table as lines (for renderList, and the frames of --watch). */
+export function tableLines<T>(rows: T[], selected: Column<T>[], noHeader?: boolean): string[] {
+  const headers = noHeader ? null : selected.map((c) => c.header ?? c.name.toUpperCase());
+  const body = rows.map((row) => selected.map((c) => cell(c.value(row))));
+  return formatTable(headers, body, selected.map((c) => c.align ?? "left"));
 }
 
 /** A byte count as MiB with one decimal (`12.3 MiB`), as data sizes are shown everywhere. */
@@ -211,8 +216,12 @@ export function addOutputFlag<C extends { option(flags: string, description: str
 
 /** Key/value detail view (status and similar). */
 export function renderDetails(io: IO, pairs: [string, string | number | null | undefined][]): void {
+  for (const line of detailLines(pairs)) io.out(line);
+}
+
+export function detailLines(pairs: [string, string | number | null | undefined][]): string[] {
   const width = Math.max(...pairs.map(([k]) => k.length));
-  for (const [key, value] of pairs) io.out(`${`${key}:`.padEnd(width + 2)}${cell(value)}`);
+  return pairs.map(([key, value]) => `${`${key}:`.padEnd(width + 2)}${cell(value)}`);
 }
 
 /** The output flags every list command takes. */

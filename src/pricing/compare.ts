@@ -1,9 +1,23 @@
+import { MANIFESTS } from "../providers/manifests.js";
 import type { UsageInterval } from "../state/types.js";
 import { findPlan } from "./catalog.js";
 import { convert } from "./money.js";
 import type { Availability, Catalog, CatalogEntry, Currency, Rates } from "./types.js";
 
 import { MONTH_HOURS } from "./period.js";
+
+/** Providers whose servers automna gives a public IPv4 billed apart from the plan (Hetzner). */
+const IPV4_BILLED = new Set<string>(MANIFESTS.filter((m) => m.billedExtras.ipv4).map((m) => m.id));
+
+/**
+ * A plan's monthly price as automna's instances are billed for it, in the report currency: the
+ * plan, plus the public IPv4 where the provider bills it apart (a Hetzner CX22 is 3.79 + 0.50 EUR),
+ * so --compare says what status and provision --dry-run say.
+ */
+export function planMonthly(e: CatalogEntry, currency: Currency, rates: Rates): number {
+  const ipv4 = IPV4_BILLED.has(e.provider) ? (e.extras.ipv4Monthly ?? 0) : 0;
+  return convert(e.monthlyPrice + ipv4, e.currency, currency, rates);
+}
 
 /** What one user's agent needs. */
 export interface Need {
@@ -25,7 +39,7 @@ export function cheapestPlan(entries: CatalogEntry[], provider: string, need: Ne
   let bestPrice = Infinity;
   for (const e of entries) {
     if (e.provider !== provider || !meets(e, need)) continue;
-    const price = convert(e.monthlyPrice, e.currency, currency, rates);
+    const price = planMonthly(e, currency, rates);
     if (price < bestPrice - 1e-9 || (Math.abs(price - bestPrice) <= 1e-9 && best && (e.ramGb < best.ramGb || e.vcpu < best.vcpu))) {
       best = e;
       bestPrice = price;
@@ -56,7 +70,12 @@ export interface FleetShape {
  */
 export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Currency, rates: Rates): FleetShape {
   const latest = new Map<string, UsageInterval>();
+  // A server's public IPv4 is billed with it: counted in what the fleet costs now, as in the plans it is compared with.
+  const ipv4 = new Map<string, number>();
   for (const iv of open) {
+    if (iv.kind === "ipv4" && iv.end === null && iv.instanceId !== null) {
+      ipv4.set(iv.instanceId, (ipv4.get(iv.instanceId) ?? 0) + convert(Math.min(iv.hourlyPrice * MONTH_HOURS, iv.monthlyPrice ?? Infinity) * iv.quantity, iv.currency, currency, rates));
+    }
     if (iv.kind !== "server" || iv.end !== null) continue;
     const seen = latest.get(iv.user);
     if (!seen || iv.start > seen.start) latest.set(iv.user, iv);
@@ -76,7 +95,7 @@ export function fleetShape(open: UsageInterval[], catalog: Catalog, currency: Cu
     }
     users++;
     const month = Math.min(iv.hourlyPrice * MONTH_HOURS, iv.monthlyPrice ?? Infinity) * iv.quantity;
-    currentMonthly += convert(month, iv.currency, currency, rates);
+    currentMonthly += convert(month, iv.currency, currency, rates) + (iv.instanceId === null ? 0 : (ipv4.get(iv.instanceId) ?? 0));
     // The need is the memory the agent has now. vCPUs are not carried over: providers bundle
     // them differently (a Hetzner cx22 has 2 shared vCPUs by default, not by need).
     const key = String(ramGb);
@@ -142,7 +161,7 @@ export function compareProviders(catalog: Catalog, providers: string[], shape: S
       continue;
     }
     picks.sort((a, b) => b.users - a.users);
-    const monthly = picks.reduce((sum, p) => sum + convert(p.entry.monthlyPrice, p.entry.currency, currency, rates) * p.users, 0);
+    const monthly = picks.reduce((sum, p) => sum + planMonthly(p.entry, currency, rates) * p.users, 0);
     const main = picks[0]!.entry;
     // A mixed fleet is as always-on as its least always-on plan.
     const sleepy = picks.find((p) => p.entry.availability !== "always-on")?.entry;

@@ -1,5 +1,5 @@
 import { UsageError } from "../lib/errors.js";
-import type { UsageInterval } from "../state/types.js";
+import type { Labels, UsageInterval } from "../state/types.js";
 import { catalogProviders } from "./catalog.js";
 import { compareProviders, fleetShape, margins, type CompareRow, type Margin, type ShapeGroup } from "./compare.js";
 import { monthLabel, monthStart, nextMonthStart, HOUR_MS, type Period } from "./period.js";
@@ -29,6 +29,10 @@ export interface ReportInput {
   /** Present for --compare; `shape` when --users/--ram were given. */
   compare?: { shape?: ShapeFlags | undefined } | undefined;
   planPrices: number[];
+  /** Users' labels, for `by: label:KEY`. */
+  labels?: ReadonlyMap<string, Labels> | undefined;
+  /** `--plan-price pro=29,team=79` with `--by label:plan`: each group's margin at its own plan's price. */
+  planPriceByGroup?: Record<string, number> | undefined;
 }
 
 export interface SpendGroup extends GroupCost {
@@ -39,6 +43,10 @@ export interface SpendGroup extends GroupCost {
   /** Projected monthly cost per user of the group. */
   projectedPerUser: number | null;
   margins?: { planPrice: number; margin: number | null }[];
+  /** With prices per plan: this group's plan price, and the margin per user at it (null when unpriced). */
+  planPrice?: number | null;
+  margin?: number | null;
+  marginPct?: number | null;
 }
 
 export interface ProjectedMonth extends CostByKind {
@@ -77,6 +85,8 @@ export interface CostReport {
   projectedMonth: ProjectedMonth;
   /** Margin per user at each plan price, at the projected month's cost per user. */
   margins: Margin[];
+  /** `--plan-price pro=29,...`: the price of each plan (label value) the groups' margins are at. */
+  planPriceByGroup?: Record<string, number>;
   compare: CompareSection | null;
 }
 
@@ -91,7 +101,7 @@ export function buildReport(input: ReportInput): CostReport {
   const { period, now, currency, rates, by } = input;
   const keep = input.providers ? new Set(input.providers) : undefined;
   const intervals = keep ? input.intervals.filter((iv) => keep.has(iv.provider)) : input.intervals;
-  const opts = { by, currency, rates };
+  const opts = { by, currency, rates, labels: input.labels };
 
   const month = projectionMonth(period, now);
   // One pass: the period as it happened; the projection, where what is open keeps running to
@@ -109,6 +119,11 @@ export function buildReport(input: ReportInput): CostReport {
     const projectedPerUser = p ? perUser(p.total, p.users) : null;
     const group: SpendGroup = { ...g, share: spend.total > 0 ? (g.total / spend.total) * 100 : 0, projectedMonthly: p?.total ?? 0, projectedPerUser };
     if (input.planPrices.length) group.margins = input.planPrices.map((planPrice) => ({ planPrice, margin: projectedPerUser === null ? null : planPrice - projectedPerUser }));
+    if (input.planPriceByGroup) {
+      const price = input.planPriceByGroup[g.key] ?? null;
+      const margin = price === null || projectedPerUser === null ? null : price - projectedPerUser;
+      Object.assign(group, { planPrice: price, margin, marginPct: margin === null ? null : (margin / price!) * 100 });
+    }
     return group;
   });
   const { groups: _pg, ...projectedTotals } = projected;
@@ -134,6 +149,7 @@ export function buildReport(input: ReportInput): CostReport {
     },
     projectedMonth,
     margins: projectedMonth.averagePerUser === null ? [] : margins(input.planPrices, projectedMonth.averagePerUser),
+    ...(input.planPriceByGroup ? { planPriceByGroup: input.planPriceByGroup } : {}),
     compare,
   };
 }

@@ -12,8 +12,9 @@ export type BillingModel = (typeof BILLING_MODELS)[number];
 
 /** Whether an instance stays up on its own, or the platform puts it to sleep. */
 /** What cost-report groups spend by. */
-export const GROUP_BY = ["user", "provider", "region"] as const;
-export type GroupBy = (typeof GROUP_BY)[number];
+export const GROUP_BY = ["user", "provider", "region", "label:KEY"] as const;
+/** `label:plan` groups by each user's current value of the label `plan`. */
+export type GroupBy = "user" | "provider" | "region" | `label:${string}`;
 
 export const AVAILABILITIES = ["always-on", "scales-to-zero", "hibernates"] as const;
 export type Availability = (typeof AVAILABILITIES)[number];

@@ -1,4 +1,4 @@
-import type { UsageInterval, UsageKind } from "../state/types.js";
+import type { Labels, UsageInterval, UsageKind } from "../state/types.js";
 import { convert } from "./money.js";
 import { HOUR_MS, monthStart, nextMonthStart, parseIso, type Period } from "./period.js";
 import type { Currency, GroupBy, Rates } from "./types.js";
@@ -82,6 +82,8 @@ export interface SummarizeOptions {
   rates: Rates;
   /** Where an open interval stops being billed (now, or the projected month's end). */
   openEnd: number;
+  /** Users' labels, for `label:KEY` groupings. */
+  labels?: ReadonlyMap<string, Labels> | undefined;
 }
 
 /** One aggregation of a pass over the intervals. */
@@ -91,8 +93,14 @@ export interface View extends SummarizeOptions {
   alsoBy?: GroupBy | undefined;
 }
 
-export function groupKey(iv: UsageInterval, by: GroupBy): string {
-  return by === "user" ? iv.user : by === "provider" ? iv.provider : `${iv.provider}/${iv.region}`;
+/** The group of users without the label a `label:KEY` grouping asks for. */
+export const NO_LABEL = "(none)";
+
+export function groupKey(iv: UsageInterval, by: GroupBy, labels?: ReadonlyMap<string, Labels>): string {
+  if (by === "user") return iv.user;
+  if (by === "provider") return iv.provider;
+  if (by === "region") return `${iv.provider}/${iv.region}`;
+  return labels?.get(iv.user)?.[by.slice("label:".length)] ?? NO_LABEL;
 }
 
 interface Acc extends GroupCost {
@@ -161,8 +169,8 @@ export function summarizeViews(intervals: UsageInterval[], views: View[]): Spend
       if (r === undefined) rates.set(iv.currency, (r = convert(1, iv.currency, view.currency, view.rates)));
       const cost = costIn(iv, start, end, view.period.from, view.period.to) * r;
       const hours = (hi - lo) / HOUR_MS;
-      add(bucket(groups, groupKey(iv, view.by), view.by), iv.kind, cost, hours, uid);
-      if (view.alsoBy) add(bucket(also, groupKey(iv, view.alsoBy), view.alsoBy), iv.kind, cost, hours, uid);
+      add(bucket(groups, groupKey(iv, view.by, view.labels), view.by), iv.kind, cost, hours, uid);
+      if (view.alsoBy) add(bucket(also, groupKey(iv, view.alsoBy, view.labels), view.alsoBy), iv.kind, cost, hours, uid);
       add(all, iv.kind, cost, hours, uid);
     }
   }

@@ -18,6 +18,17 @@ export function parsePriceList(flag: string, value: string): number[] {
   return parts.map((p) => positiveNumber(flag, p));
 }
 
+/** `pro=29,team=79` into a price per name (label value). */
+export function parseNamedPrices(flag: string, value: string): Record<string, number> {
+  const prices: Record<string, number> = {};
+  for (const part of value.split(",").map((s) => s.trim())) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} takes NAME=PRICE pairs separated by commas, like pro=29,team=79, got "${value}"`);
+    prices[part.slice(0, eq).trim()] = positiveNumber(flag, part.slice(eq + 1).trim());
+  }
+  return prices;
+}
+
 /** Prices for tables and CSV: cents for monthly figures, enough digits for hourly ones. */
 export function fixedPrice(value: number | null | undefined, digits: number): string | null {
   if (value === null || value === undefined) return null;

@@ -1,9 +1,9 @@
 import { AutomnaError, UsageError } from "../lib/errors.js";
 import { StateHttpClient, type HttpClientOptions, type StateWaitListener } from "./http-client.js";
 import type {
-  AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
+  AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, LabelChange, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
-  StateStore, UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
+  StateStore, UpdateOptions, UsageFilter, UsageInterval, UserLabels, WriteOptions,
 } from "./types.js";
 import { encodeLease, encodeVersion, LEASE_HEADER, OPERATIONS_PAGE_MAX } from "./wire.js";
 
@@ -87,6 +87,14 @@ export class HttpStore implements StateStore {
   }
   async deleteInstance(id: string, options: UpdateOptions = {}): Promise<void> {
     await this.#client.call("DELETE", `/v1/instances/${seg(id)}`, { headers: writeHeaders(options) });
+  }
+
+  listLabels(users?: string[]): Promise<UserLabels[]> {
+    if (users && users.length === 0) return Promise.resolve([]);
+    return this.#must(this.#client.call<UserLabels[]>("GET", "/v1/labels", { query: { users: users?.join(",") } }));
+  }
+  updateLabels(user: string, change: LabelChange): Promise<UserLabels> {
+    return this.#must(this.#client.call<UserLabels>("PATCH", `/v1/users/${seg(user)}/labels`, { body: change }));
   }
 
   openUsage(input: NewUsageInterval, options: WriteOptions = {}): Promise<UsageInterval> {

@@ -130,6 +130,14 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX idempotency_created ON idempotency(created_at);
   `,
+  // 4: user labels (see the embedded schema's 5).
+  `
+  CREATE TABLE labels (
+    user_id text COLLATE "C" PRIMARY KEY,
+    labels jsonb NOT NULL,
+    updated_at timestamptz NOT NULL
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -1,6 +1,6 @@
 import type { Cell } from "./sql-steps.js";
 import type { TokenRecord, TokenScope } from "./tokens.js";
-import type { AuditEntry, Instance, InstanceRole, JournalEntry, Lease, LeaseHolder, Operation, UsageInterval } from "./types.js";
+import type { AuditEntry, Instance, InstanceRole, JournalEntry, Lease, LeaseHolder, Operation, UsageInterval, UserLabels } from "./types.js";
 
 /**
  * Every table's columns in the order its decoder reads them, and the decoders, for both stores.
@@ -73,6 +73,12 @@ export function toToken(r: Cell[]): TokenRecord {
     id: str(r[0]), operator: str(r[1]), scope: str(r[2]) as TokenScope, hash: str(r[3]), createdAt: iso(r[4]), createdBy: strOrNull(r[5]),
     lastUsedAt: isoOrNull(r[6]), revokedAt: isoOrNull(r[7]),
   };
+}
+
+export const LABEL_COLUMNS = "{user}, labels, updated_at";
+
+export function toUserLabels(r: Cell[]): UserLabels {
+  return { user: str(r[0]), labels: obj(r[1]), updatedAt: iso(r[2]) };
 }
 
 /** A single number (a count, a MAX, `SELECT 1`). */

@@ -71,7 +71,8 @@ export type AuditAction =
   | "usage.open" | "usage.close"
   | "operation.create" | "operation.update" | "journal.append"
   | "lease.acquire" | "lease.renew" | "lease.release" | "lease.break"
-  | "token.create" | "token.revoke";
+  | "token.create" | "token.revoke"
+  | "labels.update";
 
 /**
  * Who is writing: the operator of the CLI's embedded store, or of a state server request or the

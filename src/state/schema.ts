@@ -128,6 +128,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX idempotency_created ON idempotency(created_at);
   `,
+  // 5: user labels (plan=pro, cohort=beta), one JSON object per labelled user; selectors read them all.
+  `
+  CREATE TABLE labels (
+    user TEXT PRIMARY KEY,
+    labels TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

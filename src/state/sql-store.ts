@@ -1,8 +1,8 @@
 import { LockedError } from "../lib/errors.js";
 import { claimed, findIdempotency, purgeIdempotency, type IdempotencyRecord } from "./idempotency.js";
 import {
-  AUDIT_COLUMNS, INSTANCE_COLUMNS, JOURNAL_COLUMNS, OPERATION_COLUMNS, TOKEN_COLUMNS, USAGE_COLUMNS,
-  toAudit, toInstance, toJournal, toLease, toNumber, toOperation, toToken, toUsage,
+  AUDIT_COLUMNS, INSTANCE_COLUMNS, JOURNAL_COLUMNS, LABEL_COLUMNS, OPERATION_COLUMNS, TOKEN_COLUMNS, USAGE_COLUMNS,
+  toAudit, toInstance, toJournal, toLease, toNumber, toOperation, toToken, toUsage, toUserLabels,
 } from "./rows.js";
 import type { AuditStamp } from "./rules.js";
 import type { Dialect } from "./sql-dialect.js";
@@ -12,9 +12,9 @@ import * as writes from "./sql-writes.js";
 import { LEASES, liveLease, type Write } from "./sql-writes.js";
 import { toTokenInfo, type ServerBackend, type TokenInfo, type TokenRecord } from "./tokens.js";
 import type {
-  AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseHolder, LeaseRef,
+  AuditEntry, AuditFilter, Instance, InstanceFilter, InstancePatch, InstanceRole, JournalEntry, LabelChange, Lease, LeaseHolder, LeaseRef,
   NewAuditEntry, NewInstance, NewJournalEntry, NewOperation, NewUsageInterval, Operation, OperationFilter, OperationPatch,
-  UpdateOptions, UsageFilter, UsageInterval, WriteOptions,
+  UpdateOptions, UsageFilter, UsageInterval, UserLabels, WriteOptions,
 } from "./types.js";
 import { limitClause, Where } from "./where.js";
 
@@ -84,6 +84,21 @@ export abstract class SqlStore implements ServerBackend {
 
   deleteInstance(id: string, options: UpdateOptions = {}): Promise<void> {
     return this.#write((w) => writes.deleteInstance(w, id, options));
+  }
+
+  // ---- labels
+
+  listLabels(users?: string[]): Promise<UserLabels[]> {
+    const where = new Where();
+    if (users) {
+      const one = this.#dialect.oneOf("{user}", users);
+      where.add(one.clause, one.param);
+    }
+    return this.read(() => all(`SELECT ${LABEL_COLUMNS} FROM labels${where} ORDER BY {user}`, where.params, toUserLabels));
+  }
+
+  updateLabels(user: string, change: LabelChange): Promise<UserLabels> {
+    return this.#write((w) => writes.updateLabels(w, user, change));
   }
 
   // ---- usage

@@ -1,15 +1,15 @@
 import { ConflictError, NotFoundError } from "../lib/errors.js";
 import { newId } from "../lib/ids.js";
 import {
-  AUDIT_COLUMNS, INSTANCE_COLUMNS, JOURNAL_COLUMNS, LEASE_COLUMNS, OPERATION_COLUMNS, TOKEN_COLUMNS, USAGE_COLUMNS,
-  toAudit, toInstance, toLease, toNumber, toOperation, toText, toToken, toUsage,
+  AUDIT_COLUMNS, INSTANCE_COLUMNS, JOURNAL_COLUMNS, LABEL_COLUMNS, LEASE_COLUMNS, OPERATION_COLUMNS, TOKEN_COLUMNS, USAGE_COLUMNS,
+  toAudit, toInstance, toLease, toNumber, toOperation, toText, toToken, toUsage, toUserLabels,
 } from "./rows.js";
 import { assertLeaseAllows, assertVersion, type AuditAction, type AuditStamp } from "./rules.js";
 import { first, all, lockUser, run, type Steps } from "./sql-steps.js";
 import { toTokenInfo, type TokenInfo, type TokenRecord } from "./tokens.js";
 import type {
-  AuditEntry, Instance, InstancePatch, InstanceRole, JournalEntry, Lease, LeaseRef, NewAuditEntry, NewInstance, NewJournalEntry,
-  NewOperation, NewUsageInterval, Operation, OperationPatch, UpdateOptions, UsageInterval, WriteOptions,
+  AuditEntry, Instance, InstancePatch, InstanceRole, JournalEntry, LabelChange, Labels, Lease, LeaseRef, NewAuditEntry, NewInstance, NewJournalEntry,
+  NewOperation, NewUsageInterval, Operation, OperationPatch, UpdateOptions, UsageInterval, UserLabels, WriteOptions,
 } from "./types.js";
 
 /**
@@ -93,6 +93,26 @@ export function* deleteInstance(w: Write, id: string, options: UpdateOptions): S
   if (!current) return;
   yield* run("DELETE FROM instances WHERE id = ?", [id]);
   yield* audit(w, "instance.delete", current.user, { id, version: current.version });
+}
+
+// ---- labels
+
+/**
+ * Labels are the user's metadata, not an operation's: no lease fences them, so a cohort can be
+ * relabelled while its migration runs. The row is locked so two relabels merge, not overwrite.
+ */
+export function* updateLabels(w: Write, user: string, change: LabelChange): Steps<UserLabels> {
+  const current = yield* first(`SELECT ${LABEL_COLUMNS} FROM labels WHERE {user} = ? FOR UPDATE`, [user], toUserLabels);
+  const labels: Labels = { ...current?.labels, ...change.set };
+  for (const key of change.remove ?? []) delete labels[key];
+  const after: UserLabels = { user, labels, updatedAt: w.now.toISOString() };
+  if (Object.keys(labels).length === 0) yield* run("DELETE FROM labels WHERE {user} = ?", [user]);
+  else {
+    yield* run(`INSERT INTO labels (${LABEL_COLUMNS}) VALUES (${marks(3)}) ON CONFLICT ({user}) DO UPDATE SET labels = excluded.labels, updated_at = excluded.updated_at`,
+      [user, labels, after.updatedAt]);
+  }
+  yield* audit(w, "labels.update", user, { set: change.set ?? {}, remove: change.remove ?? [] });
+  return after;
 }
 
 // ---- usage

@@ -75,6 +75,24 @@ export interface InstanceFilter {
   role?: InstanceRole;
 }
 
+/**
+ * A user's labels (`plan=pro`, `cohort=beta`): key to value, Kubernetes-style. They belong to the
+ * user, not to an instance, so they survive a migration; `-l` selectors match on them.
+ */
+export type Labels = Record<string, string>;
+
+export interface UserLabels {
+  user: string;
+  labels: Labels;
+  updatedAt: string;
+}
+
+/** Labels to set (overwriting a key's value) and keys to remove, in one write. */
+export interface LabelChange {
+  set?: Labels;
+  remove?: string[];
+}
+
 /** What a usage interval bills for. */
 export type UsageKind = "server" | "volume" | "ipv4";
 
@@ -232,6 +250,12 @@ export interface StateStore {
   /** Updates; ConflictError on a stale expectedVersion; NotFoundError when gone. */
   updateInstance(id: string, patch: InstancePatch, options?: UpdateOptions): Promise<Instance>;
   deleteInstance(id: string, options?: UpdateOptions): Promise<void>;
+
+  // Labels
+  /** Every labelled user's labels (of `users` only, when given), in user order. */
+  listLabels(users?: string[]): Promise<UserLabels[]>;
+  /** Sets and removes a user's labels at once; returns them after (a user left with none has no row). */
+  updateLabels(user: string, change: LabelChange): Promise<UserLabels>;
 
   // Usage
   openUsage(input: NewUsageInterval, options?: WriteOptions): Promise<UsageInterval>;

@@ -27,6 +27,8 @@ describe("automna config", () => {
 
     const json = await runCli(["--json", "config", "get", "region"], { env });
     expect(json.json()).toEqual({ key: "region", value: "fsn1", source: "file" });
+    expect((await runCli(["config", "get", "region", "-o", "yaml"], { env })).stdout).toBe("key: region\nvalue: fsn1\nsource: file\n");
+    expect((await runCli(["config", "get", "region", "-o", "json"], { env })).json()).toEqual(json.json());
 
     const list = await runCli(["config", "list", "-o", "json"], { env });
     const entries = list.json<{ key: string; value: unknown; source: string }[]>();

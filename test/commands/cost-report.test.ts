@@ -40,10 +40,10 @@ describe("cost-report with no fleet and no credentials (compare mode)", () => {
       expect(c.rows.map((x) => x.provider)).toEqual(["hetzner", "fly", "digitalocean", "aws-fargate", "koyeb", "render", "cloudflare-sandbox", "railway", "cloud-run"]);
       expect(c.rows[0]).toEqual({
         provider: "hetzner", plans: [{ plan: "cx22", users: 100 }], vcpu: 2, ramGb: 4, cpuKind: "shared", availability: "always-on", alwaysOn: true,
-        perUser: 4.0932, monthly: 409.32, saving: null, savingPct: null, notes: [expect.stringContaining("EU locations")],
+        perUser: 4.6332, monthly: 463.32, saving: null, savingPct: null, notes: [expect.stringContaining("EU locations")],
         margins: [
-          { planPrice: 29, costPerUser: 4.0932, margin: 24.9068, marginPct: 85.8855 },
-          { planPrice: 79, costPerUser: 4.0932, margin: 74.9068, marginPct: 94.8187 },
+          { planPrice: 29, costPerUser: 4.6332, margin: 24.3668, marginPct: 84.0234 },
+          { planPrice: 79, costPerUser: 4.6332, margin: 74.3668, marginPct: 94.1352 },
         ],
       });
       expect(c.rows.filter((x) => !x.alwaysOn).map((x) => [x.provider, x.availability])).toEqual([["cloudflare-sandbox", "hibernates"], ["cloud-run", "scales-to-zero"]]);
@@ -59,7 +59,7 @@ describe("cost-report with no fleet and no credentials (compare mode)", () => {
     const lines = r.stdout.split("\n");
     expect(lines[0]).toBe("Monthly cost of 10 users on every provider  need 10 × 1 GB (from --users/--ram), cheapest plan that fits, USD");
     expect(lines).toContain("PROVIDER             PLAN                VCPU   RAM GB   PER USER   MONTHLY   ALWAYS-ON");
-    expect(lines.find((l) => l.startsWith("hetzner   "))).toMatch(/cx22 +2 +4 +\$4\.09 +\$40\.93 +yes$/);
+    expect(lines.find((l) => l.startsWith("hetzner   "))).toMatch(/cx22 +2 +4 +\$4\.63 +\$46\.33 +yes$/);
     const bars = lines.filter((l) => /[█▏▎▍▌▋▊▉]/.test(l));
     expect(bars).toHaveLength(9);
     // The most expensive provider fills the chart; others are shorter.
@@ -80,7 +80,7 @@ describe("cost-report with no fleet and no credentials (compare mode)", () => {
     const r = await run(["cost-report", "--users", "1", "--ram", "4", "--currency", "eur", "--json"], { AUTOMNA_EUR_USD: "1.25" });
     const report = r.json<CostReport>();
     expect(report).toMatchObject({ currency: "EUR", eurUsd: 1.25 });
-    expect(report.compare!.rows.find((x) => x.provider === "hetzner")!.monthly).toBe(3.79);
+    expect(report.compare!.rows.find((x) => x.provider === "hetzner")!.monthly).toBe(4.29);
     expect(report.compare!.rows.find((x) => x.provider === "digitalocean")!.monthly).toBe(19.2);
   });
 });
@@ -129,7 +129,7 @@ describe("cost-report over a recorded fleet", () => {
     expect(r.code).toBe(0);
     const rows = csvObjects(r.stdout);
     expect(rows[0]).toEqual({
-      provider: "hetzner", plan: "cx22", vcpu: "2", ram_gb: "4", per_user: "4.0932", monthly: "12.2796", saving: "9.3468",
+      provider: "hetzner", plan: "cx22", vcpu: "2", ram_gb: "4", per_user: "4.6332", monthly: "13.8996", saving: "7.7268",
       always_on: "true", estimate: "false", currency: "USD",
     });
     const picked = csvObjects((await withFleet(["--compare", "-o", "csv", "--columns", "provider,saving_pct,availability"])).stdout);
@@ -142,9 +142,9 @@ describe("cost-report over a recorded fleet", () => {
     const scaled = (await withFleet(["--users", "30", "--ram", "2", "--json"])).json<CostReport>().compare!;
     expect(scaled.basis).toBe("flags");
     expect(scaled.current).toEqual({ monthly: 216.264, perUser: 7.2088 });
-    expect(scaled.rows[0]).toMatchObject({ provider: "hetzner", monthly: 122.796, saving: 93.468 });
+    expect(scaled.rows[0]).toMatchObject({ provider: "hetzner", monthly: 138.996, saving: 77.268 });
     const table = await withFleet(["--compare"]);
-    expect(table.stdout).toContain("Current fleet: $21.63 a month ($7.21 per user, compute only)");
+    expect(table.stdout).toContain("Current fleet: $21.63 a month ($7.21 per user, servers and their IPv4)");
     expect(table.stdout).toContain("need 2 × 4 GB, 1 × 2 GB (from the running fleet)");
   });
 
@@ -184,7 +184,7 @@ describe("cost-report bad input: exit 2 with one clear line", () => {
     [["--users", "-5", "--ram", "2"], 'Error: --users must be a whole number from 1 to 10000000, got "-5"'],
     [["--users", "10"], "Error: --users needs --ram GB (the memory each user's agent needs)"],
     [["--users", "10", "--ram", "0"], 'Error: --ram must be more than 0, got "0"'],
-    [["--by", "team"], 'Error: --by must be one of user, provider, region, got "team"'],
+    [["--by", "team"], 'Error: --by must be one of user, provider, region, label:KEY, got "team"'],
     [["--currency", "GBP"], 'Error: --currency must be one of USD, EUR, got "GBP"'],
     [["--plan-price", "29,abc"], 'Error: --plan-price must be a number of at least 0, got "abc"'],
     [["--from", "2026-11-10", "--to", "2026-11-01"], "Error: --to must be after --from (2026-11-10T00:00:00.000Z)"],

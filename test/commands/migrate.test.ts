@@ -12,7 +12,7 @@ describe("migrate: input and state checks (no provider is called)", () => {
     const both = await runCli(["migrate", "alice", "--all", "--from", "fly", "--to", "hetzner"], { env });
     expect([both.code, both.stderr.split("\n")[0]]).toEqual([2, "Error: give users or --all, not both"]);
     const none = await runCli(["migrate", "--from", "fly", "--to", "hetzner"], { env });
-    expect([none.code, none.stderr.split("\n")[0]]).toEqual([2, "Error: name the users to migrate, or pass --all"]);
+    expect([none.code, none.stderr.split("\n")[0]]).toEqual([2, "Error: name the users to migrate, select them with -l, or pass --all"]);
     const same = await runCli(["migrate", "alice", "--from", "do", "--to", "digitalocean"], { env });
     expect([same.code, same.stderr.split("\n")[0]]).toEqual([2, "Error: --from and --to are both digitalocean"]);
     const badUser = await runCli(["migrate", "Alice", "--from", "fly", "--to", "hetzner"], { env });

@@ -41,6 +41,9 @@ describe("pricing refresh against the sandbox", () => {
       expect(new Set(calls)).toEqual(new Set(["hetzner GET /v1/server_types", "hetzner GET /v1/pricing", "digitalocean GET /v2/sizes", "koyeb GET /v1/catalog/instances"]));
       expect(r.stdout + r.stderr).not.toContain(sb.token);
       expect(readFileSync(pricesPath(h), "utf8")).not.toContain(sb.token);
+      const yaml = await runCli(["pricing", "refresh", "--provider", "hetzner", "-o", "yaml"], { env, clock: clock() });
+      expect(yaml.stdout).toMatch(/^refreshed:$/m);
+      expect(yaml.stdout).toMatch(/provider: hetzner$/m);
 
       // From now on the live prices win for those providers (the sandbox lists CX42 at EUR 14.40).
       const list = await runCli(["pricing", "list", "--provider", "hetzner,do", "--json"], { env });

@@ -75,7 +75,7 @@ describe("the pre-rendered help pages", () => {
     const program = buildProgram(ctx);
     for (const command of program.commands) await loadCommand(command, ctx);
     walk(program, []);
-    expect(readdirSync(HELP_PAGES).sort()).toEqual(paths.map((p) => `${["automna", ...p].join(" ")}.txt`).sort());
+    expect(readdirSync(HELP_PAGES).filter((f) => f.endsWith(".txt")).sort()).toEqual(paths.map((p) => `${["automna", ...p].join(" ")}.txt`).sort());
     for (const path of paths) {
       const live = await runCli([...path, "--help"], { env: {} });
       expect(readFileSync(join(HELP_PAGES, `${["automna", ...path].join(" ")}.txt`), "utf8"), path.join(" ")).toBe(live.stdout);
@@ -91,7 +91,7 @@ describe("the pre-rendered help pages", () => {
     home = makeHome();
     const flagged = await automna(["--no-color", "destroy", "--help"]);
     expect(flagged.exitCode).toBe(0);
-    expect(flagged.stdout).toContain("Usage: automna destroy [options] <users...>");
+    expect(flagged.stdout).toContain("Usage: automna destroy [options] [users...]");
     const unknown = await automna(["help", "nope"]);
     expect(unknown.exitCode).toBe(2);
     expect(unknown.stderr).toContain("Error: unknown command 'nope'");

@@ -90,8 +90,8 @@ describe("compare", () => {
     expect(c.current!.monthly).toBeCloseTo(21.6264, 9);
     const row = (p: string) => c.rows.find((x) => x.provider === p)!;
     expect(row("hetzner")).toMatchObject({ plans: [{ plan: "cx22", users: 3 }], alwaysOn: true });
-    expect(row("hetzner").monthly).toBeCloseTo(3 * 3.79 * 1.08, 9);
-    expect(row("hetzner").saving).toBeCloseTo(21.6264 - 3 * 4.0932, 9);
+    expect(row("hetzner").monthly).toBeCloseTo(3 * (3.79 + 0.5) * 1.08, 9);
+    expect(row("hetzner").saving).toBeCloseTo(21.6264 - 3 * 4.6332, 9);
     expect(row("digitalocean").plans).toEqual([{ plan: "s-2vcpu-4gb", users: 2 }, { plan: "s-1vcpu-2gb", users: 1 }]);
     expect(row("digitalocean").monthly).toBeCloseTo(60, 9);
     expect(row("digitalocean").saving).toBeCloseTo(21.6264 - 60, 9);
@@ -107,8 +107,8 @@ describe("compare", () => {
     expect(c.basis).toBe("flags");
     expect(c.current).toBeNull();
     expect(c.rows[0]).toMatchObject({ provider: "hetzner", plans: [{ plan: "cx22", users: 100 }], saving: null });
-    expect(c.rows[0]!.monthly).toBeCloseTo(409.32, 9);
-    expect(c.rows[0]!.margins![0]!.margin).toBeCloseTo(29 - 4.0932, 9);
+    expect(c.rows[0]!.monthly).toBeCloseTo(463.32, 9);
+    expect(c.rows[0]!.margins![0]!.margin).toBeCloseTo(29 - 4.6332, 9);
     expect(c.rows).toHaveLength(9);
     const big = buildReport(input({ intervals: [], open: [], compare: { shape: { users: 1, ramGb: 8 } } })).compare!;
     expect(big.unmet.map((u) => u.provider)).toEqual(["fly", "koyeb", "railway", "aws-fargate", "cloud-run", "cloudflare-sandbox"]);

@@ -202,6 +202,27 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe("labels", () => {
+      it("sets, merges, removes and lists a user's labels, whatever their lease", async () => {
+        expect(await store.listLabels()).toEqual([]);
+        await store.acquireLease("bob", holder("ann"), 30_000);
+        const bob = await store.updateLabels("bob", { set: { plan: "pro", cohort: "beta" } });
+        expect(bob).toEqual({ user: "bob", labels: { plan: "pro", cohort: "beta" }, updatedAt: "2026-11-29T12:00:00.000Z" });
+        clock.advance(1000);
+        await store.updateLabels("alice", { set: { plan: "basic" } });
+        expect((await store.updateLabels("bob", { set: { plan: "team" }, remove: ["cohort", "absent"] })).labels).toEqual({ plan: "team" });
+        expect(await store.listLabels()).toEqual([
+          { user: "alice", labels: { plan: "basic" }, updatedAt: "2026-11-29T12:00:01.000Z" },
+          { user: "bob", labels: { plan: "team" }, updatedAt: "2026-11-29T12:00:01.000Z" },
+        ]);
+        expect((await store.listLabels(["bob", "zed"])).map((l) => l.user)).toEqual(["bob"]);
+        expect(await store.listLabels([])).toEqual([]);
+        // No labels left: no row.
+        expect((await store.updateLabels("alice", { remove: ["plan"] })).labels).toEqual({});
+        expect((await store.listLabels()).map((l) => l.user)).toEqual(["bob"]);
+      });
+    });
+
     describe("audit log", () => {
       it("appends in order and filters", async () => {
         await store.appendAudit({ who: "ann", action: "provision", target: "alice", requestId: "req-1", details: { provider: "fly" } });
@@ -260,12 +281,14 @@ export function describeAuditedStoreContract(name: string, factory: BackendFacto
       await ann.deleteInstance(a.id, { lease: ref });
       await ann.renewLease(ref, 30_000);
       await ann.releaseLease(ref);
+      await ann.updateLabels("alice", { set: { plan: "pro" }, remove: ["cohort"] });
       await ann.appendAudit({ who: "ann", action: "destroy", target: "alice" });
       const rows = await fx.backend.listAudit();
       expect(rows.map((r) => r.action)).toEqual([
         "lease.acquire", "instance.create", "instance.update", "operation.create", "journal.append", "operation.update",
-        "usage.open", "usage.close", "instance.delete", "lease.renew", "lease.release", "destroy",
+        "usage.open", "usage.close", "instance.delete", "lease.renew", "lease.release", "labels.update", "destroy",
       ]);
+      expect(rows.find((r) => r.action === "labels.update")?.details).toEqual({ set: { plan: "pro" }, remove: ["cohort"] });
       expect(new Set(rows.map((r) => [r.who, r.target].join(" ")))).toEqual(new Set(["ann alice"]));
       // The store itself, not audited, adds nothing.
       await fx.backend.createInstance(instance("bob"));

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, type CommandModule } from "../../lib/command.js";
-import { CancelledError, errorJson, failureOf, rememberFailure, UsageError } from "../../lib/errors.js";
+import { CancelledError, errorJson, failureOf, rememberFailure } from "../../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, mib, renderDetails, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
-import { parseInteger, validateUser, validateUsers } from "../../lib/validate.js";
+import { addSelectionFlags, selectUsers, type SelectionFlags } from "../../lib/selector-users.js";
+import { parseInteger, validateUser } from "../../lib/validate.js";
 import type { BackupDeps, BackupResult, RestoreResult } from "../../migrate/backup.js";
 import type { EngineDeps } from "../../migrate/types.js";
 import type { ProgressBoard } from "../../lib/io.js";
@@ -21,12 +22,13 @@ async function backupDeps(ctx: Context): Promise<Deps> {
  * The users a fleet command acts on: those named, or with `--all` every user with a live
  * instance. The one place `backup` picks its users (label selectors plug in here).
  */
-export async function selectBackupUsers(ctx: Context, users: string[], all: boolean): Promise<string[]> {
-  if (all && users.length) throw new UsageError("give users or --all, not both");
-  if (!all && users.length === 0) throw new UsageError("name the users to back up, or pass --all", { hint: "automna backup alice bob, or automna backup --all" });
-  if (!all) return validateUsers(users);
-  const live = await (await ctx.state()).listInstances({ role: "live" });
-  return [...new Set(live.map((i) => i.user))].sort();
+export async function selectBackupUsers(ctx: Context, users: string[], flags: SelectionFlags): Promise<string[]> {
+  // --all on a fleet with nobody live is a quiet no-op (the nightly cron line), not an error.
+  if (flags.all === true && users.length === 0 && flags.selector === undefined) {
+    const live = await (await ctx.state()).listInstances({ role: "live" });
+    return [...new Set(live.map((i) => i.user))].sort();
+  }
+  return selectUsers(ctx, users, flags, { command: "backup" });
 }
 
 export interface BackupOutcome {
@@ -109,22 +111,22 @@ function renderOne(ctx: Context, r: BackupResult): void {
 
 export const backupCommand: CommandModule = {
   register(command: Command, ctx: Context) {
-    addOutputFlag(command
-      .argument("[users...]", "user ids")
-      .option("--all", "every user with a live instance")
+    addOutputFlag(addSelectionFlags(command
+      .argument("[users...]", "user ids (or -l, or --all)"), "every user with a live instance")
       .option("--concurrency <n>", "users backed up at once", "4"))
-      .addHelpText("after", examples("automna backup alice", "automna backup --all --concurrency 8 --yes", "automna backup list alice -o csv", "automna backup prune --keep-last 7 --keep-within 7d"))
-      .action(action(ctx, async (users: string[], flags: { all?: boolean; concurrency: string; output?: string }) => {
+      .addHelpText("after", examples("automna backup alice", "automna backup --all --concurrency 8 --yes", "automna backup -l plan=pro", "automna backup list alice -o csv", "automna backup prune --keep-last 7 --keep-within 7d"))
+      .action(action(ctx, async (users: string[], flags: SelectionFlags & { concurrency: string; output?: string }) => {
         const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 64);
-        const selected = await selectBackupUsers(ctx, users, flags.all === true);
+        const selected = await selectBackupUsers(ctx, users, flags);
         if (selected.length === 0) {
           ctx.io.info("no user has a live instance: nothing to back up");
           return 0;
         }
-        const results = await runBackups(ctx, selected, concurrency, selected.length === 1 && !flags.all);
+        const one = selected.length === 1 && !flags.all && flags.selector === undefined;
+        const results = await runBackups(ctx, selected, concurrency, one);
         const failed = results.filter((r) => r.result === "failed").length;
-        if (results.length === 1 && !flags.all) {
+        if (one) {
           if (failed) throw failureOf(results[0]!);
           const r = results[0]!.backup!;
           return format === "table" ? renderOne(ctx, r) : renderDocument(ctx.io, format, r, () => undefined);

@@ -47,6 +47,13 @@ export function spendColumns(report: CostReport, format: RenderOptions["format"]
   report.margins.forEach((margin, i) => {
     cols.push({ name: `margin_${margin.planPrice}`, header: `MARGIN@${margin.planPrice}`, value: (g) => m(g.margins?.[i]?.margin), align: "right" });
   });
+  if (report.planPriceByGroup) {
+    cols.push(
+      { name: "plan_price", header: "PLAN PRICE", value: (g) => m(g.planPrice), align: "right" },
+      { name: "margin", value: (g) => m(g.margin), align: "right" },
+      { name: "margin_pct", header: "MARGIN %", value: (g) => (g.marginPct === null || g.marginPct === undefined ? null : format === "table" ? pct(g.marginPct) : g.marginPct.toFixed(2)), align: "right" },
+    );
+  }
   return cols;
 }
 
@@ -141,7 +148,7 @@ function renderCompare(io: IO, report: CostReport, list: ListOptions, after: boo
   const need = cmp.shape.map((g) => `${g.users} × ${g.need.ramGb} GB${g.need.vcpu ? ` / ${g.need.vcpu} vCPU` : ""}`).join(", ");
   const basis = cmp.basis === "fleet" ? "the running fleet" : "--users/--ram";
   io.out(c.bold(`Monthly cost of ${cmp.users} user${cmp.users === 1 ? "" : "s"} on every provider`) + c.dim(`  need ${need} (from ${basis}), cheapest plan that fits, ${cur}`));
-  if (cmp.current) io.out(c.dim(`Current fleet: ${money(cmp.current.monthly)} a month (${money(cmp.current.perUser)} per user, compute only)`));
+  if (cmp.current) io.out(c.dim(`Current fleet: ${money(cmp.current.monthly)} a month (${money(cmp.current.perUser)} per user, servers and their IPv4)`));
   renderList(io, cmp.rows, compareColumns(report, "table"), list);
   for (const u of cmp.unmet) io.out(c.dim(`${u.provider}: ${u.reason} in the catalog`));
   io.out();

@@ -9,13 +9,16 @@ import { buildReport, projectionMonth, type CostReport, type ShapeFlags } from "
 import { GROUP_BY, type Currency, type GroupBy } from "../../pricing/types.js";
 import type { UsageInterval } from "../../state/types.js";
 import { catalogFor, ratesFor } from "../../pricing/sources.js";
-import { parsePriceList, positiveNumber } from "../../pricing/values.js";
+import { parseNamedPrices, parsePriceList, positiveNumber } from "../../pricing/values.js";
+import { checkLabelKey } from "../../lib/labels.js";
 
 export interface CostReportOptions extends PeriodFlags {
   by?: GroupBy | undefined;
   compare?: boolean | undefined;
   shape?: ShapeFlags | undefined;
   planPrices?: number[] | undefined;
+  /** `--plan-price pro=29,team=79` (with --by label:KEY): a price per label value. */
+  planPriceByGroup?: Record<string, number> | undefined;
   currency?: Currency | undefined;
   /** Comma-separated providers to restrict the report to. */
   provider?: string | undefined;
@@ -50,7 +53,12 @@ export async function runCostReport(ctx: Context, opts: CostReportOptions): Prom
   const compare = opts.compare === true || opts.shape !== undefined;
   const month = projectionMonth(period, now);
   const { intervals, open } = await readUsage(ctx, Math.min(period.from, month.from), Math.max(period.to, month.to), now, compare);
+  // Grouping by a label: each user's labels as they are now (one read; none without a fleet).
+  const labels = opts.by?.startsWith("label:") && intervals.length
+    ? new Map((await (await ctx.state()).listLabels()).map((l) => [l.user, l.labels]))
+    : undefined;
   return buildReport({
+    labels, planPriceByGroup: opts.planPriceByGroup,
     intervals, open, catalog, period, now, rates, providers,
     currency: opts.currency ?? "USD",
     by: opts.by ?? "provider",
@@ -80,8 +88,13 @@ export interface Flags {
 export function parseCostReportFlags(flags: Flags): CostReportOptions {
   let by: GroupBy | undefined;
   if (flags.by !== undefined) {
-    if (!(GROUP_BY as readonly string[]).includes(flags.by)) throw new UsageError(`--by must be one of ${GROUP_BY.join(", ")}, got "${flags.by}"`);
-    by = flags.by as GroupBy;
+    if (flags.by.startsWith("label:")) by = `label:${checkLabelKey("--by label:KEY", flags.by.slice("label:".length))}`;
+    else if (!(GROUP_BY as readonly string[]).includes(flags.by)) throw new UsageError(`--by must be one of ${GROUP_BY.join(", ")}, got "${flags.by}"`, { hint: "e.g. --by label:plan groups by each user's plan label" });
+    else by = flags.by as GroupBy;
+  }
+  const named = flags.planPrice?.includes("=") === true;
+  if (named && !by?.startsWith("label:")) {
+    throw new UsageError("--plan-price NAME=PRICE prices the groups of --by label:KEY", { hint: "e.g. --by label:plan --plan-price pro=29,team=79; or plain prices: --plan-price 29,79" });
   }
   let shape: ShapeFlags | undefined;
   if (flags.users !== undefined || flags.ram !== undefined || flags.vcpu !== undefined) {
@@ -96,7 +109,8 @@ export function parseCostReportFlags(flags: Flags): CostReportOptions {
   return {
     period: flags.period, from: flags.from, to: flags.to, by, shape,
     compare: flags.compare === true || shape !== undefined,
-    planPrices: flags.planPrice === undefined ? undefined : parsePriceList("--plan-price", flags.planPrice),
+    planPrices: flags.planPrice === undefined || named ? undefined : parsePriceList("--plan-price", flags.planPrice),
+    planPriceByGroup: named ? parseNamedPrices("--plan-price", flags.planPrice!) : undefined,
     currency: flags.currency === undefined ? undefined : parseCurrency("--currency", flags.currency),
     provider: flags.provider,
   };

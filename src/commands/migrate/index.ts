@@ -13,6 +13,7 @@ import type { VerifyMode } from "../../migrate/types.js";
 
 interface MigrateFlags {
   all?: boolean;
+  selector?: string;
   from?: string;
   to?: string;
   region?: string;
@@ -67,8 +68,9 @@ export const migrateCommand: CommandModule = {
     // yaml`), as migrate declares it too: a subcommand takes it from there.
     const outputOf = (flags: { output?: string }): string | undefined => flags.output ?? migrate.opts<{ output?: string }>().output;
     const migrate = command
-      .argument("[users...]", "user ids (or --all)")
+      .argument("[users...]", "user ids (or -l, or --all)")
       .option("--all", "every user live on --from")
+      .option("-l, --selector <selector>", "the users live on --from whose labels match (plan=pro,cohort!=beta)")
       .option("--from <provider>", `where they run now: ${providerChoices()}`)
       .option("--to <provider>", "where they move")
       .option("--region <region>", "target region (default: the provider's default)")
@@ -82,6 +84,7 @@ export const migrateCommand: CommandModule = {
       .addHelpText("after", examples(
         "automna migrate alice --from fly --to hetzner",
         "automna migrate --all --from fly --to hetzner --dry-run",
+        "automna migrate -l cohort=beta --from fly --to hetzner --yes",
         "automna migrate --all --from fly --to hetzner --concurrency 8 --yes -o ndjson",
         "automna migrate alice --from hetzner --to digitalocean --verify full",
         "automna migrate status",
@@ -93,7 +96,7 @@ export const migrateCommand: CommandModule = {
         if (!flags.from || !flags.to) throw new UsageError("--from and --to are required", { hint: "automna migrate alice --from fly --to hetzner" });
         const { runMigrate } = await import("./run.js");
         const result = await runMigrate(ctx, {
-          users, all: flags.all === true, from: flags.from, to: flags.to, region: flags.region, size: flags.size, image: flags.image, dryRun: flags.dryRun === true,
+          users, all: flags.all === true, selector: flags.selector, from: flags.from, to: flags.to, region: flags.region, size: flags.size, image: flags.image, dryRun: flags.dryRun === true,
           concurrency: parseInteger("--concurrency", flags.concurrency, 1, 64), keepSource: flags.keepSource, verify: parseVerify(flags.verify), ndjson: fmt === "ndjson",
         }, () => progress(ctx, fmt === "ndjson"));
         if (!Array.isArray(result)) return renderDryRun(ctx, result, fmt);

@@ -1,6 +1,7 @@
 import type { Context } from "../../context.js";
 import { CancelledError, errorJson, NotFoundError, rememberFailure, UsageError } from "../../lib/errors.js";
 import { confirmRisk } from "../../lib/prompt.js";
+import { selectUsers } from "../../lib/selector-users.js";
 import { parseDuration, validateUsers } from "../../lib/validate.js";
 import type { MigrateOutcome, VerifyMode } from "../../migrate/types.js";
 import { watchStateWaits, type Progress } from "./progress.js";
@@ -8,6 +9,8 @@ import { watchStateWaits, type Progress } from "./progress.js";
 export interface MigrateOptions {
   users: string[];
   all: boolean;
+  /** `-l`: the users live on --from whose labels match. */
+  selector?: string | undefined;
   from: string;
   to: string;
   region?: string | undefined;
@@ -76,8 +79,12 @@ async function dryRun(ctx: Context, plan: import("../../migrate/plan.js").Migrat
 /** `automna migrate`: plans, confirms, then migrates each user (at most `concurrency` at once). */
 export async function runMigrate(ctx: Context, opts: MigrateOptions, progress: () => Progress): Promise<DryRunReport | MigrateOutcome[]> {
   if (opts.all && opts.users.length) throw new UsageError("give users or --all, not both");
-  if (!opts.all && opts.users.length === 0) throw new UsageError("name the users to migrate, or pass --all", { hint: "automna migrate alice --from fly --to hetzner" });
-  const users = opts.all ? "all" : validateUsers(opts.users);
+  if (!opts.all && opts.users.length === 0 && opts.selector === undefined) {
+    throw new UsageError("name the users to migrate, select them with -l, or pass --all", { hint: "automna migrate alice --from fly --to hetzner" });
+  }
+  const users = opts.selector !== undefined
+    ? await selectUsers(ctx, opts.users, { selector: opts.selector, all: opts.all }, { command: "migrate", provider: (await ctx.providers()).resolve(opts.from).id })
+    : opts.all ? "all" : validateUsers(opts.users);
   const keepSourceMs = parseDuration("--keep-source", opts.keepSource);
   const { planMigration } = await import("../../migrate/plan.js");
   const plan = await planMigration(ctx, { users, from: opts.from, to: opts.to, region: opts.region, size: opts.size, image: opts.image, keepSourceMs, verify: opts.verify });

@@ -3,6 +3,7 @@ import { errorJson, UsageError } from "../../lib/errors.js";
 import type { ProvisionOutcome } from "../../fleet/provision-one.js";
 import type { PlacementEntry } from "../../fleet/placement.js";
 import type { Provider } from "../../providers/types.js";
+import type { Labels } from "../../state/types.js";
 import type { PlanRow, ProvisionOptions, ProvisionReport } from "./index.js";
 
 /**
@@ -11,7 +12,7 @@ import type { PlanRow, ProvisionOptions, ProvisionReport } from "./index.js";
  * provider's account limit leaves nothing behind (provisionOne removes its intent row when the
  * provider made nothing) and moves that user, and the rest of the run, to the next entry.
  */
-export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, users: string[], env: Record<string, string>): Promise<ProvisionReport> {
+export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, users: string[], env: Record<string, string>, labels: Labels = {}): Promise<ProvisionReport> {
   if (opts.region || opts.size) throw new UsageError("--region and --size come from the placement policy with --provider auto", { hint: "automna config get placement" });
   if (opts.secret.length) throw new UsageError("--secret is not supported with --provider auto yet", { hint: "provision with --provider P, or set secrets afterwards with automna env set" });
   const placementOrder = opts.placement ?? "first";
@@ -85,6 +86,8 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
           }
           placer.release(slot.index);
         }
+        // --label: set once the user has an instance (as provision with a named provider does).
+        if (outcome.result !== "failed" && Object.keys(labels).length) await state.updateLabels(user, { set: labels });
         if (outcome.result === "failed") board.fail(user, outcome.error?.message ?? "failed");
         else board.done(user, `${outcome.result} on ${e.label} (${slot.why})`);
         return outcome;

@@ -6,6 +6,7 @@ import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageE
 import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
 import { count } from "../../lib/words.js";
 import { collectSecrets, readStdin } from "../../lib/secret-input.js";
+import { parseLabels } from "../../lib/labels.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../../lib/validate.js";
 import { providerChoices } from "../../providers/catalog.js";
 import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../../providers/plan.js";
@@ -20,6 +21,8 @@ export interface ProvisionOptions {
   image?: string | undefined;
   env: string[];
   secret: string[];
+  /** `--label k=v`: set on each user provisioned (or already there), in the state store. */
+  label?: string[] | undefined;
   /** `--allow-empty-secret`: an empty --secret value is meant (refused otherwise). */
   allowEmptySecret?: boolean | undefined;
   concurrency: number;
@@ -76,9 +79,10 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const stdinText = (): Promise<string> => (stdinCache ??= readStdin(ctx.io.streams.stdin));
   const users = await collectUsers(ctx, opts, stdinText);
   const env = Object.fromEntries(opts.env.map((e) => parseKeyValue("--env", e)));
+  const labels = parseLabels("--label", opts.label ?? []);
   if (opts.provider === "auto" || opts.placement !== undefined) {
     if (opts.provider !== undefined && opts.provider !== "auto") throw new UsageError("--placement goes with --provider auto", { hint: "automna provision alice --provider auto --placement cheapest" });
-    return (await import("./auto.js")).runAutoProvision(ctx, opts, users, env);
+    return (await import("./auto.js")).runAutoProvision(ctx, opts, users, env, labels);
   }
   const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
   const placement = resolvePlacement(config, registry, opts);
@@ -136,6 +140,8 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
         state, provider, placement, env, secrets, noWait: !opts.wait, allowSleep: opts.allowSleep === true, who, now: () => ctx.clock.now(), health,
         step: (u, text) => board.update(u, text), access, deliverSecrets,
       }, user);
+      // Labels once the user has an instance: a failed user gets them when the same command resumes it.
+      if (outcome.result !== "failed" && Object.keys(labels).length) await state.updateLabels(user, { set: labels });
       if (outcome.result === "failed") board.fail(user, outcome.error?.message ?? "failed");
       else board.done(user, outcome.result === "exists" ? `already has an instance on ${outcome.provider} (${outcome.status}), left alone` : `${outcome.result} (${outcome.status})`);
       return outcome;
@@ -195,6 +201,7 @@ export const provisionCommand: CommandModule = {
       .option("--size <name>", "provider size")
       .option("--image <ref>", "agent container image")
       .option("--env <K=V>", "environment for the agent (repeatable)", repeatable)
+      .option("--label <key=value>", "label the users (repeatable; e.g. plan=pro), for -l selectors and cost-report --by label:KEY", repeatable)
       .option("--secret <NAME>", "secret from $NAME or stdin (repeatable; Fly: app secrets, VMs: a 0600 env file written over SSH)", repeatable)
       .option("--allow-empty-secret", "accept an empty --secret value (refused otherwise)")
       .option("--concurrency <n>", "users provisioned at once", "8")
@@ -206,6 +213,7 @@ export const provisionCommand: CommandModule = {
         "automna provision --from-file users.txt --provider hetzner --concurrency 16",
         "automna provision alice bob --dry-run",
         "automna provision --from-file users.txt --provider auto --placement cheapest --dry-run",
+        "automna provision carol --provider hetzner --label plan=pro --label cohort=beta",
         "OPENAI_API_KEY=... automna provision alice --provider fly --secret OPENAI_API_KEY",
         "printf %s \"$KEY\" | automna provision bob --provider hetzner --secret ANTHROPIC_API_KEY",
       ))

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterfa
 import { NotFoundError, UsageError } from "../../lib/errors.js";
 import type { ServerBackend } from "../tokens.js";
 import type {
-  AuditFilter, InstanceFilter, InstancePatch, InstanceRole, LeaseHolder, NewAuditEntry, NewInstance, NewJournalEntry, NewOperation,
+  AuditFilter, InstanceFilter, InstancePatch, InstanceRole, LabelChange, LeaseHolder, NewAuditEntry, NewInstance, NewJournalEntry, NewOperation,
   NewUsageInterval, OperationFilter, OperationPatch, UpdateOptions, UsageFilter,
 } from "../types.js";
 import { decodeLease, decodeVersion, encodeVersion, LEASE_HEADER, OPERATIONS_PAGE_MAX } from "../wire.js";
@@ -78,6 +78,13 @@ export function registerRoutes(app: FastifyInstance, backend: ServerBackend, now
     store.updateInstance(request.params.id, request.body, writeOptions(request))));
   app.delete<ById>("/v1/instances/:id", { ...write, schema: S.idParam }, mutation<ById>(204, (store, request) =>
     store.deleteInstance(request.params.id, writeOptions(request))));
+
+  // ---- labels
+  app.get<{ Querystring: { users?: string } }>("/v1/labels", { ...read, schema: S.listLabels }, async (request) =>
+    backend.listLabels(request.query.users ? request.query.users.split(",") : undefined));
+  type PatchLabels = { Params: { user: string }; Body: LabelChange };
+  app.patch<PatchLabels>("/v1/users/:user/labels", { ...write, schema: { ...S.userParam, ...S.updateLabels } }, mutation<PatchLabels>(200, (store, request) =>
+    store.updateLabels(request.params.user, request.body)));
 
   // ---- usage
   app.get<{ Querystring: UsageFilter }>("/v1/usage", { ...read, schema: S.listUsage }, async (request) => backend.listUsage(request.query));

@@ -1,3 +1,4 @@
+import { LABEL_KEY_RE, LABEL_VALUE_RE } from "../../lib/labels.js";
 import { USER_ID_RE } from "../../lib/validate.js";
 import { INSTANCE_STATUSES } from "../types.js";
 import { OPERATIONS_PAGE_MAX } from "../wire.js";
@@ -82,6 +83,14 @@ export const S = {
   },
   renewLease: { body: body({ leaseId: id, ttlMs: { type: "integer", minimum: 1, maximum: 7 * 24 * 3_600_000 } }, ["leaseId", "ttlMs"]) },
   breakLease: { body: body({ leaseId: id }, ["leaseId"]) },
+
+  listLabels: { querystring: query({ users: { type: "string", pattern: `^${USER_ID}(,${USER_ID})*$` } }) },
+  updateLabels: {
+    body: body({
+      set: { type: "object", propertyNames: { pattern: LABEL_KEY_RE.source, maxLength: 317 }, additionalProperties: { type: "string", pattern: LABEL_VALUE_RE.source } },
+      remove: { type: "array", maxItems: 1000, items: { type: "string", pattern: LABEL_KEY_RE.source, maxLength: 317 } },
+    }),
+  },
 
   appendAudit: {
     body: body({ who: name, action: name, target: name, requestId: nullable(id), details: object }, ["who", "action", "target"]),
