@@ -1,7 +1,7 @@
 /**
  * Off Cloudflare Sandbox (#14): a fleet seeded on the bridge stand-in (users automna never made,
  * their data in R2) is imported from a mapping, reached through the bridge, and migrated to Fly
- * and on to Hetzner; SIGKILL at sampled steps then resume, a rollback that wakes the sandbox
+ * and on to Hetzner; SIGKILL after every step (chained through resumes) then resume, a rollback that wakes the sandbox
  * again, a sandbox that falls asleep mid-migration while its data changes, a wrong bridge key.
  * The CLI's bridge traffic goes through a recorder and is checked against the bridge's spec.
  */
@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { ObjectStore } from "../../src/sandbox/s3-store.js";
 import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS } from "../helpers/budget.js";
@@ -180,11 +181,24 @@ describe("a seeded Cloudflare Sandbox fleet", () => {
     await expectOnLive("cf-user-2", "fly");
   }, budget(3 * QUIET_MS.migration));
 
-  const KILLS = [{ user: "cf-user-3", point: "freeze:after" }, { user: "cf-user-4", point: "final-restore:after" }, { user: "cf-user-5", point: "retire:after" }];
-  it.concurrent.for(KILLS)("SIGKILL at $user's $point, then resume: one live Fly target, equal checksums", { timeout: budget(6 * QUIET_MS.migration) }, async ({ user, point }) => {
-    const killed = await automna(["migrate", user, "--from", "cloudflare-sandbox", "--to", "fly", "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: point }, { quietMs: QUIET_MS.migration * 2 });
+  // Every step past the lock is a kill point: each test's migration is killed at the first point
+  // of its run, a resume at each next one, and a last resume finishes (crash.test.ts's chains).
+  const POINTS = MIGRATE_STEPS.filter((step) => step !== "lock").map((step) => `${step}:after`);
+  const KILLS = [3, 4, 5].map((n, i, all) => {
+    const per = Math.ceil(POINTS.length / all.length);
+    const chain = POINTS.slice(i * per, (i + 1) * per);
+    return { user: `cf-user-${n}`, chain, points: chain.join(", ") };
+  });
+  it.concurrent.for(KILLS)("SIGKILL of $user's migration and resumes at $points, then a last resume: one live Fly target, equal checksums", { timeout: budget(8 * QUIET_MS.migration) }, async ({ user, chain }) => {
+    const [first, ...then] = chain;
+    const killed = await automna(["migrate", user, "--from", "cloudflare-sandbox", "--to", "fly", "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: first! }, { quietMs: QUIET_MS.migration * 2 });
     expect(killed.signal, killed.stderr).toBe("SIGKILL");
-    const done = await automna(["migrate", "resume", await opOf(user), "--yes", "--json"], w.env, { quietMs: QUIET_MS.migration * 2 });
+    const op = await opOf(user);
+    for (const point of then) {
+      const again = await automna(["migrate", "resume", op, "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: point }, { quietMs: QUIET_MS.migration * 2 });
+      expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
+    }
+    const done = await automna(["migrate", "resume", op, "--yes", "--json"], w.env, { quietMs: QUIET_MS.migration * 2 });
     expect(done.exitCode, done.stderr).toBe(0);
     await expectOnLive(user, "fly");
   });
