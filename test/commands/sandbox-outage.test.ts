@@ -1,24 +1,14 @@
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { execa } from "execa";
-import { afterEach, describe, expect, it } from "vitest";
-import { makeHome, runCli, type Sandbox } from "../helpers/cli.js";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import { automnaIn, detachedSandboxHomes } from "../helpers/detached-sandbox.js";
 
-const BIN = fileURLToPath(new URL("../../dist/bin/automna.js", import.meta.url));
-const homes: Sandbox[] = [];
-afterEach(async () => {
-  for (const h of homes.splice(0)) {
-    await execa(process.execPath, [BIN, "sandbox", "down"], { env: h.env, extendEnv: false, reject: false });
-    h.cleanup();
-  }
-});
-
-const automna = (h: Sandbox, ...args: string[]) => execa(process.execPath, [BIN, ...args], { env: h.env, extendEnv: false, reject: false });
+const home = detachedSandboxHomes();
+const automna = automnaIn;
 
 describe("automna sandbox outage", () => {
   it("takes a provider of the running sandbox down for a time, and brings it back with --end", async () => {
-    const h = makeHome();
-    homes.push(h);
+    const h = home();
     const up = await automna(h, "sandbox", "up", "--detach", "--port", "0", "--action-delay", "20", "--json");
     expect(up.exitCode, up.stderr).toBe(0);
     const { urls } = JSON.parse(up.stdout) as { urls: { admin: string; hetzner: string } };
@@ -39,8 +29,7 @@ describe("automna sandbox outage", () => {
   });
 
   it("rejects an unknown provider, --end with --for, and says when no sandbox runs", async () => {
-    const h = makeHome();
-    homes.push(h);
+    const h = home();
     const unknown = await runCli(["sandbox", "outage", "nowhere"], { env: h.env });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown provider "nowhere"');

@@ -1,28 +1,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { execa } from "execa";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { processAlive } from "../../src/sandbox/daemon.js";
 import { until } from "../helpers/budget.js";
-import { makeHome, runCli, type Sandbox } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
+import { automnaIn, detachedSandboxHomes } from "../helpers/detached-sandbox.js";
 
-const BIN = fileURLToPath(new URL("../../dist/bin/automna.js", import.meta.url));
-const homes: Sandbox[] = [];
-afterEach(async () => {
-  for (const h of homes.splice(0)) {
-    await execa(process.execPath, [BIN, "sandbox", "down"], { env: h.env, extendEnv: false, reject: false });
-    h.cleanup();
-  }
-});
-
-function home(): Sandbox {
-  const h = makeHome();
-  homes.push(h);
-  return h;
-}
-
-const automna = (h: Sandbox, ...args: string[]) => execa(process.execPath, [BIN, ...args], { env: h.env, extendEnv: false, reject: false });
+const home = detachedSandboxHomes();
+const automna = automnaIn;
 
 interface UpJson {
   running: boolean;
