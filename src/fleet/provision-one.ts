@@ -7,7 +7,7 @@ import type { Secret } from "../lib/redact.js";
 import type { Placement } from "../providers/plan.js";
 import { monthlyTotal } from "../providers/plan.js";
 import type { BillingItem, Provider, ProviderInstance } from "../providers/types.js";
-import type { Instance, LeaseRef, StateStore } from "../state/types.js";
+import type { Instance, Labels, LeaseRef, StateStore } from "../state/types.js";
 import { createByMarker, type CreateProgress } from "./create-by-marker.js";
 
 export type ProvisionStatus = "created" | "adopted" | "resumed" | "exists" | "failed";
@@ -51,6 +51,8 @@ export interface ProvisionJob {
   deliverSecrets?: ((instance: Instance, step: (text: string) => void) => Promise<void>) | undefined;
   /** Notes kept on the instance row (why the placement policy put the user there). */
   meta?: Record<string, unknown> | undefined;
+  /** `--label`: set on the user once it has an instance (made now, resumed or already there). */
+  labels?: Labels | undefined;
 }
 
 /** Errors after which the provider certainly made nothing. */
@@ -74,7 +76,7 @@ export async function provisionOne(job: ProvisionJob, user: string): Promise<Pro
     resources: {}, addresses: {}, monthlyPrice: null, currency: null, error: null,
   };
   try {
-    return await withLease(state, user, { who: job.who, operation: "provision" }, async (lease) => {
+    const outcome = await withLease(state, user, { who: job.who, operation: "provision" }, async (lease) => {
       const existing = await state.getInstance(user);
       if (existing && existing.status !== "provisioning" && existing.status !== "failed") {
         return { ...fromInstance(existing), result: "exists" as const };
@@ -84,6 +86,10 @@ export async function provisionOne(job: ProvisionJob, user: string): Promise<Pro
       }
       return await create(job, user, lease, existing);
     });
+    // Labels belong to the user, not the instance: no lease needed. A failed user gets them when
+    // the same command resumes it.
+    if (job.labels && Object.keys(job.labels).length) await state.updateLabels(user, { set: job.labels });
+    return outcome;
   } catch (error) {
     const outcome: ProvisionOutcome = { ...base, result: "failed", error: errorJson(error) };
     rememberFailure(outcome, error);

@@ -75,7 +75,7 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
         board.update(user, `placing on ${e.label} (${slot.why})`);
         const outcome = await provisionOne({
           state, provider: providers.get(e.provider.id)!, placement: { provider: e.provider, region: e.region, size: e.size, image }, env, secrets: {}, noWait: !opts.wait, who,
-          now: () => ctx.clock.now(), health, step: (u, text) => board.update(u, `${e.label}: ${text}`), access, meta: { placement: { entry: e.label, why: slot.why } },
+          now: () => ctx.clock.now(), health, step: (u, text) => board.update(u, `${e.label}: ${text}`), access, meta: { placement: { entry: e.label, why: slot.why } }, labels,
         }, user);
         if (outcome.result === "failed" && !have) {
           const { failureOf } = await import("../../lib/errors.js");
@@ -86,8 +86,6 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
           }
           placer.release(slot.index);
         }
-        // --label: set once the user has an instance (as provision with a named provider does).
-        if (outcome.result !== "failed" && Object.keys(labels).length) await state.updateLabels(user, { set: labels });
         if (outcome.result === "failed") board.fail(user, outcome.error?.message ?? "failed");
         else board.done(user, `${outcome.result} on ${e.label} (${slot.why})`);
         return outcome;

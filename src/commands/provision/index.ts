@@ -138,10 +138,8 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
     report.results = await mapConcurrent(users, opts.concurrency, async (user) => {
       const outcome = await provisionOne({
         state, provider, placement, env, secrets, noWait: !opts.wait, allowSleep: opts.allowSleep === true, who, now: () => ctx.clock.now(), health,
-        step: (u, text) => board.update(u, text), access, deliverSecrets,
+        step: (u, text) => board.update(u, text), access, deliverSecrets, labels,
       }, user);
-      // Labels once the user has an instance: a failed user gets them when the same command resumes it.
-      if (outcome.result !== "failed" && Object.keys(labels).length) await state.updateLabels(user, { set: labels });
       if (outcome.result === "failed") board.fail(user, outcome.error?.message ?? "failed");
       else board.done(user, outcome.result === "exists" ? `already has an instance on ${outcome.provider} (${outcome.status}), left alone` : `${outcome.result} (${outcome.status})`);
       return outcome;
