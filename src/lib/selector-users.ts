@@ -16,6 +16,8 @@ export interface SelectionScope {
   instances?: "live" | "any";
   /** Only users whose instance runs on this provider id. */
   provider?: string | undefined;
+  /** `--all` on a fleet with nobody in it is an empty selection, not an error (a nightly cron job). */
+  allMayBeEmpty?: boolean;
 }
 
 export const SELECTOR_HELP = "the users whose labels match (plan=pro,cohort!=beta; see automna label)";
@@ -50,7 +52,7 @@ export async function selectUsers(ctx: Context, users: string[], flags: Selectio
   ]);
   const byUser = new Map(labels.map((l) => [l.user, l.labels]));
   const chosen = [...new Set(instances.map((i) => i.user))].filter((u) => !selector || matches(selector, byUser.get(u)));
-  if (chosen.length === 0) {
+  if (chosen.length === 0 && !(scope.allMayBeEmpty && !selector)) {
     const what = selector ? `-l "${selector.text}" matches no user` : "there are no users";
     throw new UsageError(`${what}${scope.provider ? ` on ${scope.provider}` : ""} with ${scope.instances === "any" ? "an" : "a live"} instance; nothing to do`, {
       hint: "automna list shows each user's labels",

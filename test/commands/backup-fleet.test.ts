@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { budget, QUIET_MS } from "../helpers/budget.js";
-import { runCli } from "../helpers/cli.js";
+import { makeHome, runCli } from "../helpers/cli.js";
 import { hostDir, instances, migrateWorld, provision, type MigrateWorld } from "../migrate/world.js";
 
 /** Backups as a fleet operation against the sandbox: backup --all with a failing host, list, prune, restore --from latest. */
@@ -28,6 +28,18 @@ async function listed(...users: string[]): Promise<ListedBackup[]> {
 }
 
 describe("backup --all", () => {
+  it("on a fleet with nobody live is a quiet no-op (the nightly cron line), where exec --all is bad input", async () => {
+    const home = makeHome();
+    try {
+      const none = await runCli(["backup", "--all"], { env: home.env });
+      expect([none.code, none.stderr.trim()]).toEqual([0, "no user has a live instance: nothing to back up"]);
+      const exec = await runCli(["exec", "--all", "--", "true"], { env: home.env });
+      expect([exec.code, exec.stderr.split("\n")[0]]).toEqual([2, "Error: there are no users with a live instance; nothing to do"]);
+    } finally {
+      home.cleanup();
+    }
+  });
+
   it(`backs up ${USERS.length} users at once, each verified; one failing host makes it exit 3 and leaves nothing of its own`, async () => {
     await provision(w, "hetzner", USERS);
     // The broken host's tar fails (first on its PATH): its backup fails at once, its agent serves on.

@@ -18,19 +18,6 @@ async function backupDeps(ctx: Context): Promise<Deps> {
   return buildEngineDeps(ctx, await hostRunner(ctx), () => undefined);
 }
 
-/**
- * The users a fleet command acts on: those named, or with `--all` every user with a live
- * instance. The one place `backup` picks its users (label selectors plug in here).
- */
-export async function selectBackupUsers(ctx: Context, users: string[], flags: SelectionFlags): Promise<string[]> {
-  // --all on a fleet with nobody live is a quiet no-op (the nightly cron line), not an error.
-  if (flags.all === true && users.length === 0 && flags.selector === undefined) {
-    const live = await (await ctx.state()).listInstances({ role: "live" });
-    return [...new Set(live.map((i) => i.user))].sort();
-  }
-  return selectUsers(ctx, users, flags, { command: "backup" });
-}
-
 export interface BackupOutcome {
   user: string;
   result: "verified" | "failed";
@@ -118,7 +105,7 @@ export const backupCommand: CommandModule = {
       .action(action(ctx, async (users: string[], flags: SelectionFlags & { concurrency: string; output?: string }) => {
         const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const concurrency = parseInteger("--concurrency", flags.concurrency, 1, 64);
-        const selected = await selectBackupUsers(ctx, users, flags);
+        const selected = await selectUsers(ctx, users, flags, { command: "backup", allMayBeEmpty: true });
         if (selected.length === 0) {
           ctx.io.info("no user has a live instance: nothing to back up");
           return 0;
