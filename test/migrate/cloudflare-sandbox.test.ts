@@ -17,7 +17,7 @@ import { runCli } from "../helpers/cli.js";
 import { loadSpec } from "../conformance/openapi-doc.js";
 import { OpenApiValidator } from "../conformance/openapi-validator.js";
 import { startRecorder, type Recorder } from "../conformance/recorder.js";
-import { expectCarriedOver, hostDir, instances, migrateWorld, type MigrateWorld } from "./world.js";
+import { expectCarriedOver, hostDir, instances, killedAlong, migrateWorld, migrationOf, type MigrateWorld } from "./world.js";
 
 const USERS = 8;
 let w: MigrateWorld;
@@ -86,10 +86,7 @@ const mapping = (name: string, rows: string[]): string => {
   return path;
 };
 
-async function opOf(user: string): Promise<string> {
-  const ops = await cli(["migrate", "status", "-o", "json", "--limit", "1000"]);
-  return ops.json<{ op: string; user: string }[]>().find((r) => r.user === user)!.op;
-}
+const opOf = (user: string): Promise<string> => migrationOf(w, user);
 
 describe("a seeded Cloudflare Sandbox fleet", () => {
   it("refuses a mapping with bad rows as a whole, one line each, importing nothing", async () => {
@@ -190,14 +187,7 @@ describe("a seeded Cloudflare Sandbox fleet", () => {
     return { user: `cf-user-${n}`, chain, points: chain.join(", ") };
   });
   it.concurrent.for(KILLS)("SIGKILL of $user's migration and resumes at $points, then a last resume: one live Fly target, equal checksums", { timeout: budget(8 * QUIET_MS.migration) }, async ({ user, chain }) => {
-    const [first, ...then] = chain;
-    const killed = await automna(["migrate", user, "--from", "cloudflare-sandbox", "--to", "fly", "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: first! }, { quietMs: QUIET_MS.migration * 2 });
-    expect(killed.signal, killed.stderr).toBe("SIGKILL");
-    const op = await opOf(user);
-    for (const point of then) {
-      const again = await automna(["migrate", "resume", op, "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: point }, { quietMs: QUIET_MS.migration * 2 });
-      expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
-    }
+    const op = await killedAlong(w, user, { from: "cloudflare-sandbox", to: "fly" }, chain, QUIET_MS.migration * 2);
     const done = await automna(["migrate", "resume", op, "--yes", "--json"], w.env, { quietMs: QUIET_MS.migration * 2 });
     expect(done.exitCode, done.stderr).toBe(0);
     await expectOnLive(user, "fly");

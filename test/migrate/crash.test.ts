@@ -4,7 +4,7 @@ import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld } from "./world.js";
+import { expectCarriedOver, hostDir, instances, killedAlong, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld } from "./world.js";
 
 /**
  * SIGKILL of the CLI (the built binary) at every step's every point: right after the step's intent
@@ -42,21 +42,13 @@ afterAll(async () => {
   await world?.cleanup();
 });
 
-const withCrash = (w: MigrateWorld, crash?: string) => (crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env);
-const migrate = (w: MigrateWorld, user: string, crash: string) =>
-  automna(["migrate", user, "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], withCrash(w, crash), { quietMs: QUIET_MS.migration * CROWD });
-const resume = (w: MigrateWorld, op: string, crash?: string) => automna(["migrate", "resume", op, "--json", "--yes"], withCrash(w, crash), { quietMs: QUIET_MS.migration * CROWD });
+const resume = (w: MigrateWorld, op: string) => automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration * CROWD });
 
 /** `automna migrate status` (in-process: the same command, without starting Node again). */
 async function statusJson<T>(w: MigrateWorld, args: string[]): Promise<T> {
   const res = await runCli(["migrate", "status", ...args], { env: w.env });
   expect(res.code, res.stderr).toBe(0);
   return res.json<T>();
-}
-
-async function opOf(w: MigrateWorld, user: string): Promise<string> {
-  const rows = await statusJson<{ op: string; user: string }[]>(w, ["-o", "json", "--limit", "1000"]);
-  return rows.find((r) => r.user === user)!.op;
 }
 
 /** Powers the migrated user's droplet off, so the agents of finished points stop writing while the others run. */
@@ -104,14 +96,7 @@ describe.concurrent("SIGKILL at every point of every step, each resume killed at
     // The test's own hook (the imported one would attach to whichever concurrent test is current).
     onTestFinished(() => w.cleanup());
     await provision(w, "hetzner", [user]);
-    const [first, ...then] = chain;
-    const killed = await migrate(w, user, first!);
-    expect(killed.signal, killed.stderr).toBe("SIGKILL");
-    const op = await opOf(w, user);
-    for (const point of then) {
-      const again = await resume(w, op, point);
-      expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
-    }
+    const op = await killedAlong(w, user, { from: "hetzner", to: "digitalocean" }, chain, QUIET_MS.migration * CROWD);
     const done = await resume(w, op);
     expect(done.exitCode, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { automna, BIN } from "../helpers/bin.js";
 import { budget, budgetSetting, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { instances, migrateWorld, provision, type MigrateWorld } from "./world.js";
+import { instances, migrateWorld, migrationOf, provision, type MigrateWorld } from "./world.js";
 
 /** The built binary's migrations that stop half-way: a holder paused past its lease, and rollback. */
 let w: MigrateWorld;
@@ -18,10 +18,7 @@ const migrate = (user: string, crash: string) =>
   automna(["migrate", user, "--from", "hetzner", "--to", "digitalocean", "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: crash }, { quietMs: QUIET_MS.migration });
 const resume = (op: string) => automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration });
 
-async function opOf(user: string): Promise<string> {
-  const res = await automna(["migrate", "status", "-o", "json", "--limit", "1000"], w.env);
-  return (JSON.parse(res.stdout) as { op: string; user: string }[]).find((r) => r.user === user)!.op;
-}
+const opOf = (user: string): Promise<string> => migrationOf(w, user);
 
 describe("a holder paused past its lease (built binary)", () => {
   it("is refused while its lease lives, replaced once it expires, and fenced off when it wakes", async () => {

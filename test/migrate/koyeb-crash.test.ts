@@ -4,7 +4,7 @@ import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
+import { expectCarriedOver, hostDir, instances, killedAlong, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
 
 /**
  * SIGKILL of the built binary at every migration step with Koyeb as the source and as the
@@ -38,23 +38,14 @@ afterAll(async () => {
   await world?.cleanup();
 });
 
-const env = (w: MigrateWorld, crash?: string) => (crash ? { ...w.env, AUTOMNA_CRASH_AT: crash } : w.env);
 
 describe.concurrent("SIGKILL at every step with Koyeb as source and as target, then migrate resume", () => {
   it.for(CASES)("$from -> $to killed at $points", { timeout: budget(CASE_QUIET_MS) }, async ({ user, from, to, chain }, { onTestFinished }) => {
     const w = ownHome(world);
     onTestFinished(() => w.cleanup());
     await provision(w, from, [user]);
-    const [first, ...then] = chain;
-    const killed = await automna(["migrate", user, "--from", from, "--to", to, "--yes", "--json"], env(w, first), { quietMs: QUIET_MS.migration * CROWD });
-    expect(killed.signal, killed.stderr).toBe("SIGKILL");
-    const ops = await runCli(["migrate", "status", "-o", "json", "--limit", "1000"], { env: w.env });
-    const op = ops.json<{ op: string; user: string }[]>().find((r) => r.user === user)!.op;
-    for (const point of then) {
-      const again = await automna(["migrate", "resume", op, "--json", "--yes"], env(w, point), { quietMs: QUIET_MS.migration * CROWD });
-      expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
-    }
-    const done = await automna(["migrate", "resume", op, "--json", "--yes"], env(w), { quietMs: QUIET_MS.migration * CROWD });
+    const op = await killedAlong(w, user, { from, to }, chain, QUIET_MS.migration * CROWD);
+    const done = await automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration * CROWD });
     expect(done.exitCode, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
 

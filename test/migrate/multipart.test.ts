@@ -13,7 +13,7 @@ import { presignUrl, signHeaders } from "../../src/lib/s3-presign.js";
 import { EMPTY_SHA256 } from "../../src/lib/sigv4.js";
 import { automna, BIN } from "../helpers/bin.js";
 import { budget, QUIET_MS, until } from "../helpers/budget.js";
-import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, provision, seed, type MigrateWorld } from "./world.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, migrationOf, provision, seed, type MigrateWorld } from "./world.js";
 
 const MIB = 1024 * 1024;
 let w: MigrateWorld;
@@ -48,10 +48,7 @@ async function killedBetweenParts(args: string[], partsFirst: number): Promise<v
   w.sb.s3.faults.releaseParts();
 }
 
-async function opOf(user: string): Promise<string> {
-  const res = await automna(["migrate", "status", "-o", "json", "--limit", "1000"], env);
-  return (JSON.parse(res.stdout) as { op: string; user: string }[]).find((r) => r.user === user)!.op;
-}
+const opOf = (user: string): Promise<string> => migrationOf({ env: env }, user);
 
 /** The keys of the multipart uploads in progress under `prefix` (ListMultipartUploads). */
 async function uploadsUnder(prefix: string): Promise<string[]> {

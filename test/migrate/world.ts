@@ -3,6 +3,8 @@ import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { S3Limits } from "../../src/sandbox/s3-uploads.js";
+import { expect } from "vitest";
+import { automna } from "../helpers/bin.js";
 import { budgetSetting } from "../helpers/budget.js";
 import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
@@ -227,3 +229,29 @@ function continuesFrom(before: unknown[], after: unknown[]): boolean {
 
 /** How many messages a simulated agent's conversation document keeps (src/sandbox/host/agent-data.ts). */
 const WINDOW = 200;
+
+/** The id of `user`'s migration in this home (`automna migrate status`, in-process). */
+export async function migrationOf(w: Pick<MigrateWorld, "env">, user: string): Promise<string> {
+  const res = await runCli(["migrate", "status", "-o", "json", "--limit", "1000"], { env: w.env });
+  if (res.code !== 0) throw new Error(`migrate status exited ${res.code}: ${res.stderr}`);
+  const row = res.json<{ op: string; user: string }[]>().find((r) => r.user === user);
+  if (!row) throw new Error(`no migration of ${user}`);
+  return row.op;
+}
+
+/**
+ * The crash tests' chain: `migrate <user> --from --to` (the built binary) SIGKILLed at the first
+ * point (AUTOMNA_CRASH_AT), then `migrate resume` SIGKILLed at each next point in turn. Each kill
+ * is asserted, naming the point. Returns the operation, for the last resume the caller makes.
+ */
+export async function killedAlong(w: Pick<MigrateWorld, "env">, user: string, route: { from: string; to: string }, chain: string[], quietMs: number): Promise<string> {
+  const [first, ...then] = chain;
+  const killed = await automna(["migrate", user, "--from", route.from, "--to", route.to, "--yes", "--json"], { ...w.env, AUTOMNA_CRASH_AT: first! }, { quietMs });
+  expect(killed.signal, `migrate killed at ${first}: ${killed.stderr}`).toBe("SIGKILL");
+  const op = await migrationOf(w, user);
+  for (const point of then) {
+    const again = await automna(["migrate", "resume", op, "--json", "--yes"], { ...w.env, AUTOMNA_CRASH_AT: point }, { quietMs });
+    expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
+  }
+  return op;
+}
