@@ -12,11 +12,12 @@
 // CLI in the same run, interleaved (same sandbox; its own state home), for a side-by-side ratio;
 // BENCH_COMPARE_CASES=0,200 limits it to those cases (a slow build's 5,000-file case takes minutes).
 // Usage: npm run build && node bench/datapath.mjs [runs=3] [cases=0,200,1024,files] [latency-ms=0]
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { migrationWorld } from "./lib/migration-world.mjs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Buffer } from "node:buffer";
 
@@ -24,23 +25,12 @@ const runs = Number(process.argv[2] ?? 3);
 const cases = (process.argv[3] ?? "0,200,1024,files").split(",");
 const latencyMs = Number(process.argv[4] ?? 0);
 const MB = 1024 * 1024;
-const scale = 100;
-const { startSandbox } = await import("../dist/src/sandbox/index.js");
 const { presignUrl } = await import("../dist/src/lib/s3-presign.js");
 const { Secret } = await import("../dist/src/lib/redact.js");
-const dir = mkdtempSync(join(tmpdir(), "automna-bench-datapath-"));
-const sandbox = await startSandbox({
-  dir: join(dir, "world"), rateLimitScale: scale, actionDelayMs: 50, sshPort: 22223, sshLatencyMs: latencyMs, addressBase: "127.61",
+const { dir, sandbox, home: homeEnv } = await migrationWorld({
+  name: "datapath", sshPort: 22223, sshLatencyMs: latencyMs, addressBase: "127.61",
   // The simulated agent barely writes: the bench decides what changes.
   agent: { logIntervalMs: 60_000, dataWriteIntervalMs: 600_000, seedBytes: 0, maxDataBytes: 1024 },
-  cloudflareRateLimit: { limit: 1200, windowMs: 300_000 / scale },
-});
-const key = join(dir, "id_ed25519");
-execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-const homeEnv = (home) => ({
-  PATH: process.env.PATH, HOME: dir, USER: "bench", XDG_CONFIG_HOME: join(dir, home, "config"), XDG_DATA_HOME: join(dir, home, "data"), NO_COLOR: "1", ...sandbox.env(),
-  AUTOMNA_RATE_SCALE: String(scale), AUTOMNA_POLL_MS: "50", AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_SSH_PORT: "22223",
-  AUTOMNA_SSH_PUBLIC_KEY: `${key}.pub`, AUTOMNA_SSH_IDENTITY_FILE: key, AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "200ms",
 });
 const builds = [{ name: "this build", prefix: "dp", bin: new URL("../dist/bin/automna.js", import.meta.url).pathname, env: homeEnv("a") }];
 const compareCases = (process.env.BENCH_COMPARE_CASES ?? cases.join(",")).split(",");

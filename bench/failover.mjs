@@ -7,19 +7,18 @@
 // the outage began). The comparison is `backup --all` of the same fleet in the same run (the
 // nightly cost that buys this recovery).
 // Usage: npm run build && node bench/failover.mjs [users=100] [mb=10] [runs=1] [concurrency=16]
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { migrationWorld } from "./lib/migration-world.mjs";
 
 const users = Number(process.argv[2] ?? 100);
 const mb = Number(process.argv[3] ?? 10);
 const runs = Number(process.argv[4] ?? 1);
 const concurrency = Number(process.argv[5] ?? 16);
-const scale = 100;
-const { startSandbox } = await import("../dist/src/sandbox/index.js");
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -27,19 +26,11 @@ const pct = (xs, p) => {
 };
 
 async function oneRun(run) {
-  const dir = mkdtempSync(join(tmpdir(), "automna-bench-failover-"));
-  const sandbox = await startSandbox({
-    dir: join(dir, "world"), rateLimitScale: scale, actionDelayMs: 50, sshPort: 22223,
+  const { dir, sandbox, home } = await migrationWorld({
+    name: "failover", sshPort: 22223,
     agent: { logIntervalMs: 5000, dataWriteIntervalMs: 600_000, seedBytes: 64 * 1024, maxDataBytes: 1024 * 1024 },
-    cloudflareRateLimit: { limit: 1200, windowMs: 300_000 / scale },
   });
-  const key = join(dir, "id_ed25519");
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-  const env = {
-    PATH: process.env.PATH, HOME: dir, USER: "bench", XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data"), NO_COLOR: "1", ...sandbox.env(),
-    AUTOMNA_RATE_SCALE: String(scale), AUTOMNA_POLL_MS: "50", AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_SSH_PORT: "22223",
-    AUTOMNA_SSH_PUBLIC_KEY: `${key}.pub`, AUTOMNA_SSH_IDENTITY_FILE: key, AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "200ms",
-  };
+  const env = home();
   const bin = new URL("../dist/bin/automna.js", import.meta.url).pathname;
   // Asynchronous on purpose: the sandbox serves from this very process.
   const cli = (args, input) => new Promise((resolve, reject) => {

@@ -6,34 +6,24 @@
 // [latency-ms]: simulated one-way network latency on every SSH connection (default 0: loopback).
 // AUTOMNA_SSH_OPTIONS=ControlMaster=no in the environment turns off SSH connection sharing.
 // Usage: npm run build && node bench/migrate.mjs [users=100] [mb=10] [runs=3] [concurrency=16] [latency-ms=0]
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { migrationWorld } from "./lib/migration-world.mjs";
 
 const users = Number(process.argv[2] ?? 100);
 const mb = Number(process.argv[3] ?? 10);
 const runs = Number(process.argv[4] ?? 3);
 const concurrency = Number(process.argv[5] ?? 16);
 const latencyMs = Number(process.argv[6] ?? 0);
-const scale = 100;
-const { startSandbox } = await import("../dist/src/sandbox/index.js");
-const dir = mkdtempSync(join(tmpdir(), "automna-bench-migrate-"));
-const sandbox = await startSandbox({
-  dir: join(dir, "world"), rateLimitScale: scale, actionDelayMs: 50, sshPort: 22222, sshLatencyMs: latencyMs,
+const { dir, sandbox, home } = await migrationWorld({
+  name: "migrate", sshPort: 22222, sshLatencyMs: latencyMs,
   agent: { logIntervalMs: 5000, dataWriteIntervalMs: 5000, seedBytes: 64 * 1024, maxDataBytes: 1024 * 1024 },
-  cloudflareRateLimit: { limit: 1200, windowMs: 300_000 / scale },
 });
-const key = join(dir, "id_ed25519");
-execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-const env = {
-  PATH: process.env.PATH, HOME: dir, USER: "bench", XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data"), NO_COLOR: "1", ...sandbox.env(),
-  AUTOMNA_RATE_SCALE: String(scale), AUTOMNA_POLL_MS: "50", AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_SSH_PORT: "22222",
-  AUTOMNA_SSH_PUBLIC_KEY: `${key}.pub`, AUTOMNA_SSH_IDENTITY_FILE: key, AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "200ms",
-  ...(process.env.AUTOMNA_SSH_OPTIONS ? { AUTOMNA_SSH_OPTIONS: process.env.AUTOMNA_SSH_OPTIONS } : {}),
-};
+const env = home();
 const bin = new URL("../dist/bin/automna.js", import.meta.url).pathname;
 // Asynchronous on purpose: the sandbox serves from this very process.
 const run = (cmd, args, input, options = {}) => new Promise((resolve, reject) => {
