@@ -8,12 +8,12 @@ import type { BillingItem, ImportCandidate } from "../providers/types.js";
 import { withLease } from "../state/lease.js";
 import type { Instance, LeaseRef, StateStore } from "../state/types.js";
 import type { ImportEntry } from "./import-entries.js";
-import { openUsage } from "./provision-one.js";
+import { openUsage, type InstanceReport } from "./provision-one.js";
 
 export type ImportResult = "imported" | "already-imported" | "would-import" | "refused" | "failed";
 
 /** One user's outcome, in the documented JSON shape of `import --json`. */
-export interface ImportOutcome {
+export interface ImportOutcome extends InstanceReport {
   user: string;
   provider: string;
   /** The provider's id from the mapping (or the match). */
@@ -24,15 +24,8 @@ export interface ImportOutcome {
   name: string | null;
   region: string | null;
   size: string | null;
-  status: string | null;
-  instanceId: string | null;
-  resources: Record<string, string>;
-  addresses: Record<string, string>;
-  monthlyPrice: number | null;
-  currency: string | null;
   /** Its SSH host key: null for providers reached through their API, else whether it is accepted and its fingerprints. */
   hostKey: { accepted: boolean; fingerprints: string[] } | null;
-  error: { code: string; message: string; hint?: string } | null;
 }
 
 export interface ImportJob {

@@ -12,13 +12,8 @@ import { createByMarker, type CreateProgress } from "./create-by-marker.js";
 
 export type ProvisionStatus = "created" | "adopted" | "resumed" | "exists" | "failed";
 
-/** One user's outcome, in the documented JSON shape of `provision --json`. */
-export interface ProvisionOutcome {
-  user: string;
-  result: ProvisionStatus;
-  provider: string;
-  region: string;
-  size: string;
+/** The instance fields that `provision --json` and `import --json` both report for a user. */
+export interface InstanceReport {
   status: string | null;
   instanceId: string | null;
   resources: Record<string, string>;
@@ -26,6 +21,15 @@ export interface ProvisionOutcome {
   monthlyPrice: number | null;
   currency: string | null;
   error: { code: string; message: string; hint?: string } | null;
+}
+
+/** One user's outcome, in the documented JSON shape of `provision --json`. */
+export interface ProvisionOutcome extends InstanceReport {
+  user: string;
+  result: ProvisionStatus;
+  provider: string;
+  region: string;
+  size: string;
 }
 
 export interface ProvisionJob {
