@@ -34,10 +34,15 @@ export interface LogsResult {
 /** `--since` as each source needs it: relative for Docker (the host's own clock), absolute for filtering here. */
 export function logQuery(since: string | undefined, tail: number | undefined, now: Date): LogQuery {
   if (since === undefined) return { tail };
-  const at = parseSince("--since", since, now);
+  const parsed = parseSince("--since", since, now);
   const relative = /^\d/.test(since) && !/^\d{4}-\d{2}-\d{2}/.test(since);
-  const docker = relative ? `${Math.max(0, Math.round(parseDuration("--since", since) / 1000))}s` : at.toISOString();
-  return { since: { docker, at: normalizeTime(at.toISOString()) }, tail };
+  if (relative) return { since: { docker: `${Math.max(0, Math.round(parseDuration("--since", since) / 1000))}s`, at: normalizeTime(parsed.toISOString()) }, tail };
+  // An absolute time keeps the nanoseconds it was given (a Date has milliseconds only): a line's
+  // own timestamp passed back as --since must select that line first, not an earlier one in the
+  // same millisecond. Docker takes RFC 3339 with nanoseconds as it is.
+  const exact = normalizeTime(since);
+  const at = exact.length === 30 && exact.endsWith("Z") ? exact : normalizeTime(parsed.toISOString());
+  return { since: { docker: at, at }, tail };
 }
 
 /**

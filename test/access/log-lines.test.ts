@@ -24,7 +24,11 @@ describe("log times", () => {
   it("--since: durations stay relative for docker (the host's clock), ISO times absolute", () => {
     const now = new Date("2026-11-29T12:00:00.000Z");
     expect(logQuery("10m", 5, now)).toEqual({ since: { docker: "600s", at: "2026-11-29T11:50:00.000000000Z" }, tail: 5 });
-    expect(logQuery("2026-11-29T10:00:00+01:00", undefined, now)).toEqual({ since: { docker: "2026-11-29T09:00:00.000Z", at: "2026-11-29T09:00:00.000000000Z" }, tail: undefined });
+    expect(logQuery("2026-11-29T10:00:00+01:00", undefined, now)).toEqual({ since: { docker: "2026-11-29T09:00:00.000000000Z", at: "2026-11-29T09:00:00.000000000Z" }, tail: undefined });
+    // A line's own timestamp as --since keeps its nanoseconds (a Date would cut them to ms and let
+    // an earlier line of the same millisecond in); a date alone still works.
+    expect(logQuery("2026-11-29T10:00:00.123456789Z", undefined, now).since).toEqual({ docker: "2026-11-29T10:00:00.123456789Z", at: "2026-11-29T10:00:00.123456789Z" });
+    expect(logQuery("2026-11-29", undefined, now).since!.at).toBe("2026-11-29T00:00:00.000000000Z");
     expect(logQuery(undefined, 3, now)).toEqual({ tail: 3 });
     expect(() => logQuery("soon", undefined, now)).toThrow(/--since must be/);
   });
