@@ -6,14 +6,17 @@
 // same tools and the same object store, one after another (tar to a file, sha256sum, curl PUT,
 // curl GET, sha256sum, tar -x). Reports per case, medians over the runs: wall, the data path
 // (warm-archive start to verify done), downtime (freeze to target healthy), floor, floor/data path,
-// and CPU (this process, which is the sandbox with every host's commands, plus the CLI and ssh:
-// user+sys, so a loaded machine inflates it less than wall time; the CLI's share from /usr/bin/time).
+// and CPU (user+sys, so a loaded machine inflates it less than wall time) in four parts: automna =
+// the CLI with the ssh clients it waited for (/usr/bin/time) and the SSH connection masters it left
+// running (daemons: read from /proc, then ended); on the hosts = the commands the hosts ran (the
+// data path's scripts and the sandbox's `docker` stand-in: this process's children but the CLI);
+// sandbox servers = this process (the stand-ins for sshd, the provider APIs, S3, DNS, the agents).
 // BENCH_COMPARE=<dir with another build's dist/> migrates a second set of users with that build's
 // CLI in the same run, interleaved (same sandbox; its own state home), for a side-by-side ratio;
 // BENCH_COMPARE_CASES=0,200 limits it to those cases (a slow build's 5,000-file case takes minutes).
 // Usage: npm run build && node bench/datapath.mjs [runs=3] [cases=0,200,1024,files] [latency-ms=0]
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -25,6 +28,10 @@ const runs = Number(process.argv[2] ?? 3);
 const cases = (process.argv[3] ?? "0,200,1024,files").split(",");
 const latencyMs = Number(process.argv[4] ?? 0);
 const MB = 1024 * 1024;
+// BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": extra node flags for the migrating CLI (profiles).
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+// BENCH_WRAP="strace -f -o /tmp/trace": a command the CLI runs under (counting its processes and calls).
+const wrap = (process.env.BENCH_WRAP ?? "").split(" ").filter(Boolean);
 const { presignUrl } = await import("../dist/src/lib/s3-presign.js");
 const { Secret } = await import("../dist/src/lib/redact.js");
 const { dir, sandbox, home: homeEnv } = await migrationWorld({
@@ -52,13 +59,38 @@ const run = (cmd, args, options = {}) => new Promise((resolve, reject) => {
 });
 const cli = (b, args, options) => run(process.execPath, [b.bin, ...args], { env: b.env, ...options });
 
-/** CPU seconds of this process and of every child it has waited for (the CLI, ssh, the hosts' commands). */
+/** CPU seconds of this process (the sandbox's servers) and of every child it has waited for (the CLI, ssh, the hosts' commands). */
 function cpuSeconds() {
   const own = process.cpuUsage();
   const fields = readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
   // cutime and cstime: fields 16 and 17 of stat, 14 and 15 after "pid (comm) ", in clock ticks.
   const children = (Number(fields[13]) + Number(fields[14])) / 100;
-  return (own.user + own.system) / 1e6 + children;
+  return { own: (own.user + own.system) / 1e6, children };
+}
+
+/**
+ * The CPU of the SSH connection masters this bench's CLI left behind (ControlPersist: daemons,
+ * counted by nobody's rusage), then ended, so the next migration pays its own handshakes.
+ * Found by their process title, which names the socket in this bench's runtime directory.
+ */
+let reaped = 0;
+function reapMasters() {
+  let seconds = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0");
+      // A master renames itself "ssh: <control socket> [mux]".
+      if (!argv[0].startsWith(`ssh: ${join(dir, "r")}/`)) continue;
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      // utime and stime: fields 14 and 15 of stat.
+      seconds += (Number(fields[11]) + Number(fields[12])) / 100;
+      process.kill(Number(pid));
+      reaped++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return seconds;
 }
 
 const userOf = (b, c) => `${b.prefix}-${c}`;
@@ -112,11 +144,12 @@ async function migrate(b, c, n) {
   const data = dataDir(source);
   // Data is old when an agent is moved: past the quick check's 2 s window for racily clean files.
   await sleep(2500);
+  reapMasters();
   let changed = false;
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
   const timed = join(dir, "time.txt");
-  const out = await run("/usr/bin/time", ["-f", "%U %S", "-o", timed, process.execPath, b.bin, "migrate", user, "--from", source.provider, "--to", to, "--keep-source", "0s", "--yes", "-o", "ndjson"], {
+  const out = await run("/usr/bin/time", ["-f", "%U %S", "-o", timed, ...wrap, process.execPath, ...nodeArgs, b.bin, "migrate", user, "--from", source.provider, "--to", to, "--keep-source", "0s", "--yes", "-o", "ndjson"], {
     env: b.env,
     onStdout: (text) => {
       if (!changed && text.includes('"step":"warm-restore","phase":"done"')) {
@@ -126,15 +159,20 @@ async function migrate(b, c, n) {
     },
   });
   const wall = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds() - cpu0;
-  // The CLI with the ssh clients it waited for (the shared connections' masters are daemons: not counted anywhere).
+  const cpu1 = cpuSeconds();
+  // The CLI with the ssh clients it waited for; the shared connections' masters (daemons) apart.
   const cliCpu = readFileSync(timed, "utf8").trim().split("\n").at(-1).split(" ").reduce((a, b) => a + Number(b), 0);
+  const masters = reapMasters();
+  // What ran on the hosts (the data path's scripts, the sandbox's docker stand-in), and the sandbox's own servers.
+  const hosts = cpu1.children - cpu0.children - cliCpu;
+  const sandboxCpu = cpu1.own - cpu0.own;
+  const cpu = cliCpu + masters + hosts + sandboxCpu;
   const events = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
   const result = events.find((e) => e.type === "result");
   if (result?.result !== "migrated") throw new Error(`${user}: ${JSON.stringify(result)}`);
   const at = (step, phase) => Date.parse(events.find((e) => e.step === step && e.phase === phase).at);
   await cli(b, ["gc", "--yes", "--quiet"]);
-  return { wall, cpu, cliCpu, downtime: result.downtimeMs / 1000, datapath: (at("verify", "done") - at("warm-archive", "start")) / 1000 };
+  return { wall, cpu, cliCpu, masters, automna: cliCpu + masters, hosts, sandboxCpu, downtime: result.downtimeMs / 1000, datapath: (at("verify", "done") - at("warm-archive", "start")) / 1000 };
 }
 
 const rows = builds.map(() => Object.fromEntries(cases.map((c) => [c, []])));
@@ -146,7 +184,7 @@ for (let n = 1; n <= runs; n++) {
       if (!casesOf(b).includes(c)) continue;
       const m = await migrate(b, c, n);
       rows[i][c].push({ ...m, floor: f });
-      console.log(`run ${n} ${c} ${b.name}: wall ${m.wall.toFixed(2)} s, data path ${m.datapath.toFixed(2)} s, downtime ${m.downtime.toFixed(2)} s, floor ${f.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s of which the CLI ${m.cliCpu.toFixed(2)} s (load ${loadavg()[0].toFixed(1)})`);
+      console.log(`run ${n} ${c} ${b.name}: wall ${m.wall.toFixed(2)} s, data path ${m.datapath.toFixed(2)} s, downtime ${m.downtime.toFixed(2)} s, floor ${f.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s: automna ${m.automna.toFixed(2)} s (CLI ${m.cliCpu.toFixed(2)} s, ${reaped} ssh masters so far ${m.masters.toFixed(2)} s), hosts ${m.hosts.toFixed(2)} s, sandbox ${m.sandboxCpu.toFixed(2)} s (load ${loadavg()[0].toFixed(1)})`);
       load.push(loadavg()[0]);
     }
   }
@@ -159,8 +197,8 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load average ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)}, SSH latency ${latencyMs} ms, ${runs} runs, medians:`);
-console.log("| build | /data | wall | data path | downtime | floor | floor / data path | CPU (of which the CLI) |");
-console.log("|---|---|---|---|---|---|---|---|");
+console.log("| build | /data | wall | data path | downtime | floor | floor / data path | CPU: automna (CLI + ssh) | on the hosts | sandbox servers | total |");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const [i, b] of builds.entries()) {
   const zero = rows[i]["0"] ? median(rows[i]["0"].map((r) => r.downtime)) : undefined;
   for (const c of casesOf(b)) {
@@ -168,7 +206,7 @@ for (const [i, b] of builds.entries()) {
     const m = (k) => median(r.map((x) => x[k]));
     const name = c === "files" ? "5,000 files of 2 KiB" : c === "0" ? "0 B" : `${c} MB`;
     const vsZero = zero && c !== "0" ? ` (${(m("downtime") / zero).toFixed(2)}x 0 B)` : "";
-    console.log(`| ${b.name} | ${name} | ${m("wall").toFixed(2)} s | ${m("datapath").toFixed(2)} s | ${m("downtime").toFixed(2)} s${vsZero} | ${m("floor").toFixed(2)} s | ${median(r.map((x) => x.floor / x.datapath)).toFixed(2)} | ${m("cpu").toFixed(2)} s (${m("cliCpu").toFixed(2)} s) |`);
+    console.log(`| ${b.name} | ${name} | ${m("wall").toFixed(2)} s | ${m("datapath").toFixed(2)} s | ${m("downtime").toFixed(2)} s${vsZero} | ${m("floor").toFixed(2)} s | ${median(r.map((x) => x.floor / x.datapath)).toFixed(2)} | ${m("automna").toFixed(2)} s | ${m("hosts").toFixed(2)} s | ${m("sandboxCpu").toFixed(2)} s | ${m("cpu").toFixed(2)} s |`);
   }
 }
 if (builds.length === 2) {

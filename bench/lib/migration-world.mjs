@@ -19,7 +19,8 @@ export async function migrationWorld({ name, sshPort, agent, sshLatencyMs = 0, a
   const key = join(dir, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
   const home = (sub = "") => ({
-    PATH: process.env.PATH, HOME: dir, USER: "bench", XDG_CONFIG_HOME: join(dir, sub, "config"), XDG_DATA_HOME: join(dir, sub, "data"), NO_COLOR: "1", ...sandbox.env(),
+    // Its own short directory for the shared SSH connections' sockets (not the user's /tmp/automna-<uid>).
+    PATH: process.env.PATH, HOME: dir, XDG_RUNTIME_DIR: join(dir, "r"), USER: "bench", XDG_CONFIG_HOME: join(dir, sub, "config"), XDG_DATA_HOME: join(dir, sub, "data"), NO_COLOR: "1", ...sandbox.env(),
     AUTOMNA_RATE_SCALE: String(SCALE), AUTOMNA_POLL_MS: "50", AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_SSH_PORT: String(sshPort),
     AUTOMNA_SSH_PUBLIC_KEY: `${key}.pub`, AUTOMNA_SSH_IDENTITY_FILE: key, AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "200ms",
     ...(process.env.AUTOMNA_SSH_OPTIONS ? { AUTOMNA_SSH_OPTIONS: process.env.AUTOMNA_SSH_OPTIONS } : {}),

@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { basename, dirname, extname, resolve } from "node:path";
 import { CONFIG_KEYS, closest, findConfigKey, type ConfigKey } from "./config-keys.js";
 import { ConfigError, UsageError } from "./errors.js";
@@ -58,27 +59,14 @@ export class Config {
     }
     const isDefault = !options.path && !env.AUTOMNA_CONFIG;
     prepareLocation(path, isDefault);
-    const Conf = await loadConf();
-    let store: ConfStore;
-    try {
-      store = new Conf({
-        cwd: dirname(path),
-        configName: basename(path, extname(path)),
-        fileExtension: extname(path).slice(1) || "json",
-        configFileMode: 0o600,
-        clearInvalidConfig: false,
-        watch: false,
-      }) as unknown as ConfStore;
-    } catch (error) {
-      throw describeUnreadable(path, error);
-    }
-    // conf copies whatever the file holds into an object (an array's items become keys "0", "1"...): the file itself is checked.
+    // The file itself is checked (conf would copy an array's items into keys "0", "1"...).
     const root = fileRoot(path);
     if (typeof root !== "object" || root === null || Array.isArray(root)) {
       throw new ConfigError(`config file ${path} is not a JSON object (it holds ${Array.isArray(root) ? "an array" : typeof root})`, {
         hint: 'it should look like {"profiles": {"default": {...}}}; fix or move the file: automna will not overwrite it',
       });
     }
+    const store = new FileStore(path, root as Record<string, unknown>);
     const profiles = store.get("profiles");
     if (profiles !== undefined && (typeof profiles !== "object" || profiles === null || Array.isArray(profiles))) {
       throw new ConfigError(`config file ${path} has an invalid "profiles" entry`, { hint: "fix or move the file; automna will not overwrite it" });
@@ -217,17 +205,76 @@ export class Config {
 }
 
 /**
+ * The file as read once at open; conf (which loads a JSON-schema validator: a tenth of a
+ * command's start-up CPU) only when something is written, and from then on everything through it.
+ */
+class FileStore implements ConfStore {
+  readonly path: string;
+  readonly #root: Record<string, unknown>;
+  #conf: ConfStore | undefined;
+
+  constructor(path: string, root: Record<string, unknown>) {
+    this.path = path;
+    this.#root = root;
+  }
+
+  get store(): Record<string, unknown> {
+    return this.#conf?.store ?? this.#root;
+  }
+
+  get(key: string): unknown {
+    if (this.#conf) return this.#conf.get(key);
+    let value: unknown = this.#root;
+    for (const part of key.split(".")) {
+      if (typeof value !== "object" || value === null || !Object.hasOwn(value, part)) return undefined;
+      value = (value as Record<string, unknown>)[part];
+    }
+    return value;
+  }
+
+  set(key: string | Record<string, unknown>, value?: unknown): void {
+    const conf = this.#writer();
+    if (typeof key === "string") conf.set(key, value);
+    else conf.set(key);
+  }
+
+  delete(key: string): void {
+    this.#writer().delete(key);
+  }
+
+  #writer(): ConfStore {
+    if (this.#conf) return this.#conf;
+    const path = this.path;
+    const Conf = loadConf();
+    try {
+      this.#conf = new Conf({
+        cwd: dirname(path),
+        configName: basename(path, extname(path)),
+        fileExtension: extname(path).slice(1) || "json",
+        configFileMode: 0o600,
+        clearInvalidConfig: false,
+        watch: false,
+      }) as unknown as ConfStore;
+    } catch (error) {
+      throw describeUnreadable(path, error);
+    }
+    return this.#conf;
+  }
+}
+
+/**
  * conf, without the signal listeners its atomic writer installs. On import, atomically's
  * when-exit hooks SIGINT, SIGTERM, SIGHUP and a dozen more to delete the temporary files of
  * writes under way, then sends the same signal to the process again: one Ctrl-C arrived twice
  * at bin/'s handler, which stops at once on a second. conf writes synchronously, so no write
  * is ever under way when a signal is handled; the listeners go, and bin/ alone owns signals.
- * (when-exit's process-exit hook stays.)
+ * (when-exit's process-exit hook stays.) Loaded synchronously (require of an ES module) because
+ * writes are synchronous.
  */
-async function loadConf(): Promise<typeof import("conf").default> {
+function loadConf(): typeof import("conf").default {
   const signals = (): string[] => process.eventNames().filter((e): e is string => typeof e === "string" && e.startsWith("SIG"));
   const before = new Map(signals().map((s) => [s, process.rawListeners(s)]));
-  const { default: Conf } = await import("conf");
+  const { default: Conf } = createRequire(import.meta.url)("conf") as typeof import("conf");
   for (const signal of signals()) {
     const had = before.get(signal) ?? [];
     for (const listener of process.rawListeners(signal)) {

@@ -1,4 +1,5 @@
-import { Pool, type Dispatcher } from "undici";
+import { createRequire } from "node:module";
+import type { Dispatcher, Pool } from "undici";
 import { sleep as abortableSleep, type RateBudget } from "./rate-budget.js";
 import { redact } from "./redact.js";
 import { backoffMs, headerMap, networkKind, requestIdOf, retryAfterMs } from "./http-util.js";
@@ -48,6 +49,29 @@ export interface TransportOptions {
   random?: (() => number) | undefined;
 }
 
+let poolClass: typeof Pool | undefined;
+
+/**
+ * undici's Pool with its request API, loaded at the first request, without the rest of undici's
+ * index (fetch, WebSocket, caches, mocks: as much start-up CPU again, per command). The index
+ * adds the request API to Dispatcher.prototype; so does this. Should undici's files move, the
+ * index itself.
+ */
+function PoolClass(): typeof Pool {
+  if (poolClass) return poolClass;
+  const load = createRequire(import.meta.url);
+  try {
+    const pool = load("undici/lib/dispatcher/pool.js") as typeof Pool;
+    const dispatcher = load("undici/lib/dispatcher/dispatcher.js") as { prototype: object };
+    if (typeof pool.prototype.request !== "function") Object.assign(dispatcher.prototype, load("undici/lib/api/index.js") as object);
+    if (typeof pool.prototype.request === "function") poolClass = pool;
+  } catch {
+    // undici's layout changed
+  }
+  poolClass ??= (load("undici") as typeof import("undici")).Pool;
+  return poolClass;
+}
+
 export class Transport {
   readonly origin: string;
   readonly basePath: string;
@@ -64,7 +88,7 @@ export class Transport {
   }
 
   #dispatcher(): Dispatcher {
-    this.#pool ??= this.#options.dispatcher ?? new Pool(this.origin, {
+    this.#pool ??= this.#options.dispatcher ?? new (PoolClass())(this.origin, {
       connections: this.#options.connections ?? 16,
       keepAliveTimeout: 10_000,
       // Each attempt's deadline is its own timeout signal (Fly's /wait holds a request 60 s).
