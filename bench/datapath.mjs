@@ -172,7 +172,9 @@ async function migrate(b, c, n) {
   if (result?.result !== "migrated") throw new Error(`${user}: ${JSON.stringify(result)}`);
   const at = (step, phase) => Date.parse(events.find((e) => e.step === step && e.phase === phase).at);
   await cli(b, ["gc", "--yes", "--quiet"]);
-  return { wall, cpu, cliCpu, masters, automna: cliCpu + masters, hosts, sandboxCpu, downtime: result.downtimeMs / 1000, datapath: (at("verify", "done") - at("warm-archive", "start")) / 1000 };
+  // Where the downtime goes: each step inside it, start to done.
+  const inFreeze = ["freeze", "final-restore", "verify", "start-target"].map((s) => `${s} ${((at(s, "done") - at(s, "start")) / 1000).toFixed(2)}`).join(", ");
+  return { inFreeze, wall, cpu, cliCpu, masters, automna: cliCpu + masters, hosts, sandboxCpu, downtime: result.downtimeMs / 1000, datapath: (at("verify", "done") - at("warm-archive", "start")) / 1000 };
 }
 
 const rows = builds.map(() => Object.fromEntries(cases.map((c) => [c, []])));
@@ -184,7 +186,7 @@ for (let n = 1; n <= runs; n++) {
       if (!casesOf(b).includes(c)) continue;
       const m = await migrate(b, c, n);
       rows[i][c].push({ ...m, floor: f });
-      console.log(`run ${n} ${c} ${b.name}: wall ${m.wall.toFixed(2)} s, data path ${m.datapath.toFixed(2)} s, downtime ${m.downtime.toFixed(2)} s, floor ${f.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s: automna ${m.automna.toFixed(2)} s (CLI ${m.cliCpu.toFixed(2)} s, ${reaped} ssh masters so far ${m.masters.toFixed(2)} s), hosts ${m.hosts.toFixed(2)} s, sandbox ${m.sandboxCpu.toFixed(2)} s (load ${loadavg()[0].toFixed(1)})`);
+      console.log(`run ${n} ${c} ${b.name}: wall ${m.wall.toFixed(2)} s, data path ${m.datapath.toFixed(2)} s, downtime ${m.downtime.toFixed(2)} s, floor ${f.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s: automna ${m.automna.toFixed(2)} s (CLI ${m.cliCpu.toFixed(2)} s, ${reaped} ssh masters so far ${m.masters.toFixed(2)} s), hosts ${m.hosts.toFixed(2)} s, sandbox ${m.sandboxCpu.toFixed(2)} s; frozen: ${m.inFreeze} s (load ${loadavg()[0].toFixed(1)})`);
       load.push(loadavg()[0]);
     }
   }
