@@ -9,8 +9,9 @@ import { UNFINISHED } from "./unfinished.js";
  * migration is abandoned once the migration has finished (succeeded or rolled back: a rollback
  * aborts its own, so these are the ones a crash left) or is gone; an unfinished migration keeps
  * its upload, since `migrate resume` sends only the parts that are missing. A backup's upload is
- * abandoned unless a `backup` holding that user's lease is still sending it (a backup has no
- * resume: one whose process is gone from this machine left it for good).
+ * abandoned unless a `backup` holding that user's lease is still sending it (one whose process is
+ * gone left it: running `backup` again before gc sends the missing parts, see backup-resume.ts;
+ * the live holder may be such a resumed run, under its own new id).
  */
 export async function abandonedUploads(state: StateStore, objects: StorageClient): Promise<UploadInProgress[]> {
   const [migrations, backups, leases] = await Promise.all([listUploads(objects, "migrations/"), listUploads(objects, "backups/"), state.listLeases()]);
@@ -20,10 +21,10 @@ export async function abandonedUploads(state: StateStore, objects: StorageClient
     const found = op ? await state.getOperation(op) : undefined;
     if (!found || !UNFINISHED.has(found.status)) out.push(u);
   }
-  const sending = new Set(leases.filter((l) => !heldByDeadProcess(l)).map((l) => `${l.user} ${l.holder.operation}`));
+  const sending = new Set(leases.filter((l) => !heldByDeadProcess(l) && l.holder.operation.startsWith("backup ")).map((l) => l.user));
   for (const u of backups) {
-    const m = /^backups\/([^/]+)\/(bk_[a-z0-9]+)\.tar$/.exec(u.key);
-    if (!m || !sending.has(`${m[1]} backup ${m[2]}`)) out.push(u);
+    const m = /^backups\/([^/]+)\/bk_[a-z0-9]+\.tar$/.exec(u.key);
+    if (!m || !sending.has(m[1]!)) out.push(u);
   }
   return out;
 }

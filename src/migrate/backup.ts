@@ -5,6 +5,7 @@ import { withLease } from "../state/lease.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
 import { BACKUP_ID, backupKeys } from "./backup-catalog.js";
+import { resumableBackup } from "./backup-resume.js";
 import { cleanupWork, runScript, setAgent, waitHealthy, type HostDeps } from "./host.js";
 import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
@@ -95,32 +96,41 @@ export async function backupUser(deps: BackupDeps, user: string): Promise<Backup
   try {
     return await backupUnderLease(deps, user, id, p);
   } catch (error) {
-    throw p.interrupted(`backup ${id}`, user, error, `automna backup ${user} (nothing of ${id} was kept)`);
+    throw p.interrupted(`backup ${id}`, user, error, `automna backup ${user} (an upload in parts goes on where it stopped; nothing else of ${id} was kept)`);
   }
 }
 
-async function backupUnderLease(deps: BackupDeps, user: string, id: string, p: Progress): Promise<BackupResult> {
-  return withLease(deps.state, user, { who: deps.who, operation: `backup ${id}` }, async (lease) => {
+async function backupUnderLease(deps: BackupDeps, user: string, newId: string, p: Progress): Promise<BackupResult> {
+  return withLease(deps.state, user, { who: deps.who, operation: `backup ${newId}` }, async (lease) => {
     const instance = await liveInstance(deps, user);
     const provider = await deps.registry.forInstance(instance, { lease });
+    // A run killed while sending its archive in parts: that backup goes on, with the parts S3 lacks.
+    const resumed = await resumableBackup(deps, user, instance);
+    const id = resumed?.id ?? newId;
     const keys = backupKeys(user, id);
-    p.step("freezing the agent");
-    const frozen = Date.now();
     let report;
-    try {
-      p.stopped = true;
-      await setAgent(deps, provider, instance, false);
-      p.step("archiving /data");
-      report = parseReport(await runScript(deps, instance, "archiving /data (backup)", backupArchiveScript(id)));
-    } finally {
-      await p.start(provider, instance);
+    let frozenMs = 0;
+    if (resumed) {
+      p.step(`resuming backup ${id}: sending the parts not stored yet`);
+      report = resumed.report;
+    } else {
+      p.step("freezing the agent");
+      const frozen = Date.now();
+      try {
+        p.stopped = true;
+        await setAgent(deps, provider, instance, false);
+        p.step("archiving /data");
+        report = parseReport(await runScript(deps, instance, "archiving /data (backup)", backupArchiveScript(id)));
+      } finally {
+        await p.start(provider, instance);
+      }
+      frozenMs = Date.now() - frozen;
+      await waitHealthy(deps, instance, deps.health, provider);
     }
-    const frozenMs = Date.now() - frozen;
     const archive = { sha256: reportSha(report, "sha256", "backup"), bytes: reportNumber(report, "bytes", "backup") };
     const m = parseManifest((report.sections.manifest ?? []).join("\n"));
-    await waitHealthy(deps, instance, deps.health, provider);
     p.step("uploading");
-    await sendArchive(deps, instance, id, "backup", keys.archive, archive).catch(async (error: unknown) => {
+    await sendArchive(deps, instance, id, "backup", keys.archive, archive, resumed?.savedParts).catch(async (error: unknown) => {
       // Parts already stored cost money until aborted (gc aborts what this leaves, too).
       await abortUploads(deps.objects, keys.archive).catch(() => undefined);
       throw error;

@@ -313,12 +313,31 @@ done < "$W/${n}.nums"`;
  */
 export function backupArchiveScript(workId: string): string {
   return `${prelude(workId)}
-list_data "$W/backup.list"
-hash_for "$DBYTES"
-archive backup 0 .
-${STATS}
-describe backup
-echo '--- manifest'; manifest "$W/backup.list"`;
+rm -f "$W/backup.report"
+{
+  list_data "$W/backup.list"
+  hash_for "$DBYTES"
+  archive backup 0 .
+  ${STATS}
+  describe backup
+  echo '--- manifest'; manifest "$W/backup.list"
+} > "$W/backup.out"
+# Kept whole beside the archive: a run killed while sending it resumes from them (backupSavedScript).
+mv "$W/backup.out" "$W/backup.report"
+cat "$W/backup.report"`;
+}
+
+/**
+ * A backup an earlier run archived and was killed while sending: the ETags of the parts it sent,
+ * then its archive's report as backupArchiveScript printed it; `none=1` (and its work directory
+ * gone) when the host does not have it whole.
+ */
+export function backupSavedScript(workId: string): string {
+  return `${prelude(workId)}
+if [ -f "$W/backup.report" ] && [ -f "$W/backup.tar" ] && [ -f "$W/backup.sha" ]; then
+  for e in "$W"/backup.e*; do [ -f "$e" ] && read -r tag < "$e" && printf 'part %s %s\\n' "\${e##*.e}" "$tag"; done; true
+  cat "$W/backup.report"
+else cd /; rm -rf "$W"; echo none=1; fi`;
 }
 
 /** Sends an archive already in the work directory with one PUT (a backup's, once its agent runs again). */

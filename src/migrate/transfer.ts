@@ -72,9 +72,13 @@ export function madeArchive(report: Report, name: string): MadeArchive {
   return { sha256: reportSha(report, "sha256", what), bytes: reportNumber(report, "bytes", what), sent: uploaded !== "0", reused: report.kv.reused === "1", savedParts: report.parts };
 }
 
-/** Sends an archive already complete in the work directory (a backup's): one PUT, or parts past the threshold. */
-export async function sendArchive(deps: HostDeps, instance: Instance, workId: string, name: string, key: string, archive: { sha256: string; bytes: number }): Promise<SentArchive> {
-  if (archive.bytes > deps.transfer.multipartThreshold) return finishUpload(deps, instance, workId, name, key, { ...archive, sent: false, reused: false, savedParts: new Map() });
+/**
+ * Sends an archive already complete in the work directory (a backup's): one PUT, or parts past the
+ * threshold. `savedParts`: the archive is the one a killed run began sending in parts (their
+ * ETags as the host saved them): its upload goes on with the parts not stored yet.
+ */
+export async function sendArchive(deps: HostDeps, instance: Instance, workId: string, name: string, key: string, archive: { sha256: string; bytes: number }, savedParts?: ReadonlyMap<number, string>): Promise<SentArchive> {
+  if (archive.bytes > deps.transfer.multipartThreshold) return finishUpload(deps, instance, workId, name, key, { ...archive, sent: false, reused: savedParts !== undefined, savedParts: savedParts ?? new Map() });
   await runScript(deps, instance, `uploading ${name}.tar`, putArchiveScript(workId, name), curlConfig(presign(deps, "PUT", key)));
   return archive;
 }

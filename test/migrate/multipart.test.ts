@@ -2,8 +2,8 @@
  * Archives past storage.multipartThreshold go to the object store in parts, sent by the host
  * through presigned part URLs (built binary, sandbox hosts over real ssh, the sandbox's S3 with
  * its limits lowered so a "large" archive is a few MiB). The CLI is SIGKILLed with its ssh
- * children (the operator's machine dying) while a part is in flight: `migrate resume` sends only
- * the parts that had not arrived; a rollback and `gc` abort what is left behind.
+ * children (the operator's machine dying) while a part is in flight: `migrate resume` (and `backup`
+ * run again) sends only the parts that had not arrived; a rollback and `gc` abort what is left behind.
  */
 import { createHash } from "node:crypto";
 import { execa } from "execa";
@@ -141,6 +141,33 @@ describe("multipart archives (built binary)", () => {
     expect(undo.exitCode, undo.stderr).toBe(0);
     expect(await uploadsUnder("migrations/mp-2/")).toEqual([]);
     expect(w.sb.s3.requests.some((q) => q.operation === "AbortMultipartUpload" && q.key === `migrations/mp-2/${op}/warm.tar` && q.status === 204)).toBe(true);
+  }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
+
+  it("a backup killed between its parts goes on when run again: only the parts S3 lacks are sent, none twice; the stored archive has its checksum", async () => {
+    await provision(w, "hetzner", ["mp-5"]);
+    await seed(w, "mp-5", 6);
+    const from = w.sb.s3.requests.length;
+    await killedBetweenParts(["backup", "mp-5", "--json"], 2);
+    const [key] = await uploadsUnder("backups/mp-5/");
+    const storedBefore = await partsStored(key!);
+    expect(storedBefore.length).toBeGreaterThanOrEqual(2);
+    const resumeFrom = w.sb.s3.requests.length;
+    const again = await automna(["backup", "mp-5", "--json"], env, { quietMs: QUIET_MS.migration });
+    expect(again.exitCode, again.stderr).toBe(0);
+    const made = JSON.parse(again.stdout) as { key: string; sha256: string; bytes: number };
+    // The killed run's backup, not a new one: its archive, under its id.
+    expect(made.key).toBe(key);
+    const all = Array.from({ length: Math.ceil(made.bytes / MIB) }, (_, i) => i + 1);
+    const stored = (since: number): number[] => w.sb.s3.requests.slice(since).filter((q) => q.key === key && q.operation === "UploadPart" && q.status === 200).map((q) => q.partNumber!).sort((a, b) => a - b);
+    expect(stored(resumeFrom)).toEqual(all.filter((n) => !storedBefore.includes(n)));
+    expect(stored(from)).toEqual(all);
+    const log = w.sb.s3.requests.slice(from).filter((q) => q.key === key);
+    expect(log.filter((q) => q.operation === "CreateMultipartUpload")).toHaveLength(1);
+    expect(log.filter((q) => q.operation === "CompleteMultipartUpload" && q.status === 200)).toHaveLength(1);
+    expect(await objectSha256(key!)).toBe(made.sha256);
+    expect(await uploadsUnder("backups/mp-5/")).toEqual([]);
+    const listed = await automna(["backup", "list", "mp-5", "--json"], env);
+    expect(listed.stdout).toContain(made.key.split("/").at(-1)!.replace(".tar", ""));
   }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 
   it("a backup past the threshold goes in parts; one killed between parts is aborted by gc, an unfinished migration's upload is kept", async () => {
