@@ -96,7 +96,7 @@ export async function backupUser(deps: BackupDeps, user: string): Promise<Backup
   try {
     return await backupUnderLease(deps, user, id, p);
   } catch (error) {
-    throw p.interrupted(`backup ${id}`, user, error, `automna backup ${user} (an upload in parts goes on where it stopped; nothing else of ${id} was kept)`);
+    throw p.interrupted(`backup ${id}`, user, error, `automna backup ${user} (nothing of ${id} was kept)`);
   }
 }
 
