@@ -35,7 +35,7 @@ const PLAN_COLUMNS: Column<PlannedFailover>[] = [
   { name: "backup", value: (p) => p.backupId },
   { name: "taken", value: (p) => p.backupTime },
   { name: "at-risk", header: "DATA AT RISK", value: (p) => `${ageText(p.dataAtRiskMs)} of writes` },
-  { name: "note", value: (p) => p.resume ? `resumes ${p.resume}` : p.healthy ? "answers: stopped first (--force)" : null },
+  { name: "note", value: (p) => [p.resume ? `resumes ${p.resume}` : p.healthy ? "answers: stopped first (--force)" : "", p.env ? "" : "backup holds no env: comes back without it"].filter(Boolean).join("; ") || null },
 ];
 
 const COLUMNS: Column<FailoverOutcome>[] = [
