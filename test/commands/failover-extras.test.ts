@@ -3,7 +3,8 @@
  * and `restore` and `failover` put it back: a VM's env file, Fly's secrets. A backup made before
  * environments were kept still fails over, with one warning. The secret's value appears in no
  * output, --debug dump, state file, journal, file of the profile, or object in the bucket.
- * Verification reads the stored archive back: a changed object does not verify.
+ * Verification reads the stored archive back: a changed object does not verify. A failover killed
+ * mid-way shows in `failover status` and can be abandoned without leaving an orphan.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -13,6 +14,7 @@ import { Config } from "../../src/lib/config.js";
 import { StorageClient } from "../../src/lib/s3-objects.js";
 import { storageSettingsFromConfig } from "../../src/lib/s3-presign.js";
 import { verifyStoredArchive } from "../../src/migrate/backup-verify.js";
+import { automna } from "../helpers/bin.js";
 import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
 import { hostDir, instances, migrateWorld, PLACES, type MigrateWorld } from "../migrate/world.js";
@@ -20,6 +22,7 @@ import { hostDir, instances, migrateWorld, PLACES, type MigrateWorld } from "../
 const API_KEY = "sk-failover-env-0123456789abcdef";
 const VM = "fe-vm";
 const OLD = "fe-old";
+const KILLED = "fe-killed";
 
 let w: MigrateWorld;
 let objects: StorageClient;
@@ -118,4 +121,43 @@ describe("backups keep the agent's environment", () => {
     await expect(verifyStoredArchive(deps, "backups/probe/bk_probe.tar", { sha256, bytes: body.length })).rejects.toThrow(/reads back with sha256 .*changed in transfer or in the bucket/);
     await expect(verifyStoredArchive(deps, "backups/probe/gone.tar", { sha256, bytes: body.length })).rejects.toThrow(/is not in the bucket/);
   });
+});
+
+describe("failover status and abandon", () => {
+  it("a failover SIGKILLed after its restore shows as interrupted at that step; abandoning it destroys the half-made target and leaves the user where it was", async () => {
+    const [region, size] = PLACES.digitalocean;
+    expect((await runCli(["provision", KILLED, "--provider", "digitalocean", "--region", region, "--size", size], { env: w.env })).code).toBe(0);
+    await w.sb.settled();
+    expect((await runCli(["backup", KILLED], { env: w.env })).code).toBe(0);
+    const source = await live(KILLED);
+    expect((await fetch(`${w.sb.urls.admin}/outage/digitalocean`, { method: "POST", body: "{}" })).status).toBe(200);
+    try {
+      const killed = await automna(["failover", KILLED, "--to", "fly", "--yes"], { ...w.env, AUTOMNA_CRASH_AT: "restore:after" }, { quietMs: QUIET_MS.binaryRun + QUIET_MS.migration });
+      expect(killed.signal).toBe("SIGKILL");
+      const target = (await instances(w, KILLED)).find((r) => r.provider === "fly")!;
+      expect(target.role).toBe("target");
+
+      const status = await runCli(["failover", "status", "-o", "json"], { env: w.env });
+      expect(status.code, status.stderr).toBe(0);
+      const row = (JSON.parse(status.stdout) as { op: string; user: string; status: string; step: string; next: string }[]).find((r) => r.user === KILLED)!;
+      expect(row).toMatchObject({ status: "interrupted", step: "restore", next: `automna failover ${KILLED} --to fly (resumes it), or automna failover abandon ${row.op}` });
+      const detail = await runCli(["failover", "status", row.op, "--json"], { env: w.env });
+      expect(detail.json<{ journal: { step: string; phase: string }[] }>().journal.filter((e) => e.phase === "done").map((e) => e.step)).toEqual(["lock", "fence-source", "provision", "hold-target"]);
+      expect((await runCli(["migrate", "status", row.op], { env: w.env })).stderr).toContain(`no migration ${row.op}`);
+
+      const abandoned = await runCli(["failover", "abandon", row.op, "--yes", "--json"], { env: w.env });
+      expect(abandoned.code, abandoned.stderr).toBe(0);
+      expect(abandoned.json<{ status: string; removed: { provider: string } }>()).toMatchObject({ status: "abandoned", removed: { provider: "fly", resources: target.resources } });
+      // No orphan: the Fly app is gone at the provider and from state; the user's live row is the old instance.
+      const app = await fetch(`${w.env.AUTOMNA_FLY_URL}/v1/apps/${target.resources.app}`, { headers: { authorization: `Bearer ${w.env.FLY_API_TOKEN}` } });
+      expect(app.status).toBe(404);
+      expect((await instances(w, KILLED)).map((r) => [r.id, r.role])).toEqual([[source.id, "live"]]);
+      const again = await runCli(["failover", "abandon", row.op, "--yes"], { env: w.env });
+      expect(again.code).toBe(0);
+      const after = await runCli(["failover", "status", row.op, "--json"], { env: w.env });
+      expect(after.json<{ status: string; next: string | null }>()).toMatchObject({ status: "abandoned", next: null });
+    } finally {
+      await fetch(`${w.sb.urls.admin}/outage/digitalocean`, { method: "DELETE" });
+    }
+  }, budget(QUIET_MS.test + 3 * QUIET_MS.binaryRun + QUIET_MS.migration));
 });
