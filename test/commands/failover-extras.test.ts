@@ -151,7 +151,7 @@ describe("failover status and abandon", () => {
       // No orphan: the Fly app is gone at the provider and from state; the user's live row is the old instance.
       const app = await fetch(`${w.env.AUTOMNA_FLY_URL}/v1/apps/${target.resources.app}`, { headers: { authorization: `Bearer ${w.env.FLY_API_TOKEN}` } });
       expect(app.status).toBe(404);
-      expect((await instances(w, KILLED)).map((r) => [r.id, r.role])).toEqual([[source.id, "live"]]);
+      expect((await instances(w, KILLED)).map((r) => [r.provider, r.role, r.resources])).toEqual([["digitalocean", "live", source.resources]]);
       const again = await runCli(["failover", "abandon", row.op, "--yes"], { env: w.env });
       expect(again.code).toBe(0);
       const after = await runCli(["failover", "status", row.op, "--json"], { env: w.env });
