@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { envDigest } from "../access/agent-env.js";
-import { AutomnaError } from "../lib/errors.js";
+import { AutomnaError, NotSupportedError } from "../lib/errors.js";
 import { fleetKey, readFleetKey, seal, unseal } from "../lib/fleet-key.js";
 import { revealAll, type Secret } from "../lib/redact.js";
 import { envFileText, refuseLineBreaks } from "../providers/vm/agent-container.js";
@@ -91,6 +91,13 @@ export async function applyBackupEnv(deps: EnvDeps, provider: Provider, instance
   }
   refuseLineBreaks("value of", revealAll(env.values));
   const names = Object.keys(env.values).sort();
-  if (names.length) await provider.access(instance).updateEnv({ set: env.values, unset: [] }, (what, script, stdin) => runScript(deps, instance, what, script, stdin), { port: o.port, restart: false });
+  try {
+    if (names.length) await provider.access(instance).updateEnv({ set: env.values, unset: [] }, (what, script, stdin) => runScript(deps, instance, what, script, stdin), { port: o.port, restart: false });
+  } catch (error) {
+    // A provider that keeps no environment of its own (a Cloudflare sandbox's comes from its Worker): said, never a reason to stay down.
+    if (!(error instanceof NotSupportedError)) throw error;
+    o.warn(`the agent comes back without its environment: ${error.message}; ${error.hint ?? ""}`.replace(/; $/, ""));
+    return { names: [], digest: null, summary: "the target keeps no environment of its own" };
+  }
   return { names, digest: envDigest(env.values), summary: names.length ? `${names.length} variable${names.length === 1 ? "" : "s"} set (${names.join(", ")})` : "the backup's environment is empty" };
 }

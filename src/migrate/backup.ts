@@ -56,7 +56,7 @@ export interface RestoreResult {
   downtimeMs: number;
   /** The names of the variables the backup's environment set (never values). */
   envNames: string[];
-  /** Why the agent came back without the backup's environment (an older backup, a lost fleet key); null: it has it. */
+  /** The warning when the agent came back without the backup's environment (an older backup, a lost fleet key); null: it has it. */
   envMissing: string | null;
 }
 
@@ -210,6 +210,7 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     const env = await loadBackupEnv(deps, user, backupId, storedEnv);
     p.step("stopping the agent");
     let envNames: string[] | undefined;
+    let envMissing: string | null = null;
     const stopped = Date.now();
     p.stopped = true;
     await setAgent(deps, provider, instance, false);
@@ -217,8 +218,8 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
       p.step("downloading, verifying and extracting");
       await restoreBackupOnto(deps, instance, keys.archive, backupId, { sha256, bytes }, want);
       p.step("setting the backup's environment");
-      // The caller says why it comes back without it (envMissing): no warning from here.
-      envNames = (await applyBackupEnv(deps, provider, instance, env, { port: deps.health.port, user, warn: () => undefined })).names;
+      // The command says it (envMissing), once.
+      envNames = (await applyBackupEnv(deps, provider, instance, env, { port: deps.health.port, user, warn: (text) => void (envMissing = text) })).names;
     } finally {
       await p.start(provider, instance);
     }
@@ -226,6 +227,6 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     const downtimeMs = Date.now() - stopped;
     await cleanupWork(deps, instance, backupId).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "restore", target: user, details: { backupId, sha256 } }).catch(() => undefined);
-    return { user, backupId, provider: instance.provider, files: want.files, dataBytes: want.bytes, downtimeMs, envNames: envNames ?? [], envMissing: "missing" in env ? env.missing : null };
+    return { user, backupId, provider: instance.provider, files: want.files, dataBytes: want.bytes, downtimeMs, envNames: envNames ?? [], envMissing };
   }, deps.leaseTtlMs);
 }

@@ -140,7 +140,7 @@ export const restoreCommand: CommandModule = {
       .action(action(ctx, async (user: string, flags: { from: string; output?: string }) => {
         const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const r = await runRestore(ctx, user, flags.from);
-        if (r.envMissing) ctx.io.warn(`${user}: the agent comes back without the backup's environment: ${r.envMissing}`);
+        if (r.envMissing) ctx.io.warn(`${user}: ${r.envMissing}`);
         if (format !== "table") return renderDocument(ctx.io, format, r, () => undefined);
         ctx.io.success(`${user}: /data restored from ${r.backupId} (${r.files} files, ${mib(r.dataBytes)}); agent healthy after ${(r.downtimeMs / 1000).toFixed(1)} s`);
       }));
