@@ -31,7 +31,7 @@ export function registerFailoverManage(failover: Command, ctx: Context, outputOf
     .argument("[op-id]", "an operation id"), "columns: op,user,status,step,from,to,updated,created,error", undefined, "at most this many (default: 50)")
     .addHelpText("after", examples("automna failover status", "automna failover status op_m3x9k2a1b7f3c2d1 -o json"))
     .action(action(ctx, async (opId: string | undefined, flags: ListFlags) => {
-      const { runMigrateStatus, renderMigrateStatus } = await import("../migrate/status.js");
+      const { runMigrateStatus, renderMigrateStatus } = await import("../../migrate/operation-status.js");
       const output = listOptionsFrom({ ...flags, output: outputOf(flags) }, ctx.globals.json);
       renderMigrateStatus(ctx, await runMigrateStatus(ctx, opId, parseInteger("--limit", flags.limit ?? "50", 1, 100_000), "failover"), output);
     }));

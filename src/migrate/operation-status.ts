@@ -1,10 +1,11 @@
-import type { Context } from "../../context.js";
-import { NotFoundError, UsageError } from "../../lib/errors.js";
-import { renderDetails, renderDocument, renderList, type Column, type ListOptions } from "../../lib/output.js";
-import { UNFINISHED, UNFINISHED_STATUSES } from "../../migrate/unfinished.js";
-import { heldByDeadProcess } from "../../state/lease.js";
-import type { JournalEntry, Lease, Operation } from "../../state/types.js";
+import type { Context } from "../context.js";
+import { NotFoundError, UsageError } from "../lib/errors.js";
+import { renderDetails, renderDocument, renderList, type Column, type ListOptions } from "../lib/output.js";
+import { UNFINISHED, UNFINISHED_STATUSES } from "./unfinished.js";
+import { heldByDeadProcess } from "../state/lease.js";
+import type { JournalEntry, Lease, Operation } from "../state/types.js";
 
+/** Migrations and failovers as `migrate status` and `failover status` list them: rows with the next command, or one with its journal. */
 
 export interface MigrationRow {
   op: string;
