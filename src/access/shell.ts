@@ -69,7 +69,9 @@ export async function runSsh(ctx: Context, opts: SshOptions): Promise<number> {
     ...(opts.tty ? { tty: "force" as const } : {}),
     // A person at a shell may need to type a key passphrase; a one-off command never prompts.
     batchMode: !interactive,
-    logLevel: "QUIET",
+    // A one-off command that cannot connect says why (a banner timeout, a reset) instead of a bare
+    // exit 255 once the diagnosis connection finds nothing wrong; a shell's goodbye stays quiet.
+    logLevel: interactive ? "QUIET" : "ERROR",
   });
   const res = await spawnSsh(argv, {
     env: ctx.env,

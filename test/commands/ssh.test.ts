@@ -43,7 +43,7 @@ describe("automna ssh (Hetzner, DigitalOcean: the real ssh client)", () => {
   it("--timeout stops the command, says what timed out and exits 124 as timeout(1) does", async () => {
     const hang = Math.ceil(budget(20_000) / 1000);
     const r = await runCli(["ssh", "dora", "--timeout", budgetSetting(2000), "--", `sleep ${hang}`], { env: w.env });
-    expect(r.code).toBe(124);
+    expect(r.code, r.stderr).toBe(124);
     expect(r.stderr).toMatch(/^Error: the command on dora\b.* did not finish within [\d.]+ s and was stopped \(--timeout\)$/m);
   });
 
