@@ -20,7 +20,9 @@ import type { EngineDeps } from "./types.js";
  * pass, presigned PUT, or parts past storage.multipartThreshold; presigned GET, verify, extract),
  * stored as `backups/<user>/<id>.tar` with a manifest object `backups/<user>/<id>.manifest`
  * beside it: a header (`# key: value` lines with the archive's sha256 and size) and the per-file
- * manifest of what the archive holds.
+ * manifest of what the archive holds. The stored archive is read back and its sha256 matched
+ * (backup-verify.ts), and the agent's environment sealed beside it as `<id>.env` (backup-env.ts),
+ * before the manifest is written: a backup with a manifest is a verified one.
  *
  * The agent is frozen while the archive and manifest are taken (one remote command; seconds for a
  * small /data) and started again before the upload, so the archive is consistent and matches its
