@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { AutomnaError } from "./errors.js";
 
@@ -36,15 +36,21 @@ export async function readFleetKey(path: string): Promise<FleetKey | undefined> 
   return keyOf(text, path);
 }
 
-/** The key in `path`, made (0600, exclusively: two processes starting at once get the same one) when absent. */
+/** The key in `path`, made (0600; two backups starting at once get the same one) when absent. */
 export async function fleetKey(path: string): Promise<FleetKey> {
   const have = await readFleetKey(path);
   if (have) return have;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Written whole under another name, then linked into place (which fails when it exists): a
+  // concurrent first backup never reads a half-written key, and the first one made wins.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  await writeFile(tmp, `${randomBytes(KEY_BYTES).toString("base64")}\n`, { mode: 0o600, flag: "wx" });
   try {
-    await writeFile(path, `${randomBytes(KEY_BYTES).toString("base64")}\n`, { mode: 0o600, flag: "wx" });
+    await link(tmp, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    await unlink(tmp);
   }
   return (await readFleetKey(path))!;
 }

@@ -15,6 +15,9 @@ describe("the fleet key", () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(made.key).toHaveLength(32);
     expect((await fleetKey(path)).id).toBe(made.id);
+    // Many first uses at once (backup --all): one key, never a half-written one.
+    const racing = join(dir, "race.key");
+    expect(new Set((await Promise.all(Array.from({ length: 16 }, () => fleetKey(racing)))).map((k) => k.id)).size).toBe(1);
     // A copy put back with loose permissions is made private again.
     chmodSync(path, 0o644);
     expect((await readFleetKey(path))!.id).toBe(made.id);
