@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { LongestFirst } from "./test/helpers/longest-first.js";
 import { budget, QUIET_MS, SLOWDOWN, SLOWDOWN_VAR, TEST_CONCURRENCY } from "./test/helpers/budget.js";
 
 /**
@@ -49,6 +50,8 @@ export default defineConfig({
     // The tests mostly wait on sockets, ssh and child processes: more files than cores at once.
     maxWorkers: 4,
     reporters: ["default"],
+    // Longest files first across both projects, so the long migration files do not end the run alone.
+    sequence: { sequencer: LongestFirst },
     env: { [SLOWDOWN_VAR]: String(SLOWDOWN) },
     projects: [
       { extends: true, test: { name: "fast", include: ["test/**/*.test.ts"], exclude: SLOW } },

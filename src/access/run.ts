@@ -60,6 +60,8 @@ export interface RunHooks {
  *   text survives (stdin that is not UTF-8 is refused), the whole output comes back in one
  *   response (not for large data: move bytes through object storage with presigned URLs), and
  *   the command gets at most the timeout (default 300 s) the API is given.
+ * - Koyeb and Cloudflare Sandbox: their exec streams (a WebSocket of base64 frames; server-sent
+ *   events), whose output reaches the hooks and `options.stdout` while the command runs.
  *
  * A command that ran and failed is a result (exitCode != 0). Failing to reach the instance
  * (host key mismatch, refused key, network) throws a RemoteAccessError saying what to check;
@@ -92,20 +94,22 @@ export async function runOnTarget(ctx: Context, target: Target, settings: SshSet
   if (remote) {
     const argv = typeof command === "string" ? ["sh", "-c", command] : command;
     const stdin = options.stdin === undefined ? undefined : await inputBytes(options.stdin);
+    // Output is handed on as the API delivers it (streamed by Koyeb and the Cloudflare bridge,
+    // at the end by Fly); only what no stream or hook takes is collected for the result.
+    const kept = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    const sinks = { stdout: [options.stdout, options.onStdout], stderr: [options.stderr, options.onStderr] } as const;
+    const onOutput = (stream: "stdout" | "stderr", chunk: Buffer): void => {
+      const [into, hook] = sinks[stream];
+      hook?.(chunk);
+      if (into) into.write(chunk);
+      else kept[stream].push(chunk);
+    };
     const started = Date.now();
-    const res = await remote.exec(target.instance, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+    const res = await remote.exec(target.instance, argv, { ...(stdin !== undefined ? { stdin } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}), onOutput });
     // The exec API ends a command that outlives its timeout with a signal and says no more: a
     // signal once the time is up is that timeout.
     if (options.timeoutMs && res.signal && Date.now() - started >= options.timeoutMs) throw timedOut(what, options.timeoutMs);
-    const deliver = (data: Buffer, into: Writable | undefined, hook: ((c: Buffer) => void) | undefined): Buffer => {
-      if (data.length && hook) hook(data);
-      if (into) {
-        if (data.length) into.write(data);
-        return Buffer.alloc(0);
-      }
-      return data;
-    };
-    return { exitCode: res.exitCode, ...(res.signal ? { signal: res.signal } : {}), stdout: deliver(res.stdout, options.stdout, options.onStdout), stderr: deliver(res.stderr, options.stderr, options.onStderr) };
+    return { exitCode: res.exitCode, ...(res.signal ? { signal: res.signal } : {}), stdout: Buffer.concat(kept.stdout), stderr: Buffer.concat(kept.stderr) };
   }
   if (!settings || !target.address) throw new AutomnaError(`${what} has no SSH address`, { code: "no_address" });
   const t: SshTarget = { user: target.user, address: target.address, settings };

@@ -19,9 +19,11 @@ export const sshCommand: CommandModule = {
       )}
 Hetzner and DigitalOcean: the system ssh with ssh.user, ssh.port, ssh.identityFile and ssh.options
 from the config, automna's own known_hosts (keys pinned at provision) and StrictHostKeyChecking=yes.
-Fly: a command goes through the Machines API exec endpoint; a shell needs flyctl on PATH
-(flyctl ssh console). Exit codes: the remote command's; 124 when --timeout stopped it; 255 or 1 when
-the machine cannot be reached.
+Fly, Koyeb, Cloudflare Sandbox: a command goes through the provider's exec API, its output shown
+as it comes (Koyeb, Cloudflare Sandbox) or when it ends (Fly's endpoint answers once); a shell needs
+the provider's CLI on PATH (flyctl ssh console, koyeb services exec; none for Cloudflare Sandbox).
+Exit codes: the remote command's; 124 when --timeout stopped it; 255 or 1 when the machine
+cannot be reached.
 `)
       .action(action(ctx, async (user: string, command: string[], flags: { tty?: boolean; timeout?: string }) => {
         validateUser(user);

@@ -46,7 +46,7 @@ export async function destroyUser(deps: DestroyDeps, user: string, lease: LeaseR
   const { state, registry, who, now, step } = deps;
   const rows = (await state.listInstances({ user })).filter(pick);
   // A destroy run again after a DNS failure (or after instances went another way) still cleans up.
-  if (rows.length === 0) return { user, result: "absent", provider: null, removed: await staleRecords(deps, user) };
+  if (rows.length === 0) return { user, result: "absent", provider: null, removed: [...await staleRecords(deps, user), ...await staleLabels(deps, user)] };
   const removed: string[] = [];
   // Every row's endpoint checked before anything is removed (one made elsewhere refuses the lot).
   const providers = new Map<Instance, Provider>();
@@ -71,8 +71,22 @@ export async function destroyUser(deps: DestroyDeps, user: string, lease: LeaseR
     await deps.forget(row).catch(() => undefined);
     await state.appendAudit({ who, action: "destroy", target: user, details: { provider: row.provider, resources: row.resources, removed } });
   }
-  removed.push(...await staleRecords(deps, user));
+  removed.push(...await staleRecords(deps, user), ...await staleLabels(deps, user));
   return { user, result: "destroyed", provider: rows[0]!.provider, removed };
+}
+
+/**
+ * A user with no instance left is gone: their labels go too (audited as labels.update), or a
+ * later provision of the same id would inherit them and land in cohorts it never joined. Labels
+ * stay while any instance remains (gc removing a retired source, a destroy of one row).
+ */
+async function staleLabels(deps: DestroyDeps, user: string): Promise<string[]> {
+  if ((await deps.state.listInstances({ user })).length > 0) return [];
+  const [row] = await deps.state.listLabels([user]);
+  const keys = Object.keys(row?.labels ?? {});
+  if (keys.length === 0) return [];
+  await deps.state.updateLabels(user, { remove: keys });
+  return keys.map((k) => `label ${k}=${row!.labels[k]}`);
 }
 
 /** The user's DNS records (automna's, by label) that no instance left in state routes to, removed. */

@@ -42,6 +42,11 @@ export interface OutgoingRequest {
   budgetKey?: string | undefined;
   /** The body holds secret values: never logged, even redacted. */
   sensitive?: boolean | undefined;
+  /**
+   * A 2xx answer's body goes here chunk by chunk as it arrives (a server-sent event stream), and
+   * the reply's text stays empty; other answers are read whole, as always.
+   */
+  onBody?: ((chunk: Buffer) => void) | undefined;
 }
 
 /**

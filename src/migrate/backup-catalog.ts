@@ -21,12 +21,17 @@ export interface BackupRecord {
   provider: string;
   /** When the stored archive was checked against the manifest; null: never (it does not count). */
   verifiedAt: string | null;
+  /**
+   * sha256 of the sealed copy of the agent's environment stored beside the archive
+   * (`backups/<user>/<id>.env`); null: the backup was made before environments were kept.
+   */
+  env: string | null;
 }
 
 export const BACKUP_ID = /^bk_[a-z0-9]+$/;
 
-export function backupKeys(user: string, id: string): { archive: string; manifest: string } {
-  return { archive: `backups/${user}/${id}.tar`, manifest: `backups/${user}/${id}.manifest` };
+export function backupKeys(user: string, id: string): { archive: string; manifest: string; env: string } {
+  return { archive: `backups/${user}/${id}.tar`, manifest: `backups/${user}/${id}.manifest`, env: `backups/${user}/${id}.env` };
 }
 
 /** The `# key: value` lines of a backup manifest. */
@@ -43,7 +48,7 @@ function recordOf(user: string, id: string, text: string): BackupRecord {
   const h = manifestHeader(text);
   return {
     id, user, time: h.get("created") ?? "", size: Number(h.get("bytes") ?? 0), checksum: h.get("sha256") ?? "",
-    provider: h.get("provider") ?? "", verifiedAt: h.get("verified") ?? null,
+    provider: h.get("provider") ?? "", verifiedAt: h.get("verified") ?? null, env: /^[0-9a-f]{64}$/.test(h.get("env") ?? "") ? h.get("env")! : null,
   };
 }
 
@@ -117,4 +122,5 @@ export async function deleteBackup(objects: StorageClient, b: BackupRecord): Pro
   const keys = backupKeys(b.user, b.id);
   await objects.deleteObject(keys.manifest);
   await objects.deleteObject(keys.archive);
+  await objects.deleteObject(keys.env);
 }

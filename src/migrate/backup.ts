@@ -11,6 +11,8 @@ import { standDownExec } from "./interrupt.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
 import { parseReport, reportNumber, reportSha } from "./report.js";
 import { backupArchiveScript, backupRestoreScript, curlConfig } from "./scripts.js";
+import { applyBackupEnv, loadBackupEnv, storeBackupEnv } from "./backup-env.js";
+import { verifyStoredArchive } from "./backup-verify.js";
 import { presign, sendArchive } from "./transfer.js";
 import type { EngineDeps } from "./types.js";
 
@@ -19,7 +21,9 @@ import type { EngineDeps } from "./types.js";
  * pass, presigned PUT, or parts past storage.multipartThreshold; presigned GET, verify, extract),
  * stored as `backups/<user>/<id>.tar` with a manifest object `backups/<user>/<id>.manifest`
  * beside it: a header (`# key: value` lines with the archive's sha256 and size) and the per-file
- * manifest of what the archive holds.
+ * manifest of what the archive holds. The stored archive is read back and its sha256 matched
+ * (backup-verify.ts), and the agent's environment sealed beside it as `<id>.env` (backup-env.ts),
+ * before the manifest is written: a backup with a manifest is a verified one.
  *
  * The agent is frozen while the archive and manifest are taken (one remote command; seconds for a
  * small /data) and started again before the upload, so the archive is consistent and matches its
@@ -39,8 +43,10 @@ export interface BackupResult {
   /** How long the agent was stopped, ms. */
   frozenMs: number;
   createdAt: string;
-  /** When the stored archive was checked against the manifest (it counts from then on). */
+  /** When the stored archive was read back and matched its sha256 (it counts from then on). */
   verifiedAt: string;
+  /** The sealed copy of the agent's environment beside the archive: its names (never values), blob sha256, fleet key. */
+  env: { names: string[]; sha256: string; key: string };
 }
 
 export interface RestoreResult {
@@ -51,6 +57,10 @@ export interface RestoreResult {
   dataBytes: number;
   /** How long the agent was stopped, ms. */
   downtimeMs: number;
+  /** The names of the variables the backup's environment set (never values). */
+  envNames: string[];
+  /** The warning when the agent came back without the backup's environment (an older backup, a lost fleet key); null: it has it. */
+  envMissing: string | null;
 }
 
 export type BackupDeps = Omit<EngineDeps, "dns" | "crash" | "emit"> & { step(text: string): void };
@@ -136,34 +146,28 @@ async function backupUnderLease(deps: BackupDeps, user: string, newId: string, p
       throw error;
     });
     const createdAt = deps.now().toISOString();
-    p.step("verifying the stored archive");
-    const verifiedAt = await verifyStored(deps, keys.archive, archive).catch(async (error: unknown) => {
-      // Nothing of a backup that does not verify is kept: without its manifest it would not count anyway.
-      await deps.objects.deleteObject(keys.archive).catch(() => undefined);
+    p.step("verifying the stored archive (reading it back)");
+    // Nothing of a backup that does not verify is kept: without its manifest it would not count anyway.
+    const discard = async (error: unknown): Promise<never> => {
+      await Promise.all([keys.archive, keys.env].map((k) => deps.objects.deleteObject(k).catch(() => undefined)));
       throw error;
-    });
-    const header = [`# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`, `# verified: ${verifiedAt}`];
+    };
+    const verifiedAt = await verifyStoredArchive(deps, keys.archive, archive).catch(discard);
+    p.step("sealing the agent's environment");
+    const env = await storeBackupEnv(deps, provider, instance, user, id).catch(discard);
+    const header = [
+      `# automna backup ${id}`, `# user: ${user}`, `# provider: ${instance.provider}`, `# created: ${createdAt}`, `# sha256: ${archive.sha256}`, `# bytes: ${archive.bytes}`, `# verified: ${verifiedAt}`,
+      `# env: ${env.sha256}`, `# envkey: ${env.keyId}`, `# envnames: ${env.names.length}`,
+    ];
     const body = [...header, ...[...m.entries.values()].map((e) => `${e.type} ${e.size ?? "-"} ${e.sha256 ?? "-"} ${e.path}`)].join("\n") + "\n";
     await deps.objects.putObject(keys.manifest, body);
     await cleanupWork(deps, instance, id).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "backup", target: user, details: { backupId: id, key: keys.archive, sha256: archive.sha256, bytes: archive.bytes } }).catch(() => undefined);
-    return { user, backupId: id, provider: instance.provider, key: keys.archive, manifestKey: keys.manifest, sha256: archive.sha256, bytes: archive.bytes, files: m.files, dataBytes: m.bytes, frozenMs, createdAt, verifiedAt };
+    return { user, backupId: id, provider: instance.provider, key: keys.archive, manifestKey: keys.manifest, sha256: archive.sha256, bytes: archive.bytes, files: m.files, dataBytes: m.bytes, frozenMs, createdAt, verifiedAt, env: { names: env.names, sha256: env.sha256, key: env.keyId } };
   }, deps.leaseTtlMs);
 }
 
-/**
- * Checks the stored object against what the manifest will say (its size; the sha256 is checked
- * again on the host by every restore before anything is replaced). Only then is the manifest
- * written, so a listed backup is a verified one.
- */
-async function verifyStored(deps: BackupDeps, key: string, archive: { bytes: number }): Promise<string> {
-  const head = await deps.objects.headObject(key);
-  if (!head) throw new AutomnaError(`the uploaded archive ${key} is not in the bucket`, { code: "verify_failed" });
-  if (head.size !== archive.bytes) throw new AutomnaError(`the stored archive ${key} has ${head.size} bytes, the manifest says ${archive.bytes}`, { code: "verify_failed" });
-  return deps.now().toISOString();
-}
-
-export function parseBackupManifest(text: string): { sha256: string; bytes: number; manifestText: string } {
+export function parseBackupManifest(text: string): { sha256: string; bytes: number; manifestText: string; env: { sha256: string } | undefined } {
   const header = new Map<string, string>();
   const lines: string[] = [];
   for (const line of text.split("\n")) {
@@ -175,7 +179,9 @@ export function parseBackupManifest(text: string): { sha256: string; bytes: numb
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AutomnaError("the backup's manifest has no archive sha256", { code: "bad_backup" });
   // Backups made before the size was in the header: any size (it only picks the hash program).
   const bytes = Number(header.get("bytes") ?? 0);
-  return { sha256, bytes: Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : 0, manifestText: lines.join("\n") };
+  // Backups made before the agent's environment was kept have no `# env:` line.
+  const env = header.get("env");
+  return { sha256, bytes: Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : 0, manifestText: lines.join("\n"), env: env && /^[0-9a-f]{64}$/.test(env) ? { sha256: env } : undefined };
 }
 
 /**
@@ -211,15 +217,21 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     const keys = backupKeys(user, backupId);
     const text = await deps.objects.getText(keys.manifest);
     if (text === undefined) throw new NotFoundError(`no backup ${backupId} of ${user}`, { hint: `objects are under backups/${user}/ in the storage bucket` });
-    const { sha256, bytes, manifestText } = parseBackupManifest(text);
+    const { sha256, bytes, manifestText, env: storedEnv } = parseBackupManifest(text);
     const want = parseManifest(manifestText);
+    const env = await loadBackupEnv(deps, user, backupId, storedEnv);
     p.step("stopping the agent");
+    let envNames: string[] | undefined;
+    let envMissing: string | null = null;
     const stopped = Date.now();
     p.stopped = true;
     await setAgent(deps, provider, instance, false);
     try {
       p.step("downloading, verifying and extracting");
       await restoreBackupOnto(deps, instance, keys.archive, backupId, { sha256, bytes }, want);
+      p.step("setting the backup's environment");
+      // The command says it (envMissing), once.
+      envNames = (await applyBackupEnv(deps, provider, instance, env, { port: deps.health.port, user, warn: (text) => void (envMissing = text) })).names;
     } finally {
       await p.start(provider, instance);
     }
@@ -227,6 +239,6 @@ async function restoreUnderLease(deps: BackupDeps, user: string, backupId: strin
     const downtimeMs = Date.now() - stopped;
     await cleanupWork(deps, instance, backupId).catch(() => undefined);
     await deps.state.appendAudit({ who: deps.who, action: "restore", target: user, details: { backupId, sha256 } }).catch(() => undefined);
-    return { user, backupId, provider: instance.provider, files: want.files, dataBytes: want.bytes, downtimeMs };
+    return { user, backupId, provider: instance.provider, files: want.files, dataBytes: want.bytes, downtimeMs, envNames: envNames ?? [], envMissing };
   }, deps.leaseTtlMs);
 }

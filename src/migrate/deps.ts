@@ -80,6 +80,12 @@ async function defaultLeaseTtlMs(config: Config, state: StateStore): Promise<num
   return Math.min(LEASE_TTL_MS, Math.max(60_000, Math.ceil(stateRetryForMs(config) * 1.5)));
 }
 
+/** The profile's fleet key file: `fleet.key` in its data directory (src/lib/fleet-key.ts). */
+export async function fleetKeyPath(ctx: Context): Promise<string> {
+  const [{ join }, { profileDataDir, profileName }] = await Promise.all([import("node:path"), import("../lib/paths.js")]);
+  return join(profileDataDir(ctx.env, profileName(ctx.globals.profile, ctx.env)), "fleet.key");
+}
+
 /** Everything the engine needs from a command's context; `close()` frees the clients. */
 export async function buildEngineDeps(ctx: Context, run: HostRunner, emit: (event: MigrateEvent) => void): Promise<EngineDeps & { close(): Promise<void> }> {
   const [config, state, registry] = await Promise.all([ctx.config(), ctx.state(), ctx.providers()]);
@@ -92,7 +98,7 @@ export async function buildEngineDeps(ctx: Context, run: HostRunner, emit: (even
   if (leaseTtlMs < 1000) throw new ConfigError("migrate.leaseTtl must be at least 1s");
   return {
     state, registry, run, storage, objects, dns, emit, health: await healthSettings(ctx), transfer: await transferSettings(ctx), who: await ctx.operator(), now: () => ctx.clock.now(), leaseTtlMs,
-    signal: ctx.signal, crash: crashPointFromEnv(ctx.env), sleep: abortableSleep(ctx.signal),
+    signal: ctx.signal, crash: crashPointFromEnv(ctx.env), sleep: abortableSleep(ctx.signal), fleetKeyFile: await fleetKeyPath(ctx),
     async close() {
       await objects.close();
       await dns?.provider.close();

@@ -5,6 +5,7 @@ import { holdLeases } from "../state/lease.js";
 import type { Operation, StateStore } from "../state/types.js";
 import { backupKeys } from "./backup-catalog.js";
 import { parseBackupManifest, restoreBackupOnto } from "./backup.js";
+import { applyBackupEnv, loadBackupEnv } from "./backup-env.js";
 import { cutover, provision, switchRouting } from "./forward.js";
 import { setAgent, waitHealthy } from "./host.js";
 import { Journal } from "./journal.js";
@@ -20,7 +21,7 @@ export const FAILOVER_KIND = "failover";
  * call, done after) so a run killed at any point is finished by running `failover` again for the
  * user. There is no source to copy from: the target gets the newest verified backup.
  */
-export const FAILOVER_STEPS = ["lock", "fence-source", "provision", "hold-target", "restore", "start-target", "switch", "cutover", "unlock"] as const;
+export const FAILOVER_STEPS = ["lock", "fence-source", "provision", "hold-target", "restore", "env", "start-target", "switch", "cutover", "unlock"] as const;
 
 /** What a failover was started with (the operation's params): a migration's, plus the backup it restores. */
 export interface FailoverParams extends MigrateParams {
@@ -126,6 +127,15 @@ async function forward(r: Run, p: FailoverParams): Promise<void> {
     const want = parseManifest(manifestText);
     await restoreBackupOnto(r.host, await r.target(), keys.archive, p.backupId, { sha256, bytes }, want);
     return { files: want.files, bytes: want.bytes, manifest: want.digest, summary: `restored ${want.files} files from ${p.backupId}` };
+  });
+  await r.j.step("env", "setting the agent's environment (variables and secrets) from the backup", { backupId: p.backupId }, async () => {
+    // After the restore, before the start: the agent first runs with its data and its keys in place.
+    const text = await r.deps.objects.getText(backupKeys(r.user, p.backupId).manifest);
+    const stored = text === undefined ? undefined : parseBackupManifest(text).env;
+    const env = await loadBackupEnv(r.deps, r.user, p.backupId, stored);
+    const target = await r.target();
+    await r.j.fence();
+    return applyBackupEnv(r.host, r.to, target, env, { port: r.deps.health.port, user: r.user, warn: (line) => r.j.emit("env", undefined, line, "warn") });
   });
   await r.j.step("start-target", "starting the agent and waiting for health", { checks: r.deps.health.checks }, async () => {
     const target = await r.target();

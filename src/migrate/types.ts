@@ -110,6 +110,11 @@ export interface EngineDeps {
   crash: CrashPoint | null;
   /** Pause between polls (health checks, retries); tests shorten it. */
   sleep: (ms: number) => Promise<void>;
+  /**
+   * The profile's fleet key file (src/lib/fleet-key.ts), which seals the agents' environments in
+   * backups; buildEngineDeps always sets it (engine tests that never back up may leave it out).
+   */
+  fleetKeyFile?: string | undefined;
 }
 
 /** How one user's migration ended. */

@@ -139,6 +139,20 @@ export interface RemoteLogEntry {
   line: string;
 }
 
+/** The output of a command run through a provider's API, one chunk at a time. */
+export type RemoteOutputHook = (stream: "stdout" | "stderr", chunk: Buffer) => void;
+
+export interface RemoteExecOptions {
+  stdin?: Buffer;
+  timeoutMs?: number;
+  /**
+   * Each output chunk as the API delivers it (the result's stdout and stderr are then empty):
+   * while the command runs where the API streams (Koyeb's exec WebSocket, the Cloudflare bridge's
+   * SSE), at its end where the API answers once (Fly's exec endpoint).
+   */
+  onOutput?: RemoteOutputHook;
+}
+
 /**
  * Access to a running instance through the provider's own API, for providers whose machines
  * automna does not reach with OpenSSH (Fly: Machines API exec, the logs API, flyctl). Providers
@@ -146,10 +160,11 @@ export interface RemoteLogEntry {
  */
 export interface ProviderRemote {
   /**
-   * Runs argv on the instance with the whole of stdin, and returns the whole output. An API that
-   * carries only text (Fly's JSON strings) refuses stdin that is not UTF-8.
+   * Runs argv on the instance with the whole of stdin, and returns its exit and the whole output
+   * (or hands the output to `onOutput` as it comes). An API that carries only text (Fly's JSON
+   * strings) refuses stdin that is not UTF-8.
    */
-  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult>;
+  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: RemoteExecOptions): Promise<RemoteExecResult>;
   /** One poll of the log API: the entries after `cursor` (oldest first) and the cursor for the next poll. */
   logs(instance: Pick<ProviderInstance, "resources">, cursor: string | undefined): Promise<{ entries: RemoteLogEntry[]; cursor: string | undefined }>;
   /**

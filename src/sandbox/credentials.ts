@@ -8,6 +8,8 @@ import { createHash } from "node:crypto";
 export interface SandboxCredentials {
   s3: { accessKeyId: string; secretAccessKey: string };
   cloudflareToken: string;
+  /** A second DigitalOcean account's token (the stand-in's account check: instances bound to another account). */
+  digitaloceanSecondAccountToken: string;
 }
 
 export function sandboxCredentials(token: string): SandboxCredentials {
@@ -18,6 +20,7 @@ export function sandboxCredentials(token: string): SandboxCredentials {
       secretAccessKey: digest("s3-secret").toString("base64url"),
     },
     cloudflareToken: `cfsandbox_${digest("cloudflare").toString("hex").slice(0, 40)}`,
+    digitaloceanSecondAccountToken: `dop_v1_${digest("digitalocean-second-account").toString("hex")}`,
   };
 }
 

@@ -24,6 +24,11 @@ export interface SandboxEnv {
    * own refusal (Hetzner 403 `resource_limit_exceeded`, DigitalOcean 422 droplet limit).
    */
   limits?: Partial<Record<"hetzner" | "digitalocean", number>> | undefined;
+  /**
+   * A second account's token, accepted where a stand-in models accounts (DigitalOcean: `GET
+   * /v2/account` names another account, which sees only its own droplets).
+   */
+  secondAccountToken?: string | undefined;
 }
 
 export function createEvents(): EventEmitter {

@@ -83,6 +83,8 @@ export interface ProviderApi {
   decorate?(reply: Reply): void;
   /** An answer due before auth (a malformed id some APIs refuse before they look at the token). */
   precheck?(method: string, path: string): Reply | undefined;
+  /** Tokens of other accounts this API accepts besides the sandbox token (handlers tell them apart by `req.token`). */
+  otherTokens?: readonly string[];
   /**
    * A WebSocket upgrade that passed faults, the rate limit and auth (the token may come as the
    * `Sec-WebSocket-Protocol: Bearer, <token>` pair): the stand-in completes the handshake.
@@ -227,14 +229,15 @@ export class ApiServer {
     if (decision.latencyMs > 0 && decision.action?.kind !== "reset") await sleep(decision.latencyMs);
     const action = decision.action;
     const token = bearer(req.headers) ?? protocolBearer(req.headers);
-    const limit = this.api.limit(token === this.#ctx.token ? token : null, match, Date.now());
+    const known = this.#known(token);
+    const limit = this.api.limit(known ? token : null, match, Date.now());
     let reply: Reply | undefined;
     if (action?.kind === "reset" && !action.commit) {
       socket.destroy();
       return record(0);
     }
     if (limit.blocked) reply = limit.blocked;
-    else if (token !== this.#ctx.token) reply = this.api.unauthorized();
+    else if (!known) reply = this.api.unauthorized();
     else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());
     else if (action?.kind === "error") reply = this.api.error(action.status, action.message, action.field);
     else if (!match || !this.api.upgrade || req.headers.upgrade?.toLowerCase() !== "websocket") reply = this.api.notFound();
@@ -247,6 +250,10 @@ export class ApiServer {
     }
     record(101);
     this.api.upgrade!({ req, socket, head, path, query: url.searchParams, params: match!.params, dropAfterOpen: action?.kind === "reset" });
+  }
+
+  #known(token: string | null): boolean {
+    return token !== null && (token === this.#ctx.token || this.api.otherTokens?.includes(token) === true);
   }
 
   async listen(host: string, port: number): Promise<string> {
@@ -279,14 +286,15 @@ export class ApiServer {
     }
 
     const token = bearer(req.headers);
-    const limit = this.api.limit(token === this.#ctx.token ? token : null, match, Date.now());
+    const known = this.#known(token);
+    const limit = this.api.limit(known ? token : null, match, Date.now());
     const early = this.api.precheck?.(method, path);
     let reply: Reply;
     // A provider that is down answers before it looks at tokens or budgets.
     if (action?.outage) reply = this.api.error(action.status, action.message, action.field);
     else if (limit.blocked) reply = limit.blocked;
     else if (early) reply = early;
-    else if (token !== this.#ctx.token && !match?.route.open) reply = this.api.unauthorized();
+    else if (!known && !match?.route.open) reply = this.api.unauthorized();
     else if (action?.kind === "rate_limit") reply = this.api.storm(token, Date.now());
     else if (action?.kind === "error" && !action.commit) reply = this.api.error(action.status, action.message, action.field);
     else if (!match) reply = pathExists ? this.api.error(405, "method not allowed") : this.api.notFound();

@@ -162,6 +162,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     const env: SandboxEnv = {
       world, timeline, hosts: theHosts, delayMs: options.actionDelayMs ?? 300, rateScale: options.rateLimitScale ?? 1,
       rateLimits: options.rateLimits ?? true, events: createEvents(), warn, sim, limits: options.limits,
+      secondAccountToken: sandboxCredentials(token).digitaloceanSecondAccountToken,
     };
     if (!(env.rateScale > 0)) throw new Error("rateLimitScale must be greater than 0");
     for (const f of factories) standIns.set(f.manifest.id, f.make(env));

@@ -63,6 +63,8 @@ export interface DoDroplet {
   userData: string | null;
   vpcUuid: string;
   agentUp: boolean;
+  /** Made with the second account's token (absent: the sandbox's own account); other accounts never see it. */
+  account?: "second";
 }
 
 export interface DoSshKey {

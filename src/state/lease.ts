@@ -87,19 +87,26 @@ export async function holdLeases(store: StateStore, users: string[], holder: Lea
   const lost = new Set<string>();
   const aborter = new AbortController();
   let beating: Promise<unknown> = Promise.resolve();
+  let inFlight = false;
   const beat = (): void => {
+    // A beat slower than the interval (a busy machine, a slow server) is not overlapped by the
+    // next: two renewals of one lease in flight would both see it lost and report it twice.
+    if (inFlight) return;
+    inFlight = true;
     beating = Promise.allSettled([...byUser.values()].filter((l) => !lost.has(l.user)).map(async (l) => {
       try {
         byUser.set(l.user, await store.renewLease({ user: l.user, leaseId: l.leaseId }, options.ttlMs));
       } catch (error) {
         // Only a refusal means the lease is gone; a network blip is retried at the next beat.
-        if (error instanceof LockedError) {
+        if (error instanceof LockedError && !lost.has(l.user)) {
           lost.add(l.user);
           options.onLost?.(l.user, error);
           aborter.abort(error);
         }
       }
-    }));
+    })).finally(() => {
+      inFlight = false;
+    });
   };
   const timer = setInterval(beat, options.heartbeatMs ?? Math.max(100, Math.floor(options.ttlMs / 3)));
   timer.unref();

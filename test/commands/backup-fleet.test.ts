@@ -62,7 +62,7 @@ describe("backup --all", () => {
       expect(doc.results.find((r) => r.user === b.user)!.backup!.backupId).toBe(b.id);
     }
     const csv = await runCli(["backup", "list", "bk-01", "-o", "csv"], { env: w.env });
-    expect(csv.stdout.split(/\r?\n/)[0]).toBe("id,user,time,size,checksum,provider,verified");
+    expect(csv.stdout.split(/\r?\n/)[0]).toBe("id,user,time,size,checksum,provider,verified,env");
   }, budget(QUIET_MS.test + (USERS.length * QUIET_MS.migration) / 2 / availableParallelism()));
 
   it("restores the newest verified backup with --from latest, and refuses what is not one", async () => {

@@ -185,4 +185,18 @@ describe("-l and --all on the commands that act on users", () => {
     expect(destroyed.json<{ user: string; result: string }[]>().map((d) => [d.user, d.result])).toEqual([["dan", "destroyed"]]);
     expect(usersOf(await cli(["list", "-o", "json"]))).toEqual(["ann", "bob", "bob", "cat"]);
   });
+
+  it("destroy takes the user's labels with their last instance: the same id provisioned again starts without them", async () => {
+    await provision(w, "digitalocean", ["eve"]);
+    expect((await cli(["label", "eve", "plan=pro", "trial=yes"])).code).toBe(0);
+    const destroyed = await cli(["destroy", "eve", "--yes", "--json"]);
+    expect(destroyed.code, destroyed.stderr).toBe(0);
+    expect(destroyed.json<{ removed: string[] }[]>()[0]!.removed).toEqual(expect.arrayContaining(["label plan=pro", "label trial=yes"]));
+    const audit = (await cli(["state", "audit", "--action", "labels.update", "--json"])).json<{ target: string; details: { remove: string[] } }[]>();
+    expect(audit.filter((a) => a.target === "eve").map((a) => a.details.remove)).toContainEqual(["plan", "trial"]);
+    await provision(w, "digitalocean", ["eve"]);
+    expect((await cli(["list", "-l", "plan=pro", "-o", "json"])).json<{ user: string }[]>().map((x) => x.user)).not.toContain("eve");
+    const status = (await cli(["status", "eve", "--json"])).json<{ labels?: Record<string, string> }>();
+    expect(status.labels ?? {}).toEqual({});
+  });
 });

@@ -67,4 +67,38 @@ describe("placement policy", () => {
       entry: "fly:ams", why: expect.stringMatching(/^placement entry 3: hetzner:fsn1 full \(.*limit.*\), digitalocean:fra1 full \(.*droplet limit.*\)$/),
     });
   });
+  it("takes --region (keeps that region's entries), --size (replaces the entry's) and --secret; cheapest compares EUR and USD at pricing.eurUsd", async () => {
+    // Fly's entry without its max (the test before filled it).
+    const open = { AUTOMNA_PLACEMENT: "hetzner:fsn1:cx22,digitalocean:fra1:s-1vcpu-2gb,fly:ams:shared-cpu-1x-2gb" };
+    const dry = async (args: string[], extra: Record<string, string> = {}) => run(["provision", "q1", "--provider", "auto", "--dry-run", "--json", ...args], { ...open, ...extra });
+    const plan = (r: Awaited<ReturnType<typeof dry>>) => r.json<{ plan: { provider: string; region: string; size: string; currency: string; monthlyPrice: number }[]; total: { currency: string } }>();
+    const inAms = await dry(["--region", "ams"]);
+    expect(inAms.code, inAms.stderr).toBe(0);
+    expect(plan(inAms).plan.map((p) => [p.provider, p.region])).toEqual([["fly", "ams"]]);
+    const nowhere = await dry(["--region", "nbg1"]);
+    expect([nowhere.code, nowhere.stderr.split("\n")[0]]).toEqual([2, 'Error: no placement entry is in region "nbg1"']);
+
+    const bigger = await dry(["--region", "fsn1", "--size", "cx32"]);
+    expect(bigger.code, bigger.stderr).toBe(0);
+    expect(plan(bigger).plan[0]).toMatchObject({ provider: "hetzner", size: "cx32" });
+    const everywhere = await dry(["--size", "cx32"]);
+    expect(everywhere.code).toBe(2);
+    expect(everywhere.stderr).toContain("--size cx32 applies to every placement entry, and entry digitalocean:fra1 cannot take it");
+
+    // Hetzner bills in EUR, Fly in USD: at a (made-up) 1 EUR = 100 USD, Fly is the cheaper one.
+    const mixed = { AUTOMNA_PLACEMENT: "hetzner:fsn1:cx22,fly:ams" };
+    const usual = plan(await dry(["--placement", "cheapest"], mixed)).plan[0]!;
+    const dear = plan(await dry(["--placement", "cheapest"], { ...mixed, AUTOMNA_EUR_USD: "100" })).plan[0]!;
+    expect([usual.provider, usual.currency, dear.provider, dear.currency]).toEqual(["hetzner", "EUR", "fly", "USD"]);
+
+    const noWait = await run(["provision", "q1", "--provider", "auto", "--secret", "API_KEY", "--no-wait"], { ...open, API_KEY: "sk-auto-secret-0123456789" });
+    expect(noWait.code).toBe(2);
+    expect(noWait.stderr).toContain("--secret needs the machine up (placement entry hetzner:fsn1");
+    const secret = "sk-auto-secret-0123456789";
+    const made = await run(["provision", "q1", "--provider", "auto", "--region", "ams", "--secret", "API_KEY", "--json"], { ...open, API_KEY: secret });
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout.includes(secret) || made.stderr.includes(secret)).toBe(false);
+    const secrets = (await fs.api("fly", "GET", "/v1/apps/automna-q1/secrets?show_secrets=true")).body as { secrets: { name: string; value: string }[] };
+    expect(secrets.secrets.map((x) => [x.name, x.value])).toEqual([["API_KEY", secret]]);
+  });
 });

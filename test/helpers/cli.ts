@@ -12,12 +12,15 @@ export class MemoryStream extends Writable {
   readonly chunks: Buffer[] = [];
   isTTY: boolean;
   columns = 120;
+  /** Sees each write as it happens (a test that acts on output while the command still runs). */
+  onChunk: ((chunk: Buffer) => void) | undefined;
   constructor(isTTY = false) {
     super();
     this.isTTY = isTTY;
   }
   override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
     this.chunks.push(Buffer.from(chunk));
+    this.onChunk?.(Buffer.from(chunk));
     done();
   }
   text(): string {
@@ -88,6 +91,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Inspect or extend the context before main() runs. */
   setup?: (ctx: Context) => void;
+  /** Each stdout write as it happens. */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface RunResult {
@@ -103,6 +108,7 @@ export interface RunResult {
 /** Runs main() in-process, as the binary would, and captures everything. */
 export async function runCli(argv: string[], options: RunOptions = {}): Promise<RunResult> {
   const stdout = new MemoryStream(options.tty);
+  stdout.onChunk = options.onStdout;
   const stderr = new MemoryStream(options.tty);
   const stdin = Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]) as Readable & { isTTY?: boolean };
   stdin.isTTY = options.tty;

@@ -239,3 +239,36 @@ describe("debug lines", () => {
     expect(logs.join("\n")).not.toContain(secret.reveal());
   });
 });
+
+describe("a streamed body (onBody)", () => {
+  it("hands a 2xx body on chunk by chunk while it arrives; an error body is read whole", async () => {
+    let more: (() => void) | undefined;
+    const server = createHttpServer((req, res) => {
+      if (req.url?.endsWith("/fail")) {
+        res.writeHead(502, { "content-type": "application/json" });
+        res.end('{"error":"nope"}');
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("first;");
+      // The rest only once the client has seen the first chunk: buffering would never get there.
+      more = () => res.end("second;");
+    });
+    const url = await listen(server);
+    const t = new Transport({ baseUrl: url, label: "test", retry: { attempts: 1 } });
+    closers.push(() => t.close());
+    const seen: string[] = [];
+    const reply = await t.once({
+      method: "POST", path: "/stream", body: "{}",
+      onBody: (chunk) => {
+        seen.push(chunk.toString());
+        if (seen.join("") === "first;") more?.();
+      },
+    });
+    expect(seen.join("")).toBe("first;second;");
+    expect(reply).toMatchObject({ status: 200, text: "" });
+    const failed = await t.once({ method: "POST", path: "/fail", body: "{}", onBody: (chunk) => seen.push(chunk.toString()) });
+    expect(failed).toMatchObject({ status: 502, text: '{"error":"nope"}' });
+    expect(seen.join("")).toBe("first;second;");
+  });
+});

@@ -27,6 +27,7 @@ const COLUMNS: Column<BackupRecord>[] = [
   { name: "checksum", value: (b) => b.checksum },
   { name: "provider", header: "SOURCE PROVIDER", value: (b) => b.provider },
   { name: "verified", value: (b) => b.verifiedAt ?? "no" },
+  { name: "env", header: "ENV", value: (b) => (b.env ? "sealed" : "none") },
 ];
 
 export async function runBackupList(ctx: Context, users: string[]): Promise<BackupRecord[]> {

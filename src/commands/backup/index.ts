@@ -92,7 +92,8 @@ const COLUMNS: Column<BackupOutcome>[] = [
 
 function renderOne(ctx: Context, r: BackupResult): void {
   ctx.io.success(`backup ${r.backupId} of ${r.user}: ${r.files} files, ${mib(r.dataBytes)}, verified (agent paused ${(r.frozenMs / 1000).toFixed(1)} s)`);
-  renderDetails(ctx.io, [["backup", r.backupId], ["archive", r.key], ["manifest", r.manifestKey], ["sha256", r.sha256], ["bytes", r.bytes], ["created", r.createdAt], ["verified", r.verifiedAt]]);
+  renderDetails(ctx.io, [["backup", r.backupId], ["archive", r.key], ["manifest", r.manifestKey], ["sha256", r.sha256], ["bytes", r.bytes], ["created", r.createdAt], ["verified", r.verifiedAt],
+    ["environment", `${r.env.names.length} variable${r.env.names.length === 1 ? "" : "s"}, sealed with fleet key ${r.env.key}`]]);
   ctx.io.info(`restore it with: automna restore ${r.user} --from ${r.backupId}`);
 }
 
@@ -139,6 +140,7 @@ export const restoreCommand: CommandModule = {
       .action(action(ctx, async (user: string, flags: { from: string; output?: string }) => {
         const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         const r = await runRestore(ctx, user, flags.from);
+        if (r.envMissing) ctx.io.warn(`${user}: ${r.envMissing}`);
         if (format !== "table") return renderDocument(ctx.io, format, r, () => undefined);
         ctx.io.success(`${user}: /data restored from ${r.backupId} (${r.files} files, ${mib(r.dataBytes)}); agent healthy after ${(r.downtimeMs / 1000).toFixed(1)} s`);
       }));

@@ -5,6 +5,7 @@ import { CancelledError, errorJson, UsageError } from "../../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
 import { parseInteger } from "../../lib/validate.js";
 import type { FailoverOutcome } from "../../migrate/failover.js";
+import { registerFailoverManage } from "./manage.js";
 import { planFailover, type FailoverRequest, type PlannedFailover } from "./plan.js";
 
 interface FailoverFlags {
@@ -35,7 +36,7 @@ const PLAN_COLUMNS: Column<PlannedFailover>[] = [
   { name: "backup", value: (p) => p.backupId },
   { name: "taken", value: (p) => p.backupTime },
   { name: "at-risk", header: "DATA AT RISK", value: (p) => `${ageText(p.dataAtRiskMs)} of writes` },
-  { name: "note", value: (p) => p.resume ? `resumes ${p.resume}` : p.healthy ? "answers: stopped first (--force)" : null },
+  { name: "note", value: (p) => [p.resume ? `resumes ${p.resume}` : p.healthy ? "answers: stopped first (--force)" : "", p.env ? "" : "backup holds no env: comes back without it"].filter(Boolean).join("; ") || null },
 ];
 
 const COLUMNS: Column<FailoverOutcome>[] = [
@@ -103,7 +104,7 @@ export const failoverCommand: CommandModule = {
       .option("--force", "fail over even users whose agent still answers (it is stopped first)")
       .option("--concurrency <n>", "users failed over at once", "8")
       .option("--dry-run", "only show who would fail over, from which backup, and the data at risk"))
-      .addHelpText("after", examples("automna failover --provider hetzner --to fly", "automna failover alice --to hetzner --yes", "automna failover --provider hetzner --region fsn1 --to fly --dry-run"))
+      .addHelpText("after", examples("automna failover --provider hetzner --to fly", "automna failover alice --to hetzner --yes", "automna failover --provider hetzner --region fsn1 --to fly --dry-run", "automna failover status", "automna failover abandon op_m3x9k2a1b7f3c2d1 --yes"))
       .action(action(ctx, async (users: string[], flags: FailoverFlags) => {
         const format = resolveFormat(flags.output, ctx.globals.json, DOCUMENT_FORMATS);
         if (!flags.to) throw new UsageError("--to is required: the provider to bring the users back on", { hint: "automna failover --provider hetzner --to fly" });
@@ -123,5 +124,7 @@ export const failoverCommand: CommandModule = {
         if (failed === 0) return 0;
         return failed === results.length ? 1 : 3;
       }));
+    // `-o` after a subcommand's name is parsed by failover itself (its own -o): taken from there too.
+    registerFailoverManage(command, ctx, (flags) => flags.output ?? command.opts<{ output?: string }>().output);
   },
 };

@@ -32,6 +32,8 @@ export interface PlannedFailover {
   dataAtRiskMs: number;
   /** The old agent answered its health check (only with --force). */
   healthy: boolean;
+  /** The backup holds the agent's environment (false: an older backup; the agent comes back without it). */
+  env: boolean;
 }
 
 /**
@@ -61,7 +63,7 @@ export async function planFailover(ctx: Context, req: FailoverRequest, objects: 
     const op = await unfinishedFailover(state, user);
     if (op) {
       const p = op.params as unknown as FailoverParams;
-      return { user, params: null, resume: op.id, from: p.from, backupId: p.backupId, backupTime: p.backupTime, dataAtRiskMs: age(ctx, p.backupTime), healthy: false };
+      return { user, params: null, resume: op.id, from: p.from, backupId: p.backupId, backupTime: p.backupTime, dataAtRiskMs: age(ctx, p.backupTime), healthy: false, env: true };
     }
     const row = live.get(user);
     if (!row) return void problems.push(`${user} has no live instance`);
@@ -74,7 +76,7 @@ export async function planFailover(ctx: Context, req: FailoverRequest, objects: 
       from: row.provider, to: to.id, region: req.toRegion ?? to.defaultRegion, size: req.toSize ?? to.defaultSize, image: row.image || (config.getString("image") ?? ""),
       keepSourceMs: 0, sourceInstanceId: row.id, backupId: backup.id, backupTime: backup.time, forced: healthy,
     };
-    return { user, params, resume: null, from: row.provider, backupId: backup.id, backupTime: backup.time, dataAtRiskMs: age(ctx, backup.time), healthy };
+    return { user, params, resume: null, from: row.provider, backupId: backup.id, backupTime: backup.time, dataAtRiskMs: age(ctx, backup.time), healthy, env: backup.env !== null };
   });
   if (problems.length) {
     const healthyOnes = problems.some((p) => p.includes("answers its health check"));

@@ -108,7 +108,7 @@ export const migrateCommand: CommandModule = {
       .description("unfinished and recent migrations, or one with its journal")
       .argument("[op-id]", "an operation id"), "columns: op,user,status,step,from,to,updated,created,error", undefined, "at most this many (default: 50)")
       .action(action(ctx, async (opId: string | undefined, flags: ListFlags) => {
-        const { runMigrateStatus, renderMigrateStatus } = await import("./status.js");
+        const { runMigrateStatus, renderMigrateStatus } = await import("../../migrate/operation-status.js");
         const output = listOptionsFrom({ ...flags, output: outputOf(flags) }, ctx.globals.json);
         const result = await runMigrateStatus(ctx, opId, parseInteger("--limit", flags.limit ?? "50", 1, 100_000));
         renderMigrateStatus(ctx, result, output);

@@ -1,10 +1,12 @@
 import type { Context } from "../../context.js";
 import { errorJson, UsageError } from "../../lib/errors.js";
 import type { ProvisionOutcome } from "../../fleet/provision-one.js";
-import type { PlacementEntry } from "../../fleet/placement.js";
-import type { Provider } from "../../providers/types.js";
 import type { Labels } from "../../state/types.js";
+import { collectSecrets } from "../../lib/secret-input.js";
+import { parseDuration } from "../../lib/validate.js";
+import { placementEntries } from "./auto-entries.js";
 import type { PlanRow, ProvisionOptions, ProvisionReport } from "./index.js";
+import { sshSecretDelivery } from "./secrets.js";
 
 /**
  * `provision --provider auto` (or `--placement first|cheapest`): each user goes where the
@@ -12,29 +14,13 @@ import type { PlanRow, ProvisionOptions, ProvisionReport } from "./index.js";
  * provider's account limit leaves nothing behind (provisionOne removes its intent row when the
  * provider made nothing) and moves that user, and the rest of the run, to the next entry.
  */
-export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, users: string[], env: Record<string, string>, labels: Labels = {}): Promise<ProvisionReport> {
-  if (opts.region || opts.size) throw new UsageError("--region and --size come from the placement policy with --provider auto", { hint: "automna config get placement" });
-  if (opts.secret.length) throw new UsageError("--secret is not supported with --provider auto yet", { hint: "provision with --provider P, or set secrets afterwards with automna env set" });
+export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, users: string[], env: Record<string, string>, labels: Labels = {}, stdinText: () => Promise<string> = () => Promise.resolve("")): Promise<ProvisionReport> {
   const placementOrder = opts.placement ?? "first";
   if (placementOrder !== "first" && placementOrder !== "cheapest") throw new UsageError(`--placement must be first or cheapest, got "${placementOrder}"`);
-  const [config, registry, state] = await Promise.all([ctx.config(), ctx.providers(), ctx.state()]);
-  const { parsePlacement, Placer, isLimitRefusal } = await import("../../fleet/placement.js");
-  const { catalogBilling, monthlyTotal, offerings, validatePlacement } = await import("../../providers/plan.js");
-  let entries = parsePlacement(config.getList("placement"), registry);
-  if (entries.length === 0) throw new UsageError("--provider auto needs a placement policy", { hint: "automna config set placement hetzner:fsn1:max=900,hetzner:nbg1,fly:ams" });
+  const [config, state] = await Promise.all([ctx.config(), ctx.state()]);
+  const { Placer, isLimitRefusal } = await import("../../fleet/placement.js");
   const image = opts.image ?? config.getString("image") ?? "";
-  const providers = new Map<string, Provider>();
-  const prices = new Map<PlacementEntry, { monthly: number; currency: string }>();
-  for (const e of entries) {
-    const provider = providers.get(e.provider.id) ?? await registry.get(e.provider.id);
-    providers.set(e.provider.id, provider);
-    const hasToken = config.secret(e.provider.tokenKey) !== undefined;
-    validatePlacement({ provider: e.provider, region: e.region, size: e.size, image }, await offerings(provider, hasToken || !opts.dryRun));
-    const billing = hasToken ? await provider.billing(e.size, e.region) : await catalogBilling(e.provider, e.size, config);
-    prices.set(e, { monthly: monthlyTotal(billing), currency: billing[0]?.currency ?? "USD" });
-  }
-  // Cheapest first (stable: equal prices keep the policy's order). Prices in one currency compare as they are.
-  if (placementOrder === "cheapest") entries = [...entries].sort((a, b) => prices.get(a)!.monthly - prices.get(b)!.monthly);
+  const { entries, providers, prices, rates } = await placementEntries(ctx, opts, image, placementOrder);
   const placer = new Placer(entries, await state.listInstances({ role: "live" }));
   const summary = { created: 0, adopted: 0, resumed: 0, exists: 0, failed: 0 };
   const report: ProvisionReport = { dryRun: opts.dryRun, provider: "auto", region: "", size: "", image, results: [], summary };
@@ -51,11 +37,20 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
       return { user, action: "create", provider: e.provider.id, region: e.region, size: e.size, monthlyPrice: price.monthly, currency: price.currency, why: slot.why };
     });
     const billed = report.plan.filter((p) => p.action === "create" && p.provider !== "-");
-    report.total = { monthlyPrice: Math.round(billed.reduce((s, p) => s + p.monthlyPrice, 0) * 100) / 100, currency: billed[0]?.currency ?? "USD", users: billed.length };
+    // Entries may bill in USD and EUR: the total is in the first one's currency, converted at pricing.eurUsd.
+    const currency = billed[0]?.currency === "EUR" ? "EUR" : "USD";
+    const { convert } = await import("../../pricing/money.js");
+    report.total = { monthlyPrice: Math.round(billed.reduce((s, p) => s + convert(p.monthlyPrice, p.currency, currency, rates), 0) * 100) / 100, currency, users: billed.length };
     return report;
   }
 
   const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
+  const secrets = await collectSecrets(ctx, opts.secret, stdinText, { allowEmpty: opts.allowEmptySecret });
+  // VM entries get the secrets over SSH once the machine runs; Fly and Koyeb keep them at create.
+  const overSsh = Object.keys(secrets).length > 0 && [...providers.values()].some((p) => p.reach === "ssh");
+  const deliverSecrets = overSsh
+    ? await sshSecretDelivery(ctx, { image, port: health.port, env, secrets, timeoutMs: parseDuration("ssh.bootTimeout", config.getString("ssh.bootTimeout") ?? "5m") })
+    : undefined;
   const [{ provisionOne }, { mapConcurrent }, access] = await Promise.all([
     import("../../fleet/provision-one.js"), import("../../lib/concurrency.js"), import("../../access/provision-keys.js").then((m) => m.provisionAccess(ctx)),
   ]);
@@ -74,7 +69,8 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
         }
         board.update(user, `placing on ${e.label} (${slot.why})`);
         const outcome = await provisionOne({
-          state, provider: providers.get(e.provider.id)!, placement: { provider: e.provider, region: e.region, size: e.size, image }, env, secrets: {}, noWait: !opts.wait, who,
+          state, provider: providers.get(e.provider.id)!, placement: { provider: e.provider, region: e.region, size: e.size, image }, env, secrets, noWait: !opts.wait, who,
+          deliverSecrets: providers.get(e.provider.id)!.reach === "ssh" ? deliverSecrets : undefined,
           now: () => ctx.clock.now(), health, step: (u, text) => board.update(u, `${e.label}: ${text}`), access, meta: { placement: { entry: e.label, why: slot.why } }, labels,
         }, user);
         if (outcome.result === "failed" && !have) {

@@ -10,7 +10,8 @@ import { parseLabels } from "../../lib/labels.js";
 import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../../lib/validate.js";
 import { providerChoices } from "../../providers/catalog.js";
 import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../../providers/plan.js";
-import type { ProvisionJob, ProvisionOutcome } from "../../fleet/provision-one.js";
+import type { ProvisionOutcome } from "../../fleet/provision-one.js";
+import { sshSecretDelivery } from "./secrets.js";
 
 export interface ProvisionOptions {
   users: string[];
@@ -82,7 +83,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   const labels = parseLabels("--label", opts.label ?? []);
   if (opts.provider === "auto" || opts.placement !== undefined) {
     if (opts.provider !== undefined && opts.provider !== "auto") throw new UsageError("--placement goes with --provider auto", { hint: "automna provision alice --provider auto --placement cheapest" });
-    return (await import("./auto.js")).runAutoProvision(ctx, opts, users, env, labels);
+    return (await import("./auto.js")).runAutoProvision(ctx, opts, users, env, labels, stdinText);
   }
   const [config, registry] = await Promise.all([ctx.config(), ctx.providers()]);
   const placement = resolvePlacement(config, registry, opts);
@@ -122,13 +123,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
 
   const secrets = await collectSecrets(ctx, opts.secret, stdinText, { allowEmpty: opts.allowEmptySecret });
   const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
-  let deliverSecrets: ProvisionJob["deliverSecrets"];
-  if (overSsh) {
-    const { refuseLineBreaks } = await import("../../providers/vm/agent-container.js");
-    refuseLineBreaks("--secret", Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, v.reveal()])));
-    const deliver = (await import("../../access/deliver-secrets.js")).deliverSecrets;
-    deliverSecrets = (instance, step) => deliver(ctx, instance, { image: placement.image, port: health.port, env, secrets, timeoutMs: bootTimeoutMs, step });
-  }
+  const deliverSecrets = overSsh ? await sshSecretDelivery(ctx, { image: placement.image, port: health.port, env, secrets, timeoutMs: bootTimeoutMs }) : undefined;
   const { provisionOne } = await import("../../fleet/provision-one.js");
   const { mapConcurrent } = await import("../../lib/concurrency.js");
   const board = ctx.io.board();

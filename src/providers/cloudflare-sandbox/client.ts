@@ -7,7 +7,7 @@ export function parseBridgeError(_status: number, body: unknown): ParsedApiError
   return { message: b.error ?? JSON.stringify(body).slice(0, 200), code: b.code };
 }
 
-/** What one exec stream carried: its output and how it ended. */
+/** What one exec stream carried: its output (unless it went to a hook) and how it ended. */
 export interface SseExec {
   stdout: Buffer;
   stderr: Buffer;
@@ -15,15 +15,42 @@ export interface SseExec {
   error: { error: string; code: string } | undefined;
 }
 
+/** Output chunks as they arrive, instead of in the result. */
+export type ExecOutputHook = (stream: "stdout" | "stderr", chunk: Buffer) => void;
+
 /**
- * Reads the exec route's server-sent events: `stdout`/`stderr` (base64 chunks), `exit`
- * (`{"exit_code":N}`) and `error` (`{"error","code"}`); the stream ends after `exit` or `error`.
+ * Reads the exec route's server-sent events as they arrive: `stdout`/`stderr` (base64 chunks),
+ * `exit` (`{"exit_code":N}`) and `error` (`{"error","code"}`); the stream ends after `exit` or
+ * `error`. Output goes to the hook when there is one, else it is kept for `result()`.
  */
-export function parseExecStream(text: string): SseExec {
-  const out: SseExec = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: undefined, error: undefined };
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  for (const block of text.split(/\r?\n\r?\n/)) {
+export class ExecStreamReader {
+  readonly #decoder = new TextDecoder();
+  readonly #kept = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  readonly #onOutput: ExecOutputHook | undefined;
+  #pending = "";
+  #exitCode: number | undefined;
+  #error: SseExec["error"];
+
+  constructor(onOutput?: ExecOutputHook) {
+    this.#onOutput = onOutput;
+  }
+
+  /** Takes the next piece of the stream; complete events (ended by a blank line) are handled now. */
+  push(chunk: Buffer | string): void {
+    this.#pending += typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true });
+    const blocks = this.#pending.split(/\r?\n\r?\n/);
+    this.#pending = blocks.pop()!;
+    for (const block of blocks) this.#event(block);
+  }
+
+  /** The stream ended: a last event without its blank line still counts. */
+  result(): SseExec {
+    if (this.#pending.trim()) this.#event(this.#pending);
+    this.#pending = "";
+    return { stdout: Buffer.concat(this.#kept.stdout), stderr: Buffer.concat(this.#kept.stderr), exitCode: this.#exitCode, error: this.#error };
+  }
+
+  #event(block: string): void {
     let name = "message";
     const data: string[] = [];
     for (const line of block.split(/\r?\n/)) {
@@ -34,16 +61,23 @@ export function parseExecStream(text: string): SseExec {
       if (field === "event") name = value;
       else if (field === "data") data.push(value);
     }
-    if (!data.length) continue;
+    if (!data.length) return;
     const payload = data.join("\n");
-    if (name === "stdout") stdout.push(Buffer.from(payload, "base64"));
-    else if (name === "stderr") stderr.push(Buffer.from(payload, "base64"));
-    else if (name === "exit") out.exitCode = Number((JSON.parse(payload) as { exit_code?: unknown }).exit_code);
-    else if (name === "error") out.error = JSON.parse(payload) as { error: string; code: string };
+    if (name === "stdout" || name === "stderr") {
+      const bytes = Buffer.from(payload, "base64");
+      if (this.#onOutput) {
+        if (bytes.length) this.#onOutput(name, bytes);
+      } else this.#kept[name].push(bytes);
+    } else if (name === "exit") this.#exitCode = Number((JSON.parse(payload) as { exit_code?: unknown }).exit_code);
+    else if (name === "error") this.#error = JSON.parse(payload) as { error: string; code: string };
   }
-  out.stdout = Buffer.concat(stdout);
-  out.stderr = Buffer.concat(stderr);
-  return out;
+}
+
+/** A whole exec stream read at once (tests of the stand-in). */
+export function parseExecStream(text: string): SseExec {
+  const reader = new ExecStreamReader();
+  reader.push(text);
+  return reader.result();
 }
 
 const enc = encodeURIComponent;
@@ -55,15 +89,19 @@ export class BridgeClient {
     this.http = http;
   }
 
-  /** Runs argv through `POST /v1/sandbox/{id}/exec` and reads the stream to its end. */
-  async exec(id: string, argv: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<SseExec> {
+  /**
+   * Runs argv through `POST /v1/sandbox/{id}/exec` and reads the stream to its end; with
+   * `onOutput`, each output event goes there as it arrives (the result's output stays empty).
+   */
+  async exec(id: string, argv: string[], options: { cwd?: string; timeoutMs?: number; onOutput?: ExecOutputHook } = {}): Promise<SseExec> {
     const body = { argv, ...(options.cwd ? { cwd: options.cwd } : {}), ...(options.timeoutMs ? { timeout_ms: options.timeoutMs } : {}) };
+    const reader = new ExecStreamReader(options.onOutput);
     // A command may run long: the HTTP timeout follows the command's (plus a margin for the stream).
-    const res = await this.http.request<unknown>("POST", `/v1/sandbox/${enc(id)}/exec`, {
+    await this.http.request<unknown>("POST", `/v1/sandbox/${enc(id)}/exec`, {
       body, headers: { accept: "text/event-stream" }, timeoutMs: (options.timeoutMs ?? 30 * 60_000) + 30_000,
+      onBody: (chunk) => reader.push(chunk),
     });
-    const text = typeof res.body === "string" ? res.body : "";
-    const r = parseExecStream(text);
+    const r = reader.result();
     if (r.exitCode === undefined && !r.error) {
       throw new AutomnaError(`the bridge's exec stream for sandbox ${id} ended before the command's exit event`, {
         code: "exec_dropped", hint: "the command may or may not have run (the sandbox may have stopped); run it again if it is safe to repeat",

@@ -1,5 +1,5 @@
 import { AutomnaError, NotSupportedError } from "../../lib/errors.js";
-import type { ProviderInstance, ProviderRemote, RemoteExecResult, RemoteLogEntry } from "../types.js";
+import type { ProviderInstance, ProviderRemote, RemoteExecOptions, RemoteExecResult, RemoteLogEntry } from "../types.js";
 import type { BridgeClient } from "./client.js";
 
 /** The exec route takes no stdin: it rides in an argument, so it must fit in one (Linux: 128 KiB). */
@@ -29,7 +29,8 @@ export class BridgeRemote implements ProviderRemote {
     this.#client = client;
   }
 
-  async exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult> {
+  /** Output events go to `onOutput` as the stream delivers them. */
+  async exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: RemoteExecOptions): Promise<RemoteExecResult> {
     const id = sandboxOf(instance);
     let words = argv;
     if (options.stdin?.length) {
@@ -38,7 +39,7 @@ export class BridgeRemote implements ProviderRemote {
       }
       words = ["sh", "-c", 'b=$1; shift; printf %s "$b" | base64 -d | "$@"', "sh", options.stdin.toString("base64"), ...argv];
     }
-    const r = await this.#client.exec(id, words, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
+    const r = await this.#client.exec(id, words, { ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}), ...(options.onOutput ? { onOutput: options.onOutput } : {}) });
     if (r.error) throw new AutomnaError(`the command in Cloudflare sandbox ${id} failed: ${r.error.error} (${r.error.code})`, { code: "exec_failed" });
     return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
   }

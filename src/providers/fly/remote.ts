@@ -1,7 +1,7 @@
 import { constants } from "node:os";
 import type { HttpClient } from "../../lib/http.js";
 import { AutomnaError, NotSupportedError } from "../../lib/errors.js";
-import type { ProviderInstance, ProviderRemote, RemoteExecResult, RemoteLogEntry } from "../types.js";
+import type { ProviderInstance, ProviderRemote, RemoteExecOptions, RemoteExecResult, RemoteLogEntry } from "../types.js";
 import { resourceName } from "../types.js";
 import type { FlyClient, FLogLine } from "./client.js";
 
@@ -33,8 +33,12 @@ export class FlyRemote implements ProviderRemote {
     this.#logs = logs;
   }
 
-  /** The Machines API carries stdin as a JSON string: input that is not UTF-8 is refused. */
-  async exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult> {
+  /**
+   * The Machines API carries stdin as a JSON string: input that is not UTF-8 is refused. Its exec
+   * endpoint is request/response (`{exit_code, stdout, stderr}` once the command ended; the spec
+   * has no streaming variant), so `onOutput` gets the whole output at the end.
+   */
+  async exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: RemoteExecOptions): Promise<RemoteExecResult> {
     const { app, machine } = ids(instance);
     let stdin: string | undefined;
     if (options.stdin !== undefined) {
@@ -49,11 +53,15 @@ export class FlyRemote implements ProviderRemote {
     const timeout = options.timeoutMs === undefined ? DEFAULT_EXEC_TIMEOUT_S : Math.max(1, Math.ceil(options.timeoutMs / 1000));
     const res = await this.#client.exec(app, machine, { command: argv, timeout, ...(stdin !== undefined ? { stdin } : {}) });
     const signal = signalName(res.exit_signal);
+    const output = { stdout: Buffer.from(res.stdout ?? "", "utf8"), stderr: Buffer.from(res.stderr ?? "", "utf8") };
+    const hook = options.onOutput;
+    if (hook) {
+      for (const stream of ["stdout", "stderr"] as const) if (output[stream].length) hook(stream, output[stream]);
+    }
     return {
       exitCode: res.exit_code ?? (signal ? 128 + (res.exit_signal ?? 0) : 0),
       ...(signal ? { signal } : {}),
-      stdout: Buffer.from(res.stdout ?? "", "utf8"),
-      stderr: Buffer.from(res.stderr ?? "", "utf8"),
+      ...(hook ? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) } : output),
     };
   }
 

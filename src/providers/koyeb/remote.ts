@@ -1,6 +1,6 @@
 import { AutomnaError } from "../../lib/errors.js";
 import type { HttpClient } from "../../lib/http.js";
-import type { ProviderInstance, ProviderRemote, RemoteExecResult, RemoteLogEntry } from "../types.js";
+import type { ProviderInstance, ProviderRemote, RemoteExecOptions, RemoteExecResult, RemoteLogEntry } from "../types.js";
 import { resourceName } from "../types.js";
 import type { KoyebClient } from "./client.js";
 
@@ -45,7 +45,8 @@ export class KoyebRemote implements ProviderRemote {
     this.#token = token;
   }
 
-  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: { stdin?: Buffer; timeoutMs?: number }): Promise<RemoteExecResult> {
+  /** Output frames go to `onOutput` as they arrive. */
+  exec(instance: Pick<ProviderInstance, "resources">, argv: string[], options: RemoteExecOptions): Promise<RemoteExecResult> {
     const service = serviceOf(instance);
     const timeoutMs = options.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     return new Promise<RemoteExecResult>((resolve, reject) => {
@@ -87,8 +88,13 @@ export class KoyebRemote implements ProviderRemote {
         }
         const r = frame.result;
         if (!r) return;
-        if (r.stdout?.data) stdout.push(Buffer.from(r.stdout.data, "base64"));
-        if (r.stderr?.data) stderr.push(Buffer.from(r.stderr.data, "base64"));
+        for (const [name, kept] of [["stdout", stdout], ["stderr", stderr]] as const) {
+          const data = r[name]?.data;
+          if (!data) continue;
+          const bytes = Buffer.from(data, "base64");
+          if (options.onOutput) options.onOutput(name, bytes);
+          else kept.push(bytes);
+        }
         if (r.exited) finish(undefined, { exitCode: r.exit_code ?? 0, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) });
       });
       // A stream that ends before the command's exit frame is a failure, reported rather than waited on.

@@ -47,11 +47,14 @@ export function bridgeRoutes(c: Containers): Route[] {
         contentType: "text/event-stream",
         write: (out) => c.during(sb, async () => {
           try {
-            const r = await host.exec(command, timeoutMs ? { timeoutMs } : {});
+            // Events go out as the command writes, as the bridge's do.
+            const r = await host.exec(command, {
+              ...(timeoutMs ? { timeoutMs } : {}),
+              onOutput: (name, data) => {
+                for (let at = 0; at < data.length; at += CHUNK) out.write(event(name, data.subarray(at, at + CHUNK).toString("base64")));
+              },
+            });
             await c.flush(sb);
-            for (const [name, data] of [["stdout", r.stdout], ["stderr", r.stderr]] as const) {
-              for (let at = 0; at < data.length; at += CHUNK) out.write(event(name, data.subarray(at, at + CHUNK).toString("base64")));
-            }
             out.write(event("exit", JSON.stringify({ exit_code: r.exitCode })));
           } catch (error) {
             out.write(event("error", JSON.stringify({ error: `exec failed: ${(error as Error).message}`, code: "exec_error" })));

@@ -1,4 +1,5 @@
-import type { Reply } from "../http.js";
+import type { SandboxEnv } from "../env.js";
+import type { ApiRequest, Reply } from "../http.js";
 
 /** DigitalOcean's error body: `{id, message, request_id}`. */
 export function doError(status: number, id: string, message: string): Reply {
@@ -79,3 +80,8 @@ export function paginate<T>(items: T[], query: URLSearchParams, url: string): Do
 
 /** Tag names: letters, digits, `:`, `-` and `_`, at most 255 characters. */
 export const TAG_NAME = /^[a-zA-Z0-9_\-:]{1,255}$/;
+
+/** Whose request this is: the second account's token, or the sandbox's own account (undefined). */
+export function accountOf(env: SandboxEnv, req: Pick<ApiRequest, "token">): "second" | undefined {
+  return env.secondAccountToken !== undefined && req.token === env.secondAccountToken ? "second" : undefined;
+}

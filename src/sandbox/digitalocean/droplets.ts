@@ -3,7 +3,7 @@ import { isReply, type ApiRequest, type Reply, type Route } from "../http.js";
 import { isPlainObject, isoSeconds, uuid } from "../util.js";
 import type { DoAction, DoDroplet } from "../world-types.js";
 import { REGIONS, findImage, findRegion, findSize, renderImage, renderRegion, renderSize } from "./catalog.js";
-import { TAG_NAME, notFound, paginate, unprocessable } from "./common.js";
+import { TAG_NAME, accountOf, notFound, paginate, unprocessable } from "./common.js";
 
 const USER_DATA_MAX = 64 * 1024;
 const NAME = /^[a-zA-Z0-9]?[a-z0-9A-Z.-]*[a-z0-9A-Z]$/;
@@ -48,9 +48,12 @@ export function dropletRoutes(env: SandboxEnv): DropletHelpers {
   const droplets = env.world.digitalocean.droplets;
   const actions = env.world.digitalocean.actions;
   const hostOf = (d: DoDroplet) => env.hosts.host("digitalocean", d.id, d.name, d.ipv4);
+  /** An account sees its own droplets only: another's are 404, as if they did not exist. */
+  const mine = (req: ApiRequest) => (d: DoDroplet): boolean => d.account === accountOf(env, req);
   const find = (req: ApiRequest): DoDroplet | Reply => {
     const id = req.params.id!;
-    return (/^\d+$/.test(id) ? droplets.get(Number(id)) : undefined) ?? notFound();
+    const d = /^\d+$/.test(id) ? droplets.get(Number(id)) : undefined;
+    return d && mine(req)(d) ? d : notFound();
   };
   const startAction = (d: DoDroplet, type: string): DoAction => {
     const now = Date.now();
@@ -167,6 +170,7 @@ export function dropletRoutes(env: SandboxEnv): DropletHelpers {
         id: env.world.nextId("do.droplet"), name, size: size.slug, region: regionSlug, imageId: image.id, tags,
         status: "new", locked: false, created: Date.now(), ipv4: address, networkReady: false, sshKeys,
         userData: (b.user_data as string | undefined) ?? null, vpcUuid: (b.vpc_uuid as string | undefined) ?? uuid(), agentUp: false,
+        ...(accountOf(env, req) ? { account: accountOf(env, req) } : {}),
       };
       droplets.set(droplet.id, droplet);
       for (const t of tags) env.world.digitalocean.tags.add(t);
@@ -185,7 +189,7 @@ export function dropletRoutes(env: SandboxEnv): DropletHelpers {
     const type = q.get("type");
     if (tag !== null && (name !== null || type !== null)) return unprocessable("tag_name can not be combined with name or type");
     if (type !== null && type !== "droplets" && type !== "gpus") return unprocessable("type must be droplets or gpus");
-    let items = [...droplets.values()];
+    let items = [...droplets.values()].filter(mine(req));
     if (tag !== null) items = items.filter((d) => d.tags.includes(tag));
     if (name !== null) items = items.filter((d) => d.name.toLowerCase() === name.toLowerCase());
     if (type === "gpus") items = [];
@@ -229,7 +233,7 @@ export function dropletRoutes(env: SandboxEnv): DropletHelpers {
       { method: "DELETE", pattern: "/v2/droplets", name: "droplets.delete_by_tag", handler: (req) => {
         const tag = req.query.get("tag_name");
         if (!tag) return unprocessable("tag_name is required");
-        for (const d of [...droplets.values()]) if (d.tags.includes(tag)) destroy(d.id);
+        for (const d of [...droplets.values()].filter(mine(req))) if (d.tags.includes(tag)) destroy(d.id);
         return { status: 204 };
       } },
       { method: "GET", pattern: "/v2/droplets/:id", name: "droplets.get", handler: (req) => {

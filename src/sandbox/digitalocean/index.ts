@@ -5,7 +5,7 @@ import { parsePublicKey } from "../ssh-keys.js";
 import { isPlainObject, uuid } from "../util.js";
 import type { DoSshKey } from "../world-types.js";
 import { IMAGES, REGIONS, SIZES, renderImage, renderRegion, renderSize } from "./catalog.js";
-import { TAG_NAME, doError, notFound, paginate, statusError, unprocessable } from "./common.js";
+import { TAG_NAME, accountOf, doError, notFound, paginate, statusError, unprocessable } from "./common.js";
 import { dropletRoutes } from "./droplets.js";
 
 const HOURLY = 5000;
@@ -69,19 +69,24 @@ function sshKeyRoutes(env: SandboxEnv): Route[] {
 
 /**
  * `GET /v2/account`: what clients call first to check a token (doctl's `auth init`, dots' examples).
- * One sandbox account; its ids are fixed strings, not derived from the token.
+ * The sandbox's own account, or the second account for its token (`secondAccountToken`); their ids
+ * are fixed strings, not derived from the token.
  */
 function accountRoute(env: SandboxEnv): Route {
-  return { method: "GET", pattern: "/v2/account", name: "account.get", handler: () => ({
-    status: 200,
-    body: {
-      account: {
-        droplet_limit: env.limits?.digitalocean ?? 10_000, floating_ip_limit: 100, email: "operator@sandbox.invalid", name: "automna sandbox",
-        uuid: "5a4dbe8b0c6a4d0f9a0e6b7c2d1e3f4a5b6c7d8e", email_verified: true, status: "active", status_message: "",
-        team: { uuid: "3f2e1d0c9b8a7f6e5d4c3b2a19081726354a5b6c", name: "automna sandbox" },
+  return { method: "GET", pattern: "/v2/account", name: "account.get", handler: (req) => {
+    const second = accountOf(env, req) === "second";
+    return {
+      status: 200,
+      body: {
+        account: {
+          droplet_limit: env.limits?.digitalocean ?? 10_000, floating_ip_limit: 100,
+          email: second ? "other@sandbox.invalid" : "operator@sandbox.invalid", name: second ? "automna sandbox (second account)" : "automna sandbox",
+          uuid: second ? "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b" : "5a4dbe8b0c6a4d0f9a0e6b7c2d1e3f4a5b6c7d8e", email_verified: true, status: "active", status_message: "",
+          team: second ? { uuid: "7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d5c4b", name: "second team" } : { uuid: "3f2e1d0c9b8a7f6e5d4c3b2a19081726354a5b6c", name: "automna sandbox" },
+        },
       },
-    },
-  }) };
+    };
+  } };
 }
 
 function tagRoutes(env: SandboxEnv): Route[] {
@@ -193,6 +198,7 @@ export function digitaloceanApi(env: SandboxEnv): ProviderApi & { forceDelete(id
   return {
     provider: "digitalocean",
     routes: [...droplets.routes, accountRoute(env), ...sshKeyRoutes(env), ...tagRoutes(env), ...catalogRoutes()],
+    otherTokens: env.secondAccountToken ? [env.secondAccountToken] : [],
     limit(token, route: MatchedRoute | null, now): Limit {
       const w = budget(token);
       if (!env.rateLimits) return { headers: headers(w, now) };

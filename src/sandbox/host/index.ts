@@ -61,6 +61,12 @@ export interface ExecResult {
   stderr: Buffer;
 }
 
+export interface ExecOptions {
+  stdin?: Buffer | string;
+  timeoutMs?: number;
+  onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
+}
+
 /** A started host. */
 export interface HostHandle {
   readonly id: string;
@@ -95,8 +101,11 @@ export interface HostHandle {
   dropConnections(): void;
   /** Replaces the keys allowed to log in (existing sessions stay). */
   setAuthorizedKeys(keys: string[]): void;
-  /** Runs a command as an SSH `exec` would, without SSH (for the Fly exec API stand-in). */
-  exec(command: string, options?: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult>;
+  /**
+   * Runs a command as an SSH `exec` would, without SSH (for the exec API stand-ins). With
+   * `onOutput`, output goes there as the command writes it (the result's stdout/stderr stay empty).
+   */
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /** The agent's log entries (for the Fly logs API stand-in). */
   logs(query?: LogQuery): Promise<LogEntry[]>;
   /** New log entries as they are written; `onStopped` when the agent stops. Returns unsubscribe. */
@@ -283,12 +292,13 @@ async function writeCloudInit(binDir: string): Promise<void> {
   await writeFile(join(binDir, "cloud-init"), script, { mode: 0o755 });
   await chmod(join(binDir, "cloud-init"), 0o755);
 }
-function execLocal(child: ChildProcess, opts: { stdin?: Buffer | string; timeoutMs?: number }): Promise<ExecResult> {
+function execLocal(child: ChildProcess, opts: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on("data", (c: Buffer) => out.push(c));
-    child.stderr?.on("data", (c: Buffer) => err.push(c));
+    const hook = opts.onOutput;
+    child.stdout?.on("data", (c: Buffer) => (hook ? hook("stdout", c) : out.push(c)));
+    child.stderr?.on("data", (c: Buffer) => (hook ? hook("stderr", c) : err.push(c)));
     child.stdin?.end(opts.stdin ?? "");
     const timer = opts.timeoutMs ? setTimeout(() => terminate(child, 500), opts.timeoutMs) : undefined;
     child.on("error", reject);

@@ -20,7 +20,8 @@ function fixedWidth(iso: string | null, fallbackMs: number): string {
  * /v1/streams/instances/exec`, WebSocket only), framed as koyeb-cli speaks them: JSON text
  * messages, exec's first `{id, idType, body:{command}}` then `{body:{stdin:{data, close}}}`; the
  * server answers `{result:{stdout|stderr:{data, close}, exited, exit_code}}` or `{error}`.
- * The simulated host runs a command once its stdin is closed (whole input, then output).
+ * The simulated host runs a command once its stdin is closed (the whole input first); its output
+ * frames go out while it runs.
  */
 export function streamRoutes(env: SandboxEnv, hostOf: (s: KService) => HostHandle | undefined): { routes: Route[]; upgrade(u: UpgradeRequest): void } {
   const w = koyebWorld(env);
@@ -122,10 +123,15 @@ export function streamRoutes(env: SandboxEnv, hostOf: (s: KService) => HostHandl
         if (!hostOf(service!)?.running()) await env.hosts.settle();
         const h = hostOf(service!);
         if (!h?.running()) return fail(`the instance of service ${service!.name} is not running`);
-        const r = await h.exec(shellJoin(command), { stdin: Buffer.concat(stdin), timeoutMs: 30 * 60_000 });
-        for (const [name, data] of [["stdout", r.stdout], ["stderr", r.stderr]] as const) {
-          for (let at = 0; at < data.length; at += CHUNK) ws.send({ result: { [name]: { data: data.subarray(at, at + CHUNK).toString("base64"), close: false }, exited: false } });
-        }
+        // Output frames go out as the command writes, as Koyeb's do.
+        const r = await h.exec(shellJoin(command), {
+          stdin: Buffer.concat(stdin), timeoutMs: 30 * 60_000,
+          onOutput: (name, data) => {
+            if (ws.closed) return;
+            for (let at = 0; at < data.length; at += CHUNK) ws.send({ result: { [name]: { data: data.subarray(at, at + CHUNK).toString("base64"), close: false }, exited: false } });
+          },
+        });
+        if (ws.closed) return;
         ws.send({ result: { stdout: { data: "", close: true }, stderr: { data: "", close: true }, exited: true, exit_code: r.exitCode } });
         ws.close(1000);
       })().catch((error: unknown) => fail(String(error)));

@@ -1,10 +1,11 @@
-import type { Context } from "../../context.js";
-import { NotFoundError, UsageError } from "../../lib/errors.js";
-import { renderDetails, renderDocument, renderList, type Column, type ListOptions } from "../../lib/output.js";
-import { UNFINISHED, UNFINISHED_STATUSES } from "../../migrate/unfinished.js";
-import { heldByDeadProcess } from "../../state/lease.js";
-import type { JournalEntry, Lease, Operation } from "../../state/types.js";
+import type { Context } from "../context.js";
+import { NotFoundError, UsageError } from "../lib/errors.js";
+import { renderDetails, renderDocument, renderList, type Column, type ListOptions } from "../lib/output.js";
+import { UNFINISHED, UNFINISHED_STATUSES } from "./unfinished.js";
+import { heldByDeadProcess } from "../state/lease.js";
+import type { JournalEntry, Lease, Operation } from "../state/types.js";
 
+/** Migrations and failovers as `migrate status` and `failover status` list them: rows with the next command, or one with its journal. */
 
 export interface MigrationRow {
   op: string;
@@ -34,6 +35,7 @@ function row(op: Operation, leases: Lease[]): MigrationRow {
   const holder = leases.find((l) => l.user === op.user && l.holder.operation === op.id);
   const stopped = (op.status === "running" || op.status === "rolling_back") && (!holder || heldByDeadProcess(holder));
   const next = !UNFINISHED.has(op.status) || !(stopped || op.status === "failed") ? null
+    : op.kind === "failover" ? `automna failover ${op.user} --to ${String(op.params.to ?? "")} (resumes it), or automna failover abandon ${op.id}`
     : op.status === "rolling_back" ? `automna migrate resume ${op.id} (finishes its rollback)`
       : op.status === "failed" ? `automna migrate resume ${op.id}` : `automna migrate resume ${op.id}, or automna migrate rollback ${op.id}`;
   return {
@@ -42,19 +44,19 @@ function row(op: Operation, leases: Lease[]): MigrationRow {
   };
 }
 
-/** Every migration (unfinished first, then the newest), or one with its journal. */
-export async function runMigrateStatus(ctx: Context, opId: string | undefined, limit: number): Promise<MigrationRow[] | MigrationDetail> {
+/** Every migration (unfinished first, then the newest), or one with its journal; `kind` failover: the failovers. */
+export async function runMigrateStatus(ctx: Context, opId: string | undefined, limit: number, kind: "migrate" | "failover" = "migrate"): Promise<MigrationRow[] | MigrationDetail> {
   const state = await ctx.state();
   if (opId !== undefined) {
     if (!/^op_[a-z0-9]+$/.test(opId)) throw new UsageError(`"${opId}" is not an operation id (op_...)`);
     const op = await state.getOperation(opId);
-    if (!op || op.kind !== "migrate") throw new NotFoundError(`no migration ${opId}`, { hint: "automna migrate status lists them" });
+    if (!op || op.kind !== kind) throw new NotFoundError(`no ${kind === "migrate" ? "migration" : "failover"} ${opId}`, { hint: `automna ${kind} status lists them` });
     return { ...row(op, await state.listLeases()), params: op.params, journal: await state.listJournal(op.id) };
   }
   // Every unfinished one (however old) and the newest `limit`: never the whole history.
   const lists = await Promise.all([
-    ...UNFINISHED_STATUSES.map((status) => state.listOperations({ kind: "migrate", status })),
-    state.listOperations({ kind: "migrate", limit }),
+    ...UNFINISHED_STATUSES.map((status) => state.listOperations({ kind, status })),
+    state.listOperations({ kind, limit }),
   ]);
   const ops = [...new Map(lists.flat().map((o) => [o.id, o])).values()];
   const unfinished = (o: Operation): number => (UNFINISHED.has(o.status) ? 0 : 1);
