@@ -4,7 +4,7 @@ import { execa } from "execa";
 import { expect } from "vitest";
 import type { Context } from "../../src/context.js";
 import { BIN } from "../helpers/bin.js";
-import { budget, QUIET_MS } from "../helpers/budget.js";
+import { budget, QUIET_MS, sshOptionsForLoad } from "../helpers/budget.js";
 import { makeHome, runCli, type MemoryStream, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 
@@ -27,7 +27,7 @@ export async function accessWorld(): Promise<AccessWorld> {
   const keyFile = join(home.dir, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "operator@test", "-f", keyFile]);
   const env = {
-    ...home.env, ...sb.env(), AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: "100", AUTOMNA_IMAGE: "ghcr.io/automna/agent:1",
+    ...home.env, ...sb.env(), AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: "100", ...sshOptionsForLoad(), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1",
     AUTOMNA_SSH_PORT: String(SSH_PORT), AUTOMNA_SSH_PUBLIC_KEY: `${keyFile}.pub`, AUTOMNA_SSH_IDENTITY_FILE: keyFile,
   };
   return {

@@ -70,3 +70,12 @@ export async function until<T>(check: () => Promise<T | undefined | false> | T |
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * `ssh.options` for automna runs against sandbox hosts: OpenSSH's ConnectTimeout (automna's
+ * default 10 s covers the TCP connect and the banner exchange) scaled like every other budget,
+ * so a handshake slowed by a loaded machine is not a failed connection (ssh exits 255).
+ */
+export function sshOptionsForLoad(): Record<string, string> {
+  return { AUTOMNA_SSH_OPTIONS: `ConnectTimeout=${Math.ceil(budget(10_000) / 1000)}` };
+}

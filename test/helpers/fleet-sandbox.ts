@@ -6,6 +6,7 @@ import type { ProviderId } from "../../src/providers/catalog.js";
 import type { FixtureShape } from "../../src/providers/manifest.js";
 import { MANIFESTS } from "../../src/providers/manifests.js";
 import type { Sandbox as Home } from "./cli.js";
+import { sshOptionsForLoad } from "./budget.js";
 
 /**
  * The fleet commands against a real sandbox on loopback: one sandbox per test file, fast
@@ -71,7 +72,7 @@ export async function startFleetSandbox(options: Partial<SandboxOptions> = {}): 
   return {
     sandbox,
     env: (home, extra = {}) => ({
-      ...home.env, ...sandbox.env(), AUTOMNA_IMAGE: IMAGE, AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: String(RATE_SCALE), ...extra,
+      ...home.env, ...sandbox.env(), AUTOMNA_IMAGE: IMAGE, AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: String(RATE_SCALE), ...sshOptionsForLoad(), ...extra,
     }),
     api: (provider, method, path, body) => call(`${sandbox.urls[provider]}${path}`, method, body, sandbox.token),
     admin: (method, path) => call(`${sandbox.urls.admin}${path}`, method),

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createContext, type Context } from "../../src/context.js";
 import { startSandbox, type RunningSandbox } from "../../src/sandbox/index.js";
-import { budgetSetting } from "../helpers/budget.js";
+import { budgetSetting, sshOptionsForLoad } from "../helpers/budget.js";
 import { makeHome, MemoryStream, type Sandbox as Home } from "../helpers/cli.js";
 import { LocalHosts } from "./local-hosts.js";
 
@@ -28,7 +28,7 @@ export async function localWorld(name: string): Promise<LocalWorld> {
   const home = makeHome();
   const hosts = new LocalHosts(join(root, "local"));
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
-    ...home.env, ...sandbox.env(), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_POLL_MS: "5", AUTOMNA_RATE_SCALE: "1000",
+    ...home.env, ...sandbox.env(), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1", AUTOMNA_POLL_MS: "5", AUTOMNA_RATE_SCALE: "1000", ...sshOptionsForLoad(),
     AUTOMNA_HEALTH_CHECKS: "2", AUTOMNA_HEALTH_INTERVAL: "10ms", AUTOMNA_HEALTH_TIMEOUT: budgetSetting(3000), ...extra,
   });
   return {

@@ -5,7 +5,7 @@ import { join, relative } from "node:path";
 import type { S3Limits } from "../../src/sandbox/s3-uploads.js";
 import { expect } from "vitest";
 import { automna } from "../helpers/bin.js";
-import { budgetSetting } from "../helpers/budget.js";
+import { budgetSetting, sshOptionsForLoad } from "../helpers/budget.js";
 import { makeHome, runCli, type Sandbox as Home } from "../helpers/cli.js";
 import { sandbox, type Sandbox } from "../sandbox/helpers.js";
 
@@ -40,7 +40,7 @@ export async function migrateWorld(options: { addressBase: string; rateLimitScal
   const keyFile = join(home.dir, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "operator@test", "-f", keyFile]);
   const env = {
-    ...home.env, ...sb.env(), AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: String(options.rateLimitScale ?? 1000), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1",
+    ...home.env, ...sb.env(), AUTOMNA_POLL_MS: "10", AUTOMNA_RATE_SCALE: String(options.rateLimitScale ?? 1000), ...sshOptionsForLoad(), AUTOMNA_IMAGE: "ghcr.io/automna/agent:1",
     AUTOMNA_SSH_PORT: String(SSH_PORT), AUTOMNA_SSH_PUBLIC_KEY: `${keyFile}.pub`, AUTOMNA_SSH_IDENTITY_FILE: keyFile,
     // How long a target may take to answer its health checks, and a lease lives between heartbeats: longer on a busy machine.
     AUTOMNA_HEALTH_CHECKS: "3", AUTOMNA_HEALTH_INTERVAL: "20ms", AUTOMNA_HEALTH_TIMEOUT: budgetSetting(20_000), AUTOMNA_MIGRATE_LEASE_TTL: budgetSetting(30_000),
