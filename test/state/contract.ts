@@ -301,8 +301,9 @@ export function describeAuditedStoreContract(name: string, factory: BackendFacto
       const admin = fx.backend.audited({ who: "root", requestId: null });
       const lease = await ann.acquireLease("alice", holder("ann"), 30_000);
       const ref = { user: "alice", leaseId: lease.leaseId };
-      for (const attempt of [bo.renewLease(ref, 7 * 24 * 3_600_000), bo.releaseLease(ref)]) {
-        const err = await attempt.catch((e: unknown) => e);
+      // One at a time: both started at once, the second's refusal could land before its catch is attached (an unhandled rejection).
+      for (const attempt of [() => bo.renewLease(ref, 7 * 24 * 3_600_000), () => bo.releaseLease(ref)]) {
+        const err = await attempt().catch((e: unknown) => e);
         expect(err).toMatchObject({ code: "forbidden", hint: `an admin can break it: automna lock break alice --lease ${lease.leaseId}` });
         expect((err as Error).message).toBe(`lease ${lease.leaseId} on alice is held by ann, not bo; only its holder or an admin may renew or release it`);
       }
