@@ -32,18 +32,41 @@ export interface AbandonDeps {
   leaseTtlMs: number;
 }
 
-/** Loads the migration and refuses what abandoning cannot help (finished, or past the switch). */
-export async function abandonable(state: StateStore, opId: string): Promise<{ op: Operation; journal: JournalEntry[] }> {
+/** What differs between abandoning a migration and a failover: the kind, its words, its hints. */
+export interface AbandonableKind {
+  kind: string;
+  /** "migration", "failover" */
+  noun: string;
+  /** The command that lists operations of this kind. */
+  list: string;
+  /** Why an operation past its switch cannot be abandoned, and the command that takes it forward. */
+  pastSwitch: (op: Operation) => { why: string; hint: string };
+}
+
+/**
+ * Loads the operation and refuses what abandoning cannot help: another kind, finished, or past
+ * the switch (traffic may reach the target: forgetting it would leave the user's serving agent
+ * unknown to state). An abandoned one comes back as is, so abandoning twice does nothing.
+ */
+export async function loadAbandonable(state: StateStore, opId: string, k: AbandonableKind): Promise<{ op: Operation; journal: JournalEntry[] }> {
   const op = await state.getOperation(opId);
-  if (!op || op.kind !== MIGRATE_KIND) throw new NotFoundError(`no migration ${opId}`, { hint: "automna migrate status lists them" });
+  if (!op || op.kind !== k.kind) throw new NotFoundError(`no ${k.noun} ${opId}`, { hint: `${k.list} lists them` });
   const journal = await state.listJournal(op.id);
   if (op.status === "abandoned") return { op, journal };
-  if (!UNFINISHED.has(op.status)) throw new UsageError(`${op.id} is ${op.status}: there is nothing to abandon`, { hint: `automna migrate status ${op.id}` });
+  if (!UNFINISHED.has(op.status)) throw new UsageError(`${op.id} is ${op.status}: there is nothing to abandon`, { hint: `${k.list} ${op.id}` });
   if (stepState(journal, "switch").started) {
-    // Traffic may reach the target: forgetting it would leave the user's serving agent unknown to state.
-    throw new UsageError(`${op.id} is past the routing switch: traffic may already reach the target, so it cannot be abandoned`, { hint: `automna migrate resume ${op.id}` });
+    const { why, hint } = k.pastSwitch(op);
+    throw new UsageError(`${op.id} is past the ${why}`, { hint });
   }
   return { op, journal };
+}
+
+/** Loads the migration and refuses what abandoning cannot help (finished, or past the switch). */
+export function abandonable(state: StateStore, opId: string): Promise<{ op: Operation; journal: JournalEntry[] }> {
+  return loadAbandonable(state, opId, {
+    kind: MIGRATE_KIND, noun: "migration", list: "automna migrate status",
+    pastSwitch: (op) => ({ why: "routing switch: traffic may already reach the target, so it cannot be abandoned", hint: `automna migrate resume ${op.id}` }),
+  });
 }
 
 /** What the operation leaves at the providers and in the object store if it is closed now. */

@@ -1,11 +1,9 @@
 import { hostname } from "node:os";
-import { NotFoundError, UsageError } from "../lib/errors.js";
 import { holdLeases } from "../state/lease.js";
 import type { JournalEntry, Operation, StateStore } from "../state/types.js";
-import type { AbandonDeps } from "./abandon.js";
+import { loadAbandonable, type AbandonDeps } from "./abandon.js";
 import { FAILOVER_KIND, type FailoverParams } from "./failover.js";
 import { stepState } from "./journal.js";
-import { UNFINISHED } from "./unfinished.js";
 
 /**
  * `failover abandon`: ends an unfinished failover (killed, failed) that should not be finished,
@@ -27,17 +25,14 @@ export interface FailoverAbandonResult {
 }
 
 /** Loads the failover and refuses what abandoning cannot help (finished, or past the switch). */
-export async function abandonableFailover(state: StateStore, opId: string): Promise<{ op: Operation; journal: JournalEntry[] }> {
-  const op = await state.getOperation(opId);
-  if (!op || op.kind !== FAILOVER_KIND) throw new NotFoundError(`no failover ${opId}`, { hint: "automna failover status lists them" });
-  const journal = await state.listJournal(op.id);
-  if (op.status === "abandoned") return { op, journal };
-  if (!UNFINISHED.has(op.status)) throw new UsageError(`${op.id} is ${op.status}: there is nothing to abandon`, { hint: `automna failover status ${op.id}` });
-  if (stepState(journal, "switch").started) {
-    const p = op.params as unknown as FailoverParams;
-    throw new UsageError(`${op.id} is past the DNS switch: traffic may already reach the new agent, so it can only go forward`, { hint: `automna failover ${op.user} --to ${p.to}` });
-  }
-  return { op, journal };
+export function abandonableFailover(state: StateStore, opId: string): Promise<{ op: Operation; journal: JournalEntry[] }> {
+  return loadAbandonable(state, opId, {
+    kind: FAILOVER_KIND, noun: "failover", list: "automna failover status",
+    pastSwitch: (op) => ({
+      why: "DNS switch: traffic may already reach the new agent, so it can only go forward",
+      hint: `automna failover ${op.user} --to ${(op.params as unknown as FailoverParams).to}`,
+    }),
+  });
 }
 
 /** Whether the forced failover's fence stopped the old agent (it stays stopped when abandoned). */
