@@ -43,10 +43,12 @@ export interface OutgoingRequest {
   /** The body holds secret values: never logged, even redacted. */
   sensitive?: boolean | undefined;
   /**
-   * A 2xx answer's body goes here chunk by chunk as it arrives (a server-sent event stream), and
-   * the reply's text stays empty; other answers are read whole, as always.
+   * Makes the sink a 2xx answer's body goes to chunk by chunk as it arrives (a server-sent event
+   * stream, an object hashed as it is read), and the reply's text stays empty; other answers are
+   * read whole, as always. Called at the start of each attempt's body: an attempt retried after
+   * its stream broke starts over in a fresh sink, never after the chunks of the broken one.
    */
-  onBody?: ((chunk: Buffer) => void) | undefined;
+  streamBody?: (() => (chunk: Buffer) => void) | undefined;
 }
 
 /**

@@ -128,9 +128,9 @@ export class Transport {
       const res = await this.#dispatcher().request({
         origin: this.origin, path, method: request.method, headers, body: body ?? null, signal: caller ? AbortSignal.any([timeout, caller]) : timeout,
       });
-      const streamed = request.onBody !== undefined && res.statusCode >= 200 && res.statusCode < 300;
-      if (streamed) for await (const chunk of res.body) request.onBody!(chunk as Buffer);
-      const text = streamed ? "" : await res.body.text();
+      const sink = res.statusCode >= 200 && res.statusCode < 300 ? request.streamBody?.() : undefined;
+      if (sink) for await (const chunk of res.body) sink(chunk as Buffer);
+      const text = sink ? "" : await res.body.text();
       const reply: Reply = { status: res.statusCode, headers: headerMap(res.headers), text, ms: Math.round(performance.now() - started) };
       const rid = requestIdOf(reply.headers);
       this.#debug(`← ${reply.status} ${request.method} ${path} ${reply.ms} ms${rid ? ` request-id ${rid}` : ""}${reply.status >= 400 ? ` ${text.slice(0, 1000)}` : ""}`);

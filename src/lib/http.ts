@@ -68,8 +68,8 @@ export interface RequestOptions {
   headers?: Record<string, string> | undefined;
   /** The body holds secret values: never logged, even redacted. */
   sensitive?: boolean | undefined;
-  /** A 2xx answer's body, chunk by chunk as it arrives (the response's body is then empty). */
-  onBody?: ((chunk: Buffer) => void) | undefined;
+  /** A sink per attempt for a 2xx answer's body, chunk by chunk as it arrives (the response's body is then empty): OutgoingRequest.streamBody. */
+  streamBody?: (() => (chunk: Buffer) => void) | undefined;
 }
 
 export interface HttpResponse<T> {
@@ -157,7 +157,7 @@ export class HttpClient {
       timeoutMs: options.timeoutMs,
       budgetKey: options.budgetKey,
       sensitive: options.sensitive,
-      onBody: options.onBody,
+      streamBody: options.streamBody,
     }, {
       accept: (reply) => {
         const ok = (reply.status >= 200 && reply.status < 300) || options.allow?.includes(reply.status) === true;

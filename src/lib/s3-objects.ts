@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import type { Dispatcher } from "undici";
 import { AuthError, ProviderApiError } from "./errors.js";
+import type { OutgoingRequest } from "./http-retry.js";
 import { Transport, type Reply } from "./http-transport.js";
 import { signHeaders, type StorageSettings } from "./s3-presign.js";
 import { s3CanonicalUri, sha256Hex } from "./sigv4.js";
@@ -8,7 +10,8 @@ import { s3CanonicalUri, sha256Hex } from "./sigv4.js";
  * The few object-storage calls the CLI makes itself (backup listing, cleanup), header-signed
  * with SigV4 (afresh for each attempt) over the shared transport (src/lib/http-transport.ts).
  * Every call is idempotent (GET, HEAD, PUT, DELETE), so 5xx and connection failures are retried.
- * The bulk data never passes through here: hosts move it with curl and presigned URLs.
+ * The bulk data is never sent from here: hosts move it with curl and presigned URLs (it is only
+ * read back, to hash it: readSha256).
  */
 
 export interface StoredObject {
@@ -77,6 +80,23 @@ export class StorageClient {
     return { size: Number(res.headers["content-length"] ?? 0), sha256: b64 ? Buffer.from(String(b64), "base64").toString("hex") : undefined };
   }
 
+  /**
+   * An object's size and sha256 from reading it back in full, hashed as it streams (never held in
+   * memory); undefined when it does not exist. For objects stored without a checksum (s3fs sends
+   * none) and for checking what a backup stored. A read that breaks is retried from the first byte.
+   */
+  async readSha256(key: string): Promise<{ bytes: number; sha256: string } | undefined> {
+    let read = { hash: createHash("sha256"), bytes: 0 };
+    const res = await this.#send("GET", key, "", undefined, true, {}, () => {
+      read = { hash: createHash("sha256"), bytes: 0 };
+      return (chunk) => {
+        read.hash.update(chunk);
+        read.bytes += chunk.length;
+      };
+    });
+    return res.status === 404 ? undefined : { bytes: read.bytes, sha256: read.hash.digest("hex") };
+  }
+
   /** Deletes every object under `prefix`; returns how many there were. */
   async deletePrefix(prefix: string): Promise<number> {
     const all = await this.listObjects(prefix);
@@ -136,7 +156,7 @@ export class StorageClient {
     return this.#transport.close();
   }
 
-  #send(method: Dispatcher.HttpMethod, key: string | undefined, query: string, payload?: Buffer, allow404 = false, headers: Record<string, string> = {}): Promise<Reply> {
+  #send(method: Dispatcher.HttpMethod, key: string | undefined, query: string, payload?: Buffer, allow404 = false, headers: Record<string, string> = {}, streamBody?: OutgoingRequest["streamBody"]): Promise<Reply> {
     const path = s3CanonicalUri(this.settings.bucket, key);
     const pathAndQuery = `${path}${query ? `?${query.replace(/\+/g, "%20")}` : ""}`;
     const url = new URL(`${this.#transport.origin}${pathAndQuery}`);
@@ -152,6 +172,7 @@ export class StorageClient {
         ...signedPayload,
       }),
       body: payload,
+      streamBody,
     }, {
       accept: (reply) => (reply.status < 300 || ((method === "HEAD" || allow404) && reply.status === 404) ? { value: reply } : undefined),
       error: (failure) => failure.reply

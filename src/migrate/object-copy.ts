@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { AutomnaError } from "../lib/errors.js";
 import { mapConcurrent } from "../lib/concurrency.js";
 import { mib } from "../lib/output.js";
@@ -65,7 +64,9 @@ export async function objectManifest(r: Run, data: ObjectData): Promise<Listing>
         throw new AutomnaError(`object ${o.key} cannot become a file under /data (its name has an empty, . or .. part, or a line break)`, { code: "unmovable_object", hint: "rename it in the bucket, then resume" });
       }
       const head = await client.objectSha256(o.key);
-      const sha256 = head?.sha256 ?? (await readSha256(data.storage, o.key, r.deps.now()));
+      // An object stored without a checksum (s3fs sends none) is read once and hashed.
+      const sha256 = head?.sha256 ?? (await client.readSha256(o.key))?.sha256;
+      if (!sha256) throw new AutomnaError(`object ${o.key} was listed but is gone from the bucket`, { code: "storage_failed", hint: "the bucket is still being written: resume once it is quiet" });
       return { key: o.key, path: `./${rel}`, size: head?.size ?? o.size, sha256 };
     });
     const lines = new Map<string, string>();
@@ -83,13 +84,6 @@ export async function objectManifest(r: Run, data: ObjectData): Promise<Listing>
   } finally {
     await client.close();
   }
-}
-
-/** An object stored without a sha256 checksum (s3fs sends none): read once and hashed here. */
-async function readSha256(storage: StorageSettings, key: string, now: Date): Promise<string> {
-  const res = await fetch(presignGet(storage, key, now));
-  if (!res.ok) throw new AutomnaError(`reading ${key} from object storage failed with HTTP ${res.status}`, { code: "storage_failed" });
-  return createHash("sha256").update(Buffer.from(await res.arrayBuffer())).digest("hex");
 }
 
 /**

@@ -240,7 +240,7 @@ describe("debug lines", () => {
   });
 });
 
-describe("a streamed body (onBody)", () => {
+describe("a streamed body (streamBody)", () => {
   it("hands a 2xx body on chunk by chunk while it arrives; an error body is read whole", async () => {
     let more: (() => void) | undefined;
     const server = createHttpServer((req, res) => {
@@ -260,15 +260,43 @@ describe("a streamed body (onBody)", () => {
     const seen: string[] = [];
     const reply = await t.once({
       method: "POST", path: "/stream", body: "{}",
-      onBody: (chunk) => {
+      streamBody: () => (chunk) => {
         seen.push(chunk.toString());
         if (seen.join("") === "first;") more?.();
       },
     });
     expect(seen.join("")).toBe("first;second;");
     expect(reply).toMatchObject({ status: 200, text: "" });
-    const failed = await t.once({ method: "POST", path: "/fail", body: "{}", onBody: (chunk) => seen.push(chunk.toString()) });
+    const failed = await t.once({ method: "POST", path: "/fail", body: "{}", streamBody: () => (chunk) => seen.push(chunk.toString()) });
     expect(failed).toMatchObject({ status: 502, text: '{"error":"nope"}' });
     expect(seen.join("")).toBe("first;second;");
+  });
+
+  it("a GET whose stream breaks is retried into a fresh sink: the broken attempt's chunks are not mixed in", async () => {
+    let served = 0;
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": "12" });
+      // The first answer breaks after half its body; the second is whole.
+      if (served++ === 0) {
+        res.write("broken");
+        res.flushHeaders();
+        setImmediate(() => res.socket?.destroy());
+      } else res.end("whole answer");
+    });
+    const url = await listen(server);
+    const t = new Transport({ baseUrl: url, label: "test", retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 } });
+    closers.push(() => t.close());
+    const sinks: string[][] = [];
+    const reply = await t.call({
+      method: "GET", path: "/object",
+      streamBody: () => {
+        const sink: string[] = [];
+        sinks.push(sink);
+        return (chunk) => sink.push(chunk.toString());
+      },
+    }, { accept: (r) => (r.status === 200 ? { value: r } : undefined), error: (f) => new Error(f.reason) });
+    expect(reply.status).toBe(200);
+    expect(served).toBe(2);
+    expect(sinks.map((s) => s.join(""))).toEqual(["broken", "whole answer"]);
   });
 });

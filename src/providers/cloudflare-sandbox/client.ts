@@ -99,7 +99,8 @@ export class BridgeClient {
     // A command may run long: the HTTP timeout follows the command's (plus a margin for the stream).
     await this.http.request<unknown>("POST", `/v1/sandbox/${enc(id)}/exec`, {
       body, headers: { accept: "text/event-stream" }, timeoutMs: (options.timeoutMs ?? 30 * 60_000) + 30_000,
-      onBody: (chunk) => reader.push(chunk),
+      // One sink for the one attempt: an exec POST is never sent again once sent.
+      streamBody: () => (chunk) => reader.push(chunk),
     });
     const r = reader.result();
     if (r.exitCode === undefined && !r.error) {
