@@ -1,9 +1,10 @@
 import type { Context } from "../../context.js";
-import { NotSupportedError, UsageError } from "../../lib/errors.js";
+import { UsageError } from "../../lib/errors.js";
 import type { PlacementEntry } from "../../fleet/placement.js";
 import type { Rates } from "../../pricing/types.js";
 import type { Provider } from "../../providers/types.js";
 import type { ProvisionOptions } from "./index.js";
+import { refuseUndeliverableSecrets } from "./secrets.js";
 
 export interface PlacementChoice {
   /** The policy's entries this run may use, in the order users are placed. */
@@ -35,8 +36,7 @@ export async function placementEntries(ctx: Context, opts: ProvisionOptions, ima
   for (const e of entries) {
     const provider = providers.get(e.provider.id) ?? await registry.get(e.provider.id);
     providers.set(e.provider.id, provider);
-    if (opts.secret.length && provider.capabilities.secrets) throw new NotSupportedError(`--secret is not supported on ${provider.title} (placement entry ${e.label})`, { hint: `${provider.capabilities.secrets}; or keep to other entries with --region` });
-    if (opts.secret.length && provider.reach === "ssh" && !opts.wait) throw new UsageError(`--secret needs the machine up (placement entry ${e.label}: on ${provider.title} secrets are written over SSH after boot), so it cannot be used with --no-wait`);
+    refuseUndeliverableSecrets(provider, opts, e.label);
     const hasToken = config.secret(e.provider.tokenKey) !== undefined;
     try {
       validatePlacement({ provider: e.provider, region: e.region, size: e.size, image }, await offerings(provider, hasToken || !opts.dryRun));

@@ -3,7 +3,6 @@ import { errorJson, UsageError } from "../../lib/errors.js";
 import type { ProvisionOutcome } from "../../fleet/provision-one.js";
 import type { Labels } from "../../state/types.js";
 import { collectSecrets } from "../../lib/secret-input.js";
-import { parseDuration } from "../../lib/validate.js";
 import { placementEntries } from "./auto-entries.js";
 import type { PlanRow, ProvisionOptions, ProvisionReport } from "./index.js";
 import { sshSecretDelivery } from "./secrets.js";
@@ -49,7 +48,7 @@ export async function runAutoProvision(ctx: Context, opts: ProvisionOptions, use
   // VM entries get the secrets over SSH once the machine runs; Fly and Koyeb keep them at create.
   const overSsh = Object.keys(secrets).length > 0 && [...providers.values()].some((p) => p.reach === "ssh");
   const deliverSecrets = overSsh
-    ? await sshSecretDelivery(ctx, { image, port: health.port, env, secrets, timeoutMs: parseDuration("ssh.bootTimeout", config.getString("ssh.bootTimeout") ?? "5m") })
+    ? await sshSecretDelivery(ctx, { image, port: health.port, env, secrets })
     : undefined;
   const [{ provisionOne }, { mapConcurrent }, access] = await Promise.all([
     import("../../fleet/provision-one.js"), import("../../lib/concurrency.js"), import("../../access/provision-keys.js").then((m) => m.provisionAccess(ctx)),

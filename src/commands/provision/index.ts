@@ -2,16 +2,16 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Context } from "../../context.js";
 import { action, examples, repeatable, type CommandModule } from "../../lib/command.js";
-import { CancelledError, failureOf, NotSupportedError, OutputClosedError, UsageError } from "../../lib/errors.js";
+import { CancelledError, failureOf, OutputClosedError, UsageError } from "../../lib/errors.js";
 import { addOutputFlag, DOCUMENT_FORMATS, renderDocument, renderList, resolveFormat, type Column } from "../../lib/output.js";
 import { count } from "../../lib/words.js";
 import { collectSecrets, readStdin } from "../../lib/secret-input.js";
 import { parseLabels } from "../../lib/labels.js";
-import { parseDuration, parseInteger, parseKeyValue, validateUsers } from "../../lib/validate.js";
+import { parseInteger, parseKeyValue, validateUsers } from "../../lib/validate.js";
 import { providerChoices } from "../../providers/catalog.js";
 import { catalogBilling, monthlyTotal, offerings, resolvePlacement, validatePlacement } from "../../providers/plan.js";
 import type { ProvisionOutcome } from "../../fleet/provision-one.js";
-import { sshSecretDelivery } from "./secrets.js";
+import { refuseUndeliverableSecrets, sshSecretDelivery } from "./secrets.js";
 
 export interface ProvisionOptions {
   users: string[];
@@ -91,15 +91,9 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
   if (provider.capabilities.alwaysOn && !opts.allowSleep) {
     throw new UsageError(`automna does not provision on ${provider.title} by default: ${provider.capabilities.alwaysOn}`, { hint: "pick another provider, or pass --allow-sleep to make one anyway (flagged \"not always-on\")" });
   }
-  if (opts.secret.length && provider.capabilities.secrets) {
-    throw new NotSupportedError(`--secret is not supported on ${provider.title} yet`, { hint: provider.capabilities.secrets });
-  }
-  // VMs get their secrets over SSH once they run: a run that does not wait for that cannot deliver them.
+  refuseUndeliverableSecrets(provider, opts);
+  // VMs get their secrets over SSH once they run.
   const overSsh = opts.secret.length > 0 && provider.reach === "ssh";
-  if (overSsh && !opts.wait) {
-    throw new UsageError(`--secret needs the machine up (on ${provider.title} secrets are written over SSH after boot), so it cannot be used with --no-wait`);
-  }
-  const bootTimeoutMs = overSsh ? parseDuration("ssh.bootTimeout", config.getString("ssh.bootTimeout") ?? "5m") : 0;
   const hasToken = config.secret(placement.provider.tokenKey) !== undefined;
   validatePlacement(placement, await offerings(provider, hasToken || !opts.dryRun));
   const state = await ctx.state();
@@ -123,7 +117,7 @@ export async function runProvision(ctx: Context, opts: ProvisionOptions): Promis
 
   const secrets = await collectSecrets(ctx, opts.secret, stdinText, { allowEmpty: opts.allowEmptySecret });
   const health = { port: config.getNumber("health.port") ?? 8080, path: config.getString("health.path") ?? "/healthz" };
-  const deliverSecrets = overSsh ? await sshSecretDelivery(ctx, { image: placement.image, port: health.port, env, secrets, timeoutMs: bootTimeoutMs }) : undefined;
+  const deliverSecrets = overSsh ? await sshSecretDelivery(ctx, { image: placement.image, port: health.port, env, secrets }) : undefined;
   const { provisionOne } = await import("../../fleet/provision-one.js");
   const { mapConcurrent } = await import("../../lib/concurrency.js");
   const board = ctx.io.board();
