@@ -44,11 +44,17 @@ export function manifestHeader(text: string): Map<string, string> {
   return header;
 }
 
+/** The sha256 of the sealed environment a manifest names (`# env:`); null for a backup made before backups kept it. */
+export function sealedEnvOf(header: Map<string, string>): string | null {
+  const env = header.get("env") ?? "";
+  return /^[0-9a-f]{64}$/.test(env) ? env : null;
+}
+
 function recordOf(user: string, id: string, text: string): BackupRecord {
   const h = manifestHeader(text);
   return {
     id, user, time: h.get("created") ?? "", size: Number(h.get("bytes") ?? 0), checksum: h.get("sha256") ?? "",
-    provider: h.get("provider") ?? "", verifiedAt: h.get("verified") ?? null, env: /^[0-9a-f]{64}$/.test(h.get("env") ?? "") ? h.get("env")! : null,
+    provider: h.get("provider") ?? "", verifiedAt: h.get("verified") ?? null, env: sealedEnvOf(h),
   };
 }
 

@@ -4,7 +4,7 @@ import { abortUploads } from "../lib/s3-multipart.js";
 import { withLease } from "../state/lease.js";
 import type { Provider } from "../providers/types.js";
 import type { Instance } from "../state/types.js";
-import { BACKUP_ID, backupKeys } from "./backup-catalog.js";
+import { BACKUP_ID, backupKeys, manifestHeader, sealedEnvOf } from "./backup-catalog.js";
 import { resumableBackup } from "./backup-resume.js";
 import { cleanupWork, runScript, setAgent, waitHealthy, type HostDeps } from "./host.js";
 import { standDownExec } from "./interrupt.js";
@@ -168,20 +168,15 @@ async function backupUnderLease(deps: BackupDeps, user: string, newId: string, p
 }
 
 export function parseBackupManifest(text: string): { sha256: string; bytes: number; manifestText: string; env: { sha256: string } | undefined } {
-  const header = new Map<string, string>();
-  const lines: string[] = [];
-  for (const line of text.split("\n")) {
-    const h = /^# ([a-z0-9]+): (.*)$/.exec(line);
-    if (h) header.set(h[1]!, h[2]!);
-    else if (line && !line.startsWith("#")) lines.push(line);
-  }
+  const header = manifestHeader(text);
+  const lines = text.split("\n").filter((line) => line && !line.startsWith("#"));
   const sha256 = header.get("sha256") ?? "";
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AutomnaError("the backup's manifest has no archive sha256", { code: "bad_backup" });
   // Backups made before the size was in the header: any size (it only picks the hash program).
   const bytes = Number(header.get("bytes") ?? 0);
   // Backups made before the agent's environment was kept have no `# env:` line.
-  const env = header.get("env");
-  return { sha256, bytes: Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : 0, manifestText: lines.join("\n"), env: env && /^[0-9a-f]{64}$/.test(env) ? { sha256: env } : undefined };
+  const env = sealedEnvOf(header);
+  return { sha256, bytes: Number.isSafeInteger(bytes) && bytes >= 0 ? bytes : 0, manifestText: lines.join("\n"), env: env ? { sha256: env } : undefined };
 }
 
 /**
