@@ -101,6 +101,13 @@ function outcome(r: Run | null, p: FailoverParams, started: number, error: unkno
 }
 
 async function forward(r: Run, p: FailoverParams): Promise<void> {
+  // The backup's manifest, read once for the restore and env steps (a resumed run reads it again).
+  const keys = backupKeys(r.user, p.backupId);
+  let manifest: Promise<ReturnType<typeof parseBackupManifest>> | undefined;
+  const backupManifest = (): Promise<ReturnType<typeof parseBackupManifest>> => (manifest ??= r.deps.objects.getText(keys.manifest).then((text) => {
+    if (text === undefined) throw new AutomnaError(`backup ${p.backupId} of ${r.user} is gone from the bucket`, { code: "not_found" });
+    return parseBackupManifest(text);
+  }));
   await r.j.step("fence-source", p.forced ? "stopping the old agent first (forced: it still answers)" : "the old instance is unreachable: it is marked lost at the end, doctor stops it if it comes back", { forced: p.forced }, async () => {
     // A user is never served by two agents: a reachable source's agent is stopped before the
     // target starts, then its machine too where the provider's API answers (a reboot would start it).
@@ -120,19 +127,15 @@ async function forward(r: Run, p: FailoverParams): Promise<void> {
     return {};
   });
   await r.j.step("restore", `restoring backup ${p.backupId} of ${p.backupTime}`, { backupId: p.backupId }, async () => {
-    const keys = backupKeys(r.user, p.backupId);
-    const text = await r.deps.objects.getText(keys.manifest);
-    if (text === undefined) throw new AutomnaError(`backup ${p.backupId} of ${r.user} is gone from the bucket`, { code: "not_found" });
-    const { sha256, bytes, manifestText } = parseBackupManifest(text);
+    const { sha256, bytes, manifestText } = await backupManifest();
     const want = parseManifest(manifestText);
     await restoreBackupOnto(r.host, await r.target(), keys.archive, p.backupId, { sha256, bytes }, want);
     return { files: want.files, bytes: want.bytes, manifest: want.digest, summary: `restored ${want.files} files from ${p.backupId}` };
   });
   await r.j.step("env", "setting the agent's environment (variables and secrets) from the backup", { backupId: p.backupId }, async () => {
     // After the restore, before the start: the agent first runs with its data and its keys in place.
-    const text = await r.deps.objects.getText(backupKeys(r.user, p.backupId).manifest);
-    const stored = text === undefined ? undefined : parseBackupManifest(text).env;
-    const env = await loadBackupEnv(r.deps, r.user, p.backupId, stored);
+    // A manifest gone since the restore (a resumed run) leaves the agent without its environment, as a backup without one does.
+    const env = await loadBackupEnv(r.deps, r.user, p.backupId, (await backupManifest().catch(() => undefined))?.env);
     const target = await r.target();
     await r.j.fence();
     return applyBackupEnv(r.host, r.to, target, env, { port: r.deps.health.port, user: r.user, warn: (line) => r.j.emit("env", undefined, line, "warn") });
