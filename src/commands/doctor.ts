@@ -109,8 +109,9 @@ export async function runDoctor(ctx: Context, opts: { provider?: string | undefi
     try {
       f.drift.fixed = await withLease(state, f.drift.user, { who, operation: "doctor --fix" }, async (lease) => {
         if ((f.drift.kind === "zombie" || f.drift.kind === "lost") && f.row && f.live) {
-          const { fixLost } = await import("../fleet/lost.js");
-          return fixLost({ state, registry, who, lease }, f.row, f.live, f.drift.kind === "lost" || opts.destroyLost === true);
+          const [{ fixLost }, { forget }] = await Promise.all([import("../fleet/lost.js"), import("../access/provision-keys.js").then((m) => m.provisionAccess(ctx))]);
+          const deps = { state, registry, who, now: () => ctx.clock.now(), step: () => undefined, forget, dns };
+          return fixLost(deps, lease, f.row, f.live, f.drift.kind === "lost" || opts.destroyLost === true);
         }
         if (f.drift.kind === "missing" && f.row) {
           await state.closeUsage(f.row.id, now(), { lease });
