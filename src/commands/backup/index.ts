@@ -25,7 +25,6 @@ export interface BackupOutcome {
   error: { code: string; message: string; hint?: string } | null;
 }
 
-/** `automna backup <user...>|--all`: each user's /data archived, uploaded and verified, `concurrency` at once. */
 /** A one-user board: the task line `user: text` the single backup always showed. */
 function oneLine(ctx: Context): Pick<ProgressBoard, "update" | "done" | "fail" | "close"> {
   let task: ReturnType<Context["io"]["task"]> | undefined;
@@ -36,6 +35,7 @@ function oneLine(ctx: Context): Pick<ProgressBoard, "update" | "done" | "fail" |
   return { update: show, done: () => task?.stop(), fail: () => task?.stop(), close: () => task?.stop() };
 }
 
+/** `automna backup <user...>|--all`: each user's /data archived, uploaded and verified, `concurrency` at once. */
 export async function runBackups(ctx: Context, users: string[], concurrency: number, single = false): Promise<BackupOutcome[]> {
   const [{ backupUser }, { mapConcurrent }] = await Promise.all([import("../../migrate/backup.js"), import("../../lib/concurrency.js")]);
   const deps = await backupDeps(ctx);
