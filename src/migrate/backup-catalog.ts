@@ -58,21 +58,35 @@ function recordOf(user: string, id: string, text: string): BackupRecord {
   };
 }
 
-/** Every backup of `users` (every user when omitted), oldest first per user. */
-export async function listBackups(objects: StorageClient, users?: readonly string[]): Promise<BackupRecord[]> {
+/** The manifests stored for `users` (every user when omitted): key, user and backup id each. */
+async function manifestKeys(objects: StorageClient, users?: readonly string[]): Promise<{ key: string; user: string; id: string }[]> {
   const prefixes = users ? users.map((u) => `backups/${u}/`) : ["backups/"];
   const keys = (await mapConcurrent(prefixes, 8, (p) => objects.listObjects(p))).flat().map((o) => o.key);
-  const manifests = keys.map((k) => /^backups\/([^/]+)\/(bk_[a-z0-9]+)\.manifest$/.exec(k)).filter((m): m is RegExpExecArray => m !== null);
-  const records = await mapConcurrent(manifests, 16, async (m) => {
-    const text = await objects.getText(m[0]);
-    return text === undefined ? undefined : recordOf(m[1]!, m[2]!, text);
-  });
+  return keys.map((k) => /^backups\/([^/]+)\/(bk_[a-z0-9]+)\.manifest$/.exec(k)).filter((m): m is RegExpExecArray => m !== null).map((m) => ({ key: m[0], user: m[1]!, id: m[2]! }));
+}
+
+async function readRecord(objects: StorageClient, m: { key: string; user: string; id: string }): Promise<BackupRecord | undefined> {
+  const text = await objects.getText(m.key);
+  return text === undefined ? undefined : recordOf(m.user, m.id, text);
+}
+
+/** Every backup of `users` (every user when omitted), oldest first per user. */
+export async function listBackups(objects: StorageClient, users?: readonly string[]): Promise<BackupRecord[]> {
+  const records = await mapConcurrent(await manifestKeys(objects, users), 16, (m) => readRecord(objects, m));
   return records.filter((r): r is BackupRecord => r !== undefined).sort((a, b) => a.user.localeCompare(b.user) || a.id.localeCompare(b.id));
 }
 
-/** The newest verified backup of `user`, or undefined. */
+/**
+ * The newest verified backup of `user`, or undefined. Manifests are read newest first (ids sort
+ * by time) until a verified one: usually one read, not one per backup the user has.
+ */
 export async function newestVerified(objects: StorageClient, user: string): Promise<BackupRecord | undefined> {
-  return (await listBackups(objects, [user])).filter((b) => b.verifiedAt !== null).at(-1);
+  const newestFirst = (await manifestKeys(objects, [user])).sort((a, b) => b.id.localeCompare(a.id));
+  for (const m of newestFirst) {
+    const record = await readRecord(objects, m);
+    if (record && record.verifiedAt !== null) return record;
+  }
+  return undefined;
 }
 
 /** `--from latest|<id>`: the backup id to restore, checked to exist and be verified. */
