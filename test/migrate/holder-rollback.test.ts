@@ -20,11 +20,15 @@ const resume = (op: string) => automna(["migrate", "resume", op, "--json", "--ye
 
 const opOf = (user: string): Promise<string> => migrationOf(w, user);
 
+/** The paused holder's lease: it must outlive the probes and the refused resume (several binary runs). */
+const LEASE_TTL_MS = 12_000;
+
 describe("a holder paused past its lease (built binary)", () => {
   it("is refused while its lease lives, replaced once it expires, and fenced off when it wakes", async () => {
     await provision(w, "hetzner", ["stale-1"]);
-    // Long enough that the paused holder's lease still lives when the next process starts, however busy the machine.
-    const env = { ...w.env, AUTOMNA_MIGRATE_LEASE_TTL: budgetSetting(4000) };
+    // Long enough that the paused holder's lease still lives after the probes below and the refused
+    // resume, a few runs of the binary (4 s was short once a run's load rose after its slowdown was read).
+    const env = { ...w.env, AUTOMNA_MIGRATE_LEASE_TTL: budgetSetting(LEASE_TTL_MS) };
     const first = execa(process.execPath, [BIN, "migrate", "stale-1", "--from", "hetzner", "--to", "digitalocean", "--yes", "-o", "ndjson"], { env, extendEnv: false, reject: false });
     let op = "";
     await new Promise<void>((resolve) => {
@@ -74,7 +78,7 @@ describe("a holder paused past its lease (built binary)", () => {
     const journal = JSON.parse((await automna(["migrate", "status", op, "--json"], w.env)).stdout) as { status: string; journal: { step: string; phase: string }[] };
     expect(journal.status).toBe("succeeded");
     expect(journal.journal.filter((e) => e.phase === "done" && e.step === "verify")).toHaveLength(1);
-  }, budget(2 * QUIET_MS.migration + 4000));
+  }, budget(2 * QUIET_MS.migration + LEASE_TTL_MS));
 });
 
 describe("migrate rollback (built binary)", () => {
