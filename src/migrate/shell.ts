@@ -54,6 +54,15 @@ const BAD_NAME_AWK = `$0 == "!" { print "a file name in /data contains a newline
  */
 const HASHLINE_AWK = `function hashline(line,   esc, p) { esc = substr(line, 1, 1) == "\\\\"; if (esc) line = substr(line, 2); p = substr(line, 67); if (esc) gsub(/\\\\\\\\/, "\\\\", p); hashed[p] = substr(line, 1, 64) }`;
 
+/**
+ * awk over a host's stat listing: writes its canonical listing to `canon` and prints `files=` and
+ * `dataBytes=`.
+ */
+export const CANON_AWK = `${STAT_AWK}
+${BAD_NAME_AWK}
+{ t = ctype(); print t " " csize(t) " " path() > canon; if ($1 == "f") { n++; s += $2 } }
+END { printf "files=%d\\ndataBytes=%.0f\\n", n, s }`;
+
 const FUNCTIONS = String.raw`nl='
 '
 # sha256 of stdin or of files: openssl where the host has it and the data is large (half the CPU
@@ -80,8 +89,14 @@ list_data() {
 }
 # sha256 of the files named in $1 (one path per line): "<hex> *<path>" lines on stdout.
 hash_files() { if [ -s "$1" ]; then tr '\n' '\0' < "$1" | xargs -0 $HASH; fi; }
-# The digest of canonical listing $1 into LISTING: its lines sorted bytewise (listingDigest in report.ts).
-listing_sum() { set -- $(LC_ALL=C sort "$1" | sha256sum); LISTING=$1; }
+# The digest of canonical listing $1 into $1.sum: its lines sorted bytewise (listingDigest in report.ts).
+listing_sum() { LC_ALL=C sort "$1" | sha256sum > "$1.sum"; }
+# The canonical listing of /data into $1 (no times: a digest check): one GNU find, else list_only and awk.
+canon_only() {
+  if ! find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o \( -type f -printf 'f %s %p\n' \) -o \( -type d -printf 'd - %p\n' \) -o \( -type l -printf 'l %s %p\n' \) -o -printf 'o - %p\n' > "$1" 2> "$W/find.err"; then
+    list_only "$1.stat"; awk -v canon="$1" '${CANON_AWK}' "$1.stat" > /dev/null
+  fi
+}
 # Archives tar's arguments ($3...) as $W/$1.tar with its sha256 in $W/$1.sha (written last: the
 # archive is complete). $2 = 1: the agent still writes, so tar's exit 1 (a file changed or went
 # away while read) is expected; 0: frozen, nothing but success is.
@@ -163,15 +178,6 @@ ${BAD_NAME_AWK}
   if (nd && under(p, gone)) next
   if (listed ? (!(p in want) || want[p] != t) : (p in drop)) { print p > out; n++; if (t == "d") { gone[p] = 1; nd++ } } }
 END { printf "removed=%d\\n", n }`;
-
-/**
- * awk over a host's stat listing: writes its canonical listing to `canon` and prints `files=` and
- * `dataBytes=`.
- */
-export const CANON_AWK = `${STAT_AWK}
-${BAD_NAME_AWK}
-{ t = ctype(); print t " " csize(t) " " path() > canon; if ($1 == "f") { n++; s += $2 } }
-END { printf "files=%d\\ndataBytes=%.0f\\n", n, s }`;
 
 /**
  * awk over a wanted canonical listing, optionally a file of paths (`only`), and a host's stat
