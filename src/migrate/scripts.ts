@@ -96,10 +96,14 @@ ${fresh ? 'rm -f "$W"/final.* "$W/freeze.list"' : ""}
 if [ -f "$W/final.sha" ] && [ -f "$W/final.tar" ] && [ -f "$W/final.head" ]; then REUSED=1
 else
   [ -f "$W/warm.list" ] || { echo "the warm copy's listing is gone from $W; the migration cannot continue" >&2; exit 71; }
-  list_only "$W/freeze.list"
   read -r T < "$W/warm.time"
-  : > "$W/final.paths"; : > "$W/final.files"; : > "$W/final.canon"; : > "$W/final.removed"
-  awk -v T="$T" -v tars="$W/final.paths" -v files="$W/final.files" -v canon="$W/final.canon" -v removed="$W/final.removed" ${quoted(QUICK_CHECK_AWK)} "$W/warm.list" "$W/freeze.list" > "$W/final.count"
+  quick() {
+    : > "$W/final.paths"; : > "$W/final.files"; : > "$W/final.canon"; : > "$W/final.removed"
+    awk -v T="$T" -v tars="$W/final.paths" -v files="$W/final.files" -v canon="$W/final.canon" -v removed="$W/final.removed" ${quoted(QUICK_CHECK_AWK)} "$W/warm.list" "$1" > "$W/final.count"
+  }
+  # Listed and compared at once (the host's two cores); listed first where find has no -printf.
+  stat_lines | tee "$W/freeze.list" | quick -
+  if [ -f "$W/find.rc" ]; then list_only "$W/freeze.list"; quick "$W/freeze.list"; fi
   { IFS== read -r _ CHANGED; IFS== read -r _ PBYTES; IFS== read -r _ BACKSLASHES; } < "$W/final.count"
   # GNU tar unquotes -T names (a backslash starts an escape); busybox tar does not.
   TAROPT=; if [ "$BACKSLASHES" -gt 0 ]; then case "$(tar --version 2>/dev/null)" in *GNU*) TAROPT=--no-unquote ;; esac; fi

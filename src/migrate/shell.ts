@@ -73,9 +73,12 @@ const FUNCTIONS = String.raw`nl='
 HASH=sha256sum
 hash_for() { if [ "$1" -ge 16777216 ] && command -v openssl >/dev/null 2>&1; then HASH="openssl dgst -sha256 -r"; else HASH=sha256sum; fi; }
 bad_name() { echo "a file name in /data contains a newline; automna cannot move it safely" >&2; exit 66; }
-# The stat listing of /data into $1 (see shell.ts): one GNU find, else find -exec stat (busybox).
+# GNU find's stat listing of /data (see shell.ts) on stdout; when find fails, its status in $W/find.rc.
+stat_lines() { rm -f "$W/find.rc"; find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o -printf '%y %s %T@ %C@ %i %p\n' 2> "$W/find.err" || echo "$?" > "$W/find.rc"; }
+# The stat listing of /data into $1: stat_lines, else find -exec stat (busybox find has no -printf).
 list_only() {
-  if ! find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o -printf '%y %s %T@ %C@ %i %p\n' > "$1" 2> "$W/find.err"; then
+  stat_lines > "$1"
+  if [ -f "$W/find.rc" ]; then
     read -r e < "$W/find.err" || e=
     case "$e" in
       *printf*|*quit*|*nrecognized*|*nknown*)
@@ -94,10 +97,13 @@ list_data() {
 hash_files() { if [ -s "$1" ]; then tr '\n' '\0' < "$1" | xargs -0 $HASH; fi; }
 # The digest of canonical listing $1 into $1.sum: its lines sorted bytewise (listingDigest in report.ts).
 listing_sum() { LC_ALL=C sort "$1" | sha256sum > "$1.sum"; }
-# The canonical listing of /data into $1 (no times: a digest check): one GNU find, else list_only and awk.
-canon_only() {
-  if ! find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o \( -type f -printf 'f %s %p\n' \) -o \( -type d -printf 'd - %p\n' \) -o \( -type l -printf 'l %s %p\n' \) -o -printf 'o - %p\n' > "$1" 2> "$W/find.err"; then
-    list_only "$1.stat"; awk -v canon="$1" '${CANON_AWK}' "$1.stat" > /dev/null
+# The digest of /data's canonical listing into $1 (no times: a quick check): GNU find's lines
+# sorted as they come, else list_only, awk and listing_sum (busybox find has no -printf).
+canon_sum() {
+  rm -f "$W/find.rc"
+  { find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o \( -type f -printf 'f %s %p\n' \) -o \( -type d -printf 'd - %p\n' \) -o \( -type l -printf 'l %s %p\n' \) -o -printf 'o - %p\n' 2> "$W/find.err" || echo "$?" > "$W/find.rc"; } | LC_ALL=C sort | sha256sum > "$1"
+  if [ -f "$W/find.rc" ]; then
+    list_only "$W/canon.stat"; awk -v canon="$W/canon" '${CANON_AWK}' "$W/canon.stat" > /dev/null; listing_sum "$W/canon"; mv "$W/canon.sum" "$1"
   fi
 }
 # Archives tar's arguments ($3...) as $W/$1.tar with its sha256 in $W/$1.sha (written last: the

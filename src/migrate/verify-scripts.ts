@@ -41,12 +41,13 @@ else echo removed=0; fi`;
  * path-by-path check the CLI runs next.
  */
 function digestReport(listing: string, full: boolean): string {
-  // --verify full hashes every file, from the stat listing; quick needs no more than the canonical one.
+  // --verify full hashes every file, from the stat listing; quick needs no more than the canonical one's digest.
   const list = full ? `list_only "$W/tgt.list"
 awk -v canon="$W/tgt.canon" ${quoted(CANON_AWK)} "$W/tgt.list" > "$W/tgt.report"
-while IFS= read -r line; do case "$line" in dataBytes=*) DBYTES=\${line#*=} ;; esac; done < "$W/tgt.report"` : 'canon_only "$W/tgt.canon"';
+while IFS= read -r line; do case "$line" in dataBytes=*) DBYTES=\${line#*=} ;; esac; done < "$W/tgt.report"
+listing_sum "$W/tgt.canon"` : 'canon_sum "$W/tgt.canon.sum"';
   return `${list}
-listing_sum "$W/tgt.canon"; read -r LISTING _ < "$W/tgt.canon.sum"
+read -r LISTING _ < "$W/tgt.canon.sum"
 echo "listing=$LISTING"
 if [ "$LISTING" = "${sha(listing)}" ]; then
   echo differences=0
