@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { appendFile, mkdir, rename, stat } from "node:fs/promises";
+import { appendFileSync, renameSync } from "node:fs";
+import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { AgentData } from "./agent-data.js";
 import { HealthServer, type HealthEndpoint } from "./agent-health.js";
@@ -253,10 +254,11 @@ export class SimAgent {
     this.#seq += 1;
     const entry = { time: formatTimestamp(this.#lastNs), line: `${message} seq=${this.#seq}` };
     const text = `${entry.time} ${entry.line}\n`;
-    await appendFile(this.#init.logFile, text);
+    // Synchronous, like the agent's data writes (agent-data.ts): a line every few hundred ms per agent.
+    appendFileSync(this.#init.logFile, text);
     this.#logBytes += Buffer.byteLength(text);
     if (this.#logBytes > (this.#init.options.maxLogBytes ?? 8 * 1024 * 1024)) {
-      await rename(this.#init.logFile, `${this.#init.logFile}.1`);
+      renameSync(this.#init.logFile, `${this.#init.logFile}.1`);
       this.#logBytes = 0;
     }
     this.#events.emit("entry", entry);
