@@ -4,7 +4,7 @@ import { mib } from "../lib/output.js";
 import { revealAll } from "../lib/redact.js";
 import { envFileText, refuseLineBreaks } from "../providers/vm/agent-container.js";
 import { runScript, setAgent } from "./host.js";
-import { hashLines, listingDigest, parseReport, reportNumber } from "./report.js";
+import { hashLines, listingDigest, parseReport, reportNumber, reportSha, type Report } from "./report.js";
 import type { Frozen, Run } from "./run.js";
 import { curlConfig, freezeScript, frozenListingScript, warmArchiveScript, warmRestoreScript } from "./scripts.js";
 import { finishUpload, madeArchive, presign, putStdin, type SentArchive } from "./transfer.js";
@@ -89,35 +89,52 @@ export async function freeze(r: Run): Promise<void> {
     const text = await runScript(r.host, source, "archiving what changed (frozen)", script, stdin, undefined, true);
     const report = parseReport(text);
     const sent = await finishUpload(r.host, source, r.opId, "final", key, madeArchive(report, "final"));
-    r.memo.frozen = frozenOf(report.sections.listing ?? [], report.sections.hashes ?? []);
+    r.memo.frozen = frozenOf(report);
     const changed = reportNumber(report, "changed", "final archive");
     return {
       ...sent, frozenAt: r.deps.now().toISOString(), changed, files: reportNumber(report, "files", "final archive"), dataBytes: reportNumber(report, "dataBytes", "final archive"),
-      listing: listingDigest(r.memo.frozen.listing),
+      listing: r.memo.frozen.listing,
       summary: `source agent stopped (downtime starts); ${changed} changed, final archive ${mib(sent.bytes)} sent${partsNote(sent)}`,
     };
   });
 }
 
-function frozenOf(listing: string[], hashes: string[]): Frozen {
-  return { listing, hashes: hashLines(hashes) };
+function frozenOf(report: Report): Frozen {
+  return { listing: reportSha(report, "listing", "the frozen listing"), hashes: hashLines(report.sections.hashes ?? []), removed: report.sections.removed ?? [] };
 }
 
-/** The frozen listing: from this process, or read again from the source and checked against the journal. */
+/** The frozen listing's digest, hashes and removals: from this process, or read again from the source and checked against the journal. */
 export async function frozenListing(r: Run): Promise<Frozen> {
   if (r.memo.frozen) return r.memo.frozen;
-  const report = parseReport(await runScript(r.host, await r.source(), "reading the frozen listing", frozenListingScript(r.opId), undefined, undefined, true));
-  const frozen = frozenOf(report.sections.listing ?? [], report.sections.hashes ?? []);
-  const recorded = String(r.j.learned("freeze").listing);
-  const digest = listingDigest(frozen.listing);
-  if (digest !== recorded) {
-    throw new AutomnaError(`the frozen listing on the source is not the one journaled (${digest.slice(0, 12)}, journaled ${recorded.slice(0, 12)})`, { code: "source_changed", hint: "roll the migration back and start it again" });
-  }
+  const report = parseReport(await runScript(r.host, await r.source(), "reading the frozen listing", frozenListingScript(r.opId, false), undefined, undefined, true));
+  const frozen = frozenOf(report);
+  journaled(r, frozen.listing);
   r.memo.frozen = frozen;
   return frozen;
 }
 
-/** What a target script reads after its config line: the frozen listing and the delta's file paths (latin1). */
-export function wanted(frozen: Frozen): string {
-  return `--- listing\n${frozen.listing.map((l) => `${l}\n`).join("")}--- files\n${[...frozen.hashes.keys()].map((p) => `${p}\n`).join("")}`;
+/** The frozen canonical listing itself, from the source (a target that is not what the delta predicted is compared with it). */
+export async function frozenCanon(r: Run): Promise<string[]> {
+  const report = parseReport(await runScript(r.host, await r.source(), "reading the frozen listing", frozenListingScript(r.opId, true), undefined, undefined, true));
+  const listing = report.sections.listing ?? [];
+  journaled(r, listingDigest(listing));
+  return listing;
+}
+
+/** Throws unless `digest` is the frozen listing's digest the journal recorded. */
+function journaled(r: Run, digest: string): void {
+  const recorded = String(r.j.learned("freeze").listing);
+  if (digest !== recorded) {
+    throw new AutomnaError(`the frozen listing on the source is not the one journaled (${digest.slice(0, 12)}, journaled ${recorded.slice(0, 12)})`, { code: "source_changed", hint: "roll the migration back and start it again" });
+  }
+}
+
+/**
+ * What a target script reads after its config line (latin1): the paths to remove, or with
+ * `listing` the frozen canonical listing; then the delta's file paths.
+ */
+export function wanted(frozen: Frozen, listing?: string[]): string {
+  const lines = (xs: Iterable<string>): string => [...xs].map((l) => `${l}\n`).join("");
+  const head = listing ? `--- listing\n${lines(listing)}` : `--- removed\n${lines(frozen.removed)}`;
+  return `${head}--- files\n${lines(frozen.hashes.keys())}`;
 }

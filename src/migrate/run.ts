@@ -16,11 +16,14 @@ export function archiveKey(user: string, opId: string, name: "warm" | "final"): 
   return `${archivePrefix(user, opId)}${name}.tar`;
 }
 
-/** The frozen source as the freeze listed it: its canonical listing and the delta's file checksums. */
+/** The frozen source as the freeze listed it: its canonical listing's digest, the delta's file checksums and removals. */
 export interface Frozen {
-  listing: string[];
+  /** The digest of the canonical listing (listingDigest); the listing itself stays on the source. */
+  listing: string;
   /** path -> sha256 of every regular file the final archive carries. */
   hashes: Map<string, string>;
+  /** The paths the source no longer has (or has as another type) since the warm listing. */
+  removed: string[];
 }
 
 /** One migration being driven forward or back by this process. */

@@ -1,6 +1,6 @@
 import { shellQuote } from "../lib/known-hosts.js";
 import { AGENT_CONTAINER, AGENT_ENV_FILE, agentRunArgs } from "../providers/vm/agent-container.js";
-import { COMPARE_AWK, EXTRAS_AWK, prelude, QUICK_CHECK_AWK, quoted } from "./shell.js";
+import { prelude, QUICK_CHECK_AWK, quoted } from "./shell.js";
 
 /**
  * The shell scripts the data path runs on agent hosts, one remote command per step (POSIX sh;
@@ -24,12 +24,12 @@ function archiveName(name: string): string {
   return name;
 }
 
-function sha(value: string): string {
+export function sha(value: string): string {
   if (!SHA_RE.test(value)) throw new Error("internal: bad sha256");
   return value;
 }
 
-function whole(n: number): number {
+export function whole(n: number): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`internal: bad number ${n}`);
   return n;
 }
@@ -82,9 +82,11 @@ ${send("warm", threshold)}`;
 
 /**
  * Freeze on the source: stops the agent (`stopAgent`: a VM's docker; a provider that holds agents
- * by API has done it already), lists /data again (`fresh`: an earlier freeze's delta discarded), and archives only what the quick check finds
- * changed since the warm listing; prints the delta's file hashes and the canonical listing the
- * target must end up with; one PUT if the delta is at most `threshold` bytes.
+ * by API has done it already), lists /data again (`fresh`: an earlier freeze's delta discarded),
+ * and archives only what the quick check finds changed since the warm listing; prints the digest
+ * of the canonical listing the target must end up with (`listing=`), the delta's file hashes and
+ * the paths removed since the warm listing (not the listing itself: the target checks its own
+ * against the digest); one PUT if the delta is at most `threshold` bytes.
  */
 export function freezeScript(workId: string, threshold: number, stopAgent: boolean, fresh: boolean): string {
   return `${prelude(workId)}
@@ -94,30 +96,42 @@ ${fresh ? 'rm -f "$W"/final.* "$W/freeze.list"' : ""}
 if [ -f "$W/final.sha" ] && [ -f "$W/final.tar" ] && [ -f "$W/final.head" ]; then REUSED=1
 else
   [ -f "$W/warm.list" ] || { echo "the warm copy's listing is gone from $W; the migration cannot continue" >&2; exit 71; }
-  list_only "$W/freeze.list"
   read -r T < "$W/warm.time"
-  : > "$W/final.paths"; : > "$W/final.files"; : > "$W/final.canon"
-  awk -v T="$T" -v tars="$W/final.paths" -v files="$W/final.files" -v canon="$W/final.canon" ${quoted(QUICK_CHECK_AWK)} "$W/warm.list" "$W/freeze.list" > "$W/final.count"
+  quick() {
+    : > "$W/final.paths"; : > "$W/final.files"; : > "$W/final.canon"; : > "$W/final.removed"
+    awk -v T="$T" -v tars="$W/final.paths" -v files="$W/final.files" -v canon="$W/final.canon" -v removed="$W/final.removed" ${quoted(QUICK_CHECK_AWK)} "$W/warm.list" "$1" > "$W/final.count"
+  }
+  # Listed and compared at once (the host's two cores); listed first where find has no -printf.
+  stat_lines | tee "$W/freeze.list" | quick -
+  if [ -f "$W/find.rc" ]; then list_only "$W/freeze.list"; quick "$W/freeze.list"; fi
   { IFS== read -r _ CHANGED; IFS== read -r _ PBYTES; IFS== read -r _ BACKSLASHES; } < "$W/final.count"
   # GNU tar unquotes -T names (a backslash starts an escape); busybox tar does not.
   TAROPT=; if [ "$BACKSLASHES" -gt 0 ]; then case "$(tar --version 2>/dev/null)" in *GNU*) TAROPT=--no-unquote ;; esac; fi
+  # The listing's digest sorted and hashed while the delta is archived (the host's other core).
+  listing_sum "$W/final.canon" & LP=$!
   hash_for "$PBYTES"
   archive final 0 $TAROPT -T "$W/final.paths"
-  { echo '--- hashes'; hash_files "$W/final.files"; echo '--- listing'; } > "$W/final.headpart"
+  wait "$LP"; read -r LISTING _ < "$W/final.canon.sum"
+  { echo "listing=$LISTING"; echo '--- hashes'; hash_files "$W/final.files"; echo '--- removed'; cat "$W/final.removed"; } > "$W/final.headpart"
   mv "$W/final.headpart" "$W/final.head"
 fi
 echo "reused=$REUSED"
 while IFS= read -r line; do echo "$line"; done < "$W/final.count"
 describe final
 ${send("final", threshold)}
-cat "$W/final.head" "$W/final.canon"`;
+cat "$W/final.head"`;
 }
 
-/** The frozen listing and delta hashes again (a resumed final restore, whose process lost them). */
-export function frozenListingScript(workId: string): string {
+/**
+ * What the freeze printed after its counts, again (a resumed final restore, whose process lost
+ * it); with `listing`, the frozen canonical listing too (a target that is not what the delta
+ * predicted is compared with it, path by path).
+ */
+export function frozenListingScript(workId: string, listing: boolean): string {
   return `${prelude(workId)}
 [ -f "$W/final.head" ] || { echo "the frozen listing is gone from $W" >&2; exit 71; }
-cat "$W/final.head" "$W/final.canon"`;
+cat "$W/final.head"
+${listing ? `echo '--- listing'; cat "$W/final.canon"` : ""}`;
 }
 
 /** Writes the agent's env file from the rest of stdin (`bytes` long) and re-creates its container when it changed. */
@@ -172,7 +186,7 @@ function streamExtract(name: string, expected: string, clean: string): string {
 }
 
 /** Downloads the archive at the URL in $CFG to $W/<name>.tar, sha256 on the way. */
-function fetchArchive(name: string, expected: string): string {
+export function fetchArchive(name: string, expected: string): string {
   return download(name, expected, { before: "", sink: `tee "$W/${name}.tar" | $HASH > "$W/x.sha"`, after: "", clean: `rm -f "$W/${name}.tar"` });
 }
 
@@ -199,71 +213,6 @@ ${o.env ? envFragment(o.env.image, o.env.port, o.env.bytes) : ""}
 ${o.hold ? "agent stop" : ""}
 hash_for ${whole(o.bytes)}
 ${streamExtract("warm", o.sha256, WIPE)}`;
-}
-
-/**
- * The target's report: how its listing differs from the wanted one (`differences=0`: not at
- * all; up to five `diff=` lines), the sha256 of the delta's files, every file's when `full`.
- */
-function targetReport(full: boolean): string {
-  return `list_only "$W/tgt.list"
-awk -v wanted="$W/want.canon" -v only="$W/want.files" ${quoted(COMPARE_AWK)} "$W/want.files" "$W/want.canon" "$W/tgt.list" > "$W/tgt.report"
-while IFS= read -r line; do echo "$line"; case "$line" in deltaBytes=*) PBYTES=\${line#*=} ;; dataBytes=*) DBYTES=\${line#*=} ;; esac; done < "$W/tgt.report"
-hash_for "$PBYTES"
-echo '--- hashes'; hash_files "$W/want.files"
-${full ? `hash_for "$DBYTES"
-echo '--- manifest'; manifest "$W/tgt.list"` : ""}
-cd /; rm -rf "$W"`;
-}
-
-/** Splits stdin after the config line into the wanted listing and the delta's file paths. */
-const READ_WANTED = `: > "$W/want.canon"; : > "$W/want.files"
-awk -v a="$W/want.canon" -v b="$W/want.files" '/^--- listing$/ { f = a; next } /^--- files$/ { f = b; next } f != "" { print > f }'`;
-
-/**
- * Final restore on the target: the delta downloaded and checked, every path the frozen source
- * does not have (or has as another type) removed, the delta extracted, then the target's report
- * (see targetReport). Stdin: the config line, `--- listing` and the source's canonical listing,
- * `--- files` and the delta's file paths. The work directory goes at the end.
- */
-export function finalRestoreScript(workId: string, expected: string, bytes: number, full: boolean): string {
-  return `${prelude(workId)}
-IFS= read -r CFG
-${READ_WANTED}
-hash_for ${whole(bytes)}
-${fetchArchive("final", expected)}
-list_only "$W/before.list"
-: > "$W/extras"
-awk -v out="$W/extras" ${quoted(EXTRAS_AWK)} "$W/want.canon" "$W/before.list"
-if [ -s "$W/extras" ]; then tr '\\n' '\\0' < "$W/extras" | xargs -0 rm -rf --; fi
-tar -xf "$W/final.tar"
-${targetReport(full)}`;
-}
-
-/** The target's report alone (a resumed verify). Stdin as finalRestoreScript's, without the config line. */
-export function targetCheckScript(workId: string, full: boolean): string {
-  return `${prelude(workId)}
-${READ_WANTED}
-${targetReport(full)}`;
-}
-
-/**
- * The frozen source again, while the target restores: `changed=0` when /data is exactly as the
- * freeze listed it (an agent restarted behind our back would have written), and the full manifest
- * when asked.
- */
-export function sourceCheckScript(workId: string, full: boolean): string {
-  return `${prelude(workId)}
-[ -f "$W/freeze.list" ] || { echo "the frozen listing is gone from $W" >&2; exit 71; }
-${full ? "list_data" : "list_only"} "$W/check.list"
-# Unchanged directories list in the same order: sorting is only needed when they differ.
-if cmp -s "$W/check.list" "$W/freeze.list" || { LC_ALL=C sort "$W/freeze.list" > "$W/freeze.sorted"; LC_ALL=C sort "$W/check.list" | cmp -s - "$W/freeze.sorted"; }; then echo changed=0
-else
-  echo changed=1
-  awk -v wanted="$W/final.canon" -v only= ${quoted(COMPARE_AWK)} "$W/final.canon" "$W/check.list"
-fi
-${full ? `hash_for "$DBYTES"
-echo '--- manifest'; manifest "$W/check.list"` : ""}`;
 }
 
 /**

@@ -12,7 +12,8 @@
  * seconds, with nanoseconds where find prints them); a line `!` means a name holds a newline.
  * The canonical listing is what two hosts can compare: `<type> <size> ./<path>` with type f, d,
  * l or o and size "-" for directories and others (a directory's size is its filesystem's
- * business); its digest is taken over its lines sorted bytewise (listingDigest in report.ts).
+ * business); its digest is taken over its lines sorted bytewise (listingDigest in report.ts, and
+ * listing_sum on a host: the freeze sends the target the digest and the delta, not the listing).
  */
 
 const WORK_ID_RE = /^[a-z]+_[a-z0-9]+$/;
@@ -39,8 +40,11 @@ const CANON_PREFIX = "/^[^ ]+ [^ ]+ /";
 /** awk: whether a parent directory of a path (`./a/b/c`: `./a`, `./a/b`) is in `set`. */
 const UNDER_AWK = `function under(p, set,   n, parts, q, i) { n = split(p, parts, "/"); q = parts[1]; for (i = 2; i < n; i++) { q = q "/" parts[i]; if (q in set) return 1 } return 0 }`;
 
-/** awk: a stat listing line's path, and its canonical type and size. */
-const STAT_AWK = `function path(   p) { p = $0; sub(${STAT_PREFIX}, "", p); return p }
+/**
+ * awk: a stat listing line's path (after five single-space-separated fields: counted, which costs
+ * less than a regular expression per line), and its canonical type and size.
+ */
+const STAT_AWK = `function path() { return substr($0, length($1) + length($2) + length($3) + length($4) + length($5) + 6) }
 function ctype() { return ($1 == "f" || $1 == "d" || $1 == "l") ? $1 : "o" }
 function csize(t) { return (t == "f" || t == "l") ? $2 : "-" }`;
 
@@ -53,6 +57,15 @@ const BAD_NAME_AWK = `$0 == "!" { print "a file name in /data contains a newline
  */
 const HASHLINE_AWK = `function hashline(line,   esc, p) { esc = substr(line, 1, 1) == "\\\\"; if (esc) line = substr(line, 2); p = substr(line, 67); if (esc) gsub(/\\\\\\\\/, "\\\\", p); hashed[p] = substr(line, 1, 64) }`;
 
+/**
+ * awk over a host's stat listing: writes its canonical listing to `canon` and prints `files=` and
+ * `dataBytes=`.
+ */
+export const CANON_AWK = `${STAT_AWK}
+${BAD_NAME_AWK}
+{ t = ctype(); print t " " csize(t) " " path() > canon; if ($1 == "f") { n++; s += $2 } }
+END { printf "files=%d\\ndataBytes=%.0f\\n", n, s }`;
+
 const FUNCTIONS = String.raw`nl='
 '
 # sha256 of stdin or of files: openssl where the host has it and the data is large (half the CPU
@@ -60,9 +73,12 @@ const FUNCTIONS = String.raw`nl='
 HASH=sha256sum
 hash_for() { if [ "$1" -ge 16777216 ] && command -v openssl >/dev/null 2>&1; then HASH="openssl dgst -sha256 -r"; else HASH=sha256sum; fi; }
 bad_name() { echo "a file name in /data contains a newline; automna cannot move it safely" >&2; exit 66; }
-# The stat listing of /data into $1 (see shell.ts): one GNU find, else find -exec stat (busybox).
+# GNU find's stat listing of /data (see shell.ts) on stdout; when find fails, its status in $W/find.rc.
+stat_lines() { rm -f "$W/find.rc"; find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o -printf '%y %s %T@ %C@ %i %p\n' 2> "$W/find.err" || echo "$?" > "$W/find.rc"; }
+# The stat listing of /data into $1: stat_lines, else find -exec stat (busybox find has no -printf).
 list_only() {
-  if ! find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o -printf '%y %s %T@ %C@ %i %p\n' > "$1" 2> "$W/find.err"; then
+  stat_lines > "$1"
+  if [ -f "$W/find.rc" ]; then
     read -r e < "$W/find.err" || e=
     case "$e" in
       *printf*|*quit*|*nrecognized*|*nknown*)
@@ -79,6 +95,17 @@ list_data() {
 }
 # sha256 of the files named in $1 (one path per line): "<hex> *<path>" lines on stdout.
 hash_files() { if [ -s "$1" ]; then tr '\n' '\0' < "$1" | xargs -0 $HASH; fi; }
+# The digest of canonical listing $1 into $1.sum: its lines sorted bytewise (listingDigest in report.ts).
+listing_sum() { LC_ALL=C sort "$1" | sha256sum > "$1.sum"; }
+# The digest of /data's canonical listing into $1 (no times: a quick check): GNU find's lines
+# sorted as they come, else list_only, awk and listing_sum (busybox find has no -printf).
+canon_sum() {
+  rm -f "$W/find.rc"
+  { find . -mindepth 1 \( -name "*$nl*" -printf '!\n' -quit \) -o \( -type f -printf 'f %s %p\n' \) -o \( -type d -printf 'd - %p\n' \) -o \( -type l -printf 'l %s %p\n' \) -o -printf 'o - %p\n' 2> "$W/find.err" || echo "$?" > "$W/find.rc"; } | LC_ALL=C sort | sha256sum > "$1"
+  if [ -f "$W/find.rc" ]; then
+    list_only "$W/canon.stat"; awk -v canon="$W/canon" '${CANON_AWK}' "$W/canon.stat" > /dev/null; listing_sum "$W/canon"; mv "$W/canon.sum" "$1"
+  fi
+}
 # Archives tar's arguments ($3...) as $W/$1.tar with its sha256 in $W/$1.sha (written last: the
 # archive is complete). $2 = 1: the agent still writes, so tar's exit 1 (a file changed or went
 # away while read) is expected; 0: frozen, nothing but success is.
@@ -118,41 +145,47 @@ agent() { n=0; until docker "$1" automna-agent >/dev/null; do n=$((n + 1)); [ "$
 /**
  * awk over the warm stat listing and the frozen one (the quick check). Writes the paths to
  * archive to `tars` (a new directory once, its subtree with it), the regular files that changed
- * to `files` and the frozen canonical listing to `canon`; prints `changed=`, `deltaBytes=` (of
+ * to `files`, the frozen canonical listing to `canon`, and to `removed` the warm listing's paths
+ * the frozen one no longer has or has as another type (a removed directory once, its subtree not:
+ * the warm listing is in find's order, parents first); prints `changed=`, `deltaBytes=` (of
  * those files), `backslashes=` (paths holding one, which GNU tar -T would unquote), `files=` and
  * `dataBytes=`. A path is copied when it is new, changed type, or its size, mtime, ctime or inode
  * differ; or when the warm listing saw it change less than 2 s before it was taken (`T`, the
  * host's clock): a write in the same clock tick leaves the times as they were, so such a file
- * cannot be trusted to be unchanged (git's "racily clean" entries).
+ * cannot be trusted to be unchanged (git's "racily clean" entries). The warm listing is told apart
+ * by its name, not by FNR == NR, which an empty one (an empty /data at the warm copy) would fool.
  */
 export const QUICK_CHECK_AWK = `${UNDER_AWK}
 ${STAT_AWK}
-FNR == NR { warm[path()] = $1 " " $2 " " $3 " " $4 " " $5; next }
+FILENAME == ARGV[1] { p = path(); warm[p] = substr($0, 1, length($0) - length(p) - 1); order[++wn] = p; next }
 ${BAD_NAME_AWK}
 { p = path(); t = ctype(); print t " " csize(t) " " p > canon
   if ($1 == "f") { files_n++; data += $2 }
-  if (under(p, dirs)) { if ($1 == "f") { print p > files; b += $2 } next }
-  if (p in warm) {
-    split(warm[p], w, " ")
-    if (w[1] == $1 && ($1 == "d" || (w[2] == $2 && w[3] == $3 && w[4] == $4 && w[5] == $5 && w[3] + 0 < T - 2 && w[4] + 0 < T - 2))) next
-  }
+  same = 0
+  if (p in warm) { w = warm[p]; if (index(w, $1 " ") == 1) { delete warm[p]; same = $1 == "d" || (w == substr($0, 1, length($0) - length(p) - 1) && $3 + 0 < T - 2 && $4 + 0 < T - 2) } }
+  if (nd && under(p, dirs)) { if ($1 == "f") { print p > files; b += $2 } next }
+  if (same) next
   print p > tars; n++; if (index(p, "\\\\")) bs++
-  if ($1 == "d") dirs[p] = 1
+  if ($1 == "d") { dirs[p] = 1; nd++ }
   if ($1 == "f") { print p > files; b += $2 } }
-END { printf "changed=%d\\ndeltaBytes=%.0f\\nbackslashes=%d\\nfiles=%d\\ndataBytes=%.0f\\n", n, b, bs, files_n, data }`;
+END { for (i = 1; i <= wn; i++) { p = order[i]; if ((p in warm) && !under(p, gone)) { print p > removed; gone[p] = 1 } }
+  printf "changed=%d\\ndeltaBytes=%.0f\\nbackslashes=%d\\nfiles=%d\\ndataBytes=%.0f\\n", n, b, bs, files_n, data }`;
 
 /**
- * awk over the source's canonical listing and the target's stat listing: writes to `out` the
- * target's paths the source does not have, or has as another type (a removed directory once),
- * and prints `removed=<n>`.
+ * awk over what the target must not keep and the target's stat listing: writes to `out` the
+ * target's paths to remove (a removed directory once, its subtree not) and prints `removed=<n>`.
+ * `listed` = 1: the first file is the source's canonical listing, and the paths it does not have,
+ * or has as another type, go; 0: it names the paths that go (the quick check's `removed`), which
+ * are removed only as the target's own listing has them, so a path is never followed through a
+ * symbolic link the target holds where the source had a directory.
  */
 export const EXTRAS_AWK = `${UNDER_AWK}
 ${STAT_AWK}
-FNR == NR { p = $0; sub(${CANON_PREFIX}, "", p); want[p] = $1; next }
+FILENAME == ARGV[1] { p = $0; if (listed) { sub(${CANON_PREFIX}, "", p); want[p] = $1 } else drop[p] = 1; next }
 ${BAD_NAME_AWK}
 { p = path(); t = ctype()
-  if (under(p, gone)) next
-  if (!(p in want) || want[p] != t) { print p > out; n++; if (t == "d") gone[p] = 1 } }
+  if (nd && under(p, gone)) next
+  if (listed ? (!(p in want) || want[p] != t) : (p in drop)) { print p > out; n++; if (t == "d") { gone[p] = 1; nd++ } } }
 END { printf "removed=%d\\n", n }`;
 
 /**

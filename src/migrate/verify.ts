@@ -1,11 +1,12 @@
 import { AutomnaError } from "../lib/errors.js";
 import { mib } from "../lib/output.js";
-import { frozenListing, wanted } from "./copy.js";
+import { frozenCanon, frozenListing, wanted } from "./copy.js";
 import { runScript } from "./host.js";
 import { manifestDifferences, parseManifest } from "./manifest.js";
 import { hashLines, parseReport, readable, reportNumber, type Report } from "./report.js";
 import type { Run } from "./run.js";
-import { curlConfig, finalRestoreScript, sourceCheckScript, targetCheckScript } from "./scripts.js";
+import { curlConfig } from "./scripts.js";
+import { finalRepairScript, finalRestoreScript, sourceCheckScript, targetCheckScript, targetCompareScript } from "./verify-scripts.js";
 import { presign } from "./transfer.js";
 
 /**
@@ -29,16 +30,37 @@ export async function finalRestore(r: Run): Promise<void> {
     const frozen = await frozenListing(r);
     const [target, source] = await Promise.all([r.target(), r.source()]);
     const stdin = curlConfig(presign(r.host, "GET", key)) + wanted(frozen);
-    // stdin is latin1: the config line is ASCII, the listing bytes as the source gave them.
+    // stdin is latin1: the config line is ASCII, the paths as the source gave them.
     const [t, s] = await Promise.all([
-      runScript(r.host, target, "restoring final.tar", finalRestoreScript(r.opId, final.sha256, final.bytes, full), stdin, undefined, true),
+      runScript(r.host, target, "restoring final.tar", finalRestoreScript(r.opId, final.sha256, final.bytes, full, frozen.listing), stdin, undefined, true),
       runScript(r.host, source, "checking the frozen source", sourceCheckScript(r.opId, full), undefined, undefined, true),
     ]);
-    r.memo.target = parseReport(t);
+    const byDigest = parseReport(t);
+    r.memo.target = await pathByPath(r, byDigest, finalRepairScript(r.opId, full));
     r.memo.source = parseReport(s);
-    const removed = reportNumber(r.memo.target, "removed", "final restore");
+    const removed = reportNumber(byDigest, "removed", "final restore") + (r.memo.target === byDigest ? 0 : reportNumber(r.memo.target, "removed", "final restore"));
     return { removed, summary: `final archive applied on the target (${removed} path${removed === 1 ? "" : "s"} removed)` };
   });
+}
+
+/**
+ * The target's report by digest when its listing's digest is the frozen source's; else `script`
+ * (finalRepairScript or targetCompareScript) run on it with the frozen canonical listing, path by
+ * path. Nothing else differs in the common case, so only then does the listing cross the network.
+ */
+async function pathByPath(r: Run, byDigest: Report, script: string): Promise<Report> {
+  if (byDigest.kv.differences === "0") return byDigest;
+  const frozen = await frozenListing(r);
+  const stdin = wanted(frozen, await frozenCanon(r));
+  return parseReport(await runScript(r.host, await r.target(), "comparing the target with the frozen listing", script, stdin, undefined, true));
+}
+
+/** The target checked again (a resumed verify): by digest, then path by path when that differs. */
+async function targetChecked(r: Run, full: boolean): Promise<Report> {
+  const frozen = await frozenListing(r);
+  const bytes = r.j.learned<{ bytes: number }>("freeze").bytes;
+  const byDigest = parseReport(await runScript(r.host, await r.target(), "checking the target", targetCheckScript(r.opId, full, frozen.listing, bytes), wanted(frozen), undefined, true));
+  return pathByPath(r, byDigest, targetCompareScript(r.opId, full));
 }
 
 export async function verify(r: Run): Promise<void> {
@@ -49,7 +71,7 @@ export async function verify(r: Run): Promise<void> {
     const learned = r.j.learned<{ listing: string; files: number; dataBytes: number }>("freeze");
     // From the final restore in this process; a resumed verify asks both hosts again.
     const [target, source] = await Promise.all([
-      r.memo.target ?? runScript(r.host, await r.target(), "checking the target", targetCheckScript(r.opId, full), wanted(frozen), undefined, true).then(parseReport),
+      r.memo.target ?? targetChecked(r, full),
       r.memo.source ?? runScript(r.host, await r.source(), "checking the frozen source", sourceCheckScript(r.opId, full), undefined, undefined, true).then(parseReport),
     ]);
     if (source.kv.changed !== "0") {

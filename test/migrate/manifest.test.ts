@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { manifestDifferences, parseManifest } from "../../src/migrate/manifest.js";
-import { curlConfig, finalRestoreScript, partsScript, warmArchiveScript, warmRestoreScript } from "../../src/migrate/scripts.js";
+import { curlConfig, partsScript, warmArchiveScript, warmRestoreScript } from "../../src/migrate/scripts.js";
+import { finalRestoreScript } from "../../src/migrate/verify-scripts.js";
 
 const H = (c: string): string => c.repeat(64);
 
@@ -58,7 +59,8 @@ describe("host scripts", () => {
     expect(() => warmArchiveScript("op_$(reboot)", 100)).toThrow();
     expect(() => partsScript("op_abc", "../x", 1048576)).toThrow();
     expect(() => partsScript("op_abc", "warm", 1000)).toThrow();
-    expect(() => finalRestoreScript("op_abc", "not-a-sha", 1, false)).toThrow();
+    expect(() => finalRestoreScript("op_abc", "not-a-sha", 1, false, H("a"))).toThrow();
+    expect(() => finalRestoreScript("op_abc", H("a"), 1, false, "not-a-sha")).toThrow();
     expect(() => warmArchiveScript("op_abc", -1)).toThrow();
     expect(warmArchiveScript("op_abc", 100)).toContain('W="${HOME:-/root}/.automna/work/op_abc"');
   });

@@ -161,6 +161,42 @@ describe("the quick check at the freeze", () => {
   }, budget(QUIET_MS.test + 2 * QUIET_MS.migration));
 });
 
+describe("a target that is not what the delta predicts: checked path by path", () => {
+  const targets = (): string[] => readdirSync(join(hosts.root, "hosts")).filter((d) => d.startsWith("digitalocean-"));
+  /** The data directory of the target the migration about to freeze made (its warm copy restored by now). */
+  const newTarget = (before: Set<string>): string => join(hosts.root, "hosts", targets().find((d) => !before.has(d))!, "data");
+  /** Whether the path-by-path fallback ran: the source was asked for its whole frozen listing. */
+  const fetchedListing = (row: Instance): boolean => hosts.commands.some((c) => c.key === hosts.key(row) && c.command.includes("cat \"$W/final.canon\""));
+
+  it("a path the warm copy left that the source never had is removed; /data empty at the warm copy still sends all written after it", async () => {
+    const { row, data } = await provision("qc-left");
+    const before = new Set(targets());
+    const { outcome, journal, target } = await migrate("qc-left", "quick", () => {
+      mkdirSync(join(data, "memory"), { recursive: true });
+      writeFileSync(join(data, "memory", "written-late.json"), randomBytes(3000));
+      // As a temporary file the warm archive caught and the agent deleted before the freeze.
+      writeFileSync(join(newTarget(before), "left-over.tmp"), "x");
+    });
+    expect(outcome.error).toBeNull();
+    expect(outcome.result).toBe("migrated");
+    expect(done(journal, "final-restore")).toMatchObject({ removed: 1 });
+    expect(fetchedListing(row)).toBe(true);
+    expect(manifestDigest(join(hosts.dir(target!), "data"))).toBe(manifestDigest(data));
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
+
+  it("a target file whose size the delta does not set right: the differing path is named and the migration rolls back", async () => {
+    const { row, data } = await provision("qc-short");
+    mkdirSync(join(data, "memory"), { recursive: true });
+    writeFileSync(join(data, "memory", "profile.json"), "x".repeat(600));
+    await agePastRacyWindow();
+    const before = new Set(targets());
+    const { outcome } = await migrate("qc-short", "quick", () => truncateSync(join(newTarget(before), "memory", "profile.json"), 5));
+    expect(outcome.result).toBe("rolled_back");
+    expect(outcome.error?.message).toBe("verification failed: the target's /data differs from the source's (./memory/profile.json differs (f 5, expected f 600))");
+    expect(fetchedListing(row)).toBe(true);
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
+});
+
 describe("5,000 small files", () => {
   it("migrate with a delta of the few that changed, every file verified on arrival", async () => {
     const { row, data } = await provision("many-1");
