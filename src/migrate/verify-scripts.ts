@@ -51,10 +51,7 @@ read -r LISTING _ < "$W/tgt.canon.sum"
 echo "listing=$LISTING"
 if [ "$LISTING" = "${sha(listing)}" ]; then
   echo differences=0
-  echo '--- hashes'; hash_files "$W/want.files"
-  ${full ? `hash_for "$DBYTES"
-  echo '--- manifest'; manifest "$W/tgt.list"` : ""}
-  cd /; rm -rf "$W"
+  ${hashesAndDone(full)}
 fi`;
 }
 
@@ -67,7 +64,12 @@ function pathsReport(full: boolean): string {
 awk -v wanted="$W/want.canon" -v only="$W/want.files" ${quoted(COMPARE_AWK)} "$W/want.files" "$W/want.canon" "$W/tgt.list" > "$W/tgt.report"
 while IFS= read -r line; do echo "$line"; case "$line" in deltaBytes=*) PBYTES=\${line#*=} ;; dataBytes=*) DBYTES=\${line#*=} ;; esac; done < "$W/tgt.report"
 hash_for "$PBYTES"
-echo '--- hashes'; hash_files "$W/want.files"
+${hashesAndDone(full)}`;
+}
+
+/** The report's tail either way: the delta's file hashes, every file's when `full`, then the work directory goes. */
+function hashesAndDone(full: boolean): string {
+  return `echo '--- hashes'; hash_files "$W/want.files"
 ${full ? `hash_for "$DBYTES"
 echo '--- manifest'; manifest "$W/tgt.list"` : ""}
 cd /; rm -rf "$W"`;
