@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
@@ -10,7 +9,7 @@ import type { LogEntry, LogQuery } from "./agent-log.js";
 import { startControlServer, type ControlServer } from "./control-server.js";
 import { consoleHostKeyBlock, loadOrCreateHostKey } from "./host-key.js";
 import { DATA_MOUNT_POINTS, detectIsolation, fstabFor, type Isolation } from "./isolation.js";
-import { spawnCommand, terminate } from "./process.js";
+import { spawnCommand, terminate, type HostProcess } from "./process.js";
 import { shimSource } from "./shim-source.js";
 import { parseAuthorizedKeys, SshServer, type SessionRequest } from "./ssh-server.js";
 
@@ -179,7 +178,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     // written outside the sandbox, in either isolation mode.
     AUTOMNA_ENV_FILE: join(machineDir, "agent.env"),
   });
-  const run = (request: SessionRequest): ChildProcess => {
+  const run = (request: SessionRequest): Promise<HostProcess> => {
     // Someone may have removed the data directory (a restore); a bind mount needs it to exist.
     mkdirSync(dataDir, { recursive: true });
     return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation, fstab });
@@ -235,7 +234,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     start: (opts = {}) => powerOn(true, opts.held === true),
     setAuthorizedKeys,
     dropConnections: () => ssh.dropConnections(),
-    exec: (command, opts = {}) => execLocal(run({ username: "root", command, env: {}, connection: `127.0.0.1 0 ${options.address} 0` }), opts),
+    exec: async (command, opts = {}) => execLocal(await run({ username: "root", command, env: {}, connection: `127.0.0.1 0 ${options.address} 0` }), opts),
     logs: (query = {}) => agent.readLogs(query),
     subscribeLogs: (onEntry, onStopped = () => {}) => agent.subscribe(onEntry, onStopped),
     emitLog: (message) => agent.log(message),
@@ -292,16 +291,15 @@ async function writeCloudInit(binDir: string): Promise<void> {
   await writeFile(join(binDir, "cloud-init"), script, { mode: 0o755 });
   await chmod(join(binDir, "cloud-init"), 0o755);
 }
-function execLocal(child: ChildProcess, opts: ExecOptions): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
+function execLocal(child: HostProcess, opts: ExecOptions): Promise<ExecResult> {
+  return new Promise((resolve) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const hook = opts.onOutput;
-    child.stdout?.on("data", (c: Buffer) => (hook ? hook("stdout", c) : out.push(c)));
-    child.stderr?.on("data", (c: Buffer) => (hook ? hook("stderr", c) : err.push(c)));
-    child.stdin?.end(opts.stdin ?? "");
+    child.stdout.on("data", (c: Buffer) => (hook ? hook("stdout", c) : out.push(c)));
+    child.stderr.on("data", (c: Buffer) => (hook ? hook("stderr", c) : err.push(c)));
+    child.stdin.end(opts.stdin ?? "");
     const timer = opts.timeoutMs ? setTimeout(() => terminate(child, 500), opts.timeoutMs) : undefined;
-    child.on("error", reject);
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({ exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0), ...(signal ? { signal } : {}), stdout: Buffer.concat(out), stderr: Buffer.concat(err) });

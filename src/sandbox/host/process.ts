@@ -1,7 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import type { Writable } from "node:stream";
 import { shellQuote } from "../../lib/known-hosts.js";
 import { findExecutable, namespaceArgs, type Isolation } from "./isolation.js";
+import { spawnThroughHelper, type HostProcess } from "./spawner.js";
+
+export type { HostProcess } from "./spawner.js";
 
 export interface PtySize {
   term: string;
@@ -30,9 +32,10 @@ export function ptySupported(): boolean {
 /**
  * Starts the command in its own process group (so closing the session can signal everything it
  * started) with exactly the given environment: nothing of the sandbox process's own environment
- * (its API tokens) leaks into a host.
+ * (its API tokens) leaks into a host. It is started by the sandbox's small process starter, not
+ * forked from this (large) process: see spawner.ts.
  */
-export function spawnCommand(spec: CommandSpec): ChildProcess {
+export async function spawnCommand(spec: CommandSpec): Promise<HostProcess> {
   let argv = spec.command === undefined ? ["/bin/sh", "-i"] : ["/bin/sh", "-c", spec.command];
   if (spec.pty) {
     const size = `stty rows ${spec.pty.rows || 24} cols ${spec.pty.cols || 80} 2>/dev/null;`;
@@ -41,9 +44,7 @@ export function spawnCommand(spec: CommandSpec): ChildProcess {
   }
   if (spec.isolation === "mount-namespace") argv = ["unshare", ...namespaceArgs(spec.fstab), ...argv];
   const [file = "/bin/sh", ...args] = argv;
-  const child = spawn(file, args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
-  // A command that exits without reading its input makes writes to its stdin fail: not an error.
-  child.stdin?.on("error", () => {});
+  const child = await spawnThroughHelper({ file, args, cwd: spec.cwd, env: spec.env });
   if (spec.pty) ptyChildren.add(child);
   return child;
 }
@@ -54,8 +55,8 @@ export function spawnCommand(spec: CommandSpec): ChildProcess {
  * runs, and killing it closes the pty master, so the kernel hangs up the session inside, exactly
  * as sshd's closing of the pty does.
  */
-export function terminate(child: ChildProcess, graceMs = 2000): void {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+export function terminate(child: HostProcess, graceMs = 2000): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const pid = child.pid;
   const signalGroup = (signal: NodeJS.Signals) => {
     try {
@@ -69,7 +70,7 @@ export function terminate(child: ChildProcess, graceMs = 2000): void {
   setTimeout(() => signalGroup("SIGKILL"), graceMs).unref();
 }
 
-const ptyChildren = new WeakSet<ChildProcess>();
+const ptyChildren = new WeakSet<HostProcess>();
 
 /** Resolves once everything written so far has been handed on (ssh2 holds data while the peer's window is full). */
 export function flushed(stream: Writable): Promise<void> {

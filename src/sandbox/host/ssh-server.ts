@@ -1,9 +1,8 @@
-import type { ChildProcess } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
 import { DelayedLink } from "./delayed-link.js";
-import { flushed, ptySupported, terminate, type PtySize } from "./process.js";
+import { flushed, ptySupported, terminate, type HostProcess, type PtySize } from "./process.js";
 
 /** An authorized key as the server checks it: the key blob, and the parsed key for signatures. */
 interface AllowedKey {
@@ -27,7 +26,7 @@ export interface SshServerInit {
   address: string;
   port: number;
   ident: string;
-  run(request: SessionRequest): ChildProcess;
+  run(request: SessionRequest): Promise<HostProcess>;
   onError(error: Error): void;
   /** Simulated one-way network latency on every connection (default 0: loopback as it is). */
   latencyMs?: number | undefined;
@@ -71,7 +70,7 @@ export class SshServer {
   readonly #init: SshServerInit;
   #keys: AllowedKey[] = [];
   #server: NetServer | undefined;
-  readonly #children = new Set<ChildProcess>();
+  readonly #children = new Set<HostProcess>();
   readonly #sockets = new Set<Socket>();
   #port: number;
 
@@ -173,27 +172,32 @@ export class SshServer {
   }
 
   /** Wires a process to a channel: stdio both ways with backpressure, then exit status, EOF and close. */
-  #attach(channel: ssh2.ServerChannel, child: ChildProcess): void {
-    this.#children.add(child);
-    const { stdin, stdout, stderr } = child;
-    if (stdin) channel.pipe(stdin);
-    stdout?.pipe(channel, { end: false });
-    stderr?.pipe(channel.stderr, { end: false });
-    // The client went away (ssh killed, connection dropped): hang up on the command like sshd does.
-    channel.on("close", () => terminate(child));
+  #attach(channel: ssh2.ServerChannel, starting: Promise<HostProcess>): void {
+    // The client may go away while the command starts: then it is hung up on as soon as it runs.
+    let gone = false;
+    channel.on("close", () => (gone = true));
     channel.on("error", () => {});
-    child.on("error", (error) => {
+    starting.then((child) => {
+      this.#children.add(child);
+      const { stdin, stdout, stderr } = child;
+      channel.pipe(stdin);
+      stdout.pipe(channel, { end: false });
+      stderr.pipe(channel.stderr, { end: false });
+      // The client went away (ssh killed, connection dropped): hang up on the command like sshd does.
+      if (gone || !this.#server) terminate(child);
+      else channel.on("close", () => terminate(child));
+      child.on("close", (code, signal) => {
+        this.#children.delete(child);
+        void Promise.all([flushed(channel), flushed(channel.stderr)]).then(() => {
+          if (signal) channel.exit(signal.replace(/^SIG/, ""), false, "");
+          else channel.exit(code ?? 1);
+          channel.end();
+        });
+      });
+    }, (error: Error) => {
       channel.stderr.write(`sh: ${error.message}\n`);
       channel.exit(127);
       channel.end();
-    });
-    child.on("close", (code, signal) => {
-      this.#children.delete(child);
-      void Promise.all([flushed(channel), flushed(channel.stderr)]).then(() => {
-        if (signal) channel.exit(signal.replace(/^SIG/, ""), false, "");
-        else channel.exit(code ?? 1);
-        channel.end();
-      });
     });
   }
 }
