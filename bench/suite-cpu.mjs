@@ -3,11 +3,12 @@
 // to "outside any file" (vitest itself, daemons that left their tree, other work on the machine).
 // The suite is CPU-bound on this 2-core machine, so CPU, not wall time, says what to cut.
 // Needs root and Debian's `acct` (accton, dump-acct). Usage: npm run build && node bench/suite-cpu.mjs [vitest args...]
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { clearInterval, setInterval } from "node:timers";
 
 const have = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 if (process.getuid?.() !== 0 || !have("accton") || !have("dump-acct")) {
@@ -31,10 +32,29 @@ writeFileSync(pacct, "");
 const load = [loadavg()[0]];
 spawnSync("accton", [pacct]);
 const started = performance.now();
+// The sandbox's process starter (src/sandbox/host/spawner-helper) outlives its worker by a moment,
+// so at its exit its parent is no longer the worker; its socket's name, in its command line, says
+// which worker started it. Read while the suite runs.
+const starterOf = new Map();
+const watch = setInterval(() => {
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    if (starterOf.has(Number(pid))) continue;
+    try {
+      const m = /automna-spawner-(\d+)-/.exec(readFileSync(`/proc/${pid}/cmdline`, "latin1"));
+      if (m) starterOf.set(Number(pid), Number(m[1]));
+    } catch {
+      // gone
+    }
+  }
+}, 500);
 let run;
 try {
-  run = spawnSync("npx", ["vitest", "run", "--root", process.cwd(), "-c", join(dir, "vitest.config.ts"), ...process.argv.slice(2)], { stdio: ["ignore", "ignore", "inherit"] });
+  run = await new Promise((resolve) => {
+    const child = spawn("npx", ["vitest", "run", "--root", process.cwd(), "-c", join(dir, "vitest.config.ts"), ...process.argv.slice(2)], { stdio: ["ignore", "ignore", "inherit"] });
+    child.on("close", (status) => resolve({ status }));
+  });
 } finally {
+  clearInterval(watch);
   spawnSync("accton", ["off"]);
 }
 const wall = (performance.now() - started) / 1000;
@@ -52,7 +72,7 @@ for (const line of readFileSync(pids, "utf8").trim().split("\n")) {
   files.push(path.slice(path.indexOf("/test/") + 1));
   fileOf.set(Number(pid), files);
 }
-const parent = new Map(records.map((r) => [r.pid, r.ppid]));
+const parent = new Map(records.map((r) => [r.pid, starterOf.get(r.pid) ?? r.ppid]));
 const workerOf = (pid) => {
   for (let hops = 0; pid && hops < 64; hops++, pid = parent.get(pid)) if (fileOf.has(pid)) return pid;
   return undefined;
