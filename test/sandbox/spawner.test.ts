@@ -1,8 +1,10 @@
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { terminate } from "../../src/sandbox/host/process.js";
 import { HostProcess, spawnThroughHelper } from "../../src/sandbox/host/spawner.js";
+import { until } from "../helpers/budget.js";
 
 const ENV = { PATH: "/usr/bin:/bin" };
 const sh = (script: string, env: Record<string, string> = ENV) => spawnThroughHelper({ file: "/bin/sh", args: ["-c", script], cwd: "/", env });
@@ -77,6 +79,31 @@ describe("the sandbox's process starter", () => {
   it("closes many quick commands with no output at all", async () => {
     const codes = await Promise.all(Array.from({ length: 40 }, async (_, i) => (await collect(await sh(`exit ${i % 3}`))).code));
     expect(codes).toEqual(Array.from({ length: 40 }, (_, i) => i % 3));
+  });
+
+  it("ends what runs and says SIGKILL when the starter itself dies; the next command gets a new one", async () => {
+    const child = await sh("sleep 600");
+    const closed = collect(child);
+    // This process's starter: its socket's name, in its command line, carries this pid.
+    const starter = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).find((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "latin1").includes(`automna-spawner-${process.pid}-`);
+      } catch {
+        return false;
+      }
+    });
+    process.kill(Number(starter), "SIGKILL");
+    expect(await closed).toMatchObject({ code: null, signal: "SIGKILL" });
+    const alive = () => {
+      try {
+        process.kill(child.pid, 0);
+        return !readFileSync(`/proc/${child.pid}/stat`, "latin1").includes(") Z ");
+      } catch {
+        return false;
+      }
+    };
+    await until(() => !alive());
+    expect((await collect(await sh("exit 5"))).code).toBe(5);
   });
 });
 

@@ -27,9 +27,7 @@ export class HostProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sig
 
   constructor(readonly pid: number, readonly stdin: Socket, readonly stdout: Socket, readonly stderr: Socket) {
     super();
-    // A command that exits without reading its input makes writes to it fail: not an error. A
-    // reset output is an ended one.
-    for (const socket of [stdin, stdout, stderr]) socket.on("error", () => {});
+    // (Socket errors are already ignored: every connection gets that when it is accepted.)
     // A quick command's output may have ended, and closed, before its exit status came.
     for (const output of [stdout, stderr]) {
       if (output.closed) this.#openOutputs -= 1;
@@ -82,8 +80,9 @@ const HELPER = fileURLToPath(new URL(`./spawner-helper${extname(fileURLToPath(im
 /**
  * Starts the hosts' commands through a small helper process instead of forking this one. A fork
  * costs in proportion to the forking process's memory (page tables copied, then copy-on-write
- * faults in the parent): from a sandbox or test process of ~250 MB it was ~27 ms of CPU per
- * command, through the helper ~14 ms, of which ~1.5 ms is this process's (bench/README.md).
+ * faults in the parent): from a process of ~300 MB it was ~21 ms of the machine's CPU per
+ * command, through the helper ~13-14 ms, of which ~1.5 ms is this process's
+ * (bench/spawn-cost.mjs).
  * One helper per process, started on first use; it ends when this process does.
  */
 class Spawner {
@@ -135,6 +134,8 @@ class Spawner {
    * until the command's reader attaches.
    */
   #identify(socket: Socket): void {
+    // A command that exits without reading its input makes writes to it fail: not an error. A
+    // reset output is an ended one.
     socket.on("error", () => {});
     let head = Buffer.alloc(0);
     const onReadable = () => {
@@ -173,10 +174,10 @@ class Spawner {
     if (pending.process && pending.exit) {
       this.#pending.delete(id);
       this.#refWhileBusy();
-      const process = pending.process;
+      const child = pending.process;
       const [code, signal] = pending.exit;
       // After the caller's listeners are on (it gets the process on a later tick).
-      setImmediate(() => process.exited(code, signal));
+      setImmediate(() => child.exited(code, signal));
     }
   }
 
@@ -184,8 +185,15 @@ class Spawner {
     this.#pending.delete(id);
     this.#refWhileBusy();
     for (const socket of pending.sockets) socket?.destroy();
-    if (pending.process) pending.process.exited(null, "SIGKILL");
-    else pending.reject(error);
+    if (!pending.process) return pending.reject(error);
+    // Its starter is gone, and with it the command's exit status: end the command's process group,
+    // so that the SIGKILL reported is what happened.
+    try {
+      process.kill(-pending.process.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    pending.process.exited(null, "SIGKILL");
   }
 
   /** Keeps this process alive while a command runs (its exit comes over the channel), not longer. */
