@@ -146,6 +146,18 @@ describe("docker ps, inspect, stop, start", () => {
     await until(() => statSync(blob).size > sizeAtStop || undefined);
   });
 
+  test("stop and start are one call to the daemon from bash, starting neither node nor curl (a migration runs both)", async () => {
+    // A node started under this option exits at once with "bad option", and this curl fails:
+    // only the script's own call to the daemon can succeed.
+    const noClients = 'export NODE_OPTIONS=--no-such-node-option; d=$(mktemp -d); printf "#!/bin/sh\\nexit 7\\n" > "$d/curl"; chmod +x "$d/curl"; export PATH="$d:$PATH"';
+    const r = await ssh(ws, host, `${noClients}; docker stop automna-agent && docker start automna-agent; rm -r "$d"`);
+    expect([r.code, r.stdout.toString(), r.stderr]).toEqual([0, "automna-agent\nautomna-agent\n", ""]);
+    expect(host.agentRunning()).toBe(true);
+    const gone = await ssh(ws, host, `${noClients}; AUTOMNA_HOST_TOKEN=wrong docker stop automna-agent`);
+    expect(gone.code).not.toBe(0); // a wrong token is refused by the daemon, then by node's start
+    expect(host.agentRunning()).toBe(true);
+  });
+
   test("a follow ends when the agent stops", async () => {
     const child = spawn("ssh", sshArgv(ws, host, "docker logs -f --tail 0 automna-agent"), { stdio: ["ignore", "pipe", "pipe"] });
     const done = collect(child);
