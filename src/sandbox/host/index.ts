@@ -9,6 +9,7 @@ import type { LogEntry, LogQuery } from "./agent-log.js";
 import { startControlServer, type ControlServer } from "./control-server.js";
 import { consoleHostKeyBlock, loadOrCreateHostKey } from "./host-key.js";
 import { DATA_MOUNT_POINTS, detectIsolation, fstabFor, type Isolation } from "./isolation.js";
+import { HostNamespace } from "./namespace.js";
 import { spawnCommand, terminate, type HostProcess } from "./process.js";
 import { shimSource } from "./shim-source.js";
 import { parseAuthorizedKeys, SshServer, type SessionRequest } from "./ssh-server.js";
@@ -137,6 +138,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   await writeShim(binDir);
   const fstab = join(machineDir, "fstab");
   await writeFile(fstab, fstabFor(dataDir));
+  const namespace = isolation === "mount-namespace" ? new HostNamespace(fstab, dataDir, hostname) : undefined;
 
   const healthPortOption = options.healthPort === undefined ? 8080 : options.healthPort;
   const agent = new SimAgent({
@@ -181,7 +183,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const run = (request: SessionRequest): Promise<HostProcess> => {
     // Someone may have removed the data directory (a restore); a bind mount needs it to exist.
     mkdirSync(dataDir, { recursive: true });
-    return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation, fstab });
+    return spawnCommand({ command: request.command, pty: request.pty, env: env(request), cwd: rootDir, isolation, fstab, namespace });
   };
   const ssh = new SshServer({ hostKey: hostKey.privateKey, address: options.address, port: options.sshPort ?? 22, ident: "OpenSSH_9.2p1 automna-sandbox", run, onError, latencyMs: options.sshLatencyMs, reachable: options.reachable });
   const setAuthorizedKeys = (lines: string[]) => {
@@ -209,6 +211,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     if (!on) return;
     on = false;
     await ssh.close();
+    namespace?.close();
     await agent.stop(false);
     await control?.close();
   };

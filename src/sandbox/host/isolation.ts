@@ -52,12 +52,16 @@ async function probe(): Promise<Isolation> {
 /**
  * unshare's arguments up to the command: a private mount and UTS namespace in which a shell
  * mounts the host's fstab (its data directory bound at each mount point), sets the hostname,
- * then execs the command. One `mount -a` and a shell builtin for the hostname keep the set-up to
- * one extra process: it runs before every command, so its cost is every command's cost.
+ * then execs the command. A namespace of its own per command: the probe's, and a host's commands'
+ * when the host's kept namespace (namespace.ts) could not be made.
  */
 export function namespaceArgs(fstab: string): string[] {
-  const script = `mount -a -T ${shellQuote(fstab)} && { echo "$AUTOMNA_HOST_NAME" > /proc/sys/kernel/hostname; } 2>/dev/null; exec "$@"`;
-  return ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", script, "automna-host"];
+  return ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", `${namespaceSetUp(fstab)}; exec "$@"`, "automna-host"];
+}
+
+/** Shell that mounts the host's fstab and, where it may, sets the hostname; fails when the mounts do. */
+export function namespaceSetUp(fstab: string): string {
+  return `mount -a -T ${shellQuote(fstab)} && { { echo "$AUTOMNA_HOST_NAME" > /proc/sys/kernel/hostname; } 2>/dev/null || true; }`;
 }
 
 /** fstab lines binding `dataDir` at each data mount point (fstab escapes blanks octally). */

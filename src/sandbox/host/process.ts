@@ -1,6 +1,7 @@
 import type { Writable } from "node:stream";
 import { shellQuote } from "../../lib/known-hosts.js";
 import { findExecutable, namespaceArgs, type Isolation } from "./isolation.js";
+import type { HostNamespace } from "./namespace.js";
 import { spawnThroughHelper, type HostProcess } from "./spawner.js";
 
 export type { HostProcess } from "./spawner.js";
@@ -22,6 +23,8 @@ export interface CommandSpec {
   isolation: Isolation;
   /** The host's fstab, mounted in the command's namespace under `mount-namespace`. */
   fstab: string;
+  /** The host's kept namespace, which the command joins (else it gets one of its own). */
+  namespace?: HostNamespace | undefined;
 }
 
 /** Whether a pty can be offered; without `script`, pty requests are refused and ssh goes on without one. */
@@ -42,7 +45,7 @@ export async function spawnCommand(spec: CommandSpec): Promise<HostProcess> {
     const inner = spec.command === undefined ? `${size} exec /bin/sh -i` : `${size} exec /bin/sh -c ${shellQuote(spec.command)}`;
     argv = ["script", "-q", "-f", "-e", "-c", inner, "/dev/null"];
   }
-  if (spec.isolation === "mount-namespace") argv = ["unshare", ...namespaceArgs(spec.fstab), ...argv];
+  if (spec.isolation === "mount-namespace") argv = [...((await spec.namespace?.enterArgs(spec.cwd)) ?? ["unshare", ...namespaceArgs(spec.fstab)]), ...argv];
   const [file = "/bin/sh", ...args] = argv;
   const child = await spawnThroughHelper({ file, args, cwd: spec.cwd, env: spec.env });
   if (spec.pty) ptyChildren.add(child);

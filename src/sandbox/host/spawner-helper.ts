@@ -21,7 +21,9 @@ const address = named.replace(/^@/, "\0");
 
 /** To the sandbox process, while it is there; once it is gone, this ends when its last command does. */
 function report(message: object): void {
-  if (process.connected) process.send?.(message);
+  // With a callback, a sandbox process that went between the check and the write is not an
+  // uncaught error here (the command's exit has nobody left to tell).
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
 }
 
 function open(id: number, fd: number): Promise<Socket> {

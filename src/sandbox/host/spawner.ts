@@ -12,6 +12,11 @@ export interface SpawnRequest {
   args: string[];
   cwd: string;
   env: Record<string, string>;
+  /**
+   * A process that lives as long as something else does (a host's namespace holder): it does not
+   * keep this process alive, as a command does while it runs.
+   */
+  background?: boolean;
 }
 
 /**
@@ -61,6 +66,7 @@ export class HostProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sig
 }
 
 interface Pending {
+  background: boolean;
   sockets: (Socket | undefined)[];
   pid?: number;
   exit?: [number | null, NodeJS.Signals | null];
@@ -97,9 +103,10 @@ class Spawner {
     await (this.#server ??= this.#listen());
     const helper = (this.#helper ??= this.#startHelper());
     const id = this.#nextId++;
-    const started = new Promise<HostProcess>((resolve, reject) => this.#pending.set(id, { sockets: [], resolve, reject }));
+    const { background = false, ...command } = request;
+    const started = new Promise<HostProcess>((resolve, reject) => this.#pending.set(id, { background, sockets: [], resolve, reject }));
     this.#refWhileBusy();
-    helper.send({ id, ...request });
+    helper.send({ id, ...command });
     return started;
   }
 
@@ -169,6 +176,10 @@ class Spawner {
     const [stdin, stdout, stderr] = pending.sockets;
     if (!pending.process && pending.pid !== undefined && stdin && stdout && stderr) {
       pending.process = new HostProcess(pending.pid, stdin, stdout, stderr);
+      if (pending.background) {
+        for (const socket of pending.sockets) socket?.unref();
+        this.#refWhileBusy();
+      }
       pending.resolve(pending.process);
     }
     if (pending.process && pending.exit) {
@@ -196,10 +207,13 @@ class Spawner {
     pending.process.exited(null, "SIGKILL");
   }
 
-  /** Keeps this process alive while a command runs (its exit comes over the channel), not longer. */
+  /**
+   * Keeps this process alive while a command runs (its exit comes over the channel), not longer;
+   * a background process only until it has started.
+   */
   #refWhileBusy(): void {
     const channel = this.#helper?.channel;
-    if (this.#pending.size > 0) channel?.ref();
+    if ([...this.#pending.values()].some((p) => !p.background || !p.process)) channel?.ref();
     else channel?.unref();
   }
 }
