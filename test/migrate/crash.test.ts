@@ -2,35 +2,35 @@ import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
-import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
+import { QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, killedAlong, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld } from "./world.js";
+import { declareKillChain, type KillChain } from "./kill-chain.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, type MigrateWorld } from "./world.js";
 
 /**
  * SIGKILL of the CLI (the built binary) at every step's every point: right after the step's intent
  * is journaled, right after its external call returned (before `done`), and right after `done`.
- * One test per step, run side by side, each with a user (and a home) of its own: its migration is
- * killed at the step's intent, a `migrate resume` is killed at the step's "after", another at its
- * "done", and a last resume finishes from state alone. So every point is a kill point, and every
- * point but the first of a step is also reached by a resume that starts from the point before it:
- * a third of the migrations the one-point-per-test layout needed, with the same coverage. (A
- * resume re-takes the lock without re-running its step, so no resume reaches `lock:after` or
- * `lock:done`: the lock's three points are three tests whose resume is killed at
- * `provision:intent`.) Then: exactly one live target, the data equal, every step done once, the
- * lock released, and no side effect twice, checked against the sandbox's records and request logs.
+ * Each point is a test of its own (test/migrate/kill-chain.ts): a user's migration is killed at
+ * one point, a `migrate resume` at the next, and so on, so every point is a kill point and every
+ * point but a chain's first is reached by a resume that starts from the point before it, across
+ * steps too. A resume re-takes the lock without re-running its step, so only a migration's own
+ * run reaches the lock's three points: there are three chains, one starting at each, each going on
+ * through a third of the other steps' points, side by side. Three migrations cover what took one
+ * per step before. Then a last resume finishes from state alone: exactly one live target, the data
+ * equal, every step done once, the lock released, and no side effect twice, checked against the
+ * sandbox's records and request logs.
  */
 const PHASES = ["intent", "after", "done"] as const;
-const CHAINS: { points: string; chain: string[] }[] = MIGRATE_STEPS.flatMap((step) =>
-  step === "lock" ? PHASES.map((phase) => [`lock:${phase}`, "provision:intent"]) : [PHASES.map((phase) => `${step}:${phase}`)])
-  .map((chain) => ({ points: chain.join(" then "), chain }));
-const userAt = (chain: string[]) => chain[0]!.replace(":", "-");
+const STEP_POINTS = MIGRATE_STEPS.filter((step) => step !== "lock").flatMap((step) => PHASES.map((phase) => `${step}:${phase}`));
+const PER_CHAIN = Math.ceil(STEP_POINTS.length / PHASES.length);
+const CHAINS: KillChain[] = PHASES.map((phase, i) => ({
+  user: `lock-${phase}`,
+  route: { from: "hetzner", to: "digitalocean" },
+  points: [`lock:${phase}`, ...STEP_POINTS.slice(i * PER_CHAIN, (i + 1) * PER_CHAIN)],
+}));
 
-/**
- * The points run TEST_CONCURRENCY at a time on this machine's cores, so each takes up to that
- * share of the machine longer than alone; its work is one migration plus a few short runs.
- */
-const CROWD = Math.max(1, TEST_CONCURRENCY / availableParallelism());
-const POINT_QUIET_MS = (QUIET_MS.test + QUIET_MS.migration + 3 * QUIET_MS.binaryRun) * CROWD;
+/** The chains run side by side on this machine's cores, so each run takes up to that share longer than alone. */
+const CROWD = Math.max(1, Math.min(TEST_CONCURRENCY, CHAINS.length) / availableParallelism());
 
 let world: MigrateWorld;
 let before: { api: number; s3: number; dns: number };
@@ -41,8 +41,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.cleanup();
 });
-
-const resume = (w: MigrateWorld, op: string) => automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration * CROWD });
 
 /** `automna migrate status` (in-process: the same command, without starting Node again). */
 async function statusJson<T>(w: MigrateWorld, args: string[]): Promise<T> {
@@ -90,18 +88,17 @@ async function expectMigratedOnce(w: MigrateWorld, user: string, op: string): Pr
 }
 
 describe.concurrent("SIGKILL at every point of every step, each resume killed at the next point (built binary)", () => {
-  it.for(CHAINS)("killed at $points: a last resume finishes with one target and nothing twice", { timeout: budget(POINT_QUIET_MS) }, async ({ chain }, { onTestFinished }) => {
-    const user = userAt(chain);
-    const w = ownHome(world);
-    // The test's own hook (the imported one would attach to whichever concurrent test is current).
-    onTestFinished(() => w.cleanup());
-    await provision(w, "hetzner", [user]);
-    const op = await killedAlong(w, user, { from: "hetzner", to: "digitalocean" }, chain, QUIET_MS.migration * CROWD);
-    const done = await resume(w, op);
-    expect(done.exitCode, done.stderr).toBe(0);
-    expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
-    await powerOff(await expectMigratedOnce(w, user, op));
-  });
+  for (const chain of CHAINS) {
+    declareKillChain(() => world, chain, QUIET_MS.migration * CROWD, {
+      name: "a last resume finishes with one target and nothing twice",
+      async run(w, op) {
+        const done = await automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration * CROWD });
+        expect(done.exitCode, done.stderr).toBe(0);
+        expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
+        await powerOff(await expectMigratedOnce(w, chain.user, op));
+      },
+    });
+  }
 });
 
 describe("after every point", () => {

@@ -2,31 +2,28 @@ import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATE_STEPS } from "../../src/migrate/types.js";
 import { automna } from "../helpers/bin.js";
-import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
+import { QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { expectCarriedOver, hostDir, instances, killedAlong, listingDigestOf, migrateWorld, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
+import { declareKillChain, type KillChain } from "./kill-chain.js";
+import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, type MigrateWorld, type ProviderName } from "./world.js";
 
 /**
  * SIGKILL of the built binary at every migration step with Koyeb as the source and as the
  * target, right after the step's external call returned and before `done` was journaled (the
  * point where a resume cannot know from the journal alone whether the call happened), then
  * `automna migrate resume`: exactly one live target, equal checksums, every step done once,
- * one Koyeb service made per user and every archive uploaded once. The steps go in runs of three
- * per test: the migration is killed at the first, a resume at the second, another at the third,
- * and a last resume finishes, so each step is still a kill point and each later one is reached
- * by a resume after a kill (a third of the migrations of one test per step). crash.test.ts covers
- * every phase of every step between two VM providers.
+ * one Koyeb service made per user and every archive uploaded once. One chain per direction
+ * (test/migrate/kill-chain.ts), a test per point: the migration is killed at the first step, a
+ * resume at each next one, and a last resume finishes, so each step is a kill point and each later
+ * one is reached by a resume after a kill; the two directions run side by side. crash.test.ts
+ * covers every phase of every step between two VM providers.
  */
 const POINTS = MIGRATE_STEPS.filter((s) => s !== "lock").map((step) => `${step}:after`);
-const RUN = 3;
-const CHAINS = Array.from({ length: Math.ceil(POINTS.length / RUN) }, (_, i) => POINTS.slice(i * RUN, i * RUN + RUN));
 const DIRECTIONS: [string, ProviderName, ProviderName][] = [["ks", "koyeb", "hetzner"], ["kt", "hetzner", "koyeb"]];
-const CASES = DIRECTIONS.flatMap(([tag, from, to]) => CHAINS.map((chain) => ({
-  user: `${tag}-${chain[0]!.replace(":after", "")}`, from, to, chain, points: chain.join(" then "),
-})));
+const CHAINS: KillChain[] = DIRECTIONS.map(([tag, from, to]) => ({ user: `${tag}-chain`, route: { from, to }, points: POINTS }));
 
-const CROWD = Math.max(1, TEST_CONCURRENCY / availableParallelism());
-const CASE_QUIET_MS = (QUIET_MS.test + QUIET_MS.migration + (RUN + 1) * QUIET_MS.binaryRun) * CROWD;
+/** The chains run side by side on this machine's cores, so each run takes up to that share longer than alone. */
+const CROWD = Math.max(1, Math.min(TEST_CONCURRENCY, CHAINS.length) / availableParallelism());
 
 let world: MigrateWorld;
 let before: { api: number; s3: number };
@@ -40,40 +37,42 @@ afterAll(async () => {
 
 
 describe.concurrent("SIGKILL at every step with Koyeb as source and as target, then migrate resume", () => {
-  it.for(CASES)("$from -> $to killed at $points", { timeout: budget(CASE_QUIET_MS) }, async ({ user, from, to, chain }, { onTestFinished }) => {
-    const w = ownHome(world);
-    onTestFinished(() => w.cleanup());
-    await provision(w, from, [user]);
-    const op = await killedAlong(w, user, { from, to }, chain, QUIET_MS.migration * CROWD);
-    const done = await automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration * CROWD });
-    expect(done.exitCode, done.stderr).toBe(0);
-    expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
+  for (const chain of CHAINS) {
+    const { user, route: { to } } = chain;
+    declareKillChain(() => world, chain, QUIET_MS.migration * CROWD, {
+      name: "a last resume finishes: one live target, the data equal, one Koyeb service",
+      async run(w, op) {
+        const done = await automna(["migrate", "resume", op, "--json", "--yes"], w.env, { quietMs: QUIET_MS.migration * CROWD });
+        expect(done.exitCode, done.stderr).toBe(0);
+        expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
 
-    const rows = await instances(w, user);
-    const live = rows.filter((x) => x.role === "live");
-    expect(live.map((x) => x.provider)).toEqual([to]);
-    const retired = rows.find((x) => x.role === "retired")!;
-    const status = await runCli(["migrate", "status", op, "--json"], { env: w.env });
-    const journal = status.json<{ status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] }>();
-    expect(journal.status).toBe("succeeded");
-    expect(journal.journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
-    expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
-    expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live[0]!)}/data`)).toEqual([]);
-    const puts = w.sb.s3.requests.filter((q) => q.method === "PUT" && q.key?.startsWith(`migrations/${user}/${op}/`)).map((q) => q.key!);
-    expect(new Set(puts).size).toBe(puts.length);
-    // The Koyeb side: exactly one service for the user.
-    const app = (await (await fetch(`${w.sb.urls.koyeb}/v1/apps?name=automna-${user}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { apps: { id: string }[] };
-    expect(app.apps).toHaveLength(1);
-    const services = (await (await fetch(`${w.sb.urls.koyeb}/v1/services?app_id=${app.apps[0]!.id}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { count: number };
-    expect(services.count).toBe(1);
-  });
+        const rows = await instances(w, user);
+        const live = rows.filter((x) => x.role === "live");
+        expect(live.map((x) => x.provider)).toEqual([to]);
+        const retired = rows.find((x) => x.role === "retired")!;
+        const status = await runCli(["migrate", "status", op, "--json"], { env: w.env });
+        const journal = status.json<{ status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] }>();
+        expect(journal.status).toBe("succeeded");
+        expect(journal.journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
+        expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
+        expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live[0]!)}/data`)).toEqual([]);
+        const puts = w.sb.s3.requests.filter((q) => q.method === "PUT" && q.key?.startsWith(`migrations/${user}/${op}/`)).map((q) => q.key!);
+        expect(new Set(puts).size).toBe(puts.length);
+        // The Koyeb side: exactly one service for the user.
+        const app = (await (await fetch(`${w.sb.urls.koyeb}/v1/apps?name=automna-${user}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { apps: { id: string }[] };
+        expect(app.apps).toHaveLength(1);
+        const services = (await (await fetch(`${w.sb.urls.koyeb}/v1/services?app_id=${app.apps[0]!.id}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { count: number };
+        expect(services.count).toBe(1);
+      },
+    });
+  }
 });
 
 describe("after every point", () => {
   it("one Koyeb service created per user that moved to Koyeb, and every archive uploaded once", () => {
     const api = world.sb.requests().slice(before.api);
-    const targets = CASES.filter((c) => c.to === "koyeb").length;
-    const sources = CASES.filter((c) => c.from === "koyeb").length;
+    const targets = CHAINS.filter((c) => c.route.to === "koyeb").length;
+    const sources = CHAINS.filter((c) => c.route.from === "koyeb").length;
     expect(api.filter((q) => q.provider === "koyeb" && q.method === "POST" && q.path === "/v1/services")).toHaveLength(targets + sources);
     const puts = world.sb.s3.requests.slice(before.s3).filter((q) => q.method === "PUT").map((q) => q.key!);
     expect(new Set(puts).size).toBe(puts.length);
