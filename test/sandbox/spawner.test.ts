@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { terminate } from "../../src/sandbox/host/process.js";
 import { HostProcess, spawnThroughHelper } from "../../src/sandbox/host/spawner.js";
 import { until } from "../helpers/budget.js";
@@ -37,6 +37,21 @@ describe("the sandbox's process starter", () => {
     const closed = collect(child);
     terminate(child, 100);
     expect(await closed).toMatchObject({ code: null, signal: "SIGHUP" });
+  });
+
+  it("sends no late SIGKILL to a group whose leader has gone (its pid may be a stranger's by then)", async () => {
+    const child = await sh("sleep 600 & wait");
+    const closed = collect(child);
+    const kill = vi.spyOn(process, "kill");
+    try {
+      terminate(child, 50);
+      expect(await closed).toMatchObject({ signal: "SIGHUP" });
+      // Timers run in order of expiry: this one ends after the grace period's.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(kill.mock.calls).toEqual([[-child.pid, "SIGHUP"]]);
+    } finally {
+      kill.mockRestore();
+    }
   });
 
   it("refuses a program that is not there with the error spawn gives", async () => {

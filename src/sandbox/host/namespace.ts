@@ -5,13 +5,14 @@ import { spawnThroughHelper, type HostProcess } from "./spawner.js";
 /**
  * A host's mount and UTS namespace under `mount-namespace` isolation, made once and kept while the
  * host runs; its commands join it with `nsenter`. Making one per command took `unshare`, a shell
- * and a `mount` before every command: ~11 ms of CPU against ~4.5 ms for `nsenter`
- * (bench/README.md, "Starting the hosts' commands").
+ * and a `mount` before every command: a command cost the machine ~22 ms of CPU that way against
+ * ~16 ms now (bench/host-namespace.mjs).
  *
  * The namespace is kept by a holder process, `cat` reading a connection of this process: it ends
  * when the host closes, or when this process goes and the connection with it. A data directory
  * that was removed and made again would still show the old one through the bind mount, so a new
- * namespace is made then; commands still running keep the one they joined.
+ * namespace is made then; commands still running keep the one they joined. A host whose
+ * namespace cannot be made (its mounts fail) is not asked again: its commands make their own.
  */
 export class HostNamespace {
   #holder: Promise<Holder | undefined> | undefined;

@@ -53,10 +53,15 @@ export async function spawnCommand(spec: CommandSpec): Promise<HostProcess> {
 }
 
 /**
- * Hangs up on a command: SIGHUP to its process group, SIGKILL to what is left after a grace
- * period. A pty session gets SIGKILL at once: util-linux `script` ignores SIGHUP while its child
- * runs, and killing it closes the pty master, so the kernel hangs up the session inside, exactly
- * as sshd's closing of the pty does.
+ * Hangs up on a command: SIGHUP to its process group, then SIGKILL to the group if its leader is
+ * still running after a grace period. A pty session gets SIGKILL at once: util-linux `script`
+ * ignores SIGHUP while its child runs, and killing it closes the pty master, so the kernel hangs
+ * up the session inside, exactly as sshd's closing of the pty does.
+ *
+ * Not once the leader has gone: when nothing is left in its group, the kernel may give its pid to
+ * a new process, and a late SIGKILL to that group would kill a stranger. With pid_max at 32768 and
+ * a test suite's churn, that happened: another test's remote `sleep` died mid-run (ssh exited 255).
+ * A process that ignored the hangup outlives its leader, as it would under sshd.
  */
 export function terminate(child: HostProcess, graceMs = 2000): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -70,7 +75,9 @@ export function terminate(child: HostProcess, graceMs = 2000): void {
   };
   if (ptyChildren.has(child)) return signalGroup("SIGKILL");
   signalGroup("SIGHUP");
-  setTimeout(() => signalGroup("SIGKILL"), graceMs).unref();
+  setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) signalGroup("SIGKILL");
+  }, graceMs).unref();
 }
 
 const ptyChildren = new WeakSet<HostProcess>();
