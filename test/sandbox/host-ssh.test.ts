@@ -190,17 +190,19 @@ describe("host keys", () => {
 
   test("a restarted host keeps its key; a re-created one is refused until re-pinned", async () => {
     const address = "127.77.200.2";
-    const first = await testHost(ws, "rekey-a", address, { sshPort: 42_201 });
+    // A port the kernel gave (a fixed one can be taken by a server listening on every address).
+    const first = await testHost(ws, "rekey-a", address, { sshPort: 0 });
+    const port = first.sshPort;
     const key = first.hostKeyPublic;
     await first.close();
-    const again = await testHost(ws, "rekey-a", address, { sshPort: 42_201 });
+    const again = await testHost(ws, "rekey-a", address, { sshPort: port });
     expect(again.hostKeyPublic).toBe(key);
     expect((await ssh(ws, again, "echo same")).stdout.toString()).toBe("same\n");
     await again.close();
 
     // A different machine (new directory, new key) answering at the same address and port.
     const { startHost } = await import("../../src/sandbox/host/index.js");
-    const other = await startHost({ id: "rekey-b", address, sshPort: 42_201, healthPort: null, rootDir: join(ws.dir, "rekey-b"), authorizedKeys: [ws.publicKey] });
+    const other = await startHost({ id: "rekey-b", address, sshPort: port, healthPort: null, rootDir: join(ws.dir, "rekey-b"), authorizedKeys: [ws.publicKey] });
     try {
       expect(other.hostKeyPublic).not.toBe(key);
       const refused = await collect(spawn("ssh", sshArgv(ws, other, "echo should-not-run"), { stdio: ["ignore", "pipe", "pipe"] }));
@@ -209,7 +211,7 @@ describe("host keys", () => {
       expect(hostKeyFailure(refused.stderr)).toBe("changed");
       expect(refused.stdout.length).toBe(0);
 
-      await pinHostKeys(ws.knownHosts, { address, port: 42_201, keys: [other.hostKeyPublic] });
+      await pinHostKeys(ws.knownHosts, { address, port, keys: [other.hostKeyPublic] });
       expect((await ssh(ws, other, "echo re-pinned")).stdout.toString()).toBe("re-pinned\n");
     } finally {
       await other.close();
