@@ -14,15 +14,15 @@ export interface KillChain {
 /**
  * Declares a kill chain as tests that run one after another, one per point, so that a failure
  * names its point: the user is provisioned (in a home of its own) and `automna migrate` (the built
- * binary) is killed at the first point, `migrate resume` at each next one, and `finish` makes the
- * last resume and the checks. Every point but the first is reached by a resume that starts from
- * the point before it. Chains declared side by side inside a `describe.concurrent` run in
- * parallel. Once a test of a chain fails, the rest of the chain is skipped rather than failed for
- * the same reason again.
+ * binary) is killed at the first point, `migrate resume` at each next one, then a last resume
+ * must finish the migration from state alone, and `finish.check` says whether it did so right.
+ * Every point but the first is reached by a resume that starts from the point before it. Chains
+ * declared side by side inside a `describe.concurrent` run in parallel. Once a test of a chain
+ * fails, the rest of the chain is skipped rather than failed for the same reason again.
  *
  * `quietMs` is the budget of one run of the binary (a migration's worth of work at most).
  */
-export function declareKillChain(world: () => MigrateWorld, chain: KillChain, quietMs: number, finish: { name: string; run(w: MigrateWorld, op: string): Promise<void> }): void {
+export function declareKillChain(world: () => MigrateWorld, chain: KillChain, quietMs: number, finish: { name: string; check(w: MigrateWorld, op: string): Promise<void> }): void {
   const [first, ...then] = chain.points;
   describe(`${chain.user}: ${chain.route.from} -> ${chain.route.to}, killed at ${chain.points.length} points`, () => {
     let w: MigrateWorld | undefined;
@@ -55,6 +55,11 @@ export function declareKillChain(world: () => MigrateWorld, chain: KillChain, qu
         expect(again.signal, `resume killed at ${point}: ${again.stderr}`).toBe("SIGKILL");
       });
     }
-    inTurn(finish.name, QUIET_MS.test, () => finish.run(w!, op));
+    inTurn(finish.name, QUIET_MS.test, async () => {
+      const done = await automna(["migrate", "resume", op, "--json", "--yes"], w!.env, { quietMs });
+      expect(done.exitCode, done.stderr).toBe(0);
+      expect(JSON.parse(done.stdout).results[0].result).toBe("migrated");
+      await finish.check(w!, op);
+    });
   });
 }
