@@ -4,9 +4,10 @@
 // Each command is `cat /data/probe` through the process starter, read to the end. CPU is the whole
 // machine's (/proc/stat). Needs root (mount namespaces), as the sandbox's isolation does.
 // Usage: npm run build && node bench/host-namespace.mjs [commands per round=200] [rounds=3]
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { machineBusyMs, median } from "./lib/run.mjs";
 
 const [perRound = 200, rounds = 3] = process.argv.slice(2).map(Number);
 const { detectIsolation, fstabFor } = await import("../dist/src/sandbox/host/isolation.js");
@@ -37,25 +38,20 @@ const run = async (kept) => {
 };
 const ways = { "a namespace per command (unshare, sh, mount)": false, "the host's kept namespace (nsenter)": true };
 
-const busy = () => {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) * 10; // ms, at 100 ticks/s
-};
 const results = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
 for (const kept of Object.values(ways)) for (let i = 0; i < 20; i++) await run(kept); // warm: starter and holder up
 const load = [loadavg()[0]];
 for (let round = 0; round < rounds; round++) {
   for (const [name, kept] of Object.entries(ways)) {
-    const b0 = busy();
+    const b0 = machineBusyMs();
     for (let i = 0; i < perRound; i++) if (!(await run(kept))) throw new Error(`${name}: wrong output`);
-    results[name].push((busy() - b0) / perRound);
+    results[name].push((machineBusyMs() - b0) / perRound);
   }
 }
 load.push(loadavg()[0]);
 namespace.close();
 rmSync(dir, { recursive: true, force: true });
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load ${load.map((l) => l.toFixed(1)).join(" -> ")}; ${rounds} rounds of ${perRound} commands each way, interleaved`);
 console.log("| how | machine CPU per command (median of rounds) | rounds |\n|---|---|---|");
 for (const [name, xs] of Object.entries(results)) console.log(`| ${name} | ${median(xs).toFixed(2)} ms | ${xs.map((x) => x.toFixed(2)).join(", ")} |`);

@@ -7,8 +7,8 @@
 // Usage: npm run build && node bench/spawn-cost.mjs [MB held=200] [commands per round=200] [rounds=3]
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { machineBusyMs, median } from "./lib/run.mjs";
 
 const [mb = 200, perRound = 200, rounds = 3] = process.argv.slice(2).map(Number);
 const { spawnThroughHelper } = await import("../dist/src/sandbox/host/spawner.js");
@@ -38,28 +38,23 @@ const ways = {
   },
 };
 
-const busy = () => {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) * 10; // ms, at 100 ticks/s
-};
 const results = Object.fromEntries(Object.keys(ways).map((k) => [k, { machine: [], parent: [] }]));
 for (const way of Object.values(ways)) for (let i = 0; i < 20; i++) await way(); // warm: the helper started, code compiled
 const load = [loadavg()[0]];
 for (let round = 0; round < rounds; round++) {
   for (const [name, way] of Object.entries(ways)) {
-    const b0 = busy();
+    const b0 = machineBusyMs();
     const u0 = process.cpuUsage();
     for (let i = 0; i < perRound; i++) {
       if (!(await way())) throw new Error(`${name}: wrong output`);
       touch(i);
     }
     const u = process.cpuUsage(u0);
-    results[name].machine.push((busy() - b0) / perRound);
+    results[name].machine.push((machineBusyMs() - b0) / perRound);
     results[name].parent.push((u.user + u.system) / 1000 / perRound);
   }
 }
 load.push(loadavg()[0]);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model.split(" ")[0] ?? "cpu"}, node ${process.version}, load ${load.map((x) => x.toFixed(1)).join(" -> ")}; this process ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB RSS; ${rounds} rounds of ${perRound} commands each way, interleaved, medians:`);
 console.log("| started | machine CPU per command | of it this process's |\n|---|---|---|");
 for (const [name, r] of Object.entries(results)) console.log(`| ${name} | ${median(r.machine).toFixed(2)} ms | ${median(r.parent).toFixed(2)} ms |`);

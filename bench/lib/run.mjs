@@ -41,6 +41,15 @@ export function median(xs) {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/**
+ * The whole machine's busy CPU so far, in ms (/proc/stat: every process and the kernel, idle and
+ * iowait left out); the difference of two readings is what some work cost the machine.
+ */
+export function machineBusyMs() {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) * 10; // at 100 ticks/s
+}
+
 /** One line saying where and under what load the numbers were taken. */
 export function machine() {
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");

@@ -122,16 +122,25 @@ export async function cutover(r: Run, lost?: Record<string, unknown>): Promise<v
   });
 }
 
+/**
+ * The migration's work files off the source, where there are any and it can be reached. Leftovers
+ * cost the retired source a little disk until gc destroys it: not a failure.
+ */
+async function removeWorkFiles(r: Run, source: Instance): Promise<void> {
+  // A source whose data is in object storage ran nothing (and a command would wake it).
+  if (objectDataOf(r, source)) return;
+  // One already stopped (a resume after a run killed past the stop) cannot be reached: trying
+  // would only wait out SSH's connection attempts.
+  if ((await r.from.get(source.user))?.status === "stopped") {
+    return r.j.emit("retire", undefined, "the source is already stopped: its work files stay until gc destroys it", "info");
+  }
+  await cleanupWork(r.host, source, r.opId).catch((error: unknown) => r.j.emit("retire", undefined, `could not remove the work files on the source: ${(error as Error).message}`, "warn"));
+}
+
 async function retire(r: Run): Promise<void> {
   await r.j.step("retire", "retiring the source (work files removed, stopped, kept for the grace period)", {}, async () => {
     const source = await r.source();
-    // Leftover work files cost the retired source a little disk until gc destroys it: not a failure.
-    // A source whose data is in object storage ran nothing (and a command would wake it). One
-    // already stopped (a resume after a run killed past the stop) cannot be reached: trying would
-    // only wait out SSH's connection attempts.
-    const stopped = !objectDataOf(r, source) && (await r.from.get(source.user))?.status === "stopped";
-    if (stopped) r.j.emit("retire", undefined, "the source is already stopped: its work files stay until gc destroys it", "info");
-    else if (!objectDataOf(r, source)) await cleanupWork(r.host, source, r.opId).catch((error: unknown) => r.j.emit("retire", undefined, `could not remove the work files on the source: ${(error as Error).message}`, "warn"));
+    await removeWorkFiles(r, source);
     await r.j.fence();
     await r.from.stop({ resources: source.resources });
     await r.from.wait({ resources: source.resources }, "stopped");

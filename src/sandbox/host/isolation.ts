@@ -56,7 +56,12 @@ async function probe(): Promise<Isolation> {
  * when the host's kept namespace (namespace.ts) could not be made.
  */
 export function namespaceArgs(fstab: string): string[] {
-  return ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", `${namespaceSetUp(fstab)}; exec "$@"`, "automna-host"];
+  return [...unshareArgs(`${namespaceSetUp(fstab)}; exec "$@"`), "automna-host"];
+}
+
+/** unshare's arguments for a shell script run in a private mount and UTS namespace of its own. */
+export function unshareArgs(script: string): string[] {
+  return ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", script];
 }
 
 /** Shell that mounts the host's fstab and, where it may, sets the hostname; fails when the mounts do. */

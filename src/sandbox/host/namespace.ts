@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import { namespaceSetUp } from "./isolation.js";
+import { namespaceSetUp, unshareArgs } from "./isolation.js";
 import { spawnThroughHelper, type HostProcess } from "./spawner.js";
 
 /**
@@ -57,14 +57,11 @@ export class HostNamespace {
     let proc: HostProcess;
     try {
       proc = await spawnThroughHelper({
-        file: "unshare", args: ["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", script],
-        cwd: "/", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", AUTOMNA_HOST_NAME: this.hostname }, background: true,
+        file: "unshare", args: unshareArgs(script), cwd: "/", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", AUTOMNA_HOST_NAME: this.hostname },
       });
     } catch {
       return undefined;
     }
-    // The holder keeps nothing alive; this process waits for it to be ready, so its output does until then.
-    proc.stdout.ref();
     const ready = await new Promise<boolean>((resolve) => {
       let out = "";
       proc.stdout.on("data", (chunk: Buffer) => {
@@ -73,11 +70,12 @@ export class HostNamespace {
       });
       proc.once("exit", () => resolve(false));
     });
-    proc.stdout.unref();
     if (!ready) {
       proc.stdin.end();
       return undefined;
     }
+    // Ready: from now on it lives as long as the host does, and keeps nothing alive itself.
+    proc.unref();
     return { process: proc, data };
   }
 }

@@ -12,11 +12,6 @@ export interface SpawnRequest {
   args: string[];
   cwd: string;
   env: Record<string, string>;
-  /**
-   * A process that lives as long as something else does (a host's namespace holder): it does not
-   * keep this process alive, as a command does while it runs.
-   */
-  background?: boolean;
 }
 
 /**
@@ -29,8 +24,16 @@ export class HostProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sig
   signalCode: NodeJS.Signals | null = null;
   #openOutputs = 2;
   #exited = false;
+  #referenced = true;
 
-  constructor(readonly pid: number, readonly stdin: Socket, readonly stdout: Socket, readonly stderr: Socket) {
+  constructor(
+    readonly pid: number,
+    readonly stdin: Socket,
+    readonly stdout: Socket,
+    readonly stderr: Socket,
+    /** Tells the starter that this process no longer keeps the sandbox process alive. */
+    private readonly onUnref: () => void = () => {},
+  ) {
     super();
     // (Socket errors are already ignored: every connection gets that when it is accepted.)
     // A quick command's output may have ended, and closed, before its exit status came.
@@ -41,6 +44,21 @@ export class HostProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sig
     // Nothing comes back on stdin; reading it notices when the command's side is gone, so the
     // socket closes once it has been ended here too.
     stdin.resume();
+  }
+
+  /** Whether it keeps this process alive while it runs (as a command does), until `unref()`. */
+  get referenced(): boolean {
+    return this.#referenced;
+  }
+
+  /**
+   * As ChildProcess.unref(): this process may exit while it runs (a host's namespace holder,
+   * which lives as long as the host does, not the other way round).
+   */
+  unref(): void {
+    this.#referenced = false;
+    for (const socket of [this.stdin, this.stdout, this.stderr]) socket.unref();
+    this.onUnref();
   }
 
   /** Called by the starter with the command's exit status. */
@@ -66,7 +84,6 @@ export class HostProcess extends EventEmitter<{ exit: [number | null, NodeJS.Sig
 }
 
 interface Pending {
-  background: boolean;
   sockets: (Socket | undefined)[];
   pid?: number;
   exit?: [number | null, NodeJS.Signals | null];
@@ -103,10 +120,9 @@ class Spawner {
     await (this.#server ??= this.#listen());
     const helper = (this.#helper ??= this.#startHelper());
     const id = this.#nextId++;
-    const { background = false, ...command } = request;
-    const started = new Promise<HostProcess>((resolve, reject) => this.#pending.set(id, { background, sockets: [], resolve, reject }));
+    const started = new Promise<HostProcess>((resolve, reject) => this.#pending.set(id, { sockets: [], resolve, reject }));
     this.#refWhileBusy();
-    helper.send({ id, ...command });
+    helper.send({ id, ...request });
     return started;
   }
 
@@ -175,11 +191,7 @@ class Spawner {
   #settle(id: number, pending: Pending): void {
     const [stdin, stdout, stderr] = pending.sockets;
     if (!pending.process && pending.pid !== undefined && stdin && stdout && stderr) {
-      pending.process = new HostProcess(pending.pid, stdin, stdout, stderr);
-      if (pending.background) {
-        for (const socket of pending.sockets) socket?.unref();
-        this.#refWhileBusy();
-      }
+      pending.process = new HostProcess(pending.pid, stdin, stdout, stderr, () => this.#refWhileBusy());
       pending.resolve(pending.process);
     }
     if (pending.process && pending.exit) {
@@ -208,13 +220,13 @@ class Spawner {
   }
 
   /**
-   * Keeps this process alive while a command runs (its exit comes over the channel), not longer;
-   * a background process only until it has started.
+   * Keeps this process alive while a command starts or runs (its exit comes over the channel), not
+   * longer, and not for one that was unref()'d.
    */
   #refWhileBusy(): void {
     const channel = this.#helper?.channel;
-    if ([...this.#pending.values()].some((p) => !p.background || !p.process)) channel?.ref();
-    else channel?.unref();
+    for (const pending of this.#pending.values()) if (pending.process?.referenced !== false) return void channel?.ref();
+    channel?.unref();
   }
 }
 
