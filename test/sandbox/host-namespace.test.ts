@@ -46,6 +46,9 @@ describe.skipIf(process.getuid?.() !== 0)("a host's kept namespace", () => {
     expect(ns).not.toBe(ownNamespace);
     expect(b.trim()).toBe(ns);
     expect(holders("ns-one")).toHaveLength(1);
+    // Only its stdin stays connected to the sandbox: one open file per host there, not three.
+    const [holder] = holders("ns-one");
+    expect([readlinkSync(`/proc/${holder}/fd/0`), readlinkSync(`/proc/${holder}/fd/1`), readlinkSync(`/proc/${holder}/fd/2`)]).toEqual([expect.stringMatching(/^socket:/), "/dev/null", "/dev/null"]);
   });
 
   test("a data directory removed and made again is seen: the next command gets a new namespace", async () => {
