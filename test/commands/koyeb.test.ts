@@ -72,6 +72,41 @@ describe("Koyeb: commands over the exec WebSocket", () => {
     expect(exec.json<{ user: string; provider: string; stdout: string }[]>()[0]).toMatchObject({ user: "kai", provider: "koyeb", stdout: "200000 /data/blob\n" });
   });
 
+  it("the exec stream is interactive, as koyeb-cli's shell needs: the command starts at once and answers each stdin frame", async () => {
+    const service = (await run(["status", "kai", "--json"])).json<{ instance: { resources: { service: string } } }>().instance.resources.service;
+    const ws = new WebSocket(`${fs.sandbox.urls.koyeb.replace(/^http/, "ws")}/v1/streams/instances/exec`, ["Bearer", fs.sandbox.token]);
+    const frames: { result?: { stdout?: { data: string }; exited?: boolean; exit_code?: number }; error?: unknown }[] = [];
+    let output = "";
+    let wake = () => {};
+    ws.addEventListener("message", (e) => {
+      const frame = JSON.parse(String(e.data)) as (typeof frames)[number];
+      frames.push(frame);
+      output += Buffer.from(frame.result?.stdout?.data ?? "", "base64").toString();
+      wake();
+    });
+    const ended = () => frames.some((f) => f.error || f.result?.exited);
+    /** Resolves once `done` holds or the command has ended (then the expectations below say what was wrong). */
+    const until = (done: () => boolean) => new Promise<void>((resolve) => {
+      wake = () => (done() || ended()) && resolve();
+      wake();
+    });
+    const send = (text: string) => ws.send(JSON.stringify({ body: { stdin: { data: Buffer.from(text).toString("base64") } } }));
+    await new Promise((resolve) => ws.addEventListener("open", resolve));
+    try {
+      ws.send(JSON.stringify({ id: service, idType: "SERVICE_ID", body: { command: ["sh", "-c", "echo ready; read a; echo got:$a; read b; echo got:$b"], disableTty: true } }));
+      // Each answer comes before the next line is sent, and stdin is never closed: a stand-in that
+      // waited for the whole input would never answer.
+      await until(() => output.includes("ready\n"));
+      send("one\n");
+      await until(() => output.includes("got:one\n"));
+      send("two\n");
+      await until(ended);
+      expect([output, frames.at(-1)?.result?.exit_code]).toEqual(["ready\ngot:one\ngot:two\n", 0]);
+    } finally {
+      ws.close(); // a failed expectation must not leave the command waiting on its input
+    }
+  });
+
   it("a stream dropped mid-exec is reported, not waited on", async () => {
     fs.sandbox.setFaults({ rules: [{ provider: "koyeb", kind: "reset", commit: true, path: "/v1/streams/instances/exec", count: 1 }] });
     try {

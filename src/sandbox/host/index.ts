@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { shellQuote } from "../../lib/known-hosts.js";
 import { SimAgent, type AgentOptions } from "./agent.js";
 import type { LogEntry, LogQuery } from "./agent-log.js";
@@ -62,7 +63,8 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
-  stdin?: Buffer | string;
+  /** The whole input, or a stream the command reads as it comes (an exec API's stdin frames). */
+  stdin?: Buffer | string | Readable;
   timeoutMs?: number;
   onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
 }
@@ -311,7 +313,8 @@ function execLocal(child: HostProcess, opts: ExecOptions): Promise<ExecResult> {
     const hook = opts.onOutput;
     child.stdout.on("data", (c: Buffer) => (hook ? hook("stdout", c) : out.push(c)));
     child.stderr.on("data", (c: Buffer) => (hook ? hook("stderr", c) : err.push(c)));
-    child.stdin.end(opts.stdin ?? "");
+    if (opts.stdin instanceof Readable) opts.stdin.pipe(child.stdin);
+    else child.stdin.end(opts.stdin ?? "");
     const timer = opts.timeoutMs ? setTimeout(() => terminate(child, 500), opts.timeoutMs) : undefined;
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);

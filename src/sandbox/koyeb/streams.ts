@@ -1,3 +1,4 @@
+import { PassThrough } from "node:stream";
 import { shellJoin } from "../../lib/known-hosts.js";
 import type { SandboxEnv } from "../env.js";
 import { formatTimestamp, type LogEntry } from "../host/agent-log.js";
@@ -20,8 +21,8 @@ function fixedWidth(iso: string | null, fallbackMs: number): string {
  * /v1/streams/instances/exec`, WebSocket only), framed as koyeb-cli speaks them: JSON text
  * messages, exec's first `{id, idType, body:{command}}` then `{body:{stdin:{data, close}}}`; the
  * server answers `{result:{stdout|stderr:{data, close}, exited, exit_code}}` or `{error}`.
- * The simulated host runs a command once its stdin is closed (the whole input first); its output
- * frames go out while it runs.
+ * The simulated host starts a command on the first frame and feeds it the stdin frames as they
+ * come; its output frames go out while it runs.
  */
 export function streamRoutes(env: SandboxEnv, hostOf: (s: KService) => HostHandle | undefined): { routes: Route[]; upgrade(u: UpgradeRequest): void } {
   const w = koyebWorld(env);
@@ -90,52 +91,52 @@ export function streamRoutes(env: SandboxEnv, hostOf: (s: KService) => HostHandl
   };
 
   const exec = (u: UpgradeRequest, ws: JsonSocket): void => {
-    let command: string[] | undefined;
-    let service: KService | undefined;
-    const stdin: Buffer[] = [];
-    let started = false;
+    // What the command reads: stdin frames as they come, ended by one with close (or the socket's).
+    let stdin: PassThrough | undefined;
     const fail = (message: string): void => {
       ws.send({ error: { status: 400, code: "invalid_argument", message } });
       ws.close(1000);
     };
+    ws.onClose(() => stdin?.end());
     ws.onMessage((m) => {
-      if (started || ws.closed) return;
-      if (!command) {
-        if (!isPlainObject(m) || typeof m.id !== "string" || (m.idType !== "INSTANCE_ID" && m.idType !== "SERVICE_ID")) return fail("the first frame needs id and idType (INSTANCE_ID or SERVICE_ID)");
-        const body = m.body;
-        if (!isPlainObject(body) || !Array.isArray(body.command) || !body.command.length || !body.command.every((c) => typeof c === "string")) return fail("body.command must be a non-empty array of strings");
-        const instance = m.idType === "INSTANCE_ID" ? w.instances[m.id] : undefined;
-        const s = m.idType === "SERVICE_ID" ? w.services[m.id] : instance ? w.services[instance.serviceId] : undefined;
-        if (!s || (instance && instance.status !== "HEALTHY")) return fail(`${m.idType === "SERVICE_ID" ? "service" : "instance"} ${m.id} has no running instance`);
-        command = body.command as string[];
-        service = s;
-        // A fault: the connection goes away once the command was accepted (mid-exec).
-        if (u.dropAfterOpen) return ws.drop();
+      if (ws.closed) return;
+      if (stdin) {
+        const input = isPlainObject(m) && isPlainObject(m.body) && isPlainObject(m.body.stdin) ? m.body.stdin : undefined;
+        if (!input || stdin.writableEnded) return;
+        if (typeof input.data === "string" && input.data) stdin.write(Buffer.from(input.data, "base64"));
+        if (input.close === true) stdin.end();
         return;
       }
-      const input = isPlainObject(m) && isPlainObject(m.body) && isPlainObject(m.body.stdin) ? m.body.stdin : undefined;
-      if (!input) return;
-      if (typeof input.data === "string" && input.data) stdin.push(Buffer.from(input.data, "base64"));
-      if (input.close !== true) return;
-      started = true;
-      void (async () => {
-        // A deployment that has just become healthy may still be bringing its host up.
-        if (!hostOf(service!)?.running()) await env.hosts.settle();
-        const h = hostOf(service!);
-        if (!h?.running()) return fail(`the instance of service ${service!.name} is not running`);
-        // Output frames go out as the command writes, as Koyeb's do.
-        const r = await h.exec(shellJoin(command), {
-          stdin: Buffer.concat(stdin), timeoutMs: 30 * 60_000,
-          onOutput: (name, data) => {
-            if (ws.closed) return;
-            for (let at = 0; at < data.length; at += CHUNK) ws.send({ result: { [name]: { data: data.subarray(at, at + CHUNK).toString("base64"), close: false }, exited: false } });
-          },
-        });
-        if (ws.closed) return;
-        ws.send({ result: { stdout: { data: "", close: true }, stderr: { data: "", close: true }, exited: true, exit_code: r.exitCode } });
-        ws.close(1000);
-      })().catch((error: unknown) => fail(String(error)));
+      if (!isPlainObject(m) || typeof m.id !== "string" || (m.idType !== "INSTANCE_ID" && m.idType !== "SERVICE_ID")) return fail("the first frame needs id and idType (INSTANCE_ID or SERVICE_ID)");
+      const body = m.body;
+      if (!isPlainObject(body) || !Array.isArray(body.command) || !body.command.length || !body.command.every((c) => typeof c === "string")) return fail("body.command must be a non-empty array of strings");
+      const instance = m.idType === "INSTANCE_ID" ? w.instances[m.id] : undefined;
+      const service = m.idType === "SERVICE_ID" ? w.services[m.id] : instance ? w.services[instance.serviceId] : undefined;
+      if (!service || (instance && instance.status !== "HEALTHY")) return fail(`${m.idType === "SERVICE_ID" ? "service" : "instance"} ${m.id} has no running instance`);
+      // A fault: the connection goes away once the command was accepted (mid-exec).
+      if (u.dropAfterOpen) return ws.drop();
+      // The command starts now, as Koyeb's does, and reads its input as the frames bring it (an
+      // interactive shell answers each line), not once the whole input has come.
+      const input = (stdin = new PassThrough());
+      void runCommand(service, body.command as string[], input).catch((error: unknown) => fail(String(error)));
     });
+    const runCommand = async (service: KService, command: string[], input: PassThrough): Promise<void> => {
+      // A deployment that has just become healthy may still be bringing its host up.
+      if (!hostOf(service)?.running()) await env.hosts.settle();
+      const h = hostOf(service);
+      if (!h?.running()) return fail(`the instance of service ${service.name} is not running`);
+      // Output frames go out as the command writes, as Koyeb's do.
+      const r = await h.exec(shellJoin(command), {
+        stdin: input, timeoutMs: 30 * 60_000,
+        onOutput: (name, data) => {
+          if (ws.closed) return;
+          for (let at = 0; at < data.length; at += CHUNK) ws.send({ result: { [name]: { data: data.subarray(at, at + CHUNK).toString("base64"), close: false }, exited: false } });
+        },
+      });
+      if (ws.closed) return;
+      ws.send({ result: { stdout: { data: "", close: true }, stderr: { data: "", close: true }, exited: true, exit_code: r.exitCode } });
+      ws.close(1000);
+    };
   };
 
   return {
