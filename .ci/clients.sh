@@ -13,6 +13,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 # The completion tests drive each shell's own completion (test/commands/completion-shells.test.ts).
 command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 command -v fish >/dev/null 2>&1 || missing+=(fish)
+# A host with busybox's userland (find without -printf, tar without -T): test/migrate/busybox.test.ts.
+command -v busybox >/dev/null 2>&1 || missing+=(busybox)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt_install "${missing[@]}"

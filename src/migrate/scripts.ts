@@ -105,12 +105,10 @@ else
   stat_lines | tee "$W/freeze.list" | quick -
   if [ -f "$W/find.rc" ]; then list_only "$W/freeze.list"; quick "$W/freeze.list"; fi
   { IFS== read -r _ CHANGED; IFS== read -r _ PBYTES; IFS== read -r _ BACKSLASHES; } < "$W/final.count"
-  # GNU tar unquotes -T names (a backslash starts an escape); busybox tar does not.
-  TAROPT=; if [ "$BACKSLASHES" -gt 0 ]; then case "$(tar --version 2>/dev/null)" in *GNU*) TAROPT=--no-unquote ;; esac; fi
   # The listing's digest sorted and hashed while the delta is archived (the host's other core).
   listing_sum "$W/final.canon" & LP=$!
   hash_for "$PBYTES"
-  archive final 0 $TAROPT -T "$W/final.paths"
+  archive_paths final "$W/final.paths" "$BACKSLASHES"
   wait "$LP"; read -r LISTING _ < "$W/final.canon.sum"
   { echo "listing=$LISTING"; echo '--- hashes'; hash_files "$W/final.files"; echo '--- removed'; cat "$W/final.removed"; } > "$W/final.headpart"
   mv "$W/final.headpart" "$W/final.head"

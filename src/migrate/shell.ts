@@ -119,6 +119,22 @@ archive() {
   mv "$W/$a.part" "$W/$a.tar"
   read -r sum _ < "$W/$a.hash"; echo "$sum" > "$W/$a.sha"
 }
+# Archives, frozen, the /data paths listed in $2 (one per line; $3 of them hold a backslash) as
+# $W/$1.tar. tar -T where the host's tar has it (GNU tar unquotes -T names: --no-unquote), else
+# (busybox's tar built without -T) the names as arguments, or all of /data when they would not
+# fit on one command line: more bytes, the same result on the target. An empty list makes an
+# archive of /data's own entry, as busybox's tar refuses an empty one.
+archive_paths() {
+  if tar -cf /dev/null -T /dev/null 2>/dev/null; then
+    o=; if [ "$3" -gt 0 ]; then case "$(tar --version 2>/dev/null)" in *GNU*) o=--no-unquote ;; esac; fi
+    archive "$1" 0 $o -T "$2"
+  elif [ ! -s "$2" ]; then archive "$1" 0 --no-recursion .
+  elif [ "$(wc -c < "$2")" -gt 131072 ]; then archive "$1" 0 .
+  else
+    a=$1; set -f; IFS=$nl; set -- $(cat "$2"); unset IFS; set +f
+    archive "$a" 0 "$@"
+  fi
+}
 # sha256=, bytes= of $W/$1.tar; SIZE = its bytes.
 describe() { read -r sum < "$W/$1.sha"; SIZE=$(wc -c < "$W/$1.tar"); SIZE=$((SIZE)); printf 'sha256=%s\nbytes=%s\n' "$sum" "$SIZE"; }
 # PUTs $W/$1.tar to the presigned URL in $CFG (a curl config line).

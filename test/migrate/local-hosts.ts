@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { onPath } from "../../src/access/shell.js";
 import type { ExecResult, HostRunner } from "../../src/migrate/types.js";
 import type { Instance } from "../../src/state/types.js";
 
@@ -15,11 +16,29 @@ export class LocalHosts {
   readonly root: string;
   readonly commands: { key: string; command: string }[] = [];
   #bin: string;
+  #path: string;
+  #shell: [string, string[]];
 
-  constructor(root: string) {
+  /**
+   * `busybox`: the userland of an Alpine-like image (busybox's sh, find without -printf, stat, tar,
+   * awk, sha256sum...), with the real curl beside it, which the data path needs and busybox lacks.
+   */
+  constructor(root: string, userland: "gnu" | "busybox" = "gnu") {
     this.root = root;
     this.#bin = join(root, "bin");
     mkdirSync(this.#bin, { recursive: true });
+    this.#path = `${this.#bin}:/usr/local/bin:/usr/bin:/bin`;
+    this.#shell = ["/bin/sh", []];
+    if (userland === "busybox") {
+      const busybox = onPath("busybox", process.env);
+      if (!busybox) throw new Error("busybox is not installed: apt-get install busybox (.ci/clients.sh installs it)");
+      const applets = join(root, "busybox");
+      mkdirSync(applets, { recursive: true });
+      for (const applet of execFileSync(busybox, ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean)) symlinkSync(busybox, join(applets, applet));
+      symlinkSync(onPath("curl", process.env)!, join(this.#bin, "curl"));
+      this.#path = `${this.#bin}:${applets}`;
+      this.#shell = [busybox, ["sh"]];
+    }
     const shim = join(this.#bin, "docker");
     writeFileSync(shim, `#!/bin/sh\ncase "$1" in stop) echo stopped > "$HOME/agent" ;; start) echo running > "$HOME/agent" ;; *) echo "docker: '$1' is not a docker command." >&2; exit 1 ;; esac\n`);
     chmodSync(shim, 0o755);
@@ -42,9 +61,10 @@ export class LocalHosts {
     const dir = this.dir(instance);
     this.commands.push({ key: this.key(instance), command });
     return new Promise<ExecResult>((resolve, reject) => {
-      const child = spawn("/bin/sh", ["-c", command], {
+      const [shell, args] = this.#shell;
+      const child = spawn(shell, [...args, "-c", command], {
         cwd: dir,
-        env: { PATH: `${this.#bin}:/usr/local/bin:/usr/bin:/bin`, HOME: dir, AUTOMNA_DATA: join(dir, "data"), LC_ALL: "C" },
+        env: { PATH: this.#path, HOME: dir, AUTOMNA_DATA: join(dir, "data"), LC_ALL: "C" },
         stdio: ["pipe", "pipe", "pipe"],
       });
       const out: Buffer[] = [];
@@ -58,3 +78,4 @@ export class LocalHosts {
     });
   };
 }
+

@@ -5,19 +5,15 @@
  * `--verify full` hashes every file on both sides. Engine runs on local shell hosts (real sh, tar,
  * curl, sha256sum) against the sandbox's APIs and object store.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Context } from "../../src/context.js";
-import { Secret } from "../../src/lib/redact.js";
-import { presignUrl } from "../../src/lib/s3-presign.js";
 import { buildEngineDeps } from "../../src/migrate/deps.js";
 import { startMigration } from "../../src/migrate/engine.js";
 import { planMigration } from "../../src/migrate/plan.js";
 import type { MigrateEvent, VerifyMode } from "../../src/migrate/types.js";
-import type { RunningSandbox } from "../../src/sandbox/index.js";
 import type { Instance } from "../../src/state/types.js";
 import { budget, QUIET_MS } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
@@ -26,13 +22,11 @@ import { localWorld, type LocalWorld } from "./local-world.js";
 import { listingDigestOf, manifestDigest } from "./world.js";
 
 let w: LocalWorld;
-let sandbox: RunningSandbox;
 let hosts: LocalHosts;
-let root: string;
 
 beforeAll(async () => {
   w = await localWorld("quick");
-  ({ sandbox, hosts, root } = w);
+  ({ hosts } = w);
 });
 afterAll(async () => {
   await w?.cleanup();
@@ -76,19 +70,6 @@ async function migrate(user: string, verify: VerifyMode, atFreeze: (e: MigrateEv
   }
 }
 
-/** The paths an archive in the sandbox's store holds (tar -t). */
-async function archivePaths(key: string): Promise<string[]> {
-  const url = presignUrl({
-    method: "GET", endpoint: sandbox.s3.url, bucket: sandbox.s3.bucket, key, region: sandbox.s3.region,
-    accessKeyId: new Secret(sandbox.s3.accessKeyId), secretAccessKey: new Secret(sandbox.s3.secretAccessKey), expiresInSeconds: 600,
-  });
-  const res = await fetch(url);
-  expect(res.status).toBe(200);
-  const file = join(root, `${key.replace(/\W/g, "_")}`);
-  writeFileSync(file, Buffer.from(await res.arrayBuffer()));
-  return execFileSync("tar", ["-tf", file], { encoding: "utf8" }).split("\n").filter(Boolean).map((p) => p.replace(/\/$/, "")).sort();
-}
-
 const done = (journal: { step: string; phase: string; data: Record<string, unknown> }[], step: string) => journal.find((e) => e.step === step && e.phase === "done")?.data;
 
 describe("the quick check at the freeze", () => {
@@ -119,7 +100,7 @@ describe("the quick check at the freeze", () => {
     expect(outcome.result).toBe("migrated");
     const frozen = done(journal, "freeze")!;
     expect(frozen.changed).toBe(5);
-    expect(await archivePaths(`migrations/qc-1/${outcome.op}/final.tar`)).toEqual([
+    expect(await w.archivePaths(`migrations/qc-1/${outcome.op}/final.tar`)).toEqual([
       "./memory/added.json", "./memory/changed.json", "./memory/mtime-restored.bin", "./memory/renamed-to.json", "./memory/same-size.bin",
     ]);
     // renamed.json and removed.json gone from the target.
