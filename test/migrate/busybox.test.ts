@@ -3,13 +3,14 @@
  * has no -printf, so the data path's listings take their fallback (find -exec stat, then awk;
  * src/migrate/shell.ts list_only and canon_sum), and its sh, awk, tar, sort and sha256sum are
  * busybox's too. The quick check must still send exactly what changed, and the target must end
- * up with the source's data. Engine runs on local shell hosts (local-hosts.ts) against the
+ * up with the source's data; a backup and its restore round-trip. Engine runs on local shell hosts (local-hosts.ts) against the
  * sandbox's APIs and object store.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { backupUser, restoreUser } from "../../src/migrate/backup.js";
 import { buildEngineDeps } from "../../src/migrate/deps.js";
 import { startMigration } from "../../src/migrate/engine.js";
 import { planMigration } from "../../src/migrate/plan.js";
@@ -126,5 +127,27 @@ describe("hosts with busybox's userland", () => {
     expect(await finalArchive()).toHaveLength(3 + 1200); // ".", old.json, the directory and its 1,200 files
     expect(manifestDigest(targetData)).toBe(manifestDigest(data));
     expect(readdirSync(join(targetData, basename(dir)))).toHaveLength(1200);
+  }, budget(QUIET_MS.test + QUIET_MS.migration));
+
+  it("a backup and its restore round-trip /data on such a host", async () => {
+    const { data } = await provision("bb-4");
+    mkdirSync(join(data, "memory"));
+    writeFileSync(join(data, "memory", "a.json"), randomBytes(3000));
+    writeFileSync(join(data, "memory", "name with spaces.txt"), "kept\n");
+    const before = manifestDigest(data);
+    const ctx = w.context();
+    const deps = await buildEngineDeps(ctx, w.hosts.run, () => {});
+    try {
+      const made = await backupUser({ ...deps, step: () => {} }, "bb-4");
+      expect(made).toMatchObject({ files: 2 });
+      writeFileSync(join(data, "memory", "a.json"), "overwritten");
+      writeFileSync(join(data, "stray.txt"), "not in the backup");
+      const restored = await restoreUser({ ...deps, step: () => {} }, "bb-4", made.backupId);
+      expect(restored).toMatchObject({ files: 2 });
+      expect(manifestDigest(data)).toBe(before);
+    } finally {
+      await deps.close();
+      await ctx.dispose();
+    }
   }, budget(QUIET_MS.test + QUIET_MS.migration));
 });
