@@ -1,10 +1,11 @@
 /**
- * A migration between hosts whose userland is busybox (as in an Alpine-based image): its `find`
- * has no -printf, so the data path's listings take their fallback (find -exec stat, then awk;
- * src/migrate/shell.ts list_only and canon_sum), and its sh, awk, tar, sort and sha256sum are
- * busybox's too. The quick check must still send exactly what changed, and the target must end
- * up with the source's data; a backup and its restore round-trip. Engine runs on local shell hosts (local-hosts.ts) against the
- * sandbox's APIs and object store.
+ * Hosts whose userland is busybox (an Alpine-like image), as Debian builds it: its `find` has no
+ * -printf and its `tar` no -T, so the data path's listings take their fallback (find -exec stat,
+ * then awk; list_only and canon_sum in src/migrate/shell.ts) and the freeze's delta goes to tar
+ * as arguments (archive_paths); its sh, awk, sort and sha256sum are busybox's too. A migration
+ * must still send exactly what changed and leave the target with the source's data, and a backup
+ * and its restore must round-trip. The engine runs on local shell hosts (local-hosts.ts) against
+ * the sandbox's APIs and object store.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
