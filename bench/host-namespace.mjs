@@ -4,38 +4,18 @@
 // Each command is `cat /data/probe` through the process starter, read to the end. CPU is the whole
 // machine's (/proc/stat). Needs root (mount namespaces), as the sandbox's isolation does.
 // Usage: npm run build && node bench/host-namespace.mjs [commands per round=200] [rounds=3]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { catProbe, probeHost, requireNamespaces } from "./lib/host-probe.mjs";
 import { machineBusyMs, median } from "./lib/run.mjs";
 
 const [perRound = 200, rounds = 3] = process.argv.slice(2).map(Number);
-const { detectIsolation, fstabFor } = await import("../dist/src/sandbox/host/isolation.js");
-const { HostNamespace } = await import("../dist/src/sandbox/host/namespace.js");
-const { spawnCommand } = await import("../dist/src/sandbox/host/process.js");
-if ((await detectIsolation()) !== "mount-namespace") {
-  console.error("bench/host-namespace.mjs needs mount namespaces (root and util-linux unshare)");
-  process.exit(2);
-}
+await requireNamespaces("bench/host-namespace.mjs");
 
 const dir = mkdtempSync(join(tmpdir(), "automna-bench-ns-"));
-const dataDir = join(dir, "data");
-mkdirSync(dataDir);
-writeFileSync(join(dataDir, "probe"), "ok\n");
-const fstab = join(dir, "fstab");
-writeFileSync(fstab, fstabFor(dataDir));
-const namespace = new HostNamespace(fstab, dataDir, "bench-host");
-const env = { PATH: "/usr/bin:/bin", AUTOMNA_HOST_NAME: "bench-host" };
-
-const run = async (kept) => {
-  const child = await spawnCommand({ command: "cat /data/probe", env, cwd: dir, isolation: "mount-namespace", fstab, namespace: kept ? namespace : undefined });
-  return new Promise((resolve) => {
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stdin.end();
-    child.on("close", (code) => resolve(code === 0 && out === "ok\n"));
-  });
-};
+const host = probeHost(dir, "bench-host");
+const run = (kept) => catProbe(host, kept);
 const ways = { "a namespace per command (unshare, sh, mount)": false, "the host's kept namespace (nsenter)": true };
 
 const results = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
@@ -49,7 +29,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 load.push(loadavg()[0]);
-namespace.close();
+host.namespace.close();
 rmSync(dir, { recursive: true, force: true });
 
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load ${load.map((l) => l.toFixed(1)).join(" -> ")}; ${rounds} rounds of ${perRound} commands each way, interleaved`);

@@ -1,3 +1,4 @@
+/* global performance, setTimeout */
 // What a sandbox with many hosts pays for keeping each host's namespace (#12): a holder process
 // per host that has run a command (src/sandbox/host/namespace.ts). N hosts each run one command;
 // then the holders' memory (proportional set size, shared pages split among the processes that
@@ -5,19 +6,14 @@
 // (which starts the holder) and for a second one (which joins it).
 // Needs root (mount namespaces), as the sandbox's isolation does.
 // Usage: npm run build && node bench/namespace-holders.mjs [hosts=1000]
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { catProbe, probeHost, requireNamespaces } from "./lib/host-probe.mjs";
 import { machineBusyMs } from "./lib/run.mjs";
 
 const hosts = Number(process.argv[2] ?? 1000);
-const { detectIsolation, fstabFor } = await import("../dist/src/sandbox/host/isolation.js");
-const { HostNamespace } = await import("../dist/src/sandbox/host/namespace.js");
-const { spawnCommand } = await import("../dist/src/sandbox/host/process.js");
-if ((await detectIsolation()) !== "mount-namespace") {
-  console.error("bench/namespace-holders.mjs needs mount namespaces (root and util-linux unshare)");
-  process.exit(2);
-}
+await requireNamespaces("bench/namespace-holders.mjs");
 
 const dir = mkdtempSync(join(tmpdir(), "automna-bench-holders-"));
 const openFiles = () => readdirSync("/proc/self/fd").length;
@@ -37,25 +33,9 @@ const holderPssKb = () => {
   return { kb, count };
 };
 
-const made = [];
-for (let i = 0; i < hosts; i++) {
-  const root = join(dir, `h${i}`);
-  const dataDir = join(root, "data");
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(join(dataDir, "probe"), "ok\n");
-  const fstab = join(root, "fstab");
-  writeFileSync(fstab, fstabFor(dataDir));
-  const name = `bench-holder-${process.pid}-${i}`;
-  made.push({ root, fstab, name, namespace: new HostNamespace(fstab, dataDir, name) });
-}
+const made = Array.from({ length: hosts }, (_, i) => probeHost(join(dir, `h${i}`), `bench-holder-${process.pid}-${i}`));
 const run = async (h) => {
-  const child = await spawnCommand({ command: "cat /data/probe", env: { PATH: "/usr/bin:/bin", AUTOMNA_HOST_NAME: h.name }, cwd: h.root, isolation: "mount-namespace", fstab: h.fstab, namespace: h.namespace });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stdin.end();
-    child.on("close", (code) => (code === 0 && out === "ok\n" ? resolve() : reject(new Error(`${h.name}: exit ${code}, ${JSON.stringify(out)}`))));
-  });
+  if (!(await catProbe(h))) throw new Error(`${h.name}: cat /data/probe failed`);
 };
 
 await run(made[0]); // the process starter up
@@ -66,12 +46,13 @@ let t0 = performance.now();
 for (const h of made.slice(1)) await run(h);
 const first = { cpu: (machineBusyMs() - b0) / (hosts - 1), wall: (performance.now() - t0) / (hosts - 1) };
 const files1 = openFiles();
-const pss = holderPssKb();
 b0 = machineBusyMs();
 t0 = performance.now();
 for (const h of made.slice(1)) await run(h);
 const again = { cpu: (machineBusyMs() - b0) / (hosts - 1), wall: (performance.now() - t0) / (hosts - 1) };
 load.push(loadavg()[0]);
+// Counted after the second round: a holder's shell reports ready just before it becomes `cat`.
+const pss = holderPssKb();
 for (const h of made) h.namespace.close();
 await new Promise((r) => setTimeout(r, 500));
 const left = holderPssKb().count;
