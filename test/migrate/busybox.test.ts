@@ -13,13 +13,8 @@ import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupUser, restoreUser } from "../../src/migrate/backup.js";
 import { buildEngineDeps } from "../../src/migrate/deps.js";
-import { startMigration } from "../../src/migrate/engine.js";
-import { planMigration } from "../../src/migrate/plan.js";
-import type { MigrateEvent } from "../../src/migrate/types.js";
-import type { Instance } from "../../src/state/types.js";
 import { budget, QUIET_MS } from "../helpers/budget.js";
-import { runCli } from "../helpers/cli.js";
-import { localWorld, type LocalWorld } from "./local-world.js";
+import { agePastRacyWindow, localWorld, stepDone, type LocalWorld } from "./local-world.js";
 import { listingDigestOf, manifestDigest } from "./world.js";
 
 let w: LocalWorld;
@@ -30,59 +25,32 @@ afterAll(async () => {
   await w?.cleanup();
 });
 
-const done = (journal: { step: string; phase: string; data: Record<string, unknown> }[], step: string) => journal.find((e) => e.step === step && e.phase === "done")?.data;
-
-/** Provisions a user on hetzner; its host's /data, with the agent running. */
-async function provision(user: string): Promise<{ row: Instance; data: string }> {
-  const made = await runCli(["provision", user, "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json"], { env: w.env() });
-  expect(made.code, made.stderr).toBe(0);
-  const ctx = w.context();
-  const row = (await (await ctx.state()).getInstance(user))!;
-  await ctx.dispose();
-  writeFileSync(join(w.hosts.dir(row), "agent"), "running\n");
-  return { row, data: join(w.hosts.dir(row), "data") };
-}
-
 /**
- * Migrates a user to digitalocean, `atFreeze` changing its /data as the freeze starts; the
- * outcome, the journal's step results and the target's /data. The quick check trusts times only
- * when they were over 2 s old at the warm listing (busybox's stat gives whole seconds), so what
- * was seeded ages past that first.
+ * Migrates a user (w.migrate), `atFreeze` changing its /data as the freeze starts, once what was
+ * seeded has aged past the quick check's racy window; the step results, the target's /data and
+ * the paths of the freeze's archive.
  */
 async function migrate(user: string, atFreeze: () => void) {
-  await new Promise((resolve) => setTimeout(resolve, 3000));
-  const ctx = w.context();
-  const deps = await buildEngineDeps(ctx, w.hosts.run, (e: MigrateEvent) => {
-    if (e.step === "freeze" && e.phase === "start") atFreeze();
-  });
-  try {
-    const plan = await planMigration(ctx, { users: [user], from: "hetzner", to: "digitalocean", keepSourceMs: 3_600_000, verify: "quick" });
-    const outcome = await startMigration(deps, user, plan.users[0]!.params);
-    const state = await ctx.state();
-    const journal = await state.listJournal(outcome.op);
-    const target = (await state.listInstances({ user })).find((r) => r.provider === "digitalocean");
-    expect(outcome.error).toBeNull();
-    expect(outcome.result).toBe("migrated");
-    return {
-      step: (name: string) => done(journal, name),
-      targetData: join(w.hosts.dir(target!), "data"),
-      finalArchive: () => w.archivePaths(`migrations/${user}/${outcome.op}/final.tar`),
-    };
-  } finally {
-    await deps.close();
-    await ctx.dispose();
-  }
+  await agePastRacyWindow();
+  const { outcome, journal, target } = await w.migrate(user, "quick", atFreeze);
+  expect(outcome.error).toBeNull();
+  expect(outcome.result).toBe("migrated");
+  return {
+    step: (name: string) => stepDone(journal, name),
+    targetData: join(w.hosts.dir(target!), "data"),
+    finalArchive: () => w.archivePaths(`migrations/${user}/${outcome.op}/final.tar`),
+  };
 }
 
 describe("hosts with busybox's userland", () => {
   it("their find has no -printf and their tar no -T: the data path's fallbacks are what runs", async () => {
-    const { row } = await provision("bb-0");
+    const { row } = await w.provision("bb-0");
     const r = await w.hosts.run(row, "find . -printf x 2>&1 | head -n 1; tar -cf /dev/null -T /dev/null 2>/dev/null || echo 'tar: no -T'");
     expect(r.stdout.toString()).toBe("find: unrecognized: -printf\ntar: no -T\n");
   });
 
   it("a migration sends exactly what changed at the freeze and the target ends up with the source's data", async () => {
-    const { data } = await provision("bb-1");
+    const { data } = await w.provision("bb-1");
     mkdirSync(join(data, "memory", "deep"), { recursive: true });
     mkdirSync(join(data, "empty"));
     for (let i = 0; i < 10; i++) writeFileSync(join(data, "memory", "deep", `k${i}.bin`), randomBytes(4096));
@@ -106,7 +74,7 @@ describe("hosts with busybox's userland", () => {
   }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("nothing changed at the freeze (busybox's tar refuses an empty archive): the target gets the warm copy", async () => {
-    const { data } = await provision("bb-2");
+    const { data } = await w.provision("bb-2");
     writeFileSync(join(data, "profile.json"), randomBytes(1000));
     const { step, targetData, finalArchive } = await migrate("bb-2", () => {});
     expect(step("freeze")).toMatchObject({ changed: 0 });
@@ -115,7 +83,7 @@ describe("hosts with busybox's userland", () => {
   }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("more changed paths than fit on one command line: all of /data goes, and the target is still exact", async () => {
-    const { data } = await provision("bb-3");
+    const { data } = await w.provision("bb-3");
     // New files in a directory the warm copy had, so each is a path of its own (a new directory
     // is one): 1,200 paths of ~120 bytes, over the 128 KiB the arguments may take.
     const dir = join(data, `a-directory-with-a-long-name-${"d".repeat(30)}`);
@@ -131,7 +99,7 @@ describe("hosts with busybox's userland", () => {
   }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a backup and its restore round-trip /data on such a host", async () => {
-    const { data } = await provision("bb-4");
+    const { data } = await w.provision("bb-4");
     mkdirSync(join(data, "memory"));
     writeFileSync(join(data, "memory", "a.json"), randomBytes(3000));
     writeFileSync(join(data, "memory", "name with spaces.txt"), "kept\n");

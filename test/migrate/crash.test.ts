@@ -1,9 +1,7 @@
-import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATE_STEPS } from "../../src/migrate/types.js";
-import { QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { declareKillChain, type KillChain } from "./kill-chain.js";
+import { declareKillChains, type KillChain } from "./kill-chain.js";
 import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, type MigrateWorld } from "./world.js";
 
 /**
@@ -27,9 +25,6 @@ const CHAINS: KillChain[] = PHASES.map((phase, i) => ({
   route: { from: "hetzner", to: "digitalocean" },
   points: [`lock:${phase}`, ...STEP_POINTS.slice(i * PER_CHAIN, (i + 1) * PER_CHAIN)],
 }));
-
-/** The chains run side by side on this machine's cores, so each run takes up to that share longer than alone. */
-const CROWD = Math.max(1, Math.min(TEST_CONCURRENCY, CHAINS.length) / availableParallelism());
 
 let world: MigrateWorld;
 let before: { api: number; s3: number; dns: number };
@@ -86,16 +81,12 @@ async function expectMigratedOnce(w: MigrateWorld, user: string, op: string): Pr
   return live.resources.droplet!;
 }
 
-describe.concurrent("SIGKILL at every point of every step, each resume killed at the next point (built binary)", () => {
-  for (const chain of CHAINS) {
-    declareKillChain(() => world, chain, QUIET_MS.migration * CROWD, {
-      name: "a last resume finishes with one target and nothing twice",
-      async check(w, op) {
-        await powerOff(await expectMigratedOnce(w, chain.user, op));
-      },
-    });
-  }
-});
+declareKillChains("SIGKILL at every point of every step, each resume killed at the next point (built binary)", () => world, CHAINS, (chain) => ({
+  name: "a last resume finishes with one target and nothing twice",
+  async check(w, op) {
+    await powerOff(await expectMigratedOnce(w, chain.user, op));
+  },
+}));
 
 describe("after every point", () => {
   it("no side effect happened twice: one droplet created and one DNS write per user, every archive uploaded once", () => {

@@ -1,6 +1,7 @@
+import { availableParallelism } from "node:os";
 import { afterAll, describe, expect, it } from "vitest";
 import { automna } from "../helpers/bin.js";
-import { budget, QUIET_MS } from "../helpers/budget.js";
+import { budget, QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { migrationOf, ownHome, provision, type MigrateWorld, type ProviderName } from "./world.js";
 
 /** A user's migration SIGKILLed at one point after another (AUTOMNA_CRASH_AT). */
@@ -11,18 +12,35 @@ export interface KillChain {
   points: string[];
 }
 
+/** How a chain's last resume is checked: a test of that name. */
+export interface ChainFinish {
+  name: string;
+  check(w: MigrateWorld, op: string): Promise<void>;
+}
+
+/**
+ * Declares `chains` side by side (a `describe.concurrent` titled `title`), each as below. They
+ * share this machine's cores, so each run of the binary gets its budget times that share.
+ */
+export function declareKillChains(title: string, world: () => MigrateWorld, chains: KillChain[], finish: (chain: KillChain) => ChainFinish): void {
+  const crowd = Math.max(1, Math.min(TEST_CONCURRENCY, chains.length) / availableParallelism());
+  describe.concurrent(title, () => {
+    for (const chain of chains) declareKillChain(world, chain, QUIET_MS.migration * crowd, finish(chain));
+  });
+}
+
 /**
  * Declares a kill chain as tests that run one after another, one per point, so that a failure
  * names its point: the user is provisioned (in a home of its own) and `automna migrate` (the built
  * binary) is killed at the first point, `migrate resume` at each next one, then a last resume
  * must finish the migration from state alone, and `finish.check` says whether it did so right.
  * Every point but the first is reached by a resume that starts from the point before it. Chains
- * declared side by side inside a `describe.concurrent` run in parallel. Once a test of a chain
+ * declared side by side run in parallel. Once a test of a chain
  * fails, the rest of the chain is skipped rather than failed for the same reason again.
  *
  * `quietMs` is the budget of one run of the binary (a migration's worth of work at most).
  */
-export function declareKillChain(world: () => MigrateWorld, chain: KillChain, quietMs: number, finish: { name: string; check(w: MigrateWorld, op: string): Promise<void> }): void {
+function declareKillChain(world: () => MigrateWorld, chain: KillChain, quietMs: number, finish: ChainFinish): void {
   const [first, ...then] = chain.points;
   describe(`${chain.user}: ${chain.route.from} -> ${chain.route.to}, killed at ${chain.points.length} points`, () => {
     let w: MigrateWorld | undefined;

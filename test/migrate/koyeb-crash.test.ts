@@ -1,9 +1,7 @@
-import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATE_STEPS } from "../../src/migrate/types.js";
-import { QUIET_MS, TEST_CONCURRENCY } from "../helpers/budget.js";
 import { runCli } from "../helpers/cli.js";
-import { declareKillChain, type KillChain } from "./kill-chain.js";
+import { declareKillChains, type KillChain } from "./kill-chain.js";
 import { expectCarriedOver, hostDir, instances, listingDigestOf, migrateWorld, type MigrateWorld, type ProviderName } from "./world.js";
 
 /**
@@ -21,9 +19,6 @@ const POINTS = MIGRATE_STEPS.filter((s) => s !== "lock").map((step) => `${step}:
 const DIRECTIONS: [string, ProviderName, ProviderName][] = [["ks", "koyeb", "hetzner"], ["kt", "hetzner", "koyeb"]];
 const CHAINS: KillChain[] = DIRECTIONS.map(([tag, from, to]) => ({ user: `${tag}-chain`, route: { from, to }, points: POINTS }));
 
-/** The chains run side by side on this machine's cores, so each run takes up to that share longer than alone. */
-const CROWD = Math.max(1, Math.min(TEST_CONCURRENCY, CHAINS.length) / availableParallelism());
-
 let world: MigrateWorld;
 let before: { api: number; s3: number };
 beforeAll(async () => {
@@ -34,34 +29,28 @@ afterAll(async () => {
   await world?.cleanup();
 });
 
-
-describe.concurrent("SIGKILL at every step with Koyeb as source and as target, then migrate resume", () => {
-  for (const chain of CHAINS) {
-    const { user, route: { to } } = chain;
-    declareKillChain(() => world, chain, QUIET_MS.migration * CROWD, {
-      name: "a last resume finishes: one live target, the data equal, one Koyeb service",
-      async check(w, op) {
-        const rows = await instances(w, user);
-        const live = rows.filter((x) => x.role === "live");
-        expect(live.map((x) => x.provider)).toEqual([to]);
-        const retired = rows.find((x) => x.role === "retired")!;
-        const status = await runCli(["migrate", "status", op, "--json"], { env: w.env });
-        const journal = status.json<{ status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] }>();
-        expect(journal.status).toBe("succeeded");
-        expect(journal.journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
-        expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
-        expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live[0]!)}/data`)).toEqual([]);
-        const puts = w.sb.s3.requests.filter((q) => q.method === "PUT" && q.key?.startsWith(`migrations/${user}/${op}/`)).map((q) => q.key!);
-        expect(new Set(puts).size).toBe(puts.length);
-        // The Koyeb side: exactly one service for the user.
-        const app = (await (await fetch(`${w.sb.urls.koyeb}/v1/apps?name=automna-${user}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { apps: { id: string }[] };
-        expect(app.apps).toHaveLength(1);
-        const services = (await (await fetch(`${w.sb.urls.koyeb}/v1/services?app_id=${app.apps[0]!.id}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { count: number };
-        expect(services.count).toBe(1);
-      },
-    });
-  }
-});
+declareKillChains("SIGKILL at every step with Koyeb as source and as target, then migrate resume", () => world, CHAINS, ({ user, route: { to } }) => ({
+  name: "a last resume finishes: one live target, the data equal, one Koyeb service",
+  async check(w, op) {
+    const rows = await instances(w, user);
+    const live = rows.filter((x) => x.role === "live");
+    expect(live.map((x) => x.provider)).toEqual([to]);
+    const retired = rows.find((x) => x.role === "retired")!;
+    const status = await runCli(["migrate", "status", op, "--json"], { env: w.env });
+    const journal = status.json<{ status: string; journal: { step: string; phase: string; data: Record<string, unknown> }[] }>();
+    expect(journal.status).toBe("succeeded");
+    expect(journal.journal.filter((e) => e.phase === "done" && e.step !== "lock").map((e) => e.step)).toEqual(MIGRATE_STEPS.filter((s) => s !== "lock"));
+    expect(journal.journal.find((e) => e.step === "verify" && e.phase === "done")!.data.listing).toBe(listingDigestOf(`${hostDir(w, retired)}/data`));
+    expect(expectCarriedOver(`${hostDir(w, retired)}/data`, `${hostDir(w, live[0]!)}/data`)).toEqual([]);
+    const puts = w.sb.s3.requests.filter((q) => q.method === "PUT" && q.key?.startsWith(`migrations/${user}/${op}/`)).map((q) => q.key!);
+    expect(new Set(puts).size).toBe(puts.length);
+    // The Koyeb side: exactly one service for the user.
+    const app = (await (await fetch(`${w.sb.urls.koyeb}/v1/apps?name=automna-${user}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { apps: { id: string }[] };
+    expect(app.apps).toHaveLength(1);
+    const services = (await (await fetch(`${w.sb.urls.koyeb}/v1/services?app_id=${app.apps[0]!.id}`, { headers: { authorization: `Bearer ${w.sb.token}` } })).json()) as { count: number };
+    expect(services.count).toBe(1);
+  },
+}));
 
 describe("after every point", () => {
   it("one Koyeb service created per user that moved to Koyeb, and every archive uploaded once", () => {

@@ -9,16 +9,10 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Context } from "../../src/context.js";
-import { buildEngineDeps } from "../../src/migrate/deps.js";
-import { startMigration } from "../../src/migrate/engine.js";
-import { planMigration } from "../../src/migrate/plan.js";
-import type { MigrateEvent, VerifyMode } from "../../src/migrate/types.js";
 import type { Instance } from "../../src/state/types.js";
 import { budget, QUIET_MS } from "../helpers/budget.js";
-import { runCli } from "../helpers/cli.js";
 import type { LocalHosts } from "./local-hosts.js";
-import { localWorld, type LocalWorld } from "./local-world.js";
+import { agePastRacyWindow, localWorld, stepDone, type LocalWorld } from "./local-world.js";
 import { listingDigestOf, manifestDigest } from "./world.js";
 
 let w: LocalWorld;
@@ -32,56 +26,16 @@ afterAll(async () => {
   await w?.cleanup();
 });
 
-const env = (): Record<string, string> => w.env();
-const context = (): Context => w.context();
-
-async function provision(user: string): Promise<{ row: Instance; data: string }> {
-  const made = await runCli(["provision", user, "--provider", "hetzner", "--region", "fsn1", "--size", "cx22", "--json"], { env: env() });
-  expect(made.code, made.stderr).toBe(0);
-  const ctx = context();
-  const row = (await (await ctx.state()).getInstance(user))!;
-  await ctx.dispose();
-  writeFileSync(join(hosts.dir(row), "agent"), "running\n");
-  return { row, data: join(hosts.dir(row), "data") };
-}
-
-/**
- * The quick check trusts a file's times only when they were more than 2 s old at the warm listing
- * (a write in the same clock tick leaves them as they were): seeded files must age past that to
- * count as unchanged.
- */
-async function agePastRacyWindow(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 3000));
-}
-
-async function migrate(user: string, verify: VerifyMode, atFreeze: (e: MigrateEvent) => void) {
-  const ctx = context();
-  const deps = await buildEngineDeps(ctx, hosts.run, (e) => {
-    if (e.step === "freeze" && e.phase === "start") atFreeze(e);
-  });
-  try {
-    const plan = await planMigration(ctx, { users: [user], from: "hetzner", to: "digitalocean", keepSourceMs: 3_600_000, verify });
-    const outcome = await startMigration(deps, user, plan.users[0]!.params);
-    const state = await ctx.state();
-    return { outcome, journal: await state.listJournal(outcome.op), target: (await state.listInstances({ user })).find((r) => r.provider === "digitalocean") };
-  } finally {
-    await deps.close();
-    await ctx.dispose();
-  }
-}
-
-const done = (journal: { step: string; phase: string; data: Record<string, unknown> }[], step: string) => journal.find((e) => e.step === step && e.phase === "done")?.data;
-
 describe("the quick check at the freeze", () => {
   it("sends exactly what changed: changed, added, removed, renamed, same-size rewrite, content changed with mtime restored", async () => {
-    const { data } = await provision("qc-1");
+    const { data } = await w.provision("qc-1");
     mkdirSync(join(data, "memory"), { recursive: true });
     mkdirSync(join(data, "keep"), { recursive: true });
     for (let i = 0; i < 20; i++) writeFileSync(join(data, "keep", `k${i}.bin`), randomBytes(8 * 1024));
     for (const name of ["changed.json", "removed.json", "renamed.json", "same-size.bin", "mtime-restored.bin"]) writeFileSync(join(data, "memory", name), randomBytes(4096));
     await agePastRacyWindow();
 
-    const { outcome, journal, target } = await migrate("qc-1", "quick", () => {
+    const { outcome, journal, target } = await w.migrate("qc-1", "quick", () => {
       const m = join(data, "memory");
       writeFileSync(join(m, "changed.json"), randomBytes(5000));
       writeFileSync(join(m, "added.json"), "{}");
@@ -98,16 +52,16 @@ describe("the quick check at the freeze", () => {
     });
     expect(outcome.error).toBeNull();
     expect(outcome.result).toBe("migrated");
-    const frozen = done(journal, "freeze")!;
+    const frozen = stepDone(journal, "freeze")!;
     expect(frozen.changed).toBe(5);
     expect(await w.archivePaths(`migrations/qc-1/${outcome.op}/final.tar`)).toEqual([
       "./memory/added.json", "./memory/changed.json", "./memory/mtime-restored.bin", "./memory/renamed-to.json", "./memory/same-size.bin",
     ]);
     // renamed.json and removed.json gone from the target.
-    expect(done(journal, "final-restore")).toMatchObject({ removed: 2 });
+    expect(stepDone(journal, "final-restore")).toMatchObject({ removed: 2 });
     const targetData = join(hosts.dir(target!), "data");
     expect(manifestDigest(targetData)).toBe(manifestDigest(data));
-    expect(done(journal, "verify")).toMatchObject({ mode: "quick", listing: listingDigestOf(data), files: 25 });
+    expect(stepDone(journal, "verify")).toMatchObject({ mode: "quick", listing: listingDigestOf(data), files: 25 });
   }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a target file changed behind the migration's back with size and mtime kept is caught only by --verify full", async () => {
@@ -123,12 +77,12 @@ describe("the quick check at the freeze", () => {
     const results: Record<string, { result: string; error: string | null; same: boolean }> = {};
     for (const mode of ["quick", "full"] as const) {
       const user = `qc-${mode}`;
-      const { data } = await provision(user);
+      const { data } = await w.provision(user);
       mkdirSync(join(data, "memory"), { recursive: true });
       writeFileSync(join(data, "memory", "profile.json"), JSON.stringify({ user, notes: "x".repeat(500) }));
       await agePastRacyWindow();
       const before = new Set(targets());
-      const { outcome, target } = await migrate(user, mode, () => {
+      const { outcome, target } = await w.migrate(user, mode, () => {
         // The target this migration made (its warm copy restored by now).
         corrupt(join(hosts.root, "hosts", targets().find((d) => !before.has(d))!, "data"))();
       });
@@ -150,9 +104,9 @@ describe("a target that is not what the delta predicts: checked path by path", (
   const fetchedListing = (row: Instance): boolean => hosts.commands.some((c) => c.key === hosts.key(row) && c.command.includes("cat \"$W/final.canon\""));
 
   it("a path the warm copy left that the source never had is removed; /data empty at the warm copy still sends all written after it", async () => {
-    const { row, data } = await provision("qc-left");
+    const { row, data } = await w.provision("qc-left");
     const before = new Set(targets());
-    const { outcome, journal, target } = await migrate("qc-left", "quick", () => {
+    const { outcome, journal, target } = await w.migrate("qc-left", "quick", () => {
       mkdirSync(join(data, "memory"), { recursive: true });
       writeFileSync(join(data, "memory", "written-late.json"), randomBytes(3000));
       // As a temporary file the warm archive caught and the agent deleted before the freeze.
@@ -160,18 +114,18 @@ describe("a target that is not what the delta predicts: checked path by path", (
     });
     expect(outcome.error).toBeNull();
     expect(outcome.result).toBe("migrated");
-    expect(done(journal, "final-restore")).toMatchObject({ removed: 1 });
+    expect(stepDone(journal, "final-restore")).toMatchObject({ removed: 1 });
     expect(fetchedListing(row)).toBe(true);
     expect(manifestDigest(join(hosts.dir(target!), "data"))).toBe(manifestDigest(data));
   }, budget(QUIET_MS.test + QUIET_MS.migration));
 
   it("a target file whose size the delta does not set right: the differing path is named and the migration rolls back", async () => {
-    const { row, data } = await provision("qc-short");
+    const { row, data } = await w.provision("qc-short");
     mkdirSync(join(data, "memory"), { recursive: true });
     writeFileSync(join(data, "memory", "profile.json"), "x".repeat(600));
     await agePastRacyWindow();
     const before = new Set(targets());
-    const { outcome } = await migrate("qc-short", "quick", () => truncateSync(join(newTarget(before), "memory", "profile.json"), 5));
+    const { outcome } = await w.migrate("qc-short", "quick", () => truncateSync(join(newTarget(before), "memory", "profile.json"), 5));
     expect(outcome.result).toBe("rolled_back");
     expect(outcome.error?.message).toBe("verification failed: the target's /data differs from the source's (./memory/profile.json differs (f 5, expected f 600))");
     expect(fetchedListing(row)).toBe(true);
@@ -180,7 +134,7 @@ describe("a target that is not what the delta predicts: checked path by path", (
 
 describe("5,000 small files", () => {
   it("migrate with a delta of the few that changed, every file verified on arrival", async () => {
-    const { row, data } = await provision("many-1");
+    const { row, data } = await w.provision("many-1");
     // 5,000 files of 2 KiB in 50 directories (an agent's chat memories and caches).
     for (let d = 0; d < 50; d++) {
       mkdirSync(join(data, "chats", String(d)), { recursive: true });
@@ -188,16 +142,16 @@ describe("5,000 small files", () => {
     }
     await agePastRacyWindow();
     hosts.commands.length = 0;
-    const { outcome, journal, target } = await migrate("many-1", "quick", () => {
+    const { outcome, journal, target } = await w.migrate("many-1", "quick", () => {
       writeFileSync(join(data, "chats", "7", "m3.json"), randomBytes(2048));
       writeFileSync(join(data, "chats", "7", "new.json"), randomBytes(100));
       rmSync(join(data, "chats", "9", "m9.json"));
     });
     expect(outcome.error).toBeNull();
     expect(outcome.result).toBe("migrated");
-    expect(done(journal, "warm-archive")).toMatchObject({ files: 5000 });
-    expect(done(journal, "freeze")).toMatchObject({ changed: 2, files: 5000 });
-    expect(done(journal, "final-restore")).toMatchObject({ removed: 1 });
+    expect(stepDone(journal, "warm-archive")).toMatchObject({ files: 5000 });
+    expect(stepDone(journal, "freeze")).toMatchObject({ changed: 2, files: 5000 });
+    expect(stepDone(journal, "final-restore")).toMatchObject({ removed: 1 });
     expect(manifestDigest(join(hosts.dir(target!), "data"))).toBe(manifestDigest(data));
     // The fixed cost: at most 8 remote commands for the user, whatever its data.
     const mine = hosts.commands.filter((c) => c.key === hosts.key(row) || c.key === hosts.key(target!));
