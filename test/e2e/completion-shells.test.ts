@@ -94,12 +94,24 @@ function interactive(name: string, command: string, ready: string): { tab(line: 
   tmux("new-session", "-d", "-s", name, "-x", "160", "-y", "40", `env -i ${envs} ${command}`);
   const screen = (): string => tmux("capture-pane", "-p", "-t", name);
   let started: Promise<unknown> | undefined;
+  /**
+   * Cancels the last line typed and clears the screen, then waits for the prompt alone: a Ctrl-C
+   * that came while the shell was still busy with the last TAB (its pager, a completion call) can
+   * leave that line in place, and the next one would be typed after it. Sent again then.
+   */
+  const clearLine = async (): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      tmux("send-keys", "-t", name, "C-c");
+      tmux("send-keys", "-t", name, "C-l");
+      if (await until(() => screen().trim() === ready).catch(() => false)) return;
+      if (attempt === 3) throw new Error(`the ${name} prompt did not come back empty after Ctrl-C and Ctrl-L:\n${screen()}`);
+    }
+  };
   return {
     async tab(line, want) {
       started ??= until(() => screen().includes(ready), 20_000);
       await started;
-      tmux("send-keys", "-t", name, "C-c");
-      tmux("send-keys", "-t", name, "C-l");
+      await clearLine();
       tmux("send-keys", "-t", name, "-l", line);
       tmux("send-keys", "-t", name, "Tab");
       return until(() => {
